@@ -1,0 +1,84 @@
+# imapfs - see README.  `make` builds ./imapfs; `make check` runs every test.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+VERSION = 0.1
+
+PKGS = fuse3 libetpan openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Debian's libetpan.pc adds a gcc-only -specs flag: drop it so clang links too
+PKG_LIBS := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+
+CFLAGS ?= -O2 -g
+IMAPFS_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-DFUSE_USE_VERSION=314 -DIMAPFS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS = $(PKG_LIBS) -lpthread
+
+BUILD ?= build
+SRCS = $(wildcard src/*.c)
+OBJS = $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
+LIB_OBJS = $(filter-out $(BUILD)/main.o,$(OBJS))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps check check-unit check-integration asan check-asan install uninstall clean demo demo-stop
+
+all: imapfs
+
+imapfs: $(BUILD)/imapfs
+	cp $< $@
+
+$(BUILD)/imapfs: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+	$(CC) $(IMAPFS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(IMAPFS_CFLAGS) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
+
+$(BUILD):
+	mkdir -p $@
+
+deps:
+	@scripts/install-deps
+
+check: deps all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory check-unit check-integration
+
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+check-integration: imapfs
+	IMAPFS_BIN=$(CURDIR)/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		build-asan/imapfs $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
+
+check-asan: deps asan
+	@set -e; for t in $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS)); do echo "== $$t"; $$t; done
+	IMAPFS_BIN=$(CURDIR)/build-asan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+install: imapfs
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 imapfs $(DESTDIR)$(BINDIR)/imapfs
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/imapfs
+
+demo: deps all
+	@scripts/demo
+
+demo-stop:
+	@scripts/demo stop
+
+clean:
+	rm -rf build build-asan imapfs tests/integration/__pycache__ .pytest_cache

@@ -1,0 +1,252 @@
+/* cache.c - owns the in-memory block cache: a hash table of blocks with an
+ * LRU list, loading states so one block is fetched once, and eviction of
+ * unpinned blocks over the memory limit.
+ * Lock order: cache.lock only; never held while a block is being fetched. */
+#include "cache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct block {
+	struct cache_key key;
+	char *data;		/* owned; NULL while loading */
+	size_t len;
+	unsigned pins;		/* readers copying out, or the loader */
+	bool loading;
+	struct block *hash_next;
+	struct block *lru_prev, *lru_next;	/* most recent at head */
+};
+
+struct cache {
+	pthread_mutex_t lock;
+	pthread_cond_t loaded;
+	size_t limit, bytes;
+	uint64_t hits, misses;
+	size_t nbuckets;
+	struct block **buckets;		/* protected by lock */
+	struct block *lru_head, *lru_tail;
+};
+
+static size_t key_hash(const struct cache_key *k, size_t n)
+{
+	uint64_t h = k->folder * 0x9E3779B97F4A7C15ull;
+
+	h ^= (uint64_t)k->uid * 0xC2B2AE3D27D4EB4Full + k->block;
+	h ^= h >> 29;
+	return (size_t)(h % n);
+}
+
+static bool key_eq(const struct cache_key *a, const struct cache_key *b)
+{
+	return a->folder == b->folder && a->uid == b->uid && a->block == b->block &&
+	       a->uidvalidity == b->uidvalidity;
+}
+
+struct cache *cache_new(size_t memory_limit)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->limit = memory_limit;
+	c->nbuckets = 4096;
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->loaded, NULL);
+	return c;
+}
+
+void cache_free(struct cache *c)
+{
+	if (!c)
+		return;
+	for (struct block *b = c->lru_head, *next; b; b = next) {
+		next = b->lru_next;
+		free(b->data);
+		free(b);
+	}
+	free(c->buckets);
+	pthread_cond_destroy(&c->loaded);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void lru_unlink_locked(struct cache *c, struct block *b)
+{
+	if (b->lru_prev)
+		b->lru_prev->lru_next = b->lru_next;
+	else
+		c->lru_head = b->lru_next;
+	if (b->lru_next)
+		b->lru_next->lru_prev = b->lru_prev;
+	else
+		c->lru_tail = b->lru_prev;
+	b->lru_prev = b->lru_next = NULL;
+}
+
+static void lru_push_locked(struct cache *c, struct block *b)
+{
+	b->lru_prev = NULL;
+	b->lru_next = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->lru_prev = b;
+	c->lru_head = b;
+	if (!c->lru_tail)
+		c->lru_tail = b;
+}
+
+static struct block *find_locked(struct cache *c, const struct cache_key *k)
+{
+	for (struct block *b = c->buckets[key_hash(k, c->nbuckets)]; b; b = b->hash_next)
+		if (key_eq(&b->key, k))
+			return b;
+	return NULL;
+}
+
+static void remove_locked(struct cache *c, struct block *b)
+{
+	struct block **pp = &c->buckets[key_hash(&b->key, c->nbuckets)];
+
+	while (*pp != b)
+		pp = &(*pp)->hash_next;
+	*pp = b->hash_next;
+	lru_unlink_locked(c, b);
+	c->bytes -= b->data ? b->len : 0;
+	free(b->data);
+	free(b);
+}
+
+static void evict_locked(struct cache *c)
+{
+	struct block *b = c->lru_tail;
+
+	while (c->bytes > c->limit && b) {
+		struct block *prev = b->lru_prev;
+
+		if (!b->pins && !b->loading)
+			remove_locked(c, b);
+		b = prev;
+	}
+}
+
+/* Inserts a loading placeholder pinned by its loader. */
+static struct block *insert_loading_locked(struct cache *c, const struct cache_key *k)
+{
+	struct block *b = calloc(1, sizeof(*b));
+	size_t h;
+
+	if (!b)
+		return NULL;
+	b->key = *k;
+	b->loading = true;
+	b->pins = 1;
+	h = key_hash(k, c->nbuckets);
+	b->hash_next = c->buckets[h];
+	c->buckets[h] = b;
+	lru_push_locked(c, b);
+	return b;
+}
+
+/* Fills a pinned placeholder; returns with the lock held. */
+static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, void *ctx)
+{
+	char *buf = malloc(CACHE_BLOCK_SIZE);
+	size_t len = 0;
+	int r;
+
+	pthread_mutex_unlock(&c->lock);
+	r = buf ? fill(&b->key, buf, &len, ctx) : -ENOMEM;
+	if (r == 0 && len < CACHE_BLOCK_SIZE) {
+		char *shrunk = realloc(buf, len ? len : 1);
+
+		if (shrunk)
+			buf = shrunk;
+	}
+	pthread_mutex_lock(&c->lock);
+	b->loading = false;
+	pthread_cond_broadcast(&c->loaded);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	b->data = buf;
+	b->len = len;
+	c->bytes += len;
+	evict_locked(c);
+	return 0;
+}
+
+long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
+		size_t at, char *out, size_t len, size_t *block_len)
+{
+	struct block *b;
+	long n;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		b = find_locked(c, key);
+		if (!b || !b->loading)
+			break;
+		pthread_cond_wait(&c->loaded, &c->lock);
+	}
+	if (b) {
+		c->hits++;
+		b->pins++;
+		lru_unlink_locked(c, b);
+		lru_push_locked(c, b);
+	} else {
+		c->misses++;
+		b = insert_loading_locked(c, key);
+		if (!b) {
+			pthread_mutex_unlock(&c->lock);
+			return -ENOMEM;
+		}
+		r = load_locked(c, b, fill, ctx);
+		if (r < 0) {
+			remove_locked(c, b);
+			pthread_mutex_unlock(&c->lock);
+			return r;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	/* pinned: the block cannot be evicted while we copy without the lock */
+	*block_len = b->len;
+	n = at < b->len ? (long)(b->len - at < len ? b->len - at : len) : 0;
+	if (n > 0)
+		memcpy(out, b->data + at, (size_t)n);
+
+	pthread_mutex_lock(&c->lock);
+	b->pins--;
+	evict_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void cache_drop_folder(struct cache *c, uint32_t folder)
+{
+	pthread_mutex_lock(&c->lock);
+	for (struct block *b = c->lru_head, *next; b; b = next) {
+		next = b->lru_next;
+		if (b->key.folder == folder && !b->pins && !b->loading)
+			remove_locked(c, b);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_stats(struct cache *c, size_t *bytes, uint64_t *hits, uint64_t *misses)
+{
+	pthread_mutex_lock(&c->lock);
+	*bytes = c->bytes;
+	*hits = c->hits;
+	*misses = c->misses;
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,44 @@
+/* cache.h - message bodies in fixed-size blocks, kept in memory (LRU, bounded).
+ * IMAP messages never change, so a block is valid until its folder's
+ * UIDVALIDITY changes.  Concurrent readers of a missing block fetch it once:
+ * the others wait for the first. */
+#ifndef IMAPFS_CACHE_H
+#define IMAPFS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 128 KiB: the kernel's largest read request, and big enough that a FETCH's
+ * round trip is small next to its transfer. */
+#define CACHE_BLOCK_SIZE (128u * 1024u)
+
+struct cache_key {
+	uint32_t folder;	/* mailbox folder id (stable for the mount) */
+	uint32_t uidvalidity;
+	uint32_t uid;
+	uint32_t block;		/* offset / CACHE_BLOCK_SIZE */
+};
+
+/* Fetches one block into buf (CACHE_BLOCK_SIZE bytes of room); *len is the
+ * number of bytes the message has in that block (short at its end).  Runs
+ * without any cache lock held.  Returns 0 or -errno. */
+typedef int cache_fill_fn(const struct cache_key *key, char *buf, size_t *len, void *ctx);
+
+struct cache;
+
+struct cache *cache_new(size_t memory_limit);
+void cache_free(struct cache *c);
+
+/* Copies up to len bytes from offset `at` inside the block into out, filling
+ * the block first when it is missing.  *block_len receives the block's length.
+ * Returns the number of bytes copied or -errno. */
+long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
+		size_t at, char *out, size_t len, size_t *block_len);
+
+/* Forgets every block of a folder (its UIDVALIDITY changed). */
+void cache_drop_folder(struct cache *c, uint32_t folder);
+
+/* Bytes held in memory now, and hits/misses so far. */
+void cache_stats(struct cache *c, size_t *bytes, uint64_t *hits, uint64_t *misses);
+
+#endif

@@ -1,0 +1,481 @@
+/* config.c - owns the command line and the credentials: URL parsing, the
+ * -o option table, and reading the password from a file, a command, the
+ * environment or the terminal. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define PASSWORD_MAX 4096
+
+enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG };
+
+#define OPT(t, f) { t, offsetof(struct config, f), 1 }
+static const struct fuse_opt option_table[] = {
+	OPT("password_file=%s", password_file),
+	OPT("password_command=%s", password_command),
+	OPT("ca_file=%s", ca_file),
+	OPT("tls_verify=%s", tls_verify),
+	OPT("plaintext", plaintext),
+	OPT("cache_dir=%s", cache_dir),
+	OPT("connections=%u", connections),
+	OPT("timeout=%u", timeout),
+	OPT("dir_cache=%u", dir_cache),
+	OPT("names=%s", names),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	/* fstab and mount(8) noise */
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static char *percent_decode(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		hi = i + 2 < len ? hex_value((unsigned char)s[i + 1]) : -1;
+		lo = i + 2 < len ? hex_value((unsigned char)s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(out);
+			return NULL;
+		}
+		out[o++] = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+bool config_credential_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+			return false;
+	return true;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > 65535)
+			return -EINVAL;
+	}
+	if (v == 0)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_hostport(const char *s, struct imap_url *url, char *err, size_t errlen)
+{
+	const char *port = NULL, *end;
+	size_t hostlen;
+
+	if (*s == '[') {
+		end = strchr(s, ']');
+		if (!end || (end[1] && end[1] != ':')) {
+			snprintf(err, errlen, "bad IPv6 address in URL");
+			return -EINVAL;
+		}
+		hostlen = (size_t)(end - s - 1);
+		s++;
+		port = end[1] == ':' ? end + 2 : NULL;
+	} else {
+		end = strchr(s, ':');
+		hostlen = end ? (size_t)(end - s) : strlen(s);
+		port = end ? end + 1 : NULL;
+	}
+	if (hostlen == 0) {
+		snprintf(err, errlen, "no host in URL");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < hostlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '_') {
+			snprintf(err, errlen, "bad character in host name");
+			return -EINVAL;
+		}
+	}
+	url->host = strndup(s, hostlen);
+	if (!url->host)
+		return -ENOMEM;
+	if (port && parse_port(port, &url->port) < 0) {
+		snprintf(err, errlen, "bad port in URL");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse_url(const char *text, struct imap_url *url, char *err, size_t errlen)
+{
+	const char *rest, *at;
+	char *hostport;
+	size_t len;
+	int r;
+
+	memset(url, 0, sizeof(*url));
+	if (strncmp(text, "imaps://", 8) == 0) {
+		url->tls = true;
+		url->port = 993;
+		rest = text + 8;
+	} else if (strncmp(text, "imap://", 7) == 0) {
+		url->port = 143;
+		rest = text + 7;
+	} else {
+		snprintf(err, errlen, "the URL must start with imaps:// or imap://");
+		return -EINVAL;
+	}
+	at = strrchr(rest, '@');
+	if (!at || at == rest) {
+		snprintf(err, errlen, "the URL needs a user name: imaps://USER@HOST");
+		return -EINVAL;
+	}
+	url->user = percent_decode(rest, (size_t)(at - rest));
+	if (!url->user || memchr(rest, '@', (size_t)(at - rest)) || memchr(rest, '/', (size_t)(at - rest)) ||
+	    !config_credential_ok(url->user, strlen(url->user))) {
+		snprintf(err, errlen, "bad user name in URL (write @ as %%40)");
+		r = -EINVAL;
+		goto fail;
+	}
+	len = strlen(at + 1);
+	if (len && at[len] == '/')	/* one trailing slash is harmless */
+		len--;
+	hostport = strndup(at + 1, len);
+	if (!hostport) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = strchr(hostport, '/') ? -EINVAL : parse_hostport(hostport, url, err, errlen);
+	if (r == -EINVAL && strchr(hostport, '/'))
+		snprintf(err, errlen, "the URL must not name a folder");
+	free(hostport);
+	if (r == 0)
+		return 0;
+fail:
+	free(url->user);
+	free(url->host);
+	memset(url, 0, sizeof(*url));
+	return r;
+}
+
+struct parse_state {
+	struct config *cfg;
+	int nonopts;
+	int error;
+};
+
+static int process_arg(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct parse_state *ps = data;
+
+	(void)out;
+	switch (key) {
+	case KEY_HELP:
+		ps->cfg->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		ps->cfg->show_version = 1;
+		return 0;
+	case KEY_FOREGROUND:
+		ps->cfg->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		ps->cfg->debug = 1;
+		ps->cfg->foreground = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (ps->nonopts == 0)
+			ps->cfg->url_text = strdup(arg);
+		else if (ps->nonopts == 1)
+			ps->cfg->mountpoint = strdup(arg);
+		else
+			ps->error = 1;
+		ps->nonopts++;
+		return 0;
+	default:
+		return 1;	/* a FUSE option: libfuse decides */
+	}
+}
+
+int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
+		      char *err, size_t errlen)
+{
+	struct parse_state ps = { .cfg = cfg };
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->connections = 4;
+	cfg->timeout = 30;
+	cfg->dir_cache = 10;
+	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	if (fuse_opt_parse(fuse_args, &ps, option_table, process_arg) < 0) {
+		snprintf(err, errlen, "cannot parse the options");
+		return -EINVAL;
+	}
+	if (cfg->show_help || cfg->show_version)
+		return 0;
+	if (ps.error) {
+		snprintf(err, errlen, "too many arguments (usage: imapfs [options] URL MOUNTPOINT)");
+		return -EINVAL;
+	}
+	if (!cfg->url_text || !cfg->mountpoint) {
+		snprintf(err, errlen, "usage: imapfs [options] URL MOUNTPOINT (see imapfs --help)");
+		return -EINVAL;
+	}
+	if (cfg->names && strcmp(cfg->names, "readable") != 0 && strcmp(cfg->names, "uid") != 0) {
+		snprintf(err, errlen, "-o names= takes readable or uid");
+		return -EINVAL;
+	}
+	if (cfg->tls_verify && strcmp(cfg->tls_verify, "yes") != 0 && strcmp(cfg->tls_verify, "no") != 0) {
+		snprintf(err, errlen, "-o tls_verify= takes yes or no");
+		return -EINVAL;
+	}
+	if (cfg->connections < 1 || cfg->connections > 64) {
+		snprintf(err, errlen, "-o connections= takes 1 to 64");
+		return -EINVAL;
+	}
+	if (cfg->timeout < 1 || cfg->timeout > 3600) {
+		snprintf(err, errlen, "-o timeout= takes 1 to 3600 seconds");
+		return -EINVAL;
+	}
+	if (cfg->plaintext && strncmp(cfg->url_text, "imaps://", 8) == 0) {
+		snprintf(err, errlen, "-o plaintext makes no sense with imaps://");
+		return -EINVAL;
+	}
+	return config_parse_url(cfg->url_text, &cfg->url, err, errlen);
+}
+
+void config_free(struct config *cfg)
+{
+	free(cfg->url.user);
+	free(cfg->url.host);
+	free(cfg->url_text);
+	free(cfg->mountpoint);
+	free(cfg->password_file);
+	free(cfg->password_command);
+	free(cfg->ca_file);
+	free(cfg->cache_dir);
+	free(cfg->names);
+	free(cfg->tls_verify);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_free_secret(char *secret)
+{
+	if (!secret)
+		return;
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
+/* Reads the first line of f (without its line end) into a fresh buffer. */
+static int first_line(FILE *f, char **out, size_t *len)
+{
+	char *buf = calloc(1, PASSWORD_MAX + 1);
+	size_t n = 0;
+	int c;
+
+	if (!buf)
+		return -ENOMEM;
+	/* byte by byte: stdio's line buffers would keep copies of the secret */
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (n == PASSWORD_MAX) {
+			config_free_secret(buf);
+			return -E2BIG;
+		}
+		buf[n++] = (char)c;
+	}
+	if (n && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int from_file(const char *path, char **pw, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	FILE *f;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open password file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+		snprintf(err, errlen, "password file %s is readable by others; run chmod 600 %s", path, path);
+		close(fd);
+		return -EPERM;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	setvbuf(f, NULL, _IONBF, 0);
+	r = first_line(f, pw, len);
+	fclose(f);
+	if (r < 0)
+		snprintf(err, errlen, "cannot read password file %s", path);
+	return r;
+}
+
+static int from_command(const char *cmd, char **pw, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = popen(cmd, "r");
+	int r, status;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot run password_command: %s", strerror(errno));
+		return -errno;
+	}
+	setvbuf(f, NULL, _IONBF, 0);
+	r = first_line(f, pw, len);
+	while (r == 0 && getc(f) != EOF)
+		;	/* let the command finish writing */
+	status = pclose(f);
+	if (r == 0 && status != 0) {
+		snprintf(err, errlen, "password_command failed (exit status %d)", status);
+		config_free_secret(*pw);
+		*pw = NULL;
+		return -EIO;
+	}
+	if (r < 0)
+		snprintf(err, errlen, "cannot read the output of password_command");
+	return r;
+}
+
+static int from_terminal(const char *user, const char *host, char **pw, size_t *len,
+			 char *err, size_t errlen)
+{
+	struct termios old, quiet;
+	FILE *tty = fopen("/dev/tty", "r+");
+	int r;
+
+	if (!tty) {
+		snprintf(err, errlen, "no password: use -o password_file=PATH, -o password_command=CMD "
+			 "or IMAPFS_PASSWORD");
+		return -ENOENT;
+	}
+	setvbuf(tty, NULL, _IONBF, 0);
+	fprintf(tty, "Password for %s@%s: ", user, host);
+	tcgetattr(fileno(tty), &old);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	r = first_line(tty, pw, len);
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (r < 0)
+		snprintf(err, errlen, "cannot read the password");
+	return r;
+}
+
+int config_read_password(const struct config *cfg, char **password, char *err, size_t errlen)
+{
+	const char *env = getenv("IMAPFS_PASSWORD");
+	size_t len = 0;
+	int r;
+
+	*password = NULL;
+	if (cfg->password_file)
+		r = from_file(cfg->password_file, password, &len, err, errlen);
+	else if (cfg->password_command)
+		r = from_command(cfg->password_command, password, &len, err, errlen);
+	else if (env) {
+		len = strlen(env);
+		*password = strdup(env);
+		r = *password ? 0 : -ENOMEM;
+	} else
+		r = from_terminal(cfg->url.user, cfg->url.host, password, &len, err, errlen);
+	if (r < 0)
+		return r;
+	if (!config_credential_ok(*password, len) || strchr(*password, '\r') || strchr(*password, '\n')) {
+		snprintf(err, errlen, "the password contains a line break or NUL byte; refusing to send it");
+		config_free_secret(*password);
+		*password = NULL;
+		return -EINVAL;
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "the password is empty");
+		config_free_secret(*password);
+		*password = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void config_usage(const char *progname)
+{
+	printf("usage: %s [options] URL MOUNTPOINT\n"
+	       "\n"
+	       "URL:  imaps://USER@HOST[:PORT]   TLS (port 993)\n"
+	       "      imap://USER@HOST[:PORT]    STARTTLS required (port 143)\n"
+	       "      (write @ in a user name as %%40)\n"
+	       "\n"
+	       "general options:\n"
+	       "    -h   --help            print this help\n"
+	       "    -V   --version         print the version\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d   -o debug          log IMAP commands (never passwords); implies -f\n"
+	       "\n"
+	       "imapfs options (-o opt[=val],...):\n"
+	       "    -o password_file=PATH  read the password from PATH (first line, mode 0600)\n"
+	       "    -o password_command=CMD  run CMD, use its first output line\n"
+	       "                           (else $IMAPFS_PASSWORD, else a prompt)\n"
+	       "    -o ca_file=PATH        trust the CA certificates in PATH (default: system store)\n"
+	       "    -o tls_verify=no       accept any certificate (testing only!)\n"
+	       "    -o plaintext           allow imap:// without TLS (trusted networks only)\n"
+	       "    -o connections=N       IMAP connections (default 4)\n"
+	       "    -o timeout=SECONDS     network timeout (default 30)\n"
+	       "    -o dir_cache=SECONDS   refresh listings older than this (default 10)\n"
+	       "    -o names=readable|uid  file names (default readable)\n"
+	       "    -o cache_dir=PATH      cache directory (default $XDG_CACHE_HOME/imapfs)\n"
+	       "\n"
+	       "FUSE options such as -o allow_other are passed to libfuse.\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n", progname);
+}

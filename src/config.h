@@ -1,0 +1,63 @@
+/* config.h - what the user asked for: the command line (URL, -o options,
+ * flags) and the password, from wherever it may come.  Credentials stay here
+ * and in the account struct built from them; they are zeroed on exit. */
+#ifndef IMAPFS_CONFIG_H
+#define IMAPFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fuse_opt.h>
+
+struct imap_url {
+	bool tls;		/* imaps:// */
+	char *user;		/* percent-decoded */
+	char *host;		/* without [] for IPv6 */
+	uint16_t port;
+};
+
+struct config {
+	struct imap_url url;
+	char *url_text;
+	char *mountpoint;
+	char *password_file;
+	char *password_command;
+	char *ca_file;
+	char *cache_dir;
+	char *names;		/* "readable" or "uid" */
+	char *tls_verify;	/* "yes" or "no" */
+	int plaintext;
+	unsigned connections;
+	unsigned timeout;
+	unsigned dir_cache;
+	int foreground;
+	int debug;
+	int show_help;
+	int show_version;
+};
+
+/* Parses imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT]. */
+int config_parse_url(const char *text, struct imap_url *url, char *err, size_t errlen);
+
+/* Parses argv.  Options imapfs does not know are left in fuse_args for
+ * libfuse (which rejects what it does not know either).  On a usage error
+ * returns -EINVAL with a one-line reason in err. */
+int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
+		      char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* The password: password_file, then password_command, then $IMAPFS_PASSWORD,
+ * then a prompt on the terminal.  CR, LF and NUL are refused. */
+int config_read_password(const struct config *cfg, char **password, char *err, size_t errlen);
+
+/* Overwrites and frees a secret. */
+void config_free_secret(char *secret);
+
+/* Refuses a user name or password that would break an IMAP command line. */
+bool config_credential_ok(const char *s, size_t len);
+
+void config_usage(const char *progname);
+
+#endif

@@ -1,0 +1,601 @@
+/* imap.c - owns the libetpan session: connecting (through tls.c), STARTTLS,
+ * authentication, and every IMAP command imapfs sends.  It is the only file
+ * that knows libetpan's result codes; callers see 0 or -errno. */
+#include "imap.h"
+#include "log.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libetpan/libetpan.h>
+
+struct imap_session {
+	mailimap *imap;
+	char *selected;		/* owned; NULL when nothing is selected */
+	struct imap_folder_state state;
+	bool dead;
+	unsigned id;
+};
+
+static unsigned next_session_id;
+
+/* Context of one streaming FETCH. */
+struct meta_fetch {
+	imap_meta_cb *cb;
+	void *ctx;
+};
+
+struct body_fetch {
+	char *buf;
+	size_t room;
+	size_t got;
+	bool overflow;
+};
+
+bool imap_dead(const struct imap_session *s)
+{
+	return s->dead;
+}
+
+const char *imap_selected(const struct imap_session *s)
+{
+	return s->selected;
+}
+
+static const char *server_text(const struct imap_session *s)
+{
+	return s->imap && s->imap->imap_response ? s->imap->imap_response : "no response";
+}
+
+/* The single place where libetpan codes become errno. */
+static int map_error(struct imap_session *s, int r, const char *what)
+{
+	switch (r) {
+	case MAILIMAP_NO_ERROR:
+	case MAILIMAP_NO_ERROR_AUTHENTICATED:
+	case MAILIMAP_NO_ERROR_NON_AUTHENTICATED:
+		return 0;
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_FATAL:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_SSL:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+		if (!s->dead)
+			log_warn("session %u: %s failed: connection lost (libetpan error %d)", s->id, what, r);
+		s->dead = true;
+		return -EIO;
+	case MAILIMAP_ERROR_MEMORY:
+		/* the stream is mid-response: it cannot be reused */
+		s->dead = true;
+		return -ENOMEM;
+	default:
+		log_warn("session %u: %s refused: %.200s", s->id, what, server_text(s));
+		return -EIO;
+	}
+}
+
+static void trace(mailimap *imap, int type, const char *str, size_t size, void *ctx)
+{
+	struct imap_session *s = ctx;
+	int len = size > 200 ? 200 : (int)size;
+
+	(void)imap;
+	if (type == MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE)
+		log_debug("session %u >> (credentials hidden)", s->id);
+	else if (type == MAILSTREAM_LOG_TYPE_DATA_SENT)
+		log_debug("session %u >> %.*s", s->id, len, str);
+}
+
+bool imap_has_capability(struct imap_session *s, const char *name)
+{
+	return mailimap_has_extension(s->imap, (char *)name) != 0;
+}
+
+static int refresh_capabilities(struct imap_session *s)
+{
+	struct mailimap_capability_data *caps = NULL;
+	int r = mailimap_capability(s->imap, &caps);
+
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_capability_data_free(caps);
+	return map_error(s, r, "CAPABILITY");
+}
+
+static int start_tls(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	mailstream_low *old, *low;
+	int r;
+
+	if (refresh_capabilities(s) < 0 || !imap_has_capability(s, "STARTTLS")) {
+		snprintf(err, errlen, "%s does not offer STARTTLS; refusing to continue unencrypted "
+			 "(use imaps:// or, on a trusted network only, -o plaintext)", a->host);
+		return -EPROTO;
+	}
+	r = mailimap_starttls(s->imap);
+	if (r != MAILIMAP_NO_ERROR) {
+		snprintf(err, errlen, "STARTTLS with %s failed: %.200s", a->host, server_text(s));
+		return -EPROTO;
+	}
+	old = mailstream_get_low(s->imap->imap_stream);
+	low = tls_stream_new(mailstream_low_get_fd(old), a->tls, a->host, a->timeout, err, errlen);
+	if (!low)
+		return -EPROTO;
+	mailstream_low_free(old);	/* frees the wrapper only; fd now belongs to low */
+	mailstream_set_low(s->imap->imap_stream, low);
+	return refresh_capabilities(s) < 0 ? -EIO : 0;
+}
+
+static int authenticate(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	int r;
+
+	if (imap_has_capability(s, "AUTH=PLAIN"))
+		r = mailimap_authenticate(s->imap, "PLAIN", a->host, NULL, NULL,
+					  a->user, a->user, a->password, NULL);
+	else if (!imap_has_capability(s, "LOGINDISABLED"))
+		r = mailimap_login(s->imap, a->user, a->password);
+	else {
+		snprintf(err, errlen, "%s allows neither AUTHENTICATE PLAIN nor LOGIN here", a->host);
+		return -EACCES;
+	}
+	if (r == MAILIMAP_NO_ERROR)
+		return 0;
+	if (r == MAILIMAP_ERROR_LOGIN) {
+		snprintf(err, errlen, "login as %s refused by %s: %.200s (check the user name and password)",
+			 a->user, a->host, server_text(s));
+		return -EACCES;
+	}
+	snprintf(err, errlen, "login to %s failed: connection lost", a->host);
+	s->dead = true;
+	return -EIO;
+}
+
+static int connect_stream(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	mailstream_low *low;
+	mailstream *stream;
+	int fd, r;
+
+	fd = tls_tcp_connect(a->host, a->port, a->timeout, err, errlen);
+	if (fd < 0)
+		return -EHOSTUNREACH;
+	low = tls_stream_new(fd, a->security == IMAP_SECURITY_TLS ? a->tls : NULL, a->host,
+			     a->timeout, err, errlen);
+	if (!low) {
+		close(fd);
+		return -EPROTO;
+	}
+	stream = mailstream_new(low, 8192);
+	if (!stream) {
+		mailstream_low_close(low);
+		mailstream_low_free(low);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = mailimap_connect(s->imap, stream);
+	if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
+		snprintf(err, errlen, "%s did not greet as an IMAP server", a->host);
+		s->dead = true;
+		return -EPROTO;
+	}
+	return r == MAILIMAP_NO_ERROR_AUTHENTICATED ? 1 : 0;
+}
+
+int imap_open(const struct imap_account *a, struct imap_session **out, char *err, size_t errlen)
+{
+	struct imap_session *s = calloc(1, sizeof(*s));
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (!s || !(s->imap = mailimap_new(0, NULL))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->id = __atomic_add_fetch(&next_session_id, 1, __ATOMIC_RELAXED);
+	if (log_debug_enabled())
+		mailimap_set_logger(s->imap, trace, s);
+	r = connect_stream(s, a, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (r == 0 && a->security == IMAP_SECURITY_STARTTLS && (r = start_tls(s, a, err, errlen)) < 0)
+		goto fail;
+	if (r == 0) {
+		if (refresh_capabilities(s) < 0) {
+			snprintf(err, errlen, "%s closed the connection", a->host);
+			r = -EIO;
+			goto fail;
+		}
+		if ((r = authenticate(s, a, err, errlen)) < 0)
+			goto fail;
+	}
+	/* capabilities can change after login */
+	if ((r = refresh_capabilities(s)) < 0) {
+		snprintf(err, errlen, "%s closed the connection after login", a->host);
+		goto fail;
+	}
+	log_debug("session %u: logged in to %s", s->id, a->host);
+	*out = s;
+	return 0;
+fail:
+	if (s)
+		s->dead = true;
+	imap_close(s);
+	return r < 0 ? r : -EIO;
+}
+
+void imap_close(struct imap_session *s)
+{
+	if (!s)
+		return;
+	if (s->imap) {
+		if (!s->dead && s->imap->imap_stream)
+			mailimap_logout(s->imap);
+		if (s->imap->imap_stream) {
+			mailstream_close(s->imap->imap_stream);
+			s->imap->imap_stream = NULL;
+		}
+		mailimap_free(s->imap);
+	}
+	free(s->selected);
+	free(s);
+}
+
+static unsigned list_flags(const struct mailimap_mbx_list_flags *f)
+{
+	static const struct { const char *name; unsigned bit; } ext[] = {
+		{ "NonExistent", IMAP_LIST_NONEXISTENT }, { "HasChildren", IMAP_LIST_HASCHILDREN },
+		{ "Trash", IMAP_LIST_TRASH }, { "Sent", IMAP_LIST_SENT },
+		{ "Drafts", IMAP_LIST_DRAFTS }, { "Junk", IMAP_LIST_JUNK },
+		{ "Archive", IMAP_LIST_ARCHIVE },
+	};
+	unsigned flags = 0;
+	clistiter *it;
+
+	if (!f)
+		return 0;
+	if (f->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG && f->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+		flags |= IMAP_LIST_NOSELECT;
+	for (it = clist_begin(f->mbf_oflags); it; it = clist_next(it)) {
+		const struct mailimap_mbx_list_oflag *o = clist_content(it);
+
+		if (o->of_type != MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT || !o->of_flag_ext)
+			continue;
+		for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+			if (strcasecmp(o->of_flag_ext, ext[i].name) == 0)
+				flags |= ext[i].bit;
+	}
+	if (flags & IMAP_LIST_NONEXISTENT)
+		flags |= IMAP_LIST_NOSELECT;
+	return flags;
+}
+
+int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx)
+{
+	clist *list = NULL;
+	int r = mailimap_list(s->imap, "", "*", &list);
+
+	if (r != MAILIMAP_NO_ERROR)
+		return map_error(s, r, "LIST");
+	for (clistiter *it = clist_begin(list); it; it = clist_next(it)) {
+		const struct mailimap_mailbox_list *mb = clist_content(it);
+
+		cb(mb->mb_name, mb->mb_delimiter, list_flags(mb->mb_flag), ctx);
+	}
+	mailimap_list_result_free(list);
+	return 0;
+}
+
+static void read_state(struct imap_session *s, struct imap_folder_state *state)
+{
+	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
+
+	if (si) {
+		s->state.exists = si->sel_exists;
+		if (si->sel_uidvalidity)
+			s->state.uidvalidity = si->sel_uidvalidity;
+		if (si->sel_uidnext)
+			s->state.uidnext = si->sel_uidnext;
+	}
+	if (state)
+		*state = s->state;
+}
+
+int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state)
+{
+	int r;
+
+	if (!fresh && s->selected && strcmp(s->selected, mbox) == 0) {
+		read_state(s, state);
+		return 0;
+	}
+	free(s->selected);
+	s->selected = NULL;
+	memset(&s->state, 0, sizeof(s->state));
+	r = mailimap_select(s->imap, mbox);
+	if (r == MAILIMAP_ERROR_SELECT) {
+		log_warn("session %u: SELECT %.200s refused: %.200s", s->id, mbox, server_text(s));
+		return -ENOENT;
+	}
+	if (r != MAILIMAP_NO_ERROR)
+		return map_error(s, r, "SELECT");
+	s->selected = strdup(mbox);
+	if (!s->selected)
+		return -ENOMEM;
+	read_state(s, state);
+	return 0;
+}
+
+int imap_noop(struct imap_session *s, struct imap_folder_state *state)
+{
+	int r = mailimap_noop(s->imap);
+
+	if (r != MAILIMAP_NO_ERROR)
+		return map_error(s, r, "NOOP");
+	read_state(s, state);
+	return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (no timegm in POSIX). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t internaldate_to_unix(const struct mailimap_date_time *dt)
+{
+	int zone = dt->dt_zone;	/* e.g. -0130 arrives as -130 */
+	int zone_min = (zone / 100) * 60 + zone % 100;
+	int64_t days;
+
+	if (dt->dt_month < 1 || dt->dt_month > 12 || dt->dt_day < 1 || dt->dt_day > 31)
+		return 0;
+	days = days_from_civil(dt->dt_year, (unsigned)dt->dt_month, (unsigned)dt->dt_day);
+	return days * 86400 + dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec - (int64_t)zone_min * 60;
+}
+
+static uint32_t flag_bits(const struct mailimap_msg_att_dynamic *dyn)
+{
+	uint32_t bits = 0;
+
+	if (!dyn || !dyn->att_list)
+		return 0;
+	for (clistiter *it = clist_begin(dyn->att_list); it; it = clist_next(it)) {
+		const struct mailimap_flag_fetch *ff = clist_content(it);
+
+		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || !ff->fl_flag)
+			continue;
+		switch (ff->fl_flag->fl_type) {
+		case MAILIMAP_FLAG_SEEN: bits |= IMAP_FLAG_SEEN; break;
+		case MAILIMAP_FLAG_ANSWERED: bits |= IMAP_FLAG_ANSWERED; break;
+		case MAILIMAP_FLAG_FLAGGED: bits |= IMAP_FLAG_FLAGGED; break;
+		case MAILIMAP_FLAG_DELETED: bits |= IMAP_FLAG_DELETED; break;
+		case MAILIMAP_FLAG_DRAFT: bits |= IMAP_FLAG_DRAFT; break;
+		default: break;
+		}
+	}
+	return bits;
+}
+
+static void meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (clistiter *it = clist_begin(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		const struct mailimap_msg_att_static *st;
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
+			m->flags = flag_bits(item->att_data.att_dyn);
+			continue;
+		}
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+			continue;
+		st = item->att_data.att_static;
+		switch (st->att_type) {
+		case MAILIMAP_MSG_ATT_UID:
+			m->uid = st->att_data.att_uid;
+			break;
+		case MAILIMAP_MSG_ATT_RFC822_SIZE:
+			m->size = st->att_data.att_rfc822_size;
+			break;
+		case MAILIMAP_MSG_ATT_INTERNALDATE:
+			if (st->att_data.att_internal_date)
+				m->internaldate = internaldate_to_unix(st->att_data.att_internal_date);
+			break;
+		case MAILIMAP_MSG_ATT_BODY_SECTION:
+			if (st->att_data.att_body_section) {
+				m->headers = st->att_data.att_body_section->sec_body_part;
+				m->headers_len = st->att_data.att_body_section->sec_length;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void on_meta(struct mailimap_msg_att *att, void *ctx)
+{
+	struct meta_fetch *mf = ctx;
+	struct imap_meta m;
+
+	meta_from_att(att, &m);
+	if (m.uid)	/* unsolicited FETCH responses carry no UID: not ours */
+		mf->cb(&m, mf->ctx);
+}
+
+static void on_progress(size_t current, size_t maximum, void *ctx)
+{
+	(void)current; (void)maximum; (void)ctx;
+}
+
+static struct mailimap_fetch_type *meta_fetch_type(void)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *fields = clist_new();
+	char *subject = strdup("Subject");
+
+	if (!ft || !fields || !subject || clist_append(fields, subject) < 0) {
+		free(subject);
+		if (fields)
+			clist_free(fields);
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		return NULL;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
+		mailimap_section_new_header_fields(mailimap_header_list_new(fields))));
+	return ft;
+}
+
+int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+		    imap_meta_cb *cb, void *ctx)
+{
+	struct meta_fetch mf = { cb, ctx };
+	struct mailimap_fetch_type *ft = meta_fetch_type();
+	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
+	clist *res = NULL;
+	int r;
+
+	if (!ft || !set) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		return -ENOMEM;
+	}
+	mailimap_set_msg_att_handler(s->imap, on_meta, &mf);
+	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);
+	r = by_uid ? mailimap_uid_fetch(s->imap, set, ft, &res) : mailimap_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
+	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(res);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	return map_error(s, r, "FETCH");
+}
+
+int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
+{
+	struct mailimap_search_key *key = mailimap_search_key_new_all();
+	clist *res = NULL;
+	size_t n = 0;
+	int r;
+
+	*uids = NULL;
+	*count = 0;
+	if (!key)
+		return -ENOMEM;
+	r = mailimap_uid_search(s->imap, NULL, key, &res);
+	mailimap_search_key_free(key);
+	if (r != MAILIMAP_NO_ERROR)
+		return map_error(s, r, "UID SEARCH");
+	*uids = malloc((clist_count(res) + 1) * sizeof(**uids));
+	if (!*uids) {
+		mailimap_search_result_free(res);
+		return -ENOMEM;
+	}
+	for (clistiter *it = clist_begin(res); it; it = clist_next(it))
+		(*uids)[n++] = *(uint32_t *)clist_content(it);
+	mailimap_search_result_free(res);
+	*count = n;
+	return 0;
+}
+
+static bool on_body(int type, struct mailimap_msg_att_body_section *section,
+		    const char *bytes, size_t len, void *ctx)
+{
+	struct body_fetch *bf = ctx;
+
+	(void)type; (void)section;
+	if (len > bf->room - bf->got) {
+		/* more than we asked for: a confused or hostile server */
+		bf->overflow = true;
+		return false;
+	}
+	memcpy(bf->buf + bf->got, bytes, len);
+	bf->got += len;
+	return true;
+}
+
+/* Finds our message among the responses; a body the handler did not take
+ * (libetpan keeps short strings itself) is copied from the response. */
+static bool collect_body(clist *res, uint32_t uid, struct body_fetch *bf)
+{
+	struct imap_meta m;
+
+	for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+		meta_from_att(clist_content(it), &m);
+		if (m.uid != uid)
+			continue;
+		if (bf->got == 0 && m.headers && m.headers_len) {
+			if (m.headers_len > bf->room) {
+				bf->overflow = true;
+				return true;
+			}
+			memcpy(bf->buf, m.headers, m.headers_len);
+			bf->got = m.headers_len;
+		}
+		return true;
+	}
+	return false;
+}
+
+int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+		    char *buf, size_t *got)
+{
+	struct body_fetch bf = { .buf = buf, .room = len };
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_set *set = mailimap_set_new_single(uid);
+	struct mailimap_section *sec = mailimap_section_new(NULL);
+	clist *res = NULL;
+	int r;
+
+	*got = 0;
+	if (!ft || !set || !sec) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		if (sec)
+			mailimap_section_free(sec);
+		return -ENOMEM;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+		mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len));
+	mailimap_set_msg_body_handler(s->imap, on_body, &bf);
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r == MAILIMAP_NO_ERROR) {
+		r = collect_body(res, uid, &bf) ? 0 : -ENOENT;
+		mailimap_fetch_list_free(res);
+	} else if (!bf.overflow) {
+		return map_error(s, r, "UID FETCH BODY");
+	}
+	if (bf.overflow) {
+		log_warn("session %u: server sent more than %u bytes for UID %u", s->id, len, uid);
+		s->dead = true;
+		return -EIO;
+	}
+	*got = bf.got;
+	return r;
+}

@@ -1,0 +1,115 @@
+/* imap.h - one IMAP session over libetpan: connect, STARTTLS, login, LIST,
+ * SELECT, metadata and body FETCH.  libetpan's result codes become negative
+ * errno here and nowhere else.  A session is used by one thread at a time
+ * (the pool hands it out); nothing here locks. */
+#ifndef IMAPFS_IMAP_H
+#define IMAPFS_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+enum imap_security {
+	IMAP_SECURITY_TLS,	/* imaps://: TLS from the first byte */
+	IMAP_SECURITY_STARTTLS,	/* imap://: STARTTLS required */
+	IMAP_SECURITY_NONE,	/* imap:// with -o plaintext, named explicitly */
+};
+
+/* Everything needed to open a session; owned by main, read-only afterwards. */
+struct imap_account {
+	const char *host;
+	uint16_t port;
+	enum imap_security security;
+	const char *user;
+	const char *password;
+	SSL_CTX *tls;		/* NULL only with IMAP_SECURITY_NONE */
+	int timeout;		/* seconds of inactivity before a wait fails */
+};
+
+struct imap_session;
+
+/* What SELECT (or a later NOOP) reported about the selected folder. */
+struct imap_folder_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+};
+
+/* LIST flags we care about. */
+enum {
+	IMAP_LIST_NOSELECT = 1 << 0,
+	IMAP_LIST_NONEXISTENT = 1 << 1,
+	IMAP_LIST_HASCHILDREN = 1 << 2,
+	IMAP_LIST_TRASH = 1 << 3,
+	IMAP_LIST_SENT = 1 << 4,
+	IMAP_LIST_DRAFTS = 1 << 5,
+	IMAP_LIST_JUNK = 1 << 6,
+	IMAP_LIST_ARCHIVE = 1 << 7,
+};
+
+/* Message flags as a bitmask; keywords are kept apart (later work). */
+enum {
+	IMAP_FLAG_SEEN = 1 << 0,
+	IMAP_FLAG_ANSWERED = 1 << 1,
+	IMAP_FLAG_FLAGGED = 1 << 2,
+	IMAP_FLAG_DELETED = 1 << 3,
+	IMAP_FLAG_DRAFT = 1 << 4,
+};
+
+/* One message's listing data, valid only during the callback. */
+struct imap_meta {
+	uint32_t uid;
+	uint32_t size;
+	int64_t internaldate;	/* unix time */
+	uint32_t flags;
+	const char *headers;	/* BODY[HEADER.FIELDS (SUBJECT)], may be NULL */
+	size_t headers_len;
+};
+
+typedef void imap_list_cb(const char *name, char delim, unsigned flags, void *ctx);
+typedef void imap_meta_cb(const struct imap_meta *meta, void *ctx);
+
+/* Connects, secures and logs in.  On failure returns -errno and writes a
+ * one-line, user-facing reason into err. */
+int imap_open(const struct imap_account *acct, struct imap_session **out, char *err, size_t errlen);
+
+/* Closes the session.  LOGOUT is sent only to a healthy session; a dead one is
+ * torn down without a word so the close never blocks on a dead peer. */
+void imap_close(struct imap_session *s);
+
+/* True once the connection is known to be unusable (I/O error, BYE, parse
+ * error, protocol desync). */
+bool imap_dead(const struct imap_session *s);
+
+bool imap_has_capability(struct imap_session *s, const char *name);
+
+/* LIST "" "*": cb once per folder. */
+int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx);
+
+/* The folder (modified UTF-7 name) currently selected, or NULL. */
+const char *imap_selected(const struct imap_session *s);
+
+/* SELECTs mbox unless it already is (or always, with fresh: then EXISTS is
+ * exact); state receives UIDVALIDITY, UIDNEXT, EXISTS.  -ENOENT when the
+ * server refuses (folder gone). */
+int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state);
+
+/* NOOP on the selected folder, then the current state (EXISTS updated). */
+int imap_noop(struct imap_session *s, struct imap_folder_state *state);
+
+/* FETCH listing data for sequence numbers lo..hi, or for UIDs lo..hi with
+ * by_uid (hi 0 means '*').  Streams: cb runs per message, memory stays small. */
+int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+		    imap_meta_cb *cb, void *ctx);
+
+/* UID SEARCH ALL: every UID of the selected folder, ascending, malloc'd. */
+int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);
+
+/* UID FETCH uid BODY.PEEK[]<offset.len> into buf (len bytes of room).
+ * *got is how many bytes the server had (0 past the end).  -ENOENT when the
+ * message no longer exists, -EIO when the server would not deliver it. */
+int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+		    char *buf, size_t *got);
+
+#endif

@@ -1,0 +1,54 @@
+/* mailbox.h - the account as the filesystem sees it: a tree of folders, each
+ * with an immutable, refcounted snapshot of its messages (UID, size, date,
+ * flags, file name), refreshed from the server when older than dir_cache.
+ * Reads of message bodies go through the block cache.  Thread-safe. */
+#ifndef IMAPFS_MAILBOX_H
+#define IMAPFS_MAILBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "cache.h"
+#include "names.h"
+#include "pool.h"
+
+struct mailbox;
+
+struct mailbox_options {
+	enum names_mode names;
+	int dir_cache;		/* seconds a listing stays fresh */
+};
+
+struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
+void mailbox_free(struct mailbox *mb);
+
+/* LIST the folders now (done once before mounting, so errors show early). */
+int mailbox_load_folders(struct mailbox *mb);
+
+/* Attributes of an inode; -ENOENT when it no longer exists. */
+int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st);
+
+/* Resolves name inside directory parent; fills st (st_ino is the inode). */
+int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st);
+
+/* A directory listing frozen at opendir, so offsets stay stable. */
+struct mailbox_dir;
+int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out);
+void mailbox_closedir(struct mailbox_dir *d);
+size_t mailbox_dir_count(const struct mailbox_dir *d);
+/* Entry i (0-based, "." and ".." included); false past the end. */
+bool mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
+		       const char **name, struct stat *st);
+
+/* An open message: what a read needs, fixed at open. */
+struct mailbox_file;
+/* *size_corrected is set when the server's RFC822.SIZE proved wrong, so the
+ * caller must not trust the size the kernel has (use direct I/O). */
+int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *size_corrected);
+void mailbox_release(struct mailbox_file *f);
+/* Reads up to size bytes at off; returns the count (0 at the end) or -errno. */
+long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off);
+
+#endif

@@ -1,0 +1,161 @@
+/* main.c - assembles the layers (config -> TLS -> IMAP session -> pool ->
+ * cache -> mailbox -> FUSE), mounts, daemonises only after the first login
+ * succeeded, runs the loop, and takes everything down in reverse order. */
+#include "cache.h"
+#include "config.h"
+#include "imap.h"
+#include "log.h"
+#include "mailbox.h"
+#include "ops.h"
+#include "pool.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef IMAPFS_VERSION
+#define IMAPFS_VERSION "0.1"
+#endif
+
+#define MEMORY_CACHE_DEFAULT (64u << 20)
+#define MAX_FUSE_THREADS 16
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "imapfs: %s\n", what);
+	return 1;
+}
+
+static int build_account(const struct config *cfg, const char *password, struct imap_account *acct,
+			 char *err, size_t errlen)
+{
+	bool verify = !cfg->tls_verify || strcmp(cfg->tls_verify, "no") != 0;
+
+	memset(acct, 0, sizeof(*acct));
+	acct->host = cfg->url.host;
+	acct->port = cfg->url.port;
+	acct->user = cfg->url.user;
+	acct->password = password;
+	acct->timeout = (int)cfg->timeout;
+	acct->security = cfg->url.tls ? IMAP_SECURITY_TLS :
+			 cfg->plaintext ? IMAP_SECURITY_NONE : IMAP_SECURITY_STARTTLS;
+	if (acct->security == IMAP_SECURITY_NONE) {
+		fprintf(stderr, "imapfs: warning: -o plaintext: the password and all mail cross the "
+			"network unencrypted\n");
+		return 0;
+	}
+	if (!verify)
+		fprintf(stderr, "imapfs: warning: -o tls_verify=no: the server's certificate is NOT "
+			"checked; anyone on the path can read your mail (testing only)\n");
+	acct->tls = tls_ctx_new(cfg->ca_file, verify, err, errlen);
+	return acct->tls ? 0 : -EINVAL;
+}
+
+static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops_context *ctx)
+{
+	struct fuse_session *se;
+	struct fuse_loop_config *loop;
+	int r = 1;
+
+	/* the kernel checks permissions against our 0600/0700 modes */
+	if (fuse_opt_add_arg(args, "-odefault_permissions,fsname=imapfs,subtype=imapfs") < 0)
+		return fail("out of memory");
+	se = fuse_session_new(args, &ops_table, sizeof(ops_table), ctx);
+	if (!se)
+		return fail("cannot create the FUSE session (unknown -o option?)");
+	if (fuse_set_signal_handlers(se) != 0) {
+		fail("cannot set signal handlers");
+		goto out_session;
+	}
+	if (fuse_session_mount(se, cfg->mountpoint) != 0) {
+		fail("cannot mount (does the mount point exist, and is it an empty directory you own?)");
+		goto out_signals;
+	}
+	if (fuse_daemonize(cfg->foreground) != 0)
+		goto out_unmount;
+	log_init(cfg->debug, !cfg->foreground);
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		goto out_unmount;
+	fuse_loop_cfg_set_clone_fd(loop, 1);
+	fuse_loop_cfg_set_max_threads(loop, MAX_FUSE_THREADS);
+	r = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
+	fuse_loop_cfg_destroy(loop);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args;
+	struct config cfg;
+	struct imap_account acct;
+	struct imap_session *first = NULL;
+	struct pool *pool = NULL;
+	struct cache *cache = NULL;
+	struct mailbox *mb = NULL;
+	struct ops_context ctx;
+	char err[512], *password = NULL;
+	int status = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&acct, 0, sizeof(acct));
+	if (config_parse_args(argc, argv, &cfg, &args, err, sizeof(err)) < 0) {
+		fail(err);
+		goto out;
+	}
+	if (cfg.show_help) {
+		config_usage(argv[0]);
+		status = 0;
+		goto out;
+	}
+	if (cfg.show_version) {
+		printf("imapfs %s\n", IMAPFS_VERSION);
+		status = 0;
+		goto out;
+	}
+	log_init(cfg.debug, false);
+	mailstream_network_delay.tv_sec = cfg.timeout;
+	if (config_read_password(&cfg, &password, err, sizeof(err)) < 0 ||
+	    build_account(&cfg, password, &acct, err, sizeof(err)) < 0 ||
+	    imap_open(&acct, &first, err, sizeof(err)) < 0) {
+		fail(err);
+		goto out;
+	}
+	pool = pool_new(&acct, (int)cfg.connections, first);
+	cache = cache_new(MEMORY_CACHE_DEFAULT);
+	mb = pool && cache ? mailbox_new(pool, cache, &(struct mailbox_options){
+		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
+		.dir_cache = (int)cfg.dir_cache }) : NULL;
+	if (!pool)
+		imap_close(first);
+	if (!mb) {
+		fail("out of memory");
+		goto out;
+	}
+	if (mailbox_load_folders(mb) < 0) {
+		fail("cannot list the folders on the server");
+		goto out;
+	}
+	ctx = (struct ops_context){ .mailbox = mb, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
+	status = run_fuse(&args, &cfg, &ctx);
+out:
+	mailbox_free(mb);
+	pool_free(pool);
+	cache_free(cache);
+	if (acct.tls)
+		SSL_CTX_free(acct.tls);
+	config_free_secret(password);
+	fuse_opt_free_args(&args);
+	config_free(&cfg);
+	return status;
+}

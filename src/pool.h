@@ -1,0 +1,32 @@
+/* pool.h - a bounded set of IMAP sessions shared by the FUSE threads.  Each
+ * session serves one thread at a time; a request prefers a session that
+ * already has its folder selected.  A session that dies is dropped without
+ * LOGOUT and the request is retried once on a fresh connection. */
+#ifndef IMAPFS_POOL_H
+#define IMAPFS_POOL_H
+
+#include "imap.h"
+
+struct pool;
+
+/* The work done with a checked-out session.  state is the selected folder's
+ * state (all zero when folder was NULL).  Returns 0 or -errno. */
+typedef int pool_fn(struct imap_session *s, const struct imap_folder_state *state, void *ctx);
+
+/* acct must outlive the pool.  first, if not NULL, is an already logged-in
+ * session the pool adopts. */
+struct pool *pool_new(const struct imap_account *acct, int max_sessions, struct imap_session *first);
+
+/* Logs out every session and frees the pool; no request may be running. */
+void pool_free(struct pool *p);
+
+enum {
+	POOL_FRESH_SELECT = 1 << 0,	/* SELECT again even if selected: exact EXISTS */
+};
+
+/* Checks out a session (waiting while all are busy), SELECTs folder (a
+ * modified UTF-7 name, or NULL for none), runs fn, and checks the session
+ * back in.  If the connection died, fn runs once more on a new connection. */
+int pool_run(struct pool *p, const char *folder, unsigned flags, pool_fn *fn, void *ctx);
+
+#endif

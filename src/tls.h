@@ -1,0 +1,34 @@
+/* tls.h - the transport under libetpan: TCP connect with a deadline, and a
+ * mailstream_low driver that speaks plain TCP or OpenSSL with the
+ * certificate chain and host name verified.  Debian's libetpan TLS (GnuTLS)
+ * verifies nothing, so every imapfs connection goes through this driver. */
+#ifndef IMAPFS_TLS_H
+#define IMAPFS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include <libetpan/libetpan.h>
+
+/* A client context: system trust store, or ca_file when given.  verify=false
+ * accepts any certificate (testing only; the caller warns).  NULL on error
+ * with the reason in err. */
+SSL_CTX *tls_ctx_new(const char *ca_file, bool verify, char *err, size_t errlen);
+
+/* Resolves host and connects to the first address that answers within
+ * timeout_s seconds.  Returns a blocking-free socket fd or -1 with err set. */
+int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, size_t errlen);
+
+/* Wraps fd in a stream driver.  With ctx == NULL the stream is plain TCP;
+ * otherwise a TLS handshake (SNI and host name check against host) runs
+ * first.  Every wait is bounded by timeout_s of inactivity.  On failure
+ * returns NULL with the reason in err; fd is then still owned by the caller.
+ * On success the stream owns fd. */
+mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
+			       char *err, size_t errlen);
+
+/* Switches the stream's idea of how long one wait may take. */
+void tls_stream_set_timeout(mailstream_low *low, int timeout_s);
+
+#endif
