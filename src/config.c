@@ -201,39 +201,31 @@ fail:
 	return r;
 }
 
-struct parse_state {
-	struct config *cfg;
-	int nonopts;
-	int error;
-};
-
 static int process_arg(void *data, const char *arg, int key, struct fuse_args *out)
 {
-	struct parse_state *ps = data;
+	struct config *cfg = data;
 
 	(void)out;
 	switch (key) {
 	case KEY_HELP:
-		ps->cfg->show_help = 1;
+		cfg->show_help = 1;
 		return 0;
 	case KEY_VERSION:
-		ps->cfg->show_version = 1;
+		cfg->show_version = 1;
 		return 0;
 	case KEY_FOREGROUND:
-		ps->cfg->foreground = 1;
+		cfg->foreground = 1;
 		return 0;
 	case KEY_DEBUG:
-		ps->cfg->debug = 1;
-		ps->cfg->foreground = 1;
+		cfg->debug = 1;
+		cfg->foreground = 1;
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
-		if (ps->nonopts == 0)
-			ps->cfg->url_text = strdup(arg);
-		else if (ps->nonopts == 1)
-			ps->cfg->mountpoint = strdup(arg);
-		else
-			ps->error = 1;
-		ps->nonopts++;
+		if (cfg->args_seen == 0)
+			cfg->url_text = strdup(arg);
+		else if (cfg->args_seen == 1)
+			cfg->mountpoint = strdup(arg);
+		cfg->args_seen++;
 		return 0;
 	default:
 		return 1;	/* a FUSE option: libfuse decides */
@@ -243,20 +235,18 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
 int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
 		      char *err, size_t errlen)
 {
-	struct parse_state ps = { .cfg = cfg };
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->connections = 4;
 	cfg->timeout = 30;
 	cfg->dir_cache = 10;
 	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
-	if (fuse_opt_parse(fuse_args, &ps, option_table, process_arg) < 0) {
+	if (fuse_opt_parse(fuse_args, cfg, option_table, process_arg) < 0) {
 		snprintf(err, errlen, "cannot parse the options");
 		return -EINVAL;
 	}
 	if (cfg->show_help || cfg->show_version)
 		return 0;
-	if (ps.error) {
+	if (cfg->args_seen > 2) {
 		snprintf(err, errlen, "too many arguments (usage: imapfs [options] URL MOUNTPOINT)");
 		return -EINVAL;
 	}

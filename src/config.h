@@ -35,6 +35,7 @@ struct config {
 	int debug;
 	int show_help;
 	int show_version;
+	int args_seen;		/* parser state: non-option arguments so far */
 };
 
 /* Parses imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT]. */

@@ -238,7 +238,8 @@ static void builder_finish(struct builder *b)
 	struct listing *l = b->l;
 	size_t out = 0;
 
-	qsort(l->msgs, l->count, sizeof(*l->msgs), cmp_msg_uid);
+	if (l->count > 1)
+		qsort(l->msgs, l->count, sizeof(*l->msgs), cmp_msg_uid);
 	for (size_t i = 0; i < l->count; i++)
 		if (out == 0 || l->msgs[out - 1].uid != l->msgs[i].uid)
 			l->msgs[out++] = l->msgs[i];
