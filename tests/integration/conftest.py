@@ -1,0 +1,215 @@
+"""Fixtures for the imapfs integration tests.
+
+Run:   /usr/bin/python3 -m pytest tests/integration            (everything)
+       /usr/bin/python3 -m pytest tests/integration -m "not slow"
+
+Environment:
+  IMAPFS_BIN          binary to test (default <repo>/imapfs)
+  IMAPFS_TEST_BIG     messages in folder Big (default 10000; 0 = no Big)
+  IMAPFS_TEST_KEEP=1  keep the Dovecot directory (path printed) for debugging
+
+A private Dovecot (scripts/dovecot-env) is started once per session in a
+fresh /tmp directory and populated by scripts/gen-mail; it is stopped at the
+end.  Each test has a watchdog (default 120 s, @pytest.mark.deadline(N) to
+change): when it fires, every imapfs started by the harness is killed and its
+mountpoint lazily unmounted, so a hung FUSE call turns into a test failure
+instead of a hung run.
+"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import helpers  # noqa: E402
+from helpers import mailgen  # noqa: E402
+
+DEFAULT_DEADLINE = 120
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "deadline(seconds): per-test watchdog limit")
+
+
+# -- watchdog -------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _watchdog(request):
+    mk = request.node.get_closest_marker("deadline")
+    limit = float(mk.args[0]) if mk else DEFAULT_DEADLINE
+    fired = []
+
+    def fire():
+        fired.append(True)
+        helpers.emergency_cleanup("test %s exceeded %.0fs" % (request.node.name, limit))
+
+    t = threading.Timer(limit, fire)
+    t.daemon = True
+    t.start()
+    yield
+    t.cancel()
+    if fired:
+        pytest.fail("watchdog: test exceeded its %.0fs deadline; imapfs was killed" % limit)
+
+
+# -- binary -----------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def imapfs_bin():
+    b = os.environ.get("IMAPFS_BIN") or os.path.join(helpers.REPO, "imapfs")
+    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+        pytest.skip("imapfs binary not found at %s (build it, or set IMAPFS_BIN)" % b)
+    if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+        pytest.skip("FUSE not available (/dev/fuse, fusermount3)")
+    return os.path.abspath(b)
+
+
+# -- Dovecot + mail --------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """env.json of a running, populated private Dovecot (+ manifest)."""
+    base = tempfile.mkdtemp(prefix="imapfs-it-")
+    os.chmod(base, 0o711)            # the Dovecot mail user must reach DIR
+    d = os.path.join(base, "dovecot")
+    script = os.path.join(helpers.SCRIPTS, "dovecot-env")
+    r = subprocess.run([helpers.PYTHON, script, "start", d], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    if r.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail("dovecot-env start failed:\n" + r.stderr.decode(errors="replace"))
+    try:
+        env = mailgen.load_env(d)
+        big = int(os.environ.get("IMAPFS_TEST_BIG", "10000"))
+        args = [helpers.PYTHON, os.path.join(helpers.SCRIPTS, "gen-mail"), d, "--huge"]
+        if big:
+            args.append("--big=%d" % big)
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=300)
+        if r.returncode != 0:
+            pytest.fail("gen-mail failed:\n" + r.stdout.decode(errors="replace"))
+        with open(os.path.join(d, mailgen.MANIFEST)) as f:
+            env["manifest"] = json.load(f)
+        env["baseline"] = _snapshot_meta(env)
+        yield env
+    finally:
+        subprocess.run([helpers.PYTHON, script, "stop", d], timeout=30)
+        if os.environ.get("IMAPFS_TEST_KEEP"):
+            print("\nkept Dovecot directory: %s" % d, file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _snapshot_meta(env):
+    """{folder: {uid: {size, internaldate, flags}}} for every folder."""
+    m = mailgen.connect(env)
+    try:
+        return {f: mailgen.fetch_meta(m, f) for f in mailgen.list_folders(m)}
+    finally:
+        m.logout()
+
+
+@pytest.fixture(scope="session")
+def manifest(dovecot):
+    return dovecot["manifest"]
+
+
+@pytest.fixture
+def imap(dovecot):
+    """A fresh imaplib connection (IMAPS) for the test; logged out after."""
+    m = mailgen.connect(dovecot)
+    yield m
+    try:
+        m.logout()
+    except Exception:
+        pass
+
+
+@pytest.fixture(scope="session")
+def small_truth(dovecot):
+    """{folder: {uid: {size, internaldate, flags, sha256}}} for the small
+    folders that no test modifies (everything but Scratch), via imaplib."""
+    out = {}
+    m = mailgen.connect(dovecot)
+    try:
+        for f in dovecot["manifest"]["small_folders"]:
+            if f == "Scratch":
+                continue
+            meta = mailgen.fetch_meta(m, f)
+            for uid, rec in meta.items():
+                rec["sha256"] = helpers.sha256(mailgen.fetch_body(m, uid))
+            out[f] = meta
+    finally:
+        m.logout()
+    return out
+
+
+# -- mounting ------------------------------------------------------------------
+
+def url_for(env, kind, host=None, user=None, port=None):
+    host = host or env["HOST"]
+    user = user or env["USER"]
+    if kind == "imaps":
+        return "imaps://%s@%s:%s" % (user, host, port or env["IMAPS_PORT"])
+    if kind == "starttls":
+        return "imap://%s@%s:%s" % (user, host, port or env["IMAP_PORT"])
+    raise ValueError(kind)
+
+
+def default_opts(env):
+    return ["ca_file=" + env["CA_FILE"], "password_file=" + env["PASSWORD_FILE"]]
+
+
+@pytest.fixture
+def mounter(imapfs_bin, dovecot, tmp_path):
+    """mounter(kind="imaps", opts=None, extra_opts=(), env=None) -> Mount.
+    opts=None means ca_file + password_file.  Unmounted (and checked: exit 0,
+    no sanitizer reports) at the end of the test."""
+    mounts = []
+
+    def make(kind="imaps", opts=None, extra_opts=(), env=None, url=None):
+        n = len(mounts)
+        mnt = str(tmp_path / ("mnt%d" % n))
+        o = default_opts(dovecot) if opts is None else list(opts)
+        o += list(extra_opts)
+        m = helpers.Mount(imapfs_bin, url or url_for(dovecot, kind), mnt, o, env=env,
+                          logdir=str(tmp_path), name="imapfs%d" % n)
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    errors = []
+    for m in mounts:
+        try:
+            m.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors))
+
+
+@pytest.fixture(scope="session", params=["imaps", "starttls"])
+def shared_mount(request, imapfs_bin, dovecot, tmp_path_factory):
+    """One long-lived mount per flavour (imaps://, imap://+STARTTLS), default
+    options, shared by the read-only content tests."""
+    d = str(tmp_path_factory.mktemp("shared-" + request.param))
+    m = helpers.Mount(imapfs_bin, url_for(dovecot, request.param),
+                      os.path.join(d, "mnt"), default_opts(dovecot), logdir=d,
+                      name="imapfs-" + request.param)
+    m.start()
+    m.kind = request.param
+    yield m
+    m.stop()
+
+
+@pytest.fixture
+def rnd():
+    return random.Random(4242)

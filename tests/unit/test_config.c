@@ -1,0 +1,223 @@
+/* Unit tests for config.c: URL parsing, option parsing, credential checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+struct url_case {
+	const char *text;
+	int ok;
+	int tls;
+	const char *user, *host;
+	unsigned port;
+};
+
+static const struct url_case url_cases[] = {
+	{ "imaps://alice@mail.example.org", 1, 1, "alice", "mail.example.org", 993 },
+	{ "imap://alice@mail.example.org", 1, 0, "alice", "mail.example.org", 143 },
+	{ "imaps://alice@localhost:10993", 1, 1, "alice", "localhost", 10993 },
+	{ "imaps://alice%40example.org@host", 1, 1, "alice@example.org", "host", 993 },
+	{ "imaps://bob@[::1]:993", 1, 1, "bob", "::1", 993 },
+	{ "imaps://bob@127.0.0.1/", 1, 1, "bob", "127.0.0.1", 993 },
+	{ "imaps://a%2fb@h", 1, 1, "a/b", "h", 993 },
+	{ "http://alice@host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://@host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@host:0", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@host:65536", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@host:99x", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@host:", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@host/INBOX", 0, 0, NULL, NULL, 0 },
+	{ "imaps://al%0dice@host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://al%0Aice@host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://al%00ice@host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://al%4@host", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@ho st", 0, 0, NULL, NULL, 0 },
+	{ "imaps://alice@[::1", 0, 0, NULL, NULL, 0 },
+	{ "imaps://a@b@host", 0, 0, NULL, NULL, 0 },
+	{ "", 0, 0, NULL, NULL, 0 },
+};
+
+static void test_urls(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+		const struct url_case *c = &url_cases[i];
+		struct imap_url url;
+		char err[256] = "";
+		int r = config_parse_url(c->text, &url, err, sizeof(err));
+
+		if (!c->ok) {
+			if (r == 0)
+				fail_msg("accepted bad URL %s", c->text);
+			assert_true(err[0] != '\0');
+			continue;
+		}
+		if (r != 0)
+			fail_msg("refused good URL %s: %s", c->text, err);
+		assert_int_equal(url.tls, c->tls);
+		assert_string_equal(url.user, c->user);
+		assert_string_equal(url.host, c->host);
+		assert_int_equal(url.port, c->port);
+		free(url.user);
+		free(url.host);
+	}
+}
+
+static int parse(const char **argv_in, struct config *cfg, char *err, size_t errlen)
+{
+	struct fuse_args args;
+	char *argv[16];
+	int argc = 0, r;
+
+	for (; argv_in[argc]; argc++)
+		argv[argc] = strdup(argv_in[argc]);
+	argv[argc] = NULL;
+	r = config_parse_args(argc, argv, cfg, &args, err, errlen);
+	fuse_opt_free_args(&args);
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	return r;
+}
+
+static void test_options(void **state)
+{
+	struct config cfg;
+	char err[256];
+	const char *good[] = { "imapfs", "-o", "password_file=/p,connections=8,timeout=5,names=uid",
+			       "-o", "dir_cache=3,ca_file=/ca,_netdev", "-f",
+			       "imaps://u@h", "/mnt", NULL };
+
+	(void)state;
+	assert_int_equal(parse(good, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.password_file, "/p");
+	assert_string_equal(cfg.ca_file, "/ca");
+	assert_string_equal(cfg.names, "uid");
+	assert_int_equal(cfg.connections, 8);
+	assert_int_equal(cfg.timeout, 5);
+	assert_int_equal(cfg.dir_cache, 3);
+	assert_int_equal(cfg.foreground, 1);
+	assert_string_equal(cfg.mountpoint, "/mnt");
+	assert_string_equal(cfg.url.host, "h");
+	config_free(&cfg);
+
+	const char *defaults[] = { "imapfs", "imap://u@h", "/mnt", NULL };
+	assert_int_equal(parse(defaults, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.connections, 4);
+	assert_int_equal(cfg.timeout, 30);
+	assert_int_equal(cfg.dir_cache, 10);
+	assert_int_equal(cfg.foreground, 0);
+	config_free(&cfg);
+
+	const char *debug[] = { "imapfs", "-d", "imap://u@h", "/mnt", NULL };
+	assert_int_equal(parse(debug, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.debug, 1);
+	assert_int_equal(cfg.foreground, 1);
+	config_free(&cfg);
+
+	const char *help[] = { "imapfs", "--help", NULL };
+	assert_int_equal(parse(help, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.show_help, 1);
+	config_free(&cfg);
+}
+
+static void test_bad_options(void **state)
+{
+	static const char *cases[][8] = {
+		{ "imapfs", NULL },
+		{ "imapfs", "imaps://u@h", NULL },
+		{ "imapfs", "imaps://u@h", "/mnt", "extra", NULL },
+		{ "imapfs", "-o", "names=fancy", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "-o", "tls_verify=maybe", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "-o", "connections=0", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "-o", "timeout=0", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "-o", "plaintext", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "ftp://u@h", "/mnt", NULL },
+	};
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (parse(cases[i], &cfg, err, sizeof(err)) == 0)
+			fail_msg("case %zu accepted", i);
+		assert_true(err[0] != '\0');
+		config_free(&cfg);
+	}
+}
+
+static void test_credentials(void **state)
+{
+	(void)state;
+	assert_true(config_credential_ok("secret", 6));
+	assert_true(config_credential_ok("sp ace\tand \xc3\xbc", 13));
+	assert_false(config_credential_ok("a\rb", 3));
+	assert_false(config_credential_ok("a\nb", 3));
+	assert_false(config_credential_ok("a\0b", 3));
+}
+
+static void test_password_sources(void **state)
+{
+	struct config cfg;
+	char err[256], *pw = NULL;
+	char path[] = "/tmp/imapfs-test-pwXXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret\r\nsecond line\n", 20), 20);
+	close(fd);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.password_file = path;
+	assert_int_equal(config_read_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_string_equal(pw, "s3cret");
+	config_free_secret(pw);
+
+	chmod(path, 0644);
+	assert_true(config_read_password(&cfg, &pw, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "chmod 600"));
+	unlink(path);
+
+	cfg.password_file = NULL;
+	cfg.password_command = "printf 'from-cmd\\nignored\\n'";
+	assert_int_equal(config_read_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_string_equal(pw, "from-cmd");
+	config_free_secret(pw);
+
+	cfg.password_command = "exit 3";
+	assert_true(config_read_password(&cfg, &pw, err, sizeof(err)) < 0);
+
+	cfg.password_command = NULL;
+	setenv("IMAPFS_PASSWORD", "env-pass", 1);
+	assert_int_equal(config_read_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_string_equal(pw, "env-pass");
+	config_free_secret(pw);
+
+	setenv("IMAPFS_PASSWORD", "bad\npass", 1);
+	assert_true(config_read_password(&cfg, &pw, err, sizeof(err)) < 0);
+	assert_null(pw);
+	unsetenv("IMAPFS_PASSWORD");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_credentials),
+		cmocka_unit_test(test_password_sources),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
