@@ -1,0 +1,41 @@
+"""Daemon mode (no -f): returns after a successful login with the file
+system mounted; `fusermount3 -u` makes the daemon exit."""
+
+import os
+
+import helpers
+from conftest import url_for, default_opts
+
+
+def test_daemon_mode(imapfs_bin, dovecot, small_truth, tmp_path):
+    mnt = str(tmp_path / "mnt")
+    os.makedirs(mnt)
+    try:
+        r = helpers.run_imapfs(imapfs_bin, ["-o", ",".join(default_opts(dovecot)),
+                                            url_for(dovecot, "imaps"), mnt],
+                               mountpoint=mnt, workdir=str(tmp_path), timeout=20)
+        assert r.returncode == 0, r
+        assert helpers.wait_for(lambda: helpers.is_mounted(mnt), 15), \
+            "not mounted after the foreground part returned\n%r" % r
+        pids = helpers.pids_for_mountpoint(mnt)
+        assert len(pids) == 1, "expected one daemon process, found %r" % pids
+        helpers.track(("daemon", pids[0]), pids[0], mnt)
+
+        inbox = small_truth["INBOX"]
+        names = os.listdir(os.path.join(mnt, "INBOX"))
+        assert sorted(helpers.uid_of(n) for n in names) == sorted(inbox)
+        n = sorted(names)[0]
+        with open(os.path.join(mnt, "INBOX", n), "rb") as f:
+            assert helpers.sha256(f.read()) == inbox[helpers.uid_of(n)]["sha256"]
+
+        u = __import__("subprocess").run(["fusermount3", "-u", mnt], timeout=10,
+                                         capture_output=True, text=True)
+        assert u.returncode == 0, u.stderr
+        left = helpers.wait_no_process(mnt, 10)
+        assert not left, "daemon %r still running 10 s after unmount" % left
+        assert not helpers.is_mounted(mnt)
+        assert not helpers.sanitizer_lines(r.stderr), r.stderr
+    finally:
+        helpers.cleanup_mountpoint(mnt)
+        for p in pids if "pids" in dir() else []:
+            helpers.untrack(("daemon", p))
