@@ -84,6 +84,8 @@ static void trace(mailimap *imap, int type, const char *str, size_t size, void *
 	int len = size > 200 ? 200 : (int)size;
 
 	(void)imap;
+	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+		len--;
 	if (type == MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE)
 		log_debug("session %u >> (credentials hidden)", s->id);
 	else if (type == MAILSTREAM_LOG_TYPE_DATA_SENT)

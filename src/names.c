@@ -238,7 +238,7 @@ static void emit_text(struct buf *out, const char *s, size_t n)
     while (n > 0) {
         uint32_t cp;
         size_t len = utf8_seq(p, n, &cp);
-        if (len == 0) {
+        if (len == 0) { /* only a byte >= 0x80 can fail to decode */
             cp = *p < 0xA0 ? cp1252_c1[*p - 0x80] : *p;
             len = 1;
         } else if (cp == 0) {

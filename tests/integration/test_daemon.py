@@ -2,6 +2,7 @@
 system mounted; `fusermount3 -u` makes the daemon exit."""
 
 import os
+import subprocess
 
 import helpers
 from conftest import url_for, default_opts
@@ -10,6 +11,7 @@ from conftest import url_for, default_opts
 def test_daemon_mode(imapfs_bin, dovecot, small_truth, tmp_path):
     mnt = str(tmp_path / "mnt")
     os.makedirs(mnt)
+    pids = []
     try:
         r = helpers.run_imapfs(imapfs_bin, ["-o", ",".join(default_opts(dovecot)),
                                             url_for(dovecot, "imaps"), mnt],
@@ -28,7 +30,7 @@ def test_daemon_mode(imapfs_bin, dovecot, small_truth, tmp_path):
         with open(os.path.join(mnt, "INBOX", n), "rb") as f:
             assert helpers.sha256(f.read()) == inbox[helpers.uid_of(n)]["sha256"]
 
-        u = __import__("subprocess").run(["fusermount3", "-u", mnt], timeout=10,
+        u = subprocess.run(["fusermount3", "-u", mnt], timeout=10,
                                          capture_output=True, text=True)
         assert u.returncode == 0, u.stderr
         left = helpers.wait_no_process(mnt, 10)
@@ -37,5 +39,5 @@ def test_daemon_mode(imapfs_bin, dovecot, small_truth, tmp_path):
         assert not helpers.sanitizer_lines(r.stderr), r.stderr
     finally:
         helpers.cleanup_mountpoint(mnt)
-        for p in pids if "pids" in dir() else []:
+        for p in pids:
             helpers.untrack(("daemon", p))
