@@ -10,8 +10,9 @@ connections (one thread each) and exits after --lifetime seconds (default
 "S: ..." for what was sent), so a test can check what a client sent.
 
 Modes:
-  no-starttls   greets "* OK" (no capabilities in the greeting), CAPABILITY -> "IMAP4rev1 AUTH=PLAIN LOGIN"
-                (no STARTTLS), LOGOUT, NOOP; BAD for anything else.
+  no-starttls   greets "* OK" (no capabilities in the greeting);
+                CAPABILITY -> "IMAP4rev1 AUTH=PLAIN LOGIN" (no STARTTLS);
+                LOGOUT, NOOP; BAD for anything else.
 
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:

@@ -27,6 +27,7 @@ import threading
 
 import pytest
 
+sys.dont_write_bytecode = True      # keep the repo free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import helpers  # noqa: E402
 from helpers import mailgen  # noqa: E402
@@ -164,8 +165,11 @@ def url_for(env, kind, host=None, user=None, port=None):
     raise ValueError(kind)
 
 
-def default_opts(env):
-    return ["ca_file=" + env["CA_FILE"], "password_file=" + env["PASSWORD_FILE"]]
+def default_opts(env, cache_dir=None):
+    o = ["ca_file=" + env["CA_FILE"], "password_file=" + env["PASSWORD_FILE"]]
+    if cache_dir:
+        o.append("cache_dir=" + cache_dir)   # keep tests out of ~/.cache
+    return o
 
 
 @pytest.fixture
@@ -178,7 +182,8 @@ def mounter(imapfs_bin, dovecot, tmp_path):
     def make(kind="imaps", opts=None, extra_opts=(), env=None, url=None):
         n = len(mounts)
         mnt = str(tmp_path / ("mnt%d" % n))
-        o = default_opts(dovecot) if opts is None else list(opts)
+        o = (default_opts(dovecot, str(tmp_path / ("cache%d" % n)))
+             if opts is None else list(opts))
         o += list(extra_opts)
         m = helpers.Mount(imapfs_bin, url or url_for(dovecot, kind), mnt, o, env=env,
                           logdir=str(tmp_path), name="imapfs%d" % n)
@@ -202,7 +207,8 @@ def shared_mount(request, imapfs_bin, dovecot, tmp_path_factory):
     options, shared by the read-only content tests."""
     d = str(tmp_path_factory.mktemp("shared-" + request.param))
     m = helpers.Mount(imapfs_bin, url_for(dovecot, request.param),
-                      os.path.join(d, "mnt"), default_opts(dovecot), logdir=d,
+                      os.path.join(d, "mnt"),
+                      default_opts(dovecot, os.path.join(d, "cache")), logdir=d,
                       name="imapfs-" + request.param)
     m.start()
     m.kind = request.param
