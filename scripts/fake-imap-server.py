@@ -13,6 +13,12 @@ Modes:
   no-starttls   greets "* OK" (no capabilities in the greeting);
                 CAPABILITY -> "IMAP4rev1 AUTH=PLAIN LOGIN" (no STARTTLS);
                 LOGOUT, NOOP; BAD for anything else.
+  account       plain TCP (mount with -o plaintext), CAPABILITY "IMAP4rev1
+                LOGIN", any LOGIN accepted; a tiny scripted account (see
+                ACCOUNT / account_messages()) with lying RFC822.SIZEs, a
+                message whose body FETCH answers NO, and a folder whose
+                SELECT answers NO.  Deterministic: a test can import this
+                file and call account_messages() for the expected bytes.
 
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
@@ -22,6 +28,8 @@ that stalls after the greeting...
 
 import argparse
 import os
+import random
+import re
 import socket
 import sys
 import threading
@@ -102,8 +110,236 @@ class NoStartTLS(Session):
     capabilities = "IMAP4rev1 AUTH=PLAIN LOGIN"
 
 
+# -- mode "account" -------------------------------------------------------------
+
+INTERNALDATE = "01-Jan-2024 10:00:00 +0000"
+SYSTEM_FLAGS = r"\Answered \Flagged \Deleted \Seen \Draft"
+
+# folder -> [(uid, subject, real length, claimed RFC822.SIZE or None (= real),
+#             flags, deliverable)]
+ACCOUNT = {
+    "INBOX": [
+        (1, "Size too small", 300, 200, r"\Seen", True),
+        (2, "Size too large", 1000, 5000, r"\Seen", True),
+        (3, "Spans blocks", 300000, 140000, "", True),
+        (4, "Undeliverable", 500, 500, "", False),
+        (5, "Normal", 700, None, r"\Seen \Flagged", True),
+    ],
+    "Broken": None,          # listed, but SELECT answers NO
+    "Fine": [
+        (1, "Fine message", 900, None, r"\Seen", True),
+    ],
+}
+ACCOUNT_FOLDERS = ["INBOX", "Broken", "Fine"]
+
+
+def make_message(folder, uid, subject, length):
+    """A deterministic RFC 5322 message of exactly `length` bytes: a few
+    headers, then pseudo-random printable lines ending in CRLF."""
+    head = ("From: Fake Sender <sender@example.org>\r\n"
+            "To: alice@example.org\r\n"
+            "Subject: %s\r\n"
+            "Date: Mon, 01 Jan 2024 10:00:00 +0000\r\n"
+            "Message-ID: <%s.%d@fake.example.org>\r\n"
+            "\r\n" % (subject, folder.lower(), uid)).encode()
+    if length < len(head) + 2:
+        raise ValueError("message too short for its headers")
+    rng = random.Random("%s/%d/%d" % (folder, uid, length))
+    alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-"
+    out = [head]
+    remaining = length - len(head)
+    while remaining > 80:
+        n = rng.randint(0, 76)
+        out.append(bytes(rng.choice(alphabet) for _ in range(n)) + b"\r\n")
+        remaining -= n + 2
+    out.append(bytes(rng.choice(alphabet) for _ in range(remaining - 2)) + b"\r\n")
+    body = b"".join(out)
+    assert len(body) == length
+    return body
+
+
+_messages_cache = {}
+
+
+def account_messages():
+    """{folder: {uid: dict(subject, body, claimed, flags, deliverable)}}."""
+    if not _messages_cache:
+        for folder, msgs in ACCOUNT.items():
+            if msgs is None:
+                continue
+            _messages_cache[folder] = {
+                uid: {"subject": subj, "body": make_message(folder, uid, subj, real),
+                      "claimed": real if claimed is None else claimed,
+                      "flags": flags, "deliverable": ok}
+                for uid, subj, real, claimed, flags, ok in msgs}
+    return _messages_cache
+
+
+def parse_set(spec, maxval):
+    """An IMAP sequence set ("1:5", "3:*", "1,4") -> set of ints (RFC 3501:
+    n:m is inclusive whatever the order; "*" is the largest number)."""
+    out = set()
+    for part in spec.split(","):
+        ends = part.split(":")
+        if len(ends) > 2:
+            raise ValueError(spec)
+        nums = [maxval if e == "*" else int(e) for e in ends]
+        lo, hi = min(nums), max(nums)
+        if hi - lo > 1000000:
+            raise ValueError(spec)
+        out.update(range(lo, hi + 1))
+    return out
+
+
+def imap_args(raw):
+    """Split LOGIN/SELECT arguments: atoms and quoted strings (no literals)."""
+    out = []
+    for m in re.finditer(rb'"((?:[^"\\]|\\.)*)"|(\S+)', raw):
+        if m.group(1) is not None:
+            out.append(re.sub(rb"\\(.)", rb"\1", m.group(1)))
+        else:
+            out.append(m.group(2))
+    return out
+
+
+class Account(Session):
+    capabilities = "IMAP4rev1 LOGIN"
+    greeting_text = "* OK [CAPABILITY {caps}] fake IMAP account ready"
+
+    def __init__(self, conn, log):
+        super().__init__(conn, log)
+        self.authed = False
+        self.selected = None    # folder name
+
+    def sendraw(self, data):
+        self.log(b"S: <%d bytes>" % len(data))
+        self.conn.sendall(data)
+
+    def cmd_LOGIN(self, tag, args):
+        if len(imap_args(args)) != 2:
+            self.send(tag + " BAD LOGIN needs user and password")
+            return
+        self.authed = True
+        self.send(tag + " OK [CAPABILITY " + self.capabilities + "] logged in")
+
+    def cmd_LIST(self, tag, args):
+        if not self.authed:
+            self.send(tag + " BAD not logged in")
+            return
+        a = imap_args(args)
+        if len(a) == 2 and a[1] == b"":
+            self.send('* LIST (\\Noselect) "/" ""')
+        else:
+            for name in ACCOUNT_FOLDERS:
+                self.send('* LIST (\\HasNoChildren) "/" %s' % name)
+        self.send(tag + " OK LIST completed")
+
+    def cmd_SELECT(self, tag, args, examine=False):
+        a = imap_args(args)
+        if not self.authed or len(a) != 1:
+            self.send(tag + " BAD SELECT needs one mailbox")
+            return
+        name = a[0].decode("utf-8", "replace")
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        self.selected = None
+        if name not in ACCOUNT:
+            self.send(tag + " NO [NONEXISTENT] no such mailbox")
+            return
+        if ACCOUNT[name] is None:
+            self.send(tag + " NO cannot open")
+            return
+        msgs = account_messages()[name]
+        self.selected = name
+        self.send("* FLAGS (%s)" % SYSTEM_FLAGS)
+        self.send("* OK [PERMANENTFLAGS (%s \\*)] flags" % SYSTEM_FLAGS)
+        self.send("* %d EXISTS" % len(msgs))
+        self.send("* 0 RECENT")
+        self.send("* OK [UIDVALIDITY 1] UIDs valid")
+        self.send("* OK [UIDNEXT %d] predicted next UID" % (max(msgs) + 1))
+        self.send(tag + " OK [%s] %s completed" % ("READ-ONLY" if examine else "READ-WRITE",
+                                                  "EXAMINE" if examine else "SELECT"))
+
+    def cmd_EXAMINE(self, tag, args):
+        self.cmd_SELECT(tag, args, examine=True)
+
+    def cmd_CHECK(self, tag, args):
+        self.send(tag + " OK CHECK completed")
+
+    def cmd_CLOSE(self, tag, args):
+        self.selected = None
+        self.send(tag + " OK CLOSE completed")
+
+    def cmd_FETCH(self, tag, args, by_uid=False):
+        if self.selected is None:
+            self.send(tag + " BAD no mailbox selected")
+            return
+        msgs = account_messages()[self.selected]
+        uids = sorted(msgs)
+        text = args.decode("ascii", "replace")
+        m = re.match(r"(\S+)\s+(.*)$", text)
+        if not m:
+            self.send(tag + " BAD FETCH syntax")
+            return
+        try:
+            wanted = parse_set(m.group(1), uids[-1] if by_uid else len(uids))
+        except ValueError:
+            self.send(tag + " BAD bad sequence set")
+            return
+        items = m.group(2).upper()
+        body = re.search(r"BODY(?:\.PEEK)?\[\](?:<(\d+)\.(\d+)>)?", items)
+        targets = [(seq, uid) for seq, uid in enumerate(uids, 1)
+                   if (uid if by_uid else seq) in wanted]
+        if body:
+            if any(not msgs[uid]["deliverable"] for _, uid in targets):
+                self.send(tag + " NO [SERVERBUG] cannot deliver")
+                return
+            for seq, uid in targets:
+                data = msgs[uid]["body"]
+                if body.group(1) is not None:
+                    off, ln = int(body.group(1)), int(body.group(2))
+                    part, origin = data[off:off + ln], "<%d>" % off
+                else:
+                    part, origin = data, ""
+                self.sendraw(b"* %d FETCH (UID %d BODY[]%s {%d}\r\n" % (
+                    seq, uid, origin.encode(), len(part)) + part + b")\r\n")
+        else:
+            for seq, uid in targets:
+                msg = msgs[uid]
+                hdr = ("Subject: %s\r\n\r\n" % msg["subject"]).encode()
+                line = ("* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE %d INTERNALDATE \"%s\""
+                        % (seq, uid, msg["flags"], msg["claimed"], INTERNALDATE))
+                if "HEADER.FIELDS" in items:
+                    line += " BODY[HEADER.FIELDS (SUBJECT)] {%d}\r\n" % len(hdr)
+                    self.sendraw(line.encode() + hdr + b")\r\n")
+                else:
+                    self.send(line + ")")
+        self.send(tag + " OK %sFETCH completed" % ("UID " if by_uid else ""))
+
+    def cmd_SEARCH(self, tag, args, by_uid=False):
+        if self.selected is None:
+            self.send(tag + " BAD no mailbox selected")
+            return
+        uids = sorted(account_messages()[self.selected])
+        nums = uids if by_uid else range(1, len(uids) + 1)
+        self.send("* SEARCH" + "".join(" %d" % n for n in nums))
+        self.send(tag + " OK SEARCH completed")
+
+    def cmd_UID(self, tag, args):
+        parts = args.split(None, 1)
+        sub = parts[0].decode("ascii", "replace").upper() if parts else ""
+        rest = parts[1] if len(parts) > 1 else b""
+        if sub == "FETCH":
+            self.cmd_FETCH(tag, rest, by_uid=True)
+        elif sub == "SEARCH":
+            self.cmd_SEARCH(tag, rest, by_uid=True)
+        else:
+            self.send(tag + " BAD UID %s not supported here" % sub)
+
+
 MODES = {
     "no-starttls": NoStartTLS,
+    "account": Account,
 }
 
 

@@ -2,6 +2,7 @@
  * authentication, and every IMAP command imapfs sends.  It is the only file
  * that knows libetpan's result codes; callers see 0 or -errno. */
 #include "imap.h"
+#include "imap_p.h"
 #include "log.h"
 #include "tls.h"
 
@@ -11,14 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <libetpan/libetpan.h>
-
-struct imap_session {
-	mailimap *imap;
-	char *selected;		/* owned; NULL when nothing is selected */
-	struct imap_folder_state state;
-	bool dead;
-	unsigned id;
-};
 
 static unsigned next_session_id;
 
@@ -45,13 +38,13 @@ const char *imap_selected(const struct imap_session *s)
 	return s->selected;
 }
 
-static const char *server_text(const struct imap_session *s)
+const char *imap_server_text(const struct imap_session *s)
 {
 	return s->imap && s->imap->imap_response ? s->imap->imap_response : "no response";
 }
 
 /* The single place where libetpan codes become errno. */
-static int map_error(struct imap_session *s, int r, const char *what)
+int imap_map_error(struct imap_session *s, int r, const char *what)
 {
 	switch (r) {
 	case MAILIMAP_NO_ERROR:
@@ -73,7 +66,7 @@ static int map_error(struct imap_session *s, int r, const char *what)
 		s->dead = true;
 		return -ENOMEM;
 	default:
-		log_warn("session %u: %s refused: %.200s", s->id, what, server_text(s));
+		log_warn("session %u: %s refused: %.200s", s->id, what, imap_server_text(s));
 		return -EIO;
 	}
 }
@@ -104,7 +97,7 @@ static int refresh_capabilities(struct imap_session *s)
 
 	if (r == MAILIMAP_NO_ERROR)
 		mailimap_capability_data_free(caps);
-	return map_error(s, r, "CAPABILITY");
+	return imap_map_error(s, r, "CAPABILITY");
 }
 
 static int start_tls(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
@@ -119,7 +112,7 @@ static int start_tls(struct imap_session *s, const struct imap_account *a, char 
 	}
 	r = mailimap_starttls(s->imap);
 	if (r != MAILIMAP_NO_ERROR) {
-		snprintf(err, errlen, "STARTTLS with %s failed: %.200s", a->host, server_text(s));
+		snprintf(err, errlen, "STARTTLS with %s failed: %.200s", a->host, imap_server_text(s));
 		return -EPROTO;
 	}
 	old = mailstream_get_low(s->imap->imap_stream);
@@ -148,7 +141,7 @@ static int authenticate(struct imap_session *s, const struct imap_account *a, ch
 		return 0;
 	if (r == MAILIMAP_ERROR_LOGIN) {
 		snprintf(err, errlen, "login as %s refused by %s: %.200s (check the user name and password)",
-			 a->user, a->host, server_text(s));
+			 a->user, a->host, imap_server_text(s));
 		return -EACCES;
 	}
 	snprintf(err, errlen, "login to %s failed: connection lost", a->host);
@@ -281,7 +274,7 @@ int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx)
 	int r = mailimap_list(s->imap, "", "*", &list);
 
 	if (r != MAILIMAP_NO_ERROR)
-		return map_error(s, r, "LIST");
+		return imap_map_error(s, r, "LIST");
 	for (clistiter *it = clist_begin(list); it; it = clist_next(it)) {
 		const struct mailimap_mailbox_list *mb = clist_content(it);
 
@@ -319,11 +312,11 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	memset(&s->state, 0, sizeof(s->state));
 	r = mailimap_select(s->imap, mbox);
 	if (r == MAILIMAP_ERROR_SELECT) {
-		log_warn("session %u: SELECT %.200s refused: %.200s", s->id, mbox, server_text(s));
+		log_warn("session %u: SELECT %.200s refused: %.200s", s->id, mbox, imap_server_text(s));
 		return -ENOENT;
 	}
 	if (r != MAILIMAP_NO_ERROR)
-		return map_error(s, r, "SELECT");
+		return imap_map_error(s, r, "SELECT");
 	s->selected = strdup(mbox);
 	if (!s->selected)
 		return -ENOMEM;
@@ -336,7 +329,7 @@ int imap_noop(struct imap_session *s, struct imap_folder_state *state)
 	int r = mailimap_noop(s->imap);
 
 	if (r != MAILIMAP_NO_ERROR)
-		return map_error(s, r, "NOOP");
+		return imap_map_error(s, r, "NOOP");
 	read_state(s, state);
 	return 0;
 }
@@ -390,7 +383,7 @@ static uint32_t flag_bits(const struct mailimap_msg_att_dynamic *dyn)
 	return bits;
 }
 
-static void meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
+void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
 {
 	memset(m, 0, sizeof(*m));
 	for (clistiter *it = clist_begin(att->att_list); it; it = clist_next(it)) {
@@ -432,7 +425,7 @@ static void on_meta(struct mailimap_msg_att *att, void *ctx)
 	struct meta_fetch *mf = ctx;
 	struct imap_meta m;
 
-	meta_from_att(att, &m);
+	imap_meta_from_att(att, &m);
 	if (m.uid)	/* unsolicited FETCH responses carry no UID: not ours */
 		mf->cb(&m, mf->ctx);
 }
@@ -490,7 +483,7 @@ int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t h
 		mailimap_fetch_list_free(res);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
-	return map_error(s, r, "FETCH");
+	return imap_map_error(s, r, "FETCH");
 }
 
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
@@ -507,7 +500,7 @@ int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
 	r = mailimap_uid_search(s->imap, NULL, key, &res);
 	mailimap_search_key_free(key);
 	if (r != MAILIMAP_NO_ERROR)
-		return map_error(s, r, "UID SEARCH");
+		return imap_map_error(s, r, "UID SEARCH");
 	*uids = malloc((clist_count(res) + 1) * sizeof(**uids));
 	if (!*uids) {
 		mailimap_search_result_free(res);
@@ -543,7 +536,7 @@ static bool collect_body(clist *res, uint32_t uid, struct body_fetch *bf)
 	struct imap_meta m;
 
 	for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
-		meta_from_att(clist_content(it), &m);
+		imap_meta_from_att(clist_content(it), &m);
 		if (m.uid != uid)
 			continue;
 		if (bf->got == 0 && m.headers && m.headers_len) {
@@ -591,7 +584,7 @@ int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint3
 		r = collect_body(res, uid, &bf) ? 0 : -ENOENT;
 		mailimap_fetch_list_free(res);
 	} else if (!bf.overflow) {
-		return map_error(s, r, "UID FETCH BODY");
+		return imap_map_error(s, r, "UID FETCH BODY");
 	}
 	if (bf.overflow) {
 		log_warn("session %u: server sent more than %u bytes for UID %u", s->id, len, uid);

@@ -112,4 +112,57 @@ int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);
 int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
 		    char *buf, size_t *got);
 
+
+/* ---- changing things (imap_write.c) ---- */
+
+struct flag_set;
+
+/* What UID FETCH (UID FLAGS RFC822.SIZE INTERNALDATE Message-ID) says. */
+struct imap_message_info {
+	uint32_t size;
+	int64_t internaldate;
+	unsigned system_flags;	/* IMAP_FLAG_* */
+	char **keywords;	/* owned, nkeywords of them */
+	size_t nkeywords;
+	char *message_id;	/* owned, NULL when the header is absent */
+};
+
+/* In the selected folder.  -ENOENT when the message is gone. */
+int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_info *info);
+void imap_message_info_free(struct imap_message_info *info);
+
+/* Moves uid from the selected folder to dest: UID MOVE when the server has
+ * MOVE, else UID COPY + UID STORE \Deleted + UID EXPUNGE of that UID alone.
+ * -EXDEV when neither MOVE nor UIDPLUS is there (a bare EXPUNGE would purge
+ * other clients' deleted mail).  *new_uid is 0 when the server did not say. */
+int imap_move(struct imap_session *s, uint32_t uid, const char *dest, uint32_t *new_uid);
+
+/* UID STORE FLAGS.SILENT (replace) or +FLAGS.SILENT (add). */
+int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs, bool add);
+
+/* Deletes one message for good: \Deleted + UID EXPUNGE (UIDPLUS needed,
+ * else -EXDEV). */
+int imap_delete_message(struct imap_session *s, uint32_t uid);
+
+/* APPENDs data to mbox with flags (may be NULL) and INTERNALDATE (date 0:
+ * the server's clock).  -ENOSPC when the server says over quota. */
+int imap_append(struct imap_session *s, const char *mbox, const struct flag_set *fs, int64_t date,
+		const char *data, size_t len, uint32_t *new_uid);
+
+/* Finds a message in the selected folder by Message-ID and exact size. */
+int imap_search_message(struct imap_session *s, const char *message_id, uint32_t size, uint32_t *uid);
+
+/* Folder commands; server refusals map to EEXIST, ENOENT or EPERM. */
+int imap_create_folder(struct imap_session *s, const char *mbox);
+int imap_delete_folder(struct imap_session *s, const char *mbox);
+int imap_rename_folder(struct imap_session *s, const char *from, const char *to);
+int imap_subscribe(struct imap_session *s, const char *mbox, bool subscribe);
+int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *count);
+
+/* Whether PERMANENTFLAGS of the selected folder lets us store this keyword. */
+bool imap_keyword_permitted(struct imap_session *s, const char *keyword);
+
+/* Forget the selected folder (its name changed, or it was deleted). */
+void imap_forget_selection(struct imap_session *s);
+
 #endif

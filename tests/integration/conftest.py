@@ -216,6 +216,36 @@ def shared_mount(request, imapfs_bin, dovecot, tmp_path_factory):
     m.stop()
 
 
+# -- scripted fake IMAP server ----------------------------------------------------
+
+@pytest.fixture
+def fake_server(tmp_path):
+    """fake_server(mode, *args, lifetime=30) -> (port, conversation log path):
+    a scripts/fake-imap-server.py on 127.0.0.1; stopped after the test."""
+    procs = []
+
+    def start(mode, *args, lifetime=30):
+        log = str(tmp_path / ("fake-%d.log" % len(procs)))
+        p = subprocess.Popen([helpers.PYTHON, os.path.join(helpers.SCRIPTS,
+                                                           "fake-imap-server.py"),
+                              "--mode", mode, "--lifetime", str(lifetime),
+                              "--log", log] + list(args),
+                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        procs.append(p)
+        line = p.stdout.readline()    # the port, printed first
+        assert line.strip().isdigit(), "fake server did not start: %r" % line
+        return int(line), log
+
+    yield start
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
 @pytest.fixture
 def rnd():
     return random.Random(4242)

@@ -6,7 +6,6 @@ few, with -f too."""
 import os
 import re
 import socket
-import subprocess
 import time
 
 import pytest
@@ -89,33 +88,6 @@ def test_unknown_user(imapfs_bin, dovecot, tmp_path):
     r = refused(imapfs_bin, tmp_path, url_for(dovecot, "imaps", user="mallory"),
                 default_opts(dovecot))
     one_line_error(r, AUTH)
-
-
-@pytest.fixture
-def fake_server(tmp_path):
-    """fake_server(mode, *args) -> port; the servers are stopped after the test."""
-    procs = []
-
-    def start(mode, *args, lifetime=30):
-        log = str(tmp_path / ("fake-%d.log" % len(procs)))
-        p = subprocess.Popen([helpers.PYTHON, os.path.join(helpers.SCRIPTS,
-                                                           "fake-imap-server.py"),
-                              "--mode", mode, "--lifetime", str(lifetime),
-                              "--log", log] + list(args),
-                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        procs.append(p)
-        line = p.stdout.readline()    # the port, printed first
-        assert line.strip().isdigit(), "fake server did not start: %r" % line
-        return int(line), log
-
-    yield start
-    for p in procs:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
 
 
 def test_starttls_missing(imapfs_bin, dovecot, tmp_path, fake_server):

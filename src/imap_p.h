@@ -1,0 +1,26 @@
+/* imap_p.h - what imap.c and imap_write.c share and nobody else sees. */
+#ifndef IMAPFS_IMAP_P_H
+#define IMAPFS_IMAP_P_H
+
+#include "imap.h"
+#include <libetpan/libetpan.h>
+
+struct imap_session {
+	mailimap *imap;
+	char *selected;		/* owned; NULL when nothing is selected */
+	struct imap_folder_state state;
+	bool dead;
+	unsigned id;
+};
+
+/* libetpan result -> 0 or -errno; marks the session dead when the
+ * connection is unusable and logs once. */
+int imap_map_error(struct imap_session *s, int r, const char *what);
+
+/* The server's last tagged response text (bounded use: "%.200s"). */
+const char *imap_server_text(const struct imap_session *s);
+
+/* Decodes one FETCH response's items we understand. */
+void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m);
+
+#endif
