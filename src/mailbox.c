@@ -1,397 +1,15 @@
-/* mailbox.c - owns the model of the account: the folder tree (from LIST),
- * per-folder message snapshots (from FETCH, refreshed after dir_cache), the
- * mapping of names and inodes to folders and messages, and the read path
- * into the block cache.
- * Lock order: mailbox.tree_lock before folder.lock.  Neither is held across
- * network I/O: a refresh is marked `syncing` and runs unlocked. */
-#include "mailbox.h"
+/* mailbox.c - owns the folder tree (from LIST), the mapping of names and
+ * inodes to folders and messages, attributes, and directory listings. */
+#include "mailbox_p.h"
 #include "inode.h"
 #include "log.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 #include <unistd.h>
-
-#define FETCH_CHUNK 5000	/* messages per listing FETCH: bounds libetpan's buffer */
-
-struct msg {
-	uint32_t uid;
-	uint32_t size;		/* RFC822.SIZE until a read proves otherwise; atomic */
-	int64_t date;
-	uint32_t name_off;	/* into listing.names */
-	uint8_t flags;
-};
-
-/* Immutable once published (but for msg.size); shared by refcount. */
-struct listing {
-	unsigned refs;		/* atomic */
-	uint32_t uidvalidity;
-	size_t count;
-	struct msg *msgs;	/* sorted by UID */
-	char *names;		/* NUL-terminated names, back to back */
-	size_t names_len;
-};
-
-struct folder {
-	uint32_t id;
-	uint32_t parent;	/* folder id; the root is its own parent */
-	char *path;		/* UTF-8, '/'-separated, "" for the root */
-	const char *leaf;	/* last component, inside path */
-	char *server;		/* modified UTF-7 name; NULL for virtual directories */
-	bool noselect;
-	bool present;		/* in the last LIST (or an ancestor of one) */
-
-	pthread_mutex_t lock;	/* protects the fields below */
-	pthread_cond_t synced;
-	struct listing *listing;	/* NULL until first synced */
-	struct timespec synced_at;
-	bool syncing;
-};
-
-struct mailbox {
-	struct pool *pool;
-	struct cache *cache;
-	struct mailbox_options opt;
-	uid_t uid;
-	gid_t gid;
-	time_t mount_time;
-
-	pthread_rwlock_t tree_lock;	/* protects folders and their tree fields */
-	struct folder **folders;	/* index = folder id; never shrinks */
-	size_t nfolders, cap;
-
-	pthread_mutex_t list_lock;	/* one LIST at a time */
-	struct timespec listed_at;	/* protected by list_lock */
-};
-
-struct mailbox_dir {
-	uint32_t folder;
-	struct listing *listing;	/* referenced; NULL for a noselect folder */
-	size_t nsub;
-	uint32_t *sub_ids;
-	char **sub_names;
-};
-
-struct mailbox_file {
-	uint32_t folder;
-	uint32_t uidvalidity;
-	uint32_t uid;
-	uint32_t size;
-	char *server;
-};
-
-/* ---- time ---- */
-
-static double age_of(const struct timespec *t)
-{
-	struct timespec now;
-
-	if (t->tv_sec == 0 && t->tv_nsec == 0)
-		return 1e18;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
-
-static void stamp(struct timespec *t)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-}
-
-/* ---- listings ---- */
-
-static void listing_put(struct listing *l)
-{
-	if (l && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		free(l->msgs);
-		free(l->names);
-		free(l);
-	}
-}
-
-static struct listing *listing_get(struct listing *l)
-{
-	if (l)
-		__atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
-	return l;
-}
-
-static const char *msg_name(const struct listing *l, const struct msg *m)
-{
-	return l->names + m->name_off;
-}
-
-static uint32_t msg_size(const struct msg *m)
-{
-	return __atomic_load_n(&m->size, __ATOMIC_RELAXED);
-}
-
-static struct msg *listing_find(const struct listing *l, uint32_t uid)
-{
-	size_t lo = 0, hi = l ? l->count : 0;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (l->msgs[mid].uid == uid)
-			return &l->msgs[mid];
-		if (l->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* Accumulates a new listing while FETCH responses stream in. */
-struct builder {
-	struct listing *l;
-	size_t cap, names_cap;
-	enum names_mode mode;
-	int err;
-};
-
-static int builder_init(struct builder *b, enum names_mode mode, uint32_t uidvalidity)
-{
-	memset(b, 0, sizeof(*b));
-	b->mode = mode;
-	b->l = calloc(1, sizeof(*b->l));
-	if (!b->l)
-		return -ENOMEM;
-	b->l->refs = 1;
-	b->l->uidvalidity = uidvalidity;
-	return 0;
-}
-
-static int builder_push(struct builder *b, uint32_t uid, uint32_t size, int64_t date,
-			uint8_t flags, const char *name, size_t name_len)
-{
-	struct listing *l = b->l;
-
-	if (l->count == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		struct msg *m = realloc(l->msgs, cap * sizeof(*m));
-
-		if (!m)
-			return -ENOMEM;
-		l->msgs = m;
-		b->cap = cap;
-	}
-	if (l->names_len + name_len + 1 > b->names_cap) {
-		size_t cap = b->names_cap ? b->names_cap * 2 : 16384;
-		char *n;
-
-		while (cap < l->names_len + name_len + 1)
-			cap *= 2;
-		n = realloc(l->names, cap);
-		if (!n)
-			return -ENOMEM;
-		l->names = n;
-		b->names_cap = cap;
-	}
-	memcpy(l->names + l->names_len, name, name_len);
-	l->names[l->names_len + name_len] = '\0';
-	l->msgs[l->count++] = (struct msg){ .uid = uid, .size = size, .date = date,
-					    .name_off = (uint32_t)l->names_len, .flags = flags };
-	l->names_len += name_len + 1;
-	return 0;
-}
-
-static void builder_add_meta(const struct imap_meta *m, void *ctx)
-{
-	struct builder *b = ctx;
-	char name[NAMES_MAX + 1];
-	char *subject = NULL;
-	int len;
-
-	if (b->err)
-		return;
-	if (b->mode == NAMES_READABLE) {
-		subject = names_subject_from_headers(m->headers ? m->headers : "", m->headers_len);
-		if (!subject) {
-			b->err = -ENOMEM;
-			return;
-		}
-	}
-	len = names_message_file(name, sizeof(name), b->mode, m->internaldate, subject, m->uid);
-	free(subject);
-	if (len < 0) {
-		b->err = len;
-		return;
-	}
-	b->err = builder_push(b, m->uid, m->size, m->internaldate, (uint8_t)m->flags, name, (size_t)len);
-}
-
-static int cmp_msg_uid(const void *a, const void *b)
-{
-	uint32_t x = ((const struct msg *)a)->uid, y = ((const struct msg *)b)->uid;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Sorts by UID and drops duplicates (a FETCH can repeat a message). */
-static void builder_finish(struct builder *b)
-{
-	struct listing *l = b->l;
-	size_t out = 0;
-
-	if (l->count > 1)
-		qsort(l->msgs, l->count, sizeof(*l->msgs), cmp_msg_uid);
-	for (size_t i = 0; i < l->count; i++)
-		if (out == 0 || l->msgs[out - 1].uid != l->msgs[i].uid)
-			l->msgs[out++] = l->msgs[i];
-	l->count = out;
-}
-
-/* ---- syncing one folder ---- */
-
-struct sync_job {
-	struct mailbox *mb;
-	struct listing *old;	/* may be NULL */
-	struct listing *result;
-};
-
-static int sync_full(struct imap_session *s, const struct imap_folder_state *st, struct builder *b)
-{
-	for (uint32_t lo = 1; lo <= st->exists; lo += FETCH_CHUNK) {
-		uint32_t hi = st->exists - lo < FETCH_CHUNK ? st->exists : lo + FETCH_CHUNK - 1;
-		int r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
-
-		if (r < 0)
-			return r;
-		if (b->err)
-			return b->err;
-	}
-	return 0;
-}
-
-static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (uids[mid] == uid)
-			return true;
-		if (uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-/* Keeps the old messages that still exist, then fetches the new ones. */
-static int sync_incremental(struct imap_session *s, const struct imap_folder_state *st,
-			    const struct listing *old, struct builder *b)
-{
-	uint32_t top = old->count ? old->msgs[old->count - 1].uid : 0;
-	uint32_t *uids = NULL;
-	size_t nuids = 0;
-	int r;
-
-	r = imap_fetch_meta(s, true, top + 1, 0, builder_add_meta, b);
-	if (r < 0 || b->err)
-		return r < 0 ? r : b->err;
-	/* "top+1:*" always matches the last message, even an old one */
-	size_t added = 0;
-	for (size_t i = 0; i < b->l->count; i++)
-		added += b->l->msgs[i].uid > top;
-	if (old->count + added != st->exists) {
-		r = imap_search_all(s, &uids, &nuids);
-		if (r < 0)
-			return r;
-	}
-	for (size_t i = 0; i < old->count && !b->err; i++) {
-		const struct msg *m = &old->msgs[i];
-		const char *name = msg_name(old, m);
-
-		if (uids && !uid_in(uids, nuids, m->uid))
-			continue;
-		b->err = builder_push(b, m->uid, msg_size(m), m->date, m->flags, name, strlen(name));
-	}
-	free(uids);
-	return b->err;
-}
-
-static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct sync_job *job = ctx;
-	struct builder b;
-	int r;
-
-	r = builder_init(&b, job->mb->opt.names, st->uidvalidity);
-	if (r < 0)
-		return r;
-	if (job->old && job->old->uidvalidity == st->uidvalidity)
-		r = sync_incremental(s, st, job->old, &b);
-	else
-		r = sync_full(s, st, &b);
-	if (r < 0) {
-		listing_put(b.l);
-		return r;
-	}
-	builder_finish(&b);
-	job->result = b.l;
-	return 0;
-}
-
-/* Returns a referenced listing no older than max_age seconds (refreshing
- * it if needed), or NULL with *err set. */
-static struct listing *folder_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
-{
-	struct sync_job job = { .mb = mb };
-	struct listing *l;
-	int r;
-
-	*err = 0;
-	if (f->noselect || !f->server) {
-		*err = -ENOENT;
-		return NULL;
-	}
-	pthread_mutex_lock(&f->lock);
-	while (f->syncing)
-		pthread_cond_wait(&f->synced, &f->lock);
-	if (f->listing && age_of(&f->synced_at) < max_age) {
-		l = listing_get(f->listing);
-		pthread_mutex_unlock(&f->lock);
-		return l;
-	}
-	f->syncing = true;
-	job.old = listing_get(f->listing);
-	pthread_mutex_unlock(&f->lock);
-
-	r = pool_run(mb->pool, f->server, POOL_FRESH_SELECT, sync_fn, &job);
-	if (r == 0 && job.old && job.old->uidvalidity != job.result->uidvalidity) {
-		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
-		cache_drop_folder(mb->cache, f->id);
-	}
-
-	pthread_mutex_lock(&f->lock);
-	f->syncing = false;
-	if (r == 0) {
-		listing_put(f->listing);
-		f->listing = job.result;
-		stamp(&f->synced_at);
-	} else {
-		log_warn("cannot list folder %s: %s", f->path, strerror(-r));
-	}
-	l = listing_get(f->listing);
-	pthread_cond_broadcast(&f->synced);
-	pthread_mutex_unlock(&f->lock);
-	listing_put(job.old);
-	if (r < 0 && !l)
-		*err = r;
-	if (r < 0 && l) {
-		/* serve the last good listing rather than fail the directory */
-		*err = 0;
-	}
-	return l;
-}
 
 /* ---- the folder tree ---- */
 
@@ -418,7 +36,11 @@ static void folder_free(struct folder *f)
 {
 	if (!f)
 		return;
-	listing_put(f->listing);
+	mb_listing_put(f->listing);
+	for (size_t i = 0; i < f->naliases; i++)
+		free(f->aliases[i].name);
+	free(f->aliases);
+	free(f->removed);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->synced);
 	free(f->path);
@@ -426,7 +48,7 @@ static void folder_free(struct folder *f)
 	free(f);
 }
 
-static struct folder *folder_by_path_locked(struct mailbox *mb, const char *path)
+struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path)
 {
 	for (size_t i = 0; i < mb->nfolders; i++)
 		if (strcmp(mb->folders[i]->path, path) == 0)
@@ -470,7 +92,7 @@ static int ensure_parents_locked(struct mailbox *mb, const char *path, uint32_t 
 		return 0;
 	}
 	*slash = '\0';
-	f = folder_by_path_locked(mb, copy);
+	f = mb_folder_by_path_locked(mb, copy);
 	if (!f) {
 		uint32_t grand;
 		int r = ensure_parents_locked(mb, copy, &grand);
@@ -548,7 +170,7 @@ static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
 		log_warn("ignoring folder with an unusable name \"%.100s\"", e->name);
 		return;
 	}
-	f = folder_by_path_locked(mb, path);
+	f = mb_folder_by_path_locked(mb, path);
 	if (f && f->present && f->server && strcmp(f->server, e->name) != 0) {
 		log_warn("ignoring folder \"%.100s\": its name collides with another", e->name);
 		free(path);
@@ -562,6 +184,9 @@ static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
 	f->parent = parent;
 	f->present = true;
 	f->noselect = (e->flags & IMAP_LIST_NOSELECT) != 0;
+	f->special = e->flags;
+	if (e->delim && (!mb->delim || strcasecmp(e->name, "INBOX") == 0))
+		mb->delim = e->delim;
 	if (!f->server || strcmp(f->server, e->name) != 0) {
 		char *server = strdup(e->name);
 
@@ -572,13 +197,13 @@ static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
 	}
 }
 
-static int refresh_tree(struct mailbox *mb, double max_age)
+int mb_refresh_tree(struct mailbox *mb, double max_age)
 {
 	struct list_result lr = { 0 };
 	int r = 0;
 
 	pthread_mutex_lock(&mb->list_lock);
-	if (age_of(&mb->listed_at) < max_age)
+	if (mb_age(&mb->listed_at) < max_age)
 		goto out;
 	r = pool_run(mb->pool, NULL, 0, list_fn, &lr);
 	if (r == 0 && lr.err)
@@ -593,7 +218,7 @@ static int refresh_tree(struct mailbox *mb, double max_age)
 	for (size_t i = 0; i < lr.n; i++)
 		apply_listed_locked(mb, &lr.v[i]);
 	pthread_rwlock_unlock(&mb->tree_lock);
-	stamp(&mb->listed_at);
+	mb_stamp(&mb->listed_at);
 out:
 	pthread_mutex_unlock(&mb->list_lock);
 	for (size_t i = 0; i < lr.n; i++)
@@ -604,11 +229,11 @@ out:
 
 int mailbox_load_folders(struct mailbox *mb)
 {
-	return refresh_tree(mb, 0);
+	return mb_refresh_tree(mb, 0);
 }
 
 /* The folder with this id if it is still present; tree_lock held by caller. */
-static struct folder *folder_get_locked(struct mailbox *mb, uint32_t id)
+struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id)
 {
 	if (id >= mb->nfolders || !mb->folders[id]->present)
 		return NULL;
@@ -616,12 +241,12 @@ static struct folder *folder_get_locked(struct mailbox *mb, uint32_t id)
 }
 
 /* A folder pointer stays valid for the mount's life (never freed early). */
-static struct folder *folder_get(struct mailbox *mb, uint32_t id)
+struct folder *mb_folder(struct mailbox *mb, uint32_t id)
 {
 	struct folder *f;
 
 	pthread_rwlock_rdlock(&mb->tree_lock);
-	f = folder_get_locked(mb, id);
+	f = mb_folder_locked(mb, id);
 	pthread_rwlock_unlock(&mb->tree_lock);
 	return f;
 }
@@ -640,6 +265,7 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 	mb->mount_time = time(NULL);
 	pthread_rwlock_init(&mb->tree_lock, NULL);
 	pthread_mutex_init(&mb->list_lock, NULL);
+	pthread_mutex_init(&mb->forward_lock, NULL);
 	if (!folder_add_locked(mb, "")) {
 		mailbox_free(mb);
 		return NULL;
@@ -656,12 +282,13 @@ void mailbox_free(struct mailbox *mb)
 	free(mb->folders);
 	pthread_rwlock_destroy(&mb->tree_lock);
 	pthread_mutex_destroy(&mb->list_lock);
+	pthread_mutex_destroy(&mb->forward_lock);
 	free(mb);
 }
 
 /* ---- attributes ---- */
 
-static size_t count_subdirs_locked(struct mailbox *mb, uint32_t id)
+size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id)
 {
 	size_t n = 0;
 
@@ -670,12 +297,12 @@ static size_t count_subdirs_locked(struct mailbox *mb, uint32_t id)
 	return n;
 }
 
-static void dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st)
+void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode_of_folder(f->id);
 	st->st_mode = S_IFDIR | 0700;
-	st->st_nlink = 2 + count_subdirs_locked(mb, f->id);
+	st->st_nlink = 2 + mb_count_subdirs_locked(mb, f->id);
 	st->st_uid = mb->uid;
 	st->st_gid = mb->gid;
 	st->st_size = 4096;
@@ -683,9 +310,9 @@ static void dir_stat_locked(struct mailbox *mb, const struct folder *f, struct s
 	st->st_mtime = st->st_ctime = st->st_atime = mb->mount_time;
 }
 
-static void msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st)
+void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st)
 {
-	uint32_t size = msg_size(m);
+	uint32_t size = mb_msg_size(m);
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode_of_message(folder, m->uid);
@@ -704,9 +331,9 @@ static int folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)
 	struct folder *f;
 
 	pthread_rwlock_rdlock(&mb->tree_lock);
-	f = folder_get_locked(mb, id);
+	f = mb_folder_locked(mb, id);
 	if (f)
-		dir_stat_locked(mb, f, st);
+		mb_dir_stat_locked(mb, f, st);
 	pthread_rwlock_unlock(&mb->tree_lock);
 	return f ? 0 : -ENOENT;
 }
@@ -716,46 +343,135 @@ static bool name_matches(const struct listing *l, const struct msg *m, const cha
 {
 	char short_name[16];
 
-	if (strcmp(name, msg_name(l, m)) == 0)
+	if (strcmp(name, mb_msg_name(l, m)) == 0)
 		return true;
 	snprintf(short_name, sizeof(short_name), "%u.eml", m->uid);
 	return strcmp(name, short_name) == 0;
 }
 
-/* Finds a message, refreshing the listing once if it is not (yet) there. */
-static int message_stat(struct mailbox *mb, uint32_t id, uint32_t uid, const char *name, struct stat *st)
+static bool alias_uid(struct folder *f, const char *name, uint32_t *uid)
 {
-	struct folder *f = folder_get(mb, id);
+	bool found = false;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = f->naliases; i-- > 0 && !found;) {
+		if (strcmp(f->aliases[i].name, name) == 0) {
+			*uid = f->aliases[i].uid;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return found;
+}
+
+/* Finds uid in f (refreshing the listing once if it is not there yet),
+ * unless it was moved away through the mount.  With name, the name must be
+ * the message's (by_alias: already known to be). */
+static int find_message(struct mailbox *mb, struct folder *f, uint32_t uid, const char *name,
+			bool by_alias, struct stat *st, uint32_t *uidvalidity)
+{
 	const struct msg *m = NULL;
 	struct listing *l;
+	bool removed;
 	int err;
 
-	if (!f)
-		return -ENOENT;
 	for (int pass = 0; pass < 2 && !m; pass++) {
-		l = folder_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
+		l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
 		if (!l)
 			return err;
-		m = listing_find(l, uid);
-		if (m && name && !name_matches(l, m, name))
+		pthread_mutex_lock(&f->lock);
+		removed = mb_is_removed_locked(f, uid);
+		pthread_mutex_unlock(&f->lock);
+		m = removed ? NULL : mb_listing_find(l, uid);
+		if (m && name && !by_alias && !name_matches(l, m, name))
 			m = NULL;
-		if (m)
-			msg_stat(mb, id, m, st);
-		listing_put(l);
+		if (m && st)
+			mb_msg_stat(mb, f->id, m, st);
+		if (m && uidvalidity)
+			*uidvalidity = l->uidvalidity;
+		mb_listing_put(l);
+		if (removed)
+			break;
 	}
 	return m ? 0 : -ENOENT;
+}
+
+int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
+		       uint32_t *uidvalidity)
+{
+	if (f->noselect || !f->server)
+		return -ENOENT;
+	if (alias_uid(f, name, uid))
+		return find_message(mb, f, *uid, name, true, NULL, uidvalidity);
+	if (names_parse_uid(name, uid) < 0)
+		return -ENOENT;
+	return find_message(mb, f, *uid, name, false, NULL, uidvalidity);
+}
+
+void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid)
+{
+	pthread_mutex_lock(&mb->forward_lock);
+	mb->forwards[mb->next_forward % MB_MAX_FORWARDS] = (struct forward){ from, folder, uid };
+	mb->next_forward++;
+	pthread_mutex_unlock(&mb->forward_lock);
+}
+
+bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&mb->forward_lock);
+	for (size_t i = 0; i < MB_MAX_FORWARDS && i < mb->next_forward && !found; i++) {
+		const struct forward *fw = &mb->forwards[(mb->next_forward - 1 - i) % MB_MAX_FORWARDS];
+
+		if (fw->from == from) {
+			*folder = fw->folder;
+			*uid = fw->uid;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&mb->forward_lock);
+	return found;
+}
+
+int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st)
+{
+	struct stat ignored;
+	struct folder *f;
+	int r = -ENOENT;
+
+	*id = inode_folder(ino);
+	*uid = inode_uid(ino);
+	/* a moved message, or a file cp created, lives on under its old inode */
+	for (int hops = 0; hops < 4; hops++) {
+		f = mb_folder(mb, *id);
+		if (f && !f->noselect && f->server)
+			r = find_message(mb, f, *uid, NULL, false, st ? st : &ignored, NULL);
+		if (r != -ENOENT || !mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
+			break;
+	}
+	if (r == 0 && st)
+		st->st_ino = ino;
+	return r;
+}
+
+static int message_stat(struct mailbox *mb, uint64_t ino, struct stat *st)
+{
+	uint32_t id, uid;
+
+	return mb_locate(mb, ino, &id, &uid, st);
 }
 
 int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st)
 {
 	if (inode_is_message(ino))
-		return message_stat(mb, inode_folder(ino), inode_uid(ino), NULL, st);
+		return message_stat(mb, ino, st);
 	if (inode_is_folder(ino))
 		return folder_stat(mb, inode_folder(ino), st);
 	return -ENOENT;
 }
 
-static struct folder *subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name)
+struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name)
 {
 	for (size_t i = 1; i < mb->nfolders; i++) {
 		struct folder *f = mb->folders[i];
@@ -771,9 +487,9 @@ static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *nam
 	struct folder *f;
 
 	pthread_rwlock_rdlock(&mb->tree_lock);
-	f = subfolder_locked(mb, parent, name);
+	f = mb_subfolder_locked(mb, parent, name);
 	if (f)
-		dir_stat_locked(mb, f, st);
+		mb_dir_stat_locked(mb, f, st);
 	pthread_rwlock_unlock(&mb->tree_lock);
 	return f ? 0 : -ENOENT;
 }
@@ -787,14 +503,14 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	id = inode_folder(parent);
 	if (lookup_subfolder(mb, id, name, st) == 0)
 		return 0;
-	if (names_parse_uid(name, &uid) == 0 && id != 0) {
-		struct folder *f = folder_get(mb, id);
+	if (id != 0) {
+		struct folder *f = mb_folder(mb, id);
 
-		if (f && !f->noselect && f->server)
-			return message_stat(mb, id, uid, name, st);
+		if (f && mb_resolve_message(mb, f, name, &uid, NULL) == 0)
+			return find_message(mb, f, uid, NULL, false, st, NULL);
 	}
 	/* a folder created by another client since the last LIST */
-	if (refresh_tree(mb, mb->opt.dir_cache) == 0 && lookup_subfolder(mb, id, name, st) == 0)
+	if (mb_refresh_tree(mb, mb->opt.dir_cache) == 0 && lookup_subfolder(mb, id, name, st) == 0)
 		return 0;
 	return -ENOENT;
 }
@@ -806,11 +522,11 @@ static int snapshot_subdirs(struct mailbox *mb, struct mailbox_dir *d)
 	int r = 0;
 
 	pthread_rwlock_rdlock(&mb->tree_lock);
-	if (!folder_get_locked(mb, d->folder)) {
+	if (!mb_folder_locked(mb, d->folder)) {
 		r = -ENOENT;
 		goto out;
 	}
-	d->nsub = count_subdirs_locked(mb, d->folder);
+	d->nsub = mb_count_subdirs_locked(mb, d->folder);
 	d->sub_ids = calloc(d->nsub + 1, sizeof(*d->sub_ids));
 	d->sub_names = calloc(d->nsub + 1, sizeof(*d->sub_names));
 	if (!d->sub_ids || !d->sub_names) {
@@ -834,6 +550,24 @@ out:
 	return r;
 }
 
+static int snapshot_removed(struct folder *f, struct mailbox_dir *d)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->nremoved) {
+		d->removed = malloc(f->nremoved * sizeof(*d->removed));
+		if (d->removed) {
+			memcpy(d->removed, f->removed, f->nremoved * sizeof(*d->removed));
+			d->nremoved = f->nremoved;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
 int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 {
 	struct mailbox_dir *d;
@@ -843,17 +577,19 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 	*out = NULL;
 	if (!inode_is_folder(ino))
 		return -ENOTDIR;
-	refresh_tree(mb, mb->opt.dir_cache);
+	mb_refresh_tree(mb, mb->opt.dir_cache);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->folder = inode_folder(ino);
 	r = snapshot_subdirs(mb, d);
-	f = r == 0 ? folder_get(mb, d->folder) : NULL;
+	f = r == 0 ? mb_folder(mb, d->folder) : NULL;
 	if (f && !f->noselect && f->server) {
-		d->listing = folder_listing(mb, f, mb->opt.dir_cache, &r);
+		d->listing = mb_listing(mb, f, mb->opt.dir_cache, &r);
 		if (!d->listing && r == 0)
 			r = -EIO;
+		if (d->listing && r == 0)
+			r = snapshot_removed(f, d);
 	}
 	if (r < 0) {
 		mailbox_closedir(d);
@@ -871,7 +607,8 @@ void mailbox_closedir(struct mailbox_dir *d)
 		free(d->sub_names[i]);
 	free(d->sub_names);
 	free(d->sub_ids);
-	listing_put(d->listing);
+	mb_listing_put(d->listing);
+	free(d->removed);
 	free(d);
 }
 
@@ -880,8 +617,8 @@ size_t mailbox_dir_count(const struct mailbox_dir *d)
 	return 2 + d->nsub + (d->listing ? d->listing->count : 0);
 }
 
-bool mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
-		       const char **name, struct stat *st)
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
+		      const char **name, struct stat *st)
 {
 	if (i < 2) {
 		uint32_t id = d->folder;
@@ -897,7 +634,7 @@ bool mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i
 			st->st_ino = inode_of_folder(id);
 			st->st_mode = S_IFDIR | 0700;
 		}
-		return true;
+		return MAILBOX_DIR_ENTRY;
 	}
 	i -= 2;
 	if (i < d->nsub) {
@@ -907,171 +644,16 @@ bool mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i
 			st->st_ino = inode_of_folder(d->sub_ids[i]);
 			st->st_mode = S_IFDIR | 0700;
 		}
-		return true;
+		return MAILBOX_DIR_ENTRY;
 	}
 	i -= d->nsub;
 	if (!d->listing || i >= d->listing->count)
-		return false;
-	*name = msg_name(d->listing, &d->listing->msgs[i]);
-	msg_stat(mb, d->folder, &d->listing->msgs[i], st);
-	return true;
+		return MAILBOX_DIR_END;
+	for (size_t k = 0; k < d->nremoved; k++)
+		if (d->removed[k] == d->listing->msgs[i].uid)
+			return MAILBOX_DIR_SKIP;
+	*name = mb_msg_name(d->listing, &d->listing->msgs[i]);
+	mb_msg_stat(mb, d->folder, &d->listing->msgs[i], st);
+	return MAILBOX_DIR_ENTRY;
 }
 
-/* ---- reading ---- */
-
-struct block_job {
-	const struct mailbox_file *file;
-	const struct cache_key *key;
-	char *buf;
-	size_t *len;
-};
-
-static int fetch_block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct block_job *job = ctx;
-
-	if (st->uidvalidity != job->file->uidvalidity) {
-		log_warn("UIDVALIDITY of %s changed under an open message: refusing to read", job->file->server);
-		return -ESTALE;
-	}
-	return imap_fetch_body(s, job->file->uid, job->key->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE,
-			       job->buf, job->len);
-}
-
-struct fill_ctx {
-	struct mailbox *mb;
-	const struct mailbox_file *file;
-};
-
-static int fill_block(const struct cache_key *key, char *buf, size_t *len, void *ctx)
-{
-	struct fill_ctx *fc = ctx;
-	struct block_job job = { fc->file, key, buf, len };
-	int r = pool_run(fc->mb->pool, fc->file->server, 0, fetch_block_fn, &job);
-
-	if (r < 0)
-		log_warn("cannot fetch UID %u of %s (block %u): %s", fc->file->uid, fc->file->server,
-			 key->block, strerror(-r));
-	return r == -ESTALE ? -EIO : r;
-}
-
-/* Length of block `block` of the message, fetching it into the cache. */
-static long block_length(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
-{
-	struct cache_key key = { f->folder, f->uidvalidity, f->uid, block };
-	struct fill_ctx fc = { mb, f };
-	size_t len = 0;
-	long r = cache_read(mb->cache, &key, fill_block, &fc, 0, NULL, 0, &len);
-
-	return r < 0 ? r : (long)len;
-}
-
-/* The size RFC822.SIZE claims is checked against the body itself: the block
- * holding the claimed end is read (a read needs it anyway), and a server that
- * lies (gmail has) gets found out here. */
-static long verified_size(struct mailbox *mb, const struct mailbox_file *f)
-{
-	uint32_t block = f->size ? (f->size - 1) / CACHE_BLOCK_SIZE : 0;
-	long len = block_length(mb, f, block);
-
-	while (len == 0 && block > 0)		/* shorter than claimed */
-		len = block_length(mb, f, --block);
-	while (len == (long)CACHE_BLOCK_SIZE && block < UINT32_MAX / CACHE_BLOCK_SIZE) {
-		long next = block_length(mb, f, block + 1);	/* longer, or exactly full */
-
-		if (next < 0)
-			return next;
-		if (next == 0)
-			break;
-		len = next;
-		block++;
-	}
-	if (len < 0)
-		return len;
-	return (long)block * CACHE_BLOCK_SIZE + len;
-}
-
-int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *size_corrected)
-{
-	struct mailbox_file *file;
-	struct folder *f;
-	struct listing *l;
-	struct msg *m;
-	long real;
-	int err;
-
-	*out = NULL;
-	*size_corrected = false;
-	if (!inode_is_message(ino))
-		return -EISDIR;
-	f = folder_get(mb, inode_folder(ino));
-	if (!f)
-		return -ENOENT;
-	l = folder_listing(mb, f, 1e18, &err);
-	if (!l)
-		return err;
-	m = listing_find(l, inode_uid(ino));
-	file = m ? calloc(1, sizeof(*file)) : NULL;
-	if (file) {
-		file->folder = f->id;
-		file->uidvalidity = l->uidvalidity;
-		file->uid = m->uid;
-		file->size = msg_size(m);
-		file->server = strdup(f->server);
-	}
-	if (!m || !file || !file->server) {
-		listing_put(l);
-		mailbox_release(file);
-		return m ? -ENOMEM : -ENOENT;
-	}
-	real = verified_size(mb, file);
-	if (real < 0) {
-		listing_put(l);
-		mailbox_release(file);
-		return (int)real;
-	}
-	if ((uint32_t)real != file->size) {
-		log_warn("UID %u of %s: RFC822.SIZE says %u bytes but the message has %ld",
-			 file->uid, f->path, file->size, real);
-		file->size = (uint32_t)real;
-		__atomic_store_n(&m->size, file->size, __ATOMIC_RELAXED);
-		*size_corrected = true;
-	}
-	listing_put(l);
-	*out = file;
-	return 0;
-}
-
-void mailbox_release(struct mailbox_file *f)
-{
-	if (!f)
-		return;
-	free(f->server);
-	free(f);
-}
-
-long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off)
-{
-	struct fill_ctx fc = { mb, f };
-	size_t done = 0;
-
-	if (off < 0)
-		return -EINVAL;
-	while (done < size && (uint64_t)off + done < f->size) {
-		uint64_t pos = (uint64_t)off + done;
-		struct cache_key key = { f->folder, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
-		size_t at = pos % CACHE_BLOCK_SIZE, blen = 0;
-		size_t want = size - done;
-		long n;
-
-		if (want > f->size - pos)
-			want = f->size - pos;
-		n = cache_read(mb->cache, &key, fill_block, &fc, at, buf + done, want, &blen);
-		if (n < 0)
-			return done ? (long)done : n;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (long)done;
-}

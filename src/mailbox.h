@@ -38,9 +38,12 @@ struct mailbox_dir;
 int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out);
 void mailbox_closedir(struct mailbox_dir *d);
 size_t mailbox_dir_count(const struct mailbox_dir *d);
-/* Entry i (0-based, "." and ".." included); false past the end. */
-bool mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
-		       const char **name, struct stat *st);
+enum { MAILBOX_DIR_END, MAILBOX_DIR_ENTRY, MAILBOX_DIR_SKIP };
+/* Entry i (0-based, "." and ".." included): MAILBOX_DIR_ENTRY with name and
+ * st filled, MAILBOX_DIR_SKIP for a message moved away since, or
+ * MAILBOX_DIR_END. */
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
+		      const char **name, struct stat *st);
 
 /* An open message: what a read needs, fixed at open. */
 struct mailbox_file;

@@ -107,9 +107,14 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (size_t i = off < 0 ? 0 : (size_t)off; mailbox_dir_entry(c->mailbox, d, i, &name, &st); i++) {
+	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
+		int kind = mailbox_dir_entry(c->mailbox, d, i, &name, &st);
 		size_t need;
 
+		if (kind == MAILBOX_DIR_END)
+			break;
+		if (kind == MAILBOX_DIR_SKIP)
+			continue;
 		if (plus) {
 			struct fuse_entry_param e;
 

@@ -249,3 +249,107 @@ def fake_server(tmp_path):
 @pytest.fixture
 def rnd():
     return random.Random(4242)
+
+
+# -- write tests: private Dovecot instances, mounts on them, fault proxy ---------
+# (the session `dovecot` stays read-only: write tests never touch it)
+
+def _scratch(no_move):
+    import write_helpers
+    s = write_helpers.ScratchServer(no_move=no_move)
+    try:
+        s.start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    return s
+
+
+@pytest.fixture(scope="module")
+def scratch_dovecot():
+    """A private Dovecot (with MOVE) for one test module: write_helpers.ScratchServer
+    (.env, .connect(), .url(), .opts(cache_dir), .stop(), .restart())."""
+    s = _scratch(False)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture(scope="module")
+def scratch_dovecot_nomove():
+    """Like scratch_dovecot, but the server does not announce MOVE."""
+    s = _scratch(True)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def scratch_server():
+    """scratch_server(no_move=False) -> a fresh private Dovecot for this test
+    only (for tests that stop/restart it or need an empty account)."""
+    servers = []
+
+    def make(no_move=False):
+        servers.append(_scratch(no_move))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.cleanup()
+
+
+@pytest.fixture
+def scratch_mounter(imapfs_bin, tmp_path):
+    """scratch_mounter(server, extra_opts=(), url=None, opts=None) -> Mount on
+    a ScratchServer (imaps://, ca_file + password_file + a private cache_dir
+    unless opts is given).  Unmounted and checked at the end of the test."""
+    mounts = []
+
+    def make(server, extra_opts=(), url=None, opts=None):
+        n = len(mounts)
+        mnt = str(tmp_path / ("wmnt%d" % n))
+        o = server.opts(str(tmp_path / ("wcache%d" % n))) if opts is None else list(opts)
+        o += list(extra_opts)
+        m = helpers.Mount(imapfs_bin, url or server.url(), mnt, o,
+                          logdir=str(tmp_path), name="imapfs-w%d" % n)
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    errors = []
+    for m in mounts:
+        try:
+            m.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors))
+
+
+@pytest.fixture
+def fault_proxy(tmp_path):
+    """fault_proxy(target_port, cut_on=None, cut_when="response", cut_count=1,
+    lifetime=120) -> (port, log path): scripts/fault-proxy.py on 127.0.0.1,
+    stopped after the test."""
+    procs = []
+
+    def start(target_port, cut_on=None, cut_when="response", cut_count=1,
+              lifetime=120):
+        log = str(tmp_path / ("proxy-%d.log" % len(procs)))
+        args = [helpers.PYTHON, os.path.join(helpers.SCRIPTS, "fault-proxy.py"),
+                str(target_port), "--cut-when", cut_when, "--cut-count",
+                str(cut_count), "--lifetime", str(lifetime), "--log", log]
+        if cut_on:
+            args += ["--cut-on", cut_on]
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        procs.append(p)
+        line = p.stdout.readline()
+        assert line.strip().isdigit(), "fault proxy did not start: %r" % line
+        return int(line), log
+
+    yield start
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)

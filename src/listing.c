@@ -1,0 +1,394 @@
+/* listing.c - owns the per-folder message snapshots: immutable, refcounted
+ * listings built from streamed FETCH responses, refreshed incrementally
+ * (new UIDs, then the UID set when something vanished), plus the small
+ * mutable overlays (removed UIDs, aliases) that keep a listing right between
+ * a change made through the mount and the next sync. */
+#include "mailbox_p.h"
+#include "inode.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FETCH_CHUNK 5000	/* messages per listing FETCH: bounds libetpan's buffer */
+
+/* ---- time ---- */
+
+double mb_age(const struct timespec *t)
+{
+	struct timespec now;
+
+	if (t->tv_sec == 0 && t->tv_nsec == 0)
+		return 1e18;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+void mb_stamp(struct timespec *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+}
+
+/* ---- listings ---- */
+
+void mb_listing_put(struct listing *l)
+{
+	if (l && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(l->msgs);
+		free(l->names);
+		free(l);
+	}
+}
+
+struct listing *mb_listing_get(struct listing *l)
+{
+	if (l)
+		__atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
+	return l;
+}
+
+const char *mb_msg_name(const struct listing *l, const struct msg *m)
+{
+	return l->names + m->name_off;
+}
+
+uint32_t mb_msg_size(const struct msg *m)
+{
+	return __atomic_load_n(&m->size, __ATOMIC_RELAXED);
+}
+
+struct msg *mb_listing_find(const struct listing *l, uint32_t uid)
+{
+	size_t lo = 0, hi = l ? l->count : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->msgs[mid].uid == uid)
+			return &l->msgs[mid];
+		if (l->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Accumulates a new listing while FETCH responses stream in. */
+struct builder {
+	struct listing *l;
+	size_t cap, names_cap;
+	enum names_mode mode;
+	int err;
+};
+
+static int builder_init(struct builder *b, enum names_mode mode, uint32_t uidvalidity)
+{
+	memset(b, 0, sizeof(*b));
+	b->mode = mode;
+	b->l = calloc(1, sizeof(*b->l));
+	if (!b->l)
+		return -ENOMEM;
+	b->l->refs = 1;
+	b->l->uidvalidity = uidvalidity;
+	return 0;
+}
+
+static int builder_push(struct builder *b, uint32_t uid, uint32_t size, int64_t date,
+			uint8_t flags, const char *name, size_t name_len)
+{
+	struct listing *l = b->l;
+
+	if (l->count == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct msg *m = realloc(l->msgs, cap * sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		l->msgs = m;
+		b->cap = cap;
+	}
+	if (l->names_len + name_len + 1 > b->names_cap) {
+		size_t cap = b->names_cap ? b->names_cap * 2 : 16384;
+		char *n;
+
+		while (cap < l->names_len + name_len + 1)
+			cap *= 2;
+		n = realloc(l->names, cap);
+		if (!n)
+			return -ENOMEM;
+		l->names = n;
+		b->names_cap = cap;
+	}
+	memcpy(l->names + l->names_len, name, name_len);
+	l->names[l->names_len + name_len] = '\0';
+	l->msgs[l->count++] = (struct msg){ .uid = uid, .size = size, .date = date,
+					    .name_off = (uint32_t)l->names_len, .flags = flags };
+	l->names_len += name_len + 1;
+	return 0;
+}
+
+static void builder_add_meta(const struct imap_meta *m, void *ctx)
+{
+	struct builder *b = ctx;
+	char name[NAMES_MAX + 1];
+	char *subject = NULL;
+	int len;
+
+	if (b->err)
+		return;
+	if (b->mode == NAMES_READABLE) {
+		subject = names_subject_from_headers(m->headers ? m->headers : "", m->headers_len);
+		if (!subject) {
+			b->err = -ENOMEM;
+			return;
+		}
+	}
+	len = names_message_file(name, sizeof(name), b->mode, m->internaldate, subject, m->uid);
+	free(subject);
+	if (len < 0) {
+		b->err = len;
+		return;
+	}
+	b->err = builder_push(b, m->uid, m->size, m->internaldate, (uint8_t)m->flags, name, (size_t)len);
+}
+
+static int cmp_msg_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct msg *)a)->uid, y = ((const struct msg *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts by UID and drops duplicates (a FETCH can repeat a message). */
+static void builder_finish(struct builder *b)
+{
+	struct listing *l = b->l;
+	size_t out = 0;
+
+	if (l->count > 1)
+		qsort(l->msgs, l->count, sizeof(*l->msgs), cmp_msg_uid);
+	for (size_t i = 0; i < l->count; i++)
+		if (out == 0 || l->msgs[out - 1].uid != l->msgs[i].uid)
+			l->msgs[out++] = l->msgs[i];
+	l->count = out;
+}
+
+/* ---- syncing one folder ---- */
+
+struct sync_job {
+	struct mailbox *mb;
+	struct listing *old;	/* may be NULL */
+	struct listing *result;
+};
+
+static int sync_full(struct imap_session *s, const struct imap_folder_state *st, struct builder *b)
+{
+	for (uint32_t lo = 1; lo <= st->exists; lo += FETCH_CHUNK) {
+		uint32_t hi = st->exists - lo < FETCH_CHUNK ? st->exists : lo + FETCH_CHUNK - 1;
+		int r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
+
+		if (r < 0)
+			return r;
+		if (b->err)
+			return b->err;
+	}
+	return 0;
+}
+
+static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uids[mid] == uid)
+			return true;
+		if (uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Keeps the old messages that still exist, then fetches the new ones. */
+static int sync_incremental(struct imap_session *s, const struct imap_folder_state *st,
+			    const struct listing *old, struct builder *b)
+{
+	uint32_t top = old->count ? old->msgs[old->count - 1].uid : 0;
+	uint32_t *uids = NULL;
+	size_t nuids = 0;
+	int r;
+
+	r = imap_fetch_meta(s, true, top + 1, 0, builder_add_meta, b);
+	if (r < 0 || b->err)
+		return r < 0 ? r : b->err;
+	/* "top+1:*" always matches the last message, even an old one */
+	size_t added = 0;
+	for (size_t i = 0; i < b->l->count; i++)
+		added += b->l->msgs[i].uid > top;
+	if (old->count + added != st->exists) {
+		r = imap_search_all(s, &uids, &nuids);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < old->count && !b->err; i++) {
+		const struct msg *m = &old->msgs[i];
+		const char *name = mb_msg_name(old, m);
+
+		if (uids && !uid_in(uids, nuids, m->uid))
+			continue;
+		b->err = builder_push(b, m->uid, mb_msg_size(m), m->date, m->flags, name, strlen(name));
+	}
+	free(uids);
+	return b->err;
+}
+
+static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct sync_job *job = ctx;
+	struct builder b;
+	int r;
+
+	r = builder_init(&b, job->mb->opt.names, st->uidvalidity);
+	if (r < 0)
+		return r;
+	if (job->old && job->old->uidvalidity == st->uidvalidity)
+		r = sync_incremental(s, st, job->old, &b);
+	else
+		r = sync_full(s, st, &b);
+	if (r < 0) {
+		mb_listing_put(b.l);
+		return r;
+	}
+	builder_finish(&b);
+	job->result = b.l;
+	return 0;
+}
+
+/* Removed UIDs the server no longer lists need no more hiding. */
+static void prune_removed_locked(struct folder *f)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < f->nremoved; i++)
+		if (mb_listing_find(f->listing, f->removed[i]))
+			f->removed[out++] = f->removed[i];
+	f->nremoved = out;
+}
+
+void mb_mark_stale(struct folder *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->synced_at = (struct timespec){ 0 };
+	pthread_mutex_unlock(&f->lock);
+}
+
+bool mb_is_removed_locked(const struct folder *f, uint32_t uid)
+{
+	for (size_t i = 0; i < f->nremoved; i++)
+		if (f->removed[i] == uid)
+			return true;
+	return false;
+}
+
+void mb_forget_message(struct folder *f, uint32_t uid)
+{
+	uint32_t *v;
+
+	pthread_mutex_lock(&f->lock);
+	if (!mb_is_removed_locked(f, uid)) {
+		v = realloc(f->removed, (f->nremoved + 1) * sizeof(*v));
+		if (v) {
+			f->removed = v;
+			f->removed[f->nremoved++] = uid;
+		} else {
+			/* cannot hide it: make the next use ask the server instead */
+			f->synced_at = (struct timespec){ 0 };
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+void mb_add_alias(struct folder *f, const char *name, uint32_t uid)
+{
+	char *copy = strdup(name);
+	struct alias *v;
+
+	if (!copy)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (f->naliases == MB_MAX_ALIASES) {
+		free(f->aliases[0].name);
+		memmove(f->aliases, f->aliases + 1, (f->naliases - 1) * sizeof(*f->aliases));
+		f->naliases--;
+	}
+	v = realloc(f->aliases, (f->naliases + 1) * sizeof(*v));
+	if (v) {
+		f->aliases = v;
+		f->aliases[f->naliases++] = (struct alias){ copy, uid };
+	} else {
+		free(copy);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Returns a referenced listing no older than max_age seconds (refreshing
+ * it if needed), or NULL with *err set. */
+struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
+{
+	struct sync_job job = { .mb = mb };
+	struct listing *l;
+	int r;
+
+	*err = 0;
+	if (f->noselect || !f->server) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (f->syncing)
+		pthread_cond_wait(&f->synced, &f->lock);
+	if (f->listing && mb_age(&f->synced_at) < max_age) {
+		l = mb_listing_get(f->listing);
+		pthread_mutex_unlock(&f->lock);
+		return l;
+	}
+	f->syncing = true;
+	job.old = mb_listing_get(f->listing);
+	pthread_mutex_unlock(&f->lock);
+
+	r = pool_run(mb->pool, f->server, POOL_FRESH_SELECT, sync_fn, &job);
+	if (r == 0 && job.old && job.old->uidvalidity != job.result->uidvalidity) {
+		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
+		cache_drop_folder(mb->cache, f->id);
+	}
+
+	pthread_mutex_lock(&f->lock);
+	f->syncing = false;
+	if (r == 0) {
+		mb_listing_put(f->listing);
+		f->listing = job.result;
+		mb_stamp(&f->synced_at);
+		prune_removed_locked(f);
+	} else {
+		log_warn("cannot list folder %s: %s", f->path, strerror(-r));
+	}
+	l = mb_listing_get(f->listing);
+	pthread_cond_broadcast(&f->synced);
+	pthread_mutex_unlock(&f->lock);
+	mb_listing_put(job.old);
+	if (r < 0 && !l)
+		*err = r;
+	if (r < 0 && l) {
+		/* serve the last good listing rather than fail the directory */
+		*err = 0;
+	}
+	return l;
+}
+

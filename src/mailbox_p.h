@@ -1,0 +1,145 @@
+/* mailbox_p.h - the model's insides, shared by mailbox.c (tree, names,
+ * directories), listing.c (message snapshots and their sync), mailbox_read.c
+ * (the read path) and mailbox_write.c (changes).  Nobody else includes it.
+ * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock.  No lock
+ * is held across network I/O: a refresh is marked `syncing` and runs unlocked. */
+#ifndef IMAPFS_MAILBOX_P_H
+#define IMAPFS_MAILBOX_P_H
+
+#include "mailbox.h"
+
+#include <pthread.h>
+#include <time.h>
+
+struct msg {
+	uint32_t uid;
+	uint32_t size;		/* RFC822.SIZE until a read proves otherwise; atomic */
+	int64_t date;
+	uint32_t name_off;	/* into listing.names */
+	uint8_t flags;
+};
+
+/* Immutable once published (but for msg.size); shared by refcount. */
+struct listing {
+	unsigned refs;		/* atomic */
+	uint32_t uidvalidity;
+	size_t count;
+	struct msg *msgs;	/* sorted by UID */
+	char *names;		/* NUL-terminated names, back to back */
+	size_t names_len;
+};
+
+/* A name a message was given by mv or cp, besides its canonical one. */
+struct alias {
+	char *name;
+	uint32_t uid;
+};
+
+/* Where an inode went: a moved message, or a file created by cp. */
+struct forward {
+	uint64_t from;
+	uint32_t folder;
+	uint32_t uid;
+};
+
+#define MB_MAX_ALIASES 256
+#define MB_MAX_FORWARDS 4096
+
+struct folder {
+	uint32_t id;
+	uint32_t parent;	/* folder id; the root is its own parent */
+	char *path;		/* UTF-8, '/'-separated, "" for the root */
+	const char *leaf;	/* last component, inside path */
+	char *server;		/* modified UTF-7 name; NULL for virtual directories */
+	bool noselect;
+	bool present;		/* in the last LIST (or an ancestor of one) */
+	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST */
+
+	pthread_mutex_t lock;	/* protects the fields below */
+	pthread_cond_t synced;
+	struct listing *listing;	/* NULL until first synced */
+	struct timespec synced_at;	/* zero: stale, sync before use */
+	bool syncing;
+	uint32_t *removed;	/* UIDs moved or deleted here since the last sync */
+	size_t nremoved;
+	struct alias *aliases;	/* names used by mv/cp for messages that came in */
+	size_t naliases;
+};
+
+struct mailbox {
+	struct pool *pool;
+	struct cache *cache;
+	struct mailbox_options opt;
+	uid_t uid;
+	gid_t gid;
+	time_t mount_time;
+
+	pthread_rwlock_t tree_lock;	/* protects folders and their tree fields */
+	struct folder **folders;	/* index = folder id; never shrinks */
+	size_t nfolders, cap;
+
+	char delim;			/* the server's hierarchy delimiter */
+
+	pthread_mutex_t list_lock;	/* one LIST at a time */
+	struct timespec listed_at;	/* protected by list_lock */
+
+	pthread_mutex_t forward_lock;	/* protects forwards */
+	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
+	size_t next_forward;
+};
+
+struct mailbox_dir {
+	uint32_t folder;
+	struct listing *listing;	/* referenced; NULL for a noselect folder */
+	uint32_t *removed;		/* copy of the folder's removed UIDs */
+	size_t nremoved;
+	size_t nsub;
+	uint32_t *sub_ids;
+	char **sub_names;
+};
+
+struct mailbox_file {
+	uint32_t folder;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	uint32_t size;
+	char *server;
+};
+
+/* time */
+double mb_age(const struct timespec *t);	/* seconds since t; huge when t is zero */
+void mb_stamp(struct timespec *t);
+
+/* listings (listing.c) */
+void mb_listing_put(struct listing *l);
+struct listing *mb_listing_get(struct listing *l);
+const char *mb_msg_name(const struct listing *l, const struct msg *m);
+uint32_t mb_msg_size(const struct msg *m);
+struct msg *mb_listing_find(const struct listing *l, uint32_t uid);
+/* A referenced listing no older than max_age seconds, or NULL with *err. */
+struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
+/* The next use of f's listing asks the server first. */
+void mb_mark_stale(struct folder *f);
+/* uid left f (moved, deleted): hide it until the next sync confirms. */
+void mb_forget_message(struct folder *f, uint32_t uid);
+bool mb_is_removed_locked(const struct folder *f, uint32_t uid);
+void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
+
+/* the tree (mailbox.c) */
+struct folder *mb_folder(struct mailbox *mb, uint32_t id);
+struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id);
+struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name);
+struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
+size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
+int mb_refresh_tree(struct mailbox *mb, double max_age);
+void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
+void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
+/* The UID a name in folder f stands for (canonical name, UID.eml, alias). */
+int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
+		       uint32_t *uidvalidity);
+/* Where the message an inode names is now (following moves); st optional. */
+int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st);
+void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid);
+bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid);
+
+#endif

@@ -1,0 +1,173 @@
+/* mailbox_read.c - owns the read path: opening a message (checking its
+ * RFC822.SIZE against the body), and reads through the block cache. */
+#include "mailbox_p.h"
+#include "inode.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- reading ---- */
+
+struct block_job {
+	const struct mailbox_file *file;
+	const struct cache_key *key;
+	char *buf;
+	size_t *len;
+};
+
+static int fetch_block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct block_job *job = ctx;
+
+	if (st->uidvalidity != job->file->uidvalidity) {
+		log_warn("UIDVALIDITY of %s changed under an open message: refusing to read", job->file->server);
+		return -ESTALE;
+	}
+	return imap_fetch_body(s, job->file->uid, job->key->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE,
+			       job->buf, job->len);
+}
+
+struct fill_ctx {
+	struct mailbox *mb;
+	const struct mailbox_file *file;
+};
+
+static int fill_block(const struct cache_key *key, char *buf, size_t *len, void *ctx)
+{
+	struct fill_ctx *fc = ctx;
+	struct block_job job = { fc->file, key, buf, len };
+	int r = pool_run(fc->mb->pool, fc->file->server, 0, fetch_block_fn, &job);
+
+	if (r < 0)
+		log_warn("cannot fetch UID %u of %s (block %u): %s", fc->file->uid, fc->file->server,
+			 key->block, strerror(-r));
+	return r == -ESTALE ? -EIO : r;
+}
+
+/* Length of block `block` of the message, fetching it into the cache. */
+static long block_length(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
+{
+	struct cache_key key = { f->folder, f->uidvalidity, f->uid, block };
+	struct fill_ctx fc = { mb, f };
+	size_t len = 0;
+	long r = cache_read(mb->cache, &key, fill_block, &fc, 0, NULL, 0, &len);
+
+	return r < 0 ? r : (long)len;
+}
+
+/* The size RFC822.SIZE claims is checked against the body itself: the block
+ * holding the claimed end is read (a read needs it anyway), and a server that
+ * lies (gmail has) gets found out here. */
+static long verified_size(struct mailbox *mb, const struct mailbox_file *f)
+{
+	uint32_t block = f->size ? (f->size - 1) / CACHE_BLOCK_SIZE : 0;
+	long len = block_length(mb, f, block);
+
+	while (len == 0 && block > 0)		/* shorter than claimed */
+		len = block_length(mb, f, --block);
+	while (len == (long)CACHE_BLOCK_SIZE && block < UINT32_MAX / CACHE_BLOCK_SIZE) {
+		long next = block_length(mb, f, block + 1);	/* longer, or exactly full */
+
+		if (next < 0)
+			return next;
+		if (next == 0)
+			break;
+		len = next;
+		block++;
+	}
+	if (len < 0)
+		return len;
+	return (long)block * CACHE_BLOCK_SIZE + len;
+}
+
+int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *size_corrected)
+{
+	struct mailbox_file *file;
+	struct folder *f;
+	struct listing *l;
+	struct msg *m;
+	uint32_t id, uid;
+	long real;
+	int err;
+
+	*out = NULL;
+	*size_corrected = false;
+	if (!inode_is_message(ino))
+		return -EISDIR;
+	err = mb_locate(mb, ino, &id, &uid, NULL);
+	f = err == 0 ? mb_folder(mb, id) : NULL;
+	if (!f)
+		return err ? err : -ENOENT;
+	l = mb_listing(mb, f, 1e18, &err);
+	if (!l)
+		return err;
+	m = mb_listing_find(l, uid);
+	file = m ? calloc(1, sizeof(*file)) : NULL;
+	if (file) {
+		file->folder = f->id;
+		file->uidvalidity = l->uidvalidity;
+		file->uid = m->uid;
+		file->size = mb_msg_size(m);
+		file->server = strdup(f->server);
+	}
+	if (!m || !file || !file->server) {
+		mb_listing_put(l);
+		mailbox_release(file);
+		return m ? -ENOMEM : -ENOENT;
+	}
+	real = verified_size(mb, file);
+	if (real < 0) {
+		mb_listing_put(l);
+		mailbox_release(file);
+		return (int)real;
+	}
+	if ((uint32_t)real != file->size) {
+		log_warn("UID %u of %s: RFC822.SIZE says %u bytes but the message has %ld",
+			 file->uid, f->path, file->size, real);
+		file->size = (uint32_t)real;
+		__atomic_store_n(&m->size, file->size, __ATOMIC_RELAXED);
+		*size_corrected = true;
+	}
+	mb_listing_put(l);
+	*out = file;
+	return 0;
+}
+
+void mailbox_release(struct mailbox_file *f)
+{
+	if (!f)
+		return;
+	free(f->server);
+	free(f);
+}
+
+long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off)
+{
+	struct fill_ctx fc = { mb, f };
+	size_t done = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	while (done < size && (uint64_t)off + done < f->size) {
+		uint64_t pos = (uint64_t)off + done;
+		struct cache_key key = { f->folder, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
+		size_t at = pos % CACHE_BLOCK_SIZE, blen = 0;
+		size_t want = size - done;
+		long n;
+
+		if (want > f->size - pos)
+			want = f->size - pos;
+		n = cache_read(mb->cache, &key, fill_block, &fc, at, buf + done, want, &blen);
+		if (n < 0)
+			return done ? (long)done : n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (long)done;
+}
+
