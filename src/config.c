@@ -29,6 +29,8 @@ static const struct fuse_opt option_table[] = {
 	OPT("timeout=%u", timeout),
 	OPT("dir_cache=%u", dir_cache),
 	OPT("names=%s", names),
+	OPT("trash=%s", trash),
+	OPT("rm=%s", rm),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -258,6 +260,10 @@ int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_arg
 		snprintf(err, errlen, "-o names= takes readable or uid");
 		return -EINVAL;
 	}
+	if (cfg->rm && strcmp(cfg->rm, "trash") != 0 && strcmp(cfg->rm, "expunge") != 0) {
+		snprintf(err, errlen, "-o rm= takes trash or expunge");
+		return -EINVAL;
+	}
 	if (cfg->tls_verify && strcmp(cfg->tls_verify, "yes") != 0 && strcmp(cfg->tls_verify, "no") != 0) {
 		snprintf(err, errlen, "-o tls_verify= takes yes or no");
 		return -EINVAL;
@@ -289,7 +295,60 @@ void config_free(struct config *cfg)
 	free(cfg->cache_dir);
 	free(cfg->names);
 	free(cfg->tls_verify);
+	free(cfg->trash);
+	free(cfg->rm);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+static int make_private_dirs(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	/* ours alone, whatever the umask or an earlier run left */
+	return chmod(path, 0700) < 0 ? -errno : 0;
+}
+
+char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *path;
+	int r;
+
+	if (cfg->cache_dir) {
+		path = strdup(cfg->cache_dir);
+	} else if ((xdg && *xdg == '/') || (home && *home == '/')) {
+		const char *base = xdg && *xdg == '/' ? xdg : home;
+		const char *tail = base == xdg ? "/imapfs" : "/.cache/imapfs";
+
+		path = malloc(strlen(base) + strlen(tail) + 1);
+		if (path)
+			sprintf(path, "%s%s", base, tail);
+	} else {
+		snprintf(err, errlen, "no HOME to keep a cache in: use -o cache_dir=PATH");
+		return NULL;
+	}
+	if (!path) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r = make_private_dirs(path);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create the cache directory %s: %s (use -o cache_dir=PATH)",
+			 path, strerror(-r));
+		free(path);
+		return NULL;
+	}
+	return path;
 }
 
 void config_free_secret(char *secret)

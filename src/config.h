@@ -27,6 +27,8 @@ struct config {
 	char *cache_dir;
 	char *names;		/* "readable" or "uid" */
 	char *tls_verify;	/* "yes" or "no" */
+	char *trash;		/* folder rm moves to */
+	char *rm;		/* "trash" or "expunge" */
 	int plaintext;
 	unsigned connections;
 	unsigned timeout;
@@ -52,6 +54,10 @@ void config_free(struct config *cfg);
 /* The password: password_file, then password_command, then $IMAPFS_PASSWORD,
  * then a prompt on the terminal.  CR, LF and NUL are refused. */
 int config_read_password(const struct config *cfg, char **password, char *err, size_t errlen);
+
+/* The cache directory: -o cache_dir, else $XDG_CACHE_HOME/imapfs, else
+ * ~/.cache/imapfs; created 0700.  malloc'd, or NULL with err set. */
+char *config_cache_dir(const struct config *cfg, char *err, size_t errlen);
 
 /* Overwrites and frees a secret. */
 void config_free_secret(char *secret);

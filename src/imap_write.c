@@ -6,6 +6,7 @@
 #include "imap_p.h"
 #include "flags.h"
 #include "log.h"
+#include "names.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -235,40 +236,6 @@ static void info_add_flags(const struct mailimap_msg_att_dynamic *dyn, struct im
 	}
 }
 
-/* "Message-ID: <x@y>\r\n\r\n" -> "<x@y>" (unfolded, trimmed). */
-static char *header_value(const char *block, size_t len)
-{
-	const char *colon = memchr(block, ':', len);
-	char *out;
-	size_t o = 0;
-
-	if (!colon)
-		return NULL;
-	out = malloc(len);
-	if (!out)
-		return NULL;
-	for (const char *p = colon + 1; p < block + len; p++) {
-		if (*p == '\r' || *p == '\n') {
-			if (p + 1 < block + len && *p == '\n' && (p[1] == ' ' || p[1] == '\t'))
-				continue;	/* folded */
-			if (*p == '\n' && !(p + 1 < block + len && (p[1] == ' ' || p[1] == '\t')))
-				break;
-			continue;
-		}
-		if ((*p == ' ' || *p == '\t') && o == 0)
-			continue;
-		out[o++] = *p;
-	}
-	while (o && (out[o - 1] == ' ' || out[o - 1] == '\t'))
-		o--;
-	out[o] = '\0';
-	if (o == 0) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
 int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_info *info)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
@@ -307,7 +274,7 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 		info->internaldate = m.internaldate;
 		info->system_flags = m.flags;
 		if (m.headers && m.headers_len)
-			info->message_id = header_value(m.headers, m.headers_len);
+			info->message_id = names_header_field(m.headers, m.headers_len, "Message-ID");
 		for (clistiter *i2 = clist_begin(att->att_list); i2; i2 = clist_next(i2)) {
 			const struct mailimap_msg_att_item *item = clist_content(i2);
 

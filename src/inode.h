@@ -4,7 +4,8 @@
  *   1                 the mount root (folder id 0)
  *   2 .. 15           virtual control files (later work)
  *   16 + id           folder directory `id`
- *   (id + 1) << 32 | uid   message `uid` of folder `id` */
+ *   (id + 1) << 32 | uid   message `uid` of folder `id`
+ *   (INODE_UPLOAD_FOLDER + 1) << 32 | n   file n being written by cp */
 #ifndef IMAPFS_INODE_H
 #define IMAPFS_INODE_H
 
@@ -13,6 +14,7 @@
 
 #define INODE_ROOT 1u
 #define INODE_FOLDER_BASE 16u
+#define INODE_UPLOAD_FOLDER 0xfffffffeu	/* no real folder gets this id */
 
 static inline uint64_t inode_of_folder(uint32_t id)
 {
@@ -39,6 +41,11 @@ static inline uint32_t inode_folder(uint64_t ino)
 	if (inode_is_message(ino))
 		return (uint32_t)((ino >> 32) - 1);
 	return ino == INODE_ROOT ? 0 : (uint32_t)(ino - INODE_FOLDER_BASE);
+}
+
+static inline bool inode_is_upload(uint64_t ino)
+{
+	return inode_is_message(ino) && inode_folder(ino) == INODE_UPLOAD_FOLDER;
 }
 
 static inline uint32_t inode_uid(uint64_t ino)

@@ -280,6 +280,9 @@ void mailbox_free(struct mailbox *mb)
 	for (size_t i = 0; i < mb->nfolders; i++)
 		folder_free(mb->folders[i]);
 	free(mb->folders);
+	for (size_t i = 0; i < mb->nretired; i++)
+		free(mb->retired[i]);
+	free(mb->retired);
 	pthread_rwlock_destroy(&mb->tree_lock);
 	pthread_mutex_destroy(&mb->list_lock);
 	pthread_mutex_destroy(&mb->forward_lock);

@@ -19,6 +19,8 @@ struct mailbox;
 struct mailbox_options {
 	enum names_mode names;
 	int dir_cache;		/* seconds a listing stays fresh */
+	const char *trash;	/* -o trash=: folder path for rm, NULL: find it */
+	bool rm_expunge;	/* -o rm=expunge: rm deletes for good */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
@@ -53,5 +55,35 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 void mailbox_release(struct mailbox_file *f);
 /* Reads up to size bytes at off; returns the count (0 at the end) or -errno. */
 long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off);
+
+/* ---- changes (mailbox_write.c); all return 0 or -errno ---- */
+
+struct flag_set;
+
+/* rename(2): a message to another folder (MOVE), or a folder (RENAME). */
+int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
+		   uint64_t newparent, const char *newname);
+/* unlink(2) of a message: to Trash, or for good in Trash / with rm=expunge. */
+int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name);
+int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st);
+int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name);
+
+/* Whether new messages can be stored in directory ino (a selectable folder). */
+int mailbox_can_append(struct mailbox *mb, uint64_t ino);
+/* Checks data is a message, APPENDs it to folder ino with flags (may be
+ * NULL) and date (0: now); name is what the writer called it, from_ino the
+ * inode it had.  *new_ino is where it lives now. */
+int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, uint64_t from_ino,
+		   const char *data, size_t len, const struct flag_set *flags, int64_t date);
+
+/* Extended attributes of message ino: value malloc'd in *value. */
+int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **value, size_t *len);
+/* The attribute names, NUL-separated. */
+const char *mailbox_xattr_names(size_t *len);
+/* Replaces the flags (user.imap.flags); \Deleted in text is ignored. */
+int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t len);
+
+/* Is data an Internet message (a header section first)?  Used for EINVAL. */
+bool mailbox_looks_like_message(const char *data, size_t len);
 
 #endif

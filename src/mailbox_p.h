@@ -83,6 +83,9 @@ struct mailbox {
 	pthread_mutex_t list_lock;	/* one LIST at a time */
 	struct timespec listed_at;	/* protected by list_lock */
 
+	char **retired;			/* names replaced by RENAME: readers may */
+	size_t nretired;		/* still hold them, so freed at exit */
+
 	pthread_mutex_t forward_lock;	/* protects forwards */
 	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
 	size_t next_forward;

@@ -9,6 +9,7 @@
 #include "ops.h"
 #include "pool.h"
 #include "tls.h"
+#include "upload.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -104,7 +105,8 @@ int main(int argc, char **argv)
 	struct cache *cache = NULL;
 	struct mailbox *mb = NULL;
 	struct ops_context ctx;
-	char err[512], *password = NULL;
+	struct uploads *uploads = NULL;
+	char err[512], *password = NULL, *cache_dir = NULL;
 	int status = 1;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -125,7 +127,8 @@ int main(int argc, char **argv)
 	}
 	log_init(cfg.debug, false);
 	mailstream_network_delay.tv_sec = cfg.timeout;
-	if (config_read_password(&cfg, &password, err, sizeof(err)) < 0 ||
+	if (!(cache_dir = config_cache_dir(&cfg, err, sizeof(err))) ||
+	    config_read_password(&cfg, &password, err, sizeof(err)) < 0 ||
 	    build_account(&cfg, password, &acct, err, sizeof(err)) < 0 ||
 	    imap_open(&acct, &first, err, sizeof(err)) < 0) {
 		fail(err);
@@ -135,10 +138,12 @@ int main(int argc, char **argv)
 	cache = cache_new(MEMORY_CACHE_DEFAULT);
 	mb = pool && cache ? mailbox_new(pool, cache, &(struct mailbox_options){
 		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
-		.dir_cache = (int)cfg.dir_cache }) : NULL;
+		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
+		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0 }) : NULL;
+	uploads = mb ? uploads_new(mb, cache_dir) : NULL;
 	if (!pool)
 		imap_close(first);
-	if (!mb) {
+	if (!uploads) {
 		fail("out of memory");
 		goto out;
 	}
@@ -146,15 +151,17 @@ int main(int argc, char **argv)
 		fail("cannot list the folders on the server");
 		goto out;
 	}
-	ctx = (struct ops_context){ .mailbox = mb, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
+	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx);
 out:
+	uploads_free(uploads);
 	mailbox_free(mb);
 	pool_free(pool);
 	cache_free(cache);
 	if (acct.tls)
 		SSL_CTX_free(acct.tls);
 	config_free_secret(password);
+	free(cache_dir);
 	fuse_opt_free_args(&args);
 	config_free(&cfg);
 	return status;

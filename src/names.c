@@ -777,13 +777,15 @@ char *names_decode_header(const char *raw, size_t len)
 
 /* ---- Subject field -------------------------------------------------- */
 
-/* Returns the value start if line [s, end) is a Subject field, else NULL.
+/* Returns the value start if line [s, end) is the field `name`, else NULL.
  * Whitespace before the colon is obsolete syntax (RFC 5322 4.5) but seen. */
-static const char *subject_value(const char *s, const char *end)
+static const char *field_value(const char *s, const char *end, const char *name)
 {
-    if (end - s < 8 || !ascii_caseeq(s, "subject", 7))
+    size_t n = strlen(name);
+
+    if ((size_t)(end - s) < n + 1 || !ascii_caseeq(s, name, n))
         return NULL;
-    s += 7;
+    s += n;
     while (s < end && is_wsp(*s))
         s++;
     return s < end && *s == ':' ? s + 1 : NULL;
@@ -800,27 +802,51 @@ static bool is_space_byte(char c)
     return is_wsp(c) || c == '\r' || c == '\n';
 }
 
-char *names_subject_from_headers(const char *block, size_t len)
+/* Finds field `name` in a header block; [*v, *e) is its value, folded
+ * lines included, surrounding whitespace trimmed. */
+static bool find_field(const char *block, size_t len, const char *name,
+                       const char **v, const char **e)
 {
     const char *end = block ? block + len : block;
     for (const char *p = block; p && p < end;) {
         const char *eol = line_end(p, end);
         if (eol == p || (eol == p + 1 && *p == '\r'))
             break; /* empty line: end of the header */
-        const char *v = subject_value(p, eol);
-        if (v) {
+        *v = field_value(p, eol, name);
+        if (*v) {
             /* continuation lines start with SP/TAB */
             while (end - eol > 1 && is_wsp(eol[1]))
                 eol = line_end(eol + 1, end);
-            while (v < eol && is_space_byte(*v))
-                v++;
-            while (eol > v && is_space_byte(eol[-1]))
+            while (*v < eol && is_space_byte(**v))
+                (*v)++;
+            while (eol > *v && is_space_byte(eol[-1]))
                 eol--;
-            return names_decode_header(v, (size_t)(eol - v));
+            *e = eol;
+            return true;
         }
         p = eol < end ? eol + 1 : end;
     }
-    return strdup("");
+    return false;
+}
+
+char *names_subject_from_headers(const char *block, size_t len)
+{
+    const char *v, *e;
+
+    if (!find_field(block, len, "subject", &v, &e))
+        return strdup("");
+    return names_decode_header(v, (size_t)(e - v));
+}
+
+char *names_header_field(const char *block, size_t len, const char *name)
+{
+    const char *v, *e;
+    struct buf text = { 0 };
+
+    if (!find_field(block, len, name, &v, &e) || v == e)
+        return NULL;
+    unfold(v, (size_t)(e - v), &text);
+    return buf_take(&text);
 }
 
 /* ---- message file names --------------------------------------------- */

@@ -74,6 +74,10 @@ char *names_decode_header(const char *raw, size_t len);
  */
 char *names_subject_from_headers(const char *block, size_t len);
 
+/* The raw (unfolded, not decoded) value of header field `name` (matched
+ * case-insensitively) in a header block, or NULL when absent or empty. */
+char *names_header_field(const char *block, size_t len, const char *name);
+
 enum names_mode { NAMES_READABLE, NAMES_UID };
 #define NAMES_MAX 255
 

@@ -1,10 +1,11 @@
 /* ops.c - owns the FUSE boundary: one handler per low-level operation, each
  * replying exactly once, errors as negative errno turned into fuse_reply_err.
- * Everything here is read-only for now: the write operations answer EROFS. */
+ * The handlers that change things live in ops_write.c. */
 #include "ops.h"
 #include "inode.h"
 #include "log.h"
 #include "mailbox.h"
+#include "upload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +13,12 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-static struct ops_context *ctx_of(fuse_req_t req)
+struct ops_context *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void fill_entry(const struct ops_context *c, const struct stat *st, struct fuse_entry_param *e)
+void ops_fill_entry(const struct ops_context *c, const struct stat *st, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->st_ino;
@@ -51,7 +52,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fill_entry(c, &st, &e);
+	ops_fill_entry(c, &st, &e);
 	fuse_reply_entry(req, &e);
 }
 
@@ -71,13 +72,19 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct ops_context *c = ctx_of(req);
 	struct stat st;
-	int r = mailbox_getattr(c->mailbox, ino, &st);
+	int r = -ENOENT;
 
 	(void)fi;
+	if (inode_is_upload(ino) && (r = uploads_getattr(c->uploads, ino, &st)) == 0) {
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	r = mailbox_getattr(c->mailbox, ino, &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, S_ISREG(st.st_mode) ? c->attr_timeout : c->entry_timeout);
+		fuse_reply_attr(req, &st, inode_is_upload(ino) ? 0 :
+				S_ISREG(st.st_mode) ? c->attr_timeout : c->entry_timeout);
 }
 
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -118,7 +125,7 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		if (plus) {
 			struct fuse_entry_param e;
 
-			fill_entry(c, &st, &e);
+			ops_fill_entry(c, &st, &e);
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		} else {
 			need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)i + 1);
@@ -156,8 +163,9 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool corrected;
 	int r;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+	/* messages are immutable in IMAP */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND))) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	r = mailbox_open(ctx_of(req)->mailbox, ino, &f, &corrected);
@@ -195,8 +203,10 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 
 static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	mailbox_release((struct mailbox_file *)(uintptr_t)fi->fh);
+	if (inode_is_upload(ino))
+		upload_release(ctx_of(req)->uploads, (struct upload *)(uintptr_t)fi->fh);
+	else
+		mailbox_release((struct mailbox_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -208,86 +218,6 @@ static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-static void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	(void)ino; (void)name; (void)size;
-	fuse_reply_err(req, ENODATA);
-}
-
-static void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	(void)ino;
-	if (size == 0)
-		fuse_reply_xattr(req, 0);
-	else
-		fuse_reply_buf(req, NULL, 0);
-}
-
-/* ---- writes: not yet (EROFS) ---- */
-
-static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
-{
-	(void)ino; (void)attr; (void)to_set; (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void)parent; (void)name; (void)mode;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	(void)parent; (void)name; (void)mode; (void)rdev;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	(void)link; (void)parent; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	(void)ino; (void)newparent; (void)newname;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		       const char *newname, unsigned int flags)
-{
-	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		       struct fuse_file_info *fi)
-{
-	(void)parent; (void)name; (void)mode; (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			 size_t size, int flags)
-{
-	(void)ino; (void)name; (void)value; (void)size; (void)flags;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	(void)ino; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
 const struct fuse_lowlevel_ops ops_table = {
 	.init = ops_init,
 	.lookup = ops_lookup,
@@ -297,13 +227,15 @@ const struct fuse_lowlevel_ops ops_table = {
 	.setattr = ops_setattr,
 	.mknod = ops_mknod,
 	.mkdir = ops_mkdir,
-	.unlink = ops_remove,
-	.rmdir = ops_remove,
+	.unlink = ops_unlink,
+	.rmdir = ops_rmdir,
 	.symlink = ops_symlink,
 	.link = ops_link,
 	.rename = ops_rename,
 	.open = ops_open,
 	.read = ops_read,
+	.write = ops_write,
+	.flush = ops_flush,
 	.release = ops_release,
 	.opendir = ops_opendir,
 	.readdir = ops_readdir,

@@ -7,10 +7,34 @@
 /* Settings the handlers need besides the mailbox (the session userdata). */
 struct ops_context {
 	struct mailbox *mailbox;
+	struct uploads *uploads;
 	double entry_timeout;	/* how long the kernel may trust a name */
 	double attr_timeout;	/* how long it may trust a message's attributes */
 };
 
 extern const struct fuse_lowlevel_ops ops_table;
+
+/* Shared by ops.c and ops_write.c. */
+struct ops_context *ctx_of(fuse_req_t req);
+void ops_fill_entry(const struct ops_context *c, const struct stat *st, struct fuse_entry_param *e);
+
+/* ops_write.c */
+void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
+void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		const char *newname, unsigned int flags);
+void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	       struct fuse_file_info *fi);
+void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
+void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 #endif

@@ -108,21 +108,24 @@ static int open_session(struct pool *p, struct imap_session **s)
 }
 
 static int run_once(struct pool *p, struct imap_session **sp, const char *folder,
-		    unsigned flags, pool_fn *fn, void *ctx)
+		    unsigned flags, pool_fn *fn, void *ctx, bool *ran)
 {
 	struct imap_folder_state state = { 0 };
 	int r;
 
+	*ran = false;
 	if (!*sp && (r = open_session(p, sp)) < 0)
 		return r;
 	if (folder && (r = imap_select(*sp, folder, flags & POOL_FRESH_SELECT, &state)) < 0)
 		return r;
+	*ran = true;
 	return fn(*sp, &state, ctx);
 }
 
 int pool_run(struct pool *p, const char *folder, unsigned flags, pool_fn *fn, void *ctx)
 {
 	struct imap_session *s;
+	bool ran;
 	int i, r;
 
 	pthread_mutex_lock(&p->lock);
@@ -130,16 +133,17 @@ int pool_run(struct pool *p, const char *folder, unsigned flags, pool_fn *fn, vo
 	s = p->slots[i].session;
 	pthread_mutex_unlock(&p->lock);
 
-	r = run_once(p, &s, folder, flags, fn, ctx);
-	if (s && imap_dead(s)) {
+	r = run_once(p, &s, folder, flags, fn, ctx, &ran);
+	/* a session found dead before fn ran can always be replaced */
+	if (s && imap_dead(s) && (!ran || !(flags & POOL_NO_RETRY))) {
 		imap_close(s);
 		s = NULL;
 		log_info("reconnecting to retry the request");
-		r = run_once(p, &s, folder, flags, fn, ctx);
-		if (s && imap_dead(s)) {
-			imap_close(s);
-			s = NULL;
-		}
+		r = run_once(p, &s, folder, flags, fn, ctx, &ran);
+	}
+	if (s && imap_dead(s)) {
+		imap_close(s);
+		s = NULL;
 	}
 	checkin(p, i, s);
 	return r;

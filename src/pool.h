@@ -22,11 +22,13 @@ void pool_free(struct pool *p);
 
 enum {
 	POOL_FRESH_SELECT = 1 << 0,	/* SELECT again even if selected: exact EXISTS */
+	POOL_NO_RETRY = 1 << 1,		/* fn changes things: never run it twice blindly */
 };
 
 /* Checks out a session (waiting while all are busy), SELECTs folder (a
  * modified UTF-7 name, or NULL for none), runs fn, and checks the session
- * back in.  If the connection died, fn runs once more on a new connection. */
+ * back in.  If the connection died, fn runs once more on a new connection
+ * (with POOL_NO_RETRY only when it died before fn ran). */
 int pool_run(struct pool *p, const char *folder, unsigned flags, pool_fn *fn, void *ctx);
 
 #endif

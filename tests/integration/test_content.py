@@ -162,25 +162,28 @@ def test_partial_reads(shared_mount, small_truth, dovecot):
         os.close(fd)
 
 
-def test_erofs(shared_mount, small_truth):
+def test_messages_are_immutable(shared_mount, small_truth):
+    """Changing a message's bytes, name or mode is refused with EPERM (IMAP
+    messages never change) and nothing happens on the server.  Only refusals
+    are tried here: this mount is shared by the read-only tests."""
     root = shared_mount.path
     inbox = os.path.join(root, "INBOX")
     name = sorted(os.listdir(inbox))[0]
     f = os.path.join(inbox, name)
     ops = {
-        "mkdir": lambda: os.mkdir(os.path.join(root, "NewFolder")),
-        "mkdir-nested": lambda: os.mkdir(os.path.join(inbox, "Sub")),
-        "rmdir": lambda: os.rmdir(os.path.join(root, "Empty")),
-        "create": lambda: os.close(os.open(os.path.join(inbox, "new.eml"),
-                                           os.O_CREAT | os.O_WRONLY, 0o600)),
         "open-write": lambda: os.close(os.open(f, os.O_WRONLY)),
+        "open-rdwr": lambda: os.close(os.open(f, os.O_RDWR)),
         "open-append": lambda: os.close(os.open(f, os.O_RDWR | os.O_APPEND)),
-        "unlink": lambda: os.unlink(f),
-        "rename": lambda: os.rename(f, os.path.join(inbox, "renamed.eml")),
-        "rename-dir": lambda: os.rename(os.path.join(root, "Empty"),
-                                        os.path.join(root, "Empty2")),
+        "open-trunc": lambda: os.close(os.open(f, os.O_WRONLY | os.O_TRUNC)),
+        "rename-in-folder": lambda: os.rename(f, os.path.join(inbox, "renamed.eml")),
+        "rename-to-root": lambda: os.rename(f, os.path.join(root, "renamed.eml")),
         "truncate": lambda: os.truncate(f, 0),
-        "setxattr": lambda: os.setxattr(f, "user.test", b"x"),
+        "chmod": lambda: os.chmod(f, 0o644),
+        "utime": lambda: os.utime(f, (0, 0)),
+        "symlink": lambda: os.symlink("/etc/passwd", os.path.join(inbox, "link")),
+        "hardlink": lambda: os.link(f, os.path.join(inbox, "hard.eml")),
+        "create-at-root": lambda: os.close(os.open(os.path.join(root, "x.eml"),
+                                                   os.O_CREAT | os.O_WRONLY, 0o600)),
     }
     wrong = {}
     for what, op in ops.items():
@@ -188,11 +191,10 @@ def test_erofs(shared_mount, small_truth):
             op()
             wrong[what] = "succeeded"
         except OSError as e:
-            if e.errno != errno.EROFS:
+            if e.errno != errno.EPERM:
                 wrong[what] = "%s (%s)" % (errno.errorcode.get(e.errno), e)
-    assert not wrong, "expected EROFS: %r" % wrong
+    assert not wrong, "expected EPERM: %r" % wrong
     # nothing changed
     assert os.path.isfile(f)
-    assert os.path.isdir(os.path.join(root, "Empty"))
-    assert not os.path.exists(os.path.join(root, "NewFolder"))
+    assert not os.path.exists(os.path.join(inbox, "renamed.eml"))
     assert helpers.sha256_file(f) == small_truth["INBOX"][helpers.uid_of(name)]["sha256"]

@@ -1,0 +1,237 @@
+/* ops_write.c - owns the FUSE handlers that change the account: rename
+ * (mv), unlink (rm), mkdir, rmdir, create/write/flush (cp), setattr and the
+ * extended attributes.  Each replies exactly once. */
+#include "ops.h"
+#include "inode.h"
+#include "log.h"
+#include "mailbox.h"
+#include "upload.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, bool upload)
+{
+	struct fuse_entry_param e;
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	ops_fill_entry(ctx_of(req), st, &e);
+	if (upload)
+		e.attr_timeout = 0;	/* it becomes a message of its own size */
+	fuse_reply_entry(req, &e);
+}
+
+void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct ops_context *c = ctx_of(req);
+	struct stat st;
+	int r;
+
+	(void)fi;
+	if (inode_is_upload(ino)) {
+		r = uploads_setattr(c->uploads, ino, attr, to_set, &st);
+		if (r == -ENOENT)
+			r = -EPERM;	/* already stored: it is a message now */
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	r = mailbox_getattr(c->mailbox, ino, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	/* messages are immutable; so are the modes and owners the mount shows */
+	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		      FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW) && !S_ISDIR(st.st_mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_attr(req, &st, c->entry_timeout);
+}
+
+void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent; (void)name; (void)mode; (void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
+void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link; (void)parent; (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino; (void)newparent; (void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct stat st;
+
+	(void)mode;
+	reply_entry_or_err(req, mailbox_mkdir(ctx_of(req)->mailbox, parent, name, &st), &st, false);
+}
+
+void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -mailbox_unlink(ctx_of(req)->mailbox, parent, name));
+}
+
+void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -mailbox_rmdir(ctx_of(req)->mailbox, parent, name));
+}
+
+void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		const char *newname, unsigned int flags)
+{
+	if (flags & ~1u) {	/* RENAME_EXCHANGE and friends; NOREPLACE is fine */
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -mailbox_rename(ctx_of(req)->mailbox, parent, name, newparent, newname));
+}
+
+void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct ops_context *c = ctx_of(req);
+	struct fuse_entry_param e;
+	struct upload *up;
+	struct stat st;
+	int r;
+
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	r = uploads_create(c->uploads, parent, name, &up, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	ops_fill_entry(c, &st, &e);
+	e.attr_timeout = 0;
+	fi->fh = (uintptr_t)up;
+	fi->direct_io = 1;	/* the bytes live in the temporary file, not the page cache */
+	if (fuse_reply_create(req, &e, fi) != 0)
+		upload_release(c->uploads, up);
+}
+
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	       struct fuse_file_info *fi)
+{
+	int r;
+
+	if (!inode_is_upload(ino)) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	r = upload_write((struct upload *)(uintptr_t)fi->fh, buf, size, off);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int r = 0;
+
+	if (inode_is_upload(ino))
+		r = upload_flush(ctx_of(req)->uploads, (struct upload *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, -r);
+}
+
+/* Replies with an attribute value by getxattr's size protocol. */
+static void reply_value(fuse_req_t req, const char *value, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *value = NULL;
+	size_t len = 0;
+	int r;
+
+	if (inode_is_upload(ino) || !inode_is_message(ino)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	r = mailbox_getxattr(ctx_of(req)->mailbox, ino, name, &value, &len);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_value(req, value, len, size);
+	free(value);
+}
+
+void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	const char *names;
+	size_t len = 0;
+
+	if (!inode_is_message(ino) || inode_is_upload(ino)) {
+		reply_value(req, "", 0, size);
+		return;
+	}
+	names = mailbox_xattr_names(&len);
+	reply_value(req, names, len, size);
+}
+
+static bool read_only_attr(const char *name)
+{
+	return strcmp(name, "user.imap.uid") == 0 || strcmp(name, "user.imap.internaldate") == 0 ||
+	       strcmp(name, "user.imap.message_id") == 0;
+}
+
+void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+	struct ops_context *c = ctx_of(req);
+	int r;
+
+	(void)flags;
+	if (inode_is_upload(ino))
+		r = uploads_setxattr(c->uploads, ino, name, value, size);
+	else if (!inode_is_message(ino) || strncmp(name, "user.", 5) != 0)
+		r = -ENOTSUP;
+	else if (strcmp(name, "user.imap.flags") == 0)
+		r = mailbox_set_flags(c->mailbox, ino, value, size);
+	else if (read_only_attr(name))
+		r = -EPERM;
+	else
+		r = strncmp(name, "user.imap.", 10) == 0 ? -ENODATA : -ENOTSUP;
+	fuse_reply_err(req, -r);
+}
+
+void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	int r;
+
+	if (!inode_is_message(ino) || inode_is_upload(ino))
+		r = -ENODATA;
+	else if (strcmp(name, "user.imap.flags") == 0)
+		r = mailbox_set_flags(ctx_of(req)->mailbox, ino, "", 0);
+	else
+		r = read_only_attr(name) ? -EPERM : -ENODATA;
+	fuse_reply_err(req, -r);
+}

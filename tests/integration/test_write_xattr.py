@@ -1,0 +1,165 @@
+"""Extended attributes of message files: user.imap.flags (read-write),
+user.imap.uid / user.imap.internaldate / user.imap.message_id (read-only)."""
+
+import datetime as dt
+import errno
+import os
+import shutil
+
+import pytest
+
+import helpers
+import write_helpers as wh
+
+ALL = {"user.imap.flags", "user.imap.uid", "user.imap.internaldate",
+       "user.imap.message_id"}
+
+
+@pytest.fixture
+def one(scratch_dovecot, scratch_mounter):
+    """(server, mount, folder, msg, path) for one message with flags."""
+    folder = wh.unique_folder("Xa")
+    msg = wh.make_msg(wh.unique("xa"), 0, when=dt.datetime(2024, 1, 1, 10, 0, 0,
+                                                           tzinfo=wh.UTC))
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, [msg], flags=["\\Seen", "\\Flagged", "$Forwarded"])
+    finally:
+        m.logout()
+    mnt = scratch_mounter(scratch_dovecot)
+    path = os.path.join(helpers.folder_path(mnt.path, folder),
+                        wh.canonical(msg, msg["uid"]))
+    assert os.path.exists(path)
+    return scratch_dovecot, mnt, folder, msg, path
+
+
+def server_flags(server, folder, uid):
+    m = server.connect()
+    try:
+        m.select(wh.mailgen.qmbox(folder), readonly=True)
+        return set(wh.mailgen.fetch_meta_uid(m, uid)["flags"])
+    finally:
+        m.logout()
+
+
+def xflags(path):
+    return set(os.getxattr(path, "user.imap.flags").decode().split()) - {"\\Recent"}
+
+
+def test_get_flags(one):
+    server, mnt, folder, msg, path = one
+    assert xflags(path) == {"\\Seen", "\\Flagged", "$Forwarded"}
+    assert xflags(path) == server_flags(server, folder, msg["uid"])
+
+
+def test_set_flags(one):
+    server, mnt, folder, msg, path = one
+    os.setxattr(path, "user.imap.flags", b"\\Seen $Label1")
+    assert server_flags(server, folder, msg["uid"]) == {"\\Seen", "$Label1"}
+    assert xflags(path) == {"\\Seen", "$Label1"}       # at once
+    os.setxattr(path, "user.imap.flags", b"\\Answered \\Draft $a_b-c.d")
+    assert server_flags(server, folder, msg["uid"]) == {"\\Answered", "\\Draft",
+                                                        "$a_b-c.d"}
+
+
+def test_remove_flags(one):
+    server, mnt, folder, msg, path = one
+    os.removexattr(path, "user.imap.flags")
+    assert server_flags(server, folder, msg["uid"]) == set()
+    assert xflags(path) == set()
+
+
+def test_deleted_ignored(one):
+    server, mnt, folder, msg, path = one
+    os.setxattr(path, "user.imap.flags", b"\\Seen \\Deleted")
+    assert server_flags(server, folder, msg["uid"]) == {"\\Seen"}
+    m = server.connect()
+    try:
+        assert wh.check_once(m, [msg], allowed=[folder]) == []
+    finally:
+        m.logout()
+    assert os.path.exists(path)
+
+
+@pytest.mark.parametrize("value", [b"\\Bogus", b"(", b"\\Seen (", b'$Key"word',
+                                   b"\\Seen \\Bogus"])
+def test_invalid_flags_einval(one, value):
+    server, mnt, folder, msg, path = one
+    with pytest.raises(OSError) as ei:
+        os.setxattr(path, "user.imap.flags", value)
+    assert ei.value.errno == errno.EINVAL, ei.value
+    assert server_flags(server, folder, msg["uid"]) == {"\\Seen", "\\Flagged",
+                                                        "$Forwarded"}
+
+
+def test_readonly_attributes(one):
+    server, mnt, folder, msg, path = one
+    m = server.connect()
+    try:
+        m.select(wh.mailgen.qmbox(folder), readonly=True)
+        meta = wh.mailgen.fetch_meta_uid(m, msg["uid"])
+    finally:
+        m.logout()
+    assert os.getxattr(path, "user.imap.uid") == str(msg["uid"]).encode()
+    assert os.getxattr(path, "user.imap.internaldate") == \
+        wh.rfc3339(meta["internaldate"]).encode() == b"2024-01-01T10:00:00Z"
+    assert os.getxattr(path, "user.imap.message_id") == msg["msgid"].encode()
+    for name, value in (("user.imap.uid", b"99"),
+                        ("user.imap.internaldate", b"2020-01-01T00:00:00Z"),
+                        ("user.imap.message_id", b"<other@example.org>")):
+        with pytest.raises(OSError) as ei:
+            os.setxattr(path, name, value)
+        assert ei.value.errno == errno.EPERM, (name, ei.value)
+    assert os.getxattr(path, "user.imap.uid") == str(msg["uid"]).encode()
+
+
+def test_listxattr(one):
+    server, mnt, folder, msg, path = one
+    names = set(os.listxattr(path))
+    assert {n for n in names if n.startswith("user.imap.")} == ALL, names
+
+
+def test_unknown_attribute_enodata(one):
+    server, mnt, folder, msg, path = one
+    with pytest.raises(OSError) as ei:
+        os.getxattr(path, "user.imap.foo")
+    assert ei.value.errno == errno.ENODATA, ei.value
+
+
+def test_getfattr(one):
+    server, mnt, folder, msg, path = one
+    if not shutil.which("getfattr"):
+        pytest.skip("getfattr (package attr) not installed")
+    r = wh.run(["getfattr", "-d", "-m", "-", path], timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    for n in ALL:
+        assert n + "=" in out, out
+    assert 'user.imap.uid="%d"' % msg["uid"] in out, out
+
+
+def test_cp_a_keeps_flags_and_date(one, tmp_path):
+    server, mnt, folder, msg, path = one
+    os.setxattr(path, "user.imap.flags", b"\\Seen \\Answered $Label2")
+    dst = wh.unique_folder("XaDst")
+    m = server.connect()
+    try:
+        wh.create_folder(m, dst)
+    finally:
+        m.logout()
+    ddir = helpers.folder_path(mnt.path, dst)
+    r = wh.run(["cp", "-a", path, ddir + "/"], timeout=60)
+    m = server.connect()
+    try:
+        recs = wh.folder_contents(m, dst)
+    finally:
+        m.logout()
+    assert len(recs) == 1, (len(recs), r.stderr)
+    assert recs[0]["sha"] == msg["sha"]
+    assert set(recs[0]["flags"]) == {"\\Seen", "\\Answered", "$Label2"}
+    assert recs[0]["internaldate"] == int(msg["when"].timestamp())
+    assert r.returncode == 0, r.stderr
+    copy = os.path.join(ddir, wh.canonical(msg, recs[0]["uid"]))
+    assert xflags(copy) == {"\\Seen", "\\Answered", "$Label2"}
+    assert server_flags(server, folder, msg["uid"]) == {"\\Seen", "\\Answered",
+                                                        "$Label2"}
