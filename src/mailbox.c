@@ -512,8 +512,10 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 		if (f && mb_resolve_message(mb, f, name, &uid, NULL) == 0)
 			return find_message(mb, f, uid, NULL, false, st, NULL);
 	}
-	/* a folder created by another client since the last LIST */
-	if (mb_refresh_tree(mb, mb->opt.dir_cache) == 0 && lookup_subfolder(mb, id, name, st) == 0)
+	/* a folder created by another client since the last LIST (at the top,
+	 * where names are folders, at once; below, where most misses are
+	 * message names, at most once a second) */
+	if (mb_refresh_tree(mb, id == 0 ? 0 : 1) == 0 && lookup_subfolder(mb, id, name, st) == 0)
 		return 0;
 	return -ENOENT;
 }

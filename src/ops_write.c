@@ -156,6 +156,14 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -r);
 }
 
+/* A file cp is still writing (once stored, its inode forwards to the message). */
+static bool pending_upload(fuse_req_t req, fuse_ino_t ino)
+{
+	struct stat st;
+
+	return inode_is_upload(ino) && uploads_getattr(ctx_of(req)->uploads, ino, &st) == 0;
+}
+
 /* Replies with an attribute value by getxattr's size protocol. */
 static void reply_value(fuse_req_t req, const char *value, size_t len, size_t size)
 {
@@ -173,7 +181,7 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	size_t len = 0;
 	int r;
 
-	if (inode_is_upload(ino) || !inode_is_message(ino)) {
+	if (pending_upload(req, ino) || !inode_is_message(ino)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -190,7 +198,7 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	const char *names;
 	size_t len = 0;
 
-	if (!inode_is_message(ino) || inode_is_upload(ino)) {
+	if (!inode_is_message(ino) || pending_upload(req, ino)) {
 		reply_value(req, "", 0, size);
 		return;
 	}
@@ -210,7 +218,7 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	int r;
 
 	(void)flags;
-	if (inode_is_upload(ino))
+	if (pending_upload(req, ino))
 		r = uploads_setxattr(c->uploads, ino, name, value, size);
 	else if (!inode_is_message(ino) || strncmp(name, "user.", 5) != 0)
 		r = -ENOTSUP;
@@ -227,7 +235,7 @@ void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	int r;
 
-	if (!inode_is_message(ino) || inode_is_upload(ino))
+	if (!inode_is_message(ino) || pending_upload(req, ino))
 		r = -ENODATA;
 	else if (strcmp(name, "user.imap.flags") == 0)
 		r = mailbox_set_flags(ctx_of(req)->mailbox, ino, "", 0);
