@@ -597,8 +597,10 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 			r = snapshot_removed(f, d);
 	}
 	if (r < 0) {
+		if (r == -ENOENT && d->folder != 0)
+			r = -EIO;	/* listed, but the server will not open it */
 		mailbox_closedir(d);
-		return r == -ENOENT && d->folder != 0 ? -EIO : r;
+		return r;
 	}
 	*out = d;
 	return 0;
