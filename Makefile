@@ -24,9 +24,13 @@ LIB_OBJS = $(filter-out $(BUILD)/main.o,$(OBJS))
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
+FUZZ_TIME ?= 60
+
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps check check-unit check-integration asan check-asan install uninstall clean demo demo-stop
+.PHONY: all deps check check-unit check-integration asan check-asan fuzz install uninstall clean demo demo-stop
 
 all: imapfs
 
@@ -67,6 +71,22 @@ check-asan: deps asan
 	@set -e; for t in $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS)); do echo "== $$t"; $$t; done
 	IMAPFS_BIN=$(CURDIR)/build-asan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
+# libFuzzer targets for the parsers of untrusted input, each run FUZZ_TIME s.
+build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(wildcard src/*.h)
+	@mkdir -p build-fuzz
+	clang $(IMAPFS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ \
+		$< $(filter-out src/main.c,$(SRCS)) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+		c=tests/fuzz/corpus/$$(basename $$f); mkdir -p build-fuzz/corpus-$$(basename $$f); \
+		echo "== $$f ($(FUZZ_TIME) s)"; \
+		if ! $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build-fuzz/corpus-$$(basename $$f) \
+			$$( [ -d $$c ] && echo $$c ) > build-fuzz/$$(basename $$f).log 2>&1; then \
+			tail -40 build-fuzz/$$(basename $$f).log; exit 1; fi; \
+		tail -3 build-fuzz/$$(basename $$f).log; \
+	done
+
 install: imapfs
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 imapfs $(DESTDIR)$(BINDIR)/imapfs
@@ -81,4 +101,4 @@ demo-stop:
 	@scripts/demo stop
 
 clean:
-	rm -rf build build-asan imapfs tests/integration/__pycache__ .pytest_cache
+	rm -rf build build-asan build-clang build-fuzz imapfs tests/integration/__pycache__ .pytest_cache

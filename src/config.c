@@ -24,6 +24,7 @@ static const struct fuse_opt option_table[] = {
 	OPT("ca_file=%s", ca_file),
 	OPT("tls_verify=%s", tls_verify),
 	OPT("plaintext", plaintext),
+	OPT("route_incoming", route_incoming),
 	OPT("cache_dir=%s", cache_dir),
 	OPT("connections=%u", connections),
 	OPT("timeout=%u", timeout),
@@ -524,6 +525,9 @@ void config_usage(const char *progname)
 	       "    -o dir_cache=SECONDS   refresh listings older than this (default 10)\n"
 	       "    -o names=readable|uid  file names (default readable)\n"
 	       "    -o cache_dir=PATH      cache directory (default $XDG_CACHE_HOME/imapfs)\n"
+	       "    -o trash=NAME          folder rm moves to (default: \\Trash, else Trash)\n"
+	       "    -o rm=trash|expunge    rm moves to the trash (default) or deletes for good\n"
+	       "    -o route_incoming      move new INBOX mail to the receive folder of its class\n"
 	       "\n"
 	       "FUSE options such as -o allow_other are passed to libfuse.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n", progname);

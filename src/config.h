@@ -30,6 +30,7 @@ struct config {
 	char *trash;		/* folder rm moves to */
 	char *rm;		/* "trash" or "expunge" */
 	int plaintext;
+	int route_incoming;
 	unsigned connections;
 	unsigned timeout;
 	unsigned dir_cache;

@@ -25,6 +25,8 @@ struct body_fetch {
 	char *buf;
 	size_t room;
 	size_t got;
+	size_t max;		/* with grow: the buffer may grow up to this */
+	bool grow;
 	bool overflow;
 };
 
@@ -348,16 +350,21 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec)
+{
+	if (month < 1 || month > 12 || day < 1 || day > 31)
+		return 0;
+	return days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 +
+	       hour * 3600 + min * 60 + sec;
+}
+
 static int64_t internaldate_to_unix(const struct mailimap_date_time *dt)
 {
 	int zone = dt->dt_zone;	/* e.g. -0130 arrives as -130 */
 	int zone_min = (zone / 100) * 60 + zone % 100;
-	int64_t days;
+	int64_t t = imap_utc_time(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min, dt->dt_sec);
 
-	if (dt->dt_month < 1 || dt->dt_month > 12 || dt->dt_day < 1 || dt->dt_day > 31)
-		return 0;
-	days = days_from_civil(dt->dt_year, (unsigned)dt->dt_month, (unsigned)dt->dt_day);
-	return days * 86400 + dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec - (int64_t)zone_min * 60;
+	return t ? t - (int64_t)zone_min * 60 : 0;
 }
 
 static uint32_t flag_bits(const struct mailimap_msg_att_dynamic *dyn)
@@ -519,6 +526,18 @@ static bool on_body(int type, struct mailimap_msg_att_body_section *section,
 	struct body_fetch *bf = ctx;
 
 	(void)type; (void)section;
+	if (bf->grow && len > bf->room - bf->got && bf->got + len <= bf->max) {
+		size_t room = bf->room ? bf->room : 65536;
+		char *p;
+
+		while (room < bf->got + len)
+			room *= 2;
+		p = realloc(bf->buf, room);
+		if (!p)
+			return false;
+		bf->buf = p;
+		bf->room = room;
+	}
 	if (len > bf->room - bf->got) {
 		/* more than we asked for: a confused or hostile server */
 		bf->overflow = true;
@@ -539,58 +558,118 @@ static bool collect_body(clist *res, uint32_t uid, struct body_fetch *bf)
 		imap_meta_from_att(clist_content(it), &m);
 		if (m.uid != uid)
 			continue;
-		if (bf->got == 0 && m.headers && m.headers_len) {
-			if (m.headers_len > bf->room) {
-				bf->overflow = true;
-				return true;
-			}
-			memcpy(bf->buf, m.headers, m.headers_len);
-			bf->got = m.headers_len;
-		}
+		if (bf->got == 0 && m.headers && m.headers_len)
+			on_body(0, NULL, m.headers, m.headers_len, bf);
 		return true;
 	}
 	return false;
+}
+
+/* UID FETCH uid (UID <att>) with the body streamed into bf.  Takes att. */
+static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_fetch_att *att,
+			 struct body_fetch *bf, const char *what)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_set *set = mailimap_set_new_single(uid);
+	clist *res = NULL;
+	int r;
+
+	if (!ft || !set || !att) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		if (att)
+			mailimap_fetch_att_free(att);
+		return -ENOMEM;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, att);
+	mailimap_set_msg_body_handler(s->imap, on_body, bf);
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r == MAILIMAP_NO_ERROR) {
+		r = collect_body(res, uid, bf) ? 0 : -ENOENT;
+		mailimap_fetch_list_free(res);
+	} else if (!bf->overflow) {
+		return imap_map_error(s, r, what);
+	}
+	if (bf->overflow) {
+		log_warn("session %u: server sent more than %zu bytes for UID %u", s->id,
+			 bf->grow ? bf->max : bf->room, uid);
+		s->dead = true;
+		return -EIO;
+	}
+	return r;
 }
 
 int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
 		    char *buf, size_t *got)
 {
 	struct body_fetch bf = { .buf = buf, .room = len };
-	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	struct mailimap_set *set = mailimap_set_new_single(uid);
 	struct mailimap_section *sec = mailimap_section_new(NULL);
-	clist *res = NULL;
 	int r;
 
 	*got = 0;
-	if (!ft || !set || !sec) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
-		if (sec)
-			mailimap_section_free(sec);
+	if (!sec)
 		return -ENOMEM;
-	}
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
-	mailimap_fetch_type_new_fetch_att_list_add(ft,
-		mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len));
-	mailimap_set_msg_body_handler(s->imap, on_body, &bf);
-	r = mailimap_uid_fetch(s->imap, set, ft, &res);
-	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
-	if (r == MAILIMAP_NO_ERROR) {
-		r = collect_body(res, uid, &bf) ? 0 : -ENOENT;
-		mailimap_fetch_list_free(res);
-	} else if (!bf.overflow) {
-		return imap_map_error(s, r, "UID FETCH BODY");
-	}
-	if (bf.overflow) {
-		log_warn("session %u: server sent more than %u bytes for UID %u", s->id, len, uid);
-		s->dead = true;
-		return -EIO;
-	}
-	*got = bf.got;
+	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len),
+			  &bf, "UID FETCH BODY");
+	if (r == 0)
+		*got = bf.got;
 	return r;
+}
+
+/* "2.1" -> a section-part list; NULL on bad syntax. */
+static struct mailimap_section *part_section(const char *part_id)
+{
+	clist *nums = clist_new();
+	const char *p = part_id;
+
+	while (nums && *p) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		uint32_t *n;
+
+		if (end == p || v == 0 || v > UINT32_MAX || (*end && *end != '.'))
+			break;
+		n = malloc(sizeof(*n));
+		if (!n || clist_append(nums, n) < 0) {
+			free(n);
+			break;
+		}
+		*n = (uint32_t)v;
+		p = *end ? end + 1 : end;
+	}
+	if (!nums || *p || clist_isempty(nums)) {
+		for (clistiter *it = nums ? clist_begin(nums) : NULL; it; it = clist_next(it))
+			free(clist_content(it));
+		if (nums)
+			clist_free(nums);
+		return NULL;
+	}
+	return mailimap_section_new_part(mailimap_section_part_new(nums));
+}
+
+int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
+		    char **data, size_t *len)
+{
+	struct body_fetch bf = { .grow = true, .max = max };
+	struct mailimap_section *sec = part_section(part_id);
+	int r;
+
+	*data = NULL;
+	*len = 0;
+	if (!sec)
+		return -EINVAL;
+	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section(sec), &bf, "UID FETCH BODY[part]");
+	if (r < 0) {
+		free(bf.buf);
+		return r;
+	}
+	*data = bf.buf ? bf.buf : strdup("");
+	*len = bf.got;
+	return *data ? 0 : -ENOMEM;
 }

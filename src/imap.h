@@ -113,6 +113,9 @@ int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint3
 		    char *buf, size_t *got);
 
 
+/* Unix time of a UTC calendar time (POSIX has no timegm); 0 if invalid. */
+int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec);
+
 /* ---- changing things (imap_write.c) ---- */
 
 struct flag_set;
@@ -164,5 +167,26 @@ bool imap_keyword_permitted(struct imap_session *s, const char *keyword);
 
 /* Forget the selected folder (its name changed, or it was deleted). */
 void imap_forget_selection(struct imap_session *s);
+
+/* ---- METADATA, RFC 5464 (imap_metadata.c) ---- */
+
+/* Registers the response parser with libetpan: once, before any session. */
+void imap_metadata_init(void);
+/* A server entry (on mailbox ""): -EOPNOTSUPP without METADATA, -ENODATA
+ * when it is not set.  *value malloc'd. */
+int imap_get_metadata(struct imap_session *s, const char *entry, char **value);
+/* Sets (value != NULL) or removes a server entry; value must hold no NUL. */
+int imap_set_metadata(struct imap_session *s, const char *entry, const char *value);
+
+struct mime_message;
+/* BODYSTRUCTURE plus Content-Class and X-MS-TNEF-Correlator of uid, as a
+ * tree with no bodies loaded; free with imap_structure_free. */
+int imap_fetch_structure(struct imap_session *s, uint32_t uid, struct mime_message *out);
+void imap_structure_free(struct mime_message *m);
+
+/* UID FETCH uid BODY.PEEK[part_id] ("1", "2.1"): the raw part, at most max
+ * bytes (more is -EIO), malloc'd. */
+int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
+		    char **data, size_t *len);
 
 #endif

@@ -2,7 +2,7 @@
  * inode: a number is computed from (folder id, UID), so lookup counts need no
  * bookkeeping and forget has nothing to free.
  *   1                 the mount root (folder id 0)
- *   2 .. 15           virtual control files (later work)
+ *   2 .. 15           virtual control files (INODE_CTL_*)
  *   16 + id           folder directory `id`
  *   (id + 1) << 32 | uid   message `uid` of folder `id`
  *   (INODE_UPLOAD_FOLDER + 1) << 32 | n   file n being written by cp */
@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define INODE_ROOT 1u
+#define INODE_CTL_RFOLDERS 2u	/* MOUNT/.receive-folders */
 #define INODE_FOLDER_BASE 16u
 #define INODE_UPLOAD_FOLDER 0xfffffffeu	/* no real folder gets this id */
 

@@ -39,6 +39,9 @@ static void folder_free(struct folder *f)
 	mb_listing_put(f->listing);
 	for (size_t i = 0; i < f->naliases; i++)
 		free(f->aliases[i].name);
+	for (size_t i = 0; i < f->nclasses; i++)
+		free(f->classes[i].cls);
+	free(f->classes);
 	free(f->aliases);
 	free(f->removed);
 	pthread_mutex_destroy(&f->lock);

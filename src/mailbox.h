@@ -83,6 +83,29 @@ const char *mailbox_xattr_names(size_t *len);
 /* Replaces the flags (user.imap.flags); \Deleted in text is ignored. */
 int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t len);
 
+/* ---- for receive folders ---- */
+
+/* Told when a folder is renamed (new_path set) or removed (new_path NULL)
+ * through the mount; runs in the thread that made the change. */
+typedef void mailbox_folder_hook(const char *old_path, const char *new_path, void *ctx);
+void mailbox_set_folder_hook(struct mailbox *mb, mailbox_folder_hook *fn, void *ctx);
+
+/* The directory inode of a folder path ("INBOX", "Archive/2024"): -ENOENT
+ * when there is none, -EOPNOTSUPP when it cannot hold messages. */
+int mailbox_folder_by_path(struct mailbox *mb, const char *path, uint64_t *ino);
+
+/* The MAPI message class of message ino (receive-folders.md section 2),
+ * from BODYSTRUCTURE and the parts a rule must read; remembered per message.
+ * Never fails for a message that exists (IPM.Note when unsure). */
+int mailbox_message_class(struct mailbox *mb, uint64_t ino, char *out, size_t outlen);
+
+/* Message inodes of folder ino with a UID above `after`, freshly synced. */
+int mailbox_new_messages(struct mailbox *mb, uint64_t folder_ino, uint32_t after, uint64_t **inos,
+			 size_t *count, uint32_t *top_uid);
+
+/* Moves message ino into folder ino (as mv does). */
+int mailbox_move_to(struct mailbox *mb, uint64_t msg_ino, uint64_t folder_ino);
+
 /* Is data an Internet message (a header section first)?  Used for EINVAL. */
 bool mailbox_looks_like_message(const char *data, size_t len);
 

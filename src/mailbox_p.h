@@ -42,7 +42,15 @@ struct forward {
 	uint32_t uid;
 };
 
+/* A message class, once derived: messages never change. */
+struct known_class {
+	uint32_t uid;
+	uint32_t uidvalidity;
+	char *cls;
+};
+
 #define MB_MAX_ALIASES 256
+#define MB_MAX_CLASSES 4096
 #define MB_MAX_FORWARDS 4096
 
 struct folder {
@@ -64,6 +72,8 @@ struct folder {
 	size_t nremoved;
 	struct alias *aliases;	/* names used by mv/cp for messages that came in */
 	size_t naliases;
+	struct known_class *classes;	/* message classes derived so far (a ring) */
+	size_t nclasses;
 };
 
 struct mailbox {
@@ -82,6 +92,9 @@ struct mailbox {
 
 	pthread_mutex_t list_lock;	/* one LIST at a time */
 	struct timespec listed_at;	/* protected by list_lock */
+
+	mailbox_folder_hook *folder_hook;	/* told of renames and removals */
+	void *folder_hook_ctx;
 
 	char **retired;			/* names replaced by RENAME: readers may */
 	size_t nretired;		/* still hold them, so freed at exit */

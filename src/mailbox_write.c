@@ -222,6 +222,29 @@ int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name)
 	return change_message(mb, f, &job);
 }
 
+int mailbox_move_to(struct mailbox *mb, uint64_t msg_ino, uint64_t folder_ino)
+{
+	struct folder *f, *to = selectable(mb, folder_ino);
+	uint32_t id, uid, validity;
+	char name[NAMES_MAX + 1];
+	struct stat st;
+	int r;
+
+	if (!to)
+		return -EOPNOTSUPP;
+	r = mb_locate(mb, msg_ino, &id, &uid, &st);
+	f = r == 0 ? mb_folder(mb, id) : NULL;
+	if (!f)
+		return r ? r : -ENOENT;
+	snprintf(name, sizeof(name), "%u.eml", uid);
+	r = mb_resolve_message(mb, f, name, &uid, &validity);
+	if (r < 0)
+		return r;
+	if (to == f)
+		return 0;
+	return move_message(mb, f, uid, validity, to, name);
+}
+
 /* ---- folders ---- */
 
 static char *child_path(struct mailbox *mb, uint32_t parent, const char *name)
@@ -318,6 +341,13 @@ int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 	r = pool_run(mb->pool, NULL, POOL_NO_RETRY, delete_fn, &job);
 	free(server);
 	mb_refresh_tree(mb, 0);
+	if (r == 0 && mb->folder_hook) {
+		char *path = child_path(mb, inode_folder(parent), name);
+
+		if (path)
+			mb->folder_hook(path, NULL, mb->folder_hook_ctx);
+		free(path);
+	}
 	return r;
 }
 
@@ -429,6 +459,8 @@ static int rename_folder(struct mailbox *mb, struct folder *f, uint32_t new_pare
 	if (r == 0) {
 		rename_in_model(mb, f, new_parent, old_path, new_path, old_server, new_server);
 		mb_refresh_tree(mb, 0);
+		if (mb->folder_hook)
+			mb->folder_hook(old_path, new_path, mb->folder_hook_ctx);
 	}
 out:
 	free(old_path);
@@ -587,7 +619,7 @@ int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, ui
 /* ---- flags and other attributes ---- */
 
 static const char xattr_names[] = "user.imap.flags\0user.imap.uid\0user.imap.internaldate\0"
-				  "user.imap.message_id";
+				  "user.imap.message_id\0user.mapi.message_class";
 
 const char *mailbox_xattr_names(size_t *len)
 {

@@ -8,6 +8,7 @@
 #include "mailbox.h"
 #include "ops.h"
 #include "pool.h"
+#include "receive.h"
 #include "tls.h"
 #include "upload.h"
 
@@ -58,6 +59,7 @@ static int build_account(const struct config *cfg, const char *password, struct 
 
 static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops_context *ctx)
 {
+	/* threads exist only after fuse_daemonize has forked */
 	struct fuse_session *se;
 	struct fuse_loop_config *loop;
 	int r = 1;
@@ -84,7 +86,10 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 		goto out_unmount;
 	fuse_loop_cfg_set_clone_fd(loop, 1);
 	fuse_loop_cfg_set_max_threads(loop, MAX_FUSE_THREADS);
+	if (receive_start(ctx->receive) < 0)
+		log_warn("cannot start routing new mail");
 	r = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
+	receive_stop(ctx->receive);
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
 	fuse_session_unmount(se);
@@ -106,6 +111,8 @@ int main(int argc, char **argv)
 	struct mailbox *mb = NULL;
 	struct ops_context ctx;
 	struct uploads *uploads = NULL;
+	struct receive *receive = NULL;
+	char account[600];
 	char err[512], *password = NULL, *cache_dir = NULL;
 	int status = 1;
 
@@ -127,6 +134,7 @@ int main(int argc, char **argv)
 	}
 	log_init(cfg.debug, false);
 	mailstream_network_delay.tv_sec = cfg.timeout;
+	imap_metadata_init();
 	if (!(cache_dir = config_cache_dir(&cfg, err, sizeof(err))) ||
 	    config_read_password(&cfg, &password, err, sizeof(err)) < 0 ||
 	    build_account(&cfg, password, &acct, err, sizeof(err)) < 0 ||
@@ -140,7 +148,10 @@ int main(int argc, char **argv)
 		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
 		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
 		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0 }) : NULL;
-	uploads = mb ? uploads_new(mb, cache_dir) : NULL;
+	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
+	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
+		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache }) : NULL;
+	uploads = receive ? uploads_new(mb, receive, cache_dir) : NULL;
 	if (!pool)
 		imap_close(first);
 	if (!uploads) {
@@ -151,10 +162,12 @@ int main(int argc, char **argv)
 		fail("cannot list the folders on the server");
 		goto out;
 	}
-	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
+	receive_load(receive);
+	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx);
 out:
 	uploads_free(uploads);
+	receive_free(receive);
 	mailbox_free(mb);
 	pool_free(pool);
 	cache_free(cache);

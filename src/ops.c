@@ -5,6 +5,7 @@
 #include "inode.h"
 #include "log.h"
 #include "mailbox.h"
+#include "receive.h"
 #include "upload.h"
 
 #include <errno.h>
@@ -46,8 +47,16 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct ops_context *c = ctx_of(req);
 	struct fuse_entry_param e;
 	struct stat st;
-	int r = mailbox_lookup(c->mailbox, parent, name, &st);
+	int r;
 
+	if (ops_ctl_name(parent, name)) {
+		ops_ctl_stat(c, &st);
+		ops_fill_entry(c, &st, &e);
+		e.attr_timeout = 0;	/* its size follows the table */
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	r = mailbox_lookup(c->mailbox, parent, name, &st);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -75,6 +84,11 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	int r = -ENOENT;
 
 	(void)fi;
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_stat(c, &st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if (inode_is_upload(ino) && (r = uploads_getattr(c->uploads, ino, &st)) == 0) {
 		fuse_reply_attr(req, &st, 0);
 		return;
@@ -101,7 +115,23 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		mailbox_closedir(d);
 }
 
-static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+/* The root lists the control file after the folders. */
+static int dir_entry(struct ops_context *c, const struct mailbox_dir *d, fuse_ino_t ino, size_t i,
+		     const char **name, struct stat *st)
+{
+	size_t count = mailbox_dir_count(d);
+
+	if (ino != INODE_ROOT || i < count)
+		return mailbox_dir_entry(c->mailbox, d, i, name, st);
+	if (i > count)
+		return MAILBOX_DIR_END;
+	*name = RECEIVE_CTL_NAME;
+	ops_ctl_stat(c, st);
+	return MAILBOX_DIR_ENTRY;
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi, bool plus)
 {
 	struct ops_context *c = ctx_of(req);
 	const struct mailbox_dir *d = (const struct mailbox_dir *)(uintptr_t)fi->fh;
@@ -115,7 +145,7 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		return;
 	}
 	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
-		int kind = mailbox_dir_entry(c->mailbox, d, i, &name, &st);
+		int kind = dir_entry(c, d, ino, i, &name, &st);
 		size_t need;
 
 		if (kind == MAILBOX_DIR_END)
@@ -140,14 +170,12 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 
 static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
-	readdir_common(req, size, off, fi, false);
+	readdir_common(req, ino, size, off, fi, false);
 }
 
 static void ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
-	readdir_common(req, size, off, fi, true);
+	readdir_common(req, ino, size, off, fi, true);
 }
 
 static void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -163,6 +191,10 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool corrected;
 	int r;
 
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_open(req, fi);
+		return;
+	}
 	/* messages are immutable in IMAP */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND))) {
 		fuse_reply_err(req, EPERM);
@@ -185,10 +217,14 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct mailbox_file *f = (struct mailbox_file *)(uintptr_t)fi->fh;
-	char *buf = malloc(size ? size : 1);
+	char *buf;
 	long n;
 
-	(void)ino;
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_read(req, size, off, fi);
+		return;
+	}
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -203,6 +239,10 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 
 static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_release(req, fi);
+		return;
+	}
 	if (inode_is_upload(ino))
 		upload_release(ctx_of(req)->uploads, (struct upload *)(uintptr_t)fi->fh);
 	else

@@ -8,6 +8,7 @@
 struct ops_context {
 	struct mailbox *mailbox;
 	struct uploads *uploads;
+	struct receive *receive;
 	double entry_timeout;	/* how long the kernel may trust a name */
 	double attr_timeout;	/* how long it may trust a message's attributes */
 };
@@ -17,6 +18,18 @@ extern const struct fuse_lowlevel_ops ops_table;
 /* Shared by ops.c and ops_write.c. */
 struct ops_context *ctx_of(fuse_req_t req);
 void ops_fill_entry(const struct ops_context *c, const struct stat *st, struct fuse_entry_param *e);
+
+/* ops_ctl.c: the virtual control file MOUNT/.receive-folders */
+struct fuse_file_info;
+bool ops_ctl_name(fuse_ino_t parent, const char *name);
+void ops_ctl_stat(struct ops_context *c, struct stat *st);
+void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi);
+void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
+void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi);
+void ops_ctl_flush(fuse_req_t req, struct fuse_file_info *fi);
+void ops_ctl_release(fuse_req_t req, struct fuse_file_info *fi);
+void ops_ctl_getxattr(fuse_req_t req, const char *name, size_t size);
+void ops_reply_value(fuse_req_t req, const char *value, size_t len, size_t size);
 
 /* ops_write.c */
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);

@@ -32,6 +32,15 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	int r;
 
 	(void)fi;
+	if (ino == INODE_CTL_RFOLDERS) {
+		/* O_TRUNC of the control file (echo ... > it) is a no-op */
+		ops_ctl_stat(c, &st);
+		if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+			fuse_reply_err(req, EPERM);
+		else
+			fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if (inode_is_upload(ino)) {
 		r = uploads_setattr(c->uploads, ino, attr, to_set, &st);
 		if (r == -ENOENT)
@@ -83,11 +92,19 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct stat st;
 
 	(void)mode;
+	if (ops_ctl_name(parent, name)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
 	reply_entry_or_err(req, mailbox_mkdir(ctx_of(req)->mailbox, parent, name, &st), &st, false);
 }
 
 void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (ops_ctl_name(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	fuse_reply_err(req, -mailbox_unlink(ctx_of(req)->mailbox, parent, name));
 }
 
@@ -101,6 +118,10 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 {
 	if (flags & ~1u) {	/* RENAME_EXCHANGE and friends; NOREPLACE is fine */
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (ops_ctl_name(parent, name) || ops_ctl_name(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	fuse_reply_err(req, -mailbox_rename(ctx_of(req)->mailbox, parent, name, newparent, newname));
@@ -136,6 +157,10 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 {
 	int r;
 
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_write(req, buf, size, fi);
+		return;
+	}
 	if (!inode_is_upload(ino)) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -151,6 +176,10 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int r = 0;
 
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_flush(req, fi);
+		return;
+	}
 	if (inode_is_upload(ino))
 		r = upload_flush(ctx_of(req)->uploads, (struct upload *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, -r);
@@ -165,7 +194,7 @@ static bool pending_upload(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* Replies with an attribute value by getxattr's size protocol. */
-static void reply_value(fuse_req_t req, const char *value, size_t len, size_t size)
+void ops_reply_value(fuse_req_t req, const char *value, size_t len, size_t size)
 {
 	if (size == 0)
 		fuse_reply_xattr(req, len);
@@ -181,15 +210,29 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	size_t len = 0;
 	int r;
 
+	if (ino == INODE_CTL_RFOLDERS) {
+		ops_ctl_getxattr(req, name, size);
+		return;
+	}
 	if (pending_upload(req, ino) || !inode_is_message(ino)) {
 		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (strcmp(name, "user.mapi.message_class") == 0) {
+		char cls[256];
+
+		r = mailbox_message_class(ctx_of(req)->mailbox, ino, cls, sizeof(cls));
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			ops_reply_value(req, cls, strlen(cls), size);
 		return;
 	}
 	r = mailbox_getxattr(ctx_of(req)->mailbox, ino, name, &value, &len);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		reply_value(req, value, len, size);
+		ops_reply_value(req, value, len, size);
 	free(value);
 }
 
@@ -199,17 +242,17 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 
 	if (!inode_is_message(ino) || pending_upload(req, ino)) {
-		reply_value(req, "", 0, size);
+		ops_reply_value(req, "", 0, size);
 		return;
 	}
 	names = mailbox_xattr_names(&len);
-	reply_value(req, names, len, size);
+	ops_reply_value(req, names, len, size);
 }
 
 static bool read_only_attr(const char *name)
 {
 	return strcmp(name, "user.imap.uid") == 0 || strcmp(name, "user.imap.internaldate") == 0 ||
-	       strcmp(name, "user.imap.message_id") == 0;
+	       strcmp(name, "user.imap.message_id") == 0 || strcmp(name, "user.mapi.message_class") == 0;
 }
 
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
@@ -228,6 +271,8 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 		r = -EPERM;
 	else
 		r = strncmp(name, "user.imap.", 10) == 0 ? -ENODATA : -ENOTSUP;
+	if (ino == INODE_CTL_RFOLDERS)
+		r = -EPERM;
 	fuse_reply_err(req, -r);
 }
 

@@ -6,6 +6,7 @@
 #include "inode.h"
 #include "log.h"
 #include "mailbox.h"
+#include "receive.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@ struct upload {
 
 struct uploads {
 	struct mailbox *mb;
+	struct receive *rcv;
 	char *dir;
 	pthread_mutex_t lock;		/* protects the registry */
 	struct upload **v;
@@ -41,7 +43,7 @@ struct uploads {
 	uint32_t next_serial;
 };
 
-struct uploads *uploads_new(struct mailbox *mb, const char *dir)
+struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const char *dir)
 {
 	struct uploads *u = calloc(1, sizeof(*u));
 
@@ -50,6 +52,7 @@ struct uploads *uploads_new(struct mailbox *mb, const char *dir)
 		return NULL;
 	}
 	u->mb = mb;
+	u->rcv = rcv;
 	pthread_mutex_init(&u->lock, NULL);
 	return u;
 }
@@ -119,7 +122,8 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 	int r;
 
 	*out = NULL;
-	r = mailbox_can_append(u->mb, parent);
+	/* at the root a file is delivered by its class; elsewhere, to its folder */
+	r = parent == INODE_ROOT && u->rcv ? 0 : mailbox_can_append(u->mb, parent);
 	if (r < 0)
 		return r;
 	up = calloc(1, sizeof(*up));
@@ -172,6 +176,21 @@ int upload_write(struct upload *up, const char *buf, size_t size, off_t off)
 	return (int)n;
 }
 
+static int deliver(struct uploads *u, struct upload *up, const char *data, size_t len)
+{
+	uint64_t folder = up->parent;
+	int r = 0;
+
+	if (len == 0 || !mailbox_looks_like_message(data, len))
+		return -EINVAL;
+	if (folder == INODE_ROOT)
+		r = receive_target(u->rcv, data, len, &folder);
+	if (r == 0)
+		r = mailbox_append(u->mb, folder, up->name, up->ino, data, len,
+				   up->has_flags ? &up->flags : NULL, up->date);
+	return r;
+}
+
 int upload_flush(struct uploads *u, struct upload *up)
 {
 	struct stat st;
@@ -196,8 +215,7 @@ int upload_flush(struct uploads *u, struct upload *up)
 		r = -errno;
 		goto out;
 	}
-	r = mailbox_append(u->mb, up->parent, up->name, up->ino, data, (size_t)st.st_size,
-			   up->has_flags ? &up->flags : NULL, up->date);
+	r = deliver(u, up, data, (size_t)st.st_size);
 	munmap(data, (size_t)st.st_size);
 	if (r == 0)
 		up->stored = true;

@@ -13,8 +13,11 @@ struct mailbox;
 struct uploads;
 struct upload;
 
-/* Temporary files go in dir (created 0700 if missing). */
-struct uploads *uploads_new(struct mailbox *mb, const char *dir);
+struct receive;
+
+/* Temporary files go in dir (created 0700 if missing).  Files written at
+ * the mount root are delivered to the receive folder of their class. */
+struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const char *dir);
 void uploads_free(struct uploads *u);
 
 /* A new file `name` in folder directory parent; st describes it. */

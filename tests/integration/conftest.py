@@ -353,3 +353,54 @@ def fault_proxy(tmp_path):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
+
+
+# -- receive folders (test_rfolders_*.py) ------------------------------------------
+
+@pytest.fixture
+def rf_mounter(imapfs_bin, tmp_path):
+    """rf_mounter(server, extra_opts=(), state=None, cache=None) -> Mount on a
+    ScratchServer whose environment has XDG_STATE_HOME=`state` (default: one
+    directory per test, tmp_path/"state", so a remount in the same test sees
+    the same local receive-folder table and no test touches ~/.local/state).
+    `cache` defaults to a fresh cache_dir per mount.  mount.state_home is
+    set.  Unmounted and checked (exit 0, sanitizer-clean) after the test."""
+    mounts = []
+
+    def make(server, extra_opts=(), state=None, cache=None):
+        n = len(mounts)
+        state = state or str(tmp_path / "state")
+        os.makedirs(state, exist_ok=True)
+        mnt = str(tmp_path / ("rfmnt%d" % n))
+        o = server.opts(cache or str(tmp_path / ("rfcache%d" % n)))
+        o += list(extra_opts)
+        env = dict(os.environ, XDG_STATE_HOME=state)
+        m = helpers.Mount(imapfs_bin, server.url(), mnt, o, env=env,
+                          logdir=str(tmp_path), name="imapfs-rf%d" % n)
+        m.state_home = state
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    errors = []
+    for m in mounts:
+        try:
+            m.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors))
+
+
+@pytest.fixture
+def scratch_metadata_server():
+    """A fresh private Dovecot with RFC 5464 METADATA (dovecot-env start
+    --metadata) for this test only: write_helpers.MetadataScratchServer."""
+    import write_helpers
+    s = write_helpers.MetadataScratchServer()
+    try:
+        s.start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield s
+    s.cleanup()

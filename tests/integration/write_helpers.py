@@ -297,3 +297,204 @@ def run(args, timeout=120, **kw):
     """subprocess.run, captured, bounded."""
     return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, **kw)
+
+
+# -- receive folders (tests/integration/test_rfolders_*.py) ------------------------
+
+RF_CTL = ".receive-folders"
+RF_HEADER = "# class\tfolder\tmodified-UTC\tflags"
+RF_DEFAULTS = [("", "INBOX", ["nodelete"]), ("IPC", "/", []),
+               ("IPM", "INBOX", ["fixed"]), ("REPORT.IPM", "INBOX", ["fixed"])]
+_RF_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_C_ESC = {"\\": "\\", '"': '"', "t": "\t", "n": "\n", "r": "\r", "a": "\a",
+          "b": "\b", "f": "\f", "v": "\v", "'": "'", "?": "?"}
+
+
+class MetadataScratchServer(ScratchServer):
+    """A ScratchServer started with `dovecot-env start --metadata` (RFC 5464
+    METADATA; server annotations in HOME/dovecot-attributes)."""
+
+    def start(self):
+        args = [helpers.PYTHON, DOVECOT_ENV, "start", self.dir, "--metadata"]
+        if self.no_move:
+            args.append("--no-move")
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        if r.returncode != 0:
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise RuntimeError("dovecot-env start --metadata failed:\n" +
+                               r.stderr.decode(errors="replace"))
+        self.env = mailgen.load_env(self.dir)
+        return self
+
+
+def _imaplib_metadata_commands():
+    import imaplib
+    for c in ("SETMETADATA", "GETMETADATA"):
+        imaplib.Commands.setdefault(c, ("AUTH", "SELECTED"))
+
+
+def get_metadata(m, mailbox, entry):
+    """GETMETADATA MAILBOX ENTRY -> the value (bytes) or None (NIL).
+    mailbox "" = server annotation."""
+    _imaplib_metadata_commands()
+    mb = '""' if mailbox == "" else mailgen.qmbox(mailbox)
+    m.untagged_responses.pop("METADATA", None)
+    typ, data = m._simple_command("GETMETADATA", mb, entry)
+    if typ != "OK":
+        raise RuntimeError("GETMETADATA %s %s failed: %r" % (mailbox, entry, data))
+    typ, data = m._untagged_response(typ, data, "METADATA")
+    for item in data or ():
+        if isinstance(item, tuple):            # ... (ENTRY {n}, literal)
+            return item[1]
+        if item and item.rstrip().endswith(b"NIL)"):
+            return None
+        mm = re.search(rb'"((?:[^"\\]|\\.)*)"\)\s*$', item or b"")
+        if mm:
+            return re.sub(rb"\\(.)", rb"\1", mm.group(1))
+    return None
+
+
+def rf_unquote(field):
+    """A control-file field: bare, or a C-escaped quoted string."""
+    if not field.startswith('"'):
+        return field
+    if len(field) < 2 or not field.endswith('"'):
+        raise ValueError("bad quoted field %r" % field)
+    s, out, i = field[1:-1], [], 0
+    while i < len(s):
+        c = s[i]
+        if c == '"':
+            raise ValueError("unescaped quote in %r" % field)
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        i += 1
+        if i >= len(s):
+            raise ValueError("dangling backslash in %r" % field)
+        c = s[i]
+        if c in _C_ESC:
+            out.append(_C_ESC[c])
+            i += 1
+        elif c == "x":
+            mm = re.match(r"[0-9A-Fa-f]{1,2}", s[i + 1:])
+            if not mm:
+                raise ValueError("bad \\x escape in %r" % field)
+            out.append(chr(int(mm.group(0), 16)))
+            i += 1 + len(mm.group(0))
+        elif c in "01234567":
+            mm = re.match(r"[0-7]{1,3}", s[i:])
+            out.append(chr(int(mm.group(0), 8)))
+            i += len(mm.group(0))
+        else:
+            raise ValueError("unknown escape \\%s in %r" % (c, field))
+    # octal/hex escapes are bytes: re-decode them as UTF-8
+    raw = "".join(out)
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
+
+
+def rf_parse(text):
+    """Parse `cat MOUNT/.receive-folders` strictly (section 4 format):
+    [{cls, folder, ts, flags, line}].  Raises AssertionError on a format
+    violation."""
+    assert text.endswith("\n"), "table does not end with a newline: %r" % text[-80:]
+    lines = text[:-1].split("\n")
+    assert lines[0] == RF_HEADER, "header line %r, expected %r" % (lines[0], RF_HEADER)
+    rows = []
+    for line in lines[1:]:
+        f = line.split("\t")
+        assert len(f) in (3, 4), "row %r: %d TAB-separated fields" % (line, len(f))
+        assert _RF_TS.match(f[2]), "row %r: bad modified-UTC %r" % (line, f[2])
+        flags = f[3].split(",") if len(f) == 4 else []
+        assert flags and all(fl in ("nodelete", "fixed") for fl in flags), \
+            "row %r: bad flags field" % line
+        rows.append({"cls": rf_unquote(f[0]), "folder": rf_unquote(f[1]),
+                     "ts": f[2], "flags": flags, "line": line})
+    for a, b in zip(rows, rows[1:]):
+        assert a["cls"].lower() <= b["cls"].lower(), \
+            "rows not sorted case-insensitively by class: %r before %r" % (
+                a["line"], b["line"])
+    return rows
+
+
+def rf_read(mnt_path):
+    with open(os.path.join(mnt_path, RF_CTL), "rb") as f:
+        return f.read().decode("utf-8")
+
+
+def rf_rows(mnt_path):
+    return rf_parse(rf_read(mnt_path))
+
+
+def rf_map(mnt_path):
+    """{class.lower(): (folder, flags)} of the current table."""
+    return {r["cls"].lower(): (r["folder"], r["flags"]) for r in rf_rows(mnt_path)}
+
+
+def rf_write(mnt_path, data, *, flags=os.O_WRONLY):
+    """One open, ONE write(2) of `data`, close.  Returns (write_errno,
+    close_errno); 0 = success.  A write that fails is not retried."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd = os.open(os.path.join(mnt_path, RF_CTL), flags)
+    werr = cerr = 0
+    try:
+        if data:
+            try:
+                n = os.write(fd, data)
+                assert n == len(data), "short write: %d of %d" % (n, len(data))
+            except OSError as e:
+                werr = e.errno
+    finally:
+        try:
+            os.close(fd)
+        except OSError as e:
+            cerr = e.errno
+    return werr, cerr
+
+
+def rf_set(mnt_path, *lines):
+    """Apply lines (one write); fail the test unless it succeeds."""
+    data = "".join(l + "\n" for l in lines)
+    werr, cerr = rf_write(mnt_path, data)
+    if werr or cerr:
+        raise AssertionError("writing %r to %s: write errno %s, close errno %s" % (
+            data, RF_CTL, werr and errno_name(werr), cerr and errno_name(cerr)))
+
+
+def rf_echo(mnt_path, line, timeout=30):
+    """`echo LINE > MOUNT/.receive-folders` through sh (O_TRUNC)."""
+    return run(["sh", "-c", 'echo "$1" > "$2"', "sh", line,
+                os.path.join(mnt_path, RF_CTL)], timeout=timeout)
+
+
+def rf_get(mnt_path, cls):
+    """GetReceiveFolder via the xattr: (folder, explicit class) as strings,
+    exactly as returned (no unquoting)."""
+    v = os.getxattr(os.path.join(mnt_path, RF_CTL), "user.receive_folder." + cls)
+    s = v.decode("utf-8")
+    assert s.count("\t") == 1, "xattr value %r is not FOLDER<TAB>CLASS" % v
+    folder, explicit = s.split("\t")
+    return folder, explicit
+
+
+def errno_name(e):
+    import errno as _errno
+    return _errno.errorcode.get(e, str(e))
+
+
+def folder_counts(m):
+    """{folder: message count} for every selectable folder (STATUS)."""
+    out = {}
+    data = mailgen.check(m.list('""', "*"), "LIST")
+    for flags, delim, name in mailgen.parse_list(data):
+        if "\\Noselect" in flags or "\\NonExistent" in flags:
+            continue
+        typ, st = m.status(mailgen.qmbox(name), "(MESSAGES)")
+        mm = re.search(rb"MESSAGES (\d+)", st[0] or b"") if typ == "OK" else None
+        out[name] = int(mm.group(1)) if mm else None
+    return out

@@ -1,0 +1,136 @@
+/* ops_ctl.c - owns the FUSE side of the control file MOUNT/.receive-folders:
+ * a regular file whose reads show the receive-folder table and whose writes
+ * change it (receive.c applies them), plus its look-up attribute
+ * user.receive_folder.CLASS.  Opened with direct_io: its size changes. */
+#include "ops.h"
+#include "ctl.h"
+#include "inode.h"
+#include "receive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ctl_handle {
+	char *text;		/* the table when opened for reading */
+	size_t len;
+	struct ctl_writer *writer;	/* when opened for writing */
+};
+
+bool ops_ctl_name(fuse_ino_t parent, const char *name)
+{
+	return parent == INODE_ROOT && strcmp(name, RECEIVE_CTL_NAME) == 0;
+}
+
+void ops_ctl_stat(struct ops_context *c, struct stat *st)
+{
+	size_t len = 0;
+	char *text = receive_text(c->receive, &len);
+
+	free(text);
+	memset(st, 0, sizeof(*st));
+	st->st_ino = INODE_CTL_RFOLDERS;
+	st->st_mode = S_IFREG | 0600;
+	st->st_nlink = 1;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_size = (off_t)len;
+	st->st_mtime = st->st_ctime = st->st_atime = time(NULL);
+}
+
+void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct ops_context *c = ctx_of(req);
+	struct ctl_handle *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_WRONLY)
+		h->text = receive_text(c->receive, &h->len);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		h->writer = ctl_writer_new();
+	if (((fi->flags & O_ACCMODE) != O_WRONLY && !h->text) ||
+	    ((fi->flags & O_ACCMODE) != O_RDONLY && !h->writer)) {
+		free(h->text);
+		ctl_writer_free(h->writer);
+		free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->nonseekable = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		ops_ctl_release(NULL, fi);
+}
+
+void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+
+	if (!h->text || off < 0 || (size_t)off >= h->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > h->len - (size_t)off)
+		size = h->len - (size_t)off;
+	fuse_reply_buf(req, h->text + off, size);
+}
+
+void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
+{
+	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+	int r;
+
+	if (!h->writer) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	r = receive_write(ctx_of(req)->receive, h->writer, buf, size);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, size);
+}
+
+void ops_ctl_flush(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+
+	fuse_reply_err(req, h->writer ? -receive_flush(ctx_of(req)->receive, h->writer) : 0);
+}
+
+void ops_ctl_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+
+	free(h->text);
+	ctl_writer_free(h->writer);
+	free(h);
+	if (req)
+		fuse_reply_err(req, 0);
+}
+
+void ops_ctl_getxattr(fuse_req_t req, const char *name, size_t size)
+{
+	static const char prefix[] = "user.receive_folder.";
+	char *value = NULL;
+	size_t len = 0;
+	int r;
+
+	if (strncmp(name, prefix, sizeof(prefix) - 1) != 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	r = receive_lookup(ctx_of(req)->receive, name + sizeof(prefix) - 1, &value, &len);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		ops_reply_value(req, value, len, size);
+	free(value);
+}

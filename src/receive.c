@@ -1,0 +1,481 @@
+/* receive.c - owns the receive-folder table of the mount: loading and saving
+ * it (METADATA entry or local state file), applying control-file writes,
+ * look-ups, delivery targets, folder rename/removal updates, and the routing
+ * thread.  Lock order: receive.lock is taken alone and never held across
+ * network I/O (folder checks and saves happen outside it). */
+#include "receive.h"
+#include "ctl.h"
+#include "imap.h"
+#include "inode.h"
+#include "log.h"
+#include "mailbox.h"
+#include "msgclass.h"
+#include "pool.h"
+#include "rfolders.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct receive {
+	struct mailbox *mb;
+	struct pool *pool;
+	struct receive_options opt;
+	char *state_file;	/* local persistence, when the server has no METADATA */
+	bool on_server;
+
+	pthread_mutex_t lock;	/* protects table */
+	struct rfolders *table;
+	pthread_mutex_t save_lock;	/* one save at a time, in order */
+
+	uint32_t inbox_seen;	/* routing: INBOX UIDs up to here are left alone */
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;
+};
+
+/* ---- persistence ---- */
+
+struct metadata_job {
+	char *value;		/* in: to store; out: loaded */
+	bool store;
+};
+
+static int metadata_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct metadata_job *job = ctx;
+
+	(void)st;
+	if (job->store)
+		return imap_set_metadata(s, RECEIVE_METADATA_ENTRY, job->value);
+	return imap_get_metadata(s, RECEIVE_METADATA_ENTRY, &job->value);
+}
+
+static char *state_path(const char *account)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *base = xdg && *xdg == '/' ? xdg : home;
+	const char *mid = base == xdg ? "/imapfs" : "/.local/state/imapfs";
+	char *path, *dir;
+
+	if (!base || *base != '/')
+		return NULL;
+	path = malloc(strlen(base) + strlen(mid) + strlen(account) + 24);
+	if (!path)
+		return NULL;
+	sprintf(path, "%s%s", base, mid);
+	/* create the directory chain privately: ~/.local/state/imapfs */
+	for (dir = path + 1; (dir = strchr(dir, '/')); dir++) {
+		*dir = '\0';
+		mkdir(path, 0700);
+		*dir = '/';
+	}
+	mkdir(path, 0700);
+	strcat(path, "/receive-folders.");
+	strcat(path, account);
+	for (char *p = strrchr(path, '/') + 1; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	return path;
+}
+
+static int save_local(const char *path, const char *text, size_t len)
+{
+	char *tmp = malloc(strlen(path) + 8);
+	int fd, r = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	sprintf(tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	/* rename last: a crash leaves the old table or the new, never half */
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		log_warn("cannot save the receive-folder table to %s: %s", path, strerror(-r));
+		unlink(tmp);
+	}
+	free(tmp);
+	return r;
+}
+
+static char *load_local(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *text = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	text = malloc(1 << 20);
+	if (text) {
+		len = fread(text, 1, (1 << 20) - 1, f);
+		text[len] = '\0';
+	}
+	fclose(f);
+	return text;
+}
+
+/* Saves the table as the control file shows it. */
+static int save(struct receive *r)
+{
+	struct metadata_job job = { .store = true };
+	size_t len;
+	int err;
+
+	pthread_mutex_lock(&r->save_lock);
+	pthread_mutex_lock(&r->lock);
+	job.value = ctl_format(r->table, &len);
+	pthread_mutex_unlock(&r->lock);
+	if (!job.value)
+		err = -ENOMEM;
+	else if (r->on_server)
+		err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
+	else
+		err = r->state_file ? save_local(r->state_file, job.value, len) : -EIO;
+	pthread_mutex_unlock(&r->save_lock);
+	free(job.value);
+	if (err < 0)
+		log_warn("cannot save the receive-folder table: %s", strerror(-err));
+	return err < 0 ? -EIO : 0;
+}
+
+/* "2025-06-01T10:00:00Z" -> unix time, or now when it does not parse. */
+static int64_t parse_time(const char *s)
+{
+	int y, mo, d, h, mi, sec;
+
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) != 6)
+		return time(NULL);
+	return imap_utc_time(y, mo, d, h, mi, sec);
+}
+
+/* Rebuilds a table from saved text; NULL when nothing usable is in it. */
+static struct rfolders *parse_table(const char *text)
+{
+	struct rfolders *t = rfolders_new_empty();
+	const char *line = text;
+
+	while (t && line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		struct ctl_command c;
+		const char *time_field = NULL;
+
+		if (ctl_parse_line(line, len, &c) == 0) {
+			const char *tab = memchr(line, '\t', len);
+
+			tab = tab ? memchr(tab + 1, '\t', len - (size_t)(tab + 1 - line)) : NULL;
+			time_field = tab ? tab + 1 : NULL;
+			if (c.op == CTL_SET && rfolders_load_row(t, c.cls, c.folder, parse_time(time_field)) < 0)
+				log_warn("ignoring a saved receive-folder row for \"%.100s\"", c.cls);
+			ctl_command_free(&c);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (t && rfolders_count(t) == 0) {
+		rfolders_free(t);
+		t = NULL;
+	}
+	return t;
+}
+
+int receive_load(struct receive *r)
+{
+	struct metadata_job job = { 0 };
+	struct rfolders *t = NULL;
+	uint64_t inbox, *inos = NULL;
+	size_t n;
+	int err;
+
+	err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
+	r->on_server = err != -EOPNOTSUPP;
+	if (err == 0)
+		t = parse_table(job.value);
+	else if (err == -EOPNOTSUPP && r->state_file && (job.value = load_local(r->state_file)))
+		t = parse_table(job.value);
+	else if (err < 0 && err != -ENODATA && err != -EOPNOTSUPP)
+		log_warn("cannot read the receive-folder table from the server: %s", strerror(-err));
+	free(job.value);
+	log_info("receive folders: kept %s", r->on_server ? "on the server (METADATA)" : "in a local file");
+	pthread_mutex_lock(&r->lock);
+	if (t) {
+		rfolders_free(r->table);
+		r->table = t;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (mailbox_folder_by_path(r->mb, "INBOX", &inbox) == 0 &&
+	    mailbox_new_messages(r->mb, inbox, 0, &inos, &n, &r->inbox_seen) == 0)
+		free(inos);
+	return 0;
+}
+
+/* ---- the control file ---- */
+
+static void folder_changed(const char *old_path, const char *new_path, void *ctx)
+{
+	struct receive *r = ctx;
+	size_t changed;
+
+	pthread_mutex_lock(&r->lock);
+	changed = new_path ? rfolders_rename_folder(r->table, old_path, new_path)
+			   : rfolders_remove_folder(r->table, old_path);
+	pthread_mutex_unlock(&r->lock);
+	if (changed)
+		save(r);
+}
+
+struct receive *receive_new(struct mailbox *mb, struct pool *pool, const struct receive_options *o)
+{
+	struct receive *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->mb = mb;
+	r->pool = pool;
+	r->opt = *o;
+	r->table = rfolders_new_default(time(NULL));
+	r->state_file = state_path(o->account);
+	if (!r->table) {
+		free(r->state_file);
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->save_lock, NULL);
+	pthread_mutex_init(&r->stop_lock, NULL);
+	pthread_cond_init(&r->stop_cond, NULL);
+	mailbox_set_folder_hook(mb, folder_changed, r);
+	return r;
+}
+
+void receive_free(struct receive *r)
+{
+	if (!r)
+		return;
+	receive_stop(r);
+	mailbox_set_folder_hook(r->mb, NULL, NULL);
+	rfolders_free(r->table);
+	free(r->state_file);
+	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->save_lock);
+	pthread_mutex_destroy(&r->stop_lock);
+	pthread_cond_destroy(&r->stop_cond);
+	free(r);
+}
+
+char *receive_text(struct receive *r, size_t *len)
+{
+	char *text;
+
+	pthread_mutex_lock(&r->lock);
+	text = ctl_format(r->table, len);
+	pthread_mutex_unlock(&r->lock);
+	return text;
+}
+
+static int check_folder(const char *folder, void *ctx)
+{
+	struct receive *r = ctx;
+	uint64_t ino;
+
+	if (strcmp(folder, RFOLDERS_ROOT) == 0)
+		return 0;
+	return mailbox_folder_by_path(r->mb, folder, &ino);
+}
+
+static int known_result(const char *folder, void *ctx)
+{
+	(void)folder;
+	return *(const int *)ctx;
+}
+
+struct apply_state {
+	struct receive *r;
+	bool changed;
+};
+
+static int apply(const struct ctl_command *c, void *ctx)
+{
+	struct apply_state *as = ctx;
+	int checked = 0, err;
+
+	/* the folder check may ask the server: not under the table lock */
+	if (c->op == CTL_SET && *c->folder)
+		checked = check_folder(c->folder, as->r);
+	pthread_mutex_lock(&as->r->lock);
+	err = rfolders_set(as->r->table, c->cls, c->op == CTL_SET ? c->folder : NULL, time(NULL),
+			   known_result, &checked);
+	pthread_mutex_unlock(&as->r->lock);
+	if (err == 0)
+		as->changed = true;
+	return err;
+}
+
+int receive_write(struct receive *r, struct ctl_writer *w, const char *data, size_t len)
+{
+	struct apply_state as = { r, false };
+	int err = ctl_writer_feed(w, data, len, apply, &as);
+
+	if (as.changed && save(r) < 0 && err == 0)
+		err = -EIO;
+	return err;
+}
+
+int receive_flush(struct receive *r, struct ctl_writer *w)
+{
+	struct apply_state as = { r, false };
+	int err = ctl_writer_finish(w, apply, &as);
+
+	if (as.changed && save(r) < 0 && err == 0)
+		err = -EIO;
+	return err;
+}
+
+int receive_lookup(struct receive *r, const char *cls, char **value, size_t *len)
+{
+	const char *folder, *explicit_cls;
+	int err;
+
+	*value = NULL;
+	pthread_mutex_lock(&r->lock);
+	err = rfolders_lookup(r->table, cls, &folder, &explicit_cls);
+	if (err == 0) {
+		*len = strlen(folder) + strlen(explicit_cls) + 1;
+		*value = malloc(*len + 1);
+		if (*value)
+			sprintf(*value, "%s\t%s", folder, explicit_cls);
+		else
+			err = -ENOMEM;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+/* The receive folder of a class, as a folder inode. */
+static int folder_of_class(struct receive *r, const char *cls, uint64_t *ino, char **path)
+{
+	const char *folder, *explicit_cls;
+	char *copy = NULL;
+	int err;
+
+	pthread_mutex_lock(&r->lock);
+	err = rfolders_lookup(r->table, cls, &folder, &explicit_cls);
+	if (err == 0 && !(copy = strdup(folder)))
+		err = -ENOMEM;
+	pthread_mutex_unlock(&r->lock);
+	if (err < 0)
+		return err;
+	if (strcmp(copy, RFOLDERS_ROOT) == 0)
+		err = -EOPNOTSUPP;	/* IMAP cannot store mail at the root */
+	else
+		err = mailbox_folder_by_path(r->mb, copy, ino);
+	if (path && err == 0)
+		*path = copy;
+	else
+		free(copy);
+	return err;
+}
+
+int receive_target(struct receive *r, const char *data, size_t len, uint64_t *folder_ino)
+{
+	char cls[256];
+
+	msgclass_of_message(data, len, cls, sizeof(cls));
+	log_debug("delivering a message of class %s", cls);
+	return folder_of_class(r, cls, folder_ino, NULL);
+}
+
+/* ---- routing new mail ---- */
+
+static void route_one(struct receive *r, uint64_t msg, uint64_t inbox)
+{
+	char cls[256], *path = NULL;
+	uint64_t target;
+	int err;
+
+	if (mailbox_message_class(r->mb, msg, cls, sizeof(cls)) < 0)
+		return;
+	err = folder_of_class(r, cls, &target, &path);
+	if (err < 0 || target == inbox) {
+		free(path);
+		return;
+	}
+	err = mailbox_move_to(r->mb, msg, target);
+	if (err < 0)
+		log_warn("cannot route a message of class %s to %s: %s", cls, path, strerror(-err));
+	else
+		log_info("routed a message of class %s to %s", cls, path);
+	free(path);
+}
+
+static void route_new_mail(struct receive *r)
+{
+	uint64_t inbox, *inos = NULL;
+	size_t n = 0;
+
+	if (mailbox_folder_by_path(r->mb, "INBOX", &inbox) < 0 ||
+	    mailbox_new_messages(r->mb, inbox, r->inbox_seen, &inos, &n, &r->inbox_seen) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		route_one(r, inos[i], inbox);
+	free(inos);
+}
+
+static void *router(void *arg)
+{
+	struct receive *r = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&r->stop_lock);
+	while (!r->stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += r->opt.poll_interval > 0 ? r->opt.poll_interval : 10;
+		pthread_cond_timedwait(&r->stop_cond, &r->stop_lock, &until);
+		if (r->stopping)
+			break;
+		pthread_mutex_unlock(&r->stop_lock);
+		route_new_mail(r);
+		pthread_mutex_lock(&r->stop_lock);
+	}
+	pthread_mutex_unlock(&r->stop_lock);
+	return NULL;
+}
+
+int receive_start(struct receive *r)
+{
+	int err;
+
+	if (!r->opt.route_incoming || r->running)
+		return 0;
+	err = pthread_create(&r->thread, NULL, router, r);
+	if (err)
+		return -err;
+	r->running = true;
+	return 0;
+}
+
+void receive_stop(struct receive *r)
+{
+	if (!r->running)
+		return;
+	pthread_mutex_lock(&r->stop_lock);
+	r->stopping = true;
+	pthread_cond_signal(&r->stop_cond);
+	pthread_mutex_unlock(&r->stop_lock);
+	pthread_join(r->thread, NULL);
+	r->running = false;
+}
