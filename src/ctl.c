@@ -389,7 +389,7 @@ int ctl_writer_feed(struct ctl_writer *w, const char *data, size_t len, ctl_appl
 
 	while (at < len && r == 0) {
 		const char *nl = memchr(data + at, '\n', len - at);
-		size_t seg = nl ? (size_t)(nl - data - at) : len - at;
+		size_t seg = nl ? (size_t)(nl - (data + at)) : len - at;
 
 		if (w->skip)
 			w->skip = !nl;

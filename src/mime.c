@@ -326,7 +326,7 @@ static int add_param(struct mime_param **ps, size_t *n, char *name, char *value)
  * does not parse. */
 static int parse_params(const char *s, struct mime_param **ps, size_t *n)
 {
-	for (;;) {
+	for (int seen = 0; seen < MAX_PARAMS * 4; seen++) {	/* bounds RFC 2231 appends */
 		char *name, *value;
 		size_t nl;
 
@@ -335,8 +335,10 @@ static int parse_params(const char *s, struct mime_param **ps, size_t *n)
 			return 0;
 		s = skip_cfws(s + 1);
 		nl = token_len(s);
-		if (!nl || *skip_cfws(s + nl) != '=')
-			continue;	/* a stray ';' or a name without value */
+		if (!nl || *skip_cfws(s + nl) != '=') {
+			s += nl;	/* a stray ';' or a name without value */
+			continue;
+		}
 		name = dup_lower(s, nl);
 		if (!name)
 			return -ENOMEM;
@@ -349,6 +351,7 @@ static int parse_params(const char *s, struct mime_param **ps, size_t *n)
 		if (add_param(ps, n, name, value) < 0)
 			return -ENOMEM;
 	}
+	return 0;
 }
 
 static void free_params(struct mime_param *ps, size_t n)

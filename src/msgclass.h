@@ -100,8 +100,8 @@ typedef int msgclass_fetch_fn(const char *part_id, char **data, size_t *len, voi
  *     ATTENDEE's PARTSTAT is needed); without the parameter the body's
  *     METHOD and first component (VTODO, VJOURNAL) decide.
  *  6. Content-Class: fax, fax-ca (need text/html and image/tiff parts),
- *     missedcall, voice-uc, voice-ca, voice (need an audio/* part),
- *     urn:content-class:custom.X, InfoPathForm.X.
+ *     missedcall, voice-uc, voice-ca, voice (the last three need a part of
+ *     type audio), urn:content-class:custom.X, InfoPathForm.X.
  * Bodies are read (loaded or fetched) only for the TNEF part (and only when
  * the correlator header is present), the delivery-status and
  * disposition-notification parts, and a text/calendar part as above.

@@ -2,6 +2,7 @@
 #ifndef IMAPFS_OPS_H
 #define IMAPFS_OPS_H
 
+#include <stdbool.h>
 #include <fuse_lowlevel.h>
 
 /* Settings the handlers need besides the mailbox (the session userdata). */

@@ -171,7 +171,7 @@ def _msg(token, kind, cls, content_headers, body, *, extra_headers=(), when=None
     _N[0] += 1
     when = when or dt.datetime(2024, 3, 1 + _N[0] % 27, 9, _N[0] % 60, 0, tzinfo=UTC)
     subject = subject or "%s %s" % (kind, token)
-    msgid = "<%s.%s@%s>" % (token, kind, DOMAIN)
+    msgid = "<%s.%s.%d@%s>" % (token, kind, _N[0], DOMAIN)
     head = [
         "From: Bob Sender <bob@example.org>",
         "To: Alice <alice@localhost>",

@@ -182,8 +182,6 @@ def test_messages_are_immutable(shared_mount, small_truth):
         "utime": lambda: os.utime(f, (0, 0)),
         "symlink": lambda: os.symlink("/etc/passwd", os.path.join(inbox, "link")),
         "hardlink": lambda: os.link(f, os.path.join(inbox, "hard.eml")),
-        "create-at-root": lambda: os.close(os.open(os.path.join(root, "x.eml"),
-                                                   os.O_CREAT | os.O_WRONLY, 0o600)),
     }
     wrong = {}
     for what, op in ops.items():

@@ -308,8 +308,8 @@ BAD_CLASSES = {
     "255-chars": "IPM." + "A" * 251,
     "non-ascii": "IPM.Noté",
     "tab-in-quoted": '"IPM.A\\tB"',
-    "control-char": '"IPM.A\\001B"',
-    "del-char": '"IPM.A\\177B"',
+    "control-char": '"IPM.A\\x01B"',
+    "del-char": '"IPM.A\\x7fB"',
 }
 
 
@@ -397,7 +397,7 @@ def test_row_limit_enospc(mnt):
     assert "L.C1995" in names and "L.C1996" not in names
     expect_errno(mnt, "L.More Archive\n", errno.ENOSPC)
     assert len(wh.rf_rows(mnt.path)) == 2000
-    # replacing an existing row and deleting still work at the limit
+    # deleting still works at the limit, and frees a row
     wh.rf_set(mnt.path, "L.C0000", "L.New Docs")
     got = wh.rf_map(mnt.path)
     assert "l.c0000" not in got and got["l.new"] == ("Docs", [])

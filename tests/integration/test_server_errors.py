@@ -168,7 +168,8 @@ def test_unselectable_folder_is_eio(account):
     assert_eio(lambda: os.listdir(broken), "listing Broken")
     assert_eio(lambda: os.listdir(broken), "listing Broken again")
 
-    assert sorted(os.listdir(m.path)) == sorted(SERVER.ACCOUNT_FOLDERS)
+    # the folders, and the receive-folders control file
+    assert sorted(os.listdir(m.path)) == sorted(SERVER.ACCOUNT_FOLDERS + [".receive-folders"])
     r = subprocess.run(["ls", m.path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=15)
     assert r.returncode == 0, r

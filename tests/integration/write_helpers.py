@@ -410,8 +410,8 @@ def rf_parse(text):
         assert len(f) in (3, 4), "row %r: %d TAB-separated fields" % (line, len(f))
         assert _RF_TS.match(f[2]), "row %r: bad modified-UTC %r" % (line, f[2])
         flags = f[3].split(",") if len(f) == 4 else []
-        assert flags and all(fl in ("nodelete", "fixed") for fl in flags), \
-            "row %r: bad flags field" % line
+        assert len(f) == 3 or (f[3] and all(fl in ("nodelete", "fixed") for fl in flags)), \
+            "row %r: bad flags field (no flags: no 4th field)" % line
         rows.append({"cls": rf_unquote(f[0]), "folder": rf_unquote(f[1]),
                      "ts": f[2], "flags": flags, "line": line})
     for a, b in zip(rows, rows[1:]):
