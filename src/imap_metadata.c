@@ -188,21 +188,44 @@ int imap_get_metadata(struct imap_session *s, const char *entry, char **value)
 	return -ENODATA;
 }
 
+/* The value with every line end as CRLF: libetpan rewrites bare LFs while
+ * sending, which would make the literal longer than announced. */
+static char *crlf_copy(const char *value, size_t *len)
+{
+	char *out = malloc(2 * strlen(value) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const char *p = value; *p; p++) {
+		if (*p == '\n' && (p == value || p[-1] != '\r'))
+			*o++ = '\r';
+		*o++ = *p;
+	}
+	*o = '\0';
+	*len = (size_t)(o - out);
+	return out;
+}
+
 int imap_set_metadata(struct imap_session *s, const char *entry, const char *value)
 {
-	size_t len = value ? strlen(value) : 0;
-	char *cmd;
+	char *cmd, *data = NULL;
+	size_t len = 0;
 	int r;
 
 	if (!safe_word(entry) || !imap_has_capability(s, "METADATA") || !imap_has_capability(s, "LITERAL+"))
 		return -EOPNOTSUPP;
-	cmd = malloc(len + strlen(entry) + 64);
-	if (!cmd)
+	if (value && !(data = crlf_copy(value, &len)))
 		return -ENOMEM;
-	if (value)
-		sprintf(cmd, "SETMETADATA \"\" (%s {%zu+}\r\n%s)", entry, len, value);
+	cmd = malloc(len + strlen(entry) + 64);
+	if (!cmd) {
+		free(data);
+		return -ENOMEM;
+	}
+	if (data)
+		sprintf(cmd, "SETMETADATA \"\" (%s {%zu+}\r\n%s)", entry, len, data);
 	else
 		sprintf(cmd, "SETMETADATA \"\" (%s NIL)", entry);
+	free(data);
 	r = mailimap_custom_command(s->imap, cmd);
 	free(cmd);
 	return imap_map_error(s, r, "SETMETADATA");

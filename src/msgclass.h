@@ -62,8 +62,9 @@ const char *mime_param(const struct mime_part *p, const char *name);
 
 /*
  * Loads the raw (transfer-encoded) body of section part_id, for parts whose
- * body is NULL.  On success returns 0 with *data malloc'd (msgclass_derive
- * frees it; NULL means empty) and *len set.  On failure returns -errno, and
+ * body is NULL.  *data is NULL on entry.  On success returns 0 with *data
+ * malloc'd (msgclass_derive frees it; NULL means empty) and *len set.  On
+ * failure returns -errno, leaving *data NULL or malloc'd (it is freed), and
  * the rule that needed the body is skipped.  Called from the thread that
  * called msgclass_derive, only for the parts a rule needs, at most once
  * per part.

@@ -291,10 +291,20 @@ static int check_folder(const char *folder, void *ctx)
 {
 	struct receive *r = ctx;
 	uint64_t ino;
+	char *path;
+	int err;
 
 	if (strcmp(folder, RFOLDERS_ROOT) == 0)
 		return 0;
-	return mailbox_folder_by_path(r->mb, folder, &ino);
+	/* INBOX is case-insensitive (RFC 3501 5.1); the tree spells it INBOX */
+	path = strdup(folder);
+	if (!path)
+		return -ENOMEM;
+	if (strncasecmp(path, "INBOX", 5) == 0 && (path[5] == '\0' || path[5] == '/'))
+		memcpy(path, "INBOX", 5);
+	err = mailbox_folder_by_path(r->mb, path, &ino);
+	free(path);
+	return err;
 }
 
 static int known_result(const char *folder, void *ctx)

@@ -468,7 +468,8 @@ def rf_set(mnt_path, *lines):
 
 def rf_echo(mnt_path, line, timeout=30):
     """`echo LINE > MOUNT/.receive-folders` through sh (O_TRUNC)."""
-    return run(["sh", "-c", 'echo "$1" > "$2"', "sh", line,
+    # bash, not dash: dash reports every failed write as "I/O error"
+    return run(["bash", "-c", 'echo "$1" > "$2"', "bash", line,
                 os.path.join(mnt_path, RF_CTL)], timeout=timeout)
 
 
