@@ -3,6 +3,7 @@
  * unpinned blocks over the memory limit.
  * Lock order: cache.lock only; never held while a block is being fetched. */
 #include "cache.h"
+#include "cache_disk.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@ struct block {
 };
 
 struct cache {
+	struct disk_cache *disk;	/* NULL without a disk tier; locks itself */
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
 	size_t limit, bytes;
@@ -32,7 +34,9 @@ struct cache {
 
 static size_t key_hash(const struct cache_key *k, size_t n)
 {
-	uint64_t h = k->folder * 0x9E3779B97F4A7C15ull;
+	uint64_t h = k->folder ^ (k->folder >> 29);
+
+	h *= 0x9E3779B97F4A7C15ull;
 
 	h ^= (uint64_t)k->uid * 0xC2B2AE3D27D4EB4Full + k->block;
 	h ^= h >> 29;
@@ -45,13 +49,15 @@ static bool key_eq(const struct cache_key *a, const struct cache_key *b)
 	       a->uidvalidity == b->uidvalidity;
 }
 
-struct cache *cache_new(size_t memory_limit)
+struct cache *cache_new(const struct cache_options *o)
 {
 	struct cache *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
-	c->limit = memory_limit;
+	c->limit = o->memory_limit;
+	if (o->disk_limit && o->dir)
+		c->disk = disk_cache_open(o->dir, o->disk_limit);
 	c->nbuckets = 4096;
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
 	if (!c->buckets) {
@@ -73,6 +79,7 @@ void cache_free(struct cache *c)
 		free(b);
 	}
 	free(c->buckets);
+	disk_cache_close(c->disk);
 	pthread_cond_destroy(&c->loaded);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -162,7 +169,12 @@ static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, vo
 	int r;
 
 	pthread_mutex_unlock(&c->lock);
-	r = buf ? fill(&b->key, buf, &len, ctx) : -ENOMEM;
+	if (!buf)
+		r = -ENOMEM;
+	else if (c->disk && disk_cache_get(c->disk, &b->key, buf, &len) == 0)
+		r = 0;
+	else if ((r = fill(&b->key, buf, &len, ctx)) == 0 && c->disk)
+		disk_cache_put(c->disk, &b->key, buf, len);
 	if (r == 0 && len < CACHE_BLOCK_SIZE) {
 		char *shrunk = realloc(buf, len ? len : 1);
 
@@ -231,7 +243,57 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 	return n;
 }
 
-void cache_drop_folder(struct cache *c, uint32_t folder)
+static void memory_insert(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+{
+	struct block *b;
+	char *copy;
+
+	if (len > CACHE_BLOCK_SIZE || !(copy = malloc(len ? len : 1)))
+		return;
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&c->lock);
+	if (find_locked(c, key) || !(b = insert_loading_locked(c, key))) {
+		pthread_mutex_unlock(&c->lock);
+		free(copy);
+		return;
+	}
+	b->loading = false;
+	b->pins = 0;
+	b->data = copy;
+	b->len = len;
+	c->bytes += len;
+	evict_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+{
+	if (c->disk)
+		disk_cache_put(c->disk, key, data, len);
+	memory_insert(c, key, data, len);
+}
+
+bool cache_contains(struct cache *c, const struct cache_key *key)
+{
+	bool found;
+	char *buf;
+	size_t len;
+
+	pthread_mutex_lock(&c->lock);
+	found = find_locked(c, key) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (found || !c->disk)
+		return found;
+	/* on disk: bring it into memory now, as a reader soon will */
+	buf = malloc(CACHE_BLOCK_SIZE);
+	found = buf && disk_cache_get(c->disk, key, buf, &len) == 0;
+	if (found)
+		memory_insert(c, key, buf, len);
+	free(buf);
+	return found;
+}
+
+void cache_drop_folder(struct cache *c, uint64_t folder)
 {
 	pthread_mutex_lock(&c->lock);
 	for (struct block *b = c->lru_head, *next; b; b = next) {
@@ -240,6 +302,8 @@ void cache_drop_folder(struct cache *c, uint32_t folder)
 			remove_locked(c, b);
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (c->disk)
+		disk_cache_drop_folder(c->disk, folder);
 }
 
 void cache_stats(struct cache *c, size_t *bytes, uint64_t *hits, uint64_t *misses)

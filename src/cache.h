@@ -1,10 +1,12 @@
-/* cache.h - message bodies in fixed-size blocks, kept in memory (LRU, bounded).
- * IMAP messages never change, so a block is valid until its folder's
- * UIDVALIDITY changes.  Concurrent readers of a missing block fetch it once:
- * the others wait for the first. */
+/* cache.h - message bodies in fixed-size blocks, in two tiers: memory (LRU,
+ * bounded) and disk (cache_disk.h, bounded, survives remounts).  IMAP
+ * messages never change, so a block is valid until its folder's UIDVALIDITY
+ * changes.  Concurrent readers of a missing block fetch it once: the others
+ * wait for the first.  A block being read is never evicted. */
 #ifndef IMAPFS_CACHE_H
 #define IMAPFS_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,7 +15,7 @@
 #define CACHE_BLOCK_SIZE (128u * 1024u)
 
 struct cache_key {
-	uint32_t folder;	/* mailbox folder id (stable for the mount) */
+	uint64_t folder;	/* hash of account and folder name: stable across mounts */
 	uint32_t uidvalidity;
 	uint32_t uid;
 	uint32_t block;		/* offset / CACHE_BLOCK_SIZE */
@@ -26,7 +28,13 @@ typedef int cache_fill_fn(const struct cache_key *key, char *buf, size_t *len, v
 
 struct cache;
 
-struct cache *cache_new(size_t memory_limit);
+struct cache_options {
+	size_t memory_limit;
+	size_t disk_limit;	/* 0: no disk tier */
+	const char *dir;	/* the cache directory (blocks/ goes in it) */
+};
+
+struct cache *cache_new(const struct cache_options *o);
 void cache_free(struct cache *c);
 
 /* Copies up to len bytes from offset `at` inside the block into out, filling
@@ -35,8 +43,13 @@ void cache_free(struct cache *c);
 long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
 		size_t at, char *out, size_t len, size_t *block_len);
 
+/* Stores a block fetched otherwise (prefetch). */
+void cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len);
+/* Whether the block is held (in memory or on disk) without fetching it. */
+bool cache_contains(struct cache *c, const struct cache_key *key);
+
 /* Forgets every block of a folder (its UIDVALIDITY changed). */
-void cache_drop_folder(struct cache *c, uint32_t folder);
+void cache_drop_folder(struct cache *c, uint64_t folder);
 
 /* Bytes held in memory now, and hits/misses so far. */
 void cache_stats(struct cache *c, size_t *bytes, uint64_t *hits, uint64_t *misses);

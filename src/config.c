@@ -25,6 +25,9 @@ static const struct fuse_opt option_table[] = {
 	OPT("tls_verify=%s", tls_verify),
 	OPT("plaintext", plaintext),
 	OPT("route_incoming", route_incoming),
+	OPT("memory_cache=%s", memory_cache),
+	OPT("cache_size=%s", cache_size),
+	OPT("prefetch=%u", prefetch),
 	OPT("cache_dir=%s", cache_dir),
 	OPT("connections=%u", connections),
 	OPT("timeout=%u", timeout),
@@ -48,6 +51,34 @@ static const struct fuse_opt option_table[] = {
 	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_END
 };
+
+int config_parse_size(const char *text, size_t *bytes)
+{
+	unsigned long long v = 0, mult = 1;
+	const char *p = text;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (unsigned long long)(*p - '0');
+		if (v > (1ull << 50))
+			return -EINVAL;
+	}
+	switch (*p) {
+	case '\0': break;
+	case 'k': case 'K': mult = 1ull << 10; p++; break;
+	case 'm': case 'M': mult = 1ull << 20; p++; break;
+	case 'g': case 'G': mult = 1ull << 30; p++; break;
+	case 't': case 'T': mult = 1ull << 40; p++; break;
+	default: return -EINVAL;
+	}
+	if (*p == 'B' || *p == 'b')
+		p++;
+	if (*p)
+		return -EINVAL;
+	*bytes = (size_t)(v * mult);
+	return 0;
+}
 
 static int hex_value(int c)
 {
@@ -242,6 +273,9 @@ int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_arg
 	cfg->connections = 4;
 	cfg->timeout = 30;
 	cfg->dir_cache = 10;
+	cfg->prefetch = 16;
+	cfg->memory_cache_bytes = 64u << 20;
+	cfg->cache_size_bytes = 1u << 30;
 	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(fuse_args, cfg, option_table, process_arg) < 0) {
 		snprintf(err, errlen, "cannot parse the options");
@@ -259,6 +293,14 @@ int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_arg
 	}
 	if (cfg->names && strcmp(cfg->names, "readable") != 0 && strcmp(cfg->names, "uid") != 0) {
 		snprintf(err, errlen, "-o names= takes readable or uid");
+		return -EINVAL;
+	}
+	if (cfg->memory_cache && config_parse_size(cfg->memory_cache, &cfg->memory_cache_bytes) < 0) {
+		snprintf(err, errlen, "-o memory_cache= takes a size such as 64M");
+		return -EINVAL;
+	}
+	if (cfg->cache_size && config_parse_size(cfg->cache_size, &cfg->cache_size_bytes) < 0) {
+		snprintf(err, errlen, "-o cache_size= takes a size such as 1G (0: no disk cache)");
 		return -EINVAL;
 	}
 	if (cfg->rm && strcmp(cfg->rm, "trash") != 0 && strcmp(cfg->rm, "expunge") != 0) {
@@ -297,6 +339,8 @@ void config_free(struct config *cfg)
 	free(cfg->names);
 	free(cfg->tls_verify);
 	free(cfg->trash);
+	free(cfg->memory_cache);
+	free(cfg->cache_size);
 	free(cfg->rm);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -528,6 +572,9 @@ void config_usage(const char *progname)
 	       "    -o trash=NAME          folder rm moves to (default: \\Trash, else Trash)\n"
 	       "    -o rm=trash|expunge    rm moves to the trash (default) or deletes for good\n"
 	       "    -o route_incoming      move new INBOX mail to the receive folder of its class\n"
+	       "    -o memory_cache=SIZE   message blocks kept in memory (default 64M)\n"
+	       "    -o cache_size=SIZE     message blocks kept on disk (default 1G; 0: none)\n"
+	       "    -o prefetch=N          messages/blocks fetched ahead of a reader (default 16; 0: off)\n"
 	       "\n"
 	       "FUSE options such as -o allow_other are passed to libfuse.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n", progname);

@@ -34,12 +34,20 @@ struct config {
 	unsigned connections;
 	unsigned timeout;
 	unsigned dir_cache;
+	char *memory_cache;	/* SIZE strings: 64M, 1G, 0 */
+	char *cache_size;
+	unsigned prefetch;
+	size_t memory_cache_bytes;	/* parsed */
+	size_t cache_size_bytes;
 	int foreground;
 	int debug;
 	int show_help;
 	int show_version;
 	int args_seen;		/* parser state: non-option arguments so far */
 };
+
+/* "64M", "1G", "512k", "0", "1000": bytes, or -EINVAL. */
+int config_parse_size(const char *text, size_t *bytes);
 
 /* Parses imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT]. */
 int config_parse_url(const char *text, struct imap_url *url, char *err, size_t errlen);

@@ -6,6 +6,10 @@
 #include "mailbox_p.h"
 #include "inode.h"
 #include "log.h"
+#include "cache_disk.h"
+
+#include <inttypes.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -271,6 +275,142 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	return 0;
 }
 
+/* ---- listings on disk: a remount syncs from here, not from nothing ---- */
+
+#define LISTING_MAGIC 0x314c5453464d4931ull	/* "1IMFSTL1" */
+#define PACKED_MSG 21	/* uid, size, date, name_off, flags */
+
+struct listing_header {
+	uint64_t magic;
+	uint32_t uidvalidity;
+	uint32_t crc;		/* of everything after the header */
+	uint64_t count;
+	uint64_t names_len;
+};
+
+static char *listing_path(const struct mailbox *mb, const struct folder *f)
+{
+	char *path;
+
+	if (!mb->opt.cache_dir)
+		return NULL;
+	path = malloc(strlen(mb->opt.cache_dir) + 40);
+	if (path)
+		sprintf(path, "%s/folders/%016" PRIx64, mb->opt.cache_dir, mb_folder_key(mb, f));
+	return path;
+}
+
+static void pack_msg(unsigned char *p, const struct msg *m)
+{
+	uint32_t size = mb_msg_size(m);
+
+	memcpy(p, &m->uid, 4);
+	memcpy(p + 4, &size, 4);
+	memcpy(p + 8, &m->date, 8);
+	memcpy(p + 16, &m->name_off, 4);
+	p[20] = m->flags;
+}
+
+static void unpack_msg(const unsigned char *p, struct msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	memcpy(&m->uid, p, 4);
+	memcpy(&m->size, p + 4, 4);
+	memcpy(&m->date, p + 8, 8);
+	memcpy(&m->name_off, p + 16, 4);
+	m->flags = p[20];
+}
+
+static void save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l)
+{
+	struct listing_header h = { LISTING_MAGIC, l->uidvalidity, 0, l->count, l->names_len };
+	size_t body = l->count * PACKED_MSG + l->names_len;
+	unsigned char *buf = malloc(sizeof(h) + body);
+	char *path = listing_path(mb, f), *tmp = NULL;
+	FILE *out = NULL;
+
+	if (!buf || !path || !(tmp = malloc(strlen(path) + 8)))
+		goto out;
+	for (size_t i = 0; i < l->count; i++)
+		pack_msg(buf + sizeof(h) + i * PACKED_MSG, &l->msgs[i]);
+	memcpy(buf + sizeof(h) + l->count * PACKED_MSG, l->names, l->names_len);
+	h.crc = cache_crc32(0, buf + sizeof(h), body);
+	memcpy(buf, &h, sizeof(h));
+	sprintf(tmp, "%s.tmp", path);
+	*strrchr(tmp, '/') = '\0';
+	mkdir(tmp, 0700);
+	sprintf(tmp, "%s.tmp", path);
+	/* write, check, rename: a crash leaves the old file or the new one */
+	out = fopen(tmp, "we");
+	if (!out || fwrite(buf, 1, sizeof(h) + body, out) != sizeof(h) + body || fclose(out) != 0 ||
+	    rename(tmp, path) != 0) {
+		if (out)
+			log_debug("cannot save the listing of %s", f->path);
+		unlink(tmp);
+	}
+out:
+	free(buf);
+	free(path);
+	free(tmp);
+}
+
+static struct listing *load_listing(const struct mailbox *mb, const struct folder *f)
+{
+	struct listing_header h;
+	struct listing *l = NULL;
+	unsigned char *buf = NULL;
+	char *path = listing_path(mb, f);
+	FILE *in = path ? fopen(path, "re") : NULL;
+	size_t body;
+
+	if (!in || fread(&h, sizeof(h), 1, in) != 1 || h.magic != LISTING_MAGIC ||
+	    h.count > (1u << 26) || h.names_len > (1u << 30))
+		goto out;
+	body = h.count * PACKED_MSG + h.names_len;
+	buf = malloc(body + 1);
+	l = calloc(1, sizeof(*l));
+	if (!buf || !l || fread(buf, 1, body, in) != body || cache_crc32(0, buf, body) != h.crc)
+		goto bad;
+	l->msgs = malloc((h.count + 1) * sizeof(*l->msgs));
+	l->names = malloc(h.names_len + 1);
+	if (!l->msgs || !l->names)
+		goto bad;
+	for (size_t i = 0; i < h.count; i++) {
+		unpack_msg(buf + i * PACKED_MSG, &l->msgs[i]);
+		if (l->msgs[i].name_off >= h.names_len)
+			goto bad;
+	}
+	memcpy(l->names, buf + h.count * PACKED_MSG, h.names_len);
+	if (h.names_len && l->names[h.names_len - 1] != '\0')
+		goto bad;
+	l->refs = 1;
+	l->uidvalidity = h.uidvalidity;
+	l->count = h.count;
+	l->names_len = h.names_len;
+	goto out;
+bad:
+	log_warn("ignoring a damaged saved listing of %s", f->path);
+	if (l) {
+		free(l->msgs);
+		free(l->names);
+		free(l);
+	}
+	l = NULL;
+out:
+	if (in)
+		fclose(in);
+	free(buf);
+	free(path);
+	return l;
+}
+
+static bool listing_changed(const struct listing *old, const struct listing *l)
+{
+	return !old || old->uidvalidity != l->uidvalidity || old->count != l->count ||
+	       (l->count && old->msgs[old->count - 1].uid != l->msgs[l->count - 1].uid) ||
+	       (l->count && old->msgs[0].uid != l->msgs[0].uid);
+}
+
 /* Removed UIDs the server no longer lists need no more hiding. */
 static void prune_removed_locked(struct folder *f)
 {
@@ -361,13 +501,19 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 	}
 	f->syncing = true;
 	job.old = mb_listing_get(f->listing);
+	if (!job.old && !f->disk_tried) {
+		f->disk_tried = true;
+		job.old = load_listing(mb, f);
+	}
 	pthread_mutex_unlock(&f->lock);
 
 	r = pool_run(mb->pool, f->server, POOL_FRESH_SELECT, sync_fn, &job);
 	if (r == 0 && job.old && job.old->uidvalidity != job.result->uidvalidity) {
 		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
-		cache_drop_folder(mb->cache, f->id);
+		cache_drop_folder(mb->cache, mb_folder_key(mb, f));
 	}
+	if (r == 0 && listing_changed(job.old, job.result))
+		save_listing(mb, f, job.result);
 
 	pthread_mutex_lock(&f->lock);
 	f->syncing = false;

@@ -414,6 +414,19 @@ int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, u
 	return find_message(mb, f, *uid, name, false, NULL, uidvalidity);
 }
 
+uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)
+{
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a */
+	const char *parts[2] = { mb->opt.account ? mb->opt.account : "", f->server ? f->server : f->path };
+
+	for (int i = 0; i < 2; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+			h = (h ^ *p) * 0x100000001b3ull;
+		h = (h ^ 0xff) * 0x100000001b3ull;
+	}
+	return h;
+}
+
 void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid)
 {
 	pthread_mutex_lock(&mb->forward_lock);

@@ -21,6 +21,8 @@ struct mailbox_options {
 	int dir_cache;		/* seconds a listing stays fresh */
 	const char *trash;	/* -o trash=: folder path for rm, NULL: find it */
 	bool rm_expunge;	/* -o rm=expunge: rm deletes for good */
+	const char *account;	/* "user@host:port": part of every cache key */
+	const char *cache_dir;	/* listings are kept in cache_dir/folders */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);

@@ -68,6 +68,7 @@ struct folder {
 	struct listing *listing;	/* NULL until first synced */
 	struct timespec synced_at;	/* zero: stale, sync before use */
 	bool syncing;
+	bool disk_tried;	/* the listing saved by an earlier mount was looked for */
 	uint32_t *removed;	/* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
 	struct alias *aliases;	/* names used by mv/cp for messages that came in */
@@ -115,12 +116,16 @@ struct mailbox_dir {
 };
 
 struct mailbox_file {
+	uint64_t key;		/* the folder's cache key */
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
 	uint32_t size;
 	char *server;
 };
+
+/* The folder's key in the caches: stable across mounts, unlike its id. */
+uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f);
 
 /* time */
 double mb_age(const struct timespec *t);	/* seconds since t; huge when t is zero */

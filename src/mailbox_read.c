@@ -51,7 +51,7 @@ static int fill_block(const struct cache_key *key, char *buf, size_t *len, void 
 /* Length of block `block` of the message, fetching it into the cache. */
 static long block_length(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
 {
-	struct cache_key key = { f->folder, f->uidvalidity, f->uid, block };
+	struct cache_key key = { f->key, f->uidvalidity, f->uid, block };
 	struct fill_ctx fc = { mb, f };
 	size_t len = 0;
 	long r = cache_read(mb->cache, &key, fill_block, &fc, 0, NULL, 0, &len);
@@ -109,6 +109,7 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	file = m ? calloc(1, sizeof(*file)) : NULL;
 	if (file) {
 		file->folder = f->id;
+		file->key = mb_folder_key(mb, f);
 		file->uidvalidity = l->uidvalidity;
 		file->uid = m->uid;
 		file->size = mb_msg_size(m);
@@ -154,7 +155,7 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 		return -EINVAL;
 	while (done < size && (uint64_t)off + done < f->size) {
 		uint64_t pos = (uint64_t)off + done;
-		struct cache_key key = { f->folder, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
+		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
 		size_t at = pos % CACHE_BLOCK_SIZE, blen = 0;
 		size_t want = size - done;
 		long n;

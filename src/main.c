@@ -23,7 +23,6 @@
 #define IMAPFS_VERSION "0.1"
 #endif
 
-#define MEMORY_CACHE_DEFAULT (64u << 20)
 #define MAX_FUSE_THREADS 16
 
 static int fail(const char *what)
@@ -142,13 +141,15 @@ int main(int argc, char **argv)
 		fail(err);
 		goto out;
 	}
+	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
 	pool = pool_new(&acct, (int)cfg.connections, first);
-	cache = cache_new(MEMORY_CACHE_DEFAULT);
+	cache = cache_new(&(struct cache_options){ .memory_limit = cfg.memory_cache_bytes,
+		.disk_limit = cfg.cache_size_bytes, .dir = cache_dir });
 	mb = pool && cache ? mailbox_new(pool, cache, &(struct mailbox_options){
 		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
 		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
-		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0 }) : NULL;
-	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
+		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0, .account = account,
+		.cache_dir = cache_dir }) : NULL;
 	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
 		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache }) : NULL;
 	uploads = receive ? uploads_new(mb, receive, cache_dir) : NULL;

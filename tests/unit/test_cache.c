@@ -39,6 +39,11 @@ static int fill(const struct cache_key *k, char *buf, size_t *len, void *ctx)
 	return 0;
 }
 
+static struct cache *mem_cache(size_t limit)
+{
+	return cache_new(&(struct cache_options){ .memory_limit = limit });
+}
+
 static long read_block(struct cache *c, struct source *src, uint32_t uid, uint32_t block,
 		       size_t at, char *out, size_t len)
 {
@@ -50,7 +55,7 @@ static long read_block(struct cache *c, struct source *src, uint32_t uid, uint32
 
 static void test_hit_and_miss(void **state)
 {
-	struct cache *c = cache_new(4 * CACHE_BLOCK_SIZE);
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
 	struct source src = { 0 };
 	struct cache_key k = { 1, 7, 5, 2 };
 	char out[100];
@@ -69,7 +74,7 @@ static void test_hit_and_miss(void **state)
 
 static void test_lru_eviction(void **state)
 {
-	struct cache *c = cache_new(3 * CACHE_BLOCK_SIZE);
+	struct cache *c = mem_cache(3 * CACHE_BLOCK_SIZE);
 	struct source src = { 0 };
 	size_t bytes;
 	uint64_t hits, misses;
@@ -93,7 +98,7 @@ static void test_lru_eviction(void **state)
 
 static void test_failure_not_cached(void **state)
 {
-	struct cache *c = cache_new(4 * CACHE_BLOCK_SIZE);
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
 	struct source src = { .fail = 1 };
 	char out[10];
 
@@ -107,7 +112,7 @@ static void test_failure_not_cached(void **state)
 
 static void test_drop_folder(void **state)
 {
-	struct cache *c = cache_new(4 * CACHE_BLOCK_SIZE);
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
 	struct source src = { 0 };
 	size_t bytes;
 	uint64_t hits, misses;
@@ -140,7 +145,7 @@ static void *reader_thread(void *arg)
 
 static void test_concurrent_single_fetch(void **state)
 {
-	struct cache *c = cache_new(4 * CACHE_BLOCK_SIZE);
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
 	struct source src = { .delay = 100000 };
 	struct reader readers[8];
 	pthread_t t[8];

@@ -1,0 +1,401 @@
+/* cache_disk.c - owns the block files under cache_dir/blocks: their format
+ * (a header with the key, the length and a CRC-32, then the bytes), atomic
+ * writes, the in-memory index of what is on disk, and LRU eviction.
+ * Lock order: disk_cache.lock alone; file I/O happens outside it. */
+#include "cache_disk.h"
+#include "cache.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BLOCK_MAGIC 0x4b4c4246534d4931ull	/* "1IMSFBLK" */
+
+struct header {
+	uint64_t magic;
+	uint64_t folder;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	uint32_t block;
+	uint32_t len;
+	uint32_t crc;
+	uint32_t pad;
+};
+
+struct entry {
+	struct cache_key key;
+	size_t bytes;			/* on disk, header included */
+	struct entry *hash_next;
+	struct entry *prev, *next;	/* LRU, most recent first */
+};
+
+struct disk_cache {
+	char *dir;
+	size_t limit, bytes;
+	pthread_mutex_t lock;		/* protects the index */
+	size_t nbuckets;
+	struct entry **buckets;
+	struct entry *head, *tail;
+	unsigned long tmp_serial;
+};
+
+uint32_t cache_crc32(uint32_t crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	crc = ~crc;
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+	}
+	return ~crc;
+}
+
+static size_t bucket(const struct disk_cache *d, const struct cache_key *k)
+{
+	uint64_t h = k->folder ^ ((uint64_t)k->uid << 20) ^ k->block ^ ((uint64_t)k->uidvalidity << 40);
+
+	h *= 0x9E3779B97F4A7C15ull;
+	return (size_t)(h >> 32) % d->nbuckets;
+}
+
+static bool same_key(const struct cache_key *a, const struct cache_key *b)
+{
+	return a->folder == b->folder && a->uid == b->uid && a->block == b->block &&
+	       a->uidvalidity == b->uidvalidity;
+}
+
+static void path_of(const struct disk_cache *d, const struct cache_key *k, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%016" PRIx64 "/%" PRIu32 "-%" PRIu32 "-%" PRIu32, d->dir, k->folder,
+		 k->uidvalidity, k->uid, k->block);
+}
+
+static void unlink_lru_locked(struct disk_cache *d, struct entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		d->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		d->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void push_lru_locked(struct disk_cache *d, struct entry *e)
+{
+	e->next = d->head;
+	if (d->head)
+		d->head->prev = e;
+	d->head = e;
+	if (!d->tail)
+		d->tail = e;
+}
+
+static struct entry *find_locked(struct disk_cache *d, const struct cache_key *k)
+{
+	for (struct entry *e = d->buckets[bucket(d, k)]; e; e = e->hash_next)
+		if (same_key(&e->key, k))
+			return e;
+	return NULL;
+}
+
+/* Takes e out of the index; the caller deletes its file. */
+static void remove_locked(struct disk_cache *d, struct entry *e)
+{
+	struct entry **pp = &d->buckets[bucket(d, &e->key)];
+
+	while (*pp != e)
+		pp = &(*pp)->hash_next;
+	*pp = e->hash_next;
+	unlink_lru_locked(d, e);
+	d->bytes -= e->bytes;
+}
+
+static void add_locked(struct disk_cache *d, const struct cache_key *k, size_t bytes, bool recent)
+{
+	struct entry *e = find_locked(d, k);
+	size_t b;
+
+	if (e) {
+		d->bytes -= e->bytes;
+		unlink_lru_locked(d, e);
+	} else {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		e->key = *k;
+		b = bucket(d, k);
+		e->hash_next = d->buckets[b];
+		d->buckets[b] = e;
+	}
+	e->bytes = bytes;
+	d->bytes += bytes;
+	if (recent) {
+		push_lru_locked(d, e);
+	} else {	/* found at start-up: older than anything used since */
+		e->prev = d->tail;
+		if (d->tail)
+			d->tail->next = e;
+		d->tail = e;
+		if (!d->head)
+			d->head = e;
+	}
+}
+
+static void forget(struct disk_cache *d, const struct cache_key *k)
+{
+	char path[PATH_MAX];
+	struct entry *e;
+
+	pthread_mutex_lock(&d->lock);
+	e = find_locked(d, k);
+	if (e)
+		remove_locked(d, e);
+	pthread_mutex_unlock(&d->lock);
+	free(e);
+	path_of(d, k, path, sizeof(path));
+	unlink(path);
+}
+
+/* Evicts least recently used blocks until under the limit. */
+static void evict(struct disk_cache *d)
+{
+	char path[PATH_MAX];
+
+	for (;;) {
+		struct entry *e;
+
+		pthread_mutex_lock(&d->lock);
+		e = d->bytes > d->limit ? d->tail : NULL;
+		if (e)
+			remove_locked(d, e);
+		pthread_mutex_unlock(&d->lock);
+		if (!e)
+			return;
+		/* a reader with the file open keeps its bytes: unlink is safe */
+		path_of(d, &e->key, path, sizeof(path));
+		unlink(path);
+		free(e);
+	}
+}
+
+static void index_folder(struct disk_cache *d, const char *name)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct cache_key k;
+	struct stat st;
+	DIR *dir;
+
+	if (sscanf(name, "%16" SCNx64, &k.folder) != 1 || strlen(name) != 16)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char file[PATH_MAX + 300];
+
+		snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+		if (de->d_name[0] == '.')
+			continue;
+		if (strncmp(de->d_name, "tmp.", 4) == 0 ||
+		    sscanf(de->d_name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k.uidvalidity, &k.uid, &k.block) != 3) {
+			unlink(file);	/* an interrupted write */
+			continue;
+		}
+		if (stat(file, &st) == 0)
+			add_locked(d, &k, (size_t)st.st_size, false);
+	}
+	closedir(dir);
+}
+
+struct disk_cache *disk_cache_open(const char *dir, size_t limit)
+{
+	struct disk_cache *d = calloc(1, sizeof(*d));
+	struct dirent *de;
+	DIR *top;
+
+	if (!d || !(d->dir = malloc(strlen(dir) + 8))) {
+		free(d);
+		return NULL;
+	}
+	sprintf(d->dir, "%s/blocks", dir);
+	if (mkdir(d->dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("cannot create %s: %s; no disk cache", d->dir, strerror(errno));
+		free(d->dir);
+		free(d);
+		return NULL;
+	}
+	d->limit = limit;
+	d->nbuckets = 16384;
+	d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
+	pthread_mutex_init(&d->lock, NULL);
+	if (!d->buckets) {
+		disk_cache_close(d);
+		return NULL;
+	}
+	top = opendir(d->dir);
+	while (top && (de = readdir(top)))
+		if (de->d_name[0] != '.')
+			index_folder(d, de->d_name);
+	if (top)
+		closedir(top);
+	evict(d);
+	return d;
+}
+
+void disk_cache_close(struct disk_cache *d)
+{
+	if (!d)
+		return;
+	for (struct entry *e = d->head, *next; e; e = next) {
+		next = e->next;
+		free(e);
+	}
+	free(d->buckets);
+	pthread_mutex_destroy(&d->lock);
+	free(d->dir);
+	free(d);
+}
+
+int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
+{
+	struct header h;
+	char path[PATH_MAX];
+	struct entry *e;
+	ssize_t n;
+	int fd;
+
+	pthread_mutex_lock(&d->lock);
+	e = find_locked(d, k);
+	if (e) {
+		unlink_lru_locked(d, e);
+		push_lru_locked(d, e);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!e)
+		return -ENOENT;
+	path_of(d, k, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		forget(d, k);
+		return -ENOENT;
+	}
+	n = pread(fd, &h, sizeof(h), 0);
+	if (n == (ssize_t)sizeof(h) && h.magic == BLOCK_MAGIC && h.folder == k->folder &&
+	    h.uidvalidity == k->uidvalidity && h.uid == k->uid && h.block == k->block &&
+	    h.len <= CACHE_BLOCK_SIZE)
+		n = pread(fd, buf, h.len, sizeof(h));
+	else
+		n = -1;
+	close(fd);
+	if (n != (ssize_t)h.len || cache_crc32(0, buf, h.len) != h.crc) {
+		log_warn("damaged cache file %s: fetching the block again", path);
+		forget(d, k);
+		return -ENOENT;
+	}
+	*len = h.len;
+	return 0;
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w <= 0)
+			return false;
+		c += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
+{
+	struct header h = { BLOCK_MAGIC, k->folder, k->uidvalidity, k->uid, k->block, (uint32_t)len,
+			    cache_crc32(0, buf, len), 0 };
+	char path[PATH_MAX], tmp[600], dir[512];
+	unsigned long serial;
+	struct stat st;
+	int fd;
+	bool ok;
+
+	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
+		return;
+	snprintf(dir, sizeof(dir), "%s/%016" PRIx64, d->dir, k->folder);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return;
+	pthread_mutex_lock(&d->lock);
+	serial = ++d->tmp_serial;
+	pthread_mutex_unlock(&d->lock);
+	snprintf(tmp, sizeof(tmp), "%s/tmp.%ld.%lu", dir, (long)getpid(), serial);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	ok = write_all(fd, &h, sizeof(h)) && write_all(fd, buf, len);
+	/* a full disk can leave a short file: check before it gets a real name */
+	ok = ok && fstat(fd, &st) == 0 && (size_t)st.st_size == sizeof(h) + len;
+	ok = close(fd) == 0 && ok;
+	path_of(d, k, path, sizeof(path));
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	add_locked(d, k, sizeof(h) + len, true);
+	pthread_mutex_unlock(&d->lock);
+	evict(d);
+}
+
+void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
+{
+	struct entry *doomed = NULL;
+	char path[PATH_MAX];
+
+	pthread_mutex_lock(&d->lock);
+	for (struct entry *e = d->head, *next; e; e = next) {
+		next = e->next;
+		if (e->key.folder != folder)
+			continue;
+		remove_locked(d, e);
+		e->next = doomed;
+		doomed = e;
+	}
+	pthread_mutex_unlock(&d->lock);
+	while (doomed) {
+		struct entry *next = doomed->next;
+
+		path_of(d, &doomed->key, path, sizeof(path));
+		unlink(path);
+		free(doomed);
+		doomed = next;
+	}
+}
+
+size_t disk_cache_bytes(struct disk_cache *d)
+{
+	size_t b;
+
+	pthread_mutex_lock(&d->lock);
+	b = d->bytes;
+	pthread_mutex_unlock(&d->lock);
+	return b;
+}

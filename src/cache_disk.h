@@ -1,0 +1,28 @@
+/* cache_disk.h - the on-disk tier of the block cache, under
+ * cache_dir/blocks/: one private file per block, checksummed, written to a
+ * temporary name and renamed, evicted least recently used first beyond a
+ * size limit.  A damaged or truncated file is deleted and reported missing,
+ * never served.  Thread-safe. */
+#ifndef IMAPFS_CACHE_DISK_H
+#define IMAPFS_CACHE_DISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cache_key;
+struct disk_cache;
+
+/* Opens (creating 0700 directories) and indexes what earlier mounts left. */
+struct disk_cache *disk_cache_open(const char *dir, size_t limit);
+void disk_cache_close(struct disk_cache *d);
+
+/* 0 and the block in buf (room CACHE_BLOCK_SIZE), or -ENOENT. */
+int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len);
+void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len);
+void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder);
+size_t disk_cache_bytes(struct disk_cache *d);
+
+/* CRC-32 (IEEE), shared with the listing files. */
+uint32_t cache_crc32(uint32_t crc, const void *data, size_t len);
+
+#endif
