@@ -102,3 +102,12 @@ demo-stop:
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz imapfs tests/integration/__pycache__ .pytest_cache
+
+# Benchmark against peer tools on a private Dovecot (minutes; not part of
+# `make check`).  bench-smoke: small sizes, one run (CI).  See bench/README.
+.PHONY: bench bench-smoke
+bench: all
+	IMAPFS_BIN=$(CURDIR)/imapfs $(PYTHON) bench/run.py $(BENCH_ARGS)
+
+bench-smoke: all
+	IMAPFS_BIN=$(CURDIR)/imapfs $(PYTHON) bench/run.py --smoke $(BENCH_ARGS)

@@ -266,6 +266,46 @@ static void memory_insert(struct cache *c, const struct cache_key *key, const ch
 	pthread_mutex_unlock(&c->lock);
 }
 
+bool cache_claim(struct cache *c, const struct cache_key *key)
+{
+	struct block *b = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (!find_locked(c, key))
+		b = insert_loading_locked(c, key);
+	pthread_mutex_unlock(&c->lock);
+	return b != NULL;
+}
+
+void cache_release_claim(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+{
+	char *copy = data && len <= CACHE_BLOCK_SIZE ? malloc(len ? len : 1) : NULL;
+	struct block *b;
+
+	if (copy)
+		memcpy(copy, data, len);
+	if (copy && c->disk)
+		disk_cache_put(c->disk, key, data, len);
+	pthread_mutex_lock(&c->lock);
+	b = find_locked(c, key);
+	if (b && b->loading) {
+		b->loading = false;
+		b->pins--;
+		if (copy) {
+			b->data = copy;
+			b->len = len;
+			c->bytes += len;
+			copy = NULL;
+		} else {
+			remove_locked(c, b);
+		}
+		pthread_cond_broadcast(&c->loaded);
+		evict_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(copy);
+}
+
 void cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
 	if (c->disk)

@@ -43,6 +43,13 @@ void cache_free(struct cache *c);
 long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
 		size_t at, char *out, size_t len, size_t *block_len);
 
+/* Prefetch: claims a missing block (true: the caller must end it), so a
+ * reader that comes for it meanwhile waits instead of fetching it again. */
+bool cache_claim(struct cache *c, const struct cache_key *key);
+/* Ends a claim with the block's bytes, or with data NULL when the fetch
+ * failed (a waiting reader then fetches it itself). */
+void cache_release_claim(struct cache *c, const struct cache_key *key, const char *data, size_t len);
+
 /* Stores a block fetched otherwise (prefetch). */
 void cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len);
 /* Whether the block is held (in memory or on disk) without fetching it. */

@@ -273,7 +273,7 @@ int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_arg
 	cfg->connections = 4;
 	cfg->timeout = 30;
 	cfg->dir_cache = 10;
-	cfg->prefetch = 16;
+	cfg->prefetch = 64;
 	cfg->memory_cache_bytes = 64u << 20;
 	cfg->cache_size_bytes = 1u << 30;
 	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
@@ -574,7 +574,7 @@ void config_usage(const char *progname)
 	       "    -o route_incoming      move new INBOX mail to the receive folder of its class\n"
 	       "    -o memory_cache=SIZE   message blocks kept in memory (default 64M)\n"
 	       "    -o cache_size=SIZE     message blocks kept on disk (default 1G; 0: none)\n"
-	       "    -o prefetch=N          messages/blocks fetched ahead of a reader (default 16; 0: off)\n"
+	       "    -o prefetch=N          messages/blocks fetched ahead of a reader (default 64; 0: off)\n"
 	       "\n"
 	       "FUSE options such as -o allow_other are passed to libfuse.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n", progname);

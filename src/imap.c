@@ -622,6 +622,82 @@ int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint3
 	return r;
 }
 
+/* One UID FETCH for many messages: the body handler collects a message's
+ * bytes, and the response's att handler (which libetpan calls right after,
+ * with the UID) hands them over. */
+struct batch_fetch {
+	struct body_fetch body;
+	bool has_body;
+	imap_part_cb *cb;
+	void *ctx;
+};
+
+static bool on_batch_body(int type, struct mailimap_msg_att_body_section *section,
+			  const char *bytes, size_t len, void *ctx)
+{
+	struct batch_fetch *bf = ctx;
+
+	bf->has_body = true;
+	return on_body(type, section, bytes, len, &bf->body);
+}
+
+static void on_batch_att(struct mailimap_msg_att *att, void *ctx)
+{
+	struct batch_fetch *bf = ctx;
+	struct imap_meta m;
+
+	imap_meta_from_att(att, &m);
+	if (m.uid && !bf->has_body && m.headers) {	/* a short body libetpan kept */
+		on_body(0, NULL, m.headers, m.headers_len, &bf->body);
+		bf->has_body = true;
+	}
+	if (m.uid && bf->has_body && !bf->body.overflow)
+		bf->cb(m.uid, bf->body.buf ? bf->body.buf : "", bf->body.got, bf->ctx);
+	bf->body.got = 0;
+	bf->body.overflow = false;
+	bf->has_body = false;
+}
+
+int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len,
+		     imap_part_cb *cb, void *ctx)
+{
+	struct batch_fetch bf = { .body = { .grow = true, .max = len }, .cb = cb, .ctx = ctx };
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_set *set = mailimap_set_new_empty();
+	struct mailimap_section *sec = mailimap_section_new(NULL);
+	clist *res = NULL;
+	bool ok = set != NULL;
+	int r;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = mailimap_set_add_single(set, uids[i]) == MAILIMAP_NO_ERROR;
+	if (!ft || !ok || !sec) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		if (sec)
+			mailimap_section_free(sec);
+		return -ENOMEM;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+		mailimap_fetch_att_new_body_peek_section_partial(sec, 0, len));
+	mailimap_set_msg_body_handler(s->imap, on_batch_body, &bf);
+	mailimap_set_msg_att_handler(s->imap, on_batch_att, &bf);
+	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
+	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
+	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	free(bf.body.buf);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(res);
+	return imap_map_error(s, r, "UID FETCH (prefetch)");
+}
+
 /* "2.1" -> a section-part list; NULL on bad syntax. */
 static struct mailimap_section *part_section(const char *part_id)
 {

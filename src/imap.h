@@ -103,6 +103,12 @@ int imap_noop(struct imap_session *s, struct imap_folder_state *state);
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
 		    imap_meta_cb *cb, void *ctx);
 
+/* The first len bytes of each of the messages uids, in one UID FETCH;
+ * cb gets each message's bytes (valid during the call). */
+typedef void imap_part_cb(uint32_t uid, const char *data, size_t len, void *ctx);
+int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len,
+		     imap_part_cb *cb, void *ctx);
+
 /* UID SEARCH ALL: every UID of the selected folder, ascending, malloc'd. */
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);
 

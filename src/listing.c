@@ -43,6 +43,7 @@ void mb_listing_put(struct listing *l)
 	if (l && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		free(l->msgs);
 		free(l->names);
+		free(l->by_name);
 		free(l);
 	}
 }
@@ -168,6 +169,33 @@ static int cmp_msg_uid(const void *a, const void *b)
 }
 
 /* Sorts by UID and drops duplicates (a FETCH can repeat a message). */
+struct name_ref {
+	const char *name;
+	uint32_t index;
+};
+
+static int cmp_name_ref(const void *a, const void *b)
+{
+	return strcmp(((const struct name_ref *)a)->name, ((const struct name_ref *)b)->name);
+}
+
+/* The order a shell glob (cat *) or ls walks a folder in, for read-ahead. */
+static void index_names(struct listing *l)
+{
+	struct name_ref *refs = malloc((l->count + 1) * sizeof(*refs));
+
+	free(l->by_name);
+	l->by_name = refs ? malloc((l->count + 1) * sizeof(*l->by_name)) : NULL;
+	if (l->by_name) {
+		for (size_t i = 0; i < l->count; i++)
+			refs[i] = (struct name_ref){ mb_msg_name(l, &l->msgs[i]), (uint32_t)i };
+		qsort(refs, l->count, sizeof(*refs), cmp_name_ref);
+		for (size_t i = 0; i < l->count; i++)
+			l->by_name[i] = refs[i].index;
+	}
+	free(refs);
+}
+
 static void builder_finish(struct builder *b)
 {
 	struct listing *l = b->l;
@@ -179,6 +207,7 @@ static void builder_finish(struct builder *b)
 		if (out == 0 || l->msgs[out - 1].uid != l->msgs[i].uid)
 			l->msgs[out++] = l->msgs[i];
 	l->count = out;
+	index_names(l);
 }
 
 /* ---- syncing one folder ---- */
@@ -387,6 +416,7 @@ static struct listing *load_listing(const struct mailbox *mb, const struct folde
 	l->uidvalidity = h.uidvalidity;
 	l->count = h.count;
 	l->names_len = h.names_len;
+	index_names(l);
 	goto out;
 bad:
 	log_warn("ignoring a damaged saved listing of %s", f->path);

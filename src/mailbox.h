@@ -28,6 +28,10 @@ struct mailbox_options {
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
 void mailbox_free(struct mailbox *mb);
 
+struct prefetch;
+/* Reads ahead through p (NULL: never). */
+void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p);
+
 /* LIST the folders now (done once before mounting, so errors show early). */
 int mailbox_load_folders(struct mailbox *mb);
 

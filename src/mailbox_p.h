@@ -27,6 +27,7 @@ struct listing {
 	struct msg *msgs;	/* sorted by UID */
 	char *names;		/* NUL-terminated names, back to back */
 	size_t names_len;
+	uint32_t *by_name;	/* indices of msgs in byte order of names (ls, cat *) */
 };
 
 /* A name a message was given by mv or cp, besides its canonical one. */
@@ -48,6 +49,8 @@ struct known_class {
 	uint32_t uidvalidity;
 	char *cls;
 };
+
+#define MSG_SIZE_CORRECTED 0x80	/* in msg.flags: RFC822.SIZE proved wrong */
 
 #define MB_MAX_ALIASES 256
 #define MB_MAX_CLASSES 4096
@@ -75,6 +78,9 @@ struct folder {
 	size_t naliases;
 	struct known_class *classes;	/* message classes derived so far (a ring) */
 	size_t nclasses;
+	uint32_t last_opened;	/* read-ahead: the UID opened last */
+	int ahead_order;	/* 1: UID order, 2: name order */
+	size_t ahead_to;	/* position up to which read-ahead was asked for */
 };
 
 struct mailbox {
@@ -94,6 +100,7 @@ struct mailbox {
 	pthread_mutex_t list_lock;	/* one LIST at a time */
 	struct timespec listed_at;	/* protected by list_lock */
 
+	struct prefetch *prefetch;		/* may be NULL */
 	mailbox_folder_hook *folder_hook;	/* told of renames and removals */
 	void *folder_hook_ctx;
 
@@ -117,6 +124,8 @@ struct mailbox_dir {
 
 struct mailbox_file {
 	uint64_t key;		/* the folder's cache key */
+	uint32_t last_block;	/* read-ahead: the block read last, and how far */
+	uint32_t ahead_block;	/* ahead it was asked for */
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;

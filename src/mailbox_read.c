@@ -3,6 +3,9 @@
 #include "mailbox_p.h"
 #include "inode.h"
 #include "log.h"
+#include "prefetch.h"
+
+#include <stdint.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -84,6 +87,97 @@ static long verified_size(struct mailbox *mb, const struct mailbox_file *f)
 	return (long)block * CACHE_BLOCK_SIZE + len;
 }
 
+void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p)
+{
+	mb->prefetch = p;
+}
+
+/* Position of m in name order (binary search of by_name). */
+static size_t name_position(const struct listing *l, const struct msg *m)
+{
+	const char *name = mb_msg_name(l, m);
+	size_t lo = 0, hi = l->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(mb_msg_name(l, &l->msgs[l->by_name[mid]]), name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+static uint32_t uid_at(const struct listing *l, int order, size_t pos)
+{
+	return l->msgs[order == 1 ? pos : l->by_name[pos]].uid;
+}
+
+/* A reader opening messages one after another, in UID order (tar, cp -r,
+ * grep -r walk readdir order) or name order (cat *), gets the next ones
+ * fetched ahead, several per UID FETCH. */
+static void read_ahead_messages(struct mailbox *mb, struct folder *f, const struct listing *l,
+				const struct msg *m)
+{
+	unsigned depth = prefetch_depth(mb->prefetch);
+	size_t upos = (size_t)(m - l->msgs), npos = l->by_name ? name_position(l, m) : SIZE_MAX;
+	size_t pos = 0, from = 0, to = 0;
+	uint32_t uids[64];
+	int order = 0;
+
+	if (!depth)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (upos > 0 && l->msgs[upos - 1].uid == f->last_opened) {
+		order = 1;
+		pos = upos;
+	} else if (npos != SIZE_MAX && npos > 0 && uid_at(l, 2, npos - 1) == f->last_opened) {
+		order = 2;
+		pos = npos;
+	}
+	f->last_opened = m->uid;
+	if (order && (f->ahead_order != order || f->ahead_to < pos)) {
+		f->ahead_order = order;
+		f->ahead_to = pos;
+	}
+	if (order && f->ahead_to < pos + depth / 2 + 1) {
+		from = f->ahead_to + 1;
+		to = pos + depth < l->count - 1 ? pos + depth : l->count - 1;
+		f->ahead_to = to;
+	}
+	pthread_mutex_unlock(&f->lock);
+	for (size_t i = from, n = 0; order && i <= to && from <= to; i++) {
+		uids[n++] = uid_at(l, order, i);
+		if (n == sizeof(uids) / sizeof(uids[0]) || i == to) {
+			prefetch_messages(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, uids, n);
+			n = 0;
+		}
+	}
+}
+
+/* A large message read from start to end gets its next blocks fetched. */
+static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32_t block)
+{
+	unsigned depth = prefetch_depth(mb->prefetch);
+	uint32_t last = f->size ? (f->size - 1) / CACHE_BLOCK_SIZE : 0, to, ahead;
+	/* concurrent reads of one file only blur this guess: relaxed is enough */
+	uint32_t prev = __atomic_exchange_n(&f->last_block, block, __ATOMIC_RELAXED);
+
+	if (!depth || block != prev + 1 || block >= last)
+		return;
+	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
+	if (ahead > block + depth / 2)
+		return;
+	to = block + depth < last ? block + depth : last;
+	__atomic_store_n(&f->ahead_block, to, __ATOMIC_RELAXED);
+	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid,
+			ahead > block ? ahead + 1 : block + 1, to);
+}
+
 int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *size_corrected)
 {
 	struct mailbox_file *file;
@@ -131,8 +225,11 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 			 file->uid, f->path, file->size, real);
 		file->size = (uint32_t)real;
 		__atomic_store_n(&m->size, file->size, __ATOMIC_RELAXED);
-		*size_corrected = true;
+		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
 	}
+	/* the kernel may still hold the size the server claimed */
+	*size_corrected = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0;
+	read_ahead_messages(mb, f, l, m);
 	mb_listing_put(l);
 	*out = file;
 	return 0;
@@ -153,6 +250,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 
 	if (off < 0)
 		return -EINVAL;
+	if ((uint64_t)off < f->size)
+		read_ahead_blocks(mb, f, (uint32_t)(off / CACHE_BLOCK_SIZE));
 	while (done < size && (uint64_t)off + done < f->size) {
 		uint64_t pos = (uint64_t)off + done;
 		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };

@@ -8,6 +8,7 @@
 #include "mailbox.h"
 #include "ops.h"
 #include "pool.h"
+#include "prefetch.h"
 #include "receive.h"
 #include "tls.h"
 #include "upload.h"
@@ -87,8 +88,11 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	fuse_loop_cfg_set_max_threads(loop, MAX_FUSE_THREADS);
 	if (receive_start(ctx->receive) < 0)
 		log_warn("cannot start routing new mail");
+	if (prefetch_start(ctx->prefetch) < 0)
+		log_warn("cannot start reading ahead");
 	r = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
 	receive_stop(ctx->receive);
+	prefetch_stop(ctx->prefetch);
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
 	fuse_session_unmount(se);
@@ -111,6 +115,7 @@ int main(int argc, char **argv)
 	struct ops_context ctx;
 	struct uploads *uploads = NULL;
 	struct receive *receive = NULL;
+	struct prefetch *prefetch = NULL;
 	char account[600];
 	char err[512], *password = NULL, *cache_dir = NULL;
 	int status = 1;
@@ -155,7 +160,10 @@ int main(int argc, char **argv)
 	uploads = receive ? uploads_new(mb, receive, cache_dir) : NULL;
 	if (!pool)
 		imap_close(first);
-	if (!uploads) {
+	prefetch = uploads ? prefetch_new(pool, cache, cfg.prefetch) : NULL;
+	if (prefetch)
+		mailbox_set_prefetch(mb, prefetch);
+	if (!prefetch) {
 		fail("out of memory");
 		goto out;
 	}
@@ -164,9 +172,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	receive_load(receive);
-	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
+	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive, .prefetch = prefetch, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx);
 out:
+	prefetch_free(prefetch);
 	uploads_free(uploads);
 	receive_free(receive);
 	mailbox_free(mb);

@@ -10,6 +10,7 @@ struct ops_context {
 	struct mailbox *mailbox;
 	struct uploads *uploads;
 	struct receive *receive;
+	struct prefetch *prefetch;
 	double entry_timeout;	/* how long the kernel may trust a name */
 	double attr_timeout;	/* how long it may trust a message's attributes */
 };

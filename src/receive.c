@@ -210,7 +210,7 @@ int receive_load(struct receive *r)
 	else if (err < 0 && err != -ENODATA && err != -EOPNOTSUPP)
 		log_warn("cannot read the receive-folder table from the server: %s", strerror(-err));
 	free(job.value);
-	log_info("receive folders: kept %s", r->on_server ? "on the server (METADATA)" : "in a local file");
+	log_debug("receive folders: kept %s", r->on_server ? "on the server (METADATA)" : "in a local file");
 	pthread_mutex_lock(&r->lock);
 	if (t) {
 		rfolders_free(r->table);

@@ -1,0 +1,32 @@
+/* prefetch.h - reading ahead of a reader, in the background: the first
+ * block of the next messages a reader will open (one batched UID FETCH for
+ * several), and the next blocks of a large message read sequentially.
+ * Claimed blocks make a reader who arrives first wait instead of fetching
+ * twice.  Jobs run on a worker thread through the pool.  Thread-safe. */
+#ifndef IMAPFS_PREFETCH_H
+#define IMAPFS_PREFETCH_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct pool;
+struct cache;
+struct prefetch;
+
+/* depth 0 disables prefetch (every call below does nothing). */
+struct prefetch *prefetch_new(struct pool *pool, struct cache *cache, unsigned depth);
+void prefetch_free(struct prefetch *p);
+unsigned prefetch_depth(const struct prefetch *p);
+
+/* The worker: started after daemonising, stopped before unmount. */
+int prefetch_start(struct prefetch *p);
+void prefetch_stop(struct prefetch *p);
+
+/* Block 0 of messages uids of folder (server name; key = its cache key). */
+void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+		       const uint32_t *uids, size_t n);
+/* Blocks first..last of one message. */
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+		     uint32_t uid, uint32_t first, uint32_t last);
+
+#endif
