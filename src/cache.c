@@ -270,6 +270,9 @@ bool cache_claim(struct cache *c, const struct cache_key *key)
 {
 	struct block *b = NULL;
 
+	/* a block on disk needs no fetch: bring it to memory instead */
+	if (cache_contains(c, key))
+		return false;
 	pthread_mutex_lock(&c->lock);
 	if (!find_locked(c, key))
 		b = insert_loading_locked(c, key);

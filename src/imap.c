@@ -326,6 +326,27 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	return 0;
 }
 
+int imap_expect_validity(struct imap_session *s, uint32_t expected)
+{
+	struct imap_folder_state st;
+	char *mbox;
+	int r;
+
+	if (s->state.uidvalidity == expected)
+		return 0;
+	if (!s->selected)
+		return -ESTALE;
+	/* this session may have selected the folder before it was re-created */
+	mbox = strdup(s->selected);
+	if (!mbox)
+		return -ENOMEM;
+	r = imap_select(s, mbox, true, &st);
+	free(mbox);
+	if (r < 0)
+		return r;
+	return st.uidvalidity == expected ? 0 : -ESTALE;
+}
+
 int imap_noop(struct imap_session *s, struct imap_folder_state *state)
 {
 	int r = mailimap_noop(s->imap);

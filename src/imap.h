@@ -95,6 +95,10 @@ const char *imap_selected(const struct imap_session *s);
  * server refuses (folder gone). */
 int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state);
 
+/* 0 when the selected folder still has UIDVALIDITY expected (selecting it
+ * again first if this session's view is older), else -ESTALE. */
+int imap_expect_validity(struct imap_session *s, uint32_t expected);
+
 /* NOOP on the selected folder, then the current state (EXISTS updated). */
 int imap_noop(struct imap_session *s, struct imap_folder_state *state);
 

@@ -9,6 +9,7 @@
 #include "cache_disk.h"
 
 #include <inttypes.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -378,7 +379,13 @@ static void save_listing(const struct mailbox *mb, const struct folder *f, const
 	mkdir(tmp, 0700);
 	sprintf(tmp, "%s.tmp", path);
 	/* write, check, rename: a crash leaves the old file or the new one */
-	out = fopen(tmp, "we");
+	{
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		out = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (fd >= 0 && !out)
+			close(fd);
+	}
 	if (!out || fwrite(buf, 1, sizeof(h) + body, out) != sizeof(h) + body || fclose(out) != 0 ||
 	    rename(tmp, path) != 0) {
 		if (out)

@@ -481,6 +481,23 @@ static int message_stat(struct mailbox *mb, uint64_t ino, struct stat *st)
 	return mb_locate(mb, ino, &id, &uid, st);
 }
 
+uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino)
+{
+	struct folder *f;
+	uint64_t gen = 0;
+
+	if (!inode_is_message(ino) || inode_is_upload(ino))
+		return 0;
+	f = mb_folder(mb, inode_folder(ino));
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	if (f->listing)
+		gen = f->listing->uidvalidity;
+	pthread_mutex_unlock(&f->lock);
+	return gen;
+}
+
 int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st)
 {
 	if (inode_is_message(ino))

@@ -35,6 +35,11 @@ void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p);
 /* LIST the folders now (done once before mounting, so errors show early). */
 int mailbox_load_folders(struct mailbox *mb);
 
+/* The inode's generation: its folder's UIDVALIDITY for a message, so the
+ * kernel drops what it cached of a message when the folder is re-created
+ * with other mail under the same UIDs. */
+uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino);
+
 /* Attributes of an inode; -ENOENT when it no longer exists. */
 int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st);
 

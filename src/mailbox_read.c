@@ -26,7 +26,8 @@ static int fetch_block_fn(struct imap_session *s, const struct imap_folder_state
 {
 	struct block_job *job = ctx;
 
-	if (st->uidvalidity != job->file->uidvalidity) {
+	(void)st;
+	if (imap_expect_validity(s, job->file->uidvalidity) < 0) {
 		log_warn("UIDVALIDITY of %s changed under an open message: refusing to read", job->file->server);
 		return -ESTALE;
 	}

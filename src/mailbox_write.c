@@ -27,18 +27,18 @@ struct message_job {
 	bool unknown;		/* the connection died mid-command */
 };
 
-static int check_validity(const struct imap_folder_state *st, uint32_t expected, const char *folder)
+static int check_validity(struct imap_session *s, uint32_t expected, const char *folder)
 {
-	if (st->uidvalidity == expected)
+	if (imap_expect_validity(s, expected) == 0)
 		return 0;
 	log_warn("UIDVALIDITY of %.100s changed: not touching a message by a stale UID", folder);
 	return -EIO;
 }
 
-static int move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+static int move_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
 {
 	struct message_job *job = ctx;
-	int r = check_validity(st, job->uidvalidity, job->src);
+	int r = check_validity(s, job->uidvalidity, job->src);
 
 	if (r < 0)
 		return r;
@@ -51,12 +51,12 @@ static int move_fn(struct imap_session *s, const struct imap_folder_state *st, v
 /* The move's outcome is unknown: the message is either still in the source
  * (then the target is searched by Message-ID and size for a copy, and an
  * interrupted COPY + EXPUNGE is finished), or gone (moved). */
-static int reconcile_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+static int reconcile_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
 {
 	struct message_job *job = ctx;
 	struct imap_message_info info;
 	struct imap_folder_state dst;
-	int r = check_validity(st, job->uidvalidity, job->src);
+	int r = check_validity(s, job->uidvalidity, job->src);
 
 	if (r < 0)
 		return r;
@@ -78,7 +78,7 @@ static int reconcile_fn(struct imap_session *s, const struct imap_folder_state *
 		return -EIO;
 	}
 	if (r == 0 && (r = imap_select(s, job->src, false, &dst)) == 0 &&
-	    (r = check_validity(&dst, job->uidvalidity, job->src)) == 0)
+	    (r = check_validity(s, job->uidvalidity, job->src)) == 0)
 		r = imap_delete_message(s, job->uid);
 	return r;
 }
@@ -635,10 +635,10 @@ struct info_job {
 	const struct flag_set *set;	/* for mailbox_set_flags */
 };
 
-static int info_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+static int info_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
 {
 	struct info_job *job = ctx;
-	int r = check_validity(st, job->uidvalidity, job->folder);
+	int r = check_validity(s, job->uidvalidity, job->folder);
 
 	return r < 0 ? r : imap_fetch_info(s, job->uid, &job->info);
 }
@@ -736,11 +736,11 @@ int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **
 	return 0;
 }
 
-static int store_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+static int store_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
 {
 	struct info_job *job = ctx;
 	struct flag_set want = *job->set;
-	int r = check_validity(st, job->uidvalidity, job->folder);
+	int r = check_validity(s, job->uidvalidity, job->folder);
 
 	if (r < 0)
 		return r;

@@ -200,7 +200,8 @@ static int messages_fn(struct imap_session *s, const struct imap_folder_state *s
 {
 	struct run *run = ctx;
 
-	if (st->uidvalidity != run->job->uidvalidity)
+	(void)st;
+	if (imap_expect_validity(s, run->job->uidvalidity) < 0)
 		return -ESTALE;
 	return imap_fetch_heads(s, run->claimed, run->nclaimed, CACHE_BLOCK_SIZE, got_head, run);
 }
@@ -224,7 +225,7 @@ static void run_messages(struct prefetch *p, struct job *j)
 
 struct block_run {
 	struct job *job;
-	uint32_t block;
+	uint32_t first, count;	/* blocks claimed, fetched in one command */
 	char *buf;
 	size_t len;
 };
@@ -233,26 +234,60 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 {
 	struct block_run *br = ctx;
 
-	if (st->uidvalidity != br->job->uidvalidity)
+	(void)st;
+	if (imap_expect_validity(s, br->job->uidvalidity) < 0)
 		return -ESTALE;
-	return imap_fetch_body(s, br->job->uid, br->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE,
+	return imap_fetch_body(s, br->job->uid, br->first * CACHE_BLOCK_SIZE, br->count * CACHE_BLOCK_SIZE,
 			       br->buf, &br->len);
+}
+
+/* Claims a run of missing blocks from `from` on; returns its length.  Runs
+ * of 1 MiB: the reader waiting for the first of them gets it soon. */
+#define RUN_MAX 8
+
+static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
+{
+	uint32_t n = 0;
+
+	while (from + n <= j->last && n < RUN_MAX) {
+		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n };
+
+		if (!cache_claim(p->cache, &k))
+			break;
+		n++;
+	}
+	return n;
 }
 
 static void run_blocks(struct prefetch *p, struct job *j)
 {
-	struct block_run br = { .job = j, .buf = malloc(CACHE_BLOCK_SIZE) };
+	struct block_run br = { .job = j };
+	uint32_t b = j->first;
 
-	for (br.block = j->first; br.buf && br.block <= j->last; br.block++) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uid, br.block };
+	br.buf = malloc((size_t)RUN_MAX * CACHE_BLOCK_SIZE);
+	while (br.buf && b <= j->last) {
 		int r;
 
-		if (!cache_claim(p->cache, &k))
+		br.first = b;
+		br.count = claim_run(p, j, b);
+		if (br.count == 0) {
+			b++;
 			continue;
+		}
+		/* one FETCH for the whole run, cut into blocks */
 		r = pool_run(p->pool, j->folder, 0, block_fn, &br);
-		cache_release_claim(p->cache, &k, r == 0 ? br.buf : NULL, br.len);
-		if (r < 0 || br.len < CACHE_BLOCK_SIZE)
-			break;	/* the end of the message, or trouble */
+		for (uint32_t i = 0; i < br.count; i++) {
+			struct cache_key k = { j->key, j->uidvalidity, j->uid, br.first + i };
+			size_t at = (size_t)i * CACHE_BLOCK_SIZE;
+			size_t len = r == 0 && br.len > at ? br.len - at : 0;
+
+			if (len > CACHE_BLOCK_SIZE)
+				len = CACHE_BLOCK_SIZE;
+			cache_release_claim(p->cache, &k, r == 0 ? br.buf + at : NULL, len);
+		}
+		if (r < 0)
+			break;
+		b += br.count;
 	}
 	free(br.buf);
 }
