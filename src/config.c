@@ -2,6 +2,7 @@
  * -o option table, and reading the password from a file, a command, the
  * environment or the terminal. */
 #include "config.h"
+#include "chars.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -80,14 +81,6 @@ int config_parse_size(const char *text, size_t *bytes)
 	return 0;
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static char *percent_decode(const char *s, size_t len)
 {
 	char *out = malloc(len + 1);
@@ -102,8 +95,8 @@ static char *percent_decode(const char *s, size_t len)
 			out[o++] = s[i];
 			continue;
 		}
-		hi = i + 2 < len ? hex_value((unsigned char)s[i + 1]) : -1;
-		lo = i + 2 < len ? hex_value((unsigned char)s[i + 2]) : -1;
+		hi = i + 2 < len ? chars_hex_value(s[i + 1]) : -1;
+		lo = i + 2 < len ? chars_hex_value(s[i + 2]) : -1;
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 			free(out);
 			return NULL;

@@ -4,6 +4,7 @@
  * at the ends, a leading '#' that would make the line a comment, "") is
  * quoted. */
 #include "ctl.h"
+#include "chars.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -121,17 +122,6 @@ char *ctl_format(const struct rfolders *t, size_t *len)
 	return b.p;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One escape after the backslash at s[*i - 1]; -1 when invalid or NUL. */
 static int unescape(const char *s, size_t len, size_t *i)
 {
@@ -146,7 +136,7 @@ static int unescape(const char *s, size_t len, size_t *i)
 	case 'n': return '\n';
 	case 'r': return '\r';
 	case 'x':
-		if (len - *i < 2 || (hi = hexval(s[*i])) < 0 || (lo = hexval(s[*i + 1])) < 0)
+		if (len - *i < 2 || (hi = chars_hex_value(s[*i])) < 0 || (lo = chars_hex_value(s[*i + 1])) < 0)
 			return -1;
 		*i += 2;
 		return hi || lo ? hi * 16 + lo : -1;

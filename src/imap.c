@@ -463,26 +463,50 @@ static void on_progress(size_t current, size_t maximum, void *ctx)
 	(void)current; (void)maximum; (void)ctx;
 }
 
+struct mailimap_fetch_att *imap_header_fields_att(const char *const *names)
+{
+	clist *fields = clist_new();
+
+	for (size_t i = 0; fields && names[i]; i++) {
+		char *name = strdup(names[i]);
+
+		if (!name || clist_append(fields, name) < 0) {
+			free(name);
+			for (clistiter *it = clist_begin(fields); it; it = clist_next(it))
+				free(clist_content(it));
+			clist_free(fields);
+			fields = NULL;
+		}
+	}
+	if (!fields)
+		return NULL;
+	return mailimap_fetch_att_new_body_peek_section(
+		mailimap_section_new_header_fields(mailimap_header_list_new(fields)));
+}
+
+/* Adds att to ft; false (and ft freed) when either is missing. */
+bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att)
+{
+	if (ft && att && mailimap_fetch_type_new_fetch_att_list_add(ft, att) == MAILIMAP_NO_ERROR)
+		return true;
+	if (att)
+		mailimap_fetch_att_free(att);
+	if (ft)
+		mailimap_fetch_type_free(ft);
+	return false;
+}
+
 static struct mailimap_fetch_type *meta_fetch_type(void)
 {
+	static const char *const subject[] = { "Subject", NULL };
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	clist *fields = clist_new();
-	char *subject = strdup("Subject");
 
-	if (!ft || !fields || !subject || clist_append(fields, subject) < 0) {
-		free(subject);
-		if (fields)
-			clist_free(fields);
-		if (ft)
-			mailimap_fetch_type_free(ft);
+	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_flags()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_rfc822_size()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_internaldate()) ||
+	    !imap_add_att(ft, imap_header_fields_att(subject)))
 		return NULL;
-	}
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
-		mailimap_section_new_header_fields(mailimap_header_list_new(fields))));
 	return ft;
 }
 

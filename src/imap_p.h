@@ -20,6 +20,11 @@ int imap_map_error(struct imap_session *s, int r, const char *what);
 /* The server's last tagged response text (bounded use: "%.200s"). */
 const char *imap_server_text(const struct imap_session *s);
 
+/* BODY.PEEK[HEADER.FIELDS (names...)] for a NULL-terminated list. */
+struct mailimap_fetch_att *imap_header_fields_att(const char *const *names);
+/* Adds att to ft; on failure frees both and returns false. */
+bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att);
+
 /* Decodes one FETCH response's items we understand. */
 void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m);
 

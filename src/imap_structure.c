@@ -195,25 +195,13 @@ void imap_structure_free(struct mime_message *m)
 
 static struct mailimap_fetch_type *structure_fetch_type(void)
 {
+	static const char *const fields[] = { "Content-Class", "X-MS-TNEF-Correlator", NULL };
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	clist *fields = clist_new();
-	char *a = strdup("Content-Class"), *b = strdup("X-MS-TNEF-Correlator");
 
-	if (!ft || !fields || !a || !b || clist_append(fields, a) < 0) {
-		free(a);
-		free(b);
-		if (fields)
-			clist_free(fields);
-		if (ft)
-			mailimap_fetch_type_free(ft);
+	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_bodystructure()) ||
+	    !imap_add_att(ft, imap_header_fields_att(fields)))
 		return NULL;
-	}
-	if (clist_append(fields, b) < 0)
-		free(b);
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_bodystructure());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
-		mailimap_section_new_header_fields(mailimap_header_list_new(fields))));
 	return ft;
 }
 

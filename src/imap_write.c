@@ -238,25 +238,24 @@ static void info_add_flags(const struct mailimap_msg_att_dynamic *dyn, struct im
 
 int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_info *info)
 {
+	static const char *const message_id[] = { "Message-ID", NULL };
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	struct mailimap_set *set = uid_set(uid);
-	clist *fields = clist_new(), *res = NULL;
-	char *mid = strdup("Message-ID");
+	clist *res = NULL;
 	int r = -ENOENT;
 
 	memset(info, 0, sizeof(*info));
-	if (!ft || !set || !fields || !mid || clist_append(fields, mid) < 0) {
+	if (!set || !imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_flags()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_rfc822_size()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_internaldate()) ||
+	    !imap_add_att(ft, imap_header_fields_att(message_id))) {
+		if (!set && ft)
+			mailimap_fetch_type_free(ft);
+		ft = NULL;	/* otherwise imap_add_att freed it */
 		r = -ENOMEM;
 		goto out;
 	}
-	mid = NULL;
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
-		mailimap_section_new_header_fields(mailimap_header_list_new(fields))));
-	fields = NULL;
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
 	if (r != MAILIMAP_NO_ERROR) {
 		r = imap_map_error(s, r, "UID FETCH");
@@ -286,9 +285,6 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 	}
 	mailimap_fetch_list_free(res);
 out:
-	free(mid);
-	if (fields)
-		clist_free(fields);
 	if (ft)
 		mailimap_fetch_type_free(ft);
 	if (set)

@@ -3,6 +3,7 @@
  * loop is bounded by the input, nesting by MIME_MAX_DEPTH and the tree by
  * MIME_MAX_PARTS, and nothing recurses except along the (bounded) tree. */
 #include "mime.h"
+#include "chars.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -226,14 +227,6 @@ static char *read_value(const char **sp)
 	return v;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* RFC 2231 extended value: drops charset'language' (first section only) and
  * decodes %XX in place.  NUL bytes are dropped. */
 static void decode_2231(char *v, bool first)
@@ -245,7 +238,7 @@ static void decode_2231(char *v, bool first)
 	for (; *r; r++) {
 		int hi, lo;
 
-		if (*r == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+		if (*r == '%' && (hi = chars_hex_value(r[1])) >= 0 && (lo = chars_hex_value(r[2])) >= 0) {
 			r += 2;
 			if (hi || lo)
 				*w++ = (char)(hi * 16 + lo);
@@ -569,19 +562,6 @@ void mime_free(struct mime_message *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	return c == '/' ? 63 : -1;
-}
-
 static size_t decode_base64(const char *in, size_t len, char *out)
 {
 	unsigned acc = 0;
@@ -589,7 +569,7 @@ static size_t decode_base64(const char *in, size_t len, char *out)
 	size_t n = 0;
 
 	for (size_t i = 0; i < len && in[i] != '='; i++) {
-		int v = b64val(in[i]);
+		int v = chars_base64_value(in[i]);
 
 		if (v < 0)
 			continue;
@@ -612,8 +592,8 @@ static size_t decode_qp(const char *in, size_t len, char *out)
 
 		if (in[i] != '=') {
 			out[n++] = in[i];
-		} else if (i + 2 < len && (hi = hexval(in[i + 1])) >= 0 &&
-			   (lo = hexval(in[i + 2])) >= 0) {
+		} else if (i + 2 < len && (hi = chars_hex_value(in[i + 1])) >= 0 &&
+			   (lo = chars_hex_value(in[i + 2])) >= 0) {
 			out[n++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {

@@ -1,6 +1,7 @@
 /* names.c owns every translation between IMAP names/headers and the names
  * imapfs shows: mUTF-7 folders, RFC 2047 subjects and message file names. */
 #include "names.h"
+#include "chars.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -536,14 +537,6 @@ static bool parse_ew(const char *s, size_t n, struct ew *w)
     return true;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = ascii_lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 static bool decode_q(const char *s, size_t n, struct buf *b)
 {
     for (size_t i = 0; i < n; i++) {
@@ -551,26 +544,15 @@ static bool decode_q(const char *s, size_t n, struct buf *b)
             buf_addc(b, ' ');
         } else if (s[i] != '=') {
             buf_addc(b, s[i]);
-        } else if (i + 2 < n && hex_value(s[i + 1]) >= 0 &&
-                   hex_value(s[i + 2]) >= 0) {
-            buf_addc(b, (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+        } else if (i + 2 < n && chars_hex_value(s[i + 1]) >= 0 &&
+                   chars_hex_value(s[i + 2]) >= 0) {
+            buf_addc(b, (char)(chars_hex_value(s[i + 1]) * 16 + chars_hex_value(s[i + 2])));
             i += 2;
         } else {
             return false;
         }
     }
     return true;
-}
-
-static int base64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 /* Padding is optional and spaces are skipped: both are common breakage. */
@@ -582,7 +564,7 @@ static bool decode_b(const char *s, size_t n, struct buf *b)
     for (; i < n && s[i] != '='; i++) {
         if (is_wsp(s[i]))
             continue;
-        int v = base64_value(s[i]);
+        int v = chars_base64_value(s[i]);
         if (v < 0)
             return false;
         acc = (acc << 6) | (uint32_t)v;
