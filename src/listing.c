@@ -371,7 +371,8 @@ static void save_listing(const struct mailbox *mb, const struct folder *f, const
 		goto out;
 	for (size_t i = 0; i < l->count; i++)
 		pack_msg(buf + sizeof(h) + i * PACKED_MSG, &l->msgs[i]);
-	memcpy(buf + sizeof(h) + l->count * PACKED_MSG, l->names, l->names_len);
+	if (l->names_len)	/* an empty folder has no names buffer at all */
+		memcpy(buf + sizeof(h) + l->count * PACKED_MSG, l->names, l->names_len);
 	h.crc = cache_crc32(0, buf + sizeof(h), body);
 	memcpy(buf, &h, sizeof(h));
 	sprintf(tmp, "%s.tmp", path);
