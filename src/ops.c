@@ -14,6 +14,43 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *obj))
+{
+	struct ops_handle *h = malloc(sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	*h = (struct ops_handle){ .refs = 1, .obj = obj, .free_obj = free_obj };
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+struct ops_handle *ops_handle_get(struct fuse_file_info *fi)
+{
+	struct ops_handle *h = (struct ops_handle *)(uintptr_t)fi->fh;
+
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQUIRE);
+	return h;
+}
+
+void ops_handle_put(struct ops_handle *h)
+{
+	if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		h->free_obj(h->obj);
+		free(h);
+	}
+}
+
+static void free_dir(void *obj)
+{
+	mailbox_closedir(obj);
+}
+
+static void free_file(void *obj)
+{
+	mailbox_release(obj);
+}
+
 struct ops_context *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -112,12 +149,16 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
+	if (ops_handle_set(fi, d, free_dir) < 0) {
+		mailbox_closedir(d);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	/* Kernel-cached directories (cache_readdir) measured slower for ls -l
 	 * here: entries come back without attributes.  Kept for a later try. */
 	(void)unchanged;
 	if (fuse_reply_open(req, fi) != 0)
-		mailbox_closedir(d);
+		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 }
 
 /* The root lists the control file after the folders. */
@@ -139,13 +180,15 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			   struct fuse_file_info *fi, bool plus)
 {
 	struct ops_context *c = ctx_of(req);
-	const struct mailbox_dir *d = (const struct mailbox_dir *)(uintptr_t)fi->fh;
+	struct ops_handle *h = ops_handle_get(fi);
+	const struct mailbox_dir *d = h->obj;
 	char *buf = malloc(size);
 	size_t used = 0;
 	const char *name;
 	struct stat st;
 
 	if (!buf) {
+		ops_handle_put(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -171,6 +214,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	ops_handle_put(h);
 }
 
 static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -186,7 +230,7 @@ static void ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 static void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	mailbox_closedir((struct mailbox_dir *)(uintptr_t)fi->fh);
+	ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -210,18 +254,22 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)f;
+	if (ops_handle_set(fi, f, free_file) < 0) {
+		mailbox_release(f);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	/* the kernel may hold a wrong size from RFC822.SIZE: let reads find EOF */
 	fi->direct_io = corrected;
 	fi->keep_cache = !corrected;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		mailbox_release(f);
+		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 }
 
 static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct mailbox_file *f = (struct mailbox_file *)(uintptr_t)fi->fh;
+	struct ops_handle *h;
 	char *buf;
 	long n;
 
@@ -234,24 +282,21 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = mailbox_read(ctx_of(req)->mailbox, f, buf, size, off);
+	h = ops_handle_get(fi);
+	n = mailbox_read(ctx_of(req)->mailbox, h->obj, buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	ops_handle_put(h);
 }
 
 static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (ino == INODE_CTL_RFOLDERS) {
-		ops_ctl_release(req, fi);
-		return;
-	}
-	if (inode_is_upload(ino))
-		upload_release(ctx_of(req)->uploads, (struct upload *)(uintptr_t)fi->fh);
-	else
-		mailbox_release((struct mailbox_file *)(uintptr_t)fi->fh);
+	(void)ino;
+	/* the object goes when the last request using it is done */
+	ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -17,6 +17,21 @@ struct ops_context {
 
 extern const struct fuse_lowlevel_ops ops_table;
 
+/* Every fi->fh is one of these: a reference-counted wrapper, so a request
+ * still being served when RELEASE arrives (the reader was killed, its READ
+ * interrupted) keeps the object alive until it is done. */
+struct ops_handle {
+	unsigned refs;		/* atomic */
+	void *obj;
+	void (*free_obj)(void *obj);
+};
+
+/* Wraps obj (one reference, dropped by release); 0 or -ENOMEM. */
+int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *obj));
+/* The object of fi, held until ops_handle_put. */
+struct ops_handle *ops_handle_get(struct fuse_file_info *fi);
+void ops_handle_put(struct ops_handle *h);
+
 /* Shared by ops.c and ops_write.c. */
 struct ops_context *ctx_of(fuse_req_t req);
 void ops_fill_entry(const struct ops_context *c, const struct stat *st, struct fuse_entry_param *e);
@@ -29,7 +44,6 @@ void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi);
 void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
 void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi);
 void ops_ctl_flush(fuse_req_t req, struct fuse_file_info *fi);
-void ops_ctl_release(fuse_req_t req, struct fuse_file_info *fi);
 void ops_ctl_getxattr(fuse_req_t req, const char *name, size_t size);
 void ops_reply_value(fuse_req_t req, const char *value, size_t len, size_t size);
 

@@ -41,6 +41,15 @@ void ops_ctl_stat(struct ops_context *c, struct stat *st)
 	st->st_mtime = st->st_ctime = st->st_atime = time(NULL);
 }
 
+static void free_handle(void *obj)
+{
+	struct ctl_handle *h = obj;
+
+	free(h->text);
+	ctl_writer_free(h->writer);
+	free(h);
+}
+
 void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
@@ -62,58 +71,49 @@ void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
+	if (ops_handle_set(fi, h, free_handle) < 0) {
+		free_handle(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	fi->direct_io = 1;
-	fi->nonseekable = 0;
 	if (fuse_reply_open(req, fi) != 0)
-		ops_ctl_release(NULL, fi);
+		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 }
 
 void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+	struct ops_handle *oh = ops_handle_get(fi);
+	struct ctl_handle *h = oh->obj;
 
-	if (!h->text || off < 0 || (size_t)off >= h->len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > h->len - (size_t)off)
+	if (!h->text || off < 0 || (size_t)off >= h->len)
+		size = 0;
+	else if (size > h->len - (size_t)off)
 		size = h->len - (size_t)off;
-	fuse_reply_buf(req, h->text + off, size);
+	fuse_reply_buf(req, size ? h->text + off : NULL, size);
+	ops_handle_put(oh);
 }
 
 void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
 {
-	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
-	int r;
+	struct ops_handle *oh = ops_handle_get(fi);
+	struct ctl_handle *h = oh->obj;
+	int r = h->writer ? receive_write(ctx_of(req)->receive, h->writer, buf, size) : -EBADF;
 
-	if (!h->writer) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	r = receive_write(ctx_of(req)->receive, h->writer, buf, size);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, size);
+	ops_handle_put(oh);
 }
 
 void ops_ctl_flush(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
+	struct ops_handle *oh = ops_handle_get(fi);
+	struct ctl_handle *h = oh->obj;
 
 	fuse_reply_err(req, h->writer ? -receive_flush(ctx_of(req)->receive, h->writer) : 0);
-}
-
-void ops_ctl_release(fuse_req_t req, struct fuse_file_info *fi)
-{
-	struct ctl_handle *h = (struct ctl_handle *)(uintptr_t)fi->fh;
-
-	free(h->text);
-	ctl_writer_free(h->writer);
-	free(h);
-	if (req)
-		fuse_reply_err(req, 0);
+	ops_handle_put(oh);
 }
 
 void ops_ctl_getxattr(fuse_req_t req, const char *name, size_t size)

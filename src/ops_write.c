@@ -127,6 +127,11 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	fuse_reply_err(req, -mailbox_rename(ctx_of(req)->mailbox, parent, name, newparent, newname));
 }
 
+static void free_upload(void *obj)
+{
+	upload_release(obj);
+}
+
 void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
@@ -146,15 +151,20 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	ops_fill_entry(c, &st, &e);
 	e.attr_timeout = 0;
-	fi->fh = (uintptr_t)up;
+	if (ops_handle_set(fi, up, free_upload) < 0) {
+		upload_release(up);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	fi->direct_io = 1;	/* the bytes live in the temporary file, not the page cache */
 	if (fuse_reply_create(req, &e, fi) != 0)
-		upload_release(c->uploads, up);
+		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 }
 
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	       struct fuse_file_info *fi)
 {
+	struct ops_handle *h;
 	int r;
 
 	if (ino == INODE_CTL_RFOLDERS) {
@@ -165,11 +175,13 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = upload_write((struct upload *)(uintptr_t)fi->fh, buf, size, off);
+	h = ops_handle_get(fi);
+	r = upload_write(h->obj, buf, size, off);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, (size_t)r);
+	ops_handle_put(h);
 }
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -180,8 +192,12 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ops_ctl_flush(req, fi);
 		return;
 	}
-	if (inode_is_upload(ino))
-		r = upload_flush(ctx_of(req)->uploads, (struct upload *)(uintptr_t)fi->fh);
+	if (inode_is_upload(ino)) {
+		struct ops_handle *h = ops_handle_get(fi);
+
+		r = upload_flush(ctx_of(req)->uploads, h->obj);
+		ops_handle_put(h);
+	}
 	fuse_reply_err(req, -r);
 }
 

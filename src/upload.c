@@ -20,6 +20,7 @@
 #include <fuse_lowlevel.h>
 
 struct upload {
+	struct uploads *owner;
 	uint64_t ino;
 	uint64_t parent;
 	char *name;
@@ -139,6 +140,7 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 		free(up);
 		return r;
 	}
+	up->owner = u;
 	up->parent = parent;
 	up->refs = 2;
 	pthread_mutex_init(&up->lock, NULL);
@@ -226,8 +228,10 @@ out:
 	return r;
 }
 
-void upload_release(struct uploads *u, struct upload *up)
+void upload_release(struct upload *up)
 {
+	struct uploads *u = up->owner;
+
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < u->n; i++) {
 		if (u->v[i] == up) {

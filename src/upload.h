@@ -27,7 +27,7 @@ int upload_write(struct upload *up, const char *buf, size_t size, off_t off);
 /* APPENDs the data (once); errors come back here so close(2) reports them. */
 int upload_flush(struct uploads *u, struct upload *up);
 /* The writer closed its last descriptor. */
-void upload_release(struct uploads *u, struct upload *up);
+void upload_release(struct upload *up);
 
 /* For an inode of a file still being written (-ENOENT otherwise, also once
  * it has been stored: then it is a message like any other). */
