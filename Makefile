@@ -69,7 +69,7 @@ asan:
 
 check-asan: deps asan
 	@set -e; for t in $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS)); do echo "== $$t"; $$t; done
-	IMAPFS_BIN=$(CURDIR)/build-asan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+	IMAPFS_SANITIZED=1 IMAPFS_BIN=$(CURDIR)/build-asan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # libFuzzer targets for the parsers of untrusted input, each run FUZZ_TIME s.
 build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(wildcard src/*.h)
