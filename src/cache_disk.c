@@ -49,16 +49,30 @@ struct disk_cache {
 	unsigned long tmp_serial;
 };
 
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+		crc_table[i] = c;
+	}
+}
+
+/* A byte at a time through a table: every cached block is summed once when
+ * written and once when read back, so the bitwise loop was too slow. */
 uint32_t cache_crc32(uint32_t crc, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 
+	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
-	while (len--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-	}
+	while (len--)
+		crc = crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
 	return ~crc;
 }
 

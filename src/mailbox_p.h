@@ -52,6 +52,7 @@ struct known_class {
 };
 
 #define MSG_SIZE_CORRECTED 0x80	/* in msg.flags: RFC822.SIZE proved wrong */
+#define MSG_SIZE_VERIFIED 0x40	/* in msg.flags: checked against the body once */
 
 #define MB_MAX_ALIASES 256
 #define MB_MAX_CLASSES 4096

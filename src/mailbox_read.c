@@ -215,6 +215,13 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		mailbox_release(file);
 		return m ? -ENOMEM : -ENOENT;
 	}
+	/* a message's size is checked once: it never changes */
+	if (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED) {
+		*size_corrected = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0;
+		mb_listing_put(l);
+		*out = file;
+		return 0;
+	}
 	real = verified_size(mb, file);
 	if (real < 0) {
 		mb_listing_put(l);
@@ -228,8 +235,10 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		__atomic_store_n(&m->size, file->size, __ATOMIC_RELAXED);
 		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
 	}
+	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
 	/* the kernel may still hold the size the server claimed */
 	*size_corrected = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0;
+	/* a first reading pass: fetch the next messages ahead */
 	read_ahead_messages(mb, f, l, m);
 	mb_listing_put(l);
 	*out = file;
