@@ -165,6 +165,7 @@ static struct block *insert_loading_locked(struct cache *c, const struct cache_k
 static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, void *ctx)
 {
 	char *buf = malloc(CACHE_BLOCK_SIZE);
+	bool fetched = false;
 	size_t len = 0;
 	int r;
 
@@ -173,8 +174,8 @@ static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, vo
 		r = -ENOMEM;
 	else if (c->disk && disk_cache_get(c->disk, &b->key, buf, &len) == 0)
 		r = 0;
-	else if ((r = fill(&b->key, buf, &len, ctx)) == 0 && c->disk)
-		disk_cache_put(c->disk, &b->key, buf, len);
+	else
+		fetched = (r = fill(&b->key, buf, &len, ctx)) == 0;
 	if (r == 0 && len < CACHE_BLOCK_SIZE) {
 		char *shrunk = realloc(buf, len ? len : 1);
 
@@ -192,6 +193,12 @@ static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, vo
 	b->len = len;
 	c->bytes += len;
 	evict_locked(c);
+	if (fetched && c->disk) {
+		/* waiting readers go on meanwhile; our pin keeps the block */
+		pthread_mutex_unlock(&c->lock);
+		disk_cache_put(c->disk, &b->key, buf, len);
+		pthread_mutex_lock(&c->lock);
+	}
 	return 0;
 }
 
@@ -287,8 +294,6 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 
 	if (copy)
 		memcpy(copy, data, len);
-	if (copy && c->disk)
-		disk_cache_put(c->disk, key, data, len);
 	pthread_mutex_lock(&c->lock);
 	b = find_locked(c, key);
 	if (b && b->loading) {
@@ -306,6 +311,9 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 		evict_locked(c);
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* the disk copy after the readers have theirs (from the caller's bytes) */
+	if (data && len <= CACHE_BLOCK_SIZE && c->disk && !copy)
+		disk_cache_put(c->disk, key, data, len);
 	free(copy);
 }
 

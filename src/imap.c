@@ -28,6 +28,8 @@ struct body_fetch {
 	size_t max;		/* with grow: the buffer may grow up to this */
 	bool grow;
 	bool overflow;
+	imap_progress_cb *progress;	/* told how much has arrived, as it does */
+	void *progress_ctx;
 };
 
 bool imap_dead(const struct imap_session *s)
@@ -590,6 +592,8 @@ static bool on_body(int type, struct mailimap_msg_att_body_section *section,
 	}
 	memcpy(bf->buf + bf->got, bytes, len);
 	bf->got += len;
+	if (bf->progress)
+		bf->progress(bf->buf, bf->got, bf->progress_ctx);
 	return true;
 }
 
@@ -653,7 +657,13 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
 		    char *buf, size_t *got)
 {
-	struct body_fetch bf = { .buf = buf, .room = len };
+	return imap_fetch_body_progress(s, uid, offset, len, buf, got, NULL, NULL);
+}
+
+int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx)
+{
+	struct body_fetch bf = { .buf = buf, .room = len, .progress = progress, .progress_ctx = ctx };
 	struct mailimap_section *sec = mailimap_section_new(NULL);
 	int r;
 

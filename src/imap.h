@@ -116,11 +116,17 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 /* UID SEARCH ALL: every UID of the selected folder, ascending, malloc'd. */
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);
 
+/* Called as body bytes arrive: buf holds `got` bytes so far. */
+typedef void imap_progress_cb(const char *buf, size_t got, void *ctx);
+
 /* UID FETCH uid BODY.PEEK[]<offset.len> into buf (len bytes of room).
  * *got is how many bytes the server had (0 past the end).  -ENOENT when the
  * message no longer exists, -EIO when the server would not deliver it. */
 int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
 		    char *buf, size_t *got);
+/* The same, calling progress as the bytes stream in. */
+int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx);
 
 
 /* Unix time of a UTC calendar time (POSIX has no timegm); 0 if invalid. */

@@ -168,6 +168,8 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32
 	/* concurrent reads of one file only blur this guess: relaxed is enough */
 	uint32_t prev = __atomic_exchange_n(&f->last_block, block, __ATOMIC_RELAXED);
 
+	/* a read right after the previous one (or from the start: prev is
+	 * UINT32_MAX before the first read, and wraps to 0) */
 	if (!depth || block != prev + 1 || block >= last)
 		return;
 	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
@@ -204,6 +206,7 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	file = m ? calloc(1, sizeof(*file)) : NULL;
 	if (file) {
 		file->folder = f->id;
+		file->last_block = UINT32_MAX;	/* nothing read yet */
 		file->key = mb_folder_key(mb, f);
 		file->uidvalidity = l->uidvalidity;
 		file->uid = m->uid;

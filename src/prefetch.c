@@ -224,11 +224,37 @@ static void run_messages(struct prefetch *p, struct job *j)
 }
 
 struct block_run {
+	struct prefetch *p;
 	struct job *job;
 	uint32_t first, count;	/* blocks claimed, fetched in one command */
+	uint32_t released;	/* blocks of the run already handed to the cache */
 	char *buf;
 	size_t len;
 };
+
+/* Each block is handed over as soon as it is complete: the reader waiting
+ * for the first block of a long run does not wait for the whole run. */
+static void release_done(struct block_run *br, const char *buf, size_t got, bool all)
+{
+	while (br->released < br->count) {
+		size_t at = (size_t)br->released * CACHE_BLOCK_SIZE;
+		size_t len = got > at ? got - at : 0;
+		struct cache_key k = { br->job->key, br->job->uidvalidity, br->job->uid,
+				       br->first + br->released };
+
+		if (len > CACHE_BLOCK_SIZE)
+			len = CACHE_BLOCK_SIZE;
+		if (!all && len < CACHE_BLOCK_SIZE)
+			return;
+		cache_release_claim(br->p->cache, &k, buf ? buf + at : NULL, len);
+		br->released++;
+	}
+}
+
+static void on_progress(const char *buf, size_t got, void *ctx)
+{
+	release_done(ctx, buf, got, false);
+}
 
 static int block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
@@ -237,13 +263,12 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 	(void)st;
 	if (imap_expect_validity(s, br->job->uidvalidity) < 0)
 		return -ESTALE;
-	return imap_fetch_body(s, br->job->uid, br->first * CACHE_BLOCK_SIZE, br->count * CACHE_BLOCK_SIZE,
-			       br->buf, &br->len);
+	return imap_fetch_body_progress(s, br->job->uid, br->first * CACHE_BLOCK_SIZE,
+					br->count * CACHE_BLOCK_SIZE, br->buf, &br->len, on_progress, br);
 }
 
-/* Claims a run of missing blocks from `from` on; returns its length.  Runs
- * of 1 MiB: the reader waiting for the first of them gets it soon. */
-#define RUN_MAX 8
+/* Claims a run of missing blocks from `from` on; returns its length. */
+#define RUN_MAX 64
 
 static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
 {
@@ -261,7 +286,7 @@ static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from
 
 static void run_blocks(struct prefetch *p, struct job *j)
 {
-	struct block_run br = { .job = j };
+	struct block_run br = { .p = p, .job = j };
 	uint32_t b = j->first;
 
 	br.buf = malloc((size_t)RUN_MAX * CACHE_BLOCK_SIZE);
@@ -269,22 +294,15 @@ static void run_blocks(struct prefetch *p, struct job *j)
 		int r;
 
 		br.first = b;
+		br.released = 0;
 		br.count = claim_run(p, j, b);
 		if (br.count == 0) {
 			b++;
 			continue;
 		}
-		/* one FETCH for the whole run, cut into blocks */
 		r = pool_run(p->pool, j->folder, 0, block_fn, &br);
-		for (uint32_t i = 0; i < br.count; i++) {
-			struct cache_key k = { j->key, j->uidvalidity, j->uid, br.first + i };
-			size_t at = (size_t)i * CACHE_BLOCK_SIZE;
-			size_t len = r == 0 && br.len > at ? br.len - at : 0;
-
-			if (len > CACHE_BLOCK_SIZE)
-				len = CACHE_BLOCK_SIZE;
-			cache_release_claim(p->cache, &k, r == 0 ? br.buf + at : NULL, len);
-		}
+		/* what is left: the message's short last block, or nothing on error */
+		release_done(&br, r == 0 ? br.buf : NULL, r == 0 ? br.len : 0, true);
 		if (r < 0)
 			break;
 		b += br.count;
