@@ -344,6 +344,12 @@ bool cache_contains(struct cache *c, const struct cache_key *key)
 	return found;
 }
 
+void cache_flush(struct cache *c)
+{
+	if (c->disk)
+		disk_cache_flush(c->disk);
+}
+
 void cache_drop_folder(struct cache *c, uint64_t folder)
 {
 	pthread_mutex_lock(&c->lock);

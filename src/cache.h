@@ -55,6 +55,9 @@ void cache_put(struct cache *c, const struct cache_key *key, const char *data, s
 /* Whether the block is held (in memory or on disk) without fetching it. */
 bool cache_contains(struct cache *c, const struct cache_key *key);
 
+/* Waits until blocks being written to the disk tier are there. */
+void cache_flush(struct cache *c);
+
 /* Forgets every block of a folder (its UIDVALIDITY changed). */
 void cache_drop_folder(struct cache *c, uint64_t folder);
 

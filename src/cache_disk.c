@@ -39,6 +39,16 @@ struct entry {
 	struct entry *prev, *next;	/* LRU, most recent first */
 };
 
+/* A block waiting for the writer thread. */
+struct pending {
+	struct cache_key key;
+	char *data;
+	size_t len;
+	struct pending *next;
+};
+
+#define PENDING_MAX_BYTES (32u << 20)	/* beyond this, writes wait (back-pressure) */
+
 struct disk_cache {
 	char *dir;
 	size_t limit, bytes;
@@ -47,6 +57,15 @@ struct disk_cache {
 	struct entry **buckets;
 	struct entry *head, *tail;
 	unsigned long tmp_serial;
+
+	/* Blocks are written by a thread of their own, off the paths that wait
+	 * for them.  Lock order: queue_lock, then lock. */
+	pthread_mutex_t queue_lock;	/* protects the fields below */
+	pthread_cond_t queue_cond;	/* work arrived, or room freed */
+	struct pending *first, *last;
+	size_t queued_bytes;
+	bool writer_running, stopping;
+	pthread_t writer;
 };
 
 static uint32_t crc_table[256];
@@ -259,6 +278,8 @@ struct disk_cache *disk_cache_open(const char *dir, size_t limit)
 	d->nbuckets = 16384;
 	d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->queue_lock, NULL);
+	pthread_cond_init(&d->queue_cond, NULL);
 	if (!d->buckets) {
 		disk_cache_close(d);
 		return NULL;
@@ -277,6 +298,15 @@ void disk_cache_close(struct disk_cache *d)
 {
 	if (!d)
 		return;
+	/* the writer drains the queue before it stops: nothing queued is lost */
+	pthread_mutex_lock(&d->queue_lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->queue_cond);
+	pthread_mutex_unlock(&d->queue_lock);
+	if (d->writer_running)
+		pthread_join(d->writer, NULL);
+	pthread_mutex_destroy(&d->queue_lock);
+	pthread_cond_destroy(&d->queue_cond);
 	for (struct entry *e = d->head, *next; e; e = next) {
 		next = e->next;
 		free(e);
@@ -287,6 +317,23 @@ void disk_cache_close(struct disk_cache *d)
 	free(d);
 }
 
+/* A block still waiting to be written is served from the queue. */
+static bool get_pending(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&d->queue_lock);
+	for (struct pending *p = d->first; p && !found; p = p->next) {
+		if (same_key(&p->key, k)) {
+			memcpy(buf, p->data, p->len);
+			*len = p->len;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&d->queue_lock);
+	return found;
+}
+
 int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
 {
 	struct header h;
@@ -295,6 +342,8 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	ssize_t n;
 	int fd;
 
+	if (get_pending(d, k, buf, len))
+		return 0;
 	pthread_mutex_lock(&d->lock);
 	e = find_locked(d, k);
 	if (e) {
@@ -342,7 +391,7 @@ static bool write_all(int fd, const void *p, size_t n)
 	return true;
 }
 
-void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
+static void write_block(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
 {
 	struct header h = { BLOCK_MAGIC, k->folder, k->uidvalidity, k->uid, k->block, (uint32_t)len,
 			    cache_crc32(0, buf, len), 0 };
@@ -379,11 +428,92 @@ void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char 
 	evict(d);
 }
 
+static void *writer(void *arg)
+{
+	struct disk_cache *d = arg;
+
+	pthread_mutex_lock(&d->queue_lock);
+	for (;;) {
+		struct pending *p = d->first;
+
+		if (!p) {
+			if (d->stopping)
+				break;
+			pthread_cond_wait(&d->queue_cond, &d->queue_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&d->queue_lock);
+		write_block(d, &p->key, p->data, p->len);
+		pthread_mutex_lock(&d->queue_lock);
+		/* dequeued only once written: a get meanwhile still finds it */
+		d->first = p->next;
+		if (!d->first)
+			d->last = NULL;
+		d->queued_bytes -= p->len;
+		pthread_cond_broadcast(&d->queue_cond);
+		free(p->data);
+		free(p);
+	}
+	pthread_mutex_unlock(&d->queue_lock);
+	return NULL;
+}
+
+void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
+{
+	struct pending *p;
+
+	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
+		return;
+	p = malloc(sizeof(*p));
+	if (p && !(p->data = malloc(len ? len : 1))) {
+		free(p);
+		p = NULL;
+	}
+	if (!p) {
+		write_block(d, k, buf, len);
+		return;
+	}
+	memcpy(p->data, buf, len);
+	p->key = *k;
+	p->len = len;
+	p->next = NULL;
+	pthread_mutex_lock(&d->queue_lock);
+	if (!d->writer_running && !d->stopping &&
+	    pthread_create(&d->writer, NULL, writer, d) == 0)
+		d->writer_running = true;
+	while (d->writer_running && d->queued_bytes > PENDING_MAX_BYTES)
+		pthread_cond_wait(&d->queue_cond, &d->queue_lock);
+	if (!d->writer_running) {	/* no thread: write it here */
+		pthread_mutex_unlock(&d->queue_lock);
+		write_block(d, k, buf, len);
+		free(p->data);
+		free(p);
+		return;
+	}
+	if (d->last)
+		d->last->next = p;
+	else
+		d->first = p;
+	d->last = p;
+	d->queued_bytes += len;
+	pthread_cond_broadcast(&d->queue_cond);
+	pthread_mutex_unlock(&d->queue_lock);
+}
+
+void disk_cache_flush(struct disk_cache *d)
+{
+	pthread_mutex_lock(&d->queue_lock);
+	while (d->first)
+		pthread_cond_wait(&d->queue_cond, &d->queue_lock);
+	pthread_mutex_unlock(&d->queue_lock);
+}
+
 void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
 {
 	struct entry *doomed = NULL;
 	char path[PATH_MAX];
 
+	disk_cache_flush(d);	/* nothing of the folder may land after this */
 	pthread_mutex_lock(&d->lock);
 	for (struct entry *e = d->head, *next; e; e = next) {
 		next = e->next;

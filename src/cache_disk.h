@@ -1,6 +1,6 @@
 /* cache_disk.h - the on-disk tier of the block cache, under
- * cache_dir/blocks/: one private file per block, checksummed, written to a
- * temporary name and renamed, evicted least recently used first beyond a
+ * cache_dir/blocks/: one private file per block, checksummed, written (by
+ * a writer thread) to a temporary name and renamed, evicted least recently used first beyond a
  * size limit.  A damaged or truncated file is deleted and reported missing,
  * never served.  Thread-safe. */
 #ifndef IMAPFS_CACHE_DISK_H
@@ -18,7 +18,11 @@ void disk_cache_close(struct disk_cache *d);
 
 /* 0 and the block in buf (room CACHE_BLOCK_SIZE), or -ENOENT. */
 int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len);
+/* Queues the block for the writer thread (written within moments; served
+ * from the queue meanwhile).  Waits only when much is queued already. */
 void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len);
+/* Waits until every queued block is on disk. */
+void disk_cache_flush(struct disk_cache *d);
 void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder);
 size_t disk_cache_bytes(struct disk_cache *d);
 

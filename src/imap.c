@@ -15,6 +15,10 @@
 
 static unsigned next_session_id;
 
+/* libetpan reads the socket this much at a time: large literals (message
+ * bodies) stream several times faster than with its usual 8 KiB. */
+#define STREAM_BUFFER (256 * 1024)
+
 /* Context of one streaming FETCH. */
 struct meta_fetch {
 	imap_meta_cb *cb;
@@ -168,7 +172,7 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 		close(fd);
 		return -EPROTO;
 	}
-	stream = mailstream_new(low, 8192);
+	stream = mailstream_new(low, STREAM_BUFFER);
 	if (!stream) {
 		mailstream_low_close(low);
 		mailstream_low_free(low);

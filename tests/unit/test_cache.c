@@ -251,6 +251,9 @@ static void read_whole(struct cache *c, struct source *src, const struct cache_k
 		if (out[i] != expected_byte(k, i))
 			fail_msg("uid %u block %u: byte %zu is %d, expected %d", k->uid, k->block, i,
 				 out[i], expected_byte(k, i));
+	/* disk writes happen on a writer thread: wait for them, so what the
+	 * tests look at on disk is settled */
+	cache_flush(c);
 }
 
 /* Sum of the sizes of the regular files under dir (recursively). */
@@ -645,6 +648,7 @@ static void test_disk_concurrent_single_fetch(void **state)
 	c = disk_cache(dir, 4 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
 	concurrent_readers(c, &src);
 	assert_int_equal(src.fills, 1);
+	cache_flush(c);		/* written by the writer thread */
 	assert_true(block_file_exists(dir, &k));
 	cache_free(c);
 	/* on disk only (new cache): the readers share it, none fetches */
