@@ -197,13 +197,6 @@ static void index_names(struct listing *l)
 	free(refs);
 }
 
-uint64_t mb_new_generation(void)
-{
-	static uint64_t last;
-
-	return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
-}
-
 static void builder_finish(struct builder *b)
 {
 	struct listing *l = b->l;
@@ -215,7 +208,6 @@ static void builder_finish(struct builder *b)
 		if (out == 0 || l->msgs[out - 1].uid != l->msgs[i].uid)
 			l->msgs[out++] = l->msgs[i];
 	l->count = out;
-	l->generation = mb_new_generation();
 	index_names(l);
 }
 
@@ -432,7 +424,6 @@ static struct listing *load_listing(const struct mailbox *mb, const struct folde
 	l->uidvalidity = h.uidvalidity;
 	l->count = h.count;
 	l->names_len = h.names_len;
-	l->generation = mb_new_generation();
 	index_names(l);
 	goto out;
 bad:

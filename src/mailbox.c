@@ -606,30 +606,13 @@ static int snapshot_removed(struct folder *f, struct mailbox_dir *d)
 	return r;
 }
 
-/* What the directory shows, in one number: same number, same listing. */
-static uint64_t fingerprint(const struct mailbox_dir *d)
-{
-	uint64_t h = (d->listing ? d->listing->generation : 0) * 0x9E3779B97F4A7C15ull;
-
-	for (size_t i = 0; i < d->nremoved; i++)
-		h = (h ^ d->removed[i]) * 0x100000001b3ull;
-	for (size_t i = 0; i < d->nsub; i++) {
-		h = (h ^ d->sub_ids[i]) * 0x100000001b3ull;
-		for (const char *p = d->sub_names[i]; *p; p++)
-			h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	}
-	return h ^ d->nsub ^ (d->nremoved << 20);
-}
-
-int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out, bool *unchanged)
+int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 {
 	struct mailbox_dir *d;
 	struct folder *f;
-	uint64_t fp;
 	int r;
 
 	*out = NULL;
-	*unchanged = false;
 	if (!inode_is_folder(ino))
 		return -ENOTDIR;
 	mb_refresh_tree(mb, mb->opt.dir_cache);
@@ -651,14 +634,6 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out, 
 			r = -EIO;	/* listed, but the server will not open it */
 		mailbox_closedir(d);
 		return r;
-	}
-	/* the kernel may keep what it cached of this directory if nothing changed */
-	fp = fingerprint(d);
-	if (f) {
-		pthread_mutex_lock(&f->lock);
-		*unchanged = f->dir_fingerprint == fp;
-		f->dir_fingerprint = fp;
-		pthread_mutex_unlock(&f->lock);
 	}
 	*out = d;
 	return 0;

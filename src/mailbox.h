@@ -48,9 +48,7 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 
 /* A directory listing frozen at opendir, so offsets stay stable. */
 struct mailbox_dir;
-/* *unchanged: the same entries as at the previous opendir of this
- * directory, so the kernel's cached copy may be kept. */
-int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out, bool *unchanged);
+int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out);
 void mailbox_closedir(struct mailbox_dir *d);
 size_t mailbox_dir_count(const struct mailbox_dir *d);
 enum { MAILBOX_DIR_END, MAILBOX_DIR_ENTRY, MAILBOX_DIR_SKIP };

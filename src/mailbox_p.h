@@ -28,7 +28,6 @@ struct listing {
 	char *names;		/* NUL-terminated names, back to back */
 	size_t names_len;
 	uint32_t *by_name;	/* indices of msgs in byte order of names (ls, cat *) */
-	uint64_t generation;	/* unique per listing built */
 };
 
 /* A name a message was given by mv or cp, besides its canonical one. */
@@ -83,7 +82,6 @@ struct folder {
 	uint32_t last_opened;	/* read-ahead: the UID opened last */
 	int ahead_order;	/* 1: UID order, 2: name order */
 	size_t ahead_to;	/* position up to which read-ahead was asked for */
-	uint64_t dir_fingerprint;	/* of what the kernel was last given to cache */
 };
 
 struct mailbox {
@@ -138,9 +136,6 @@ struct mailbox_file {
 
 /* The folder's key in the caches: stable across mounts, unlike its id. */
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f);
-
-/* A number no listing had before. */
-uint64_t mb_new_generation(void);
 
 /* time */
 double mb_age(const struct timespec *t);	/* seconds since t; huge when t is zero */

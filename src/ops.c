@@ -142,8 +142,7 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mailbox_dir *d;
-	bool unchanged;
-	int r = mailbox_opendir(ctx_of(req)->mailbox, ino, &d, &unchanged);
+	int r = mailbox_opendir(ctx_of(req)->mailbox, ino, &d);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -154,9 +153,6 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* Kernel-cached directories (cache_readdir) measured slower for ls -l
-	 * here: entries come back without attributes.  Kept for a later try. */
-	(void)unchanged;
 	if (fuse_reply_open(req, fi) != 0)
 		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 }
