@@ -2,6 +2,7 @@
  * -o option table, and reading the password from a file, a command, the
  * environment or the terminal. */
 #include "config.h"
+#include "files.h"
 #include "chars.h"
 
 #include <ctype.h>
@@ -338,24 +339,6 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-static int make_private_dirs(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-			*p = '/';
-			return -errno;
-		}
-		*p = '/';
-	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	/* ours alone, whatever the umask or an earlier run left */
-	return chmod(path, 0700) < 0 ? -errno : 0;
-}
-
 char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -379,7 +362,7 @@ char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	r = make_private_dirs(path);
+	r = files_make_private_dirs(path);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create the cache directory %s: %s (use -o cache_dir=PATH)",
 			 path, strerror(-r));

@@ -7,10 +7,9 @@
 #include "inode.h"
 #include "log.h"
 #include "cache_disk.h"
+#include "files.h"
 
 #include <inttypes.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -356,10 +355,9 @@ static void save_listing(const struct mailbox *mb, const struct folder *f, const
 	struct listing_header h = { LISTING_MAGIC, l->uidvalidity, 0, l->count, l->names_len };
 	size_t body = l->count * PACKED_MSG + l->names_len;
 	unsigned char *buf = malloc(sizeof(h) + body);
-	char *path = listing_path(mb, f), *tmp = NULL;
-	FILE *out = NULL;
+	char *path = listing_path(mb, f), *slash;
 
-	if (!buf || !path || !(tmp = malloc(strlen(path) + 8)))
+	if (!buf || !path)
 		goto out;
 	for (size_t i = 0; i < l->count; i++)
 		pack_msg(buf + sizeof(h) + i * PACKED_MSG, &l->msgs[i]);
@@ -367,28 +365,16 @@ static void save_listing(const struct mailbox *mb, const struct folder *f, const
 		memcpy(buf + sizeof(h) + l->count * PACKED_MSG, l->names, l->names_len);
 	h.crc = cache_crc32(0, buf + sizeof(h), body);
 	memcpy(buf, &h, sizeof(h));
-	sprintf(tmp, "%s.tmp", path);
-	*strrchr(tmp, '/') = '\0';
-	mkdir(tmp, 0700);
-	sprintf(tmp, "%s.tmp", path);
-	/* write, check, rename: a crash leaves the old file or the new one */
-	{
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		out = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (fd >= 0 && !out)
-			close(fd);
-	}
-	if (!out || fwrite(buf, 1, sizeof(h) + body, out) != sizeof(h) + body || fclose(out) != 0 ||
-	    rename(tmp, path) != 0) {
-		if (out)
-			log_debug("cannot save the listing of %s", f->path);
-		unlink(tmp);
-	}
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	files_make_private_dirs(path);
+	*slash = '/';
+	/* not synced: the CRC catches a file a crash left half written */
+	if (files_replace(path, buf, sizeof(h) + body, false) < 0)
+		log_debug("cannot save the listing of %s", f->path);
 out:
 	free(buf);
 	free(path);
-	free(tmp);
 }
 
 static struct listing *load_listing(const struct mailbox *mb, const struct folder *f)

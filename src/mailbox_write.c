@@ -35,11 +35,12 @@ static int check_validity(struct imap_session *s, uint32_t expected, const char 
 	return -EIO;
 }
 
-static int move_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
+static int move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct message_job *job = ctx;
 	int r = check_validity(s, job->uidvalidity, job->src);
 
+	(void)st;	/* check_validity asks the session, which may re-SELECT */
 	if (r < 0)
 		return r;
 	r = job->dest ? imap_move(s, job->uid, job->dest, &job->new_uid)
@@ -51,13 +52,14 @@ static int move_fn(struct imap_session *s, const struct imap_folder_state *st __
 /* The move's outcome is unknown: the message is either still in the source
  * (then the target is searched by Message-ID and size for a copy, and an
  * interrupted COPY + EXPUNGE is finished), or gone (moved). */
-static int reconcile_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
+static int reconcile_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct message_job *job = ctx;
 	struct imap_message_info info;
 	struct imap_folder_state dst;
 	int r = check_validity(s, job->uidvalidity, job->src);
 
+	(void)st;	/* check_validity asks the session, which may re-SELECT */
 	if (r < 0)
 		return r;
 	r = imap_fetch_info(s, job->uid, &info);
@@ -635,11 +637,12 @@ struct info_job {
 	const struct flag_set *set;	/* for mailbox_set_flags */
 };
 
-static int info_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
+static int info_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct info_job *job = ctx;
 	int r = check_validity(s, job->uidvalidity, job->folder);
 
+	(void)st;	/* check_validity asks the session, which may re-SELECT */
 	return r < 0 ? r : imap_fetch_info(s, job->uid, &job->info);
 }
 
@@ -736,12 +739,13 @@ int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **
 	return 0;
 }
 
-static int store_fn(struct imap_session *s, const struct imap_folder_state *st __attribute__((unused)), void *ctx)
+static int store_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct info_job *job = ctx;
 	struct flag_set want = *job->set;
 	int r = check_validity(s, job->uidvalidity, job->folder);
 
+	(void)st;	/* check_validity asks the session, which may re-SELECT */
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < want.nkeywords; i++) {

@@ -5,6 +5,7 @@
  * network I/O (folder checks and saves happen outside it). */
 #include "receive.h"
 #include "ctl.h"
+#include "files.h"
 #include "imap.h"
 #include "inode.h"
 #include "log.h"
@@ -14,13 +15,11 @@
 #include "rfolders.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +64,7 @@ static char *state_path(const char *account)
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	const char *base = xdg && *xdg == '/' ? xdg : home;
 	const char *mid = base == xdg ? "/imapfs" : "/.local/state/imapfs";
-	char *path, *dir;
+	char *path;
 
 	if (!base || *base != '/')
 		return NULL;
@@ -73,13 +72,8 @@ static char *state_path(const char *account)
 	if (!path)
 		return NULL;
 	sprintf(path, "%s%s", base, mid);
-	/* create the directory chain privately: ~/.local/state/imapfs */
-	for (dir = path + 1; (dir = strchr(dir, '/')); dir++) {
-		*dir = '\0';
-		mkdir(path, 0700);
-		*dir = '/';
-	}
-	mkdir(path, 0700);
+	if (files_make_private_dirs(path) < 0)
+		log_warn("cannot create %s: the receive-folder table may not be saved", path);
 	strcat(path, "/receive-folders.");
 	strcat(path, account);
 	for (char *p = strrchr(path, '/') + 1; *p; p++)
@@ -90,25 +84,10 @@ static char *state_path(const char *account)
 
 static int save_local(const char *path, const char *text, size_t len)
 {
-	char *tmp = malloc(strlen(path) + 8);
-	int fd, r = 0;
+	int r = files_replace(path, text, len, true);
 
-	if (!tmp)
-		return -ENOMEM;
-	sprintf(tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-		r = errno ? -errno : -EIO;
-	if (fd >= 0 && close(fd) < 0 && r == 0)
-		r = -errno;
-	/* rename last: a crash leaves the old table or the new, never half */
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
+	if (r < 0)
 		log_warn("cannot save the receive-folder table to %s: %s", path, strerror(-r));
-		unlink(tmp);
-	}
-	free(tmp);
 	return r;
 }
 
