@@ -93,6 +93,7 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	r = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
 	receive_stop(ctx->receive);
 	prefetch_stop(ctx->prefetch);
+	ops_release_all();
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
 	fuse_session_unmount(se);

@@ -9,10 +9,14 @@
 #include "upload.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ops_handle *handles;	/* protected by handles_lock */
 
 int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *obj))
 {
@@ -21,8 +25,34 @@ int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *
 	if (!h)
 		return -ENOMEM;
 	*h = (struct ops_handle){ .refs = 1, .obj = obj, .free_obj = free_obj };
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	if (handles)
+		handles->prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
 	fi->fh = (uintptr_t)h;
 	return 0;
+}
+
+static void handle_free(struct ops_handle *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
+	h->free_obj(h->obj);
+	free(h);
+}
+
+void ops_release_all(void)
+{
+	while (handles)		/* no request runs any more */
+		handle_free(handles);
 }
 
 struct ops_handle *ops_handle_get(struct fuse_file_info *fi)
@@ -35,10 +65,8 @@ struct ops_handle *ops_handle_get(struct fuse_file_info *fi)
 
 void ops_handle_put(struct ops_handle *h)
 {
-	if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		h->free_obj(h->obj);
-		free(h);
-	}
+	if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		handle_free(h);
 }
 
 static void free_dir(void *obj)

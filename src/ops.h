@@ -24,7 +24,12 @@ struct ops_handle {
 	unsigned refs;		/* atomic */
 	void *obj;
 	void (*free_obj)(void *obj);
+	struct ops_handle *prev, *next;	/* the live handles, under handles_lock */
 };
+
+/* After the session loop: frees handles the kernel never released (files
+ * still open at unmount). */
+void ops_release_all(void);
 
 /* Wraps obj (one reference, dropped by release); 0 or -ENOMEM. */
 int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *obj));
