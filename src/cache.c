@@ -26,6 +26,7 @@ struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
 	size_t limit, bytes;
+	size_t disk_limit;
 	uint64_t hits, misses;
 	size_t nbuckets;
 	struct block **buckets;		/* protected by lock */
@@ -56,6 +57,7 @@ struct cache *cache_new(const struct cache_options *o)
 	if (!c)
 		return NULL;
 	c->limit = o->memory_limit;
+	c->disk_limit = o->disk_limit;
 	if (o->disk_limit && o->dir)
 		c->disk = disk_cache_open(o->dir, o->disk_limit);
 	c->nbuckets = 4096;
@@ -370,4 +372,16 @@ void cache_stats(struct cache *c, size_t *bytes, uint64_t *hits, uint64_t *misse
 	*hits = c->hits;
 	*misses = c->misses;
 	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_status(struct cache *c, FILE *out)
+{
+	size_t bytes, disk = c->disk ? disk_cache_bytes(c->disk) : 0;
+	uint64_t hits, misses;
+
+	cache_stats(c, &bytes, &hits, &misses);
+	fprintf(out, "cache memory_bytes=%zu memory_limit=%zu disk_bytes=%zu disk_limit=%zu "
+		"hits=%llu misses=%llu hit_rate=%.1f%%\n", bytes, c->limit, disk, c->disk_limit,
+		(unsigned long long)hits, (unsigned long long)misses,
+		hits + misses ? 100.0 * (double)hits / (double)(hits + misses) : 0.0);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* 128 KiB: the kernel's largest read request, and big enough that a FETCH's
  * round trip is small next to its transfer. */
@@ -63,5 +64,8 @@ void cache_drop_folder(struct cache *c, uint64_t folder);
 
 /* Bytes held in memory now, and hits/misses so far. */
 void cache_stats(struct cache *c, size_t *bytes, uint64_t *hits, uint64_t *misses);
+
+/* One line (sizes, limits, hit rate) for MOUNT/.status. */
+void cache_status(struct cache *c, FILE *out);
 
 #endif

@@ -37,6 +37,8 @@ static const struct fuse_opt option_table[] = {
 	OPT("names=%s", names),
 	OPT("trash=%s", trash),
 	OPT("rm=%s", rm),
+	OPT("watch=%s", watch),
+	OPT("offline=%s", offline),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -301,6 +303,10 @@ int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_arg
 		snprintf(err, errlen, "-o rm= takes trash or expunge");
 		return -EINVAL;
 	}
+	if (cfg->offline && strcmp(cfg->offline, "cached") != 0 && strcmp(cfg->offline, "fail") != 0) {
+		snprintf(err, errlen, "-o offline= takes cached or fail");
+		return -EINVAL;
+	}
 	if (cfg->tls_verify && strcmp(cfg->tls_verify, "yes") != 0 && strcmp(cfg->tls_verify, "no") != 0) {
 		snprintf(err, errlen, "-o tls_verify= takes yes or no");
 		return -EINVAL;
@@ -326,6 +332,8 @@ void config_free(struct config *cfg)
 	free(cfg->url.host);
 	free(cfg->url_text);
 	free(cfg->mountpoint);
+	free(cfg->watch);
+	free(cfg->offline);
 	free(cfg->password_file);
 	free(cfg->password_command);
 	free(cfg->ca_file);
@@ -551,6 +559,9 @@ void config_usage(const char *progname)
 	       "    -o memory_cache=SIZE   message blocks kept in memory (default 64M)\n"
 	       "    -o cache_size=SIZE     message blocks kept on disk (default 1G; 0: none)\n"
 	       "    -o prefetch=N          messages/blocks fetched ahead of a reader (default 64; 0: off)\n"
+	       "    -o watch=F1,F2         folders kept live with IDLE besides INBOX\n"
+	       "    -o offline=cached|fail while the server is unreachable: serve what is cached\n"
+	       "                           (default) or fail everything with EIO\n"
 	       "\n"
 	       "FUSE options such as -o allow_other are passed to libfuse.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n", progname);

@@ -29,6 +29,8 @@ struct config {
 	char *tls_verify;	/* "yes" or "no" */
 	char *trash;		/* folder rm moves to */
 	char *rm;		/* "trash" or "expunge" */
+	char *watch;		/* comma-separated folders to IDLE on, besides INBOX */
+	char *offline;		/* "cached" or "fail" */
 	int plaintext;
 	int route_incoming;
 	unsigned connections;

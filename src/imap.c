@@ -7,6 +7,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,21 @@ bool imap_dead(const struct imap_session *s)
 	return s->dead;
 }
 
+bool imap_timed_out(const struct imap_session *s)
+{
+	return s->timed_out;
+}
+
+bool imap_parse_failed(const struct imap_session *s)
+{
+	return s->parse_error;
+}
+
+unsigned imap_session_id(const struct imap_session *s)
+{
+	return s->id;
+}
+
 const char *imap_selected(const struct imap_session *s)
 {
 	return s->selected;
@@ -65,9 +81,16 @@ int imap_map_error(struct imap_session *s, int r, const char *what)
 	case MAILIMAP_ERROR_PROTOCOL:
 	case MAILIMAP_ERROR_SSL:
 	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+		if (s->imap && s->imap->imap_stream &&
+		    tls_stream_timed_out(mailstream_get_low(s->imap->imap_stream)))
+			s->timed_out = true;
 		if (!s->dead)
-			log_warn("session %u: %s failed: connection lost (libetpan error %d)", s->id, what, r);
+			log_warn("session %u: %s failed: %s (libetpan error %d)", s->id, what,
+				 s->timed_out ? "the server stopped answering" :
+				 r == MAILIMAP_ERROR_PARSE ? "unparsable response" : "connection lost", r);
 		s->dead = true;
+		if (r == MAILIMAP_ERROR_PARSE)
+			s->parse_error = true;
 		return -EIO;
 	case MAILIMAP_ERROR_MEMORY:
 		/* the stream is mid-response: it cannot be reused */
@@ -309,6 +332,7 @@ static void read_state(struct imap_session *s, struct imap_folder_state *state)
 
 int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state)
 {
+	uint64_t modseq = 0;
 	int r;
 
 	if (!fresh && s->selected && strcmp(s->selected, mbox) == 0) {
@@ -318,7 +342,10 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	free(s->selected);
 	s->selected = NULL;
 	memset(&s->state, 0, sizeof(s->state));
-	r = mailimap_select(s->imap, mbox);
+	if (imap_has_capability(s, "CONDSTORE"))
+		r = mailimap_select_condstore(s->imap, mbox, &modseq);
+	else
+		r = mailimap_select(s->imap, mbox);
 	if (r == MAILIMAP_ERROR_SELECT) {
 		log_warn("session %u: SELECT %.200s refused: %.200s", s->id, mbox, imap_server_text(s));
 		return -ENOENT;
@@ -328,6 +355,7 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	s->selected = strdup(mbox);
 	if (!s->selected)
 		return -ENOMEM;
+	s->state.highestmodseq = modseq;
 	read_state(s, state);
 	return 0;
 }
@@ -516,11 +544,13 @@ static struct mailimap_fetch_type *meta_fetch_type(void)
 	return ft;
 }
 
-int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-		    imap_meta_cb *cb, void *ctx)
+/* Runs a FETCH (UID FETCH with by_uid, CHANGEDSINCE modseq when nonzero)
+ * with cb called per response as it streams in.  Takes ft. */
+static int fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+			   struct mailimap_fetch_type *ft, uint64_t changedsince,
+			   imap_meta_cb *cb, void *ctx)
 {
 	struct meta_fetch mf = { cb, ctx };
-	struct mailimap_fetch_type *ft = meta_fetch_type();
 	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
 	clist *res = NULL;
 	int r;
@@ -534,7 +564,12 @@ int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t h
 	}
 	mailimap_set_msg_att_handler(s->imap, on_meta, &mf);
 	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);
-	r = by_uid ? mailimap_uid_fetch(s->imap, set, ft, &res) : mailimap_fetch(s->imap, set, ft, &res);
+	if (changedsince)
+		r = mailimap_uid_fetch_changedsince(s->imap, set, ft, changedsince, &res);
+	else if (by_uid)
+		r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	else
+		r = mailimap_fetch(s->imap, set, ft, &res);
 	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
 	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
 	if (r == MAILIMAP_NO_ERROR)
@@ -542,6 +577,69 @@ int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t h
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
 	return imap_map_error(s, r, "FETCH");
+}
+
+int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+		    imap_meta_cb *cb, void *ctx)
+{
+	return fetch_streaming(s, by_uid, lo, hi, meta_fetch_type(), 0, cb, ctx);
+}
+
+int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+
+	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_rfc822_size()))
+		return -ENOMEM;
+	return fetch_streaming(s, false, seq, seq, ft, 0, cb, ctx);
+}
+
+int imap_fetch_flag_changes(struct imap_session *s, uint32_t top, uint64_t modseq,
+			    imap_meta_cb *cb, void *ctx)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+
+	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_flags()))
+		return -ENOMEM;
+	return fetch_streaming(s, true, 1, top, ft, modseq, cb, ctx);
+}
+
+int imap_idle(struct imap_session *s, int wake_fd, int seconds)
+{
+	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
+	uint32_t exists = si ? si->sel_exists : 0;
+	const struct mailimap_response_info *ri;
+	bool changed;
+	int r;
+
+	if (!s->selected || !si)
+		return -EINVAL;	/* libetpan's IDLE crashes outside the SELECTED state */
+	r = mailimap_idle(s->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "IDLE");
+	/* bytes libetpan already buffered would not wake poll */
+	if (s->imap->imap_stream->read_buffer_len == 0) {
+		struct pollfd pfd[2] = {
+			{ .fd = mailimap_idle_get_fd(s->imap), .events = POLLIN },
+			{ .fd = wake_fd, .events = POLLIN },
+		};
+
+		while (poll(pfd, wake_fd >= 0 ? 2 : 1, seconds * 1000) < 0 && errno == EINTR)
+			;
+	}
+	r = mailimap_idle_done(s->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "IDLE DONE");
+	si = s->imap->imap_selection_info;
+	ri = s->imap->imap_response_info;
+	changed = (si && si->sel_exists != exists) ||
+		  (ri && ((ri->rsp_expunged && !clist_isempty(ri->rsp_expunged)) ||
+			  (ri->rsp_fetch_list && !clist_isempty(ri->rsp_fetch_list)) ||
+			  (ri->rsp_extension_list && !clist_isempty(ri->rsp_extension_list))));
+	read_state(s, NULL);
+	return changed;
 }
 
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)

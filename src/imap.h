@@ -34,6 +34,7 @@ struct imap_folder_state {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t exists;
+	uint64_t highestmodseq;	/* CONDSTORE; 0 when the server has none */
 };
 
 /* LIST flags we care about. */
@@ -81,6 +82,12 @@ void imap_close(struct imap_session *s);
 /* True once the connection is known to be unusable (I/O error, BYE, parse
  * error, protocol desync). */
 bool imap_dead(const struct imap_session *s);
+/* Of a dead session: it died because a wait ran out (the server froze), or
+ * on a response libetpan could not parse (the stream is out of sync). */
+bool imap_timed_out(const struct imap_session *s);
+bool imap_parse_failed(const struct imap_session *s);
+/* A small number naming the session in logs and MOUNT/.status. */
+unsigned imap_session_id(const struct imap_session *s);
 
 bool imap_has_capability(struct imap_session *s, const char *name);
 
@@ -106,6 +113,20 @@ int imap_noop(struct imap_session *s, struct imap_folder_state *state);
  * by_uid (hi 0 means '*').  Streams: cb runs per message, memory stays small. */
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
 		    imap_meta_cb *cb, void *ctx);
+
+/* UID and RFC822.SIZE of message number seq alone (to name a message whose
+ * full listing data the parser cannot read). */
+int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx);
+
+/* UID FETCH 1:top (UID FLAGS) (CHANGEDSINCE modseq): the messages whose
+ * flags changed since modseq (CONDSTORE). */
+int imap_fetch_flag_changes(struct imap_session *s, uint32_t top, uint64_t modseq,
+			    imap_meta_cb *cb, void *ctx);
+
+/* IDLE on the selected folder until the server reports a change, wake_fd
+ * (may be -1) becomes readable, or seconds pass; then DONE.  1 when the
+ * server reported new, expunged or changed messages, 0 otherwise. */
+int imap_idle(struct imap_session *s, int wake_fd, int seconds);
 
 /* The first len bytes of each of the messages uids, in one UID FETCH;
  * cb gets each message's bytes (valid during the call). */

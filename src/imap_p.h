@@ -10,6 +10,8 @@ struct imap_session {
 	char *selected;		/* owned; NULL when nothing is selected */
 	struct imap_folder_state state;
 	bool dead;
+	bool timed_out;		/* died because the server stopped answering */
+	bool parse_error;	/* died on a response libetpan could not parse */
 	unsigned id;
 };
 

@@ -14,6 +14,7 @@
 
 #define INODE_ROOT 1u
 #define INODE_CTL_RFOLDERS 2u	/* MOUNT/.receive-folders */
+#define INODE_CTL_STATUS 3u	/* MOUNT/.status */
 #define INODE_FOLDER_BASE 16u
 #define INODE_UPLOAD_FOLDER 0xfffffffeu	/* no real folder gets this id */
 

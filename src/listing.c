@@ -212,24 +212,130 @@ static void builder_finish(struct builder *b)
 
 /* ---- syncing one folder ---- */
 
+/* One sync of a folder.  It may take several sessions: a response libetpan
+ * cannot parse kills the session, so the FETCH is split in halves on a new
+ * one until the message at fault is alone, and that one is listed by UID and
+ * size only (or left out), so one bad message never hides a folder. */
 struct sync_job {
 	struct mailbox *mb;
+	struct folder *f;
 	struct listing *old;	/* may be NULL */
 	struct listing *result;
+	struct builder b;	/* a full sync in progress */
+	bool started;
+	bool incremental_failed;	/* fall back to a full sync */
+	uint32_t next;		/* full sync: next message number to fetch */
+	uint32_t chunk;		/* messages per FETCH now */
+	uint32_t bad;		/* a message number whose data cannot be parsed */
 };
 
-static int sync_full(struct imap_session *s, const struct imap_folder_state *st, struct builder *b)
-{
-	for (uint32_t lo = 1; lo <= st->exists; lo += FETCH_CHUNK) {
-		uint32_t hi = st->exists - lo < FETCH_CHUNK ? st->exists : lo + FETCH_CHUNK - 1;
-		int r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
+#define SYNC_AGAIN (-EAGAIN)	/* the job goes on in another session */
 
+static void add_bare(const struct imap_meta *m, void *ctx)
+{
+	struct builder *b = ctx;
+	enum names_mode mode = b->mode;
+
+	b->mode = NAMES_UID;	/* its date and subject could not be read */
+	builder_add_meta(m, b);
+	b->mode = mode;
+}
+
+static int sync_full(struct imap_session *s, const struct imap_folder_state *st, struct sync_job *job)
+{
+	struct builder *b = &job->b;
+	int r;
+
+	if (job->bad) {
+		/* alone it failed: try its UID and size, else leave it out */
+		if (imap_fetch_uid_size(s, job->bad, add_bare, b) < 0) {
+			log_warn("folder %s: message %u cannot be listed (unparsable); left out",
+				 job->f->path, job->bad);
+			if (imap_dead(s))
+				return SYNC_AGAIN;
+		} else {
+			log_warn("folder %s: message %u has unparsable listing data; named by UID",
+				 job->f->path, job->bad);
+		}
+		job->bad = 0;
+	}
+	while (job->next <= st->exists) {
+		uint32_t lo = job->next;
+		uint32_t hi = st->exists - lo < job->chunk ? st->exists : lo + job->chunk - 1;
+
+		r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
+		if (r < 0 && imap_parse_failed(s)) {
+			if (lo == hi) {
+				job->bad = lo;
+				job->next = lo + 1;
+			} else {
+				job->chunk = (hi - lo + 1) / 2;
+			}
+			return SYNC_AGAIN;
+		}
 		if (r < 0)
 			return r;
 		if (b->err)
 			return b->err;
+		job->next = hi + 1;
+		if (job->chunk < FETCH_CHUNK)
+			job->chunk *= 2;
 	}
 	return 0;
+}
+
+struct flag_change {
+	uint32_t uid;
+	uint8_t flags;
+};
+
+struct flag_changes {
+	struct flag_change *v;
+	size_t n, cap;
+	int err;
+};
+
+static void add_flag_change(const struct imap_meta *m, void *ctx)
+{
+	struct flag_changes *fc = ctx;
+
+	if (fc->n == fc->cap) {
+		size_t cap = fc->cap ? fc->cap * 2 : 64;
+		struct flag_change *v = realloc(fc->v, cap * sizeof(*v));
+
+		if (!v) {
+			fc->err = -ENOMEM;
+			return;
+		}
+		fc->v = v;
+		fc->cap = cap;
+	}
+	fc->v[fc->n++] = (struct flag_change){ m->uid, (uint8_t)m->flags };
+}
+
+static int cmp_flag_change(const void *a, const void *b)
+{
+	uint32_t x = ((const struct flag_change *)a)->uid, y = ((const struct flag_change *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The flags a message has now: changed since the old listing, or as before. */
+static uint8_t current_flags(const struct flag_changes *fc, const struct msg *m)
+{
+	size_t lo = 0, hi = fc->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fc->v[mid].uid == m->uid)
+			return (uint8_t)((m->flags & ~0x1fu) | fc->v[mid].flags);
+		if (fc->v[mid].uid < m->uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return m->flags;
 }
 
 static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
@@ -249,20 +355,24 @@ static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 	return false;
 }
 
-/* Keeps the old messages that still exist, then fetches the new ones. */
+/* Keeps the old messages that still exist (with their flags as CONDSTORE
+ * reports them), then fetches the new ones.  Nothing at all is fetched when
+ * HIGHESTMODSEQ, UIDNEXT and EXISTS say nothing changed. */
 static int sync_incremental(struct imap_session *s, const struct imap_folder_state *st,
 			    const struct listing *old, struct builder *b)
 {
 	uint32_t top = old->count ? old->msgs[old->count - 1].uid : 0;
+	struct flag_changes fc = { 0 };
 	uint32_t *uids = NULL;
-	size_t nuids = 0;
-	int r;
+	size_t nuids = 0, added = 0;
+	int r = 0;
 
-	r = imap_fetch_meta(s, true, top + 1, 0, builder_add_meta, b);
-	if (r < 0 || b->err)
-		return r < 0 ? r : b->err;
-	/* "top+1:*" always matches the last message, even an old one */
-	size_t added = 0;
+	/* "top+1:*" always matches the last message: ask only when there is news */
+	if (!st->uidnext || st->uidnext > top + 1) {
+		r = imap_fetch_meta(s, true, top + 1, 0, builder_add_meta, b);
+		if (r < 0 || b->err)
+			return r < 0 ? r : b->err;
+	}
 	for (size_t i = 0; i < b->l->count; i++)
 		added += b->l->msgs[i].uid > top;
 	if (old->count + added != st->exists) {
@@ -270,43 +380,101 @@ static int sync_incremental(struct imap_session *s, const struct imap_folder_sta
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < old->count && !b->err; i++) {
+	if (st->highestmodseq && old->modseq && st->highestmodseq != old->modseq && top) {
+		r = imap_fetch_flag_changes(s, top, old->modseq, add_flag_change, &fc);
+		if (r == 0 && fc.err)
+			r = fc.err;
+		if (r == 0 && fc.n > 1)
+			qsort(fc.v, fc.n, sizeof(*fc.v), cmp_flag_change);
+	}
+	for (size_t i = 0; r == 0 && i < old->count && !b->err; i++) {
 		const struct msg *m = &old->msgs[i];
 		const char *name = mb_msg_name(old, m);
 
 		if (uids && !uid_in(uids, nuids, m->uid))
 			continue;
-		b->err = builder_push(b, m->uid, mb_msg_size(m), m->date, m->flags, name, strlen(name));
+		b->err = builder_push(b, m->uid, mb_msg_size(m), m->date, current_flags(&fc, m),
+				      name, strlen(name));
 	}
 	free(uids);
-	return b->err;
+	free(fc.v);
+	return r < 0 ? r : b->err;
+}
+
+static bool unchanged(const struct imap_folder_state *st, const struct listing *old)
+{
+	uint32_t top = old->count ? old->msgs[old->count - 1].uid : 0;
+
+	return st->highestmodseq && st->highestmodseq == old->modseq &&
+	       st->exists == old->count && st->uidnext && st->uidnext <= top + 1;
 }
 
 static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct sync_job *job = ctx;
-	struct builder b;
 	int r;
 
-	r = builder_init(&b, job->mb->opt.names, st->uidvalidity);
+	if (job->old && !job->incremental_failed && job->old->uidvalidity == st->uidvalidity) {
+		struct builder b;
+
+		if (unchanged(st, job->old)) {
+			job->result = mb_listing_get(job->old);
+			return 0;
+		}
+		if ((r = builder_init(&b, job->mb->opt.names, st->uidvalidity)) < 0)
+			return r;
+		r = sync_incremental(s, st, job->old, &b);
+		if (r < 0) {
+			mb_listing_put(b.l);
+			if (imap_parse_failed(s)) {
+				job->incremental_failed = true;
+				return SYNC_AGAIN;
+			}
+			return r;
+		}
+		b.l->modseq = st->highestmodseq;
+		builder_finish(&b);
+		job->result = b.l;
+		return 0;
+	}
+	if (!job->started || job->b.l->uidvalidity != st->uidvalidity) {
+		if (job->started)
+			mb_listing_put(job->b.l);
+		job->started = false;
+		if ((r = builder_init(&job->b, job->mb->opt.names, st->uidvalidity)) < 0)
+			return r;
+		job->started = true;
+		job->next = 1;
+		job->chunk = FETCH_CHUNK;
+		job->bad = 0;
+		/* the folder's modseq from before the FETCH: later changes show next time */
+		job->b.l->modseq = st->highestmodseq;
+	}
+	r = sync_full(s, st, job);
 	if (r < 0)
 		return r;
-	if (job->old && job->old->uidvalidity == st->uidvalidity)
-		r = sync_incremental(s, st, job->old, &b);
-	else
-		r = sync_full(s, st, &b);
-	if (r < 0) {
-		mb_listing_put(b.l);
-		return r;
-	}
-	builder_finish(&b);
-	job->result = b.l;
+	builder_finish(&job->b);
+	job->result = job->b.l;
+	job->started = false;
 	return 0;
+}
+
+/* Runs the job to its end, session after session while it asks for more. */
+static int run_sync(struct mailbox *mb, struct folder *f, struct sync_job *job)
+{
+	int r, rounds = 0;
+
+	do
+		r = pool_run(mb->pool, f->server, POOL_FRESH_SELECT, sync_fn, job);
+	while (r == SYNC_AGAIN && ++rounds < 200);
+	if (job->started)
+		mb_listing_put(job->b.l);
+	return r == SYNC_AGAIN ? -EIO : r;
 }
 
 /* ---- listings on disk: a remount syncs from here, not from nothing ---- */
 
-#define LISTING_MAGIC 0x314c5453464d4931ull	/* "1IMFSTL1" */
+#define LISTING_MAGIC 0x324c5453464d4931ull	/* "1IMFSTL2" */
 #define PACKED_MSG 21	/* uid, size, date, name_off, flags */
 
 struct listing_header {
@@ -315,6 +483,7 @@ struct listing_header {
 	uint32_t crc;		/* of everything after the header */
 	uint64_t count;
 	uint64_t names_len;
+	uint64_t modseq;
 };
 
 static char *listing_path(const struct mailbox *mb, const struct folder *f)
@@ -352,7 +521,8 @@ static void unpack_msg(const unsigned char *p, struct msg *m)
 
 static void save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l)
 {
-	struct listing_header h = { LISTING_MAGIC, l->uidvalidity, 0, l->count, l->names_len };
+	struct listing_header h = { LISTING_MAGIC, l->uidvalidity, 0, l->count, l->names_len,
+				    l->modseq };
 	size_t body = l->count * PACKED_MSG + l->names_len;
 	unsigned char *buf = malloc(sizeof(h) + body);
 	char *path = listing_path(mb, f), *slash;
@@ -408,6 +578,7 @@ static struct listing *load_listing(const struct mailbox *mb, const struct folde
 		goto bad;
 	l->refs = 1;
 	l->uidvalidity = h.uidvalidity;
+	l->modseq = h.modseq;
 	l->count = h.count;
 	l->names_len = h.names_len;
 	index_names(l);
@@ -502,17 +673,102 @@ void mb_add_alias(struct folder *f, const char *name, uint32_t uid)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* Tells the change hook what a sync found: messages that came, went, or
+ * whose flags changed, except those the mount itself moved (the kernel knows). */
+static void report_changes(struct mailbox *mb, struct folder *f, const struct listing *old,
+			   const struct listing *l, const uint32_t *known, size_t nknown)
+{
+	struct mailbox_change *v = NULL;
+	size_t n = 0, cap = 0, i = 0, j = 0;
+
+	if (!mb->change_hook || !old || old == l)
+		return;
+	if (old->uidvalidity != l->uidvalidity) {
+		mb->change_hook(&(struct mailbox_change){ MAILBOX_CHANGE_RELOADED, f->id, 0, "" },
+				1, mb->change_ctx);
+		return;
+	}
+	while (i < old->count || j < l->count) {
+		const struct msg *a = i < old->count ? &old->msgs[i] : NULL;
+		const struct msg *b = j < l->count ? &l->msgs[j] : NULL;
+		struct mailbox_change c = { .folder = f->id };
+
+		if (a && (!b || a->uid < b->uid)) {
+			c = (struct mailbox_change){ MAILBOX_CHANGE_REMOVED, f->id, a->uid, mb_msg_name(old, a) };
+			i++;
+		} else if (b && (!a || b->uid < a->uid)) {
+			c = (struct mailbox_change){ MAILBOX_CHANGE_ADDED, f->id, b->uid, mb_msg_name(l, b) };
+			j++;
+		} else {
+			if ((a->flags & 0x1f) != (b->flags & 0x1f))
+				c = (struct mailbox_change){ MAILBOX_CHANGE_FLAGS, f->id, b->uid, mb_msg_name(l, b) };
+			i++;
+			j++;
+		}
+		if (!c.name || (c.kind != MAILBOX_CHANGE_FLAGS && uid_in(known, nknown, c.uid)))
+			continue;
+		if (n == cap) {
+			struct mailbox_change *nv;
+
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = c;
+	}
+	if (n)
+		mb->change_hook(v, n, mb->change_ctx);
+	free(v);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* UIDs the mount itself took away or brought in since the last sync. */
+static uint32_t *known_changes_locked(const struct folder *f, size_t *n)
+{
+	uint32_t *v = malloc((f->nremoved + f->naliases + 1) * sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < f->nremoved; i++)
+		v[(*n)++] = f->removed[i];
+	for (size_t i = 0; i < f->naliases; i++)
+		v[(*n)++] = f->aliases[i].uid;
+	qsort(v, *n, sizeof(*v), cmp_u32);
+	return v;
+}
+
+bool mb_offline_refused(struct mailbox *mb)
+{
+	return mb->opt.offline_fail && pool_is_down(mb->pool);
+}
+
 /* Returns a referenced listing no older than max_age seconds (refreshing
  * it if needed), or NULL with *err set. */
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
 {
-	struct sync_job job = { .mb = mb };
-	struct listing *l;
+	struct sync_job job = { .mb = mb, .f = f };
+	struct listing *l, *reported = NULL;
+	uint32_t *known = NULL;
+	size_t nknown = 0;
+	bool had_listing;
 	int r;
 
 	*err = 0;
 	if (f->noselect || !f->server) {
 		*err = -ENOENT;
+		return NULL;
+	}
+	if (mb_offline_refused(mb)) {
+		*err = -EIO;
 		return NULL;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -524,6 +780,7 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 		return l;
 	}
 	f->syncing = true;
+	had_listing = f->listing != NULL;
 	job.old = mb_listing_get(f->listing);
 	if (!job.old && !f->disk_tried) {
 		f->disk_tried = true;
@@ -531,17 +788,23 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 	}
 	pthread_mutex_unlock(&f->lock);
 
-	r = pool_run(mb->pool, f->server, POOL_FRESH_SELECT, sync_fn, &job);
+	r = run_sync(mb, f, &job);
 	if (r == 0 && job.old && job.old->uidvalidity != job.result->uidvalidity) {
 		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
 		cache_drop_folder(mb->cache, mb_folder_key(mb, f));
 	}
-	if (r == 0 && listing_changed(job.old, job.result))
+	if (r == 0 && job.result != job.old &&
+	    (listing_changed(job.old, job.result) || job.old->modseq != job.result->modseq))
 		save_listing(mb, f, job.result);
 
 	pthread_mutex_lock(&f->lock);
 	f->syncing = false;
 	if (r == 0) {
+		f->last_sync = time(NULL);
+		if (had_listing && f->listing != job.result) {
+			reported = mb_listing_get(f->listing);
+			known = known_changes_locked(f, &nknown);
+		}
 		mb_listing_put(f->listing);
 		f->listing = job.result;
 		mb_stamp(&f->synced_at);
@@ -552,7 +815,18 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 	l = mb_listing_get(f->listing);
 	pthread_cond_broadcast(&f->synced);
 	pthread_mutex_unlock(&f->lock);
+	if (reported)
+		report_changes(mb, f, reported, l, known, nknown);
+	mb_listing_put(reported);
+	free(known);
 	mb_listing_put(job.old);
+	if (r == -ENOENT) {
+		/* the server would not open it: deleted by someone else */
+		mb_listing_put(l);
+		mb_refresh_tree(mb, 0);
+		*err = r;
+		return NULL;
+	}
 	if (r < 0 && !l)
 		*err = r;
 	if (r < 0 && l) {
@@ -561,4 +835,3 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 	}
 	return l;
 }
-

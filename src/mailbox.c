@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the folder tree ---- */
@@ -200,9 +201,34 @@ static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
 	}
 }
 
+/* Folders that appeared or vanished since the last LIST: the kernel may
+ * hold their names (or their absence). */
+static void report_folder_changes(struct mailbox *mb, const bool *was, size_t nwas)
+{
+	struct mailbox_change c = { .kind = MAILBOX_CHANGE_FOLDERS };
+
+	if (!mb->change_hook)
+		return;
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		const struct folder *f = mb->folders[i];
+
+		if ((i < nwas ? was[i] : false) == f->present)
+			continue;
+		c.folder = f->parent;
+		c.uid = f->id;
+		c.name = f->leaf;
+		/* the hook only queues: calling it under the read lock is fine */
+		mb->change_hook(&c, 1, mb->change_ctx);
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+}
+
 int mb_refresh_tree(struct mailbox *mb, double max_age)
 {
 	struct list_result lr = { 0 };
+	bool *was = NULL;
+	size_t nwas = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&mb->list_lock);
@@ -216,8 +242,14 @@ int mb_refresh_tree(struct mailbox *mb, double max_age)
 		goto out;
 	}
 	pthread_rwlock_wrlock(&mb->tree_lock);
-	for (size_t i = 1; i < mb->nfolders; i++)
+	/* the first LIST tells nobody anything: the kernel knows nothing yet */
+	was = mb->listed_at.tv_sec || mb->listed_at.tv_nsec ? calloc(mb->nfolders + 1, 1) : NULL;
+	nwas = mb->nfolders;
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		if (was)
+			was[i] = mb->folders[i]->present;
 		mb->folders[i]->present = false;
+	}
 	for (size_t i = 0; i < lr.n; i++)
 		apply_listed_locked(mb, &lr.v[i]);
 	pthread_rwlock_unlock(&mb->tree_lock);
@@ -227,6 +259,9 @@ out:
 	for (size_t i = 0; i < lr.n; i++)
 		free(lr.v[i].name);
 	free(lr.v);
+	if (was)
+		report_folder_changes(mb, was, nwas);
+	free(was);
 	return r;
 }
 
@@ -697,3 +732,87 @@ int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
 	return MAILBOX_DIR_ENTRY;
 }
 
+
+/* ---- live updates ---- */
+
+void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *ctx)
+{
+	mb->change_hook = fn;
+	mb->change_ctx = ctx;
+}
+
+int mailbox_resync(struct mailbox *mb, uint64_t ino)
+{
+	struct folder *f;
+	struct listing *l;
+	int r;
+
+	if (!inode_is_folder(ino))
+		return -ENOTDIR;
+	pool_wake(mb->pool);
+	f = mb_folder(mb, inode_folder(ino));
+	if (!f)
+		return -ENOENT;
+	if (f->noselect || !f->server)
+		return mb_refresh_tree(mb, 0);
+	l = mb_listing(mb, f, 0, &r);
+	mb_listing_put(l);
+	return r;
+}
+
+int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, const char **server)
+{
+	struct folder *f;
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = mb_folder_by_path_locked(mb, path);
+	if (f && f->present && f->server && !f->noselect) {
+		*ino = inode_of_folder(f->id);
+		*server = f->server;	/* kept until exit even when renamed */
+		r = 0;
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return r;
+}
+
+void mailbox_status(struct mailbox *mb, FILE *out)
+{
+	time_t now = time(NULL);
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		struct folder *f = mb->folders[i];
+		char when[32] = "never";
+		size_t count;
+		time_t at;
+		struct tm tm;
+
+		if (!f->present || !f->server)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		at = f->last_sync;
+		count = f->listing ? f->listing->count : 0;
+		pthread_mutex_unlock(&f->lock);
+		if (!at)
+			continue;
+		gmtime_r(&at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(out, "folder %s messages=%zu last_sync=%s age=%llds\n", f->path, count, when,
+			(long long)(now - at));
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+}
+
+char *mailbox_folder_path(struct mailbox *mb, uint32_t id)
+{
+	struct folder *f;
+	char *path = NULL;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = id < mb->nfolders ? mb->folders[id] : NULL;
+	if (f)
+		path = strdup(f->path);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return path;
+}

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "cache.h"
@@ -23,6 +24,7 @@ struct mailbox_options {
 	bool rm_expunge;	/* -o rm=expunge: rm deletes for good */
 	const char *account;	/* "user@host:port": part of every cache key */
 	const char *cache_dir;	/* listings are kept in cache_dir/folders */
+	bool offline_fail;	/* -o offline=fail: no cached data while the server is down */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
@@ -93,6 +95,42 @@ int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **
 const char *mailbox_xattr_names(size_t *len);
 /* Replaces the flags (user.imap.flags); \Deleted in text is ignored. */
 int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t len);
+
+/* ---- live updates ---- */
+
+/* What a sync found out that the kernel does not know yet. */
+enum mailbox_change_kind {
+	MAILBOX_CHANGE_ADDED,		/* a message came (another client, new mail) */
+	MAILBOX_CHANGE_REMOVED,		/* a message went (expunged, moved away) */
+	MAILBOX_CHANGE_FLAGS,		/* a message's flags changed */
+	MAILBOX_CHANGE_RELOADED,	/* the whole folder was replaced (UIDVALIDITY) */
+	MAILBOX_CHANGE_FOLDERS,		/* folders were created or deleted */
+};
+
+struct mailbox_change {
+	enum mailbox_change_kind kind;
+	uint32_t folder;	/* folder id (inode_of_folder) */
+	uint32_t uid;
+	const char *name;	/* the message's file name; valid during the call */
+};
+
+/* Called after a sync published its listing, with no lock held, by whatever
+ * thread synced (possibly one serving a FUSE request: the hook must queue,
+ * not call into the kernel). */
+typedef void mailbox_change_hook(const struct mailbox_change *changes, size_t n, void *ctx);
+void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *ctx);
+
+/* Syncs folder ino with the server now (touch, IDLE), reporting changes. */
+int mailbox_resync(struct mailbox *mb, uint64_t ino);
+
+/* The folder ino of a folder path ("INBOX"), even one not LISTed yet. */
+int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, const char **server);
+
+/* The mount path of folder id ("" for the root), malloc'd; NULL if none. */
+char *mailbox_folder_path(struct mailbox *mb, uint32_t id);
+
+/* Per watched-or-listed folder: a line for MOUNT/.status. */
+void mailbox_status(struct mailbox *mb, FILE *out);
 
 /* ---- for receive folders ---- */
 

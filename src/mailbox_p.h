@@ -23,6 +23,7 @@ struct msg {
 struct listing {
 	unsigned refs;		/* atomic */
 	uint32_t uidvalidity;
+	uint64_t modseq;	/* HIGHESTMODSEQ it reflects (CONDSTORE), else 0 */
 	size_t count;
 	struct msg *msgs;	/* sorted by UID */
 	char *names;		/* NUL-terminated names, back to back */
@@ -71,6 +72,7 @@ struct folder {
 	pthread_cond_t synced;
 	struct listing *listing;	/* NULL until first synced */
 	struct timespec synced_at;	/* zero: stale, sync before use */
+	time_t last_sync;	/* wall clock of the last good sync, for .status */
 	bool syncing;
 	bool disk_tried;	/* the listing saved by an earlier mount was looked for */
 	uint32_t *removed;	/* UIDs moved or deleted here since the last sync */
@@ -104,6 +106,8 @@ struct mailbox {
 	struct prefetch *prefetch;		/* may be NULL */
 	mailbox_folder_hook *folder_hook;	/* told of renames and removals */
 	void *folder_hook_ctx;
+	mailbox_change_hook *change_hook;	/* told what a sync found */
+	void *change_ctx;
 
 	char **retired;			/* names replaced by RENAME: readers may */
 	size_t nretired;		/* still hold them, so freed at exit */
@@ -149,6 +153,8 @@ uint32_t mb_msg_size(const struct msg *m);
 struct msg *mb_listing_find(const struct listing *l, uint32_t uid);
 /* A referenced listing no older than max_age seconds, or NULL with *err. */
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
+/* -o offline=fail while the server is unreachable: fail at once. */
+bool mb_offline_refused(struct mailbox *mb);
 /* The next use of f's listing asks the server first. */
 void mb_mark_stale(struct folder *f);
 /* uid left f (moved, deleted): hide it until the next sync confirms. */

@@ -6,12 +6,14 @@
 #include "imap.h"
 #include "log.h"
 #include "mailbox.h"
+#include "notify.h"
 #include "ops.h"
 #include "pool.h"
 #include "prefetch.h"
 #include "receive.h"
 #include "tls.h"
 #include "upload.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -86,13 +88,22 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 		goto out_unmount;
 	fuse_loop_cfg_set_clone_fd(loop, 1);
 	fuse_loop_cfg_set_max_threads(loop, MAX_FUSE_THREADS);
+	if (pool_start(ctx->pool) < 0)
+		log_warn("cannot start the reconnection thread");
+	if (notify_start(ctx->notify, se) < 0)
+		log_warn("cannot start telling the kernel about changes");
+	if (watch_start(ctx->watch) < 0)
+		log_warn("cannot start watching folders");
 	if (receive_start(ctx->receive) < 0)
 		log_warn("cannot start routing new mail");
 	if (prefetch_start(ctx->prefetch) < 0)
 		log_warn("cannot start reading ahead");
 	r = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
+	watch_stop(ctx->watch);
+	notify_stop(ctx->notify);
 	receive_stop(ctx->receive);
 	prefetch_stop(ctx->prefetch);
+	pool_stop(ctx->pool);
 	ops_release_all();
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
@@ -117,7 +128,9 @@ int main(int argc, char **argv)
 	struct uploads *uploads = NULL;
 	struct receive *receive = NULL;
 	struct prefetch *prefetch = NULL;
-	char account[600];
+	struct notify *notify = NULL;
+	struct watch *watch = NULL;
+	char account[600], server_url[700];
 	char err[512], *password = NULL, *cache_dir = NULL;
 	int status = 1;
 
@@ -155,7 +168,8 @@ int main(int argc, char **argv)
 		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
 		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
 		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0, .account = account,
-		.cache_dir = cache_dir }) : NULL;
+		.cache_dir = cache_dir, .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0 })
+		: NULL;
 	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
 		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache }) : NULL;
 	uploads = receive ? uploads_new(mb, receive, cache_dir) : NULL;
@@ -164,8 +178,12 @@ int main(int argc, char **argv)
 	prefetch = uploads ? prefetch_new(pool, cache, cfg.prefetch) : NULL;
 	if (prefetch)
 		mailbox_set_prefetch(mb, prefetch);
-	if (!prefetch) {
-		fail("out of memory");
+	notify = prefetch ? notify_new(mb, cfg.mountpoint) : NULL;
+	if (notify)
+		mailbox_set_change_hook(mb, notify_changes, notify);
+	watch = notify ? watch_new(mb, pool, &acct, cfg.watch) : NULL;
+	if (!watch) {
+		fail(prefetch && !notify ? "cannot resolve the mount point" : "out of memory");
 		goto out;
 	}
 	if (mailbox_load_folders(mb) < 0) {
@@ -173,9 +191,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	receive_load(receive);
-	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive, .prefetch = prefetch, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
+	snprintf(server_url, sizeof(server_url), "%s://%s@%s:%u", cfg.url.tls ? "imaps" : "imap",
+		 cfg.url.user, cfg.url.host, cfg.url.port);
+	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive,
+		.prefetch = prefetch, .pool = pool, .cache = cache, .notify = notify, .watch = watch,
+		.server_url = server_url, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx);
 out:
+	watch_free(watch);
+	notify_free(notify);
 	prefetch_free(prefetch);
 	uploads_free(uploads);
 	receive_free(receive);

@@ -5,6 +5,7 @@
 #include "inode.h"
 #include "log.h"
 #include "mailbox.h"
+#include "notify.h"
 #include "receive.h"
 #include "upload.h"
 
@@ -113,10 +114,32 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct ops_context *c = ctx_of(req);
 	struct fuse_entry_param e;
 	struct stat st;
+	fuse_ino_t ino = 0;
 	int r;
 
-	if (ops_ctl_name(parent, name)) {
-		ops_ctl_stat(c, &st);
+	switch (notify_announced(c->notify, req, parent, name, &ino)) {
+	case NOTIFY_ADD:
+		/* so the notify thread's mknod reaches ops_mknod (IN_CREATE) */
+		fuse_reply_err(req, ENOENT);
+		return;
+	case NOTIFY_REMOVE:
+		/* the name as it was, so its unlink can raise IN_DELETE */
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ino;
+		st.st_mode = S_IFREG | 0600;
+		st.st_nlink = 1;
+		ops_fill_entry(c, &st, &e);
+		e.entry_timeout = e.attr_timeout = 0;
+		fuse_reply_entry(req, &e);
+		return;
+	default:
+		break;
+	}
+	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {
+		if (ops_ctl_name(parent, name))
+			ops_ctl_stat(c, &st);
+		else
+			ops_status_stat(&st);
 		ops_fill_entry(c, &st, &e);
 		e.attr_timeout = 0;	/* its size follows the table */
 		fuse_reply_entry(req, &e);
@@ -150,8 +173,11 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	int r = -ENOENT;
 
 	(void)fi;
-	if (ino == INODE_CTL_RFOLDERS) {
-		ops_ctl_stat(c, &st);
+	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
+		if (ino == INODE_CTL_RFOLDERS)
+			ops_ctl_stat(c, &st);
+		else
+			ops_status_stat(&st);
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
@@ -185,7 +211,7 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
 }
 
-/* The root lists the control file after the folders. */
+/* The root lists the control files after the folders. */
 static int dir_entry(struct ops_context *c, const struct mailbox_dir *d, fuse_ino_t ino, size_t i,
 		     const char **name, struct stat *st)
 {
@@ -193,11 +219,17 @@ static int dir_entry(struct ops_context *c, const struct mailbox_dir *d, fuse_in
 
 	if (ino != INODE_ROOT || i < count)
 		return mailbox_dir_entry(c->mailbox, d, i, name, st);
-	if (i > count)
-		return MAILBOX_DIR_END;
-	*name = RECEIVE_CTL_NAME;
-	ops_ctl_stat(c, st);
-	return MAILBOX_DIR_ENTRY;
+	if (i == count) {
+		*name = RECEIVE_CTL_NAME;
+		ops_ctl_stat(c, st);
+		return MAILBOX_DIR_ENTRY;
+	}
+	if (i == count + 1) {
+		*name = OPS_STATUS_NAME;
+		ops_status_stat(st);
+		return MAILBOX_DIR_ENTRY;
+	}
+	return MAILBOX_DIR_END;
 }
 
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -268,6 +300,10 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ops_ctl_open(req, fi);
 		return;
 	}
+	if (ino == INODE_CTL_STATUS) {
+		ops_status_open(req, fi);
+		return;
+	}
 	/* messages are immutable in IMAP */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND))) {
 		fuse_reply_err(req, EPERM);
@@ -297,7 +333,7 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	char *buf;
 	long n;
 
-	if (ino == INODE_CTL_RFOLDERS) {
+	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
 		ops_ctl_read(req, size, off, fi);
 		return;
 	}

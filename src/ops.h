@@ -11,6 +11,11 @@ struct ops_context {
 	struct uploads *uploads;
 	struct receive *receive;
 	struct prefetch *prefetch;
+	struct pool *pool;
+	struct cache *cache;
+	struct notify *notify;	/* may be NULL */
+	struct watch *watch;	/* may be NULL */
+	const char *server_url;	/* for .status: imaps://user@host:port */
 	double entry_timeout;	/* how long the kernel may trust a name */
 	double attr_timeout;	/* how long it may trust a message's attributes */
 };
@@ -51,6 +56,14 @@ void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_fil
 void ops_ctl_flush(fuse_req_t req, struct fuse_file_info *fi);
 void ops_ctl_getxattr(fuse_req_t req, const char *name, size_t size);
 void ops_reply_value(fuse_req_t req, const char *value, size_t len, size_t size);
+/* Opens a read-only text (taken over) with the control file's handle type. */
+void ops_ctl_open_text(fuse_req_t req, struct fuse_file_info *fi, char *text, size_t len);
+
+/* ops_status.c: the read-only MOUNT/.status */
+#define OPS_STATUS_NAME ".status"
+bool ops_status_name(fuse_ino_t parent, const char *name);
+void ops_status_stat(struct stat *st);
+void ops_status_open(fuse_req_t req, struct fuse_file_info *fi);
 
 /* ops_write.c */
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);

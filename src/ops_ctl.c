@@ -50,6 +50,19 @@ static void free_handle(void *obj)
 	free(h);
 }
 
+/* Replies to OPEN with h as the file handle (freed on failure). */
+static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct ctl_handle *h)
+{
+	if (ops_handle_set(fi, h, free_handle) < 0) {
+		free_handle(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi) != 0)
+		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+}
+
 void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
@@ -65,20 +78,26 @@ void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi)
 		h->writer = ctl_writer_new();
 	if (((fi->flags & O_ACCMODE) != O_WRONLY && !h->text) ||
 	    ((fi->flags & O_ACCMODE) != O_RDONLY && !h->writer)) {
-		free(h->text);
-		ctl_writer_free(h->writer);
-		free(h);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (ops_handle_set(fi, h, free_handle) < 0) {
 		free_handle(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->direct_io = 1;
-	if (fuse_reply_open(req, fi) != 0)
-		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+	reply_open(req, fi, h);
+}
+
+void ops_ctl_open_text(fuse_req_t req, struct fuse_file_info *fi, char *text, size_t len)
+{
+	struct ctl_handle *h = calloc(1, sizeof(*h));
+
+	if (!h || !text) {
+		free(h);
+		free(text);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->text = text;
+	h->len = len;
+	reply_open(req, fi, h);
 }
 
 void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)

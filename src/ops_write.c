@@ -3,6 +3,7 @@
  * extended attributes.  Each replies exactly once. */
 #include "ops.h"
 #include "inode.h"
+#include "notify.h"
 #include "log.h"
 #include "mailbox.h"
 #include "upload.h"
@@ -32,6 +33,19 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	int r;
 
 	(void)fi;
+	if (notify_announced(c->notify, req, 0, NULL, &ino) == NOTIFY_FLAGS) {
+		/* the notify thread raising IN_ATTRIB: nothing changes here */
+		r = mailbox_getattr(c->mailbox, ino, &st);
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_attr(req, &st, c->attr_timeout);
+		return;
+	}
+	if (ino == INODE_CTL_STATUS) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	if (ino == INODE_CTL_RFOLDERS) {
 		/* O_TRUNC of the control file (echo ... > it) is a no-op */
 		ops_ctl_stat(c, &st);
@@ -66,13 +80,43 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	/* touch of a folder: ask the server now rather than after dir_cache */
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME |
+		      FUSE_SET_ATTR_ATIME_NOW)) {
+		r = mailbox_resync(c->mailbox, ino);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		if ((r = mailbox_getattr(c->mailbox, ino, &st)) < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
 	fuse_reply_attr(req, &st, c->entry_timeout);
 }
 
 void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	(void)parent; (void)name; (void)mode; (void)rdev;
-	fuse_reply_err(req, EPERM);
+	struct ops_context *c = ctx_of(req);
+	struct fuse_entry_param e;
+	fuse_ino_t ino = 0;
+	struct stat st;
+	int r;
+
+	(void)mode; (void)rdev;
+	if (notify_announced(c->notify, req, parent, name, &ino) != NOTIFY_ADD) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* the notify thread announcing a message that arrived */
+	r = mailbox_lookup(c->mailbox, parent, name, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	ops_fill_entry(c, &st, &e);
+	fuse_reply_entry(req, &e);
 }
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -92,7 +136,7 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct stat st;
 
 	(void)mode;
-	if (ops_ctl_name(parent, name)) {
+	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
@@ -101,7 +145,13 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
 void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (ops_ctl_name(parent, name)) {
+	fuse_ino_t ino = 0;
+
+	if (notify_announced(ctx_of(req)->notify, req, parent, name, &ino) == NOTIFY_REMOVE) {
+		fuse_reply_err(req, 0);	/* gone already: the kernel is being told */
+		return;
+	}
+	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -120,7 +170,8 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (ops_ctl_name(parent, name) || ops_ctl_name(newparent, newname)) {
+	if (ops_ctl_name(parent, name) || ops_ctl_name(newparent, newname) ||
+	    ops_status_name(parent, name) || ops_status_name(newparent, newname)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -188,7 +239,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int r = 0;
 
-	if (ino == INODE_CTL_RFOLDERS) {
+	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
 		ops_ctl_flush(req, fi);
 		return;
 	}

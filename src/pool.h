@@ -1,11 +1,16 @@
 /* pool.h - a bounded set of IMAP sessions shared by the FUSE threads.  Each
  * session serves one thread at a time; a request prefers a session that
  * already has its folder selected.  A session that dies is dropped without
- * LOGOUT and the request is retried once on a fresh connection. */
+ * LOGOUT and the request is retried once on a fresh connection.  When the
+ * server cannot be reached or stops answering, the pool is "down": requests
+ * fail with EIO at once, and a background thread reconnects with exponential
+ * backoff (1 s doubling to 60 s). */
 #ifndef IMAPFS_POOL_H
 #define IMAPFS_POOL_H
 
 #include "imap.h"
+
+#include <stdio.h>
 
 struct pool;
 
@@ -25,10 +30,27 @@ enum {
 	POOL_NO_RETRY = 1 << 1,		/* fn changes things: never run it twice blindly */
 };
 
-/* Checks out a session (waiting while all are busy), SELECTs folder (a
- * modified UTF-7 name, or NULL for none), runs fn, and checks the session
- * back in.  If the connection died, fn runs once more on a new connection
- * (with POOL_NO_RETRY only when it died before fn ran). */
+/* Checks out a session (waiting while all are busy, at most the account's
+ * timeout), SELECTs folder (a modified UTF-7 name, or NULL for none), runs fn,
+ * and checks the session back in.  If the connection died, fn runs once more
+ * on a new connection (with POOL_NO_RETRY only when it died before fn ran);
+ * not when the server stopped answering: then the pool goes down.  -EIO at
+ * once while down. */
 int pool_run(struct pool *p, const char *folder, unsigned flags, pool_fn *fn, void *ctx);
+
+/* Starts and stops the background reconnection thread. */
+int pool_start(struct pool *p);
+void pool_stop(struct pool *p);
+
+bool pool_is_down(struct pool *p);
+/* Someone else (a watcher) found the server unreachable. */
+void pool_report_failure(struct pool *p, const char *why);
+/* While down: try to reconnect now instead of waiting out the backoff. */
+void pool_wake(struct pool *p);
+/* Waits up to seconds for the pool to be up; true when it is. */
+bool pool_wait_up(struct pool *p, int seconds);
+
+/* The pool's state and one line per connection, for MOUNT/.status. */
+void pool_status(struct pool *p, FILE *out);
 
 #endif

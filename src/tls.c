@@ -25,6 +25,7 @@ struct stream {
 	int fd;
 	SSL *ssl;		/* NULL for plain TCP */
 	int cancel_pipe[2];	/* written by cancel(): wakes any wait */
+	bool timed_out;		/* a wait ran out: the peer stopped answering */
 };
 
 static int timeout_ms(mailstream_low *low)
@@ -47,6 +48,8 @@ static int wait_fd(struct stream *st, short events, int ms)
 
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r == 0)
+			st->timed_out = true;
 		if (r <= 0)
 			return -1;
 		if (pfd[1].revents)
@@ -365,4 +368,9 @@ fail:
 void tls_stream_set_timeout(mailstream_low *low, int timeout_s)
 {
 	mailstream_low_set_timeout(low, (time_t)timeout_s);
+}
+
+bool tls_stream_timed_out(mailstream_low *low)
+{
+	return low && low->driver == &stream_driver && ((struct stream *)low->data)->timed_out;
 }

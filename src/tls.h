@@ -28,6 +28,10 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
 mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
 			       char *err, size_t errlen);
 
+/* Whether a wait on the stream ran out of time (the server stopped
+ * answering, as opposed to closing the connection). */
+bool tls_stream_timed_out(mailstream_low *low);
+
 /* Switches the stream's idea of how long one wait may take. */
 void tls_stream_set_timeout(mailstream_low *low, int timeout_s);
 

@@ -1,0 +1,44 @@
+/* notify.h - pushes changes found by syncs (another client's APPEND, EXPUNGE,
+ * MOVE, STORE; new mail) into the kernel from a thread of its own, so
+ * `ls` is right at once and inotify watchers see IN_CREATE, IN_DELETE and
+ * IN_ATTRIB.  See notify.c for how the events are raised. */
+#ifndef IMAPFS_NOTIFY_H
+#define IMAPFS_NOTIFY_H
+
+#include <stdio.h>
+#include <fuse_lowlevel.h>
+
+#include "mailbox.h"
+
+struct notify;
+
+/* mountpoint is resolved to an absolute path now (the daemon chdirs to /). */
+struct notify *notify_new(struct mailbox *mb, const char *mountpoint);
+void notify_free(struct notify *n);
+
+/* Starts the thread once the session exists; stop before the session goes. */
+int notify_start(struct notify *n, struct fuse_session *se);
+void notify_stop(struct notify *n);
+
+/* A mailbox_change_hook (ctx is the notify): queues, never blocks. */
+void notify_changes(const struct mailbox_change *changes, size_t count, void *ctx);
+
+/* What the notify thread is announcing right now. */
+enum notify_role { NOTIFY_NONE, NOTIFY_ADD, NOTIFY_REMOVE, NOTIFY_FLAGS };
+
+struct notify_announcement {
+	enum notify_role role;
+	fuse_ino_t parent;
+	const char *name;
+	fuse_ino_t ino;
+};
+
+/* For a handler: is req the notify thread announcing (parent, name) (or,
+ * with name NULL, inode *ino)?  The role, and *ino set to the message. */
+enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent,
+				  const char *name, fuse_ino_t *ino);
+
+/* One line of counters for MOUNT/.status. */
+void notify_status(struct notify *n, FILE *out);
+
+#endif

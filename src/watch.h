@@ -1,0 +1,27 @@
+/* watch.h - folders watched with IMAP IDLE (INBOX and -o watch=...), each on
+ * a dedicated connection, so changes reach the mount (and inotify) within a
+ * second instead of at the next dir_cache refresh. */
+#ifndef IMAPFS_WATCH_H
+#define IMAPFS_WATCH_H
+
+#include <stdio.h>
+
+#include "imap.h"
+#include "mailbox.h"
+#include "pool.h"
+
+struct watch;
+
+/* folders: comma-separated mount paths (may be NULL); INBOX is always one. */
+struct watch *watch_new(struct mailbox *mb, struct pool *pool, const struct imap_account *acct,
+			const char *folders);
+void watch_free(struct watch *w);
+
+/* Threads start after daemonising; stop before the mailbox goes. */
+int watch_start(struct watch *w);
+void watch_stop(struct watch *w);
+
+/* One line per watched folder, for MOUNT/.status. */
+void watch_status(struct watch *w, FILE *out);
+
+#endif
