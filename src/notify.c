@@ -36,8 +36,7 @@ struct change {
 struct notify {
 	struct mailbox *mb;
 	struct fuse_session *se;
-	char *mountpoint;	/* absolute */
-	int root_fd;		/* opened lazily by the thread */
+	char *mountpoint;	/* absolute; no fd is held open: it would keep umount busy */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -68,7 +67,6 @@ struct notify *notify_new(struct mailbox *mb, const char *mountpoint)
 	}
 	n->mb = mb;
 	n->mountpoint = abs;
-	n->root_fd = -1;
 	n->cap = 1024;
 	n->queue = calloc(n->cap, sizeof(*n->queue));
 	if (!n->queue) {
@@ -91,8 +89,6 @@ void notify_free(struct notify *n)
 		free(n->queue[(n->head + i) % n->cap].name);
 	free(n->queue);
 	free(n->overflowed);
-	if (n->root_fd >= 0)
-		close(n->root_fd);
 	pthread_mutex_destroy(&n->lock);
 	pthread_cond_destroy(&n->wake);
 	pthread_mutex_destroy(&n->announce_lock);
@@ -157,23 +153,14 @@ void notify_changes(const struct mailbox_change *changes, size_t count, void *ct
 
 /* ---- the announcing thread ---- */
 
-static bool root_ready(struct notify *n)
-{
-	if (n->root_fd < 0)
-		n->root_fd = open(n->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return n->root_fd >= 0;
-}
-
-/* MOUNT-relative path of name inside folder, or NULL. */
-static char *relative_path(struct notify *n, uint32_t folder, const char *name)
+/* The absolute path of name inside folder, or NULL. */
+static char *path_of(struct notify *n, uint32_t folder, const char *name)
 {
 	char *dir = mailbox_folder_path(n->mb, folder), *path;
 
 	if (!dir)
 		return NULL;
-	if (*dir == '\0')
-		path = strdup(name);
-	else if (asprintf(&path, "%s/%s", dir, name) < 0)
+	if (asprintf(&path, "%s%s%s/%s", n->mountpoint, *dir ? "/" : "", dir, name) < 0)
 		path = NULL;
 	free(dir);
 	return path;
@@ -199,26 +186,26 @@ static void announce(struct notify *n, const struct change *c)
 	case MAILBOX_CHANGE_ADDED:
 		/* a negative entry the kernel may hold would hide the file */
 		fuse_lowlevel_notify_inval_entry(n->se, parent, c->name, strlen(c->name));
-		if (!root_ready(n) || !(path = relative_path(n, c->folder, c->name)))
+		if (!(path = path_of(n, c->folder, c->name)))
 			break;
 		set_current(n, NOTIFY_ADD, parent, c->name, ino);
-		r = mknodat(n->root_fd, path, S_IFREG | 0600, 0);
+		r = mknod(path, S_IFREG | 0600, 0);
 		break;
 	case MAILBOX_CHANGE_REMOVED:
 		/* drop its pages and attributes, then its name (IN_DELETE) */
 		fuse_lowlevel_notify_inval_inode(n->se, ino, 0, 0);
-		if (root_ready(n) && (path = relative_path(n, c->folder, c->name))) {
+		if ((path = path_of(n, c->folder, c->name))) {
 			set_current(n, NOTIFY_REMOVE, parent, c->name, ino);
-			r = unlinkat(n->root_fd, path, 0);
+			r = unlink(path);
 		}
 		if (r < 0)
 			fuse_lowlevel_notify_delete(n->se, parent, ino, c->name, strlen(c->name));
 		break;
 	case MAILBOX_CHANGE_FLAGS:
-		if (!root_ready(n) || !(path = relative_path(n, c->folder, c->name)))
+		if (!(path = path_of(n, c->folder, c->name)))
 			break;
 		set_current(n, NOTIFY_FLAGS, parent, c->name, ino);
-		r = utimensat(n->root_fd, path, now, AT_SYMLINK_NOFOLLOW);
+		r = utimensat(AT_FDCWD, path, now, AT_SYMLINK_NOFOLLOW);
 		break;
 	case MAILBOX_CHANGE_RELOADED:
 		fuse_lowlevel_notify_inval_inode(n->se, parent, 0, 0);
