@@ -568,6 +568,7 @@ static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *nam
 int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st)
 {
 	uint32_t id, uid;
+	int r;
 
 	if (!inode_is_folder(parent))
 		return -ENOTDIR;
@@ -583,9 +584,11 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	/* a folder created by another client since the last LIST (at the top,
 	 * where names are folders, at once; below, where most misses are
 	 * message names, at most once a second) */
-	if (mb_refresh_tree(mb, id == 0 ? 0 : 1) == 0 && lookup_subfolder(mb, id, name, st) == 0)
+	r = mb_refresh_tree(mb, id == 0 ? 0 : 1);
+	if (r == 0 && lookup_subfolder(mb, id, name, st) == 0)
 		return 0;
-	return -ENOENT;
+	/* the server could not be asked: the name may well exist */
+	return r < 0 ? -EIO : -ENOENT;
 }
 
 /* ---- directories ---- */

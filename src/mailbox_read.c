@@ -195,6 +195,8 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	*size_corrected = false;
 	if (!inode_is_message(ino))
 		return -EISDIR;
+	if (mb_offline_refused(mb))
+		return -EIO;
 	err = mb_locate(mb, ino, &id, &uid, NULL);
 	f = err == 0 ? mb_folder(mb, id) : NULL;
 	if (!f)
@@ -263,6 +265,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 
 	if (off < 0)
 		return -EINVAL;
+	if (mb_offline_refused(mb))
+		return -EIO;
 	if ((uint64_t)off < f->size)
 		read_ahead_blocks(mb, f, (uint32_t)(off / CACHE_BLOCK_SIZE));
 	while (done < size && (uint64_t)off + done < f->size) {
