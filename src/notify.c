@@ -284,7 +284,7 @@ void notify_stop(struct notify *n)
 enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent,
 				  const char *name, fuse_ino_t *ino)
 {
-	enum notify_role role = NOTIFY_NONE;
+	enum notify_role role = NOTIFY_STRAY;
 
 	if (!n || !n->started || fuse_req_ctx(req)->pid != n->tid)
 		return NOTIFY_NONE;

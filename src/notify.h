@@ -24,7 +24,11 @@ void notify_stop(struct notify *n);
 void notify_changes(const struct mailbox_change *changes, size_t count, void *ctx);
 
 /* What the notify thread is announcing right now. */
-enum notify_role { NOTIFY_NONE, NOTIFY_ADD, NOTIFY_REMOVE, NOTIFY_FLAGS };
+enum notify_role {
+	NOTIFY_NONE,	/* not the notify thread: a real request */
+	NOTIFY_ADD, NOTIFY_REMOVE, NOTIFY_FLAGS,
+	NOTIFY_STRAY,	/* the notify thread, but not what it announces: refuse it */
+};
 
 struct notify_announcement {
 	enum notify_role role;

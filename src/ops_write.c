@@ -33,13 +33,19 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	int r;
 
 	(void)fi;
-	if (notify_announced(c->notify, req, 0, NULL, &ino) == NOTIFY_FLAGS) {
+	switch (notify_announced(c->notify, req, 0, NULL, &ino)) {
+	case NOTIFY_NONE:
+		break;
+	case NOTIFY_FLAGS:
 		/* the notify thread raising IN_ATTRIB: nothing changes here */
 		r = mailbox_getattr(c->mailbox, ino, &st);
 		if (r < 0)
 			fuse_reply_err(req, -r);
 		else
 			fuse_reply_attr(req, &st, c->attr_timeout);
+		return;
+	default:
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	if (ino == INODE_CTL_STATUS) {
@@ -147,8 +153,14 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_ino_t ino = 0;
 
-	if (notify_announced(ctx_of(req)->notify, req, parent, name, &ino) == NOTIFY_REMOVE) {
+	switch (notify_announced(ctx_of(req)->notify, req, parent, name, &ino)) {
+	case NOTIFY_NONE:
+		break;
+	case NOTIFY_REMOVE:
 		fuse_reply_err(req, 0);	/* gone already: the kernel is being told */
+		return;
+	default:
+		fuse_reply_err(req, EPERM);	/* an announcement must never change mail */
 		return;
 	}
 	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {

@@ -35,7 +35,8 @@ LOG_LINE = re.compile(r"^\s*[\d.]+ #(\d+) (C|S): (.*)$")
 # a FETCH of message bytes (whole or partial): BODY[], BODY.PEEK[]<o.n>,
 # BINARY[], BINARY.PEEK[], RFC822 (not RFC822.SIZE/.HEADER)
 BODY_FETCH = re.compile(r"BODY(?:\.PEEK)?\[\]|BINARY(?:\.PEEK)?\[\]|\bRFC822(?![.\w])", re.I)
-SELECT = re.compile(r"^\S+ (?:SELECT|EXAMINE) (.*)$", re.I)
+# the name, then maybe "(CONDSTORE)"
+SELECT = re.compile(r'^\S+ (?:SELECT|EXAMINE) ("(?:[^"\\]|\\.)*"|\S+)', re.I)
 
 
 # -- helpers --------------------------------------------------------------------

@@ -18,14 +18,15 @@ def test_find_counts_every_message(shared_mount, imap):
     for f in mailgen.list_folders(imap):
         typ, data = imap.status(mailgen.qmbox(f), "(MESSAGES)")
         total += int(data[0].rsplit(b"MESSAGES ", 1)[1].rstrip(b")"))
-    # every message, and nothing else but the .receive-folders control file
+    # every message, and nothing else but the control files .receive-folders and .status
     r = subprocess.run("find %s -type f -name '*.eml' | wc -l" % _q(shared_mount.path), shell=True,
                        capture_output=True, text=True, timeout=100)
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.strip()) == total
     r = subprocess.run("find %s -type f ! -name '*.eml'" % _q(shared_mount.path), shell=True,
                        capture_output=True, text=True, timeout=100)
-    assert r.stdout.split() == [shared_mount.path + "/.receive-folders"], r.stdout
+    assert sorted(r.stdout.splitlines()) == [shared_mount.path + "/.receive-folders",
+                                             shared_mount.path + "/.status"], r.stdout
 
 
 @pytest.mark.slow
