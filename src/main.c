@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	notify = prefetch ? notify_new(mb, cfg.mountpoint) : NULL;
 	if (notify)
 		mailbox_set_change_hook(mb, notify_changes, notify);
-	watch = notify ? watch_new(mb, pool, &acct, cfg.watch) : NULL;
+	watch = notify ? watch_new(mb, pool, &acct, cfg.watch, (int)cfg.dir_cache) : NULL;
 	if (!watch) {
 		fail(prefetch && !notify ? "cannot resolve the mount point" : "out of memory");
 		goto out;

@@ -19,9 +19,11 @@
 #define IDLE_SECONDS (29 * 60)
 #define BACKOFF_MAX 60
 
-enum watcher_state { W_CONNECTING, W_IDLE, W_SYNCING, W_DOWN, W_MISSING };
+enum watcher_state { W_CONNECTING, W_IDLE, W_SYNCING, W_DOWN, W_MISSING, W_POLLING };
 
-static const char *const state_names[] = { "connecting", "idle", "syncing", "down", "missing" };
+static const char *const state_names[] = {
+	"connecting", "idle", "syncing", "down", "missing", "polling"
+};
 
 struct watcher {
 	struct watch *w;
@@ -37,6 +39,7 @@ struct watch {
 	struct mailbox *mb;
 	struct pool *pool;
 	const struct imap_account *acct;
+	int poll_interval;	/* seconds between syncs when the server has no IDLE */
 	int stop_pipe[2];	/* readable once stopping */
 	pthread_mutex_t lock;
 	size_t n;
@@ -102,6 +105,11 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 		set_state(wr, W_DOWN, false, 0);
 		return r;
 	}
+	if (!imap_has_capability(*out, "IDLE")) {
+		imap_close(*out);
+		*out = NULL;
+		return -EOPNOTSUPP;
+	}
 	r = imap_select(*out, server, true, &st);
 	if (r < 0) {
 		imap_close(*out);
@@ -127,7 +135,16 @@ static void *watch_loop(void *arg)
 		int r;
 
 		if (!s) {
-			if ((r = connect_watch(wr, &s, &ino)) < 0) {
+			if ((r = connect_watch(wr, &s, &ino)) == -EOPNOTSUPP) {
+				/* no IDLE: poll, on pool connections */
+				set_state(wr, W_POLLING, false, 0);
+				if (!pause_for(w, w->poll_interval))
+					break;
+				resync(wr, ino, 0);
+				set_state(wr, W_POLLING, false, 0);
+				continue;
+			}
+			if (r < 0) {
 				if (r != -ENOENT && pool_is_down(w->pool)) {
 					/* the pool's reconnector tells us when it is back */
 					pool_wait_up(w->pool, backoff);
@@ -160,7 +177,7 @@ static void *watch_loop(void *arg)
 }
 
 struct watch *watch_new(struct mailbox *mb, struct pool *pool, const struct imap_account *acct,
-			const char *folders)
+			const char *folders, int poll_interval)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	char *list = strdup(folders ? folders : ""), *save = NULL;
@@ -175,6 +192,7 @@ struct watch *watch_new(struct mailbox *mb, struct pool *pool, const struct imap
 	w->mb = mb;
 	w->pool = pool;
 	w->acct = acct;
+	w->poll_interval = poll_interval > 0 ? poll_interval : 1;
 	pthread_mutex_init(&w->lock, NULL);
 	w->v = calloc(strlen(list) / 2 + 2, sizeof(*w->v));
 	if (w->v)

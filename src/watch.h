@@ -12,9 +12,10 @@
 
 struct watch;
 
-/* folders: comma-separated mount paths (may be NULL); INBOX is always one. */
+/* folders: comma-separated mount paths (may be NULL); INBOX is always one.
+ * A server without IDLE gets the folders synced every poll_interval s. */
 struct watch *watch_new(struct mailbox *mb, struct pool *pool, const struct imap_account *acct,
-			const char *folders);
+			const char *folders, int poll_interval);
 void watch_free(struct watch *w);
 
 /* Threads start after daemonising; stop before the mailbox goes. */

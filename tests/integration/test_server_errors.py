@@ -168,8 +168,9 @@ def test_unselectable_folder_is_eio(account):
     assert_eio(lambda: os.listdir(broken), "listing Broken")
     assert_eio(lambda: os.listdir(broken), "listing Broken again")
 
-    # the folders, and the receive-folders control file
-    assert sorted(os.listdir(m.path)) == sorted(SERVER.ACCOUNT_FOLDERS + [".receive-folders"])
+    # the folders, and the control files
+    assert sorted(os.listdir(m.path)) == sorted(SERVER.ACCOUNT_FOLDERS +
+                                                [".receive-folders", ".status"])
     r = subprocess.run(["ls", m.path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=15)
     assert r.returncode == 0, r
