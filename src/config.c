@@ -17,7 +17,7 @@
 
 #define PASSWORD_MAX 4096
 
-enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG };
+enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_WATCH };
 
 #define OPT(t, f) { t, offsetof(struct config, f), 1 }
 static const struct fuse_opt option_table[] = {
@@ -37,7 +37,7 @@ static const struct fuse_opt option_table[] = {
 	OPT("names=%s", names),
 	OPT("trash=%s", trash),
 	OPT("rm=%s", rm),
-	OPT("watch=%s", watch),
+	FUSE_OPT_KEY("watch=", KEY_WATCH),
 	OPT("offline=%s", offline),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -234,8 +234,24 @@ fail:
 static int process_arg(void *data, const char *arg, int key, struct fuse_args *out)
 {
 	struct config *cfg = data;
+	bool continues_watch = cfg->watch_open && key == FUSE_OPT_KEY_OPT && !strchr(arg, '=');
 
 	(void)out;
+	cfg->watch_open = key == KEY_WATCH || continues_watch;
+	if (key == KEY_WATCH || continues_watch) {
+		/* libfuse splits -o at commas: watch=A,B arrives as "watch=A", "B" */
+		const char *folder = key == KEY_WATCH ? arg + strlen("watch=") : arg;
+		size_t len = (cfg->watch ? strlen(cfg->watch) + 1 : 0) + strlen(folder) + 1;
+		char *list = malloc(len);
+
+		if (!list)
+			return -1;
+		snprintf(list, len, "%s%s%s", cfg->watch ? cfg->watch : "", cfg->watch ? "," : "",
+			 folder);
+		free(cfg->watch);
+		cfg->watch = list;
+		return 0;
+	}
 	switch (key) {
 	case KEY_HELP:
 		cfg->show_help = 1;

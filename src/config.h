@@ -46,6 +46,7 @@ struct config {
 	int show_help;
 	int show_version;
 	int args_seen;		/* parser state: non-option arguments so far */
+	bool watch_open;	/* parser state: the last option was watch= */
 };
 
 /* "64M", "1G", "512k", "0", "1000": bytes, or -EINVAL. */

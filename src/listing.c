@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define FETCH_CHUNK 5000	/* messages per listing FETCH: bounds libetpan's buffer */
+#define MAX_RELOAD_CHANGES 20000	/* beyond, a re-created folder is just invalidated */
 
 /* ---- time ---- */
 
@@ -681,19 +682,24 @@ static void report_changes(struct mailbox *mb, struct folder *f, const struct li
 	struct mailbox_change *v = NULL;
 	size_t n = 0, cap = 0, i = 0, j = 0;
 
+	bool reloaded;
+
 	if (!mb->change_hook || !old || old == l)
 		return;
-	if (old->uidvalidity != l->uidvalidity) {
+	reloaded = old->uidvalidity != l->uidvalidity;
+	if (reloaded && old->count + l->count > MAX_RELOAD_CHANGES) {
 		mb->change_hook(&(struct mailbox_change){ MAILBOX_CHANGE_RELOADED, f->id, 0, "" },
 				1, mb->change_ctx);
 		return;
 	}
+	/* a reloaded folder: every old message went, every new one came (the
+	 * kernel must drop the old names and pages even where the UIDs match) */
 	while (i < old->count || j < l->count) {
 		const struct msg *a = i < old->count ? &old->msgs[i] : NULL;
 		const struct msg *b = j < l->count ? &l->msgs[j] : NULL;
 		struct mailbox_change c = { .folder = f->id };
 
-		if (a && (!b || a->uid < b->uid)) {
+		if (a && (reloaded || !b || a->uid < b->uid)) {
 			c = (struct mailbox_change){ MAILBOX_CHANGE_REMOVED, f->id, a->uid, mb_msg_name(old, a) };
 			i++;
 		} else if (b && (!a || b->uid < a->uid)) {
@@ -705,7 +711,7 @@ static void report_changes(struct mailbox *mb, struct folder *f, const struct li
 			i++;
 			j++;
 		}
-		if (!c.name || (c.kind != MAILBOX_CHANGE_FLAGS && uid_in(known, nknown, c.uid)))
+		if (!c.name || (!reloaded && c.kind != MAILBOX_CHANGE_FLAGS && uid_in(known, nknown, c.uid)))
 			continue;
 		if (n == cap) {
 			struct mailbox_change *nv;
@@ -792,6 +798,8 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 	if (r == 0 && job.old && job.old->uidvalidity != job.result->uidvalidity) {
 		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
 		cache_drop_folder(mb->cache, mb_folder_key(mb, f));
+		/* the kernel may hold pages of the old messages under these inodes */
+		__atomic_store_n(&f->reloaded, true, __ATOMIC_RELAXED);
 	}
 	if (r == 0 && job.result != job.old &&
 	    (listing_changed(job.old, job.result) || job.old->modseq != job.result->modseq))

@@ -788,6 +788,7 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 		struct folder *f = mb->folders[i];
 		char when[32] = "never";
 		size_t count;
+		uint32_t uidvalidity;
 		time_t at;
 		struct tm tm;
 
@@ -796,13 +797,14 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 		pthread_mutex_lock(&f->lock);
 		at = f->last_sync;
 		count = f->listing ? f->listing->count : 0;
+		uidvalidity = f->listing ? f->listing->uidvalidity : 0;
 		pthread_mutex_unlock(&f->lock);
 		if (!at)
 			continue;
 		gmtime_r(&at, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		fprintf(out, "folder %s messages=%zu last_sync=%s age=%llds\n", f->path, count, when,
-			(long long)(now - at));
+		fprintf(out, "folder %s messages=%zu uidvalidity=%u last_sync=%s age=%llds\n", f->path,
+			count, uidvalidity, when, (long long)(now - at));
 	}
 	pthread_rwlock_unlock(&mb->tree_lock);
 }

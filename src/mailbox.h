@@ -62,9 +62,10 @@ int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
 
 /* An open message: what a read needs, fixed at open. */
 struct mailbox_file;
-/* *size_corrected is set when the server's RFC822.SIZE proved wrong, so the
- * caller must not trust the size the kernel has (use direct I/O). */
-int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *size_corrected);
+/* *uncached is set when the kernel's copy must not be trusted (use direct
+ * I/O): the server's RFC822.SIZE proved wrong, or the folder was re-created
+ * (new UIDVALIDITY) while mounted, so old pages may sit under this inode. */
+int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached);
 void mailbox_release(struct mailbox_file *f);
 /* Reads up to size bytes at off; returns the count (0 at the end) or -errno. */
 long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off);

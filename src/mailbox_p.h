@@ -75,6 +75,7 @@ struct folder {
 	time_t last_sync;	/* wall clock of the last good sync, for .status */
 	bool syncing;
 	bool disk_tried;	/* the listing saved by an earlier mount was looked for */
+	bool reloaded;		/* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
 	uint32_t *removed;	/* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
 	struct alias *aliases;	/* names used by mv/cp for messages that came in */

@@ -181,7 +181,7 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32
 			ahead > block ? ahead + 1 : block + 1, to);
 }
 
-int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *size_corrected)
+int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached)
 {
 	struct mailbox_file *file;
 	struct folder *f;
@@ -192,7 +192,7 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	int err;
 
 	*out = NULL;
-	*size_corrected = false;
+	*uncached = false;
 	if (!inode_is_message(ino))
 		return -EISDIR;
 	if (mb_offline_refused(mb))
@@ -222,7 +222,8 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	}
 	/* a message's size is checked once: it never changes */
 	if (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED) {
-		*size_corrected = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0;
+		*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
+			    __atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
 		mb_listing_put(l);
 		*out = file;
 		return 0;
@@ -241,8 +242,10 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
 	}
 	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
-	/* the kernel may still hold the size the server claimed */
-	*size_corrected = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0;
+	/* the kernel may still hold the size the server claimed, or pages of
+	 * a message that had this inode before the folder was re-created */
+	*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
+		    __atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
 	/* a first reading pass: fetch the next messages ahead */
 	read_ahead_messages(mb, f, l, m);
 	mb_listing_put(l);

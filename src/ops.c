@@ -293,7 +293,7 @@ static void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mailbox_file *f;
-	bool corrected;
+	bool uncached;
 	int r;
 
 	if (ino == INODE_CTL_RFOLDERS) {
@@ -309,7 +309,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	r = mailbox_open(ctx_of(req)->mailbox, ino, &f, &corrected);
+	r = mailbox_open(ctx_of(req)->mailbox, ino, &f, &uncached);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -319,9 +319,9 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* the kernel may hold a wrong size from RFC822.SIZE: let reads find EOF */
-	fi->direct_io = corrected;
-	fi->keep_cache = !corrected;
+	/* the kernel may hold a wrong size, or old pages: bypass its cache */
+	fi->direct_io = uncached;
+	fi->keep_cache = !uncached;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
 		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);

@@ -21,7 +21,6 @@ struct slot {
 	struct imap_session *session;	/* NULL: free to open; owned */
 	bool busy;			/* checked out (or being opened) */
 	char *folder;			/* what it had selected at checkin, for .status */
-	unsigned id;			/* its session's id, 0 when none */
 };
 
 struct pool {
@@ -76,7 +75,6 @@ struct pool *pool_new(const struct imap_account *acct, int max_sessions, struct 
 	pthread_cond_init(&p->health, &ca);
 	pthread_condattr_destroy(&ca);
 	p->slots[0].session = first;
-	p->slots[0].id = first ? imap_session_id(first) : 0;
 	return p;
 }
 
@@ -142,7 +140,6 @@ static void checkin(struct pool *p, int i, struct imap_session *s)
 	pthread_mutex_lock(&p->lock);
 	p->slots[i].session = s;
 	p->slots[i].busy = false;
-	p->slots[i].id = s ? imap_session_id(s) : 0;
 	free(p->slots[i].folder);
 	p->slots[i].folder = folder;
 	pthread_cond_signal(&p->idle);
@@ -294,7 +291,6 @@ static void adopt(struct pool *p, struct imap_session *s)
 	for (int i = 0; s && i < p->nslots; i++) {
 		if (!p->slots[i].busy && !p->slots[i].session) {
 			p->slots[i].session = s;
-			p->slots[i].id = imap_session_id(s);
 			s = NULL;
 		}
 	}
@@ -386,9 +382,9 @@ void pool_status(struct pool *p, FILE *out)
 	for (int i = 0; i < p->nslots; i++) {
 		const struct slot *sl = &p->slots[i];
 
-		fprintf(out, "connection %d %s %s session=%u\n", i + 1,
+		fprintf(out, "connection %d %s %s\n", i + 1,
 			sl->busy ? "busy" : sl->session ? "idle" : "closed",
-			sl->folder ? sl->folder : "-", sl->id);
+			sl->folder ? sl->folder : "-");
 	}
 	pthread_mutex_unlock(&p->lock);
 }

@@ -32,7 +32,6 @@ struct watcher {
 	bool started;
 	enum watcher_state state;	/* under w->lock */
 	time_t last_sync;		/* under w->lock */
-	unsigned session;		/* under w->lock */
 };
 
 struct watch {
@@ -46,11 +45,10 @@ struct watch {
 	struct watcher *v;
 };
 
-static void set_state(struct watcher *wr, enum watcher_state st, bool synced, unsigned session)
+static void set_state(struct watcher *wr, enum watcher_state st, bool synced)
 {
 	pthread_mutex_lock(&wr->w->lock);
 	wr->state = st;
-	wr->session = session;
 	if (synced)
 		wr->last_sync = time(NULL);
 	pthread_mutex_unlock(&wr->w->lock);
@@ -71,13 +69,13 @@ static bool stopping(struct watch *w)
 	return !pause_for(w, 0);
 }
 
-static void resync(struct watcher *wr, uint64_t ino, unsigned session)
+static void resync(struct watcher *wr, uint64_t ino)
 {
 	int r;
 
-	set_state(wr, W_SYNCING, false, session);
+	set_state(wr, W_SYNCING, false);
 	r = mailbox_resync(wr->w->mb, ino);
-	set_state(wr, W_IDLE, r == 0, session);
+	set_state(wr, W_IDLE, r == 0);
 }
 
 /* Opens a session with the folder selected; -errno and a state otherwise. */
@@ -91,18 +89,18 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 
 	*out = NULL;
 	if (pool_is_down(w->pool)) {
-		set_state(wr, W_DOWN, false, 0);
+		set_state(wr, W_DOWN, false);
 		return -EIO;
 	}
 	if (mailbox_watch_target(w->mb, wr->path, ino, &server) < 0) {
-		set_state(wr, W_MISSING, false, 0);
+		set_state(wr, W_MISSING, false);
 		return -ENOENT;
 	}
-	set_state(wr, W_CONNECTING, false, 0);
+	set_state(wr, W_CONNECTING, false);
 	r = imap_open(w->acct, out, err, sizeof(err));
 	if (r < 0) {
 		pool_report_failure(w->pool, err);
-		set_state(wr, W_DOWN, false, 0);
+		set_state(wr, W_DOWN, false);
 		return r;
 	}
 	if (!imap_has_capability(*out, "IDLE")) {
@@ -114,7 +112,7 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 	if (r < 0) {
 		imap_close(*out);
 		*out = NULL;
-		set_state(wr, r == -ENOENT ? W_MISSING : W_DOWN, false, 0);
+		set_state(wr, r == -ENOENT ? W_MISSING : W_DOWN, false);
 		if (r == -ENOENT)	/* gone: let the mount see it go */
 			mailbox_resync(w->mb, *ino);
 		return r;
@@ -137,11 +135,11 @@ static void *watch_loop(void *arg)
 		if (!s) {
 			if ((r = connect_watch(wr, &s, &ino)) == -EOPNOTSUPP) {
 				/* no IDLE: poll, on pool connections */
-				set_state(wr, W_POLLING, false, 0);
+				set_state(wr, W_POLLING, false);
 				if (!pause_for(w, w->poll_interval))
 					break;
-				resync(wr, ino, 0);
-				set_state(wr, W_POLLING, false, 0);
+				resync(wr, ino);
+				set_state(wr, W_POLLING, false);
 				continue;
 			}
 			if (r < 0) {
@@ -156,9 +154,9 @@ static void *watch_loop(void *arg)
 			}
 			backoff = 1;
 			/* whatever happened while nobody watched */
-			resync(wr, ino, imap_session_id(s));
+			resync(wr, ino);
 		}
-		set_state(wr, W_IDLE, false, imap_session_id(s));
+		set_state(wr, W_IDLE, false);
 		r = imap_idle(s, w->stop_pipe[0], IDLE_SECONDS);
 		if (r < 0) {
 			log_info("watching %s: the IDLE connection ended; reconnecting", wr->path);
@@ -166,11 +164,11 @@ static void *watch_loop(void *arg)
 			s = NULL;
 			/* a BYE may mean the folder was deleted: find out */
 			if (!stopping(w))
-				resync(wr, ino, 0);
+				resync(wr, ino);
 			continue;
 		}
 		if (r > 0)
-			resync(wr, ino, imap_session_id(s));
+			resync(wr, ino);
 	}
 	imap_close(s);
 	return NULL;
@@ -277,9 +275,9 @@ void watch_status(struct watch *w, FILE *out)
 			gmtime_r(&wr->last_sync, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		}
-		fprintf(out, "watch %s %s last_sync=%s age=%llds session=%u\n", wr->path,
+		fprintf(out, "watch %s %s last_sync=%s age=%llds\n", wr->path,
 			state_names[wr->state], when,
-			wr->last_sync ? (long long)(now - wr->last_sync) : -1LL, wr->session);
+			wr->last_sync ? (long long)(now - wr->last_sync) : -1LL);
 	}
 	pthread_mutex_unlock(&w->lock);
 }
