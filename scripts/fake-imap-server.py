@@ -20,6 +20,29 @@ Modes:
                 SELECT answers NO.  Deterministic: a test can import this
                 file and call account_messages() for the expected bytes.
 
+  bye-mid-fetch plain TCP, CAPABILITY "IMAP4rev1 LOGIN IDLE", an honest
+                account (HONEST: INBOX and Other, sizes from 650 bytes to
+                200 KB).  The first --bye-count (default 1) metadata FETCHes
+                (no body) and the first --bye-count body FETCHes of the
+                folder --folder (default Other), over all connections, are
+                sabotaged, then the server behaves.  --style says how:
+                  untagged  the first message's complete FETCH response, then
+                            "* BYE", then the connection is closed
+                  inside    the first message's FETCH response without its
+                            closing parenthesis (after the literal, if any),
+                            then "* BYE" and close
+                  literal   the first literal of the response cut in half,
+                            then "* BYE" where the literal's bytes would go
+                            on, and close (the client sees EOF mid-literal)
+  bad-fetch     like bye-mid-fetch's honest account, but in --folder
+                (default Other) the FETCH response of UID --uid (default 3)
+                is unparsable whenever that UID is part of a FETCH:
+                --bad size gives "RFC822.SIZE 12x34", --bad date an
+                INTERNALDATE "31-Foo-2024 99:61:00 +0000" (default size).
+
+Every mode's account is deterministic: a test can import this file and call
+account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -38,6 +61,7 @@ import time
 MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 15.0
 MAX_CONNECTIONS = 64
+OPTS = None          # the parsed command line (set by main)
 
 
 class Session:
@@ -158,21 +182,43 @@ def make_message(folder, uid, subject, length):
     return body
 
 
+# mode "bye-mid-fetch" / "bad-fetch": every message honest and deliverable
+HONEST = {
+    "INBOX": [
+        (1, "Inbox one", 800, None, r"\Seen", True),
+        (2, "Inbox two", 1200, None, "", True),
+    ],
+    "Other": [
+        (1, "Other one", 700, None, r"\Seen", True),
+        (2, "Other two", 1500, None, "", True),
+        (3, "Other three", 2500, None, r"\Flagged", True),
+        (4, "Other four", 200000, None, r"\Seen", True),
+        (5, "Other five", 3000, None, "", True),
+        (6, "Other six", 650, None, r"\Seen", True),
+    ],
+}
+HONEST_FOLDERS = ["INBOX", "Other"]
+
 _messages_cache = {}
 
 
-def account_messages():
-    """{folder: {uid: dict(subject, body, claimed, flags, deliverable)}}."""
-    if not _messages_cache:
-        for folder, msgs in ACCOUNT.items():
+def account_messages(account=None):
+    """{folder: {uid: dict(subject, body, claimed, flags, deliverable)}} of
+    `account` (default ACCOUNT, the "account" mode's)."""
+    account = ACCOUNT if account is None else account
+    key = id(account)
+    if key not in _messages_cache:
+        out = {}
+        for folder, msgs in account.items():
             if msgs is None:
                 continue
-            _messages_cache[folder] = {
+            out[folder] = {
                 uid: {"subject": subj, "body": make_message(folder, uid, subj, real),
                       "claimed": real if claimed is None else claimed,
                       "flags": flags, "deliverable": ok}
                 for uid, subj, real, claimed, flags, ok in msgs}
-    return _messages_cache
+        _messages_cache[key] = out
+    return _messages_cache[key]
 
 
 def parse_set(spec, maxval):
@@ -205,6 +251,8 @@ def imap_args(raw):
 class Account(Session):
     capabilities = "IMAP4rev1 LOGIN"
     greeting_text = "* OK [CAPABILITY {caps}] fake IMAP account ready"
+    account = ACCOUNT
+    folders = ACCOUNT_FOLDERS
 
     def __init__(self, conn, log):
         super().__init__(conn, log)
@@ -230,7 +278,7 @@ class Account(Session):
         if len(a) == 2 and a[1] == b"":
             self.send('* LIST (\\Noselect) "/" ""')
         else:
-            for name in ACCOUNT_FOLDERS:
+            for name in self.folders:
                 self.send('* LIST (\\HasNoChildren) "/" %s' % name)
         self.send(tag + " OK LIST completed")
 
@@ -243,13 +291,13 @@ class Account(Session):
         if name.upper() == "INBOX":
             name = "INBOX"
         self.selected = None
-        if name not in ACCOUNT:
+        if name not in self.account:
             self.send(tag + " NO [NONEXISTENT] no such mailbox")
             return
-        if ACCOUNT[name] is None:
+        if self.account[name] is None:
             self.send(tag + " NO cannot open")
             return
-        msgs = account_messages()[name]
+        msgs = account_messages(self.account)[name]
         self.selected = name
         self.send("* FLAGS (%s)" % SYSTEM_FLAGS)
         self.send("* OK [PERMANENTFLAGS (%s \\*)] flags" % SYSTEM_FLAGS)
@@ -274,7 +322,7 @@ class Account(Session):
         if self.selected is None:
             self.send(tag + " BAD no mailbox selected")
             return
-        msgs = account_messages()[self.selected]
+        msgs = account_messages(self.account)[self.selected]
         uids = sorted(msgs)
         text = args.decode("ascii", "replace")
         m = re.match(r"(\S+)\s+(.*)$", text)
@@ -290,37 +338,46 @@ class Account(Session):
         body = re.search(r"BODY(?:\.PEEK)?\[\](?:<(\d+)\.(\d+)>)?", items)
         targets = [(seq, uid) for seq, uid in enumerate(uids, 1)
                    if (uid if by_uid else seq) in wanted]
-        if body:
-            if any(not msgs[uid]["deliverable"] for _, uid in targets):
-                self.send(tag + " NO [SERVERBUG] cannot deliver")
-                return
-            for seq, uid in targets:
-                data = msgs[uid]["body"]
-                if body.group(1) is not None:
-                    off, ln = int(body.group(1)), int(body.group(2))
-                    part, origin = data[off:off + ln], "<%d>" % off
-                else:
-                    part, origin = data, ""
-                self.sendraw(b"* %d FETCH (UID %d BODY[]%s {%d}\r\n" % (
-                    seq, uid, origin.encode(), len(part)) + part + b")\r\n")
-        else:
-            for seq, uid in targets:
-                msg = msgs[uid]
-                hdr = ("Subject: %s\r\n\r\n" % msg["subject"]).encode()
-                line = ("* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE %d INTERNALDATE \"%s\""
-                        % (seq, uid, msg["flags"], msg["claimed"], INTERNALDATE))
-                if "HEADER.FIELDS" in items:
-                    line += " BODY[HEADER.FIELDS (SUBJECT)] {%d}\r\n" % len(hdr)
-                    self.sendraw(line.encode() + hdr + b")\r\n")
-                else:
-                    self.send(line + ")")
+        if body and any(not msgs[uid]["deliverable"] for _, uid in targets):
+            self.send(tag + " NO [SERVERBUG] cannot deliver")
+            return
+        # one (head, literal or None, tail) per message: head ends with
+        # "{n}\r\n" when a literal follows; tail ends with ")\r\n"
+        parts = [self.fetch_parts(seq, uid, msgs[uid], items, body)
+                 for seq, uid in targets]
+        if self.fetch_hook(tag, "body" if body else "meta", parts):
+            return
+        for head, lit, tail in parts:
+            self.sendraw(head + (lit or b"") + tail)
         self.send(tag + " OK %sFETCH completed" % ("UID " if by_uid else ""))
+
+    def fetch_parts(self, seq, uid, msg, items, body):
+        if body:
+            data = msg["body"]
+            if body.group(1) is not None:
+                off, ln = int(body.group(1)), int(body.group(2))
+                part, origin = data[off:off + ln], "<%d>" % off
+            else:
+                part, origin = data, ""
+            return (b"* %d FETCH (UID %d BODY[]%s {%d}\r\n" % (
+                seq, uid, origin.encode(), len(part)), part, b")\r\n")
+        hdr = ("Subject: %s\r\n\r\n" % msg["subject"]).encode()
+        line = ("* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE %d INTERNALDATE \"%s\""
+                % (seq, uid, msg["flags"], msg["claimed"], INTERNALDATE))
+        if "HEADER.FIELDS" in items:
+            return ((line + " BODY[HEADER.FIELDS (SUBJECT)] {%d}\r\n" % len(hdr)).encode(),
+                    hdr, b")\r\n")
+        return (line.encode(), None, b")\r\n")
+
+    def fetch_hook(self, tag, kind, parts):
+        """Called before a FETCH's responses are sent; True = handled."""
+        return False
 
     def cmd_SEARCH(self, tag, args, by_uid=False):
         if self.selected is None:
             self.send(tag + " BAD no mailbox selected")
             return
-        uids = sorted(account_messages()[self.selected])
+        uids = sorted(account_messages(self.account)[self.selected])
         nums = uids if by_uid else range(1, len(uids) + 1)
         self.send("* SEARCH" + "".join(" %d" % n for n in nums))
         self.send(tag + " OK SEARCH completed")
@@ -337,9 +394,108 @@ class Account(Session):
             self.send(tag + " BAD UID %s not supported here" % sub)
 
 
+# -- modes "bye-mid-fetch" and "bad-fetch" -------------------------------------
+
+class Honest(Account):
+    """The HONEST account, IDLE supported (so a client may watch INBOX)."""
+    capabilities = "IMAP4rev1 LOGIN IDLE"
+    account = HONEST
+    folders = HONEST_FOLDERS
+
+    def cmd_IDLE(self, tag, args):
+        if self.selected is None:
+            self.send(tag + " BAD no mailbox selected")
+            return
+        self.send("+ idling")
+        self.conn.settimeout(None)          # the lifetime ends it
+        try:
+            line = self.readline()
+        finally:
+            self.conn.settimeout(IDLE_TIMEOUT)
+        if line.strip().upper() != b"DONE":
+            self.send(tag + " BAD expected DONE")
+            return
+        self.send(tag + " OK IDLE terminated")
+
+    def cmd_UNSELECT(self, tag, args):
+        self.selected = None
+        self.send(tag + " OK UNSELECT completed")
+
+    def cmd_STATUS(self, tag, args):
+        a = imap_args(args)
+        name = a[0].decode("utf-8", "replace") if a else ""
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        if name not in self.account:
+            self.send(tag + " NO [NONEXISTENT] no such mailbox")
+            return
+        msgs = account_messages(self.account)[name]
+        self.send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY 1 UNSEEN 0)' % (
+            name, len(msgs), max(msgs) + 1))
+        self.send(tag + " OK STATUS completed")
+
+
+class Budget:
+    """Sabotages left, shared by all connections of the server process."""
+    lock = threading.Lock()
+    left = {}
+
+    @classmethod
+    def take(cls, kind, start):
+        with cls.lock:
+            n = cls.left.setdefault(kind, start)
+            if n <= 0:
+                return False
+            cls.left[kind] = n - 1
+            return True
+
+
+class ByeMidFetch(Honest):
+    def fetch_hook(self, tag, kind, parts):
+        if self.selected != OPTS.folder or not parts:
+            return False
+        if not Budget.take(kind, OPTS.bye_count):
+            return False
+        head, lit, tail = parts[0]
+        bye = b"* BYE fake server: going away in the middle of a FETCH\r\n"
+        style = OPTS.style
+        if style == "literal" and lit is None:
+            style = "inside"         # nothing to cut: no literal in the reply
+        if style == "untagged":
+            data = head + (lit or b"") + tail + bye
+        elif style == "inside":
+            data = head + (lit or b"") + b"\r\n" + bye
+        else:                        # "literal"
+            data = head + lit[:len(lit) // 2] + b"\r\n" + bye
+        self.log(b"S: <sabotaged %s FETCH, style %s>" % (kind.encode(), style.encode()))
+        self.sendraw(data)
+        raise ConnectionError("sabotaged FETCH: connection closed")
+
+
+class BadFetch(Honest):
+    def fetch_parts(self, seq, uid, msg, items, body):
+        head, lit, tail = super().fetch_parts(seq, uid, msg, items, body)
+        if self.selected != OPTS.folder or uid != OPTS.uid:
+            return head, lit, tail
+        prefix = b"* %d FETCH (UID %d " % (seq, uid)
+        assert head.startswith(prefix)
+        if OPTS.bad == "size":
+            junk = b"RFC822.SIZE 12x34 "
+        else:
+            junk = b'INTERNALDATE "31-Foo-2024 99:61:00 +0000" '
+        if body is None:
+            # replace the real item so the response has exactly one of it
+            head = re.sub(rb" RFC822\.SIZE \d+" if OPTS.bad == "size" else
+                          rb' INTERNALDATE "[^"]*"', b"", head)
+        self.log(b"S: <unparsable FETCH response for UID %d>" % uid)
+        return prefix + junk + head[len(prefix):], lit, tail
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
+    "bye-mid-fetch": ByeMidFetch,
+    "bad-fetch": BadFetch,
 }
 
 
@@ -351,7 +507,20 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=30.0)
     ap.add_argument("--log", help="append the conversation to this file")
+    ap.add_argument("--folder", default="Other",
+                    help="bye-mid-fetch/bad-fetch: the folder to misbehave in")
+    ap.add_argument("--style", default="untagged",
+                    choices=("untagged", "inside", "literal"),
+                    help="bye-mid-fetch: where the BYE goes")
+    ap.add_argument("--bye-count", type=int, default=1,
+                    help="bye-mid-fetch: sabotaged FETCHes of each kind")
+    ap.add_argument("--uid", type=int, default=3, help="bad-fetch: the bad UID")
+    ap.add_argument("--bad", default="size", choices=("size", "date"),
+                    help="bad-fetch: which item is unparsable")
+    ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     a = ap.parse_args()
+    global OPTS
+    OPTS = a
 
     lock = threading.Lock()
     logf = open(a.log, "ab", buffering=0) if a.log else None
@@ -383,7 +552,7 @@ def main():
             except OSError:
                 pass
 
-    while time.monotonic() < deadline and count < MAX_CONNECTIONS:
+    while time.monotonic() < deadline and count < a.max_connections:
         try:
             conn, _ = srv.accept()
         except socket.timeout:
