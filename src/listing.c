@@ -249,16 +249,18 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 
 	if (job->bad) {
 		/* alone it failed: try its UID and size, else leave it out */
-		if (imap_fetch_uid_size(s, job->bad, add_bare, b) < 0) {
+		uint32_t bad = job->bad;
+
+		job->bad = 0;
+		if (imap_fetch_uid_size(s, bad, add_bare, b) < 0) {
 			log_warn("folder %s: message %u cannot be listed (unparsable); left out",
-				 job->f->path, job->bad);
+				 job->f->path, bad);
 			if (imap_dead(s))
 				return SYNC_AGAIN;
 		} else {
 			log_warn("folder %s: message %u has unparsable listing data; named by UID",
-				 job->f->path, job->bad);
+				 job->f->path, bad);
 		}
-		job->bad = 0;
 	}
 	while (job->next <= st->exists) {
 		uint32_t lo = job->next;

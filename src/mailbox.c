@@ -668,8 +668,10 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 			r = snapshot_removed(f, d);
 	}
 	if (r < 0) {
-		if (r == -ENOENT && d->folder != 0)
-			r = -EIO;	/* listed, but the server will not open it */
+		/* still listed, the server just will not open it: EIO; gone
+		 * (deleted by another client, LIST says): ENOENT */
+		if (r == -ENOENT && d->folder != 0 && mb_folder(mb, d->folder))
+			r = -EIO;
 		mailbox_closedir(d);
 		return r;
 	}

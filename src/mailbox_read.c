@@ -284,8 +284,13 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 		n = cache_read(mb->cache, &key, fill_block, &fc, at, buf + done, want, &blen);
 		if (n < 0)
 			return done ? (long)done : n;
-		if (n == 0)
-			break;
+		if (n == 0) {
+			/* short of the size the body was found to have: expunged
+			 * meanwhile, or a confused server; never an early EOF */
+			log_warn("UID %u of %s: no bytes at %llu of %u (expunged?)", f->uid, f->server,
+				 (unsigned long long)pos, f->size);
+			return done ? (long)done : -EIO;
+		}
 		done += (size_t)n;
 	}
 	return (long)done;
