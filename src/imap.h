@@ -118,10 +118,15 @@ int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t h
  * full listing data the parser cannot read). */
 int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx);
 
-/* UID FETCH 1:top (UID FLAGS) (CHANGEDSINCE modseq): the messages whose
- * flags changed since modseq (CONDSTORE). */
-int imap_fetch_flag_changes(struct imap_session *s, uint32_t top, uint64_t modseq,
-			    imap_meta_cb *cb, void *ctx);
+/* UID FETCH 1:top (UID FLAGS) (CHANGEDSINCE modseq [VANISHED]): cb gets
+ * the messages whose flags changed since modseq (CONDSTORE).  With QRESYNC
+ * also the UIDs up to top expunged since then (*vanished, ascending,
+ * malloc'd) and 0; 1 when the server cannot say what vanished. */
+int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb,
+		       void *ctx, uint32_t **vanished, size_t *nvanished);
+
+/* qsort comparison of uint32_t UIDs. */
+int imap_cmp_uid(const void *a, const void *b);
 
 /* IDLE on the selected folder until the server reports a change, wake_fd
  * (may be -1) becomes readable, or seconds pass; then DONE.  1 when the

@@ -12,6 +12,7 @@ struct imap_session {
 	bool dead;
 	bool timed_out;		/* died because the server stopped answering */
 	bool parse_error;	/* died on a response libetpan could not parse */
+	bool qresync;		/* ENABLE QRESYNC succeeded */
 	unsigned id;
 };
 

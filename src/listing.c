@@ -360,14 +360,17 @@ static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 
 /* Keeps the old messages that still exist (with their flags as CONDSTORE
  * reports them), then fetches the new ones.  Nothing at all is fetched when
- * HIGHESTMODSEQ, UIDNEXT and EXISTS say nothing changed. */
+ * HIGHESTMODSEQ, UIDNEXT and EXISTS say nothing changed; with QRESYNC the
+ * expunged UIDs come as VANISHED, else the UID list is fetched when the
+ * message count says something went. */
 static int sync_incremental(struct imap_session *s, const struct imap_folder_state *st,
 			    const struct listing *old, struct builder *b)
 {
 	uint32_t top = old->count ? old->msgs[old->count - 1].uid : 0;
 	struct flag_changes fc = { 0 };
-	uint32_t *uids = NULL;
-	size_t nuids = 0, added = 0;
+	uint32_t *uids = NULL, *vanished = NULL;
+	size_t nuids = 0, nvanished = 0, added = 0, gone = 0;
+	bool vanished_known = false;
 	int r = 0;
 
 	/* "top+1:*" always matches the last message: ask only when there is news */
@@ -378,28 +381,35 @@ static int sync_incremental(struct imap_session *s, const struct imap_folder_sta
 	}
 	for (size_t i = 0; i < b->l->count; i++)
 		added += b->l->msgs[i].uid > top;
-	if (old->count + added != st->exists) {
-		r = imap_search_all(s, &uids, &nuids);
-		if (r < 0)
-			return r;
-	}
 	if (st->highestmodseq && old->modseq && st->highestmodseq != old->modseq && top) {
-		r = imap_fetch_flag_changes(s, top, old->modseq, add_flag_change, &fc);
-		if (r == 0 && fc.err)
-			r = fc.err;
+		r = imap_fetch_changes(s, top, old->modseq, add_flag_change, &fc, &vanished, &nvanished);
+		if (r < 0)
+			goto out;
+		vanished_known = r == 0;
+		r = fc.err;
 		if (r == 0 && fc.n > 1)
 			qsort(fc.v, fc.n, sizeof(*fc.v), cmp_flag_change);
+	}
+	for (size_t i = 0; vanished_known && i < old->count; i++)
+		gone += uid_in(vanished, nvanished, old->msgs[i].uid);
+	if (r == 0 && (vanished_known ? old->count - gone + added : old->count + added) != st->exists) {
+		free(vanished);
+		vanished = NULL;
+		nvanished = 0;
+		r = imap_search_all(s, &uids, &nuids);
 	}
 	for (size_t i = 0; r == 0 && i < old->count && !b->err; i++) {
 		const struct msg *m = &old->msgs[i];
 		const char *name = mb_msg_name(old, m);
 
-		if (uids && !uid_in(uids, nuids, m->uid))
+		if ((uids && !uid_in(uids, nuids, m->uid)) || uid_in(vanished, nvanished, m->uid))
 			continue;
 		b->err = builder_push(b, m->uid, mb_msg_size(m), m->date, current_flags(&fc, m),
 				      name, strlen(name));
 	}
+out:
 	free(uids);
+	free(vanished);
 	free(fc.v);
 	return r < 0 ? r : b->err;
 }
