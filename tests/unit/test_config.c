@@ -124,6 +124,15 @@ static void test_options(void **state)
 	assert_int_equal(cfg.foreground, 1);
 	config_free(&cfg);
 
+	/* libfuse splits -o at commas; the folders of watch= are put back together */
+	const char *watch[] = { "imapfs", "-o", "watch=Lists/dev,Entwürfe,timeout=7,Archive",
+				"-o", "offline=fail", "-o", "watch=Projects/2024", "imap://u@h", "/mnt", NULL };
+	assert_int_equal(parse(watch, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.watch, "Lists/dev,Entwürfe,Archive,Projects/2024");
+	assert_int_equal(cfg.timeout, 7);
+	assert_string_equal(cfg.offline, "fail");
+	config_free(&cfg);
+
 	const char *help[] = { "imapfs", "--help", NULL };
 	assert_int_equal(parse(help, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.show_help, 1);
@@ -141,6 +150,7 @@ static void test_bad_options(void **state)
 		{ "imapfs", "-o", "connections=0", "imaps://u@h", "/mnt", NULL },
 		{ "imapfs", "-o", "timeout=0", "imaps://u@h", "/mnt", NULL },
 		{ "imapfs", "-o", "plaintext", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "-o", "offline=maybe", "imaps://u@h", "/mnt", NULL },
 		{ "imapfs", "ftp://u@h", "/mnt", NULL },
 	};
 	struct config cfg;
