@@ -841,7 +841,9 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 	free(known);
 	mb_listing_put(job.old);
 	if (r == -ENOENT) {
-		/* the server would not open it: deleted by someone else */
+		/* the server would not open it: deleted by someone else (and
+		 * maybe re-created: the next use must ask again) */
+		mb_mark_stale(f);
 		mb_listing_put(l);
 		mb_refresh_tree(mb, 0);
 		*err = r;

@@ -252,6 +252,10 @@ int mb_refresh_tree(struct mailbox *mb, double max_age)
 	}
 	for (size_t i = 0; i < lr.n; i++)
 		apply_listed_locked(mb, &lr.v[i]);
+	/* a folder that went may come back re-created: ask before serving it */
+	for (size_t i = 1; was && i < nwas; i++)
+		if (was[i] && !mb->folders[i]->present)
+			mb_mark_stale(mb->folders[i]);
 	pthread_rwlock_unlock(&mb->tree_lock);
 	mb_stamp(&mb->listed_at);
 out:

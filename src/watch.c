@@ -5,6 +5,7 @@
  * opened again with exponential backoff (1 s doubling to 60 s); IDLE is
  * re-issued every 29 minutes, as RFC 2177 asks. */
 #include "watch.h"
+#include "inode.h"
 #include "log.h"
 
 #include <errno.h>
@@ -93,8 +94,12 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 		return -EIO;
 	}
 	if (mailbox_watch_target(w->mb, wr->path, ino, &server) < 0) {
-		set_state(wr, W_MISSING, false);
-		return -ENOENT;
+		/* not (or no longer) there: LIST again, it may have been created */
+		mailbox_resync(w->mb, INODE_ROOT);
+		if (mailbox_watch_target(w->mb, wr->path, ino, &server) < 0) {
+			set_state(wr, W_MISSING, false);
+			return -ENOENT;
+		}
 	}
 	set_state(wr, W_CONNECTING, false);
 	r = imap_open(w->acct, out, err, sizeof(err));
