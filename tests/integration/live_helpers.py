@@ -233,6 +233,7 @@ def expect_event(ino, kind, name, t_change, what, pred=None):
     assert ev is not None, "%s: no inotify %s %s within 10 s; events seen: %r" % (
         what, kind, label, ino.seen())
     late = ev.t - t_change
+    print("%s: inotify %s %r after %.2f s" % (what, kind, ev.name, late))
     assert late <= NOTIFY_WITHIN, "%s: inotify %s %r came after %.2f s (limit %.1f s)" % (
         what, kind, ev.name, late, NOTIFY_WITHIN)
     return ev
