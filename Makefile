@@ -88,11 +88,12 @@ fuzz: $(FUZZ_BINS)
 	done
 
 install: imapfs
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 imapfs $(DESTDIR)$(BINDIR)/imapfs
+	install -m 0644 imapfs.1 $(DESTDIR)$(MANDIR)/man1/imapfs.1
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/imapfs
+	rm -f $(DESTDIR)$(BINDIR)/imapfs $(DESTDIR)$(MANDIR)/man1/imapfs.1
 
 demo: deps all
 	@scripts/demo

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "files.h"
 #include "chars.h"
+#include "netrc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -457,6 +458,44 @@ static int from_file(const char *path, char **pw, size_t *len, char *err, size_t
 	return r;
 }
 
+#define NETRC_MAX (1 << 20)
+
+/* ~/.netrc, like curl and fetchmail: -ENOENT when it has no entry for us. */
+static int from_netrc(const struct config *cfg, char **pw, size_t *len, char *err, size_t errlen)
+{
+	const char *home = getenv("HOME");
+	char path[4096], *text;
+	struct stat st;
+	ssize_t n;
+	int fd, r;
+
+	if (!home || !*home || snprintf(path, sizeof(path), "%s/.netrc", home) >= (int)sizeof(path))
+		return -ENOENT;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > NETRC_MAX ||
+	    !(text = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return -ENOENT;
+	}
+	n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	r = n < 0 ? -ENOENT : netrc_password(text, (size_t)n, cfg->url.host, cfg->url.user, pw);
+	explicit_bzero(text, (size_t)st.st_size);	/* other hosts' passwords too */
+	free(text);
+	if (r == 0 && (st.st_mode & 077)) {
+		snprintf(err, errlen, "%s holds the password but is readable by others; "
+			 "run chmod 600 %s", path, path);
+		config_free_secret(*pw);
+		*pw = NULL;
+		return -EPERM;
+	}
+	if (r == 0)
+		*len = strlen(*pw);
+	return r;
+}
+
 static int from_command(const char *cmd, char **pw, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = popen(cmd, "r");
@@ -524,7 +563,7 @@ int config_read_password(const struct config *cfg, char **password, char *err, s
 		len = strlen(env);
 		*password = strdup(env);
 		r = *password ? 0 : -ENOMEM;
-	} else
+	} else if ((r = from_netrc(cfg, password, &len, err, errlen)) == -ENOENT)
 		r = from_terminal(cfg->url.user, cfg->url.host, password, &len, err, errlen);
 	if (r < 0)
 		return r;
@@ -560,7 +599,7 @@ void config_usage(const char *progname)
 	       "imapfs options (-o opt[=val],...):\n"
 	       "    -o password_file=PATH  read the password from PATH (first line, mode 0600)\n"
 	       "    -o password_command=CMD  run CMD, use its first output line\n"
-	       "                           (else $IMAPFS_PASSWORD, else a prompt)\n"
+	       "                           (else $IMAPFS_PASSWORD, else ~/.netrc, else a prompt)\n"
 	       "    -o ca_file=PATH        trust the CA certificates in PATH (default: system store)\n"
 	       "    -o tls_verify=no       accept any certificate (testing only!)\n"
 	       "    -o plaintext           allow imap:// without TLS (trusted networks only)\n"

@@ -1,4 +1,5 @@
 /* Unit tests for config.c: URL parsing, option parsing, credential checks. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "netrc.h"
 
 struct url_case {
 	const char *text;
@@ -219,6 +221,49 @@ static void test_password_sources(void **state)
 	unsetenv("IMAPFS_PASSWORD");
 }
 
+struct netrc_case {
+	const char *text, *host, *user, *want;	/* want NULL: no match */
+};
+
+static void test_netrc(void **state)
+{
+	static const struct netrc_case cases[] = {
+		{ "machine h login u password p", "h", "u", "p" },
+		{ "machine H login u password p", "h", "u", "p" },	/* host names: any case */
+		{ "machine h\n  login u\n  password p\n", "h", "u", "p" },
+		{ "machine h login other password p", "h", "u", NULL },
+		{ "machine h password p", "h", "u", "p" },		/* no login: any user */
+		{ "machine x login u password p", "h", "u", NULL },
+		{ "machine x login u password px\ndefault login u password pd", "h", "u", "pd" },
+		{ "default password pd\nmachine h login u password ph", "h", "u", "ph" },
+		{ "machine h login u password \"a b\"", "h", "u", "a b" },
+		{ "macdef init\nmachine h login u password evil\n\nmachine h login u password good",
+		  "h", "u", "good" },
+		{ "machine h login u account acc password p", "h", "u", "p" },
+		{ "machine h login u password", "h", "u", NULL },
+		{ "machine", "h", "u", NULL },
+		{ "", "h", "u", NULL },
+		{ "machine h login u password p1 machine h login u password p2", "h", "u", "p1" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *pw = NULL;
+		int r = netrc_password(cases[i].text, strlen(cases[i].text), cases[i].host,
+				       cases[i].user, &pw);
+
+		if (!cases[i].want) {
+			if (r != -ENOENT)
+				fail_msg("case %zu: matched \"%s\"", i, pw ? pw : "");
+			continue;
+		}
+		if (r != 0)
+			fail_msg("case %zu: no match", i);
+		assert_string_equal(pw, cases[i].want);
+		free(pw);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_credentials),
 		cmocka_unit_test(test_password_sources),
+		cmocka_unit_test(test_netrc),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
