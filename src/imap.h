@@ -204,6 +204,11 @@ int imap_rename_folder(struct imap_session *s, const char *from, const char *to)
 int imap_subscribe(struct imap_session *s, const char *mbox, bool subscribe);
 int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *count);
 
+/* The STORAGE quota of mbox's quota root (RFC 2087 GETQUOTAROOT), in KiB:
+ * -EOPNOTSUPP without QUOTA, -ENODATA when no root limits storage. */
+int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,
+		       uint64_t *limit_kib);
+
 /* Whether PERMANENTFLAGS of the selected folder lets us store this keyword. */
 bool imap_keyword_permitted(struct imap_session *s, const char *keyword);
 

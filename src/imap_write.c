@@ -410,3 +410,36 @@ void imap_forget_selection(struct imap_session *s)
 	s->selected = NULL;
 	memset(&s->state, 0, sizeof(s->state));
 }
+
+int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,
+		       uint64_t *limit_kib)
+{
+	struct mailimap_quota_complete_data *q = NULL;
+	int r, found = -ENODATA;
+
+	if (!imap_has_capability(s, "QUOTA"))
+		return -EOPNOTSUPP;
+	r = mailimap_quota_getquotaroot(s->imap, mbox, &q);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "GETQUOTAROOT");
+	/* the first root with a STORAGE limit (RFC 2087: units of 1024 octets) */
+	for (clistiter *it = q && q->quota_list ? clist_begin(q->quota_list) : NULL;
+	     it && found < 0; it = clist_next(it)) {
+		const struct mailimap_quota_quota_data *d = clist_content(it);
+
+		for (clistiter *jt = d->quota_list ? clist_begin(d->quota_list) : NULL; jt;
+		     jt = clist_next(jt)) {
+			const struct mailimap_quota_quota_resource *res = clist_content(jt);
+
+			if (res->resource_name && strcasecmp(res->resource_name, "STORAGE") == 0) {
+				*used_kib = res->usage;
+				*limit_kib = res->limit;
+				found = 0;
+				break;
+			}
+		}
+	}
+	if (q)
+		mailimap_quota_complete_data_free(q);
+	return found;
+}

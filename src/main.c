@@ -9,6 +9,7 @@
 #include "notify.h"
 #include "ops.h"
 #include "pool.h"
+#include "quota.h"
 #include "prefetch.h"
 #include "receive.h"
 #include "tls.h"
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 	struct prefetch *prefetch = NULL;
 	struct notify *notify = NULL;
 	struct watch *watch = NULL;
+	struct quota *quota = NULL;
 	char account[600], server_url[700];
 	char err[512], *password = NULL, *cache_dir = NULL;
 	int status = 1;
@@ -182,7 +184,8 @@ int main(int argc, char **argv)
 	if (notify)
 		mailbox_set_change_hook(mb, notify_changes, notify);
 	watch = notify ? watch_new(mb, pool, &acct, cfg.watch, (int)cfg.dir_cache) : NULL;
-	if (!watch) {
+	quota = watch ? quota_new(pool) : NULL;
+	if (!quota) {
 		fail(prefetch && !notify ? "cannot resolve the mount point" : "out of memory");
 		goto out;
 	}
@@ -194,10 +197,11 @@ int main(int argc, char **argv)
 	snprintf(server_url, sizeof(server_url), "%s://%s@%s:%u", cfg.url.tls ? "imaps" : "imap",
 		 cfg.url.user, cfg.url.host, cfg.url.port);
 	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive,
-		.prefetch = prefetch, .pool = pool, .cache = cache, .notify = notify, .watch = watch,
+		.prefetch = prefetch, .pool = pool, .cache = cache, .notify = notify, .watch = watch, .quota = quota,
 		.server_url = server_url, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx);
 out:
+	quota_free(quota);
 	watch_free(watch);
 	notify_free(notify);
 	prefetch_free(prefetch);

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "notify.h"
+#include "quota.h"
 #include "receive.h"
 #include "upload.h"
 
@@ -360,11 +361,25 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
+#define STATFS_UNIT 1024u
+
 static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct statvfs sv = { .f_bsize = CACHE_BLOCK_SIZE, .f_frsize = 512, .f_namemax = NAMES_MAX };
+	struct statvfs sv = { .f_bsize = CACHE_BLOCK_SIZE, .f_frsize = STATFS_UNIT,
+			      .f_namemax = NAMES_MAX };
+	struct ops_context *c = ctx_of(req);
+	uint64_t used, limit;
 
 	(void)ino;
+	if (c->quota && quota_get(c->quota, &used, &limit) == 0) {
+		sv.f_blocks = limit / STATFS_UNIT;
+		sv.f_bfree = sv.f_bavail = used < limit ? (limit - used) / STATFS_UNIT : 0;
+	} else {
+		/* no quota: the size is unknown.  It must not look full (0 free
+		 * makes programs refuse to copy in), so, as rclone and s3fs do,
+		 * 1 PiB, nothing used */
+		sv.f_blocks = sv.f_bfree = sv.f_bavail = (1ull << 50) / STATFS_UNIT;
+	}
 	fuse_reply_statfs(req, &sv);
 }
 

@@ -15,6 +15,7 @@ struct ops_context {
 	struct cache *cache;
 	struct notify *notify;	/* may be NULL */
 	struct watch *watch;	/* may be NULL */
+	struct quota *quota;	/* may be NULL */
 	const char *server_url;	/* for .status: imaps://user@host:port */
 	double entry_timeout;	/* how long the kernel may trust a name */
 	double attr_timeout;	/* how long it may trust a message's attributes */

@@ -260,9 +260,9 @@ def rnd():
 # -- write tests: private Dovecot instances, mounts on them, fault proxy ---------
 # (the session `dovecot` stays read-only: write tests never touch it)
 
-def _scratch(no_move):
+def _scratch(no_move, extra_args=()):
     import write_helpers
-    s = write_helpers.ScratchServer(no_move=no_move)
+    s = write_helpers.ScratchServer(no_move=no_move, extra_args=extra_args)
     try:
         s.start()
     except RuntimeError as e:
@@ -289,12 +289,13 @@ def scratch_dovecot_nomove():
 
 @pytest.fixture
 def scratch_server():
-    """scratch_server(no_move=False) -> a fresh private Dovecot for this test
-    only (for tests that stop/restart it or need an empty account)."""
+    """scratch_server(no_move=False, extra_args=()) -> a fresh private Dovecot
+    for this test only (for tests that stop/restart it or need an empty
+    account); extra_args go to dovecot-env start (e.g. "--quota=10M")."""
     servers = []
 
-    def make(no_move=False):
-        servers.append(_scratch(no_move))
+    def make(no_move=False, extra_args=()):
+        servers.append(_scratch(no_move, extra_args))
         return servers[-1]
 
     yield make

@@ -35,15 +35,16 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 class ScratchServer:
     """A private Dovecot (scripts/dovecot-env) in a fresh /tmp directory."""
 
-    def __init__(self, no_move=False):
+    def __init__(self, no_move=False, extra_args=()):
         self.no_move = no_move
+        self.extra_args = list(extra_args)     # more dovecot-env start options
         self.base = tempfile.mkdtemp(prefix="imapfs-wt-")
         os.chmod(self.base, 0o711)      # the Dovecot mail user must reach DIR
         self.dir = os.path.join(self.base, "dovecot")
         self.env = None
 
     def start(self):
-        args = [helpers.PYTHON, DOVECOT_ENV, "start", self.dir]
+        args = [helpers.PYTHON, DOVECOT_ENV, "start", self.dir] + self.extra_args
         if self.no_move:
             args.append("--no-move")
         r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
