@@ -5,6 +5,7 @@
 #include "files.h"
 #include "chars.h"
 #include "netrc.h"
+#include "config_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -279,10 +280,135 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
 	}
 }
 
+#define CONFIG_FILE_MAX (1 << 20)
+
+/* The accounts file: $XDG_CONFIG_HOME/imapfs/config, else ~/.config/...;
+ * malloc'd text, or NULL with err set. */
+static char *read_config_file(size_t *len, char *err, size_t errlen)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char path[4096];
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int fd;
+
+	if (xdg && *xdg)
+		snprintf(path, sizeof(path), "%s/imapfs/config", xdg);
+	else if (home && *home)
+		snprintf(path, sizeof(path), "%s/.config/imapfs/config", home);
+	else {
+		snprintf(err, errlen, "no config file (neither XDG_CONFIG_HOME nor HOME is set)");
+		return NULL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read %s: %s (an argument without :// names an "
+			 "account there)", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX ||
+	    !(text = malloc((size_t)st.st_size + 1))) {
+		snprintf(err, errlen, "cannot read %s", path);
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	*len = (size_t)n;
+	return text;
+}
+
+/* `imapfs work ~/Mail`: an account name where the URL goes becomes the
+ * account's URL, its options go in front of the command line's (which win),
+ * and its mountpoint is used when none is given.  0 with *out_argv NULL when
+ * there is nothing to do. */
+static int expand_account(int argc, char **argv, int *out_argc, char ***out_argv,
+			  char *err, size_t errlen)
+{
+	struct config_account acct;
+	int first = -1, second = -1, n = 0, r;
+	char *text, **v, errbuf[256];
+	size_t len = 0;
+
+	*out_argv = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0) {
+			i++;
+			continue;
+		}
+		if (argv[i][0] == '-')
+			continue;
+		if (first < 0)
+			first = i;
+		else if (second < 0)
+			second = i;
+	}
+	if (first < 0 || strstr(argv[first], "://"))
+		return 0;
+	if (!(text = read_config_file(&len, err, errlen)))
+		return -EINVAL;
+	r = config_file_account(text, len, argv[first], getenv("HOME"), &acct, errbuf, sizeof(errbuf));
+	free(text);
+	if (r < 0) {
+		snprintf(err, errlen, "config file: %s", r == -ENOMEM ? "out of memory" : errbuf);
+		return r;
+	}
+	if (!acct.url) {
+		snprintf(err, errlen, "config file: account [%s] has no url", argv[first]);
+		config_account_free(&acct);
+		return -EINVAL;
+	}
+	v = calloc((size_t)argc + 4, sizeof(*v));
+	if (!v) {
+		config_account_free(&acct);
+		return -ENOMEM;
+	}
+	v[n++] = strdup(argv[0]);
+	if (*acct.options) {
+		v[n++] = strdup("-o");
+		v[n++] = strdup(acct.options);
+	}
+	for (int i = 1; i < argc; i++)
+		v[n++] = strdup(i == first ? acct.url : argv[i]);
+	if (second < 0 && acct.mountpoint)
+		v[n++] = strdup(acct.mountpoint);
+	config_account_free(&acct);
+	for (int i = 0; i < n; i++) {
+		if (!v[i]) {
+			for (int j = 0; j < n; j++)
+				free(v[j]);
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	*out_argc = n;
+	*out_argv = v;
+	return 0;
+}
+
 int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
 		      char *err, size_t errlen)
 {
+	char **expanded = NULL;
+	int r;
+
 	memset(cfg, 0, sizeof(*cfg));
+	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	r = expand_account(argc, argv, &argc, &expanded, err, errlen);
+	if (r < 0)
+		return r;
+	if (expanded) {
+		argv = expanded;
+		cfg->argv_owned = expanded;
+		cfg->argc_owned = argc;
+	}
 	cfg->connections = 4;
 	cfg->timeout = 30;
 	cfg->dir_cache = 10;
@@ -349,6 +475,9 @@ void config_free(struct config *cfg)
 	free(cfg->url.host);
 	free(cfg->url_text);
 	free(cfg->mountpoint);
+	for (int i = 0; i < cfg->argc_owned; i++)
+		free(cfg->argv_owned[i]);
+	free(cfg->argv_owned);
 	free(cfg->watch);
 	free(cfg->offline);
 	free(cfg->password_file);

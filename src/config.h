@@ -47,6 +47,8 @@ struct config {
 	int show_version;
 	int args_seen;		/* parser state: non-option arguments so far */
 	bool watch_open;	/* parser state: the last option was watch= */
+	char **argv_owned;	/* the command line with an account expanded */
+	int argc_owned;
 };
 
 /* "64M", "1G", "512k", "0", "1000": bytes, or -EINVAL. */
@@ -55,7 +57,8 @@ int config_parse_size(const char *text, size_t *bytes);
 /* Parses imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT]. */
 int config_parse_url(const char *text, struct imap_url *url, char *err, size_t errlen);
 
-/* Parses argv.  Options imapfs does not know are left in fuse_args for
+/* Parses argv.  An account name instead of a URL (`imapfs work ~/Mail`) is
+ * looked up in $XDG_CONFIG_HOME/imapfs/config (see config_file.h).  Options imapfs does not know are left in fuse_args for
  * libfuse (which rejects what it does not know either).  On a usage error
  * returns -EINVAL with a one-line reason in err. */
 int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,

@@ -2,7 +2,8 @@
  * texts and whole option lists through config_parse_args (libfuse's option
  * parser underneath).  Built and run by `make fuzz`.
  *
- * The input is split at newlines into arguments (at most 16).  What must
+ * The input is also read as an accounts file (section [work]), and split
+ * at newlines into arguments (at most 16).  What must
  * hold: no crash or leak; an accepted URL has a user and a host without CR,
  * LF or NUL and a port above 0; a netrc password is a C string. */
 #include <stdint.h>
@@ -11,6 +12,7 @@
 
 #include "config.h"
 #include "netrc.h"
+#include "config_file.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 #define MAX_ARGS 16
@@ -41,6 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (netrc_password((const char *)data, size, "host", "user", &pw) == 0)
 		CHECK(pw && strlen(pw) <= size);
 	free(pw);
+	{
+		struct config_account a;
+
+		if (config_file_account((const char *)data, size, "work", "/home/u", &a, err,
+					sizeof(err)) == 0) {
+			CHECK(a.options);
+			config_account_free(&a);
+		}
+	}
 
 	argv[0] = "imapfs";
 	for (char *p = text, *nl; p && argc <= MAX_ARGS; p = nl ? nl + 1 : NULL) {

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "netrc.h"
+#include "config_file.h"
 
 struct url_case {
 	const char *text;
@@ -264,6 +265,52 @@ static void test_netrc(void **state)
 	}
 }
 
+static void test_config_file(void **state)
+{
+	static const char text[] =
+		"# accounts\n"
+		"[work]\n"
+		"url = imaps://alice@mail.example.org\n"
+		"  mountpoint = ~/Mail  \n"
+		"password_file=~/.pw\n"
+		"watch = Archive,Lists/dev\n"
+		"trash = Deleted, old\n"
+		"route_incoming = yes\n"
+		"plaintext = no\n"
+		"\n"
+		"[home]\r\n"
+		"url = imap://bob@h\r\n";
+	static const char *const bad[] = {
+		"[work]\nurl imaps://x@y\n", "[work]\nfoo = 1\n", "[work]\nplaintext = maybe\n",
+		"[work\nurl = imaps://x@y\n", "[work]\npassword = secret\n",
+	};
+	struct config_account a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_file_account(text, strlen(text), "work", "/home/a", &a, err,
+					     sizeof(err)), 0);
+	assert_string_equal(a.url, "imaps://alice@mail.example.org");
+	assert_string_equal(a.mountpoint, "/home/a/Mail");
+	/* a comma in a value is escaped for fuse_opt, except watch's separators */
+	assert_string_equal(a.options, "password_file=/home/a/.pw,watch=Archive,Lists/dev,"
+			    "trash=Deleted\\, old,route_incoming");
+	config_account_free(&a);
+	assert_int_equal(config_file_account(text, strlen(text), "home", NULL, &a, err, sizeof(err)), 0);
+	assert_string_equal(a.url, "imap://bob@h");
+	assert_null(a.mountpoint);
+	assert_string_equal(a.options, "");
+	config_account_free(&a);
+	assert_int_equal(config_file_account(text, strlen(text), "nope", NULL, &a, err, sizeof(err)),
+			 -ENOENT);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (config_file_account(bad[i], strlen(bad[i]), "work", NULL, &a, err, sizeof(err)) != -EINVAL)
+			fail_msg("bad case %zu accepted", i);
+		assert_true(strstr(err, "line 2") || strstr(err, "line 1"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_credentials),
 		cmocka_unit_test(test_password_sources),
 		cmocka_unit_test(test_netrc),
+		cmocka_unit_test(test_config_file),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
