@@ -43,6 +43,11 @@ Modes:
 Every mode's account is deterministic: a test can import this file and call
 account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
 
+  hostile       the honest account with an --attack: hostile folder names
+                in LIST, or, in the listing FETCH of --folder, a literal
+                announcing 4 GB, an endless line, a response that never ends
+                (see class Hostile).
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -491,11 +496,67 @@ class BadFetch(Honest):
         return prefix + junk + head[len(prefix):], lit, tail
 
 
+# -- mode "hostile" ----------------------------------------------------------------
+
+HOSTILE_NAMES = [
+    "..", "../escape", "a/../../b", "/etc", "./dot", "x\x01y", "tab\there", "del\x7f",
+    "&AAA-", "&Jjo", "&ZeVnLIqe-&ZeVnLIqe-", "ok&-fine", "..&AC8-..",
+]
+
+
+class Hostile(Honest):
+    """The honest account, plus --attack:
+      names        LIST also returns names that must never become paths:
+                   "..", "../escape", "/etc", control characters, invalid
+                   modified UTF-7 (HOSTILE_NAMES); "ok&-fine" is legitimate
+      huge-literal the listing FETCH of --folder sends a literal announcing
+                   4 GB ({4294967295}) and then bytes without end
+      endless-line the listing FETCH of --folder sends one line that never
+                   ends (no CRLF), as fast as the client reads
+      never-ends   the listing FETCH of --folder sends "* OK" lines, ten a
+                   second, and never the tagged reply"""
+
+    def cmd_LIST(self, tag, args):
+        if OPTS.attack != "names":
+            return super().cmd_LIST(tag, args)
+        a = imap_args(args)
+        if len(a) == 2 and a[1] == b"":
+            self.send('* LIST (\\Noselect) "/" ""')
+        else:
+            for name in self.folders:
+                self.send('* LIST (\\HasNoChildren) "/" %s' % name)
+            for name in HOSTILE_NAMES:
+                quoted = '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+                self.send(('* LIST (\\HasNoChildren) "/" %s' % quoted).encode("latin-1"))
+        self.send(tag + " OK LIST completed")
+
+    def fetch_hook(self, tag, kind, parts):
+        if OPTS.attack == "names" or self.selected != OPTS.folder or kind != "meta" or not parts:
+            return False
+        self.log(b"S: <attack %s>" % OPTS.attack.encode())
+        self.conn.settimeout(None)          # the lifetime, or the client, ends it
+        if OPTS.attack == "huge-literal":
+            self.sendraw(b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {4294967295}\r\n")
+            chunk = b"Subject: " + b"A" * 65527
+            while True:
+                self.conn.sendall(chunk)
+        elif OPTS.attack == "endless-line":
+            self.sendraw(b"* 1 FETCH (UID 1 FLAGS (")
+            chunk = b"\\Seen " * 9362
+            while True:
+                self.conn.sendall(chunk)
+        else:                               # never-ends
+            while True:
+                self.conn.sendall(b"* OK still working on it\r\n")
+                time.sleep(0.1)
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
     "bye-mid-fetch": ByeMidFetch,
     "bad-fetch": BadFetch,
+    "hostile": Hostile,
 }
 
 
@@ -517,6 +578,9 @@ def main():
     ap.add_argument("--uid", type=int, default=3, help="bad-fetch: the bad UID")
     ap.add_argument("--bad", default="size", choices=("size", "date"),
                     help="bad-fetch: which item is unparsable")
+    ap.add_argument("--attack", default="names",
+                    choices=("names", "huge-literal", "endless-line", "never-ends"),
+                    help="hostile: what it does (see Hostile)")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     a = ap.parse_args()
     global OPTS

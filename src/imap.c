@@ -43,6 +43,28 @@ bool imap_dead(const struct imap_session *s)
 	return s->dead;
 }
 
+static mailstream_low *low_of(const struct imap_session *s)
+{
+	return s->imap && s->imap->imap_stream ? mailstream_get_low(s->imap->imap_stream) : NULL;
+}
+
+void imap_limit_operation(struct imap_session *s, int seconds)
+{
+	s->op_seconds = seconds;
+	tls_stream_limit(low_of(s), IMAP_OPERATION_BYTES, seconds);
+}
+
+void imap_renew_operation(struct imap_session *s)
+{
+	imap_limit_operation(s, s->op_seconds);
+}
+
+void imap_allow(struct imap_session *s, uint64_t bytes)
+{
+	/* a transfer that big may take a while: at least 16 KiB/s */
+	tls_stream_allow(low_of(s), bytes, (int)(bytes / 16384));
+}
+
 bool imap_timed_out(const struct imap_session *s)
 {
 	return s->timed_out;
@@ -82,12 +104,13 @@ int imap_map_error(struct imap_session *s, int r, const char *what)
 	case MAILIMAP_ERROR_PROTOCOL:
 	case MAILIMAP_ERROR_SSL:
 	case MAILIMAP_ERROR_CONNECTION_REFUSED:
-		if (s->imap && s->imap->imap_stream &&
-		    tls_stream_timed_out(mailstream_get_low(s->imap->imap_stream)))
+		if (tls_stream_timed_out(low_of(s)))
 			s->timed_out = true;
 		if (!s->dead)
 			log_warn("session %u: %s failed: %s (libetpan error %d)", s->id, what,
-				 s->timed_out ? "the server stopped answering" :
+				 s->timed_out ? "the server stopped answering (or took too long)" :
+				 tls_stream_over_budget(low_of(s)) ?
+				 "the server sent more than one request may take" :
 				 r == MAILIMAP_ERROR_PARSE ? "unparsable response" : "connection lost", r);
 		s->dead = true;
 		if (r == MAILIMAP_ERROR_PARSE)
@@ -152,6 +175,7 @@ static int start_tls(struct imap_session *s, const struct imap_account *a, char 
 	if (!low)
 		return -EPROTO;
 	mailstream_low_free(old);	/* frees the wrapper only; fd now belongs to low */
+	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);
 	mailstream_set_low(s->imap->imap_stream, low);
 	return refresh_capabilities(s) < 0 ? -EIO : 0;
 }
@@ -233,6 +257,7 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 		close(fd);
 		return -EPROTO;
 	}
+	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);	/* greeting and login */
 	stream = mailstream_new(low, STREAM_BUFFER);
 	if (!stream) {
 		mailstream_low_close(low);
@@ -857,6 +882,7 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	}
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft, att);
+	imap_allow(s, bf->grow ? bf->max : bf->room);
 	mailimap_set_msg_body_handler(s->imap, on_body, bf);
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
 	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
@@ -961,6 +987,7 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
 		mailimap_fetch_att_new_body_peek_section_partial(sec, 0, len));
+	imap_allow(s, (uint64_t)n * len);
 	mailimap_set_msg_body_handler(s->imap, on_batch_body, &bf);
 	mailimap_set_msg_att_handler(s->imap, on_batch_att, &bf);
 	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);

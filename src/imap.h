@@ -86,6 +86,18 @@ bool imap_dead(const struct imap_session *s);
  * on a response libetpan could not parse (the stream is out of sync). */
 bool imap_timed_out(const struct imap_session *s);
 bool imap_parse_failed(const struct imap_session *s);
+/* What one operation may take before the server is deemed broken or
+ * hostile: IMAP_OPERATION_BYTES read (plus what imap_allow grants a body
+ * transfer) within `seconds` in all -- bounds a trickling server, an endless
+ * line, a response that never ends and a literal announcing 4 GB.  Set by the
+ * pool before each request and by a watcher before each IDLE. */
+#define IMAP_OPERATION_BYTES (64u << 20)
+void imap_limit_operation(struct imap_session *s, int seconds);
+/* The same limits again from now (a long job done in bounded steps). */
+void imap_renew_operation(struct imap_session *s);
+/* Grants the current operation `bytes` more to read (and time for them). */
+void imap_allow(struct imap_session *s, uint64_t bytes);
+
 /* A small number naming the session in logs and MOUNT/.status. */
 unsigned imap_session_id(const struct imap_session *s);
 

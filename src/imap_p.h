@@ -13,6 +13,7 @@ struct imap_session {
 	bool timed_out;		/* died because the server stopped answering */
 	bool parse_error;	/* died on a response libetpan could not parse */
 	bool qresync;		/* ENABLE QRESYNC succeeded */
+	int op_seconds;		/* time limit of the current operation */
 	unsigned id;
 };
 

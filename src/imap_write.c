@@ -209,6 +209,7 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 			mailimap_date_time_free(dt);
 		return -ENOMEM;
 	}
+	imap_allow(s, len);	/* time to send it */
 	r = mailimap_uidplus_append(s->imap, mbox, fl, dt, data, len, &validity, new_uid);
 	mailimap_flag_list_free(fl);
 	if (dt)

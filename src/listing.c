@@ -266,6 +266,7 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 		uint32_t lo = job->next;
 		uint32_t hi = st->exists - lo < job->chunk ? st->exists : lo + job->chunk - 1;
 
+		imap_renew_operation(s);	/* each chunk is bounded, not the whole folder */
 		r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
 		if (r < 0 && imap_parse_failed(s)) {
 			if (lo == hi) {

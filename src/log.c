@@ -1,4 +1,5 @@
-/* log.c - formats and routes diagnostics (stderr or syslog). */
+/* log.c - formats and routes diagnostics (stderr or syslog), with control
+ * characters (from server data) replaced. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -31,6 +32,11 @@ void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* messages quote what servers send: no control character may reach a
+	 * terminal or forge a log line */
+	for (char *p = text; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (use_syslog) {
 		syslog(prio[level], "%s: %s", func, text);
 		return;

@@ -187,6 +187,14 @@ static int open_session(struct pool *p, struct imap_session **s)
 	return r;
 }
 
+/* How long one request may take in all, however the server trickles. */
+static int operation_seconds(const struct pool *p)
+{
+	int t = p->acct->timeout > 0 ? p->acct->timeout : 30;
+
+	return t * 4 < 20 ? 20 : t * 4;
+}
+
 static int run_once(struct pool *p, struct imap_session **sp, const char *folder,
 		    unsigned flags, pool_fn *fn, void *ctx, bool *ran)
 {
@@ -196,6 +204,7 @@ static int run_once(struct pool *p, struct imap_session **sp, const char *folder
 	*ran = false;
 	if (!*sp && (r = open_session(p, sp)) < 0)
 		return r;
+	imap_limit_operation(*sp, operation_seconds(p));
 	if (folder && (r = imap_select(*sp, folder, flags & POOL_FRESH_SELECT, &state)) < 0)
 		return r;
 	*ran = true;

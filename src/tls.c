@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,7 +27,24 @@ struct stream {
 	SSL *ssl;		/* NULL for plain TCP */
 	int cancel_pipe[2];	/* written by cancel(): wakes any wait */
 	bool timed_out;		/* a wait ran out: the peer stopped answering */
+	/* the current operation's limits, so a hostile or broken server cannot
+	 * keep a request busy (trickling) or grow memory (endless responses) */
+	uint64_t budget;	/* bytes it may still read */
+	struct timespec deadline;	/* monotonic; zero: none */
+	bool over_budget;
 };
+
+/* Milliseconds to the operation's deadline (<= 0: passed; LONG_MAX: none). */
+static long ms_left(const struct stream *st)
+{
+	struct timespec now;
+
+	if (!st->deadline.tv_sec && !st->deadline.tv_nsec)
+		return LONG_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(st->deadline.tv_sec - now.tv_sec) * 1000 +
+	       (st->deadline.tv_nsec - now.tv_nsec) / 1000000;
+}
 
 static int timeout_ms(mailstream_low *low)
 {
@@ -44,7 +62,14 @@ static int wait_fd(struct stream *st, short events, int ms)
 	};
 
 	for (;;) {
-		int r = poll(pfd, 2, ms);
+		long left = ms_left(st);
+		int r;
+
+		if (left <= 0) {
+			st->timed_out = true;
+			return -1;
+		}
+		r = poll(pfd, 2, left < ms ? (int)left : ms);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -104,9 +129,21 @@ static ssize_t ssl_io(struct stream *st, void *rbuf, const void *wbuf, size_t le
 static ssize_t drv_read(mailstream_low *low, void *buf, size_t len)
 {
 	struct stream *st = low->data;
+	ssize_t n;
 
-	return st->ssl ? ssl_io(st, buf, NULL, len, timeout_ms(low))
-		       : plain_io(st, buf, NULL, len, timeout_ms(low));
+	if (ms_left(st) <= 0) {
+		st->timed_out = true;
+		return -1;
+	}
+	n = st->ssl ? ssl_io(st, buf, NULL, len, timeout_ms(low))
+		    : plain_io(st, buf, NULL, len, timeout_ms(low));
+	if (n > 0 && (uint64_t)n > st->budget) {
+		st->over_budget = true;
+		return -1;
+	}
+	if (n > 0)
+		st->budget -= (uint64_t)n;
+	return n;
 }
 
 static ssize_t drv_write(mailstream_low *low, const void *buf, size_t len)
@@ -338,6 +375,7 @@ mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeo
 		return NULL;
 	}
 	st->fd = fd;
+	st->budget = UINT64_MAX;
 	if (pipe(st->cancel_pipe) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		free(st);
@@ -373,4 +411,37 @@ void tls_stream_set_timeout(mailstream_low *low, int timeout_s)
 bool tls_stream_timed_out(mailstream_low *low)
 {
 	return low && low->driver == &stream_driver && ((struct stream *)low->data)->timed_out;
+}
+
+bool tls_stream_over_budget(mailstream_low *low)
+{
+	return low && low->driver == &stream_driver && ((struct stream *)low->data)->over_budget;
+}
+
+void tls_stream_limit(mailstream_low *low, uint64_t max_bytes, int max_seconds)
+{
+	struct stream *st;
+
+	if (!low || low->driver != &stream_driver)
+		return;
+	st = low->data;
+	st->budget = max_bytes;
+	if (max_seconds > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &st->deadline);
+		st->deadline.tv_sec += max_seconds;
+	} else {
+		st->deadline = (struct timespec){ 0 };
+	}
+}
+
+void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds)
+{
+	struct stream *st;
+
+	if (!low || low->driver != &stream_driver)
+		return;
+	st = low->data;
+	st->budget = st->budget > UINT64_MAX - more_bytes ? UINT64_MAX : st->budget + more_bytes;
+	if (st->deadline.tv_sec || st->deadline.tv_nsec)
+		st->deadline.tv_sec += more_seconds;
 }

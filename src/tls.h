@@ -32,6 +32,14 @@ mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeo
  * answering, as opposed to closing the connection). */
 bool tls_stream_timed_out(mailstream_low *low);
 
+/* Limits for what follows (one operation): at most max_bytes read and
+ * max_seconds in all (0: no time limit) -- a server that trickles bytes or
+ * never ends a response makes reads fail.  tls_stream_allow raises them by
+ * what one command is known to need (a body block, an upload). */
+void tls_stream_limit(mailstream_low *low, uint64_t max_bytes, int max_seconds);
+void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds);
+bool tls_stream_over_budget(mailstream_low *low);
+
 /* Switches the stream's idea of how long one wait may take. */
 void tls_stream_set_timeout(mailstream_low *low, int timeout_s);
 
