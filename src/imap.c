@@ -267,7 +267,8 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 	}
 	r = mailimap_connect(s->imap, stream);
 	if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
-		snprintf(err, errlen, "%s did not greet as an IMAP server", a->host);
+		snprintf(err, errlen, "%s did not greet as an IMAP server (is the port right? for "
+			 "a TLS-only port use imaps://)", a->host);
 		s->dead = true;
 		return -EPROTO;
 	}

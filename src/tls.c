@@ -268,7 +268,8 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
 	snprintf(service, sizeof(service), "%u", port);
 	r = getaddrinfo(host, service, &hints, &res);
 	if (r != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(r));
+		snprintf(err, errlen, "cannot resolve %s: %s (check the host name in the URL and "
+			 "the network)", host, gai_strerror(r));
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -285,8 +286,9 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot connect to %s port %u: %s", host, port,
-			 strerror(last_err ? last_err : EHOSTUNREACH));
+		snprintf(err, errlen, "cannot connect to %s port %u: %s (is the server up, and is "
+			 "%u its IMAP port? imaps:// is usually 993, imap:// 143)", host, port,
+			 strerror(last_err ? last_err : EHOSTUNREACH), port);
 		return -1;
 	}
 	set_socket_options(fd);
@@ -353,7 +355,8 @@ static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
 		if (SSL_get_verify_result(st->ssl) != X509_V_OK)
 			describe_verify_error(SSL_get_verify_result(st->ssl), host, err, errlen);
 		else if (!ev)
-			snprintf(err, errlen, "TLS handshake with %s failed: %s", host,
+			snprintf(err, errlen, "TLS handshake with %s failed: %s (does the port speak "
+				 "TLS from the start? for STARTTLS use imap://)", host,
 				 ERR_reason_error_string(ERR_peek_last_error()) ?
 				 ERR_reason_error_string(ERR_peek_last_error()) : "connection closed");
 		else
