@@ -263,11 +263,6 @@ bool pool_is_down(struct pool *p)
 	return down;
 }
 
-void pool_report_failure(struct pool *p, const char *why)
-{
-	mark_down(p, why);
-}
-
 void pool_wake(struct pool *p)
 {
 	pthread_mutex_lock(&p->lock);

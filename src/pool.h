@@ -43,8 +43,6 @@ int pool_start(struct pool *p);
 void pool_stop(struct pool *p);
 
 bool pool_is_down(struct pool *p);
-/* Someone else (a watcher) found the server unreachable. */
-void pool_report_failure(struct pool *p, const char *why);
 /* While down: try to reconnect now instead of waiting out the backoff. */
 void pool_wake(struct pool *p);
 /* Waits up to seconds for the pool to be up; true when it is. */

@@ -104,7 +104,9 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 	set_state(wr, W_CONNECTING, false);
 	r = imap_open(w->acct, out, err, sizeof(err));
 	if (r < 0) {
-		pool_report_failure(w->pool, err);
+		/* not the pool's business: a server may refuse one more connection
+		 * (a per-user limit) while the others work fine */
+		log_warn("watching %s: %s; retrying", wr->path, err);
 		set_state(wr, W_DOWN, false);
 		return r;
 	}
