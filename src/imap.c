@@ -7,13 +7,11 @@
 #include "tls.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <libetpan/libetpan.h>
-#include <libetpan/qresync.h>
 
 static unsigned next_session_id;
 
@@ -21,11 +19,6 @@ static unsigned next_session_id;
  * bodies) stream several times faster than with its usual 8 KiB. */
 #define STREAM_BUFFER (256 * 1024)
 
-/* Context of one streaming FETCH. */
-struct meta_fetch {
-	imap_meta_cb *cb;
-	void *ctx;
-};
 
 struct body_fetch {
 	char *buf;
@@ -205,43 +198,6 @@ static int authenticate(struct imap_session *s, const struct imap_account *a, ch
 	return -EIO;
 }
 
-/* QRESYNC (RFC 7162): a resync learns which UIDs vanished without listing
- * every UID.  Expunges then arrive as VANISHED, which libetpan parses. */
-static int enable_qresync(struct imap_session *s)
-{
-	struct mailimap_capability_data *want, *got = NULL;
-	struct mailimap_capability *cap;
-	clist *list = clist_new();
-	char *name = strdup("QRESYNC");
-	int r;
-
-	cap = name ? mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL, name) : NULL;
-	if (!list || !cap || clist_append(list, cap) < 0) {
-		if (cap)
-			mailimap_capability_free(cap);
-		else
-			free(name);
-		if (list)
-			clist_free(list);
-		return -ENOMEM;
-	}
-	want = mailimap_capability_data_new(list);
-	if (!want) {
-		mailimap_capability_free(cap);
-		clist_free(list);
-		return -ENOMEM;
-	}
-	r = mailimap_enable(s->imap, want, &got);
-	mailimap_capability_data_free(want);
-	if (r == MAILIMAP_NO_ERROR) {
-		mailimap_capability_data_free(got);
-		s->qresync = true;
-		return 0;
-	}
-	r = imap_map_error(s, r, "ENABLE QRESYNC");
-	return s->dead ? r : 0;	/* refused: resync without it */
-}
-
 static int connect_stream(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
 {
 	mailstream_low *low;
@@ -307,7 +263,7 @@ int imap_open(const struct imap_account *a, struct imap_session **out, char *err
 		snprintf(err, errlen, "%s closed the connection after login", a->host);
 		goto fail;
 	}
-	if (imap_has_capability(s, "QRESYNC") && (r = enable_qresync(s)) < 0) {
+	if (imap_has_capability(s, "QRESYNC") && (r = imap_enable_qresync(s)) < 0) {
 		snprintf(err, errlen, "%s closed the connection after ENABLE", a->host);
 		goto fail;
 	}
@@ -383,7 +339,7 @@ int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx)
 	return 0;
 }
 
-static void read_state(struct imap_session *s, struct imap_folder_state *state)
+void imap_read_state(struct imap_session *s, struct imap_folder_state *state)
 {
 	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
 
@@ -404,7 +360,7 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	int r;
 
 	if (!fresh && s->selected && strcmp(s->selected, mbox) == 0) {
-		read_state(s, state);
+		imap_read_state(s, state);
 		return 0;
 	}
 	free(s->selected);
@@ -424,7 +380,7 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	if (!s->selected)
 		return -ENOMEM;
 	s->state.highestmodseq = modseq;
-	read_state(s, state);
+	imap_read_state(s, state);
 	return 0;
 }
 
@@ -455,7 +411,7 @@ int imap_noop(struct imap_session *s, struct imap_folder_state *state)
 
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "NOOP");
-	read_state(s, state);
+	imap_read_state(s, state);
 	return 0;
 }
 
@@ -550,7 +506,7 @@ void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
 	}
 }
 
-static void on_meta(struct mailimap_msg_att *att, void *ctx)
+void imap_on_meta(struct mailimap_msg_att *att, void *ctx)
 {
 	struct meta_fetch *mf = ctx;
 	struct imap_meta m;
@@ -560,7 +516,7 @@ static void on_meta(struct mailimap_msg_att *att, void *ctx)
 		mf->cb(&m, mf->ctx);
 }
 
-static void on_progress(size_t current, size_t maximum, void *ctx)
+void imap_on_progress(size_t current, size_t maximum, void *ctx)
 {
 	(void)current; (void)maximum; (void)ctx;
 }
@@ -612,11 +568,9 @@ static struct mailimap_fetch_type *meta_fetch_type(void)
 	return ft;
 }
 
-/* Runs a FETCH (UID FETCH with by_uid, CHANGEDSINCE modseq when nonzero)
- * with cb called per response as it streams in.  Takes ft. */
-static int fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-			   struct mailimap_fetch_type *ft, uint64_t changedsince,
-			   imap_meta_cb *cb, void *ctx)
+int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+			 struct mailimap_fetch_type *ft, uint64_t changedsince,
+			 imap_meta_cb *cb, void *ctx)
 {
 	struct meta_fetch mf = { cb, ctx };
 	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
@@ -630,8 +584,8 @@ static int fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uin
 			mailimap_set_free(set);
 		return -ENOMEM;
 	}
-	mailimap_set_msg_att_handler(s->imap, on_meta, &mf);
-	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);
+	mailimap_set_msg_att_handler(s->imap, imap_on_meta, &mf);
+	mailimap_set_progress_callback(s->imap, NULL, imap_on_progress, NULL);
 	if (changedsince)
 		r = mailimap_uid_fetch_changedsince(s->imap, set, ft, changedsince, &res);
 	else if (by_uid)
@@ -650,7 +604,7 @@ static int fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uin
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
 		    imap_meta_cb *cb, void *ctx)
 {
-	return fetch_streaming(s, by_uid, lo, hi, meta_fetch_type(), 0, cb, ctx);
+	return imap_fetch_streaming(s, by_uid, lo, hi, meta_fetch_type(), 0, cb, ctx);
 }
 
 int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx)
@@ -660,133 +614,7 @@ int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, 
 	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
 	    !imap_add_att(ft, mailimap_fetch_att_new_rfc822_size()))
 		return -ENOMEM;
-	return fetch_streaming(s, false, seq, seq, ft, 0, cb, ctx);
-}
-
-/* The UIDs of a VANISHED set, ascending, malloc'd (at most `limit`). */
-static int expand_set(const struct mailimap_set *set, uint32_t limit, uint32_t **out, size_t *n)
-{
-	size_t count = 0, cap = 0;
-	uint32_t *v = NULL;
-
-	for (clistiter *it = clist_begin(set->set_list); it; it = clist_next(it)) {
-		const struct mailimap_set_item *item = clist_content(it);
-		uint32_t lo = item->set_first, hi = item->set_last ? item->set_last : limit;
-
-		if (lo > hi) {
-			uint32_t t = lo;
-
-			lo = hi;
-			hi = t;
-		}
-		if (hi > limit)
-			hi = limit;	/* UIDs above what we know are of no interest */
-		for (uint64_t u = lo; u <= hi; u++) {
-			if (count == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				uint32_t *nv = realloc(v, ncap * sizeof(*nv));
-
-				if (!nv) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = nv;
-				cap = ncap;
-			}
-			v[count++] = (uint32_t)u;
-		}
-	}
-	if (count > 1)
-		qsort(v, count, sizeof(*v), imap_cmp_uid);
-	*out = v;
-	*n = count;
-	return 0;
-}
-
-int imap_cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb,
-		       void *ctx, uint32_t **vanished, size_t *nvanished)
-{
-	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	struct mailimap_qresync_vanished *qv = NULL;
-	struct meta_fetch mf = { cb, ctx };
-	struct mailimap_set *set;
-	clist *res = NULL;
-	int r;
-
-	*vanished = NULL;
-	*nvanished = 0;
-	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
-	    !imap_add_att(ft, mailimap_fetch_att_new_flags()))
-		return -ENOMEM;
-	if (!s->qresync) {
-		r = fetch_streaming(s, true, 1, top, ft, modseq, cb, ctx);
-		return r < 0 ? r : 1;
-	}
-	set = mailimap_set_new_interval(1, top);
-	if (!set) {
-		mailimap_fetch_type_free(ft);
-		return -ENOMEM;
-	}
-	mailimap_set_msg_att_handler(s->imap, on_meta, &mf);
-	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);
-	r = mailimap_uid_fetch_qresync(s->imap, set, ft, modseq, &res, &qv);
-	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
-	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "UID FETCH (CHANGEDSINCE VANISHED)");
-	mailimap_fetch_list_free(res);
-	if (qv) {
-		r = qv->qr_known_uids ? expand_set(qv->qr_known_uids, top, vanished, nvanished) : 0;
-		mailimap_qresync_vanished_free(qv);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-int imap_idle(struct imap_session *s, int wake_fd, int seconds)
-{
-	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
-	uint32_t exists = si ? si->sel_exists : 0;
-	const struct mailimap_response_info *ri;
-	bool changed;
-	int r;
-
-	if (!s->selected || !si)
-		return -EINVAL;	/* libetpan's IDLE crashes outside the SELECTED state */
-	r = mailimap_idle(s->imap);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "IDLE");
-	/* bytes libetpan already buffered would not wake poll */
-	if (s->imap->imap_stream->read_buffer_len == 0) {
-		struct pollfd pfd[2] = {
-			{ .fd = mailimap_idle_get_fd(s->imap), .events = POLLIN },
-			{ .fd = wake_fd, .events = POLLIN },
-		};
-
-		while (poll(pfd, wake_fd >= 0 ? 2 : 1, seconds * 1000) < 0 && errno == EINTR)
-			;
-	}
-	r = mailimap_idle_done(s->imap);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "IDLE DONE");
-	si = s->imap->imap_selection_info;
-	ri = s->imap->imap_response_info;
-	changed = (si && si->sel_exists != exists) ||
-		  (ri && ((ri->rsp_expunged && !clist_isempty(ri->rsp_expunged)) ||
-			  (ri->rsp_fetch_list && !clist_isempty(ri->rsp_fetch_list)) ||
-			  (ri->rsp_extension_list && !clist_isempty(ri->rsp_extension_list))));
-	read_state(s, NULL);
-	return changed;
+	return imap_fetch_streaming(s, false, seq, seq, ft, 0, cb, ctx);
 }
 
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
@@ -991,7 +819,7 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	imap_allow(s, (uint64_t)n * len);
 	mailimap_set_msg_body_handler(s->imap, on_batch_body, &bf);
 	mailimap_set_msg_att_handler(s->imap, on_batch_att, &bf);
-	mailimap_set_progress_callback(s->imap, NULL, on_progress, NULL);
+	mailimap_set_progress_callback(s->imap, NULL, imap_on_progress, NULL);
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
 	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
 	mailimap_set_msg_att_handler(s->imap, NULL, NULL);

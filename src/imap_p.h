@@ -29,6 +29,29 @@ struct mailimap_fetch_att *imap_header_fields_att(const char *const *names);
 /* Adds att to ft; on failure frees both and returns false. */
 bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att);
 
+/* Context of one streaming FETCH: cb per response as it arrives. */
+struct meta_fetch {
+	imap_meta_cb *cb;
+	void *ctx;
+};
+
+/* libetpan's handlers for a streaming FETCH (ctx: a struct meta_fetch). */
+void imap_on_meta(struct mailimap_msg_att *att, void *ctx);
+void imap_on_progress(size_t current, size_t maximum, void *ctx);
+
+/* FETCH lo:hi (UID FETCH with by_uid, CHANGEDSINCE modseq when nonzero),
+ * cb called per response as it streams in.  Takes ft. */
+int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+			 struct mailimap_fetch_type *ft, uint64_t changedsince,
+			 imap_meta_cb *cb, void *ctx);
+
+/* Copies what libetpan learnt of the selected folder into s->state (and
+ * *state when not NULL). */
+void imap_read_state(struct imap_session *s, struct imap_folder_state *state);
+
+/* ENABLE QRESYNC (imap_sync.c); 0 also when the server refuses it. */
+int imap_enable_qresync(struct imap_session *s);
+
 /* Decodes one FETCH response's items we understand. */
 void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m);
 
