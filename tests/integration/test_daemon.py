@@ -1,8 +1,12 @@
 """Daemon mode (no -f): returns after a successful login with the file
-system mounted; `fusermount3 -u` makes the daemon exit."""
+system mounted, logs to syslog; `fusermount3 -u` makes the daemon exit."""
 
 import os
+import socket
 import subprocess
+import time
+
+import pytest
 
 import helpers
 from conftest import url_for, default_opts
@@ -38,6 +42,62 @@ def test_daemon_mode(imapfs_bin, dovecot, small_truth, tmp_path):
         assert not helpers.is_mounted(mnt)
         assert not helpers.sanitizer_lines(r.stderr), r.stderr
     finally:
+        helpers.cleanup_mountpoint(mnt)
+        for p in pids:
+            helpers.untrack(("daemon", p))
+
+
+def test_daemon_logs_to_syslog(imapfs_bin, scratch_server, tmp_path):
+    """Detached, imapfs logs to syslog (a /dev/log datagram socket this test
+    provides when the machine has none): a folder deleted by another client
+    gives a warning there, tagged imapfs[PID], without the password; nothing
+    goes to the terminal."""
+    if os.path.exists("/dev/log"):
+        pytest.skip("/dev/log belongs to the system's syslog here")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    sock.settimeout(0.2)
+    server = scratch_server()
+    m = server.connect()
+    try:
+        m.create("Doomed")
+    finally:
+        m.logout()
+    mnt = str(tmp_path / "mnt")
+    os.makedirs(mnt)
+    pids = []
+    try:
+        r = helpers.run_imapfs(imapfs_bin, ["-o", ",".join(server.opts(str(tmp_path / "c"))),
+                                            server.url(), mnt],
+                               mountpoint=mnt, workdir=str(tmp_path), timeout=20)
+        assert r.returncode == 0, r
+        assert helpers.wait_for(lambda: helpers.is_mounted(mnt), 15)
+        pids = helpers.pids_for_mountpoint(mnt)
+        helpers.track(("daemon", pids[0]), pids[0], mnt)
+        os.listdir(os.path.join(mnt, "Doomed"))
+        m = server.connect()
+        try:
+            m.delete("Doomed")
+        finally:
+            m.logout()
+        subprocess.run(["touch", os.path.join(mnt, "Doomed")], capture_output=True, timeout=30)
+        got = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(b"Doomed" in g for g in got):
+            try:
+                got.append(sock.recv(65536))
+            except socket.timeout:
+                pass
+        text = b"\n".join(got).decode(errors="replace")
+        assert "imapfs[%d]" % pids[0] in text and "Doomed" in text, text
+        assert server.env["PASSWORD"] not in text
+        assert "Doomed" not in r.stderr
+        u = subprocess.run(["fusermount3", "-u", mnt], timeout=10, capture_output=True, text=True)
+        assert u.returncode == 0, u.stderr
+        assert not helpers.wait_no_process(mnt, 10)
+    finally:
+        sock.close()
+        os.unlink("/dev/log")
         helpers.cleanup_mountpoint(mnt)
         for p in pids:
             helpers.untrack(("daemon", p))
