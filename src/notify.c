@@ -48,7 +48,7 @@ struct notify {
 	bool started;
 	pthread_t thread;
 
-	pid_t tid;		/* the announcing thread */
+	pid_t tid;		/* the announcing thread, 0 until it runs; atomic */
 	pthread_mutex_t announce_lock;	/* protects current */
 	struct notify_announcement current;
 	uint64_t announced;	/* counters, for .status */
@@ -230,7 +230,8 @@ static void *notify_loop(void *arg)
 {
 	struct notify *n = arg;
 
-	n->tid = gettid();
+	/* set before anything is announced: handlers compare it with the caller */
+	__atomic_store_n(&n->tid, gettid(), __ATOMIC_RELEASE);
 	pthread_mutex_lock(&n->lock);
 	while (!n->stopping) {
 		struct change c;
@@ -285,8 +286,9 @@ enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t p
 				  const char *name, fuse_ino_t *ino)
 {
 	enum notify_role role = NOTIFY_STRAY;
+	pid_t tid = n ? __atomic_load_n(&n->tid, __ATOMIC_ACQUIRE) : 0;
 
-	if (!n || !n->started || fuse_req_ctx(req)->pid != n->tid)
+	if (tid == 0 || fuse_req_ctx(req)->pid != tid)
 		return NOTIFY_NONE;
 	pthread_mutex_lock(&n->announce_lock);
 	if (n->current.role != NOTIFY_NONE &&
