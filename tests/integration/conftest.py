@@ -7,10 +7,13 @@ Environment:
   IMAPFS_BIN          binary to test (default <repo>/imapfs)
   IMAPFS_TEST_BIG     messages in folder Big (default 10000; 0 = no Big)
   IMAPFS_TEST_KEEP=1  keep the Dovecot directory (path printed) for debugging
+  IMAPFS_TEST_SERVER  dovecot (default) or cyrus: which server every fixture
+                      starts (scripts/dovecot-env or scripts/cyrus-env)
 
 A private Dovecot (scripts/dovecot-env) is started once per session in a
 fresh /tmp directory and populated by scripts/gen-mail; it is stopped at the
-end.  Each test has a watchdog (default 120 s, @pytest.mark.deadline(N) to
+end.  With IMAPFS_TEST_SERVER=cyrus it is a private Cyrus instead (the
+fixture keeps its name `dovecot`), and so are the scratch servers.  Each test has a watchdog (default 120 s, @pytest.mark.deadline(N) to
 change): when it fires, every imapfs started by the harness is killed and its
 mountpoint lazily unmounted, so a hung FUSE call turns into a test failure
 instead of a hung run.
@@ -80,13 +83,14 @@ def dovecot():
     """env.json of a running, populated private Dovecot (+ manifest)."""
     base = tempfile.mkdtemp(prefix="imapfs-it-")
     os.chmod(base, 0o711)            # the Dovecot mail user must reach DIR
-    d = os.path.join(base, "dovecot")
-    script = os.path.join(helpers.SCRIPTS, "dovecot-env")
+    d = os.path.join(base, helpers.SERVER)
+    script = helpers.SERVER_ENV
     r = subprocess.run([helpers.PYTHON, script, "start", d], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=60)
     if r.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
-        pytest.fail("dovecot-env start failed:\n" + r.stderr.decode(errors="replace"))
+        pytest.fail("%s start failed:\n" % os.path.basename(script) +
+                    r.stderr.decode(errors="replace"))
     try:
         env = mailgen.load_env(d)
         big = int(os.environ.get("IMAPFS_TEST_BIG", "10000"))
@@ -104,7 +108,8 @@ def dovecot():
     finally:
         subprocess.run([helpers.PYTHON, script, "stop", d], timeout=30)
         if os.environ.get("IMAPFS_TEST_KEEP"):
-            print("\nkept Dovecot directory: %s" % d, file=sys.stderr)
+            print("\nkept %s directory: %s" % (helpers.SERVER.capitalize(), d),
+                  file=sys.stderr)
         else:
             shutil.rmtree(base, ignore_errors=True)
 

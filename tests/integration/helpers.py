@@ -22,6 +22,15 @@ if SCRIPTS not in sys.path:
 
 import mailgen  # noqa: E402,F401  (re-exported for the tests)
 
+# Which IMAP server the suite runs against: IMAPFS_TEST_SERVER=dovecot
+# (default, `make check`) or cyrus (`make check-servers`).  SERVER_ENV is the
+# script that starts a private instance of it (scripts/dovecot-env,
+# scripts/cyrus-env: the same interface and env.json keys).
+SERVER = os.environ.get("IMAPFS_TEST_SERVER") or "dovecot"
+if SERVER not in ("dovecot", "cyrus"):
+    raise RuntimeError("IMAPFS_TEST_SERVER=%r: expected dovecot or cyrus" % SERVER)
+SERVER_ENV = os.path.join(SCRIPTS, SERVER + "-env")
+
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer",
                      "ThreadSanitizer", "MemorySanitizer")
 MOUNT_TIMEOUT = 15.0

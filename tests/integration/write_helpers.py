@@ -25,7 +25,7 @@ import helpers
 from helpers import mailgen
 
 UTC = dt.timezone.utc
-DOVECOT_ENV = os.path.join(helpers.SCRIPTS, "dovecot-env")
+DOVECOT_ENV = helpers.SERVER_ENV    # dovecot-env, or cyrus-env (IMAPFS_TEST_SERVER)
 FAULT_PROXY = os.path.join(helpers.SCRIPTS, "fault-proxy.py")
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
@@ -40,7 +40,7 @@ class ScratchServer:
         self.extra_args = list(extra_args)     # more dovecot-env start options
         self.base = tempfile.mkdtemp(prefix="imapfs-wt-")
         os.chmod(self.base, 0o711)      # the Dovecot mail user must reach DIR
-        self.dir = os.path.join(self.base, "dovecot")
+        self.dir = os.path.join(self.base, helpers.SERVER)
         self.env = None
 
     def start(self):
@@ -51,7 +51,7 @@ class ScratchServer:
                            timeout=60)
         if r.returncode != 0:
             shutil.rmtree(self.base, ignore_errors=True)
-            raise RuntimeError("dovecot-env start failed:\n" +
+            raise RuntimeError("%s start failed:\n" % os.path.basename(DOVECOT_ENV) +
                                r.stderr.decode(errors="replace"))
         self.env = mailgen.load_env(self.dir)
         return self
@@ -64,6 +64,14 @@ class ScratchServer:
         """Start the stopped instance again with its own dovecot.conf: same
         ports, certificates and password (dovecot-env start would make new
         ones)."""
+        if helpers.SERVER == "cyrus":
+            r = subprocess.run([helpers.PYTHON, DOVECOT_ENV, "restart", self.dir],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError("cyrus-env restart failed:\n" +
+                                   r.stderr.decode(errors="replace"))
+            return
         os.makedirs(self.env["BASE_DIR"], exist_ok=True)
         os.chmod(self.env["BASE_DIR"], 0o755)
         with open(os.path.join(self.dir, "dovecot.restart.stderr"), "ab") as errf:
@@ -80,12 +88,18 @@ class ScratchServer:
     def cleanup(self):
         self.stop()
         if os.environ.get("IMAPFS_TEST_KEEP"):
-            print("\nkept scratch Dovecot directory: %s" % self.dir)
+            print("\nkept scratch %s directory: %s" % (
+                helpers.SERVER.capitalize(), self.dir))
         else:
             shutil.rmtree(self.base, ignore_errors=True)
 
     def connect(self):
         return mailgen.connect(self.env)
+
+    def admin(self):
+        """An IMAPS session of Cyrus's administrator (cyrus-env's
+        imapfsadmin: creates shared folders, sets ACLs); Cyrus only."""
+        return admin_connect(self.env)
 
     def url(self, port=None, host=None):
         return "imaps://%s@%s:%s" % (self.env["USER"], host or self.env["HOST"],
@@ -95,6 +109,23 @@ class ScratchServer:
         return ["ca_file=" + self.env["CA_FILE"],
                 "password_file=" + self.env["PASSWORD_FILE"],
                 "cache_dir=" + cache_dir]
+
+
+def is_cyrus():
+    """True when the suite runs against Cyrus (IMAPFS_TEST_SERVER=cyrus)."""
+    return helpers.SERVER == "cyrus"
+
+
+def admin_connect(env):
+    import imaplib
+    import ssl
+    with open(env["ADMIN_PASSWORD_FILE"]) as f:
+        password = f.read().strip()
+    m = imaplib.IMAP4_SSL(env.get("HOST", "localhost"), int(env["IMAPS_PORT"]),
+                          ssl_context=ssl.create_default_context(cafile=env["CA_FILE"]),
+                          timeout=60)
+    m.login(env["ADMIN"], password)
+    return m
 
 
 def port_open(port):
@@ -323,7 +354,8 @@ class MetadataScratchServer(ScratchServer):
                            timeout=60)
         if r.returncode != 0:
             shutil.rmtree(self.base, ignore_errors=True)
-            raise RuntimeError("dovecot-env start --metadata failed:\n" +
+            raise RuntimeError("%s start --metadata failed:\n" %
+                               os.path.basename(DOVECOT_ENV) +
                                r.stderr.decode(errors="replace"))
         self.env = mailgen.load_env(self.dir)
         return self
