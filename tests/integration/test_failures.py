@@ -125,9 +125,10 @@ def _auth_lines(log, start):
     with open(log, "rb") as f:
         f.seek(start)
         text = f.read().decode(errors="replace")
+    # Dovecot: "auth failed", "password mismatch"; Cyrus: "badlogin: ..."
     return [ln for ln in text.splitlines()
             if "auth failed" in ln or "Authentication failed" in ln
-            or "password mismatch" in ln]
+            or "password mismatch" in ln or "badlogin:" in ln]
 
 
 @pytest.mark.parametrize("sep", ["\n", "\r", "\r\n"], ids=["LF", "CR", "CRLF"])

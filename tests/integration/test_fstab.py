@@ -1,6 +1,7 @@
 """Mounting through mount(8) and mount.fuse3, as from /etc/fstab, and
 unmounting with umount(8): the daemon logs out of every IMAP session it
-opened (Dovecot logs "Disconnected: Logged out" for each login) and exits."""
+opened (Dovecot logs "Disconnected: Logged out" for each login, Cyrus "USAGE
+user") and exits."""
 
 import os
 import re
@@ -37,6 +38,14 @@ def _logins_and_logouts(server, start):
     with open(server.env["LOG"], errors="replace") as f:
         f.seek(start)
         text = f.read()
+    if server.env.get("SERVER") == "cyrus":
+        # Cyrus: "login: localhost [127.0.0.1] alice plaintext+TLS User logged
+        # in" per login, "USAGE alice user: ..." when a session ends with
+        # LOGOUT (nothing when the client just closes the connection)
+        user = re.escape(server.env["USER"])
+        return (len(re.findall(r"\]: login: \S+ \[[^]]*\] %s .*User logged in" % user,
+                               text)),
+                len(re.findall(r"\]: USAGE %s user:" % user, text)))
     return (len(re.findall(r"imap-login: Info: Login: user=<%s>" % server.env["USER"], text)),
             len(re.findall(r"imap\(%s\).*Disconnected: Logged out" % server.env["USER"], text)))
 

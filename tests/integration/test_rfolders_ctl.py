@@ -20,18 +20,39 @@ from write_helpers import RF_CTL, RF_DEFAULTS
 
 FOLDERS = ["Samples", "Archive", "Docs", "Calendar", "My Samples", "Parent/Child"]
 
+# A folder that cannot hold mail.  Dovecot: Parent, \\Noselect (CREATE
+# Parent/Child on maildir LAYOUT=fs).  Cyrus makes Parent a real folder when
+# Parent.Child is created and refuses DELETE of a folder with children, so a
+# user cannot make a \\Noselect folder; the root of its shared namespace is
+# one: once the administrator shares a folder (Public) with alice, LIST shows
+# "Shared Folders.Public" and the mount shows the directory "Shared Folders",
+# which holds no mail (Cyrus does not even list it by itself).
+NOSELECT = "Shared Folders" if wh.is_cyrus() else "Parent"
+
 
 @pytest.fixture(scope="module")
 def server(scratch_dovecot):
-    """The module's Dovecot with the folders the tests point rows at.
-    Parent is \\Noselect (CREATE Parent/Child on maildir LAYOUT=fs)."""
+    """The module's server with the folders the tests point rows at, and
+    NOSELECT (see above)."""
     m = scratch_dovecot.connect()
     try:
         for f in FOLDERS:
             wh.create_folder(m, f)
-        data = wh.mailgen.check(m.list('""', "Parent"), "LIST")
-        flags = wh.mailgen.parse_list(data)[0][0]
-        assert "\\Noselect" in flags, flags
+        if wh.is_cyrus():
+            a = scratch_dovecot.admin()
+            try:
+                wh.mailgen.check(a.create("Public"), "CREATE Public (admin)")
+                wh.mailgen.check(a.setacl("Public", scratch_dovecot.env["USER"], "lrs"),
+                                 "SETACL Public")
+            finally:
+                a.logout()
+            names = [n for fl, d, n in wh.mailgen.parse_list(
+                wh.mailgen.check(m.list('""', "*"), "LIST"))]
+            assert NOSELECT + "/Public" in names, names
+        else:
+            data = wh.mailgen.check(m.list('""', "Parent"), "LIST")
+            flags = wh.mailgen.parse_list(data)[0][0]
+            assert "\\Noselect" in flags, flags
     finally:
         m.logout()
     return scratch_dovecot
@@ -361,7 +382,7 @@ def test_missing_folder_enoent(server, mnt):                   # row 20
 
 def test_noselect_folder_eopnotsupp(mnt):
     before = wh.rf_rows(mnt.path)
-    expect_errno(mnt, "X.Y Parent\n", errno.EOPNOTSUPP)
+    expect_errno(mnt, "X.Y %s\n" % NOSELECT, errno.EOPNOTSUPP)
     assert wh.rf_rows(mnt.path) == before
 
 
@@ -370,7 +391,7 @@ def test_noselect_folder_eopnotsupp(mnt):
     ("IPM Archive", errno.EACCES),
     ('""', errno.EPERM),
     ("A.Nf NoSuchFolder", errno.ENOENT),
-    ("A.Ns Parent", errno.EOPNOTSUPP),
+    ("A.Ns " + NOSELECT, errno.EOPNOTSUPP),
 ], ids=["EINVAL", "EACCES", "EPERM", "ENOENT", "EOPNOTSUPP"])
 def test_lines_before_error_applied_after_not(mnt, bad, want):
     expect_errno(mnt, "A.One Samples\nA.Two Archive\n%s\nA.Three Docs\n" % bad, want)

@@ -144,17 +144,28 @@ SPECIAL_USE_TRASH = """\
 
 
 def test_rm_uses_special_use_trash(scratch_server, scratch_mounter):
-    """A folder flagged \\Trash (RFC 6154) is used, whatever its name."""
+    """A folder flagged \\Trash (RFC 6154) is used, whatever its name.
+    Dovecot: the flag comes from dovecot.conf (special_use, auto = create);
+    Cyrus: the folder is made with CREATE Papierkorb (USE (\\Trash)) (RFC
+    6154 CREATE-SPECIAL-USE)."""
     server = scratch_server()
-    server.stop()
-    conf = server.env["CONF"]
-    with open(conf) as f:
-        text = f.read()
-    anchor = "namespace inbox {\n"
-    assert anchor in text
-    with open(conf, "w") as f:
-        f.write(text.replace(anchor, anchor + SPECIAL_USE_TRASH.replace("\\\\", "\\")))
-    server.restart()
+    if wh.is_cyrus():
+        m = server.connect()
+        try:
+            typ, data = m._simple_command("CREATE", "Papierkorb", "(USE (\\Trash))")
+            assert typ == "OK", data
+        finally:
+            m.logout()
+    else:
+        server.stop()
+        conf = server.env["CONF"]
+        with open(conf) as f:
+            text = f.read()
+        anchor = "namespace inbox {\n"
+        assert anchor in text
+        with open(conf, "w") as f:
+            f.write(text.replace(anchor, anchor + SPECIAL_USE_TRASH.replace("\\\\", "\\")))
+        server.restart()
     folder, msgs = seeded(server, n=1)
     m = server.connect()
     try:
