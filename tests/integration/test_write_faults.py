@@ -234,7 +234,13 @@ def test_server_killed_during_mv(scratch_server, scratch_mounter, tmp_path):
     problems = wh.wait_once(server, msgs, [src, dst, "Trash"], allowed=[src, dst],
                             poke=ls_ok, timeout=20)
     assert problems == [], problems[:20]
-    # the mount works again: move what is left
+    # the mount works again: move what is left -- once it is back online:
+    # ls_ok may have been served from cached listings while imapfs was still
+    # reconnecting in the background, and a lookup of a new name then fails
+    # with EIO (README: offline, requests that need the server fail at once)
+    import live_helpers as lh
+    st = lh.wait_status(mnt.path, lambda s: s["state"] == "up", 60)
+    assert st["state"] == "up", "the mount is not back online:\n" + st["text"]
     left = os.listdir(sdir)
     if left:
         r = mv([os.path.join(sdir, n) for n in left], ddir, timeout=120)
