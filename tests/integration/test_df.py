@@ -48,9 +48,21 @@ def test_df_shows_the_quota(scratch_server, scratch_mounter):
 
 
 def test_df_without_quota_is_not_full(scratch_server, scratch_mounter):
-    """No QUOTA capability: df must not show a full (0 available) or
-    negative-used filesystem; it shows a large free size and nothing used."""
+    """No quota: df must not show a full (0 available) or negative-used
+    filesystem; it shows a large free size and nothing used.  Dovecot
+    (without --quota) does not announce QUOTA; Cyrus always does, but
+    GETQUOTAROOT INBOX names no quota root."""
     server = scratch_server()
+    m = server.connect()
+    try:
+        if "QUOTA" in m.capabilities:
+            typ, data = m.getquotaroot("INBOX")
+            assert typ == "OK" and data[0] == [b"INBOX"] and data[1] == [None], data
+            print("QUOTA announced, INBOX has no quota root")
+        else:
+            print("no QUOTA capability")
+    finally:
+        m.logout()
     mnt = scratch_mounter(server)
     size, used, avail = _df(mnt.path)
     assert avail > 10 ** 9 and used == 0 and size == avail
