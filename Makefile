@@ -65,9 +65,12 @@ check-integration: imapfs
 
 # The integration suite against the other IMAP servers: a private Cyrus IMAP
 # (scripts/cyrus-env; Debian's cyrus-imapd is fetched and unpacked into
-# build/servers/cyrus by install-deps --servers, never installed).  The 60 s
-# soak (test_soak.py) is left out to keep the run short.
-CHECK_SERVERS_ARGS ?= --ignore=tests/integration/test_soak.py
+# build/servers/cyrus by install-deps --servers, never installed).  Left out
+# to keep the run short: the 60 s soak, and the 1 GB memory test, whose mail
+# has to go in through IMAP on Cyrus (2 minutes) and which measures imapfs,
+# not the server.
+CHECK_SERVERS_ARGS ?= --ignore=tests/integration/test_soak.py \
+	--deselect tests/integration/test_cache.py::test_memory_and_disk_bounded_over_1gb
 
 deps-servers:
 	@scripts/install-deps --servers
