@@ -489,10 +489,12 @@ void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
 			break;
 		case MAILIMAP_MSG_ATT_RFC822_SIZE:
 			m->size = st->att_data.att_rfc822_size;
+			m->has_size = true;
 			break;
 		case MAILIMAP_MSG_ATT_INTERNALDATE:
 			if (st->att_data.att_internal_date)
 				m->internaldate = internaldate_to_unix(st->att_data.att_internal_date);
+			m->has_date = true;
 			break;
 		case MAILIMAP_MSG_ATT_BODY_SECTION:
 			if (st->att_data.att_body_section) {
@@ -640,6 +642,9 @@ int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
 	for (clistiter *it = clist_begin(res); it; it = clist_next(it))
 		(*uids)[n++] = *(uint32_t *)clist_content(it);
 	mailimap_search_result_free(res);
+	/* RFC 3501 promises no order, and callers binary-search */
+	if (n > 1)
+		qsort(*uids, n, sizeof(**uids), imap_cmp_uid);
 	*count = n;
 	return 0;
 }

@@ -50,7 +50,9 @@ int imap_enable_qresync(struct imap_session *s)
 	return s->dead ? r : 0;	/* refused: resync without it */
 }
 
-/* The UIDs of a VANISHED set, ascending, malloc'd (at most `limit`). */
+#define MAX_VANISHED (1u << 22)	/* UIDs expanded at most (16 MiB); beyond: -E2BIG */
+
+/* The UIDs of a VANISHED set up to `limit`, ascending, malloc'd. */
 static int expand_set(const struct mailimap_set *set, uint32_t limit, uint32_t **out, size_t *n)
 {
 	size_t count = 0, cap = 0;
@@ -69,6 +71,10 @@ static int expand_set(const struct mailimap_set *set, uint32_t limit, uint32_t *
 		if (hi > limit)
 			hi = limit;	/* UIDs above what we know are of no interest */
 		for (uint64_t u = lo; u <= hi; u++) {
+			if (count == MAX_VANISHED) {
+				free(v);
+				return -E2BIG;	/* the caller lists the UIDs instead */
+			}
 			if (count == cap) {
 				size_t ncap = cap ? cap * 2 : 64;
 				uint32_t *nv = realloc(v, ncap * sizeof(*nv));
@@ -134,22 +140,47 @@ int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, im
 	if (qv) {
 		r = qv->qr_known_uids ? expand_set(qv->qr_known_uids, top, vanished, nvanished) : 0;
 		mailimap_qresync_vanished_free(qv);
+		if (r == -E2BIG)
+			return 1;	/* too many to hold: "unknown", the UIDs get listed */
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
+/* Did the last command bring news of the selected folder? */
+static bool news(const struct imap_session *s, uint32_t exists_before)
+{
+	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
+	const struct mailimap_response_info *ri = s->imap->imap_response_info;
+
+	return (si && si->sel_exists != exists_before) ||
+	       (ri && ((ri->rsp_expunged && !clist_isempty(ri->rsp_expunged)) ||
+		       (ri->rsp_fetch_list && !clist_isempty(ri->rsp_fetch_list)) ||
+		       (ri->rsp_extension_list && !clist_isempty(ri->rsp_extension_list))));
+}
+
 int imap_idle(struct imap_session *s, int wake_fd, int seconds)
 {
 	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
-	uint32_t exists = si ? si->sel_exists : 0;
-	const struct mailimap_response_info *ri;
+	uint32_t exists;
 	bool changed;
 	int r;
 
 	if (!s->selected || !si)
 		return -EINVAL;	/* libetpan's IDLE crashes outside the SELECTED state */
+	/* libetpan drops what arrives before IDLE's "+": collect it first, with
+	 * a NOOP (changes made while we were syncing arrive right here) */
+	exists = si->sel_exists;
+	r = mailimap_noop(s->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "NOOP");
+	if (news(s, exists)) {
+		imap_read_state(s, NULL);
+		return 1;
+	}
+	si = s->imap->imap_selection_info;
+	exists = si ? si->sel_exists : 0;
 	r = mailimap_idle(s->imap);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "IDLE");
@@ -166,13 +197,7 @@ int imap_idle(struct imap_session *s, int wake_fd, int seconds)
 	r = mailimap_idle_done(s->imap);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "IDLE DONE");
-	si = s->imap->imap_selection_info;
-	ri = s->imap->imap_response_info;
-	changed = (si && si->sel_exists != exists) ||
-		  (ri && ((ri->rsp_expunged && !clist_isempty(ri->rsp_expunged)) ||
-			  (ri->rsp_fetch_list && !clist_isempty(ri->rsp_fetch_list)) ||
-			  (ri->rsp_extension_list && !clist_isempty(ri->rsp_extension_list))));
+	changed = news(s, exists);
 	imap_read_state(s, NULL);
 	return changed;
 }
-

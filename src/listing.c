@@ -146,6 +146,10 @@ static void builder_add_meta(const struct imap_meta *m, void *ctx)
 
 	if (b->err)
 		return;
+	/* another client's flag change arrives as an unsolicited FETCH with a
+	 * UID (CONDSTORE): it is no listing data */
+	if (!m->has_size || (!m->has_date && b->mode != NAMES_UID))
+		return;
 	if (b->mode == NAMES_READABLE) {
 		subject = names_subject_from_headers(m->headers ? m->headers : "", m->headers_len);
 		if (!subject) {
@@ -303,6 +307,8 @@ static void add_flag_change(const struct imap_meta *m, void *ctx)
 {
 	struct flag_changes *fc = ctx;
 
+	if (fc->err)
+		return;
 	if (fc->n == fc->cap) {
 		size_t cap = fc->cap ? fc->cap * 2 : 64;
 		struct flag_change *v = realloc(fc->v, cap * sizeof(*v));
@@ -701,7 +707,8 @@ static void report_changes(struct mailbox *mb, struct folder *f, const struct li
 		return;
 	reloaded = old->uidvalidity != l->uidvalidity;
 	if (reloaded && old->count + l->count > MAX_RELOAD_CHANGES) {
-		mb->change_hook(&(struct mailbox_change){ MAILBOX_CHANGE_RELOADED, f->id, 0, "" },
+		mb->change_hook(&(struct mailbox_change){ .kind = MAILBOX_CHANGE_RELOADED,
+							  .folder = f->id, .name = "" },
 				1, mb->change_ctx);
 		return;
 	}
@@ -713,14 +720,17 @@ static void report_changes(struct mailbox *mb, struct folder *f, const struct li
 		struct mailbox_change c = { .folder = f->id };
 
 		if (a && (reloaded || !b || a->uid < b->uid)) {
-			c = (struct mailbox_change){ MAILBOX_CHANGE_REMOVED, f->id, a->uid, mb_msg_name(old, a) };
+			c = (struct mailbox_change){ MAILBOX_CHANGE_REMOVED, f->id, a->uid, mb_msg_name(old, a),
+						     mb_msg_size(a), a->date };
 			i++;
 		} else if (b && (!a || b->uid < a->uid)) {
-			c = (struct mailbox_change){ MAILBOX_CHANGE_ADDED, f->id, b->uid, mb_msg_name(l, b) };
+			c = (struct mailbox_change){ MAILBOX_CHANGE_ADDED, f->id, b->uid, mb_msg_name(l, b),
+						     mb_msg_size(b), b->date };
 			j++;
 		} else {
 			if ((a->flags & 0x1f) != (b->flags & 0x1f))
-				c = (struct mailbox_change){ MAILBOX_CHANGE_FLAGS, f->id, b->uid, mb_msg_name(l, b) };
+				c = (struct mailbox_change){ MAILBOX_CHANGE_FLAGS, f->id, b->uid,
+							     mb_msg_name(l, b), mb_msg_size(b), b->date };
 			i++;
 			j++;
 		}

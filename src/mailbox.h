@@ -113,6 +113,8 @@ struct mailbox_change {
 	uint32_t folder;	/* folder id (inode_of_folder) */
 	uint32_t uid;
 	const char *name;	/* the message's file name; valid during the call */
+	uint32_t size;		/* the message's size and date (ADDED, REMOVED, FLAGS) */
+	int64_t date;
 };
 
 /* Called after a sync published its listing, with no lock held, by whatever

@@ -100,8 +100,8 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	if (prefetch_start(ctx->prefetch) < 0)
 		log_warn("cannot start reading ahead");
 	r = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
+	notify_quiesce(ctx->notify);
 	watch_stop(ctx->watch);
-	notify_stop(ctx->notify);
 	receive_stop(ctx->receive);
 	prefetch_stop(ctx->prefetch);
 	pool_stop(ctx->pool);
@@ -109,6 +109,7 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
 	fuse_session_unmount(se);
+	notify_stop(ctx->notify);	/* after unmount: see notify.h */
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -82,7 +82,8 @@ int netrc_password(const char *text, size_t len, const char *host, const char *u
 	*password = NULL;
 	for (;;) {
 		bool more = next_token(&c, &tok, &tlen);
-		bool starts = more && (token_is(tok, tlen, "machine") || token_is(tok, tlen, "default"));
+		bool starts = more && (token_is(tok, tlen, "machine") || token_is(tok, tlen, "default") ||
+				       token_is(tok, tlen, "macdef"));
 
 		if (in_entry && (!more || starts)) {
 			if (e.host_match && entry_fits(&e, user)) {
@@ -95,7 +96,7 @@ int netrc_password(const char *text, size_t len, const char *host, const char *u
 		}
 		if (!more)
 			break;
-		if (starts) {
+		if (starts && !token_is(tok, tlen, "macdef")) {
 			memset(&e, 0, sizeof(e));
 			in_entry = true;
 			if (token_is(tok, tlen, "default")) {

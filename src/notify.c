@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define QUEUE_MAX 20000		/* changes waiting; beyond, a folder is just invalidated */
@@ -31,6 +32,8 @@ struct change {
 	uint32_t folder;
 	uint32_t uid;
 	char *name;
+	uint32_t size;
+	int64_t date;
 };
 
 struct notify {
@@ -49,6 +52,8 @@ struct notify {
 	pthread_t thread;
 
 	pid_t tid;		/* the announcing thread, 0 until it runs; atomic */
+	dev_t dev;		/* the mount's, seen at the first announcement */
+	bool dev_known;
 	pthread_mutex_t announce_lock;	/* protects current */
 	struct notify_announcement current;
 	uint64_t announced;	/* counters, for .status */
@@ -135,7 +140,7 @@ void notify_changes(const struct mailbox_change *changes, size_t count, void *ct
 	struct notify *n = ctx;
 
 	pthread_mutex_lock(&n->lock);
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < count && !n->stopping; i++) {
 		const struct mailbox_change *c = &changes[i];
 		char *name = strdup(c->name ? c->name : "");
 
@@ -145,7 +150,7 @@ void notify_changes(const struct mailbox_change *changes, size_t count, void *ct
 			continue;
 		}
 		n->queue[(n->head + n->count++) % n->cap] =
-			(struct change){ c->kind, c->folder, c->uid, name };
+			(struct change){ c->kind, c->folder, c->uid, name, c->size, c->date };
 	}
 	pthread_cond_signal(&n->wake);
 	pthread_mutex_unlock(&n->lock);
@@ -167,11 +172,31 @@ static char *path_of(struct notify *n, uint32_t folder, const char *name)
 }
 
 static void set_current(struct notify *n, enum notify_role role, fuse_ino_t parent,
-			const char *name, fuse_ino_t ino)
+			const struct change *c, fuse_ino_t ino)
 {
 	pthread_mutex_lock(&n->announce_lock);
-	n->current = (struct notify_announcement){ role, parent, name, ino };
+	n->current = (struct notify_announcement){ role, parent, c ? c->name : NULL, ino,
+						   c ? c->size : 0, c ? c->date : 0 };
 	pthread_mutex_unlock(&n->announce_lock);
+}
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+/* Announcements go by path: after a lazy unmount the path would reach the
+ * directory underneath, where mknod and unlink must never happen. */
+static bool still_mounted(struct notify *n)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (fuse_session_exited(n->se) || statfs(n->mountpoint, &sfs) < 0 ||
+	    sfs.f_type != FUSE_SUPER_MAGIC || stat(n->mountpoint, &st) < 0)
+		return false;
+	if (!n->dev_known) {
+		n->dev = st.st_dev;
+		n->dev_known = true;
+	}
+	return st.st_dev == n->dev;
 }
 
 static void announce(struct notify *n, const struct change *c)
@@ -182,20 +207,22 @@ static void announce(struct notify *n, const struct change *c)
 	char *path = NULL;
 	int r = -1;
 
+	if (!still_mounted(n))
+		return;
 	switch (c->kind) {
 	case MAILBOX_CHANGE_ADDED:
 		/* a negative entry the kernel may hold would hide the file */
 		fuse_lowlevel_notify_inval_entry(n->se, parent, c->name, strlen(c->name));
 		if (!(path = path_of(n, c->folder, c->name)))
 			break;
-		set_current(n, NOTIFY_ADD, parent, c->name, ino);
+		set_current(n, NOTIFY_ADD, parent, c, ino);
 		r = mknod(path, S_IFREG | 0600, 0);
 		break;
 	case MAILBOX_CHANGE_REMOVED:
 		/* drop its pages and attributes, then its name (IN_DELETE) */
 		fuse_lowlevel_notify_inval_inode(n->se, ino, 0, 0);
 		if ((path = path_of(n, c->folder, c->name))) {
-			set_current(n, NOTIFY_REMOVE, parent, c->name, ino);
+			set_current(n, NOTIFY_REMOVE, parent, c, ino);
 			r = unlink(path);
 		}
 		if (r < 0)
@@ -204,7 +231,7 @@ static void announce(struct notify *n, const struct change *c)
 	case MAILBOX_CHANGE_FLAGS:
 		if (!(path = path_of(n, c->folder, c->name)))
 			break;
-		set_current(n, NOTIFY_FLAGS, parent, c->name, ino);
+		set_current(n, NOTIFY_FLAGS, parent, c, ino);
 		r = utimensat(AT_FDCWD, path, now, AT_SYMLINK_NOFOLLOW);
 		break;
 	case MAILBOX_CHANGE_RELOADED:
@@ -270,20 +297,27 @@ int notify_start(struct notify *n, struct fuse_session *se)
 	return -r;
 }
 
-void notify_stop(struct notify *n)
+void notify_quiesce(struct notify *n)
 {
-	if (!n || !n->started)
+	if (!n)
 		return;
 	pthread_mutex_lock(&n->lock);
 	n->stopping = true;
 	pthread_cond_signal(&n->wake);
 	pthread_mutex_unlock(&n->lock);
+}
+
+void notify_stop(struct notify *n)
+{
+	if (!n || !n->started)
+		return;
+	notify_quiesce(n);
 	pthread_join(n->thread, NULL);
 	n->started = false;
 }
 
 enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent,
-				  const char *name, fuse_ino_t *ino)
+				  const char *name, fuse_ino_t *ino, struct notify_announcement *a)
 {
 	enum notify_role role = NOTIFY_STRAY;
 	pid_t tid = n ? __atomic_load_n(&n->tid, __ATOMIC_ACQUIRE) : 0;
@@ -297,6 +331,8 @@ enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t p
 		  : n->current.ino == *ino)) {
 		role = n->current.role;
 		*ino = n->current.ino;
+		if (a)
+			*a = n->current;	/* a->name is only valid during the call */
 	}
 	pthread_mutex_unlock(&n->announce_lock);
 	return role;

@@ -16,8 +16,12 @@ struct notify;
 struct notify *notify_new(struct mailbox *mb, const char *mountpoint);
 void notify_free(struct notify *n);
 
-/* Starts the thread once the session exists; stop before the session goes. */
+/* Starts the thread once the session exists.  When the session loop ends:
+ * notify_quiesce (nothing new is announced), then unmount (which fails an
+ * announcement the kernel still holds: no worker would answer it), then
+ * notify_stop joins the thread. */
 int notify_start(struct notify *n, struct fuse_session *se);
+void notify_quiesce(struct notify *n);
 void notify_stop(struct notify *n);
 
 /* A mailbox_change_hook (ctx is the notify): queues, never blocks. */
@@ -35,12 +39,14 @@ struct notify_announcement {
 	fuse_ino_t parent;
 	const char *name;
 	fuse_ino_t ino;
+	uint32_t size;		/* of the message, for the entry of one that went */
+	int64_t date;
 };
 
 /* For a handler: is req the notify thread announcing (parent, name) (or,
- * with name NULL, inode *ino)?  The role, and *ino set to the message. */
+ * with name NULL, inode *ino)?  The role, and *a (may be NULL) filled. */
 enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent,
-				  const char *name, fuse_ino_t *ino);
+				  const char *name, fuse_ino_t *ino, struct notify_announcement *a);
 
 /* One line of counters for MOUNT/.status. */
 void notify_status(struct notify *n, FILE *out);

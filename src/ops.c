@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ops_handle *handles;	/* protected by handles_lock */
@@ -114,11 +115,12 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ops_context *c = ctx_of(req);
 	struct fuse_entry_param e;
+	struct notify_announcement a;
 	struct stat st;
 	fuse_ino_t ino = 0;
 	int r;
 
-	switch (notify_announced(c->notify, req, parent, name, &ino)) {
+	switch (notify_announced(c->notify, req, parent, name, &ino, &a)) {
 	case NOTIFY_ADD:
 		/* so the notify thread's mknod reaches ops_mknod (IN_CREATE) */
 		fuse_reply_err(req, ENOENT);
@@ -129,6 +131,12 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		st.st_ino = ino;
 		st.st_mode = S_IFREG | 0600;
 		st.st_nlink = 1;
+		st.st_uid = getuid();
+		st.st_gid = getgid();
+		/* as it was: a reader holding it open must not see it shrink */
+		st.st_size = a.size;
+		st.st_blocks = (a.size + 511) / 512;
+		st.st_mtime = st.st_ctime = st.st_atime = (time_t)a.date;
 		ops_fill_entry(c, &st, &e);
 		e.entry_timeout = e.attr_timeout = 0;
 		fuse_reply_entry(req, &e);

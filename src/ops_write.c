@@ -33,7 +33,7 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	int r;
 
 	(void)fi;
-	switch (notify_announced(c->notify, req, 0, NULL, &ino)) {
+	switch (notify_announced(c->notify, req, 0, NULL, &ino, NULL)) {
 	case NOTIFY_NONE:
 		break;
 	case NOTIFY_FLAGS:
@@ -111,7 +111,7 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	int r;
 
 	(void)mode; (void)rdev;
-	if (notify_announced(c->notify, req, parent, name, &ino) != NOTIFY_ADD) {
+	if (notify_announced(c->notify, req, parent, name, &ino, NULL) != NOTIFY_ADD) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -153,7 +153,7 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_ino_t ino = 0;
 
-	switch (notify_announced(ctx_of(req)->notify, req, parent, name, &ino)) {
+	switch (notify_announced(ctx_of(req)->notify, req, parent, name, &ino, NULL)) {
 	case NOTIFY_NONE:
 		break;
 	case NOTIFY_REMOVE:

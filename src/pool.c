@@ -182,7 +182,10 @@ static int open_session(struct pool *p, struct imap_session **s)
 
 	if (r < 0) {
 		log_warn("cannot open an IMAP session: %s", err);
-		mark_down(p, err);
+		/* a refused login (e.g. a per-user connection limit) says nothing
+		 * of the server's health: only this request fails */
+		if (r != -EACCES)
+			mark_down(p, err);
 	}
 	return r;
 }

@@ -388,6 +388,9 @@ mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeo
 	fcntl(st->cancel_pipe[1], F_SETFD, FD_CLOEXEC);
 	fcntl(st->cancel_pipe[1], F_SETFL, O_NONBLOCK);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* the handshake as a whole is bounded too, not just each wait in it */
+	clock_gettime(CLOCK_MONOTONIC, &st->deadline);
+	st->deadline.tv_sec += 4 * (timeout_s > 0 ? timeout_s : 30);
 	if (ctx && handshake(st, ctx, host, timeout_s * 1000, err, errlen) < 0)
 		goto fail;
 	low = mailstream_low_new(st, &stream_driver);

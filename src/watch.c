@@ -70,13 +70,14 @@ static bool stopping(struct watch *w)
 	return !pause_for(w, 0);
 }
 
-static void resync(struct watcher *wr, uint64_t ino)
+/* Syncs the folder through the pool; then the watcher is in state `after`. */
+static void resync(struct watcher *wr, uint64_t ino, enum watcher_state after)
 {
 	int r;
 
 	set_state(wr, W_SYNCING, false);
 	r = mailbox_resync(wr->w->mb, ino);
-	set_state(wr, W_IDLE, r == 0);
+	set_state(wr, after, r == 0);
 }
 
 /* Opens a session with the folder selected; -errno and a state otherwise. */
@@ -128,6 +129,30 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 	return 0;
 }
 
+/* Waits for the pool to come back (its reconnector tells), at most
+ * seconds, a second at a time so a stop is not delayed; false when stopping. */
+static bool wait_for_pool(struct watch *w, int seconds)
+{
+	for (int i = 0; i < seconds; i++) {
+		if (stopping(w))
+			return false;
+		if (pool_wait_up(w->pool, 1))
+			return true;
+	}
+	return !stopping(w);
+}
+
+/* A server without IDLE: the folder is synced every poll_interval, on pool
+ * connections, and nobody logs in again to ask about IDLE. */
+static void poll_forever(struct watcher *wr, uint64_t ino)
+{
+	struct watch *w = wr->w;
+
+	set_state(wr, W_POLLING, false);
+	while (pause_for(w, w->poll_interval))
+		resync(wr, ino, W_POLLING);
+}
+
 static void *watch_loop(void *arg)
 {
 	struct watcher *wr = arg;
@@ -140,44 +165,45 @@ static void *watch_loop(void *arg)
 		int r;
 
 		if (!s) {
-			if ((r = connect_watch(wr, &s, &ino)) == -EOPNOTSUPP) {
-				/* no IDLE: poll, on pool connections */
-				set_state(wr, W_POLLING, false);
-				if (!pause_for(w, w->poll_interval))
-					break;
-				resync(wr, ino);
-				set_state(wr, W_POLLING, false);
-				continue;
+			r = connect_watch(wr, &s, &ino);
+			if (r == -EOPNOTSUPP) {
+				poll_forever(wr, ino);
+				break;
 			}
 			if (r < 0) {
-				if (r != -ENOENT && pool_is_down(w->pool)) {
-					/* the pool's reconnector tells us when it is back */
-					pool_wait_up(w->pool, backoff);
-				} else if (!pause_for(w, backoff)) {
+				bool go_on = r != -ENOENT && pool_is_down(w->pool) ?
+					     wait_for_pool(w, backoff) : pause_for(w, backoff);
+
+				if (!go_on)
 					break;
-				}
 				backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
 				continue;
 			}
-			backoff = 1;
 			/* whatever happened while nobody watched */
-			resync(wr, ino);
+			resync(wr, ino, W_IDLE);
 		}
 		set_state(wr, W_IDLE, false);
 		/* the IDLE itself, then what DONE brings, within the usual bounds */
 		imap_limit_operation(s, IDLE_SECONDS + w->acct->timeout * 4);
 		r = imap_idle(s, w->stop_pipe[0], IDLE_SECONDS);
 		if (r < 0) {
-			log_info("watching %s: the IDLE connection ended; reconnecting", wr->path);
+			log_info("watching %s: the IDLE connection ended; reconnecting in %d s",
+				 wr->path, backoff);
 			imap_close(s);
 			s = NULL;
 			/* a BYE may mean the folder was deleted: find out */
+			set_state(wr, W_DOWN, false);
 			if (!stopping(w))
-				resync(wr, ino);
+				resync(wr, ino, W_DOWN);
+			/* a server that fails IDLE at once must not be hammered */
+			if (!pause_for(w, backoff))
+				break;
+			backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
 			continue;
 		}
+		backoff = 1;	/* an IDLE that worked: the connection is sound */
 		if (r > 0)
-			resync(wr, ino);
+			resync(wr, ino, W_IDLE);
 	}
 	imap_close(s);
 	return NULL;

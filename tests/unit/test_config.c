@@ -241,6 +241,7 @@ static void test_netrc(void **state)
 		{ "macdef init\nmachine h login u password evil\n\nmachine h login u password good",
 		  "h", "u", "good" },
 		{ "machine h login u account acc password p", "h", "u", "p" },
+		{ "machine h login u password p\nmacdef init\ncd /\n\n", "h", "u", "p" },
 		{ "machine h login u password", "h", "u", NULL },
 		{ "machine", "h", "u", NULL },
 		{ "", "h", "u", NULL },
