@@ -236,7 +236,9 @@ void imap_metadata_init(void);
 /* A server entry (on mailbox ""): -EOPNOTSUPP without METADATA, -ENODATA
  * when it is not set.  *value malloc'd. */
 int imap_get_metadata(struct imap_session *s, const char *entry, char **value);
-/* Sets (value != NULL) or removes a server entry; value must hold no NUL. */
+/* Sets (value != NULL) or removes a server entry; value must hold no NUL.
+ * -EPERM when the server refuses it (Cyrus allows only entries it defines,
+ * unless configured otherwise). */
 int imap_set_metadata(struct imap_session *s, const char *entry, const char *value);
 
 struct mime_message;

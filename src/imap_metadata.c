@@ -26,6 +26,8 @@ int mailimap_nstring_parse(mailstream *fd, MMAPString *buffer, struct mailimap_p
 			   progress_function *progr_fun);
 void mailimap_astring_free(char *astring);
 void mailimap_nstring_free(char *str);
+int mailimap_token_send(mailstream *fd, const char *atom);
+int mailimap_crlf_send(mailstream *fd);
 
 #define METADATA_MAX_VALUE (1u << 20)
 
@@ -160,6 +162,41 @@ static bool safe_word(const char *s)
 	return true;
 }
 
+/* Sends "TAG cmd" and reads the response.  Not mailimap_custom_command: it
+ * sends a space before CRLF, which Cyrus answers with BAD.  0 for OK,
+ * -EPERM for NO (refused), -EOPNOTSUPP for BAD (not understood); the
+ * connection stays usable after either. */
+static int metadata_command(struct imap_session *s, const char *cmd, const char *what)
+{
+	mailimap *imap = s->imap;
+	struct mailimap_response *resp = NULL;
+	int r, cond;
+
+	r = mailimap_send_current_tag(imap);
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_token_send(imap->imap_stream, cmd);
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_crlf_send(imap->imap_stream);
+	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_parse_response(imap, &resp);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, what);
+	if (!resp->rsp_resp_done || resp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED) {
+		mailimap_response_free(resp);
+		return imap_map_error(s, MAILIMAP_ERROR_FATAL, what);	/* BYE */
+	}
+	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(resp);
+	if (cond == MAILIMAP_RESP_COND_STATE_OK)
+		return 0;
+	log_warn("session %u: %s refused: %.200s", imap_session_id(s), what, imap_server_text(s));
+	return cond == MAILIMAP_RESP_COND_STATE_NO ? -EPERM : -EOPNOTSUPP;
+}
+
 int imap_get_metadata(struct imap_session *s, const char *entry, char **value)
 {
 	char cmd[512];
@@ -169,9 +206,9 @@ int imap_get_metadata(struct imap_session *s, const char *entry, char **value)
 	if (!safe_word(entry) || !imap_has_capability(s, "METADATA"))
 		return -EOPNOTSUPP;
 	snprintf(cmd, sizeof(cmd), "GETMETADATA \"\" %s", entry);
-	r = mailimap_custom_command(s->imap, cmd);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "GETMETADATA");
+	r = metadata_command(s, cmd, "GETMETADATA");
+	if (r < 0)
+		return r == -EPERM ? -EOPNOTSUPP : r;	/* not ours to read: keep it locally */
 	for (clistiter *it = clist_begin(s->imap->imap_response_info->rsp_extension_list); it;
 	     it = clist_next(it)) {
 		const struct mailimap_extension_data *d = clist_content(it);
@@ -226,7 +263,7 @@ int imap_set_metadata(struct imap_session *s, const char *entry, const char *val
 	else
 		sprintf(cmd, "SETMETADATA \"\" (%s NIL)", entry);
 	free(data);
-	r = mailimap_custom_command(s->imap, cmd);
+	r = metadata_command(s, cmd, "SETMETADATA");
 	free(cmd);
-	return imap_map_error(s, r, "SETMETADATA");
+	return r;
 }

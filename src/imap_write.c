@@ -40,6 +40,9 @@ static int refusal(struct imap_session *s, int r, const char *what)
 	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||
 	    contains(text, "NONEXISTENT") || contains(text, "not found"))
 		return -ENOENT;
+	if (contains(text, "Permission denied") || contains(text, "NOPERM") ||
+	    contains(text, "not allowed"))
+		return -EACCES;
 	return err;
 }
 

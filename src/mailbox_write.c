@@ -174,7 +174,8 @@ static int create_folder(struct mailbox *mb, const char *path)
 }
 
 /* The folder rm moves to: SPECIAL-USE \Trash, else -o trash, else Trash
- * (created when missing). */
+ * (or INBOX/Trash on servers whose folders all live under INBOX, as Cyrus
+ * without altnamespace and Courier have it), created when missing. */
 static int trash_folder(struct mailbox *mb, struct folder **out)
 {
 	const char *path = mb->opt.trash ? mb->opt.trash : "Trash";
@@ -183,10 +184,18 @@ static int trash_folder(struct mailbox *mb, struct folder **out)
 	*out = mb->opt.trash ? NULL : find_folder(mb, NULL, IMAP_LIST_TRASH);
 	if (!*out)
 		*out = find_folder(mb, path, 0);
+	if (!*out && !mb->opt.trash)
+		*out = find_folder(mb, "INBOX/Trash", 0);
 	if (*out)
 		return 0;
 	log_info("creating the trash folder %s", path);
 	r = create_folder(mb, path);
+	if (r < 0 && r != -EEXIST && !mb->opt.trash) {
+		/* a server that keeps every folder under INBOX refuses others */
+		path = "INBOX/Trash";
+		log_info("creating the trash folder %s instead", path);
+		r = create_folder(mb, path);
+	}
 	if (r < 0 && r != -EEXIST)
 		return r;
 	*out = find_folder(mb, path, 0);

@@ -113,7 +113,7 @@ static int save(struct receive *r)
 {
 	struct metadata_job job = { .store = true };
 	size_t len;
-	int err;
+	int err = 0;
 
 	pthread_mutex_lock(&r->save_lock);
 	pthread_mutex_lock(&r->lock);
@@ -123,7 +123,13 @@ static int save(struct receive *r)
 		err = -ENOMEM;
 	else if (r->on_server)
 		err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
-	else
+	if (err == -EPERM || err == -EOPNOTSUPP) {
+		/* the server will not keep our entry: keep the table here */
+		log_warn("the server refuses to store the receive-folder table; keeping it in %s",
+			 r->state_file ? r->state_file : "(nowhere)");
+		r->on_server = false;
+	}
+	if (job.value && !r->on_server)
 		err = r->state_file ? save_local(r->state_file, job.value, len) : -EIO;
 	pthread_mutex_unlock(&r->save_lock);
 	free(job.value);
@@ -184,8 +190,9 @@ int receive_load(struct receive *r)
 	r->on_server = err != -EOPNOTSUPP;
 	if (err == 0)
 		t = parse_table(job.value);
-	else if (err == -EOPNOTSUPP && r->state_file && (job.value = load_local(r->state_file)))
-		t = parse_table(job.value);
+	else if ((err == -EOPNOTSUPP || err == -ENODATA) && r->state_file &&
+		 (job.value = load_local(r->state_file)))
+		t = parse_table(job.value);	/* nothing on the server: what we kept here */
 	else if (err < 0 && err != -ENODATA && err != -EOPNOTSUPP)
 		log_warn("cannot read the receive-folder table from the server: %s", strerror(-err));
 	free(job.value);
