@@ -8,9 +8,12 @@ PYTHON ?= /usr/bin/python3
 VERSION = 0.1
 
 PKGS = fuse3 libetpan openssl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# pkg-config runs the first time a recipe needs the flags, not when this file
+# is read: on a fresh machine `make check` installs pkg-config and the -dev
+# packages (deps) before anything is compiled.  The eval keeps it to one call.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 # Debian's libetpan.pc adds a gcc-only -specs flag: drop it so clang links too
-PKG_LIBS := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+PKG_LIBS = $(eval PKG_LIBS := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null)))$(PKG_LIBS)
 
 CFLAGS ?= -O2 -g
 IMAPFS_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
@@ -30,8 +33,8 @@ FUZZ_TIME ?= 60
 
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps check check-unit check-integration asan check-asan fuzz install uninstall clean demo demo-stop \
-	deps-servers check-servers
+.PHONY: all deps build-deps check check-unit check-integration asan check-asan fuzz install uninstall clean \
+	demo demo-stop deps-servers check-servers unit-bins
 
 all: imapfs
 
@@ -41,7 +44,7 @@ imapfs: $(BUILD)/imapfs
 $(BUILD)/imapfs: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD) build-deps
 	$(CC) $(IMAPFS_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)
@@ -51,10 +54,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
+# `make` alone installs nothing: it says exactly which packages are missing.
+build-deps:
+	@scripts/install-deps --check-build
+
+unit-bins: $(UNIT_BINS)
+
+# The targets that install what they need run deps first and everything
+# else in a second make, so that nothing is built before the packages are in
+# (and nothing races them under -j).
 deps:
 	@scripts/install-deps
 
-check: deps all $(UNIT_BINS)
+check: deps
+	@$(MAKE) --no-print-directory all unit-bins
 	@$(MAKE) --no-print-directory check-unit check-integration
 
 check-unit: $(UNIT_BINS)
@@ -75,7 +88,8 @@ CHECK_SERVERS_ARGS ?= --ignore=tests/integration/test_soak.py \
 deps-servers:
 	@scripts/install-deps --servers
 
-check-servers: deps-servers all
+check-servers: deps-servers
+	@$(MAKE) --no-print-directory all
 	IMAPFS_TEST_SERVER=cyrus IMAPFS_BIN=$(CURDIR)/imapfs $(PYTHON) -m pytest -q tests/integration \
 		$(CHECK_SERVERS_ARGS) $(PYTEST_ARGS)
 
@@ -84,12 +98,13 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		build-asan/imapfs $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 
-check-asan: deps asan
+check-asan: deps
+	@$(MAKE) --no-print-directory asan
 	@set -e; for t in $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS)); do echo "== $$t"; $$t; done
 	IMAPFS_SANITIZED=1 IMAPFS_BIN=$(CURDIR)/build-asan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # libFuzzer targets for the parsers of untrusted input, each run FUZZ_TIME s.
-build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(wildcard src/*.h)
+build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(wildcard src/*.h) | build-deps
 	@mkdir -p build-fuzz
 	clang $(IMAPFS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ \
 		$< $(filter-out src/main.c,$(SRCS)) $(LDLIBS)
@@ -112,7 +127,8 @@ install: imapfs
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/imapfs $(DESTDIR)$(MANDIR)/man1/imapfs.1
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
 demo-stop:
@@ -124,8 +140,10 @@ clean:
 # Benchmark against peer tools on a private Dovecot (minutes; not part of
 # `make check`).  bench-smoke: small sizes, one run (CI).  See bench/README.
 .PHONY: bench bench-smoke
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	IMAPFS_BIN=$(CURDIR)/imapfs $(PYTHON) bench/run.py $(BENCH_ARGS)
 
-bench-smoke: all
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all
 	IMAPFS_BIN=$(CURDIR)/imapfs $(PYTHON) bench/run.py --smoke $(BENCH_ARGS)

@@ -11,9 +11,8 @@ from helpers import mailgen
 
 @pytest.mark.slow
 @pytest.mark.deadline(120)
+@pytest.mark.parametrize("shared_mount", ["imaps"], indirect=True)   # once is enough
 def test_find_counts_every_message(shared_mount, imap):
-    if shared_mount.kind != "imaps":
-        pytest.skip("run once (imaps)")
     total = 0
     for f in mailgen.list_folders(imap):
         typ, data = imap.status(mailgen.qmbox(f), "(MESSAGES)")
@@ -31,9 +30,8 @@ def test_find_counts_every_message(shared_mount, imap):
 
 @pytest.mark.slow
 @pytest.mark.deadline(300)
+@pytest.mark.parametrize("shared_mount", ["imaps"], indirect=True)   # once is enough
 def test_grep_finds_the_token(shared_mount, manifest):
-    if shared_mount.kind != "imaps":
-        pytest.skip("run once (imaps)")
     token = manifest["token"]
     k = manifest["known"]["token"]
     r = subprocess.run(["grep", "-rl", "--", token, shared_mount.path],

@@ -128,8 +128,7 @@ def test_unknown_attribute_enodata(one):
 
 def test_getfattr(one):
     server, mnt, folder, msg, path = one
-    if not shutil.which("getfattr"):
-        pytest.skip("getfattr (package attr) not installed")
+    assert shutil.which("getfattr"), "getfattr missing: scripts/install-deps installs attr"
     r = wh.run(["getfattr", "-d", "-m", "-", path], timeout=30)
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
