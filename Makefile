@@ -7,7 +7,7 @@ CC ?= cc
 PYTHON ?= /usr/bin/python3
 VERSION = 0.1
 
-PKGS = fuse3 libetpan openssl
+PKGS = fuse3 libetpan openssl zlib
 # pkg-config runs the first time a recipe needs the flags, not when this file
 # is read: on a fresh machine `make check` installs pkg-config and the -dev
 # packages (deps) before anything is compiled.  The eval keeps it to one call.

@@ -1,0 +1,58 @@
+/* journal.h - the change journal: every change to mail is recorded, and
+ * synced to disk, before its first command goes to the server; an entry is
+ * removed only when the server's state has proved the outcome (the model's
+ * resolver decides that).  Entries survive a crash of imapfs and are
+ * resolved at the next mount with the same cache directory.
+ *
+ * Files, in the journal directory (cache_dir/journal, 0700, all 0600):
+ *   journal.log          the records (journal_codec.h)
+ *   append-ID.eml        the message an APPEND entry sends
+ *   unresolved.txt       what could not be resolved, for the user to read
+ *   damaged-TIME.log     a journal found damaged: reported, never replayed
+ *
+ * Thread-safe.  Its lock is a leaf: taken last, held only over local disk
+ * I/O, never across network I/O. */
+#ifndef IMAPFS_JOURNAL_H
+#define IMAPFS_JOURNAL_H
+
+#include "journal_codec.h"
+
+#include <stdio.h>
+
+struct journal;
+
+#define JOURNAL_MAX_PENDING 100000u	/* entries; beyond, new changes get ENOSPC */
+
+/* Opens (creating) the journal under the directory dirfd (not kept) and
+ * loads its pending entries.  A log cut short by a crash loses only its
+ * last, unsynced record; a damaged one is set aside, reported in the log,
+ * in unresolved.txt and in journal_status, and none of it is replayed. */
+int journal_open(int dirfd, struct journal **out, char *err, size_t errlen);
+void journal_close(struct journal *j);
+
+/* Records e (its id and time are set here) durably.  For an APPEND,
+ * data/len is the message, staged next to the log first (e->staged is set);
+ * otherwise data is NULL.  0, -ENOSPC when full, or -errno of the disk. */
+int journal_add(struct journal *j, struct journal_entry *e, const void *data, size_t len);
+
+/* The outcome of entry id is known: it is forgotten (and its staged file
+ * removed). */
+int journal_done(struct journal *j, uint64_t id);
+
+/* Entry id cannot be resolved: why (one line) and the entry go to
+ * unresolved.txt, its staged message is kept there as unresolved-ID.eml,
+ * and it is forgotten. */
+int journal_park(struct journal *j, uint64_t id, const char *why);
+
+/* Copies of the pending entries, oldest first; free each with
+ * journal_entry_free and the array with free. */
+int journal_pending(struct journal *j, struct journal_entry **out, size_t *n);
+size_t journal_count(struct journal *j);
+
+/* Opens the staged message of an APPEND entry for reading; fd or -errno. */
+int journal_open_staged(struct journal *j, const char *name);
+
+/* One line per pending entry, and the damage found at open, for .status. */
+void journal_status(struct journal *j, FILE *out);
+
+#endif
