@@ -17,6 +17,10 @@ struct imap_session {
 	unsigned id;
 };
 
+/* libetpan's senders: exported, but in no installed header. */
+int mailimap_token_send(mailstream *fd, const char *atom);
+int mailimap_crlf_send(mailstream *fd);
+
 /* libetpan result -> 0 or -errno; marks the session dead when the
  * connection is unusable and logs once. */
 int imap_map_error(struct imap_session *s, int r, const char *what);
