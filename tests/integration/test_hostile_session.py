@@ -184,6 +184,38 @@ def test_starttls_injection_refused(imapfs_bin, fake_server, tmp_path):
     assert not [ln for ln in conv if re.search(r"C: \S+ (LOGIN|AUTHENTICATE)", ln)], conv
 
 
+# -- 4. TLS: the subject CN is never a host name ---------------------------------------
+
+@pytest.mark.parametrize("san", [None, "DNS:mail.example.org", "IP:127.0.0.1"],
+                         ids=["no-san", "other-dns", "ip-only"])
+def test_certificate_cn_only_refused(imapfs_bin, fake_server, tmp_path, san):
+    """A certificate for CN=localhost whose subjectAltName does not name
+    localhost (none at all, another name, an IP address only) is refused for
+    imaps://alice@localhost: host name mismatch."""
+    ca, crt, key = make_certs(str(tmp_path / "certs"), cn="localhost", san=san)
+    port, log = fake_server("preauth", "--tls", "imaps", "--cert", crt, "--key", key,
+                            "--preauth-from", "1000", lifetime=LIFETIME)
+    r = refused(imapfs_bin, tmp_path, "imaps://alice@localhost:%d" % port,
+                ["ca_file=" + ca, "password_file=" + password_file(tmp_path)])
+    assert re.search(r"host name mismatch", r.stderr), r
+    assert not [ln for ln in conversation(log) if "] C:" in ln], helpers.read_text(log)
+
+
+def test_certificate_with_san_accepted(imapfs_bin, fake_server, tmp_path):
+    """The control: the same kind of certificate naming localhost in its
+    subjectAltName mounts."""
+    ca, crt, key = make_certs(str(tmp_path / "certs"), cn="something else")
+    port, _ = fake_server("preauth", "--tls", "imaps", "--cert", crt, "--key", key,
+                          "--preauth-from", "1000", lifetime=LIFETIME)
+    m = mount(imapfs_bin, tmp_path, "imaps://alice@localhost:%d" % port,
+              ["ca_file=" + ca, "password_file=" + password_file(tmp_path),
+               "cache_dir=%s" % (tmp_path / "cache")])
+    try:
+        assert "INBOX" in os.listdir(m.path)
+    finally:
+        m.stop()
+
+
 # -- 5. terminal escapes in server text ---------------------------------------------------
 
 RAW_ESCAPES = [b"\x1b", b"\x07", b"\x9b", b"\xc2\x9b", b"\xe2\x80\xae", b"\xe2\x81\xa6"]
