@@ -83,6 +83,17 @@ const char *imap_server_text(const struct imap_session *s)
 	return s->imap && s->imap->imap_response ? s->imap->imap_response : "no response";
 }
 
+const char *imap_response_code(const struct imap_session *s)
+{
+	const struct mailimap_response_info *ri = s->imap ? s->imap->imap_response_info : NULL;
+
+	if (!ri)
+		return NULL;
+	if (ri->rsp_atom && *ri->rsp_atom)
+		return ri->rsp_atom;
+	return ri->rsp_trycreate ? "TRYCREATE" : NULL;
+}
+
 /* The single place where libetpan codes become errno. */
 int imap_map_error(struct imap_session *s, int r, const char *what)
 {

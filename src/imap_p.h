@@ -28,6 +28,19 @@ int imap_map_error(struct imap_session *s, int r, const char *what);
 /* The server's last tagged response text (bounded use: "%.200s"). */
 const char *imap_server_text(const struct imap_session *s);
 
+/* The response code ("ALREADYEXISTS", "TRYCREATE", ...) of the last
+ * command's responses, or NULL.  libetpan keeps one: the tagged response's
+ * when it has one, else the last untagged response's. */
+const char *imap_response_code(const struct imap_session *s);
+
+/* A refusal (NO) as -errno: from its RFC 5530 response code when it has one
+ * imapfs knows (ALREADYEXISTS -EEXIST, NONEXISTENT and TRYCREATE -ENOENT,
+ * NOPERM -EACCES, OVERQUOTA and LIMIT -ENOSPC, TOOBIG -EFBIG, CANNOT -EPERM,
+ * INUSE -EBUSY, server trouble -EIO), else -- the last resort, for servers
+ * without codes -- from English words in text; -EIO when neither says.
+ * code and text may be NULL.  Pure. */
+int imap_refusal_errno(const char *code, const char *text);
+
 /* BODY.PEEK[HEADER.FIELDS (names...)] for a NULL-terminated list. */
 struct mailimap_fetch_att *imap_header_fields_att(const char *const *names);
 /* Adds att to ft; on failure frees both and returns false. */

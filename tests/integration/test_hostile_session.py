@@ -18,7 +18,6 @@ import errno
 import os
 import re
 import subprocess
-import time
 
 import pytest
 
@@ -245,3 +244,77 @@ def test_escapes_do_not_reach_the_terminal(imapfs_bin, fake_server, tmp_path, ex
     found = [e for e in RAW_ESCAPES if e in raw]
     assert not found, "raw on the terminal: %r in %r" % (found, raw)
     assert b"reversed" in raw and b"owned" in raw, raw     # the text itself is still shown
+
+
+# -- 2. RFC 5530 response codes -------------------------------------------------------------
+
+@pytest.fixture
+def codes_mount(imapfs_bin, fake_server, tmp_path):
+    """A mount (-d) of the fake server's "codes" mode: (Mount, server log)."""
+    port, log = fake_server("codes", lifetime=LIFETIME)
+    m = mount(imapfs_bin, tmp_path, "imap://alice@127.0.0.1:%d" % port,
+              ["plaintext", "debug", "password_file=" + password_file(tmp_path),
+               "cache_dir=%s" % (tmp_path / "cache")])
+    try:
+        yield m, log
+    finally:
+        m.stop()
+
+
+MKDIR_ERRNO = [
+    ("Exists1", errno.EEXIST),        # [ALREADYEXISTS]
+    ("Forbidden1", errno.EACCES),     # [NOPERM]
+    ("Limit1", errno.ENOSPC),         # [LIMIT]
+    ("Quota1", errno.ENOSPC),         # [OVERQUOTA]
+    ("Cannot1", errno.EPERM),         # [CANNOT]
+    ("Inuse1", errno.EBUSY),          # [INUSE]
+    ("Plain1", errno.EEXIST),         # no code, English text: the last resort
+    ("Nocode1", errno.EIO),           # no code, German text: nothing to go by
+]
+
+
+def test_create_refusals_by_code(codes_mount):
+    """mkdir answered NO with RFC 5530 codes and German text: the code
+    decides the errno (text only when there is no code)."""
+    m, _ = codes_mount
+    got = {}
+    for name, _ in MKDIR_ERRNO:
+        try:
+            os.mkdir(os.path.join(m.path, name))
+            got[name] = 0
+        except OSError as e:
+            got[name] = e.errno
+    want = dict(MKDIR_ERRNO)
+    assert got == want, {n: (errno.errorcode.get(got[n], got[n]), errno.errorcode[want[n]])
+                         for n in want if got[n] != want[n]}
+
+
+def write_message(path, body):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, body)
+    finally:
+        os.close(fd)
+
+
+MARKER = b"Z7Q-literal-marker-4711"
+
+
+def message(marker=MARKER):
+    return (b"From: someone@example.org\r\nSubject: a test\r\n\r\n" + marker +
+            b" is the first line of the body\r\n" + b"more text\r\n" * 20)
+
+
+def test_append_refusals_by_code(codes_mount):
+    """cp answered "NO [OVERQUOTA]" (after the literal) or "NO [LIMIT]"
+    (before it, instead of the continuation), both in German: ENOSPC at
+    close."""
+    m, log = codes_mount
+    body = message()
+    for folder in ("INBOX", "Other"):
+        with pytest.raises(OSError) as ei:
+            write_message(os.path.join(m.path, folder, "new.eml"), body)
+        assert ei.value.errno == errno.ENOSPC, (folder, ei.value)
+    conv = helpers.read_text(log)
+    assert "C: <literal of %d bytes>" % len(body) in conv, conv
+    assert re.search(r"S: \S+ NO \[LIMIT\]", conv), conv
