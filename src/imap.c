@@ -130,20 +130,6 @@ int imap_map_error(struct imap_session *s, int r, const char *what)
 	}
 }
 
-static void trace(mailimap *imap, int type, const char *str, size_t size, void *ctx)
-{
-	struct imap_session *s = ctx;
-	int len = size > 200 ? 200 : (int)size;
-
-	(void)imap;
-	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
-		len--;
-	if (type == MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE)
-		log_debug("session %u >> (credentials hidden)", s->id);
-	else if (type == MAILSTREAM_LOG_TYPE_DATA_SENT)
-		log_debug("session %u >> %.*s", s->id, len, str);
-}
-
 bool imap_has_capability(struct imap_session *s, const char *name)
 {
 	return mailimap_has_extension(s->imap, (char *)name) != 0;
@@ -300,8 +286,8 @@ int imap_open(const struct imap_account *a, struct imap_session **out, char *err
 		goto fail;
 	}
 	s->id = __atomic_add_fetch(&next_session_id, 1, __ATOMIC_RELAXED);
-	if (log_debug_enabled())
-		mailimap_set_logger(s->imap, trace, s);
+	if (log_debug_enabled() && (s->trace = imap_trace_new(s->id)))
+		mailimap_set_logger(s->imap, imap_trace_logger, s->trace);
 	r = connect_stream(s, a, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -348,6 +334,7 @@ void imap_close(struct imap_session *s)
 		}
 		mailimap_free(s->imap);
 	}
+	imap_trace_free(s->trace);
 	free(s->selected);
 	free(s);
 }

@@ -15,7 +15,19 @@ struct imap_session {
 	bool qresync;		/* ENABLE QRESYNC succeeded */
 	int op_seconds;		/* time limit of the current operation */
 	unsigned id;
+	struct imap_trace *trace;	/* owned; with -d only */
 };
+
+/* The -d log of what a session sends (imap_trace.c): command lines, with
+ * literals and credentials left out.  imap_trace_logger is libetpan's
+ * logger, ctx the trace.  imap_trace_reset: the command ended, even if a
+ * literal it announced was never sent (a server refusing an APPEND before
+ * its continuation).  free and reset take NULL. */
+struct imap_trace;
+struct imap_trace *imap_trace_new(unsigned session_id);
+void imap_trace_free(struct imap_trace *t);
+void imap_trace_reset(struct imap_trace *t);
+void imap_trace_logger(mailimap *imap, int type, const char *str, size_t size, void *ctx);
 
 /* libetpan's senders: exported, but in no installed header. */
 int mailimap_token_send(mailstream *fd, const char *atom);

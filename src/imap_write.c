@@ -249,6 +249,7 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 	}
 	imap_allow(s, len);	/* time to send it */
 	r = mailimap_uidplus_append(s->imap, mbox, fl, dt, data, len, &validity, new_uid);
+	imap_trace_reset(s->trace);	/* a refusal may have come instead of "+" */
 	mailimap_flag_list_free(fl);
 	if (dt)
 		mailimap_date_time_free(dt);

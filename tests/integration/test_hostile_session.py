@@ -318,3 +318,59 @@ def test_append_refusals_by_code(codes_mount):
     conv = helpers.read_text(log)
     assert "C: <literal of %d bytes>" % len(body) in conv, conv
     assert re.search(r"S: \S+ NO \[LIMIT\]", conv), conv
+
+
+# -- 6. -d never logs literals ---------------------------------------------------------------
+
+def test_debug_log_keeps_literals_out(codes_mount):
+    """With -d: two APPENDs, one refused after its literal, one before it
+    (the literal is never sent).  The log shows both command lines with
+    their literal sizes, never the message; and after the literal that was
+    never sent, the next command (a mkdir) is logged as usual."""
+    m, _ = codes_mount
+    body = message()
+    for folder in ("INBOX", "Other"):
+        with pytest.raises(OSError):
+            write_message(os.path.join(m.path, folder, "new.eml"), body)
+    with pytest.raises(OSError) as ei:
+        os.mkdir(os.path.join(m.path, "Exists2"))
+    assert ei.value.errno == errno.EEXIST
+    err = m.stderr()
+    assert MARKER.decode() not in err, err[-4000:]
+    appends = re.findall(r">> \S+ APPEND (\S+) .*\{(\d+)\}", err)
+    assert [a[0] for a in appends] == ["INBOX", "Other"], err[-4000:]
+    assert all(int(a[1]) == len(body) for a in appends), appends
+    assert re.search(r">> \S+ CREATE Exists2", err), err[-4000:]
+
+
+@pytest.mark.deadline(120)
+def test_debug_log_keeps_metadata_out(scratch_metadata_server, rf_mounter, tmp_path):
+    """With -d on a METADATA server: a rule written to .receive-folders
+    (SETMETADATA, its value a LITERAL+ literal) and a message copied in
+    (APPEND) are logged as command lines with literal sizes; the class name
+    in the table and the marker in the message body never appear."""
+    server = scratch_metadata_server
+    wh_m = server.connect()
+    try:
+        wh.create_folder(wh_m, "Samples")
+    finally:
+        wh_m.logout()
+    m = rf_mounter(server, extra_opts=["debug"])
+    cls = "A.Markerclass9931"
+    with open(os.path.join(m.path, ".receive-folders"), "w") as f:
+        f.write("%s Samples\n" % cls)
+    write_message(os.path.join(m.path, "Samples", "new.eml"), message())
+    assert helpers.wait_for(lambda: len(os.listdir(os.path.join(m.path, "Samples"))) == 1, 10)
+    # the rule reached the server (so SETMETADATA really carried it)
+    wh_m = server.connect()
+    try:
+        value = wh.get_metadata(wh_m, "", "/private/vendor/imapfs/receive-folders")
+    finally:
+        wh_m.logout()
+    assert value and cls.encode() in (value if isinstance(value, bytes) else value.encode())
+    err = m.stderr()
+    assert ">> " in err and re.search(r">> \S+ SETMETADATA .*\{\d+\+?\}", err), err[-4000:]
+    assert re.search(r">> \S+ APPEND .*\{%d\}" % len(message()), err), err[-4000:]
+    assert re.search(r">> \S+ GETMETADATA ", err), err[-4000:]
+    assert cls not in err, "the table's value is in the -d log"
+    assert MARKER.decode() not in err, "the message body is in the -d log"
