@@ -679,9 +679,23 @@ APPEND_REFUSALS = {
 
 
 class Codes(Tagged):
-    """The honest account; CREATE and APPEND always refused, with RFC 5530
-    response codes and German text (CREATE_REFUSALS, APPEND_REFUSALS); an
-    APPEND's literal is read unless the refusal comes before it."""
+    """The honest account, with MOVE and UIDPLUS; CREATE and APPEND always
+    refused, with RFC 5530 response codes and German text (CREATE_REFUSALS,
+    APPEND_REFUSALS); an APPEND's literal is read unless the refusal comes
+    before it.  "Trash" is not listed until a CREATE of it, which is refused
+    with ALREADYEXISTS as if another client had just made it; from then on
+    LIST shows it.  UID MOVE answers OK with a COPYUID (and changes
+    nothing)."""
+
+    trash = {"listed": False}
+
+    @property
+    def capabilities(self):
+        return "IMAP4rev1 LOGIN IDLE MOVE UIDPLUS"
+
+    @property
+    def folders(self):
+        return HONEST_FOLDERS + (["Trash"] if self.trash["listed"] else [])
 
     def cmd_SUBSCRIBE(self, tag, args):
         self.send(tag + " OK SUBSCRIBE completed")
@@ -690,8 +704,21 @@ class Codes(Tagged):
         a = imap_args(args)
         name = a[0].decode("utf-8", "replace") if len(a) == 1 else ""
         word = re.match(r"[A-Za-z]*", name).group(0)
+        if name == "Trash":
+            self.trash["listed"] = True
+            word = "Exists"
         self.send(("%s %s" % (tag, CREATE_REFUSALS.get(word, "NO [CANNOT] nein")))
                   .encode("utf-8"))
+
+    def cmd_UID(self, tag, args):
+        m = re.match(rb"MOVE (\d+) (.+)$", args, re.I)
+        if not m:
+            return super().cmd_UID(tag, args)
+        if self.selected is None:
+            self.send(tag + " BAD no mailbox selected")
+            return
+        self.send("* OK [COPYUID 7 %s 1000] moved" % m.group(1).decode())
+        self.send(tag + " OK MOVE completed")
 
     def cmd_APPEND(self, tag, args):
         m = re.match(rb"(\S+) .*\{(\d+)(\+?)\}$", args)

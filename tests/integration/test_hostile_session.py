@@ -78,6 +78,7 @@ def refused(imapfs_bin, tmp_path, url, opts, extra_args=()):
         r = helpers.run_imapfs(imapfs_bin, args, mountpoint=mnt, workdir=str(tmp_path))
         assert r.returncode not in (0, "timeout"), r
         assert not r.mounted and not r.leftover, r
+        assert not helpers.sanitizer_lines(r.stderr), r
         return r
     finally:
         helpers.cleanup_mountpoint(mnt)
@@ -240,6 +241,7 @@ def test_escapes_do_not_reach_the_terminal(imapfs_bin, fake_server, tmp_path, ex
     with open(errp, "rb") as f:
         raw = f.read()
     assert p.returncode != 0, raw
+    assert not helpers.sanitizer_lines(raw.decode(errors="replace")), raw
     assert re.search(rb"login as alice refused by 127\.0\.0\.1", raw), raw
     found = [e for e in RAW_ESCAPES if e in raw]
     assert not found, "raw on the terminal: %r in %r" % (found, raw)
@@ -287,6 +289,21 @@ def test_create_refusals_by_code(codes_mount):
     want = dict(MKDIR_ERRNO)
     assert got == want, {n: (errno.errorcode.get(got[n], got[n]), errno.errorcode[want[n]])
                          for n in want if got[n] != want[n]}
+
+
+def test_trash_created_meanwhile(codes_mount):
+    """rm needs the trash, which is not listed; its CREATE is answered "NO
+    [ALREADYEXISTS]" in German (another client made it meanwhile): imapfs
+    takes that as "it is there", finds it on the next LIST and moves the
+    message with UID MOVE."""
+    m, log = codes_mount
+    inbox = os.path.join(m.path, "INBOX")
+    name = sorted(os.listdir(inbox))[0]
+    os.unlink(os.path.join(inbox, name))
+    conv = helpers.read_text(log)
+    assert re.search(r"C: \S+ CREATE Trash", conv), conv
+    assert re.search(r"C: \S+ UID MOVE %d Trash" % helpers.uid_of(name), conv), conv
+    assert not re.search(r"C: \S+ CREATE INBOX", conv), conv
 
 
 def write_message(path, body):
