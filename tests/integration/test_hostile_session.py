@@ -135,6 +135,22 @@ def test_preauth_accepted_with_plaintext(imapfs_bin, fake_server, tmp_path):
         m.stop()
 
 
+def test_preauth_accepted_over_imaps(imapfs_bin, fake_server, tmp_path):
+    """imaps:// is unaffected: a PREAUTH greeting inside TLS (the certificate
+    checked) is a server that knows its client; the folders list."""
+    ca, crt, key = make_certs(str(tmp_path / "certs"))
+    port, log = fake_server("preauth", "--tls", "imaps", "--cert", crt, "--key", key,
+                            lifetime=LIFETIME)
+    m = mount(imapfs_bin, tmp_path, "imaps://alice@localhost:%d" % port,
+              ["ca_file=" + ca, "password_file=" + password_file(tmp_path),
+               "cache_dir=%s" % (tmp_path / "cache")])
+    try:
+        assert "INBOX" in os.listdir(m.path)
+        assert conversation(log, 1)[0].startswith("S: * PREAUTH")
+    finally:
+        m.stop()
+
+
 def test_preauth_refused_on_later_connections(imapfs_bin, fake_server, tmp_path):
     """The first connection does STARTTLS and LOGIN; every later one (the
     INBOX watcher's, the pool's) greets with a plaintext PREAUTH.  Each is
