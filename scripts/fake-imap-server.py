@@ -48,6 +48,12 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 announcing 4 GB, an endless line, a response that never ends
                 (see class Hostile).
 
+  preauth, starttls-inject, escapes, codes
+                hostile sessions (see "hostile sessions" below): PREAUTH
+                greetings, a STARTTLS answer with injected bytes, text full
+                of terminal escapes, RFC 5530 response codes with German
+                text; optionally over TLS (--tls, --cert, --key).
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -551,6 +557,210 @@ class Hostile(Honest):
                 time.sleep(0.1)
 
 
+# -- hostile sessions (tests/integration/test_hostile_session.py) ----------------
+#
+# TLS for any of these modes: --tls imaps (from the first byte) or --tls
+# starttls (STARTTLS offered and done), with --cert/--key (PEM).  Their log
+# lines start with "[N] ", N the connection's number, as connections overlap.
+
+import ssl  # noqa: E402
+
+CONNECTIONS = {"n": 0, "lock": threading.Lock()}
+
+
+def tls_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(OPTS.cert, OPTS.key)
+    return ctx
+
+
+class Tagged(Honest):
+    """The honest account; connection-numbered log lines; TLS per --tls."""
+
+    def __init__(self, conn, log):
+        with CONNECTIONS["lock"]:
+            CONNECTIONS["n"] += 1
+            self.number = CONNECTIONS["n"]
+        super().__init__(conn, lambda line: log(b"[%d] " % self.number + line))
+        self.tls = OPTS.tls == "imaps"
+
+    @property
+    def capabilities(self):
+        caps = "IMAP4rev1 LOGIN IDLE"
+        return caps + (" STARTTLS" if OPTS.tls == "starttls" and not self.tls else "")
+
+    def run(self):
+        if OPTS.tls == "imaps":
+            self.conn = tls_context().wrap_socket(self.conn, server_side=True)
+        super().run()
+
+    def cmd_STARTTLS(self, tag, args):
+        if OPTS.tls != "starttls" or self.tls:
+            self.send(tag + " BAD STARTTLS not available")
+            return
+        self.send(tag + " OK Begin TLS negotiation now")
+        self.conn = tls_context().wrap_socket(self.conn, server_side=True)
+        self.tls = True
+
+    def read_raw(self, seconds):
+        """Logs whatever the client still sends within `seconds`."""
+        self.conn.settimeout(seconds)
+        try:
+            data = self.buf + self.conn.recv(65536)
+        except (socket.timeout, OSError):
+            data = self.buf
+        self.log(b"C-RAW: %d bytes" % len(data))
+        self.done = True
+
+
+class Preauth(Tagged):
+    """Connections from number --preauth-from on greet "* PREAUTH" (already
+    logged in); earlier ones greet "* OK" and want a LOGIN.  Then the honest
+    account, IDLE included."""
+
+    def greeting(self):
+        if self.number >= OPTS.preauth_from:
+            self.authed = True
+            self.send("* PREAUTH [CAPABILITY %s] fake server: logged in already"
+                      % self.capabilities)
+        else:
+            self.send("* OK [CAPABILITY %s] fake server ready" % self.capabilities)
+
+
+class StarttlsInject(Tagged):
+    """Offers STARTTLS and answers it with its OK and, in the same packet, a
+    forged "* CAPABILITY" (CVE-2020-15953 style); then logs what the client
+    still sends ("C-RAW: n bytes")."""
+
+    @property
+    def capabilities(self):
+        return "IMAP4rev1 STARTTLS LOGINDISABLED"
+
+    def cmd_STARTTLS(self, tag, args):
+        self.sendraw(("%s OK Begin TLS negotiation now\r\n"
+                      "* CAPABILITY IMAP4rev1 AUTH=PLAIN LOGIN\r\n" % tag).encode())
+        self.read_raw(3.0)
+
+
+ESCAPES = "\x1b]0;owned\x07 \x1b[2J \x9b31m \u009b1m \u202ereversed \u2066isolated\u2069"
+
+
+class Escapes(Tagged):
+    """Greets, and refuses every LOGIN, with text full of terminal escapes:
+    ESC sequences, a raw C1 CSI byte, U+009B in UTF-8, bidi override and
+    isolate (ESCAPES)."""
+
+    def greeting(self):
+        self.sendraw(("* OK [CAPABILITY %s] %s\r\n" % (self.capabilities, ESCAPES))
+                     .encode("utf-8").replace(b"\xc2\x9b31m", b"\x9b31m", 1))
+
+    def cmd_LOGIN(self, tag, args):
+        self.sendraw(("%s NO [AUTHENTICATIONFAILED] %s\r\n" % (tag, ESCAPES))
+                     .encode("utf-8").replace(b"\xc2\x9b31m", b"\x9b31m", 1))
+
+
+# CREATE refusals, by the first word of the folder name: the RFC 5530 code,
+# and text in German, so only the code can tell what went wrong
+CREATE_REFUSALS = {
+    "Exists": "NO [ALREADYEXISTS] Postfach existiert bereits",
+    "Forbidden": "NO [NOPERM] Zugriff verweigert",
+    "Limit": "NO [LIMIT] Zu viele Postf\u00e4cher",
+    "Quota": "NO [OVERQUOTA] Speicherplatz ersch\u00f6pft",
+    "Cannot": "NO [CANNOT] Unzul\u00e4ssiger Name",
+    "Inuse": "NO [INUSE] Postfach wird gerade benutzt",
+    "Plain": "NO Mailbox already exists",
+    "Nocode": "NO Das hat nicht geklappt",
+}
+# APPEND refusals, by folder: (answer, before the literal's continuation?)
+APPEND_REFUSALS = {
+    "INBOX": ("NO [OVERQUOTA] Kontingent \u00fcberschritten", False),
+    "Other": ("NO [LIMIT] Nachricht zu gro\u00df", True),
+}
+
+
+class Codes(Tagged):
+    """The honest account, with MOVE and UIDPLUS; CREATE and APPEND always
+    refused, with RFC 5530 response codes and German text (CREATE_REFUSALS,
+    APPEND_REFUSALS); an APPEND's literal is read unless the refusal comes
+    before it.  "Trash" is not listed until a CREATE of it, which is refused
+    with ALREADYEXISTS as if another client had just made it; from then on
+    LIST shows it.  UID MOVE answers OK with a COPYUID (and changes
+    nothing)."""
+
+    trash = {"listed": False}
+
+    @property
+    def capabilities(self):
+        return "IMAP4rev1 LOGIN IDLE MOVE UIDPLUS"
+
+    @property
+    def folders(self):
+        return HONEST_FOLDERS + (["Trash"] if self.trash["listed"] else [])
+
+    def cmd_SUBSCRIBE(self, tag, args):
+        self.send(tag + " OK SUBSCRIBE completed")
+
+    def cmd_CREATE(self, tag, args):
+        a = imap_args(args)
+        name = a[0].decode("utf-8", "replace") if len(a) == 1 else ""
+        word = re.match(r"[A-Za-z]*", name).group(0)
+        if name == "Trash":
+            self.trash["listed"] = True
+            word = "Exists"
+        self.send(("%s %s" % (tag, CREATE_REFUSALS.get(word, "NO [CANNOT] nein")))
+                  .encode("utf-8"))
+
+    def cmd_UID(self, tag, args):
+        m = re.match(rb"MOVE (\d+) (.+)$", args, re.I)
+        if not m:
+            return super().cmd_UID(tag, args)
+        if self.selected is None:
+            self.send(tag + " BAD no mailbox selected")
+            return
+        self.send("* OK [COPYUID 7 %s 1000] moved" % m.group(1).decode())
+        self.send(tag + " OK MOVE completed")
+
+    def cmd_APPEND(self, tag, args):
+        m = re.match(rb"(\S+) .*\{(\d+)(\+?)\}$", args)
+        if not m:
+            self.send(tag + " BAD APPEND syntax")
+            return
+        folder = imap_args(m.group(1))[0].decode("utf-8", "replace")
+        answer, early = APPEND_REFUSALS.get(folder, ("NO [CANNOT] nein", False))
+        if early and not m.group(3):
+            self.send(("%s %s" % (tag, answer)).encode("utf-8"))
+            return
+        if not m.group(3):
+            self.send("+ go ahead")
+        n = int(m.group(2))
+        while len(self.buf) < n + 2:
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                raise ConnectionError("client closed")
+            self.buf += chunk
+        self.log(b"C: <literal of %d bytes>" % n)
+        self.buf = self.buf[n:]
+        self.readline()             # the rest of the command line: empty
+        self.send(("%s %s" % (tag, answer)).encode("utf-8"))
+
+
+SESSION_MODES = {
+    "preauth": Preauth,
+    "starttls-inject": StarttlsInject,
+    "escapes": Escapes,
+    "codes": Codes,
+}
+
+
+def add_session_options(ap):
+    ap.add_argument("--tls", default="none", choices=("none", "imaps", "starttls"),
+                    help="preauth, starttls-inject, escapes, codes: TLS (--cert, --key)")
+    ap.add_argument("--cert", help="--tls: the server's certificate chain (PEM)")
+    ap.add_argument("--key", help="--tls: the server's private key (PEM)")
+    ap.add_argument("--preauth-from", type=int, default=1,
+                    help="preauth: the first connection that greets with PREAUTH")
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
@@ -558,6 +768,7 @@ MODES = {
     "bad-fetch": BadFetch,
     "hostile": Hostile,
 }
+MODES.update(SESSION_MODES)
 
 
 def main():
@@ -582,6 +793,7 @@ def main():
                     choices=("names", "huge-literal", "endless-line", "never-ends"),
                     help="hostile: what it does (see Hostile)")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
+    add_session_options(ap)
     a = ap.parse_args()
     global OPTS
     OPTS = a

@@ -83,6 +83,17 @@ const char *imap_server_text(const struct imap_session *s)
 	return s->imap && s->imap->imap_response ? s->imap->imap_response : "no response";
 }
 
+const char *imap_response_code(const struct imap_session *s)
+{
+	const struct mailimap_response_info *ri = s->imap ? s->imap->imap_response_info : NULL;
+
+	if (!ri)
+		return NULL;
+	if (ri->rsp_atom && *ri->rsp_atom)
+		return ri->rsp_atom;
+	return ri->rsp_trycreate ? "TRYCREATE" : NULL;
+}
+
 /* The single place where libetpan codes become errno. */
 int imap_map_error(struct imap_session *s, int r, const char *what)
 {
@@ -119,20 +130,6 @@ int imap_map_error(struct imap_session *s, int r, const char *what)
 	}
 }
 
-static void trace(mailimap *imap, int type, const char *str, size_t size, void *ctx)
-{
-	struct imap_session *s = ctx;
-	int len = size > 200 ? 200 : (int)size;
-
-	(void)imap;
-	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
-		len--;
-	if (type == MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE)
-		log_debug("session %u >> (credentials hidden)", s->id);
-	else if (type == MAILSTREAM_LOG_TYPE_DATA_SENT)
-		log_debug("session %u >> %.*s", s->id, len, str);
-}
-
 bool imap_has_capability(struct imap_session *s, const char *name)
 {
 	return mailimap_has_extension(s->imap, (char *)name) != 0;
@@ -148,21 +145,60 @@ static int refresh_capabilities(struct imap_session *s)
 	return imap_map_error(s, r, "CAPABILITY");
 }
 
+/* STARTTLS by hand rather than mailimap_starttls, to be sure (whatever
+ * libetpan's version or patches) that nothing the server sent after its
+ * answer is read later as if it had come through TLS (CVE-2020-15953). */
+static int starttls_command(struct imap_session *s, const char *host, char *err, size_t errlen)
+{
+	mailimap *imap = s->imap;
+	struct mailimap_response *resp = NULL;
+	int r, cond;
+
+	r = mailimap_send_current_tag(imap);
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_token_send(imap->imap_stream, "STARTTLS");
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_crlf_send(imap->imap_stream);
+	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_parse_response(imap, &resp);
+	if (r != MAILIMAP_NO_ERROR) {
+		snprintf(err, errlen, "STARTTLS with %s failed: %s", host,
+			 r == MAILIMAP_ERROR_PROTOCOL ? "the server refused it" : "connection lost");
+		s->dead = true;
+		return -EPROTO;
+	}
+	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(resp);
+	if (imap->imap_stream->read_buffer_len != 0) {
+		snprintf(err, errlen, "%s sent more after its answer to STARTTLS, before TLS began: "
+			 "refusing to continue (an attempt to inject responses into the encrypted "
+			 "session?)", host);
+		s->dead = true;
+		return -EPROTO;
+	}
+	if (cond != MAILIMAP_RESP_COND_STATE_OK) {
+		snprintf(err, errlen, "STARTTLS with %s refused: %.200s", host, imap_server_text(s));
+		s->dead = true;
+		return -EPROTO;
+	}
+	return 0;
+}
+
 static int start_tls(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
 {
 	mailstream_low *old, *low;
-	int r;
 
 	if (refresh_capabilities(s) < 0 || !imap_has_capability(s, "STARTTLS")) {
 		snprintf(err, errlen, "%s does not offer STARTTLS; refusing to continue unencrypted "
 			 "(use imaps:// or, on a trusted network only, -o plaintext)", a->host);
 		return -EPROTO;
 	}
-	r = mailimap_starttls(s->imap);
-	if (r != MAILIMAP_NO_ERROR) {
-		snprintf(err, errlen, "STARTTLS with %s failed: %.200s", a->host, imap_server_text(s));
+	if (starttls_command(s, a->host, err, errlen) < 0)
 		return -EPROTO;
-	}
 	old = mailstream_get_low(s->imap->imap_stream);
 	low = tls_stream_new(mailstream_low_get_fd(old), a->tls, a->host, a->timeout, err, errlen);
 	if (!low)
@@ -228,6 +264,14 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 		s->dead = true;
 		return -EPROTO;
 	}
+	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED && a->security == IMAP_SECURITY_STARTTLS) {
+		/* STARTTLS is impossible once authenticated, and anyone on the path
+		 * can send this greeting: RFC 9051 says to close the connection */
+		snprintf(err, errlen, "%s greeted with PREAUTH before STARTTLS: refusing to continue "
+			 "unencrypted (use imaps:// or, on a trusted network only, -o plaintext)", a->host);
+		s->dead = true;
+		return -EPROTO;
+	}
 	return r == MAILIMAP_NO_ERROR_AUTHENTICATED ? 1 : 0;
 }
 
@@ -242,8 +286,8 @@ int imap_open(const struct imap_account *a, struct imap_session **out, char *err
 		goto fail;
 	}
 	s->id = __atomic_add_fetch(&next_session_id, 1, __ATOMIC_RELAXED);
-	if (log_debug_enabled())
-		mailimap_set_logger(s->imap, trace, s);
+	if (log_debug_enabled() && (s->trace = imap_trace_new(s->id)))
+		mailimap_set_logger(s->imap, imap_trace_logger, s->trace);
 	r = connect_stream(s, a, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -290,6 +334,7 @@ void imap_close(struct imap_session *s)
 		}
 		mailimap_free(s->imap);
 	}
+	imap_trace_free(s->trace);
 	free(s->selected);
 	free(s);
 }

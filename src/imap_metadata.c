@@ -26,8 +26,6 @@ int mailimap_nstring_parse(mailstream *fd, MMAPString *buffer, struct mailimap_p
 			   progress_function *progr_fun);
 void mailimap_astring_free(char *astring);
 void mailimap_nstring_free(char *str);
-int mailimap_token_send(mailstream *fd, const char *atom);
-int mailimap_crlf_send(mailstream *fd);
 
 #define METADATA_MAX_VALUE (1u << 20)
 

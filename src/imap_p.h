@@ -15,7 +15,23 @@ struct imap_session {
 	bool qresync;		/* ENABLE QRESYNC succeeded */
 	int op_seconds;		/* time limit of the current operation */
 	unsigned id;
+	struct imap_trace *trace;	/* owned; with -d only */
 };
+
+/* The -d log of what a session sends (imap_trace.c): command lines, with
+ * literals and credentials left out.  imap_trace_logger is libetpan's
+ * logger, ctx the trace.  imap_trace_reset: the command ended, even if a
+ * literal it announced was never sent (a server refusing an APPEND before
+ * its continuation).  free and reset take NULL. */
+struct imap_trace;
+struct imap_trace *imap_trace_new(unsigned session_id);
+void imap_trace_free(struct imap_trace *t);
+void imap_trace_reset(struct imap_trace *t);
+void imap_trace_logger(mailimap *imap, int type, const char *str, size_t size, void *ctx);
+
+/* libetpan's senders: exported, but in no installed header. */
+int mailimap_token_send(mailstream *fd, const char *atom);
+int mailimap_crlf_send(mailstream *fd);
 
 /* libetpan result -> 0 or -errno; marks the session dead when the
  * connection is unusable and logs once. */
@@ -23,6 +39,19 @@ int imap_map_error(struct imap_session *s, int r, const char *what);
 
 /* The server's last tagged response text (bounded use: "%.200s"). */
 const char *imap_server_text(const struct imap_session *s);
+
+/* The response code ("ALREADYEXISTS", "TRYCREATE", ...) of the last
+ * command's responses, or NULL.  libetpan keeps one: the tagged response's
+ * when it has one, else the last untagged response's. */
+const char *imap_response_code(const struct imap_session *s);
+
+/* A refusal (NO) as -errno: from its RFC 5530 response code when it has one
+ * imapfs knows (ALREADYEXISTS -EEXIST, NONEXISTENT and TRYCREATE -ENOENT,
+ * NOPERM -EACCES, OVERQUOTA and LIMIT -ENOSPC, TOOBIG -EFBIG, CANNOT -EPERM,
+ * INUSE -EBUSY, server trouble -EIO), else -- the last resort, for servers
+ * without codes -- from English words in text; -EIO when neither says.
+ * code and text may be NULL.  Pure. */
+int imap_refusal_errno(const char *code, const char *text);
 
 /* BODY.PEEK[HEADER.FIELDS (names...)] for a NULL-terminated list. */
 struct mailimap_fetch_att *imap_header_fields_att(const char *const *names);

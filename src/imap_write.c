@@ -25,24 +25,58 @@ static bool contains(const char *text, const char *word)
 	return false;
 }
 
+static const struct {
+	const char *code;
+	int err;
+} response_codes[] = {
+	{ "ALREADYEXISTS", EEXIST },
+	{ "NONEXISTENT", ENOENT },
+	{ "TRYCREATE", ENOENT },	/* the destination of APPEND, COPY, MOVE */
+	{ "EXPUNGEISSUED", ENOENT },
+	{ "NOPERM", EACCES },
+	{ "AUTHORIZATIONFAILED", EACCES },
+	{ "OVERQUOTA", ENOSPC },
+	{ "LIMIT", ENOSPC },		/* a server limit: folders, keywords, size */
+	{ "TOOBIG", EFBIG },		/* RFC 4469: the message is too large */
+	{ "CANNOT", EPERM },		/* can never succeed */
+	{ "INUSE", EBUSY },
+	{ "SERVERBUG", EIO },		/* known codes that mean "failed": so */
+	{ "UNAVAILABLE", EIO },		/* no word of their text overrides them */
+	{ "CLIENTBUG", EIO },
+	{ "CORRUPTION", EIO },
+	{ "CONTACTADMIN", EIO },
+};
+
+int imap_refusal_errno(const char *code, const char *text)
+{
+	for (size_t i = 0; code && i < sizeof(response_codes) / sizeof(response_codes[0]); i++)
+		if (strcasecmp(code, response_codes[i].code) == 0)
+			return -response_codes[i].err;
+	if (!text)
+		return -EIO;
+	if (contains(text, "quota"))
+		return -ENOSPC;
+	if (contains(text, "already exists"))
+		return -EEXIST;
+	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||
+	    contains(text, "not found"))
+		return -ENOENT;
+	if (contains(text, "Permission denied") || contains(text, "not allowed"))
+		return -EACCES;
+	return -EIO;
+}
+
 /* A NO from the server, turned into the errno a user can act on. */
 static int refusal(struct imap_session *s, int r, const char *what)
 {
-	const char *text = imap_server_text(s);
+	const char *code = imap_response_code(s);
 	int err = imap_map_error(s, r, what);
 
-	if (s->dead || err != -EIO)
-		return err;
-	if (contains(text, "quota"))
-		return -ENOSPC;
-	if (contains(text, "already exists") || contains(text, "ALREADYEXISTS"))
-		return -EEXIST;
-	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||
-	    contains(text, "NONEXISTENT") || contains(text, "not found"))
-		return -ENOENT;
-	if (contains(text, "Permission denied") || contains(text, "NOPERM") ||
-	    contains(text, "not allowed"))
-		return -EACCES;
+	if (s->dead || err != -EIO || r == MAILIMAP_ERROR_BAD_STATE)
+		return err;	/* (BAD_STATE: nothing was sent; the text is stale) */
+	err = imap_refusal_errno(code, imap_server_text(s));
+	if (code && err != -EIO)
+		log_debug("session %u: %s refused with [%.40s]", s->id, what, code);
 	return err;
 }
 
@@ -117,9 +151,10 @@ int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set
 	r = mailimap_uid_store(s->imap, set, att);
 	mailimap_store_att_flags_free(att);
 	mailimap_set_free(set);
-	if (r == MAILIMAP_ERROR_UID_STORE && contains(imap_server_text(s), "permanent"))
+	r = refusal(s, r, "UID STORE");
+	if (r == -EIO && !s->dead && contains(imap_server_text(s), "permanent"))
 		return -EPERM;
-	return refusal(s, r, "UID STORE");
+	return r;
 }
 
 static int expunge_uid(struct imap_session *s, uint32_t uid)
@@ -214,6 +249,7 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 	}
 	imap_allow(s, len);	/* time to send it */
 	r = mailimap_uidplus_append(s->imap, mbox, fl, dt, data, len, &validity, new_uid);
+	imap_trace_reset(s->trace);	/* a refusal may have come instead of "+" */
 	mailimap_flag_list_free(fl);
 	if (dt)
 		mailimap_date_time_free(dt);

@@ -29,9 +29,15 @@
 
 #define MAX_FUSE_THREADS 16
 
+/* The one line a refused mount prints: it may quote the server (a login
+ * refusal, a greeting), so it is made as safe for the terminal as a log line. */
 static int fail(const char *what)
 {
-	fprintf(stderr, "imapfs: %s\n", what);
+	char line[1024];
+
+	snprintf(line, sizeof(line), "%s", what);
+	log_sanitize(line);
+	fprintf(stderr, "imapfs: %s\n", line);
 	return 1;
 }
 

@@ -212,7 +212,11 @@ SSL_CTX *tls_ctx_new(const char *ca_file, bool verify, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create a TLS context");
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		snprintf(err, errlen, "cannot require TLS 1.2 or later");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (ca_file) {
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
@@ -325,12 +329,36 @@ static void describe_verify_error(long v, const char *host, char *err, size_t er
 	snprintf(err, errlen, "TLS certificate verification failed: %s", why);
 }
 
-static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
-		     char *err, size_t errlen)
+/* What the certificate must name: host's subjectAltName entry (DNS name or
+ * IP address), never its subject CN (RFC 9525, 6.3); SNI for a name.  Any
+ * failure here fails the connection: a check not armed is no check. */
+static int expect_host(SSL *ssl, const char *host, char *err, size_t errlen)
 {
 	unsigned char addr[16];
 	bool is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
-	X509_VERIFY_PARAM *param;
+	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+	int ok;
+
+	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+					X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+	if (is_ip)
+		ok = X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1;
+	else
+		ok = SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
+	if (!ok) {
+		snprintf(err, errlen, "cannot check the TLS certificate against the host name "
+			 "\"%.100s\" (%s)", host,
+			 ERR_reason_error_string(ERR_peek_last_error()) ?
+			 ERR_reason_error_string(ERR_peek_last_error()) : "refused by OpenSSL");
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
+		     char *err, size_t errlen)
+{
 	int r;
 
 	st->ssl = SSL_new(ctx);
@@ -338,14 +366,8 @@ static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
 		snprintf(err, errlen, "cannot set up TLS");
 		return -1;
 	}
-	param = SSL_get0_param(st->ssl);
-	if (is_ip) {
-		X509_VERIFY_PARAM_set1_ip_asc(param, host);
-	} else {
-		SSL_set_tlsext_host_name(st->ssl, host);
-		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		SSL_set1_host(st->ssl, host);
-	}
+	if (expect_host(st->ssl, host, err, errlen) < 0)
+		return -1;
 	while ((r = SSL_connect(st->ssl)) != 1) {
 		int e = SSL_get_error(st->ssl, r);
 		short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
