@@ -493,11 +493,11 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
+struct files_dir *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *path;
-	int r;
+	struct files_dir *dir = NULL;
+	char *path, why[512];
 
 	if (cfg->cache_dir) {
 		path = strdup(cfg->cache_dir);
@@ -516,14 +516,10 @@ char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	r = files_make_private_dirs(path);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot create the cache directory %s: %s (use -o cache_dir=PATH)",
-			 path, strerror(-r));
-		free(path);
-		return NULL;
-	}
-	return path;
+	if (files_dir_open(path, &dir, why, sizeof(why)) < 0)
+		snprintf(err, errlen, "cache directory refused: %s (or use -o cache_dir=PATH)", why);
+	free(path);
+	return dir;
 }
 
 void config_free_secret(char *secret)

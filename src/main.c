@@ -3,6 +3,7 @@
  * succeeded, runs the loop, and takes everything down in reverse order. */
 #include "cache.h"
 #include "config.h"
+#include "files.h"
 #include "imap.h"
 #include "log.h"
 #include "mailbox.h"
@@ -134,7 +135,8 @@ int main(int argc, char **argv)
 	struct watch *watch = NULL;
 	struct quota *quota = NULL;
 	char account[600], server_url[700];
-	char err[512], *password = NULL, *cache_dir = NULL;
+	struct files_dir *cache_dir = NULL;
+	char err[512], *password = NULL;
 	int status = 1;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -214,7 +216,7 @@ out:
 	if (acct.tls)
 		SSL_CTX_free(acct.tls);
 	config_free_secret(password);
-	free(cache_dir);
+	files_dir_close(cache_dir);
 	fuse_opt_free_args(&args);
 	config_free(&cfg);
 	return status;
