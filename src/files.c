@@ -18,12 +18,12 @@ struct files_dir {
 	char *path;
 };
 
-/* Creates the missing directories above the last component of path (0700,
- * as a user's ~/.cache would be).  They are only traversed: the checks
- * apply to the last component. */
+/* Creates the missing directories above the last component of path, which
+ * starts after the slash at last (0700, as a user's ~/.cache would be).
+ * They are only traversed: the checks apply to the last component. */
 static void make_parents(char *path, char *last)
 {
-	for (char *p = path + 1; p < last; p++) {
+	for (char *p = path + 1; p <= last; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #ifndef IMAPFS_VERSION
@@ -139,6 +141,10 @@ int main(int argc, char **argv)
 	char err[512], *password = NULL;
 	int status = 1;
 
+	/* the password will be in memory: no core file, and no ptrace or
+	 * /proc/PID/mem for the user's other processes */
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&acct, 0, sizeof(acct));
 	if (config_parse_args(argc, argv, &cfg, &args, err, sizeof(err)) < 0) {
