@@ -22,6 +22,8 @@
 
 #define PASSWORD_MAX 4096
 
+extern char **environ;
+
 enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_WATCH };
 
 #define OPT(t, f) { t, offsetof(struct config, f), 1 }
@@ -366,7 +368,12 @@ static int check_ca_file(const char *path, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	r = fstat(fd, &st) < 0 ? -errno : check_trusted(&st, "the CA file", path, true, err, errlen);
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot examine the CA file %s: %s", path, strerror(errno));
+		r = -errno;
+	} else {
+		r = check_trusted(&st, "the CA file", path, true, err, errlen);
+	}
 	close(fd);
 	return r;
 }
@@ -816,7 +823,6 @@ static bool env_block(uintptr_t *start, uintptr_t *end)
  * there, and belongs to the C library). */
 static void scrub_env(const char *name)
 {
-	extern char **environ;
 	size_t n = strlen(name);
 	uintptr_t start = 0, end = 0;
 
