@@ -28,11 +28,13 @@ struct cache_key {
 typedef int cache_fill_fn(const struct cache_key *key, char *buf, size_t *len, void *ctx);
 
 struct cache;
+struct files_dir;
 
 struct cache_options {
 	size_t memory_limit;
 	size_t disk_limit;	/* 0: no disk tier */
-	const char *dir;	/* the cache directory (blocks/ goes in it) */
+	const struct files_dir *dir;	/* the cache directory (blocks/ goes in it);
+					 * not kept after cache_new */
 };
 
 struct cache *cache_new(const struct cache_options *o);

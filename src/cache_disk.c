@@ -1,16 +1,18 @@
 /* cache_disk.c - owns the block files under cache_dir/blocks: their format
  * (a header with the key, the length and a CRC-32, then the bytes), atomic
- * writes, the in-memory index of what is on disk, and LRU eviction.
+ * writes, the in-memory index of what is on disk, and LRU eviction.  Every
+ * file is reached through the descriptor of blocks/ (files.h): a link put in
+ * a block's or a folder directory's place is removed, never followed.
  * Lock order: disk_cache.lock alone; file I/O happens outside it. */
 #include "cache_disk.h"
 #include "cache.h"
+#include "files.h"
 #include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,7 +52,7 @@ struct pending {
 #define PENDING_MAX_BYTES (32u << 20)	/* beyond this, writes wait (back-pressure) */
 
 struct disk_cache {
-	char *dir;
+	struct files_dir *top;		/* cache_dir/blocks */
 	size_t limit, bytes;
 	pthread_mutex_t lock;		/* protects the index */
 	size_t nbuckets;
@@ -109,10 +111,39 @@ static bool same_key(const struct cache_key *a, const struct cache_key *b)
 	       a->uidvalidity == b->uidvalidity;
 }
 
-static void path_of(const struct disk_cache *d, const struct cache_key *k, char *out, size_t n)
+#define FOLDER_NAME_MAX 17	/* 16 hex digits */
+#define BLOCK_NAME_MAX 40
+
+static void folder_name(uint64_t folder, char out[FOLDER_NAME_MAX])
 {
-	snprintf(out, n, "%s/%016" PRIx64 "/%" PRIu32 "-%" PRIu32 "-%" PRIu32, d->dir, k->folder,
-		 k->uidvalidity, k->uid, k->block);
+	snprintf(out, FOLDER_NAME_MAX, "%016" PRIx64, folder);
+}
+
+static void block_name(const struct cache_key *k, char out[BLOCK_NAME_MAX])
+{
+	snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity, k->uid,
+		 k->block);
+}
+
+/* The directory of a folder's blocks, or -errno. */
+static int folder_dir(const struct disk_cache *d, uint64_t folder, bool create)
+{
+	char name[FOLDER_NAME_MAX];
+
+	folder_name(folder, name);
+	return files_subdir_at(files_dir_fd(d->top), name, create);
+}
+
+static void delete_block(const struct disk_cache *d, const struct cache_key *k)
+{
+	char name[BLOCK_NAME_MAX];
+	int dfd = folder_dir(d, k->folder, false);
+
+	if (dfd < 0)
+		return;
+	block_name(k, name);
+	unlinkat(dfd, name, 0);
+	close(dfd);
 }
 
 static void unlink_lru_locked(struct disk_cache *d, struct entry *e)
@@ -191,7 +222,6 @@ static void add_locked(struct disk_cache *d, const struct cache_key *k, size_t b
 
 static void forget(struct disk_cache *d, const struct cache_key *k)
 {
-	char path[PATH_MAX];
 	struct entry *e;
 
 	pthread_mutex_lock(&d->lock);
@@ -200,15 +230,12 @@ static void forget(struct disk_cache *d, const struct cache_key *k)
 		remove_locked(d, e);
 	pthread_mutex_unlock(&d->lock);
 	free(e);
-	path_of(d, k, path, sizeof(path));
-	unlink(path);
+	delete_block(d, k);
 }
 
 /* Evicts least recently used blocks until under the limit. */
 static void evict(struct disk_cache *d)
 {
-	char path[PATH_MAX];
-
 	for (;;) {
 		struct entry *e;
 
@@ -220,57 +247,80 @@ static void evict(struct disk_cache *d)
 		if (!e)
 			return;
 		/* a reader with the file open keeps its bytes: unlink is safe */
-		path_of(d, &e->key, path, sizeof(path));
-		unlink(path);
+		delete_block(d, &e->key);
 		free(e);
 	}
 }
 
-static void index_folder(struct disk_cache *d, const char *name)
+/* Indexes the blocks of one folder directory; anything else in it (an
+ * interrupted write, a link, a device) is removed. */
+static void index_folder(struct disk_cache *d, int top, const char *name)
 {
-	char path[PATH_MAX];
 	struct dirent *de;
 	struct cache_key k;
 	struct stat st;
 	DIR *dir;
+	int dfd;
 
 	if (sscanf(name, "%16" SCNx64, &k.folder) != 1 || strlen(name) != 16)
 		return;
-	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
-	dir = opendir(path);
-	if (!dir)
+	dfd = files_subdir_at(top, name, false);
+	if (dfd < 0 || !(dir = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
 		return;
+	}
 	while ((de = readdir(dir))) {
-		char file[PATH_MAX + 300];
-
-		snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
 		if (de->d_name[0] == '.')
 			continue;
-		if (strncmp(de->d_name, "tmp.", 4) == 0 ||
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (strncmp(de->d_name, "tmp.", 4) == 0 || !S_ISREG(st.st_mode) ||
+		    st.st_uid != geteuid() ||
 		    sscanf(de->d_name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k.uidvalidity, &k.uid, &k.block) != 3) {
-			unlink(file);	/* an interrupted write */
+			unlinkat(dfd, de->d_name, 0);
 			continue;
 		}
-		if (stat(file, &st) == 0)
-			add_locked(d, &k, (size_t)st.st_size, false);
+		add_locked(d, &k, (size_t)st.st_size, false);
 	}
 	closedir(dir);
 }
 
-struct disk_cache *disk_cache_open(const char *dir, size_t limit)
+/* Indexes what earlier mounts left under blocks/. */
+static void index_all(struct disk_cache *d)
+{
+	int top = openat(files_dir_fd(d->top), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	struct stat st;
+	DIR *dir = top >= 0 ? fdopendir(top) : NULL;
+
+	if (!dir) {
+		if (top >= 0)
+			close(top);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.' || fstatat(top, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			index_folder(d, top, de->d_name);
+		else	/* only folder directories belong here */
+			unlinkat(top, de->d_name, 0);
+	}
+	closedir(dir);
+}
+
+struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
 {
 	struct disk_cache *d = calloc(1, sizeof(*d));
-	struct dirent *de;
-	DIR *top;
+	char err[512];
+	int r;
 
-	if (!d || !(d->dir = malloc(strlen(dir) + 8))) {
-		free(d);
+	if (!d)
 		return NULL;
-	}
-	sprintf(d->dir, "%s/blocks", dir);
-	if (mkdir(d->dir, 0700) < 0 && errno != EEXIST) {
-		log_warn("cannot create %s: %s; no disk cache", d->dir, strerror(errno));
-		free(d->dir);
+	r = files_dir_sub(dir, "blocks", &d->top, err, sizeof(err));
+	if (r < 0) {
+		log_warn("%s; no disk cache", err);
 		free(d);
 		return NULL;
 	}
@@ -284,12 +334,7 @@ struct disk_cache *disk_cache_open(const char *dir, size_t limit)
 		disk_cache_close(d);
 		return NULL;
 	}
-	top = opendir(d->dir);
-	while (top && (de = readdir(top)))
-		if (de->d_name[0] != '.')
-			index_folder(d, de->d_name);
-	if (top)
-		closedir(top);
+	index_all(d);
 	evict(d);
 	return d;
 }
@@ -313,7 +358,7 @@ void disk_cache_close(struct disk_cache *d)
 	}
 	free(d->buckets);
 	pthread_mutex_destroy(&d->lock);
-	free(d->dir);
+	files_dir_close(d->top);
 	free(d);
 }
 
@@ -334,10 +379,24 @@ static bool get_pending(struct disk_cache *d, const struct cache_key *k, char *b
 	return found;
 }
 
+/* The block's file, or -errno. */
+static int open_block(const struct disk_cache *d, const struct cache_key *k)
+{
+	char name[BLOCK_NAME_MAX];
+	int dfd = folder_dir(d, k->folder, false), fd;
+
+	if (dfd < 0)
+		return dfd;
+	block_name(k, name);
+	fd = files_open_at(dfd, name);
+	close(dfd);
+	return fd;
+}
+
 int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
 {
 	struct header h;
-	char path[PATH_MAX];
+	char name[BLOCK_NAME_MAX];
 	struct entry *e;
 	ssize_t n;
 	int fd;
@@ -353,8 +412,7 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	pthread_mutex_unlock(&d->lock);
 	if (!e)
 		return -ENOENT;
-	path_of(d, k, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_block(d, k);
 	if (fd < 0) {
 		forget(d, k);
 		return -ENOENT;
@@ -368,7 +426,9 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 		n = -1;
 	close(fd);
 	if (n != (ssize_t)h.len || cache_crc32(0, buf, h.len) != h.crc) {
-		log_warn("damaged cache file %s: fetching the block again", path);
+		block_name(k, name);
+		log_warn("damaged cache file %s/%016" PRIx64 "/%s: fetching the block again",
+			 files_dir_path(d->top), k->folder, name);
 		forget(d, k);
 		return -ENOENT;
 	}
@@ -395,33 +455,38 @@ static void write_block(struct disk_cache *d, const struct cache_key *k, const c
 {
 	struct header h = { BLOCK_MAGIC, k->folder, k->uidvalidity, k->uid, k->block, (uint32_t)len,
 			    cache_crc32(0, buf, len), 0 };
-	char path[PATH_MAX], tmp[600], dir[512];
+	char name[BLOCK_NAME_MAX], tmp[64];
 	unsigned long serial;
 	struct stat st;
-	int fd;
+	int dfd, fd;
 	bool ok;
 
 	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
 		return;
-	snprintf(dir, sizeof(dir), "%s/%016" PRIx64, d->dir, k->folder);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	dfd = folder_dir(d, k->folder, true);
+	if (dfd < 0)
 		return;
 	pthread_mutex_lock(&d->lock);
 	serial = ++d->tmp_serial;
 	pthread_mutex_unlock(&d->lock);
-	snprintf(tmp, sizeof(tmp), "%s/tmp.%ld.%lu", dir, (long)getpid(), serial);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	snprintf(tmp, sizeof(tmp), "tmp.%ld.%lu", (long)getpid(), serial);
+	fd = files_create_at(dfd, tmp, O_WRONLY);
+	if (fd < 0) {
+		close(dfd);
 		return;
+	}
 	ok = write_all(fd, &h, sizeof(h)) && write_all(fd, buf, len);
 	/* a full disk can leave a short file: check before it gets a real name */
 	ok = ok && fstat(fd, &st) == 0 && (size_t)st.st_size == sizeof(h) + len;
 	ok = close(fd) == 0 && ok;
-	path_of(d, k, path, sizeof(path));
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
+	block_name(k, name);
+	/* renameat replaces whatever has the name, a link too, without following it */
+	if (!ok || renameat(dfd, tmp, dfd, name) < 0) {
+		unlinkat(dfd, tmp, 0);
+		close(dfd);
 		return;
 	}
+	close(dfd);
 	pthread_mutex_lock(&d->lock);
 	add_locked(d, k, sizeof(h) + len, true);
 	pthread_mutex_unlock(&d->lock);
@@ -511,7 +576,6 @@ void disk_cache_flush(struct disk_cache *d)
 void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
 {
 	struct entry *doomed = NULL;
-	char path[PATH_MAX];
 
 	disk_cache_flush(d);	/* nothing of the folder may land after this */
 	pthread_mutex_lock(&d->lock);
@@ -527,8 +591,7 @@ void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
 	while (doomed) {
 		struct entry *next = doomed->next;
 
-		path_of(d, &doomed->key, path, sizeof(path));
-		unlink(path);
+		delete_block(d, &doomed->key);
 		free(doomed);
 		doomed = next;
 	}

@@ -1,7 +1,7 @@
 /* cache_disk.h - the on-disk tier of the block cache, under
  * cache_dir/blocks/: one private file per block, checksummed, written (by
- * a writer thread) to a temporary name and renamed, evicted least recently used first beyond a
- * size limit.  A damaged or truncated file is deleted and reported missing,
+ * a writer thread) to a temporary name and renamed, evicted least recently
+ * used first beyond a size limit.  A damaged or truncated file is deleted and reported missing,
  * never served.  Thread-safe. */
 #ifndef IMAPFS_CACHE_DISK_H
 #define IMAPFS_CACHE_DISK_H
@@ -11,9 +11,11 @@
 
 struct cache_key;
 struct disk_cache;
+struct files_dir;
 
-/* Opens (creating 0700 directories) and indexes what earlier mounts left. */
-struct disk_cache *disk_cache_open(const char *dir, size_t limit);
+/* Opens dir/blocks (created 0700; see files.h) and indexes what earlier
+ * mounts left.  dir is not kept: the caller may close it. */
+struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit);
 void disk_cache_close(struct disk_cache *d);
 
 /* 0 and the block in buf (room CACHE_BLOCK_SIZE), or -ENOENT. */

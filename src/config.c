@@ -10,6 +10,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,8 @@
 #include <unistd.h>
 
 #define PASSWORD_MAX 4096
+
+extern char **environ;
 
 enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_WATCH };
 
@@ -282,6 +287,25 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
 
 #define CONFIG_FILE_MAX (1 << 20)
 
+/* ssh's rule for a file that can run commands or turn checks off (the
+ * accounts file, a CA file): it belongs to the user (or to root, when
+ * root_ok) and nobody else can write to it. */
+static int check_trusted(const struct stat *st, const char *what, const char *path, bool root_ok,
+			 char *err, size_t errlen)
+{
+	if (st->st_uid != geteuid() && !(root_ok && st->st_uid == 0)) {
+		snprintf(err, errlen, "bad owner or permissions on %s %s: it belongs to uid %lu, "
+			 "not to you%s", what, path, (unsigned long)st->st_uid, root_ok ? " or root" : "");
+		return -EPERM;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "bad owner or permissions on %s %s: others can write to it; "
+			 "run chmod go-w %s", what, path, path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* The accounts file: $XDG_CONFIG_HOME/imapfs/config, else ~/.config/...;
  * malloc'd text, or NULL with err set. */
 static char *read_config_file(size_t *len, char *err, size_t errlen)
@@ -313,6 +337,12 @@ static char *read_config_file(size_t *len, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
+	/* it can set password_command and tls_verify=no */
+	if (check_trusted(&st, "the config file", path, false, err, errlen) < 0) {
+		free(text);
+		close(fd);
+		return NULL;
+	}
 	n = read(fd, text, (size_t)st.st_size);
 	close(fd);
 	if (n < 0) {
@@ -323,6 +353,52 @@ static char *read_config_file(size_t *len, char *err, size_t errlen)
 	text[n] = '\0';
 	*len = (size_t)n;
 	return text;
+}
+
+/* A CA file decides whom imapfs trusts with the password: the user's or
+ * root's, and no one else may write to it.  One that cannot be opened is
+ * left to tls.c, which says so. */
+static int check_ca_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, r;
+
+	if (!path)
+		return 0;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot examine the CA file %s: %s", path, strerror(errno));
+		r = -errno;
+	} else {
+		r = check_trusted(&st, "the CA file", path, true, err, errlen);
+	}
+	close(fd);
+	return r;
+}
+
+/* A relative path would resolve against / once the daemon has forked (and
+ * changed to /): joined to the working directory now. */
+static int make_absolute(char **path, char *err, size_t errlen)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if (!*path || **path == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd))) {
+		snprintf(err, errlen, "cannot resolve the relative path %s: %s", *path, strerror(errno));
+		return -EINVAL;
+	}
+	abs = malloc(strlen(cwd) + strlen(*path) + 2);
+	if (!abs) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sprintf(abs, "%s/%s", strcmp(cwd, "/") != 0 ? cwd : "", *path);
+	free(*path);
+	*path = abs;
+	return 0;
 }
 
 /* `imapfs work ~/Mail`: an account name where the URL goes becomes the
@@ -466,6 +542,11 @@ int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_arg
 		snprintf(err, errlen, "-o plaintext makes no sense with imaps://");
 		return -EINVAL;
 	}
+	if (make_absolute(&cfg->cache_dir, err, errlen) < 0 ||
+	    make_absolute(&cfg->password_file, err, errlen) < 0 ||
+	    make_absolute(&cfg->ca_file, err, errlen) < 0 ||
+	    check_ca_file(cfg->ca_file, err, errlen) < 0)
+		return -EINVAL;
 	return config_parse_url(cfg->url_text, &cfg->url, err, errlen);
 }
 
@@ -493,11 +574,11 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
+struct files_dir *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *path;
-	int r;
+	struct files_dir *dir = NULL;
+	char *path, why[512];
 
 	if (cfg->cache_dir) {
 		path = strdup(cfg->cache_dir);
@@ -516,14 +597,10 @@ char *config_cache_dir(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	r = files_make_private_dirs(path);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot create the cache directory %s: %s (use -o cache_dir=PATH)",
-			 path, strerror(-r));
-		free(path);
-		return NULL;
-	}
-	return path;
+	if (files_dir_open(path, &dir, why, sizeof(why)) < 0)
+		snprintf(err, errlen, "cache directory refused: %s (or use -o cache_dir=PATH)", why);
+	free(path);
+	return dir;
 }
 
 void config_free_secret(char *secret)
@@ -650,9 +727,41 @@ static int from_command(const char *cmd, char **pw, size_t *len, char *err, size
 	return r;
 }
 
+/* While the prompt has echo off, a signal that ends imapfs (Ctrl-C, a
+ * closed terminal) gives the terminal its echo back first. */
+static int prompt_fd = -1;
+static struct termios prompt_saved;
+static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define PROMPT_SIGNALS (sizeof(prompt_signals) / sizeof(prompt_signals[0]))
+
+static void prompt_interrupted(int sig)
+{
+	tcsetattr(prompt_fd, TCSAFLUSH, &prompt_saved);
+	raise(sig);	/* SA_RESETHAND, SA_NODEFER: the default action, now */
+}
+
+static void prompt_catch(struct sigaction old[PROMPT_SIGNALS])
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = prompt_interrupted;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < PROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &sa, &old[i]);
+}
+
+static void prompt_release(const struct sigaction old[PROMPT_SIGNALS])
+{
+	for (size_t i = 0; i < PROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &old[i], NULL);
+}
+
 static int from_terminal(const char *user, const char *host, char **pw, size_t *len,
 			 char *err, size_t errlen)
 {
+	struct sigaction old_actions[PROMPT_SIGNALS];
 	struct termios old, quiet;
 	FILE *tty = fopen("/dev/tty", "r+");
 	int r;
@@ -667,9 +776,14 @@ static int from_terminal(const char *user, const char *host, char **pw, size_t *
 	tcgetattr(fileno(tty), &old);
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	prompt_saved = old;
+	prompt_fd = fileno(tty);
+	prompt_catch(old_actions);
 	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
 	r = first_line(tty, pw, len);
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	prompt_release(old_actions);
+	prompt_fd = -1;
 	fputc('\n', tty);
 	fclose(tty);
 	if (r < 0)
@@ -677,23 +791,78 @@ static int from_terminal(const char *user, const char *host, char **pw, size_t *
 	return r;
 }
 
+/* Where the kernel put the environment at exec (/proc/self/stat fields
+ * env_start and env_end): /proc/PID/environ shows those bytes whatever
+ * setenv and unsetenv did since. */
+static bool env_block(uintptr_t *start, uintptr_t *end)
+{
+	unsigned long long s, e;
+	char buf[4096], *p;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the command name before it may hold anything */
+	for (int field = 3; p && field <= 50; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu %llu", &s, &e) != 2)
+		return false;
+	*start = (uintptr_t)s;
+	*end = (uintptr_t)e;
+	return true;
+}
+
+/* Takes name out of the environment, and overwrites its value where
+ * /proc/PID/environ would still show it (a copy setenv made is not shown
+ * there, and belongs to the C library). */
+static void scrub_env(const char *name)
+{
+	size_t n = strlen(name);
+	uintptr_t start = 0, end = 0;
+
+	if (env_block(&start, &end)) {
+		for (char **e = environ; *e; e++) {
+			uintptr_t at = (uintptr_t)*e;
+
+			if (at >= start && at < end && strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+				explicit_bzero(*e + n + 1, strlen(*e + n + 1));
+		}
+	}
+	unsetenv(name);
+}
+
 int config_read_password(const struct config *cfg, char **password, char *err, size_t errlen)
 {
-	const char *env = getenv("IMAPFS_PASSWORD");
+	const char *value = getenv("IMAPFS_PASSWORD");
+	char *env = value ? strdup(value) : NULL;
 	size_t len = 0;
 	int r;
 
 	*password = NULL;
+	/* gone before anything else runs (password_command) or forks */
+	scrub_env("IMAPFS_PASSWORD");
+	if (value && !env) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	if (cfg->password_file)
 		r = from_file(cfg->password_file, password, &len, err, errlen);
 	else if (cfg->password_command)
 		r = from_command(cfg->password_command, password, &len, err, errlen);
 	else if (env) {
 		len = strlen(env);
-		*password = strdup(env);
-		r = *password ? 0 : -ENOMEM;
+		*password = env;
+		env = NULL;
+		r = 0;
 	} else if ((r = from_netrc(cfg, password, &len, err, errlen)) == -ENOENT)
 		r = from_terminal(cfg->url.user, cfg->url.host, password, &len, err, errlen);
+	config_free_secret(env);	/* set, but another source came first */
 	if (r < 0)
 		return r;
 	if (!config_credential_ok(*password, len) || strchr(*password, '\r') || strchr(*password, '\n')) {

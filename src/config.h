@@ -10,6 +10,8 @@
 
 #include <fuse_opt.h>
 
+struct files_dir;
+
 struct imap_url {
 	bool tls;		/* imaps:// */
 	char *user;		/* percent-decoded */
@@ -71,8 +73,10 @@ void config_free(struct config *cfg);
 int config_read_password(const struct config *cfg, char **password, char *err, size_t errlen);
 
 /* The cache directory: -o cache_dir, else $XDG_CACHE_HOME/imapfs, else
- * ~/.cache/imapfs; created 0700.  malloc'd, or NULL with err set. */
-char *config_cache_dir(const struct config *cfg, char *err, size_t errlen);
+ * ~/.cache/imapfs; opened as a private directory (files.h: created 0700,
+ * refused when it is a symbolic link, not the user's or writable by
+ * others).  Close with files_dir_close; NULL with err set. */
+struct files_dir *config_cache_dir(const struct config *cfg, char *err, size_t errlen);
 
 /* Overwrites and frees a secret. */
 void config_free_secret(char *secret);

@@ -506,16 +506,17 @@ struct listing_header {
 	uint64_t modseq;
 };
 
-static char *listing_path(const struct mailbox *mb, const struct folder *f)
+/* cache_dir/folders as a descriptor, or -errno. */
+static int listings_dir(const struct mailbox *mb, bool create)
 {
-	char *path;
-
 	if (!mb->opt.cache_dir)
-		return NULL;
-	path = malloc(strlen(mb->opt.cache_dir) + 40);
-	if (path)
-		sprintf(path, "%s/folders/%016" PRIx64, mb->opt.cache_dir, mb_folder_key(mb, f));
-	return path;
+		return -ENOENT;
+	return files_subdir_at(files_dir_fd(mb->opt.cache_dir), "folders", create);
+}
+
+static void listing_name(const struct mailbox *mb, const struct folder *f, char name[17])
+{
+	snprintf(name, 17, "%016" PRIx64, mb_folder_key(mb, f));
 }
 
 static void pack_msg(unsigned char *p, const struct msg *m)
@@ -545,9 +546,10 @@ static void save_listing(const struct mailbox *mb, const struct folder *f, const
 				    l->modseq };
 	size_t body = l->count * PACKED_MSG + l->names_len;
 	unsigned char *buf = malloc(sizeof(h) + body);
-	char *path = listing_path(mb, f), *slash;
+	char name[17];
+	int dfd = -1;
 
-	if (!buf || !path)
+	if (!buf || (dfd = listings_dir(mb, true)) < 0)
 		goto out;
 	for (size_t i = 0; i < l->count; i++)
 		pack_msg(buf + sizeof(h) + i * PACKED_MSG, &l->msgs[i]);
@@ -555,16 +557,32 @@ static void save_listing(const struct mailbox *mb, const struct folder *f, const
 		memcpy(buf + sizeof(h) + l->count * PACKED_MSG, l->names, l->names_len);
 	h.crc = cache_crc32(0, buf + sizeof(h), body);
 	memcpy(buf, &h, sizeof(h));
-	slash = strrchr(path, '/');
-	*slash = '\0';
-	files_make_private_dirs(path);
-	*slash = '/';
+	listing_name(mb, f, name);
 	/* not synced: the CRC catches a file a crash left half written */
-	if (files_replace(path, buf, sizeof(h) + body, false) < 0)
+	if (files_replace_at(dfd, name, buf, sizeof(h) + body, false) < 0)
 		log_debug("cannot save the listing of %s", f->path);
 out:
+	if (dfd >= 0)
+		close(dfd);
 	free(buf);
-	free(path);
+}
+
+/* The saved listing of f as a stream, or NULL. */
+static FILE *open_listing(const struct mailbox *mb, const struct folder *f)
+{
+	char name[17];
+	int dfd = listings_dir(mb, false), fd;
+	FILE *in;
+
+	if (dfd < 0)
+		return NULL;
+	listing_name(mb, f, name);
+	fd = files_open_at(dfd, name);
+	close(dfd);
+	in = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (!in && fd >= 0)
+		close(fd);
+	return in;
 }
 
 static struct listing *load_listing(const struct mailbox *mb, const struct folder *f)
@@ -572,8 +590,7 @@ static struct listing *load_listing(const struct mailbox *mb, const struct folde
 	struct listing_header h;
 	struct listing *l = NULL;
 	unsigned char *buf = NULL;
-	char *path = listing_path(mb, f);
-	FILE *in = path ? fopen(path, "re") : NULL;
+	FILE *in = open_listing(mb, f);
 	size_t body;
 
 	if (!in || fread(&h, sizeof(h), 1, in) != 1 || h.magic != LISTING_MAGIC ||
@@ -615,7 +632,6 @@ out:
 	if (in)
 		fclose(in);
 	free(buf);
-	free(path);
 	return l;
 }
 

@@ -16,6 +16,7 @@
 #include "pool.h"
 
 struct mailbox;
+struct files_dir;
 
 struct mailbox_options {
 	enum names_mode names;
@@ -23,7 +24,7 @@ struct mailbox_options {
 	const char *trash;	/* -o trash=: folder path for rm, NULL: find it */
 	bool rm_expunge;	/* -o rm=expunge: rm deletes for good */
 	const char *account;	/* "user@host:port": part of every cache key */
-	const char *cache_dir;	/* listings are kept in cache_dir/folders */
+	const struct files_dir *cache_dir;	/* listings are kept in cache_dir/folders */
 	bool offline_fail;	/* -o offline=fail: no cached data while the server is down */
 };
 

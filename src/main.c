@@ -3,6 +3,7 @@
  * succeeded, runs the loop, and takes everything down in reverse order. */
 #include "cache.h"
 #include "config.h"
+#include "files.h"
 #include "imap.h"
 #include "log.h"
 #include "mailbox.h"
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #ifndef IMAPFS_VERSION
@@ -140,9 +143,14 @@ int main(int argc, char **argv)
 	struct watch *watch = NULL;
 	struct quota *quota = NULL;
 	char account[600], server_url[700];
-	char err[512], *password = NULL, *cache_dir = NULL;
+	struct files_dir *cache_dir = NULL;
+	char err[512], *password = NULL;
 	int status = 1;
 
+	/* the password will be in memory: no core file, and no ptrace or
+	 * /proc/PID/mem for the user's other processes */
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&acct, 0, sizeof(acct));
 	if (config_parse_args(argc, argv, &cfg, &args, err, sizeof(err)) < 0) {
@@ -220,7 +228,7 @@ out:
 	if (acct.tls)
 		SSL_CTX_free(acct.tls);
 	config_free_secret(password);
-	free(cache_dir);
+	files_dir_close(cache_dir);
 	fuse_opt_free_args(&args);
 	config_free(&cfg);
 	return status;

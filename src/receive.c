@@ -27,7 +27,10 @@ struct receive {
 	struct mailbox *mb;
 	struct pool *pool;
 	struct receive_options opt;
-	char *state_file;	/* local persistence, when the server has no METADATA */
+	/* local persistence, when the server has no METADATA: a file in a
+	 * private directory (files.h); both NULL when there is none */
+	struct files_dir *state_dir;
+	char *state_file;
 	bool on_server;
 
 	pthread_mutex_t lock;	/* protects table */
@@ -59,46 +62,61 @@ static int metadata_fn(struct imap_session *s, const struct imap_folder_state *s
 	return imap_get_metadata(s, RECEIVE_METADATA_ENTRY, &job->value);
 }
 
-static char *state_path(const char *account)
+/* The state directory, opened (created) in *dir, and the table's name in
+ * it; NULL when there is none usable. */
+static char *state_path(const char *account, struct files_dir **dir)
 {
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	const char *base = xdg && *xdg == '/' ? xdg : home;
 	const char *mid = base == xdg ? "/imapfs" : "/.local/state/imapfs";
-	char *path;
+	char *path, *name, err[512];
 
+	*dir = NULL;
 	if (!base || *base != '/')
 		return NULL;
-	path = malloc(strlen(base) + strlen(mid) + strlen(account) + 24);
-	if (!path)
-		return NULL;
+	path = malloc(strlen(base) + strlen(mid) + 1);
+	name = malloc(strlen(account) + 24);
+	if (!path || !name)
+		goto fail;
 	sprintf(path, "%s%s", base, mid);
-	if (files_make_private_dirs(path) < 0)
-		log_warn("cannot create %s: the receive-folder table may not be saved", path);
-	strcat(path, "/receive-folders.");
-	strcat(path, account);
-	for (char *p = strrchr(path, '/') + 1; *p; p++)
+	if (files_dir_open(path, dir, err, sizeof(err)) < 0) {
+		log_warn("%s: the receive-folder table is not kept locally", err);
+		goto fail;
+	}
+	free(path);
+	sprintf(name, "receive-folders.%s", account);
+	for (char *p = name; *p; p++)
 		if (*p == '/')
 			*p = '_';
-	return path;
+	return name;
+fail:
+	free(path);
+	free(name);
+	return NULL;
 }
 
-static int save_local(const char *path, const char *text, size_t len)
+static int save_local(const struct receive *r, const char *text, size_t len)
 {
-	int r = files_replace(path, text, len, true);
+	int err = files_replace_at(files_dir_fd(r->state_dir), r->state_file, text, len, true);
 
-	if (r < 0)
-		log_warn("cannot save the receive-folder table to %s: %s", path, strerror(-r));
-	return r;
+	if (err < 0)
+		log_warn("cannot save the receive-folder table to %s/%s: %s",
+			 files_dir_path(r->state_dir), r->state_file, strerror(-err));
+	return err;
 }
 
-static char *load_local(const char *path)
+static char *load_local(const struct receive *r)
 {
-	FILE *f = fopen(path, "re");
+	int fd = files_open_at(files_dir_fd(r->state_dir), r->state_file);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	char *text = NULL;
 	size_t len = 0;
 
-	if (!f)
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return NULL;
+	}
 	text = malloc(1 << 20);
 	if (text) {
 		len = fread(text, 1, (1 << 20) - 1, f);
@@ -125,12 +143,13 @@ static int save(struct receive *r)
 		err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
 	if (err == -EPERM || err == -EOPNOTSUPP) {
 		/* the server will not keep our entry: keep the table here */
-		log_warn("the server refuses to store the receive-folder table; keeping it in %s",
-			 r->state_file ? r->state_file : "(nowhere)");
+		log_warn("the server refuses to store the receive-folder table; keeping it in %s%s%s",
+			 r->state_dir ? files_dir_path(r->state_dir) : "(nowhere)",
+			 r->state_file ? "/" : "", r->state_file ? r->state_file : "");
 		r->on_server = false;
 	}
 	if (job.value && !r->on_server)
-		err = r->state_file ? save_local(r->state_file, job.value, len) : -EIO;
+		err = r->state_file ? save_local(r, job.value, len) : -EIO;
 	pthread_mutex_unlock(&r->save_lock);
 	free(job.value);
 	if (err < 0)
@@ -191,7 +210,7 @@ int receive_load(struct receive *r)
 	if (err == 0)
 		t = parse_table(job.value);
 	else if ((err == -EOPNOTSUPP || err == -ENODATA) && r->state_file &&
-		 (job.value = load_local(r->state_file)))
+		 (job.value = load_local(r)))
 		t = parse_table(job.value);	/* nothing on the server: what we kept here */
 	else if (err < 0 && err != -ENODATA && err != -EOPNOTSUPP)
 		log_warn("cannot read the receive-folder table from the server: %s", strerror(-err));
@@ -234,9 +253,10 @@ struct receive *receive_new(struct mailbox *mb, struct pool *pool, const struct 
 	r->pool = pool;
 	r->opt = *o;
 	r->table = rfolders_new_default(time(NULL));
-	r->state_file = state_path(o->account);
+	r->state_file = state_path(o->account, &r->state_dir);
 	if (!r->table) {
 		free(r->state_file);
+		files_dir_close(r->state_dir);
 		free(r);
 		return NULL;
 	}
@@ -256,6 +276,7 @@ void receive_free(struct receive *r)
 	mailbox_set_folder_hook(r->mb, NULL, NULL);
 	rfolders_free(r->table);
 	free(r->state_file);
+	files_dir_close(r->state_dir);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->save_lock);
 	pthread_mutex_destroy(&r->stop_lock);

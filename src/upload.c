@@ -2,6 +2,7 @@
  * temporary files, what cp -p / cp -a set on them before closing, and the
  * one APPEND at flush. */
 #include "upload.h"
+#include "files.h"
 #include "flags.h"
 #include "inode.h"
 #include "log.h"
@@ -37,21 +38,20 @@ struct upload {
 struct uploads {
 	struct mailbox *mb;
 	struct receive *rcv;
-	char *dir;
+	const struct files_dir *dir;
 	pthread_mutex_t lock;		/* protects the registry */
 	struct upload **v;
 	size_t n, cap;
 	uint32_t next_serial;
 };
 
-struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const char *dir)
+struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir)
 {
 	struct uploads *u = calloc(1, sizeof(*u));
 
-	if (!u || !(u->dir = strdup(dir))) {
-		free(u);
+	if (!u)
 		return NULL;
-	}
+	u->dir = dir;
 	u->mb = mb;
 	u->rcv = rcv;
 	pthread_mutex_init(&u->lock, NULL);
@@ -76,27 +76,8 @@ void uploads_free(struct uploads *u)
 	for (size_t i = 0; i < u->n; i++)
 		upload_put(u->v[i]);
 	free(u->v);
-	free(u->dir);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
-}
-
-static int temp_file(const char *dir)
-{
-	char *path;
-	int fd;
-
-	/* unlinked at once: nothing is left behind, whatever happens */
-	path = malloc(strlen(dir) + 20);
-	if (!path)
-		return -ENOMEM;
-	strcpy(path, dir);
-	strcat(path, "/upload.XXXXXX");
-	fd = mkstemp(path);
-	if (fd >= 0)
-		unlink(path);
-	free(path);
-	return fd >= 0 ? fd : -errno;
 }
 
 static void fill_stat(const struct upload *up, struct stat *st)
@@ -132,10 +113,11 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 		free(up);
 		return -ENOMEM;
 	}
-	up->fd = temp_file(u->dir);
+	up->fd = files_temp_at(files_dir_fd(u->dir));
 	if (up->fd < 0) {
 		r = up->fd;
-		log_warn("cannot create a temporary file in %s: %s", u->dir, strerror(-r));
+		log_warn("cannot create a temporary file in %s: %s", files_dir_path(u->dir),
+			 strerror(-r));
 		free(up->name);
 		free(up);
 		return r;

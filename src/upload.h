@@ -14,10 +14,12 @@ struct uploads;
 struct upload;
 
 struct receive;
+struct files_dir;
 
-/* Temporary files go in dir (created 0700 if missing).  Files written at
- * the mount root are delivered to the receive folder of their class. */
-struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const char *dir);
+/* Temporary files go in dir (see files.h), which must outlive u.  Files
+ * written at the mount root are delivered to the receive folder of their
+ * class. */
+struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir);
 void uploads_free(struct uploads *u);
 
 /* A new file `name` in folder directory parent; st describes it. */

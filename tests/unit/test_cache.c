@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "cache.h"
+#include "files.h"
 
 struct source {
 	int fills;		/* atomic */
@@ -215,9 +216,14 @@ static void rm_tmpdir(char *d)
 
 static struct cache *disk_cache(const char *dir, size_t memory_limit, size_t disk_limit)
 {
-	struct cache *c = cache_new(&(struct cache_options){
-		.memory_limit = memory_limit, .disk_limit = disk_limit, .dir = dir });
+	struct files_dir *fd = NULL;
+	char err[256];
+	struct cache *c;
 
+	assert_int_equal(files_dir_open(dir, &fd, err, sizeof(err)), 0);
+	c = cache_new(&(struct cache_options){
+		.memory_limit = memory_limit, .disk_limit = disk_limit, .dir = fd });
+	files_dir_close(fd);	/* the cache keeps blocks/ open itself */
 	assert_non_null(c);
 	return c;
 }

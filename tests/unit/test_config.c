@@ -215,6 +215,15 @@ static void test_password_sources(void **state)
 	assert_int_equal(config_read_password(&cfg, &pw, err, sizeof(err)), 0);
 	assert_string_equal(pw, "env-pass");
 	config_free_secret(pw);
+	/* read once, then gone: a password_command or a child never sees it */
+	assert_null(getenv("IMAPFS_PASSWORD"));
+	setenv("IMAPFS_PASSWORD", "unused", 1);
+	cfg.password_command = "echo from-cmd";
+	assert_int_equal(config_read_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_string_equal(pw, "from-cmd");
+	config_free_secret(pw);
+	assert_null(getenv("IMAPFS_PASSWORD"));
+	cfg.password_command = NULL;
 
 	setenv("IMAPFS_PASSWORD", "bad\npass", 1);
 	assert_true(config_read_password(&cfg, &pw, err, sizeof(err)) < 0);
@@ -312,6 +321,88 @@ static void test_config_file(void **state)
 	}
 }
 
+/* Paths in options become absolute before the daemon changes to /. */
+static void test_relative_paths(void **state)
+{
+	char dir[] = "/tmp/imapfs-test-cwdXXXXXX", old[4096], want[4200];
+	const char *argv[] = { "imapfs", "-o", "cache_dir=rel/cache,password_file=pw,ca_file=./ca",
+			       "imaps://u@h", "/mnt", NULL };
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_non_null(getcwd(old, sizeof(old)));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(parse(argv, &cfg, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/rel/cache", dir);
+	assert_string_equal(cfg.cache_dir, want);
+	snprintf(want, sizeof(want), "%s/pw", dir);
+	assert_string_equal(cfg.password_file, want);
+	snprintf(want, sizeof(want), "%s/./ca", dir);
+	assert_string_equal(cfg.ca_file, want);
+	config_free(&cfg);
+	assert_int_equal(chdir(old), 0);
+	rmdir(dir);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* The accounts file and a CA file are refused, ssh-like, when others can
+ * write to them or they belong to someone else (root is fine for a CA). */
+static void test_trusted_files(void **state)
+{
+	char dir[] = "/tmp/imapfs-test-cfgXXXXXX", sub[64], config[96], ca[96], opt[128];
+	const char *by_name[] = { "imapfs", "work", "/mnt", NULL };
+	const char *with_ca[] = { "imapfs", "-o", opt, "imaps://u@h", "/mnt", NULL };
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/imapfs", dir);
+	snprintf(config, sizeof(config), "%s/config", sub);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(opt, sizeof(opt), "ca_file=%s", ca);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	write_file(config, "[work]\nurl = imaps://u@h\npassword_command = echo x\n", 0664);
+	setenv("XDG_CONFIG_HOME", dir, 1);
+	assert_int_equal(parse(by_name, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bad owner or permissions on the config file"));
+	assert_non_null(strstr(err, "chmod go-w"));
+	config_free(&cfg);
+	assert_int_equal(chmod(config, 0644), 0);
+	assert_int_equal(parse(by_name, &cfg, err, sizeof(err)), 0);
+	config_free(&cfg);
+	if (geteuid() == 0) {	/* someone else's file: only root can make one */
+		assert_int_equal(chown(config, 65534, (gid_t)-1), 0);
+		assert_int_equal(parse(by_name, &cfg, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "belongs to uid 65534"));
+		config_free(&cfg);
+	}
+	unsetenv("XDG_CONFIG_HOME");
+
+	write_file(ca, "not really a certificate\n", 0666);
+	assert_int_equal(parse(with_ca, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bad owner or permissions on the CA file"));
+	config_free(&cfg);
+	assert_int_equal(chmod(ca, 0644), 0);
+	assert_int_equal(parse(with_ca, &cfg, err, sizeof(err)), 0);
+	config_free(&cfg);
+	unlink(ca);
+	unlink(config);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +413,8 @@ int main(void)
 		cmocka_unit_test(test_password_sources),
 		cmocka_unit_test(test_netrc),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_trusted_files),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
