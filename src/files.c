@@ -239,8 +239,25 @@ int files_create_at(int dirfd, const char *name, int access)
 	return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int files_append_at(int dirfd, const char *name)
 {
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    fcntl(fd, F_SETFL, O_APPEND) < 0 || fchmod(fd, 0600) < 0) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+int files_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
 	while (n) {
 		ssize_t w = write(fd, p, n);
 
@@ -272,7 +289,7 @@ int files_replace_at(int dirfd, const char *name, const void *data, size_t len, 
 		r = fd;
 		goto out;
 	}
-	r = write_all(fd, data, len);
+	r = files_write_all(fd, data, len);
 	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

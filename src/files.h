@@ -46,6 +46,13 @@ int files_open_at(int dirfd, const char *name);
 /* Creates name exclusively, 0600; access is O_WRONLY or O_RDWR. */
 int files_create_at(int dirfd, const char *name, int access);
 
+/* Opens name for appending (O_RDWR | O_APPEND), creating it 0600: a
+ * regular file of the user's, made 0600. */
+int files_append_at(int dirfd, const char *name);
+
+/* Writes all of buf (restarting after EINTR); 0 or -errno. */
+int files_write_all(int fd, const void *buf, size_t n);
+
 /* Replaces name with data: written to name.tmp (created afresh), checked,
  * (with durable: synced,) then renamed, so a crash or a full disk leaves the
  * old file or the new one, never half of either.  Not for concurrent

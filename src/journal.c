@@ -2,6 +2,7 @@
  * and syncing records, the pending entries in memory, staged messages,
  * compaction, and what is set aside as damaged or unresolved. */
 #include "journal.h"
+#include "files.h"
 #include "log.h"
 
 #include <errno.h>
@@ -31,52 +32,6 @@ struct journal {
 	uint64_t log_bytes;
 	char damage[256];	/* what open found, for .status; "" if nothing */
 };
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* A file of ours: regular, owned by us, nobody else may touch it. */
-static int check_private(int fd, bool dir)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) || st.st_uid != geteuid())
-		return -EPERM;
-	if ((st.st_mode & 077) && fchmod(fd, dir ? 0700 : 0600) < 0)
-		return -errno;
-	return 0;
-}
-
-static int open_private(int dirfd, const char *name, int flags)
-{
-	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	r = check_private(fd, false);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 static struct journal_entry *find_locked(struct journal *j, uint64_t id)
 {
@@ -177,7 +132,7 @@ static void report(struct journal *j, const char *headline, const struct journal
 	char line[1536], when[32];
 	time_t now = time(NULL);
 	struct tm tm;
-	int fd = open_private(j->dirfd, JOURNAL_UNRESOLVED, O_WRONLY | O_CREAT | O_APPEND);
+	int fd = files_append_at(j->dirfd, JOURNAL_UNRESOLVED);
 
 	if (fd < 0) {
 		log_err("cannot write %s/%s: %s", JOURNAL_DIR, JOURNAL_UNRESOLVED, strerror(-fd));
@@ -185,10 +140,10 @@ static void report(struct journal *j, const char *headline, const struct journal
 	}
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	snprintf(line, sizeof(line), "%s %s\n", when, headline);
-	if (write_all(fd, line, strlen(line)) == 0 && e) {
+	if (files_write_all(fd, line, strlen(line)) == 0 && e) {
 		describe(e, line, sizeof(line) - 1);
 		strcat(line, "\n");
-		write_all(fd, line, strlen(line));
+		files_write_all(fd, line, strlen(line));
 	}
 	fdatasync(fd);
 	close(fd);
@@ -232,7 +187,7 @@ static int set_aside(struct journal *j, size_t good, uint64_t size)
 	if (renameat(j->dirfd, JOURNAL_LOG, j->dirfd, name) < 0)
 		return -errno;
 	close(j->fd);
-	j->fd = open_private(j->dirfd, JOURNAL_LOG, O_RDWR | O_CREAT | O_EXCL | O_APPEND);
+	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
 	return j->fd < 0 ? j->fd : 0;
 }
 
@@ -287,16 +242,12 @@ int journal_open(int dirfd, struct journal **out, char *err, size_t errlen)
 	j->fd = j->dirfd = -1;
 	j->next_id = 1;
 	pthread_mutex_init(&j->lock, NULL);
-	if (mkdirat(dirfd, JOURNAL_DIR, 0700) < 0 && errno != EEXIST) {
-		r = -errno;
+	j->dirfd = files_subdir_at(dirfd, JOURNAL_DIR, true);
+	if (j->dirfd < 0) {
+		r = j->dirfd;
 		goto fail;
 	}
-	j->dirfd = openat(dirfd, JOURNAL_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (j->dirfd < 0 || (r = check_private(j->dirfd, true)) < 0) {
-		r = j->dirfd < 0 ? -errno : r;
-		goto fail;
-	}
-	j->fd = open_private(j->dirfd, JOURNAL_LOG, O_RDWR | O_CREAT | O_APPEND);
+	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
 	if (j->fd < 0) {
 		r = j->fd;
 		goto fail;
@@ -335,10 +286,10 @@ static int stage(struct journal *j, uint64_t id, const void *data, size_t len, c
 	int fd, r;
 
 	snprintf(buf, sizeof(buf), "append-%" PRIu64 ".eml", id);
-	fd = open_private(j->dirfd, buf, O_WRONLY | O_CREAT | O_EXCL);
+	fd = files_create_at(j->dirfd, buf, O_WRONLY);
 	if (fd < 0)
 		return fd;
-	r = write_all(fd, data, len);
+	r = files_write_all(fd, data, len);
 	if (r == 0 && fdatasync(fd) < 0)
 		r = -errno;
 	close(fd);
@@ -353,7 +304,7 @@ static int stage(struct journal *j, uint64_t id, const void *data, size_t len, c
 
 static int append_locked(struct journal *j, const void *rec, size_t len)
 {
-	int r = write_all(j->fd, rec, len);
+	int r = files_write_all(j->fd, rec, len);
 
 	if (r == 0 && fdatasync(j->fd) < 0)
 		r = -errno;
@@ -413,7 +364,9 @@ static int compact_locked(struct journal *j)
 		j->log_bytes = 0;
 		return 0;
 	}
-	fd = open_private(j->dirfd, JOURNAL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
+	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
 	if (fd < 0)
 		return fd;
 	j->log_bytes = 0;
@@ -423,7 +376,7 @@ static int compact_locked(struct journal *j)
 
 		if (!j->v[i].op || (r = journal_encode_add(&j->v[i], &rec, &len)) < 0)
 			continue;
-		r = write_all(fd, rec, len);
+		r = files_write_all(fd, rec, len);
 		j->log_bytes += len;
 		free(rec);
 	}
@@ -526,7 +479,7 @@ size_t journal_count(struct journal *j)
 
 int journal_open_staged(struct journal *j, const char *name)
 {
-	return open_private(j->dirfd, name, O_RDONLY);
+	return files_open_at(j->dirfd, name);
 }
 
 void journal_status(struct journal *j, FILE *out)
