@@ -33,7 +33,7 @@ FUZZ_TIME ?= 60
 
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps build-deps check check-unit check-integration asan check-asan fuzz install uninstall clean \
+.PHONY: all deps build-deps check check-unit check-integration asan check-asan tsan check-tsan fuzz install uninstall clean \
 	demo demo-stop deps-servers check-servers unit-bins
 
 all: imapfs
@@ -103,6 +103,21 @@ check-asan: deps
 	@set -e; for t in $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS)); do echo "== $$t"; $$t; done
 	IMAPFS_SANITIZED=1 IMAPFS_BIN=$(CURDIR)/build-asan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
+# The whole suite again with ThreadSanitizer (data races and lock order).
+# TSAN_OPTIONS: a report fails the run (the tests look for it on stderr too);
+# tests/tsan.supp names the races inside libraries we do not build.
+TSAN_FLAGS = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp"
+
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_FLAGS)" LDFLAGS="-fsanitize=thread" \
+		build-tsan/imapfs $(patsubst $(BUILD)/%,build-tsan/%,$(UNIT_BINS))
+
+check-tsan: deps
+	@$(MAKE) --no-print-directory tsan
+	@set -e; for t in $(patsubst $(BUILD)/%,build-tsan/%,$(UNIT_BINS)); do echo "== $$t"; $(TSAN_ENV) $$t; done
+	$(TSAN_ENV) IMAPFS_SANITIZED=1 IMAPFS_BIN=$(CURDIR)/build-tsan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
 # libFuzzer targets for the parsers of untrusted input, each run FUZZ_TIME s.
 build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(wildcard src/*.h) | build-deps
 	@mkdir -p build-fuzz
@@ -135,7 +150,7 @@ demo-stop:
 	@scripts/demo stop
 
 clean:
-	rm -rf build build-asan build-clang build-fuzz imapfs tests/integration/__pycache__ .pytest_cache
+	rm -rf build build-asan build-tsan build-clang build-fuzz imapfs tests/integration/__pycache__ .pytest_cache
 
 # Benchmark against peer tools on a private Dovecot (minutes; not part of
 # `make check`).  bench-smoke: small sizes, one run (CI).  See bench/README.
