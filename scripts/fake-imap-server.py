@@ -48,6 +48,11 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 announcing 4 GB, an endless line, a response that never ends
                 (see class Hostile).
 
+  appendlimit   the honest account, CAPABILITY with APPENDLIMIT=--append-limit
+                (RFC 7889); an APPEND of a larger literal gets NO [TOOBIG]
+                without a continuation, a smaller one is read and answered
+                OK (and not listed afterwards).
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -551,12 +556,49 @@ class Hostile(Honest):
                 time.sleep(0.1)
 
 
+# -- mode "appendlimit" ------------------------------------------------------------
+
+class AppendLimit(Honest):
+    """The honest account announcing APPENDLIMIT=--append-limit."""
+
+    @property
+    def capabilities(self):
+        return "IMAP4rev1 LOGIN IDLE APPENDLIMIT=%d" % OPTS.append_limit
+
+    def read_literal(self, n):
+        while len(self.buf) < n:
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                raise ConnectionError("client closed in a literal")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        self.log(b"C: <%d bytes>" % n)
+        return data
+
+    def cmd_APPEND(self, tag, args):
+        m = re.search(rb"\{(\d+)\}$", args)
+        if not self.authed or not m:
+            self.send(tag + " BAD APPEND needs a literal")
+            return
+        n = int(m.group(1))
+        if n > OPTS.append_limit:
+            self.send(tag + " NO [TOOBIG] message larger than APPENDLIMIT")
+            return
+        self.send("+ ready")
+        self.read_literal(n)
+        if self.readline() != b"":
+            self.send(tag + " BAD junk after the literal")
+            return
+        self.send(tag + " OK APPEND completed")
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
     "bye-mid-fetch": ByeMidFetch,
     "bad-fetch": BadFetch,
     "hostile": Hostile,
+    "appendlimit": AppendLimit,
 }
 
 
@@ -581,6 +623,8 @@ def main():
     ap.add_argument("--attack", default="names",
                     choices=("names", "huge-literal", "endless-line", "never-ends"),
                     help="hostile: what it does (see Hostile)")
+    ap.add_argument("--append-limit", type=int, default=4000,
+                    help="appendlimit: the APPENDLIMIT announced")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     a = ap.parse_args()
     global OPTS
