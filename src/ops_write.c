@@ -29,10 +29,10 @@ static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, boo
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
+	struct ops_handle *h;
 	struct stat st;
 	int r;
 
-	(void)fi;
 	switch (notify_announced(c->notify, req, 0, NULL, &ino, NULL)) {
 	case NOTIFY_NONE:
 		break;
@@ -61,8 +61,12 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (inode_is_upload(ino)) {
-		r = uploads_setattr(c->uploads, ino, attr, to_set, &st);
+	/* ftruncate of a file being written reaches it through its handle */
+	h = ops_handle_get(fi, OPS_HANDLE_UPLOAD);
+	if (h || inode_is_upload(ino)) {
+		r = h ? upload_setattr(h->obj, attr, to_set, &st) :
+			uploads_setattr(c->uploads, ino, attr, to_set, &st);
+		ops_handle_put(h);
 		if (r == -ENOENT)
 			r = -EPERM;	/* already stored: it is a message now */
 		if (r < 0)
@@ -214,53 +218,51 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	ops_fill_entry(c, &st, &e);
 	e.attr_timeout = 0;
-	if (ops_handle_set(fi, up, free_upload) < 0) {
+	if (ops_handle_set(fi, OPS_HANDLE_UPLOAD, up, free_upload) < 0) {
 		upload_release(up);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fi->direct_io = 1;	/* the bytes live in the temporary file, not the page cache */
 	if (fuse_reply_create(req, &e, fi) != 0)
-		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+		ops_handle_drop(fi);
 }
 
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	       struct fuse_file_info *fi)
 {
-	struct ops_handle *h;
-	int r;
+	struct ops_handle *h = ops_handle_any(fi);
+	ssize_t n = -EBADF;	/* a message is never open for writing */
 
-	if (ino == INODE_CTL_RFOLDERS) {
+	(void)ino;
+	if (h && h->kind == OPS_HANDLE_TEXT) {
+		ops_handle_put(h);
 		ops_ctl_write(req, buf, size, fi);
 		return;
 	}
-	if (!inode_is_upload(ino)) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	h = ops_handle_get(fi);
-	r = upload_write(h->obj, buf, size, off);
-	if (r < 0)
-		fuse_reply_err(req, -r);
+	if (h && h->kind == OPS_HANDLE_UPLOAD)
+		n = upload_write(h->obj, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_write(req, (size_t)r);
+		fuse_reply_write(req, (size_t)n);
 	ops_handle_put(h);
 }
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = 0;
+	struct ops_handle *h = ops_handle_any(fi);
+	int r = h ? 0 : -EBADF;	/* a message or directory: nothing to do */
 
-	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
+	(void)ino;
+	if (h && h->kind == OPS_HANDLE_TEXT) {
+		ops_handle_put(h);
 		ops_ctl_flush(req, fi);
 		return;
 	}
-	if (inode_is_upload(ino)) {
-		struct ops_handle *h = ops_handle_get(fi);
-
+	if (h && h->kind == OPS_HANDLE_UPLOAD)
 		r = upload_flush(ctx_of(req)->uploads, h->obj);
-		ops_handle_put(h);
-	}
+	ops_handle_put(h);
 	fuse_reply_err(req, -r);
 }
 
