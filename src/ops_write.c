@@ -218,6 +218,10 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	ops_fill_entry(c, &st, &e);
 	e.attr_timeout = 0;
+	/* a delivery leaves the root once stored: the kernel must not keep its
+	 * name, or the next cp to it would open the stored message (EPERM) */
+	if (parent == INODE_ROOT)
+		e.entry_timeout = 0;
 	if (ops_handle_set(fi, OPS_HANDLE_UPLOAD, up, free_upload) < 0) {
 		upload_release(up);
 		fuse_reply_err(req, ENOMEM);
