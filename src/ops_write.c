@@ -321,23 +321,43 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	free(value);
 }
 
+#define MESSAGE_ID_ATTR "user.imap.message_id"
+
+/* Only attributes that exist are listed (rsync -X and getfattr -d get each
+ * one listed): a message without a Message-ID has no user.imap.message_id. */
 void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	const char *names;
-	size_t len = 0;
+	char list[256], *value = NULL;
+	size_t len = 0, used = 0, vlen;
+	int r;
 
 	if (!inode_is_message(ino) || pending_upload(req, ino)) {
 		ops_reply_value(req, "", 0, size);
 		return;
 	}
+	r = mailbox_getxattr(ctx_of(req)->mailbox, ino, MESSAGE_ID_ATTR, &value, &vlen);
+	free(value);
+	if (r < 0 && r != -ENODATA) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	names = mailbox_xattr_names(&len);
-	ops_reply_value(req, names, len, size);
+	for (size_t at = 0; at < len; at += strlen(names + at) + 1) {
+		size_t n = strlen(names + at) + 1;
+
+		if ((r == 0 || strcmp(names + at, MESSAGE_ID_ATTR) != 0) && used + n <= sizeof(list)) {
+			memcpy(list + used, names + at, n);
+			used += n;
+		}
+	}
+	ops_reply_value(req, list, used, size);
 }
 
 static bool read_only_attr(const char *name)
 {
 	return strcmp(name, "user.imap.uid") == 0 || strcmp(name, "user.imap.internaldate") == 0 ||
-	       strcmp(name, "user.imap.message_id") == 0 || strcmp(name, "user.mapi.message_class") == 0;
+	       strcmp(name, MESSAGE_ID_ATTR) == 0 || strcmp(name, "user.mapi.message_class") == 0;
 }
 
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
