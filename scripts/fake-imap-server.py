@@ -53,6 +53,11 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 without a continuation, a smaller one is read and answered
                 OK (and not listed afterwards).
 
+  big-sizes     the honest INBOX plus a folder Huge whose messages claim an
+                RFC822.SIZE of 4294967000 (near 4 GiB): UID 1 has 900 bytes,
+                UID 2 never ends (a partial FETCH BODY[]<o.n> always gets n
+                bytes: the body goes on past what IMAP can address).
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -592,6 +597,31 @@ class AppendLimit(Honest):
         self.send(tag + " OK APPEND completed")
 
 
+# -- mode "big-sizes" --------------------------------------------------------------
+
+NEAR_4G = 4294967000
+BIG_SIZES = {
+    "INBOX": [(1, "Inbox one", 800, None, r"\Seen", True)],
+    "Huge": [
+        (1, "Claims 4 GB", 900, NEAR_4G, "", True),
+        (2, "Endless", 900, NEAR_4G, "", True),
+    ],
+}
+
+
+class BigSizes(Honest):
+    account = BIG_SIZES
+    folders = ["INBOX", "Huge"]
+
+    def fetch_parts(self, seq, uid, msg, items, body):
+        if self.selected != "Huge" or uid != 2 or not body or body.group(1) is None:
+            return super().fetch_parts(seq, uid, msg, items, body)
+        off, ln = int(body.group(1)), int(body.group(2))
+        line = b"x" * 78 + b"\r\n"
+        part = (line * (ln // len(line) + 1))[:ln]
+        return (b"* %d FETCH (UID %d BODY[]<%d> {%d}\r\n" % (seq, uid, off, ln), part, b")\r\n")
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
@@ -599,6 +629,7 @@ MODES = {
     "bad-fetch": BadFetch,
     "hostile": Hostile,
     "appendlimit": AppendLimit,
+    "big-sizes": BigSizes,
 }
 
 

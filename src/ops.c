@@ -149,7 +149,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		st.st_gid = getgid();
 		/* as it was: a reader holding it open must not see it shrink */
 		st.st_size = a.size;
-		st.st_blocks = (a.size + 511) / 512;
+		st.st_blocks = (st.st_size + 511) / 512;
 		st.st_mtime = st.st_ctime = st.st_atime = (time_t)a.date;
 		ops_fill_entry(c, &st, &e);
 		e.entry_timeout = e.attr_timeout = 0;

@@ -171,6 +171,33 @@ def test_server_appendlimit_refused_before_sending(imapfs_bin, fake_server, tmp_
         mnt.stop()
 
 
+def test_sizes_near_4gib_stay_64_bit(imapfs_bin, fake_server, tmp_path):
+    """RFC822.SIZE 4294967000: st_blocks is computed without wrapping (it
+    was 0); a body that goes on past 4 GiB (more than IMAP can address) is
+    refused at open with EFBIG instead of showing as an empty file."""
+    port, log = fake_server("big-sizes", lifetime=90)
+    pw = tmp_path / "fake-password"
+    pw.write_text("any-password\n")
+    pw.chmod(0o600)
+    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
+                        str(tmp_path / "bmnt"),
+                        ["plaintext", "password_file=%s" % pw, "names=uid",
+                         "cache_dir=%s" % (tmp_path / "bcache"), "prefetch=0"],
+                        logdir=str(tmp_path), name="imapfs-big")
+    mnt.start()
+    try:
+        huge = os.path.join(mnt.path, "Huge")
+        st = os.stat(os.path.join(huge, "1.eml"))
+        assert st.st_size == 4294967000
+        assert st.st_blocks == (4294967000 + 511) // 512
+        with pytest.raises(OSError) as e:
+            open(os.path.join(huge, "2.eml"), "rb").close()
+        assert e.value.errno == errno.EFBIG
+        assert os.stat(os.path.join(huge, "2.eml")).st_size == 4294967000
+    finally:
+        mnt.stop()
+
+
 def test_read_back_upload_in_progress(scratch_dovecot, scratch_mounter):
     """open(p, "w+b"), write, seek 0, read: the bytes written so far (as a
     local file would give), and the daemon lives; the message is stored once
