@@ -49,9 +49,10 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 (see class Hostile).
 
   appendlimit   the honest account, CAPABILITY with APPENDLIMIT=--append-limit
-                (RFC 7889); an APPEND of a larger literal gets NO [TOOBIG]
-                without a continuation, a smaller one is read and answered
-                OK (and not listed afterwards).
+                (RFC 7889); an APPEND of a literal larger than
+                --enforce-limit (default: the same) gets "NO [TOOBIG] Message
+                too large" without a continuation, a smaller one is read and
+                answered OK (and not listed afterwards).
 
   big-sizes     the honest INBOX plus a folder Huge whose messages claim an
                 RFC822.SIZE of 4294967000 (near 4 GiB): UID 1 has 900 bytes,
@@ -586,8 +587,9 @@ class AppendLimit(Honest):
             self.send(tag + " BAD APPEND needs a literal")
             return
         n = int(m.group(1))
-        if n > OPTS.append_limit:
-            self.send(tag + " NO [TOOBIG] message larger than APPENDLIMIT")
+        limit = OPTS.append_limit if OPTS.enforce_limit is None else OPTS.enforce_limit
+        if n > limit:
+            self.send(tag + " NO [TOOBIG] Message too large")
             return
         self.send("+ ready")
         self.read_literal(n)
@@ -656,6 +658,8 @@ def main():
                     help="hostile: what it does (see Hostile)")
     ap.add_argument("--append-limit", type=int, default=4000,
                     help="appendlimit: the APPENDLIMIT announced")
+    ap.add_argument("--enforce-limit", type=int, default=None,
+                    help="appendlimit: the limit APPEND enforces (default: announced)")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     a = ap.parse_args()
     global OPTS

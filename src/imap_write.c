@@ -35,6 +35,8 @@ static int refusal(struct imap_session *s, int r, const char *what)
 		return err;
 	if (contains(text, "quota"))
 		return -ENOSPC;
+	if (contains(text, "too large") || contains(text, "too big"))
+		return -EFBIG;	/* APPEND over a folder's own APPENDLIMIT (RFC 7889 TOOBIG) */
 	if (contains(text, "already exists") || contains(text, "ALREADYEXISTS"))
 		return -EEXIST;
 	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||

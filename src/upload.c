@@ -227,9 +227,12 @@ ssize_t upload_write(struct upload *up, const char *buf, size_t size, off_t off)
 
 ssize_t upload_read(struct upload *up, char *buf, size_t size, off_t off)
 {
-	ssize_t n = off < 0 ? -EINVAL : pread(up->fd, buf, size, off);
+	ssize_t n;
 
-	return n < 0 && off >= 0 ? -errno : n;
+	if (off < 0)
+		return -EINVAL;
+	n = pread(up->fd, buf, size, off);
+	return n < 0 ? -errno : n;
 }
 
 int upload_error(struct upload *up)

@@ -129,8 +129,9 @@ def test_truncate_past_limit_efbig(scratch_dovecot, scratch_mounter):
     assert _contents(scratch_dovecot, folder) == []
 
 
-def _fake_mount(imapfs_bin, fake_server, tmp_path, limit):
-    port, log = fake_server("appendlimit", "--append-limit", str(limit), lifetime=90)
+def _fake_mount(imapfs_bin, fake_server, tmp_path, limit, *args):
+    port, log = fake_server("appendlimit", "--append-limit", str(limit), *args,
+                            lifetime=90)
     pw = tmp_path / "fake-password"
     pw.write_text("any-password\n")
     pw.chmod(0o600)
@@ -167,6 +168,25 @@ def test_server_appendlimit_refused_before_sending(imapfs_bin, fake_server, tmp_
         assert r.returncode == 0, r.stderr
         sent = _appends(log)
         assert len(sent) == 1 and sent[0].endswith(b"{%d}" % len(small)), sent
+    finally:
+        mnt.stop()
+
+
+def test_server_refusing_too_big_is_efbig(imapfs_bin, fake_server, tmp_path):
+    """A server whose folder has a smaller limit than the one it announces
+    answers the APPEND with NO [TOOBIG] (before any byte of the message):
+    close() fails with EFBIG, not EIO."""
+    mnt, log = _fake_mount(imapfs_bin, fake_server, tmp_path, 100000,
+                           "--enforce-limit", "4000")
+    mnt.start()
+    try:
+        big = wh.make_msg(wh.unique("tb"), 0, size=5000)["raw"]
+        (tmp_path / "big.eml").write_bytes(big)
+        r = wh.run(["cp", str(tmp_path / "big.eml"), os.path.join(mnt.path, "Other") + "/"],
+                   timeout=60)
+        assert r.returncode != 0
+        assert b"File too large" in r.stderr, r.stderr
+        assert len(_appends(log)) == 1
     finally:
         mnt.stop()
 
