@@ -54,10 +54,11 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 too large" without a continuation, a smaller one is read and
                 answered OK (and not listed afterwards).
 
-  big-sizes     the honest INBOX plus a folder Huge whose messages claim an
-                RFC822.SIZE of 4294967000 (near 4 GiB): UID 1 has 900 bytes,
-                UID 2 never ends (a partial FETCH BODY[]<o.n> always gets n
-                bytes: the body goes on past what IMAP can address).
+  big-sizes     the honest INBOX plus a folder Huge: UIDs 1 and 2 claim an
+                RFC822.SIZE of 4294967000 (near 4 GiB); UID 1 has 900 bytes,
+                UIDs 2 and 3 never end (a partial FETCH BODY[]<o.n> always
+                gets n bytes: the body goes on past what IMAP can address),
+                UID 3 claims 1000 bytes.
 
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
@@ -607,6 +608,7 @@ BIG_SIZES = {
     "Huge": [
         (1, "Claims 4 GB", 900, NEAR_4G, "", True),
         (2, "Endless", 900, NEAR_4G, "", True),
+        (3, "Endless small", 900, 1000, "", True),
     ],
 }
 
@@ -616,7 +618,7 @@ class BigSizes(Honest):
     folders = ["INBOX", "Huge"]
 
     def fetch_parts(self, seq, uid, msg, items, body):
-        if self.selected != "Huge" or uid != 2 or not body or body.group(1) is None:
+        if self.selected != "Huge" or uid == 1 or not body or body.group(1) is None:
             return super().fetch_parts(seq, uid, msg, items, body)
         off, ln = int(body.group(1)), int(body.group(2))
         line = b"x" * 78 + b"\r\n"

@@ -218,6 +218,43 @@ def test_sizes_near_4gib_stay_64_bit(imapfs_bin, fake_server, tmp_path):
         mnt.stop()
 
 
+def _body_fetches(log):
+    with open(log, "rb") as f:
+        return sum(1 for l in f.read().splitlines()
+                   if l.startswith(b"C: ") and b"BODY.PEEK[]<" in l.upper())
+
+
+@pytest.mark.parametrize("uid,want", [(1, 900), (3, None)])
+def test_lying_size_found_in_few_fetches(imapfs_bin, fake_server, tmp_path, uid, want):
+    """A claimed size near 4 GiB for 900 bytes, or a body without end under a
+    claim of 1000 bytes: the real size (or EFBIG: past 4 GiB) is found in a
+    few dozen FETCHes, not one per 128 KiB block (32,768 of them)."""
+    port, log = fake_server("big-sizes", lifetime=90)
+    pw = tmp_path / "fake-password"
+    pw.write_text("any-password\n")
+    pw.chmod(0o600)
+    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
+                        str(tmp_path / "lmnt"),
+                        ["plaintext", "password_file=%s" % pw, "names=uid",
+                         "cache_dir=%s" % (tmp_path / "lcache"), "prefetch=0",
+                         "cache_size=0"],
+                        logdir=str(tmp_path), name="imapfs-lie")
+    mnt.start()
+    try:
+        p = os.path.join(mnt.path, "Huge", "%d.eml" % uid)
+        if want is None:
+            with pytest.raises(OSError) as e:
+                open(p, "rb").close()
+            assert e.value.errno == errno.EFBIG
+        else:
+            with open(p, "rb") as f:
+                assert len(f.read()) == want
+            assert os.stat(p).st_size == want
+        assert _body_fetches(log) <= 40
+    finally:
+        mnt.stop()
+
+
 def test_read_back_upload_in_progress(scratch_dovecot, scratch_mounter):
     """open(p, "w+b"), write, seek 0, read: the bytes written so far (as a
     local file would give), and the daemon lives; the message is stored once
