@@ -53,6 +53,17 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 greetings, a STARTTLS answer with injected bytes, text full
                 of terminal escapes, RFC 5530 response codes with German
                 text; optionally over TLS (--tls, --cert, --key).
+  appendlimit   the honest account, CAPABILITY with APPENDLIMIT=--append-limit
+                (RFC 7889); an APPEND of a literal larger than
+                --enforce-limit (default: the same) gets "NO [TOOBIG] Message
+                too large" without a continuation, a smaller one is read and
+                answered OK (and not listed afterwards).
+
+  big-sizes     the honest INBOX plus a folder Huge: UIDs 1 and 2 claim an
+                RFC822.SIZE of 4294967000 (near 4 GiB); UID 1 has 900 bytes,
+                UIDs 2 and 3 never end (a partial FETCH BODY[]<o.n> always
+                gets n bytes: the body goes on past what IMAP can address),
+                UID 3 claims 1000 bytes.
 
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
@@ -761,12 +772,77 @@ def add_session_options(ap):
                     help="preauth: the first connection that greets with PREAUTH")
 
 
+# -- mode "appendlimit" ------------------------------------------------------------
+
+class AppendLimit(Honest):
+    """The honest account announcing APPENDLIMIT=--append-limit."""
+
+    @property
+    def capabilities(self):
+        return "IMAP4rev1 LOGIN IDLE APPENDLIMIT=%d" % OPTS.append_limit
+
+    def read_literal(self, n):
+        while len(self.buf) < n:
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                raise ConnectionError("client closed in a literal")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        self.log(b"C: <%d bytes>" % n)
+        return data
+
+    def cmd_APPEND(self, tag, args):
+        m = re.search(rb"\{(\d+)\}$", args)
+        if not self.authed or not m:
+            self.send(tag + " BAD APPEND needs a literal")
+            return
+        n = int(m.group(1))
+        limit = OPTS.append_limit if OPTS.enforce_limit is None else OPTS.enforce_limit
+        if n > limit:
+            self.send(tag + " NO [TOOBIG] Message too large")
+            return
+        self.send("+ ready")
+        self.read_literal(n)
+        if self.readline() != b"":
+            self.send(tag + " BAD junk after the literal")
+            return
+        self.send(tag + " OK APPEND completed")
+
+
+# -- mode "big-sizes" --------------------------------------------------------------
+
+NEAR_4G = 4294967000
+BIG_SIZES = {
+    "INBOX": [(1, "Inbox one", 800, None, r"\Seen", True)],
+    "Huge": [
+        (1, "Claims 4 GB", 900, NEAR_4G, "", True),
+        (2, "Endless", 900, NEAR_4G, "", True),
+        (3, "Endless small", 900, 1000, "", True),
+    ],
+}
+
+
+class BigSizes(Honest):
+    account = BIG_SIZES
+    folders = ["INBOX", "Huge"]
+
+    def fetch_parts(self, seq, uid, msg, items, body):
+        if self.selected != "Huge" or uid == 1 or not body or body.group(1) is None:
+            return super().fetch_parts(seq, uid, msg, items, body)
+        off, ln = int(body.group(1)), int(body.group(2))
+        line = b"x" * 78 + b"\r\n"
+        part = (line * (ln // len(line) + 1))[:ln]
+        return (b"* %d FETCH (UID %d BODY[]<%d> {%d}\r\n" % (seq, uid, off, ln), part, b")\r\n")
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
     "bye-mid-fetch": ByeMidFetch,
     "bad-fetch": BadFetch,
     "hostile": Hostile,
+    "appendlimit": AppendLimit,
+    "big-sizes": BigSizes,
 }
 MODES.update(SESSION_MODES)
 
@@ -792,6 +868,10 @@ def main():
     ap.add_argument("--attack", default="names",
                     choices=("names", "huge-literal", "endless-line", "never-ends"),
                     help="hostile: what it does (see Hostile)")
+    ap.add_argument("--append-limit", type=int, default=4000,
+                    help="appendlimit: the APPENDLIMIT announced")
+    ap.add_argument("--enforce-limit", type=int, default=None,
+                    help="appendlimit: the limit APPEND enforces (default: announced)")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     add_session_options(ap)
     a = ap.parse_args()

@@ -203,8 +203,12 @@ int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set
  * else -EXDEV). */
 int imap_delete_message(struct imap_session *s, uint32_t uid);
 
+/* The server's APPENDLIMIT=N (RFC 7889) from its capabilities, UINT64_MAX
+ * when it announces none. */
+uint64_t imap_append_limit(struct imap_session *s);
 /* APPENDs data to mbox with flags (may be NULL) and INTERNALDATE (date 0:
- * the server's clock).  -ENOSPC when the server says over quota. */
+ * the server's clock).  -ENOSPC when the server says over quota; -EFBIG,
+ * sending nothing, when libetpan could not announce its size (4 GiB). */
 int imap_append(struct imap_session *s, const char *mbox, const struct flag_set *fs, int64_t date,
 		const char *data, size_t len, uint32_t *new_uid);
 

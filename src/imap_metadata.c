@@ -223,9 +223,7 @@ int imap_get_metadata(struct imap_session *s, const char *entry, char **value)
 	return -ENODATA;
 }
 
-/* The value with every line end as CRLF: libetpan rewrites bare LFs while
- * sending, which would make the literal longer than announced. */
-static char *crlf_copy(const char *value, size_t *len)
+char *imap_crlf_copy(const char *value, size_t *len)
 {
 	char *out = malloc(2 * strlen(value) + 1), *o = out;
 
@@ -235,6 +233,8 @@ static char *crlf_copy(const char *value, size_t *len)
 		if (*p == '\n' && (p == value || p[-1] != '\r'))
 			*o++ = '\r';
 		*o++ = *p;
+		if (*p == '\r' && p[1] != '\n')
+			*o++ = '\n';
 	}
 	*o = '\0';
 	*len = (size_t)(o - out);
@@ -249,7 +249,7 @@ int imap_set_metadata(struct imap_session *s, const char *entry, const char *val
 
 	if (!safe_word(entry) || !imap_has_capability(s, "METADATA") || !imap_has_capability(s, "LITERAL+"))
 		return -EOPNOTSUPP;
-	if (value && !(data = crlf_copy(value, &len)))
+	if (value && !(data = imap_crlf_copy(value, &len)))
 		return -ENOMEM;
 	cmd = malloc(len + strlen(entry) + 64);
 	if (!cmd) {

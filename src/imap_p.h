@@ -78,6 +78,11 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
  * *state when not NULL). */
 void imap_read_state(struct imap_session *s, struct imap_folder_state *state);
 
+/* imap_metadata.c: value with every line end CRLF (malloc'd; *len without
+ * the NUL), as libetpan will send it: it rewrites a bare LF or a bare CR to
+ * CRLF while sending, which would make a literal longer than announced. */
+char *imap_crlf_copy(const char *value, size_t *len);
+
 /* ENABLE QRESYNC (imap_sync.c); 0 also when the server refuses it. */
 int imap_enable_qresync(struct imap_session *s);
 

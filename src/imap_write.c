@@ -56,6 +56,8 @@ int imap_refusal_errno(const char *code, const char *text)
 		return -EIO;
 	if (contains(text, "quota"))
 		return -ENOSPC;
+	if (contains(text, "too large") || contains(text, "too big"))
+		return -EFBIG;	/* APPEND over a folder's own APPENDLIMIT (RFC 7889) */
 	if (contains(text, "already exists"))
 		return -EEXIST;
 	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||
@@ -231,6 +233,30 @@ static struct mailimap_date_time *date_of(int64_t t)
 				      tm.tm_hour, tm.tm_min, tm.tm_sec, 0);
 }
 
+uint64_t imap_append_limit(struct imap_session *s)
+{
+	const struct mailimap_connection_info *ci = s->imap->imap_connection_info;
+	uint64_t limit = UINT64_MAX;
+
+	if (!ci || !ci->imap_capability)
+		return limit;
+	for (clistiter *it = clist_begin(ci->imap_capability->cap_list); it; it = clist_next(it)) {
+		const struct mailimap_capability *c = clist_content(it);
+		const char *v = c->cap_type == MAILIMAP_CAPABILITY_NAME ? c->cap_data.cap_name : NULL;
+		unsigned long long n;
+		char *end;
+
+		/* APPENDLIMIT alone: limits per folder only, none for all */
+		if (!v || strncasecmp(v, "APPENDLIMIT=", 12) != 0 || v[12] < '0' || v[12] > '9')
+			continue;
+		errno = 0;
+		n = strtoull(v + 12, &end, 10);
+		if (!*end && errno == 0 && n < limit)
+			limit = n;
+	}
+	return limit;
+}
+
 int imap_append(struct imap_session *s, const char *mbox, const struct flag_set *fs, int64_t date,
 		const char *data, size_t len, uint32_t *new_uid)
 {
@@ -240,6 +266,18 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 	int r;
 
 	*new_uid = 0;
+	/* libetpan announces the literal's length (line ends made CRLF) as a
+	 * 32-bit number and then sends every byte: what does not fit would be
+	 * read by the server as commands.  Callers check sizes long before;
+	 * this is the last line. */
+	if (mailstream_get_data_crlf_size(data, len) > UINT32_MAX) {
+		log_warn("session %u: refusing an APPEND of more than 4 GiB", s->id);
+		if (fl)
+			mailimap_flag_list_free(fl);
+		if (dt)
+			mailimap_date_time_free(dt);
+		return -EFBIG;
+	}
 	if (!fl || (date && !dt)) {
 		if (fl)
 			mailimap_flag_list_free(fl);

@@ -357,16 +357,14 @@ void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat 
 
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st)
 {
-	uint32_t size = mb_msg_size(m);
-
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode_of_message(folder, m->uid);
 	st->st_mode = S_IFREG | 0600;
 	st->st_nlink = 1;
 	st->st_uid = mb->uid;
 	st->st_gid = mb->gid;
-	st->st_size = size;
-	st->st_blocks = (size + 511) / 512;
+	st->st_size = mb_msg_size(m);
+	st->st_blocks = (st->st_size + 511) / 512;	/* 64-bit: no wrap near 4 GiB */
 	st->st_blksize = CACHE_BLOCK_SIZE;
 	st->st_mtime = st->st_ctime = st->st_atime = (time_t)m->date;
 }

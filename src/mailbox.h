@@ -85,9 +85,20 @@ int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name);
 
 /* Whether new messages can be stored in directory ino (a selectable folder). */
 int mailbox_can_append(struct mailbox *mb, uint64_t ino);
+/* The most one message may have once its line ends are CRLF, whatever the
+ * server allows: libetpan 1.9.4 announces an APPEND literal's length as a
+ * 32-bit number but sends every byte, so the tail of a message of 4 GiB or
+ * more would run as commands in the session.  2 GiB leaves room to spare
+ * (and keeps a mapping of the data possible on 32-bit systems). */
+#define MAILBOX_APPEND_MAX ((uint64_t)2 << 30)
+/* The size limit of a new message: the server's APPENDLIMIT (RFC 7889) if it
+ * has one, bounded by MAILBOX_APPEND_MAX.  Asks a session (no network I/O);
+ * -errno when none could be had, and then *limit is MAILBOX_APPEND_MAX. */
+int mailbox_append_limit(struct mailbox *mb, uint64_t *limit);
 /* Checks data is a message, APPENDs it to folder ino with flags (may be
  * NULL) and date (0: now); name is what the writer called it, from_ino the
- * inode it had.  *new_ino is where it lives now. */
+ * inode it had.  *new_ino is where it lives now.  -EFBIG, sending nothing,
+ * when the message (its line ends made CRLF) is over the limit. */
 int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, uint64_t from_ino,
 		   const char *data, size_t len, const struct flag_set *flags, int64_t date);
 

@@ -135,7 +135,7 @@ struct mailbox_file {
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
-	uint32_t size;
+	uint64_t size;		/* verified at open: at most UINT32_MAX */
 	char *server;
 };
 

@@ -63,29 +63,68 @@ static long block_length(struct mailbox *mb, const struct mailbox_file *f, uint3
 	return r < 0 ? r : (long)len;
 }
 
+/* The block holding byte pos - 1 of a message (pos <= UINT32_MAX + 1). */
+static uint32_t last_block(uint64_t pos)
+{
+	return pos ? (uint32_t)((pos - 1) / CACHE_BLOCK_SIZE) : 0;
+}
+
+#define MAX_BLOCK (UINT32_MAX / CACHE_BLOCK_SIZE)	/* the last one IMAP can address */
+
+/* Size of a body whose last bytes are in block lo and whose block hi is
+ * empty (lo < hi): found by halves. */
+static int64_t size_between(struct mailbox *mb, const struct mailbox_file *f, uint32_t lo, uint32_t hi)
+{
+	long len;
+
+	while (lo + 1 < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		len = block_length(mb, f, mid);
+		if (len < 0)
+			return len;
+		if (len > 0 && len < (long)CACHE_BLOCK_SIZE)
+			return (int64_t)mid * CACHE_BLOCK_SIZE + len;	/* the end */
+		if (len > 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	len = block_length(mb, f, lo);
+	return len < 0 ? len : (int64_t)lo * CACHE_BLOCK_SIZE + len;
+}
+
 /* The size RFC822.SIZE claims is checked against the body itself: the block
  * holding the claimed end is read (a read needs it anyway), and a server that
- * lies (gmail has) gets found out here. */
-static long verified_size(struct mailbox *mb, const struct mailbox_file *f)
+ * lies (gmail has) gets found out here.  A body that is not where the claim
+ * says is searched by doubling steps and halves: a claim near 4 GiB, or a
+ * body without end, costs some 30 FETCHes, not 32,768.  IMAP numbers
+ * (RFC822.SIZE, partial FETCH offsets) are 32-bit: a body found to go on past
+ * UINT32_MAX is more than IMAP can address, and the size returned says so
+ * (> UINT32_MAX). */
+static int64_t verified_size(struct mailbox *mb, const struct mailbox_file *f)
 {
-	uint32_t block = f->size ? (f->size - 1) / CACHE_BLOCK_SIZE : 0;
+	uint32_t block = last_block(f->size), step = 1;
 	long len = block_length(mb, f, block);
 
-	while (len == 0 && block > 0)		/* shorter than claimed */
-		len = block_length(mb, f, --block);
-	while (len == (long)CACHE_BLOCK_SIZE && block < UINT32_MAX / CACHE_BLOCK_SIZE) {
-		long next = block_length(mb, f, block + 1);	/* longer, or exactly full */
+	if (len < 0 || (len > 0 && len < (long)CACHE_BLOCK_SIZE))
+		return len < 0 ? len : (int64_t)block * CACHE_BLOCK_SIZE + len;
+	if (len == 0)		/* shorter than claimed */
+		return block ? size_between(mb, f, 0, block) : 0;
+	while (block < MAX_BLOCK) {	/* longer, or exactly full */
+		uint32_t probe = MAX_BLOCK - block > step ? block + step : MAX_BLOCK;
 
-		if (next < 0)
-			return next;
-		if (next == 0)
-			break;
-		len = next;
-		block++;
+		len = block_length(mb, f, probe);
+		if (len < 0)
+			return len;
+		if (len == 0)
+			return size_between(mb, f, block, probe);
+		if (len < (long)CACHE_BLOCK_SIZE)
+			return (int64_t)probe * CACHE_BLOCK_SIZE + len;
+		block = probe;
+		step *= 2;
 	}
-	if (len < 0)
-		return len;
-	return (long)block * CACHE_BLOCK_SIZE + len;
+	return ((int64_t)MAX_BLOCK + 1) * CACHE_BLOCK_SIZE;	/* 4 GiB or more */
 }
 
 void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p)
@@ -164,7 +203,7 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32_t block)
 {
 	unsigned depth = prefetch_depth(mb->prefetch);
-	uint32_t last = f->size ? (f->size - 1) / CACHE_BLOCK_SIZE : 0, to, ahead;
+	uint32_t last = last_block(f->size), to, ahead;
 	/* concurrent reads of one file only blur this guess: relaxed is enough */
 	uint32_t prev = __atomic_exchange_n(&f->last_block, block, __ATOMIC_RELAXED);
 
@@ -188,7 +227,7 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	struct listing *l;
 	struct msg *m;
 	uint32_t id, uid;
-	long real;
+	int64_t real;
 	int err;
 
 	*out = NULL;
@@ -229,16 +268,21 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		return 0;
 	}
 	real = verified_size(mb, file);
+	if (real > UINT32_MAX) {
+		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address",
+			 file->uid, f->path);
+		real = -EFBIG;
+	}
 	if (real < 0) {
 		mb_listing_put(l);
 		mailbox_release(file);
 		return (int)real;
 	}
-	if ((uint32_t)real != file->size) {
-		log_warn("UID %u of %s: RFC822.SIZE says %u bytes but the message has %ld",
-			 file->uid, f->path, file->size, real);
-		file->size = (uint32_t)real;
-		__atomic_store_n(&m->size, file->size, __ATOMIC_RELAXED);
+	if ((uint64_t)real != file->size) {
+		log_warn("UID %u of %s: RFC822.SIZE says %llu bytes but the message has %lld",
+			 file->uid, f->path, (unsigned long long)file->size, (long long)real);
+		file->size = (uint64_t)real;
+		__atomic_store_n(&m->size, (uint32_t)real, __ATOMIC_RELAXED);
 		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
 	}
 	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
@@ -287,8 +331,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 		if (n == 0) {
 			/* short of the size the body was found to have: expunged
 			 * meanwhile, or a confused server; never an early EOF */
-			log_warn("UID %u of %s: no bytes at %llu of %u (expunged?)", f->uid, f->server,
-				 (unsigned long long)pos, f->size);
+			log_warn("UID %u of %s: no bytes at %llu of %llu (expunged?)", f->uid, f->server,
+				 (unsigned long long)pos, (unsigned long long)f->size);
 			return done ? (long)done : -EIO;
 		}
 		done += (size_t)n;

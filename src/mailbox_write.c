@@ -531,9 +531,18 @@ struct append_job {
 	int64_t date;
 	const char *data;
 	size_t len;
+	uint64_t stored;	/* its size once line ends are CRLF */
 	uint32_t new_uid;
 	bool unknown;
 };
+
+/* The server's own APPENDLIMIT, if it has one, bounded by ours. */
+static uint64_t session_limit(struct imap_session *s)
+{
+	uint64_t server = imap_append_limit(s);
+
+	return server < MAILBOX_APPEND_MAX ? server : MAILBOX_APPEND_MAX;
+}
 
 static int append_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
@@ -541,15 +550,33 @@ static int append_fn(struct imap_session *s, const struct imap_folder_state *st,
 	int r;
 
 	(void)st;
+	if (job->stored > session_limit(s))
+		return -EFBIG;	/* the server's limit, learnt after the upload began */
 	r = imap_append(s, job->mbox, job->flags, job->date, job->data, job->len, &job->new_uid);
 	job->unknown = r < 0 && imap_dead(s);
 	return r;
 }
 
-/* The size the server stores: bare LF and bare CR become CRLF. */
-static uint32_t stored_size(const char *data, size_t len)
+static int limit_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
-	size_t n = len;
+	(void)st;
+	*(uint64_t *)ctx = session_limit(s);
+	return 0;
+}
+
+int mailbox_append_limit(struct mailbox *mb, uint64_t *limit)
+{
+	int r = pool_run(mb->pool, NULL, 0, limit_fn, limit);
+
+	if (r < 0)
+		*limit = MAILBOX_APPEND_MAX;
+	return r;
+}
+
+/* The size the server stores: bare LF and bare CR become CRLF. */
+static uint64_t stored_size(const char *data, size_t len)
+{
+	uint64_t n = len;
 
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
@@ -557,7 +584,7 @@ static uint32_t stored_size(const char *data, size_t len)
 		else if (data[i] == '\r' && (i + 1 == len || data[i + 1] != '\n'))
 			n++;
 	}
-	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return n;
 }
 
 struct search_job {
@@ -587,8 +614,10 @@ static int reconcile_append(struct mailbox *mb, struct folder *f, struct append_
 			blank = job->data + i + 1;
 	if (blank)
 		hdr_len = (size_t)(blank - job->data);
+	if (job->stored > UINT32_MAX)	/* mailbox_append refused it already */
+		return -EFBIG;
 	sj.message_id = names_header_field(job->data, hdr_len, "Message-ID");
-	sj.size = stored_size(job->data, job->len);
+	sj.size = (uint32_t)job->stored;
 	if (!sj.message_id) {
 		log_warn("APPEND to %s: connection lost and the message has no Message-ID to check by", f->path);
 		return -EIO;
@@ -611,6 +640,9 @@ int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, ui
 		return -EPERM;
 	if (len == 0 || !mailbox_looks_like_message(data, len))
 		return -EINVAL;
+	job.stored = stored_size(data, len);
+	if (job.stored > MAILBOX_APPEND_MAX)
+		return -EFBIG;
 	job.mbox = f->server;
 	r = pool_run(mb->pool, NULL, POOL_NO_RETRY, append_fn, &job);
 	if (r < 0 && job.unknown) {

@@ -21,13 +21,14 @@
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ops_handle *handles;	/* protected by handles_lock */
 
-int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *obj))
+int ops_handle_set(struct fuse_file_info *fi, enum ops_handle_kind kind, void *obj,
+		   void (*free_obj)(void *obj))
 {
 	struct ops_handle *h = malloc(sizeof(*h));
 
 	if (!h)
 		return -ENOMEM;
-	*h = (struct ops_handle){ .refs = 1, .obj = obj, .free_obj = free_obj };
+	*h = (struct ops_handle){ .refs = 1, .kind = kind, .obj = obj, .free_obj = free_obj };
 	pthread_mutex_lock(&handles_lock);
 	h->next = handles;
 	if (handles)
@@ -58,18 +59,31 @@ void ops_release_all(void)
 		handle_free(handles);
 }
 
-struct ops_handle *ops_handle_get(struct fuse_file_info *fi)
+struct ops_handle *ops_handle_any(const struct fuse_file_info *fi)
 {
-	struct ops_handle *h = (struct ops_handle *)(uintptr_t)fi->fh;
+	struct ops_handle *h = fi ? (struct ops_handle *)(uintptr_t)fi->fh : NULL;
 
-	__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQUIRE);
+	if (h)
+		__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQUIRE);
 	return h;
+}
+
+struct ops_handle *ops_handle_get(const struct fuse_file_info *fi, enum ops_handle_kind kind)
+{
+	const struct ops_handle *h = fi ? (const struct ops_handle *)(uintptr_t)fi->fh : NULL;
+
+	return h && h->kind == kind ? ops_handle_any(fi) : NULL;
 }
 
 void ops_handle_put(struct ops_handle *h)
 {
 	if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		handle_free(h);
+}
+
+void ops_handle_drop(const struct fuse_file_info *fi)
+{
+	ops_handle_put(fi ? (struct ops_handle *)(uintptr_t)fi->fh : NULL);
 }
 
 static void free_dir(void *obj)
@@ -135,7 +149,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		st.st_gid = getgid();
 		/* as it was: a reader holding it open must not see it shrink */
 		st.st_size = a.size;
-		st.st_blocks = (a.size + 511) / 512;
+		st.st_blocks = (st.st_size + 511) / 512;
 		st.st_mtime = st.st_ctime = st.st_atime = (time_t)a.date;
 		ops_fill_entry(c, &st, &e);
 		e.entry_timeout = e.attr_timeout = 0;
@@ -178,10 +192,19 @@ static void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
+	struct ops_handle *h = ops_handle_get(fi, OPS_HANDLE_UPLOAD);
 	struct stat st;
 	int r = -ENOENT;
 
-	(void)fi;
+	/* fstat of a file being written: its own size, not the message's */
+	if (h) {
+		r = upload_getattr(h->obj, &st);
+		ops_handle_put(h);
+		if (r == 0) {
+			fuse_reply_attr(req, &st, 0);
+			return;
+		}
+	}
 	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
 		if (ino == INODE_CTL_RFOLDERS)
 			ops_ctl_stat(c, &st);
@@ -211,13 +234,13 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (ops_handle_set(fi, d, free_dir) < 0) {
+	if (ops_handle_set(fi, OPS_HANDLE_DIR, d, free_dir) < 0) {
 		mailbox_closedir(d);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (fuse_reply_open(req, fi) != 0)
-		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+		ops_handle_drop(fi);
 }
 
 /* The root lists the control files after the folders. */
@@ -245,16 +268,16 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			   struct fuse_file_info *fi, bool plus)
 {
 	struct ops_context *c = ctx_of(req);
-	struct ops_handle *h = ops_handle_get(fi);
-	const struct mailbox_dir *d = h->obj;
-	char *buf = malloc(size);
+	struct ops_handle *h = ops_handle_get(fi, OPS_HANDLE_DIR);
+	const struct mailbox_dir *d = h ? h->obj : NULL;
+	char *buf = h ? malloc(size) : NULL;
 	size_t used = 0;
 	const char *name;
 	struct stat st;
 
 	if (!buf) {
 		ops_handle_put(h);
-		fuse_reply_err(req, ENOMEM);
+		fuse_reply_err(req, h ? ENOMEM : EBADF);
 		return;
 	}
 	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
@@ -295,7 +318,7 @@ static void ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 static void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+	ops_handle_drop(fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -323,7 +346,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (ops_handle_set(fi, f, free_file) < 0) {
+	if (ops_handle_set(fi, OPS_HANDLE_MESSAGE, f, free_file) < 0) {
 		mailbox_release(f);
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -333,26 +356,29 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = !uncached;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+		ops_handle_drop(fi);
 }
 
+/* A message, or a file being written read back (its bytes so far, as a
+ * local file would give them). */
 static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct ops_handle *h;
-	char *buf;
-	long n;
+	struct ops_handle *h = ops_handle_any(fi);
+	char *buf = NULL;
+	ssize_t n = -EBADF;
 
-	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
+	(void)ino;
+	if (h && h->kind == OPS_HANDLE_TEXT) {
+		ops_handle_put(h);
 		ops_ctl_read(req, size, off, fi);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h = ops_handle_get(fi);
-	n = mailbox_read(ctx_of(req)->mailbox, h->obj, buf, size, off);
+	if (h && (h->kind == OPS_HANDLE_MESSAGE || h->kind == OPS_HANDLE_UPLOAD))
+		n = (buf = malloc(size ? size : 1)) ? 0 : -ENOMEM;
+	if (n == 0 && h->kind == OPS_HANDLE_MESSAGE)
+		n = mailbox_read(ctx_of(req)->mailbox, h->obj, buf, size, off);
+	else if (n == 0)
+		n = upload_read(h->obj, buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -365,8 +391,22 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	(void)ino;
 	/* the object goes when the last request using it is done */
-	ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+	ops_handle_drop(fi);
 	fuse_reply_err(req, 0);
+}
+
+/* Nothing is stored before close (uploads are APPENDed once, at flush), but
+ * a file being written reports its failure here too. */
+static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct ops_handle *h = ops_handle_any(fi);
+	int r = h ? 0 : -EBADF;
+
+	(void)ino; (void)datasync;
+	if (h && h->kind == OPS_HANDLE_UPLOAD)
+		r = upload_error(h->obj);
+	ops_handle_put(h);
+	fuse_reply_err(req, -r);
 }
 
 #define STATFS_UNIT 1024u
@@ -410,6 +450,7 @@ const struct fuse_lowlevel_ops ops_table = {
 	.write = ops_write,
 	.flush = ops_flush,
 	.release = ops_release,
+	.fsync = ops_fsync,
 	.opendir = ops_opendir,
 	.readdir = ops_readdir,
 	.readdirplus = ops_readdirplus,

@@ -23,11 +23,23 @@ struct ops_context {
 
 extern const struct fuse_lowlevel_ops ops_table;
 
+/* What a handle's object is.  The inode number does not say: a file
+ * created read-write is read back through its upload handle, and an upload's
+ * inode, once stored, opens as a message.  Every handler taking fi asks for
+ * the kind it can serve and answers any other with a clean errno. */
+enum ops_handle_kind {
+	OPS_HANDLE_DIR = 1,	/* struct mailbox_dir */
+	OPS_HANDLE_MESSAGE,	/* struct mailbox_file */
+	OPS_HANDLE_UPLOAD,	/* struct upload */
+	OPS_HANDLE_TEXT,	/* ops_ctl.c's handle: .receive-folders, .status */
+};
+
 /* Every fi->fh is one of these: a reference-counted wrapper, so a request
  * still being served when RELEASE arrives (the reader was killed, its READ
  * interrupted) keeps the object alive until it is done. */
 struct ops_handle {
 	unsigned refs;		/* atomic */
+	enum ops_handle_kind kind;	/* set once */
 	void *obj;
 	void (*free_obj)(void *obj);
 	struct ops_handle *prev, *next;	/* the live handles, under handles_lock */
@@ -38,10 +50,15 @@ struct ops_handle {
 void ops_release_all(void);
 
 /* Wraps obj (one reference, dropped by release); 0 or -ENOMEM. */
-int ops_handle_set(struct fuse_file_info *fi, void *obj, void (*free_obj)(void *obj));
-/* The object of fi, held until ops_handle_put. */
-struct ops_handle *ops_handle_get(struct fuse_file_info *fi);
+int ops_handle_set(struct fuse_file_info *fi, enum ops_handle_kind kind, void *obj,
+		   void (*free_obj)(void *obj));
+/* The handle of fi (fi may be NULL), held until ops_handle_put, if it is of
+ * `kind`; else NULL.  ops_handle_any takes every kind. */
+struct ops_handle *ops_handle_get(const struct fuse_file_info *fi, enum ops_handle_kind kind);
+struct ops_handle *ops_handle_any(const struct fuse_file_info *fi);
 void ops_handle_put(struct ops_handle *h);
+/* Drops the reference ops_handle_set made (a failed open reply, release). */
+void ops_handle_drop(const struct fuse_file_info *fi);
 
 /* Shared by ops.c and ops_write.c. */
 struct ops_context *ctx_of(fuse_req_t req);

@@ -53,14 +53,14 @@ static void free_handle(void *obj)
 /* Replies to OPEN with h as the file handle (freed on failure). */
 static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct ctl_handle *h)
 {
-	if (ops_handle_set(fi, h, free_handle) < 0) {
+	if (ops_handle_set(fi, OPS_HANDLE_TEXT, h, free_handle) < 0) {
 		free_handle(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+		ops_handle_drop(fi);
 }
 
 void ops_ctl_open(fuse_req_t req, struct fuse_file_info *fi)
@@ -102,9 +102,13 @@ void ops_ctl_open_text(fuse_req_t req, struct fuse_file_info *fi, char *text, si
 
 void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct ops_handle *oh = ops_handle_get(fi);
-	struct ctl_handle *h = oh->obj;
+	struct ops_handle *oh = ops_handle_get(fi, OPS_HANDLE_TEXT);
+	struct ctl_handle *h = oh ? oh->obj : NULL;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (!h->text || off < 0 || (size_t)off >= h->len)
 		size = 0;
 	else if (size > h->len - (size_t)off)
@@ -115,9 +119,9 @@ void ops_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info 
 
 void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_file_info *fi)
 {
-	struct ops_handle *oh = ops_handle_get(fi);
-	struct ctl_handle *h = oh->obj;
-	int r = h->writer ? receive_write(ctx_of(req)->receive, h->writer, buf, size) : -EBADF;
+	struct ops_handle *oh = ops_handle_get(fi, OPS_HANDLE_TEXT);
+	struct ctl_handle *h = oh ? oh->obj : NULL;
+	int r = h && h->writer ? receive_write(ctx_of(req)->receive, h->writer, buf, size) : -EBADF;
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -128,10 +132,10 @@ void ops_ctl_write(fuse_req_t req, const char *buf, size_t size, struct fuse_fil
 
 void ops_ctl_flush(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct ops_handle *oh = ops_handle_get(fi);
-	struct ctl_handle *h = oh->obj;
+	struct ops_handle *oh = ops_handle_get(fi, OPS_HANDLE_TEXT);
+	struct ctl_handle *h = oh ? oh->obj : NULL;
 
-	fuse_reply_err(req, h->writer ? -receive_flush(ctx_of(req)->receive, h->writer) : 0);
+	fuse_reply_err(req, !h ? EBADF : h->writer ? -receive_flush(ctx_of(req)->receive, h->writer) : 0);
 	ops_handle_put(oh);
 }
 

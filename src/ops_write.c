@@ -29,10 +29,10 @@ static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, boo
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
+	struct ops_handle *h;
 	struct stat st;
 	int r;
 
-	(void)fi;
 	switch (notify_announced(c->notify, req, 0, NULL, &ino, NULL)) {
 	case NOTIFY_NONE:
 		break;
@@ -61,8 +61,12 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (inode_is_upload(ino)) {
-		r = uploads_setattr(c->uploads, ino, attr, to_set, &st);
+	/* ftruncate of a file being written reaches it through its handle */
+	h = ops_handle_get(fi, OPS_HANDLE_UPLOAD);
+	if (h || inode_is_upload(ino)) {
+		r = h ? upload_setattr(h->obj, attr, to_set, &st) :
+			uploads_setattr(c->uploads, ino, attr, to_set, &st);
+		ops_handle_put(h);
 		if (r == -ENOENT)
 			r = -EPERM;	/* already stored: it is a message now */
 		if (r < 0)
@@ -214,53 +218,55 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	ops_fill_entry(c, &st, &e);
 	e.attr_timeout = 0;
-	if (ops_handle_set(fi, up, free_upload) < 0) {
+	/* a delivery leaves the root once stored: the kernel must not keep its
+	 * name, or the next cp to it would open the stored message (EPERM) */
+	if (parent == INODE_ROOT)
+		e.entry_timeout = 0;
+	if (ops_handle_set(fi, OPS_HANDLE_UPLOAD, up, free_upload) < 0) {
 		upload_release(up);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fi->direct_io = 1;	/* the bytes live in the temporary file, not the page cache */
 	if (fuse_reply_create(req, &e, fi) != 0)
-		ops_handle_put((struct ops_handle *)(uintptr_t)fi->fh);
+		ops_handle_drop(fi);
 }
 
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	       struct fuse_file_info *fi)
 {
-	struct ops_handle *h;
-	int r;
+	struct ops_handle *h = ops_handle_any(fi);
+	ssize_t n = -EBADF;	/* a message is never open for writing */
 
-	if (ino == INODE_CTL_RFOLDERS) {
+	(void)ino;
+	if (h && h->kind == OPS_HANDLE_TEXT) {
+		ops_handle_put(h);
 		ops_ctl_write(req, buf, size, fi);
 		return;
 	}
-	if (!inode_is_upload(ino)) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	h = ops_handle_get(fi);
-	r = upload_write(h->obj, buf, size, off);
-	if (r < 0)
-		fuse_reply_err(req, -r);
+	if (h && h->kind == OPS_HANDLE_UPLOAD)
+		n = upload_write(h->obj, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_write(req, (size_t)r);
+		fuse_reply_write(req, (size_t)n);
 	ops_handle_put(h);
 }
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = 0;
+	struct ops_handle *h = ops_handle_any(fi);
+	int r = h ? 0 : -EBADF;	/* a message or directory: nothing to do */
 
-	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
+	(void)ino;
+	if (h && h->kind == OPS_HANDLE_TEXT) {
+		ops_handle_put(h);
 		ops_ctl_flush(req, fi);
 		return;
 	}
-	if (inode_is_upload(ino)) {
-		struct ops_handle *h = ops_handle_get(fi);
-
+	if (h && h->kind == OPS_HANDLE_UPLOAD)
 		r = upload_flush(ctx_of(req)->uploads, h->obj);
-		ops_handle_put(h);
-	}
+	ops_handle_put(h);
 	fuse_reply_err(req, -r);
 }
 
@@ -315,23 +321,43 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	free(value);
 }
 
+#define MESSAGE_ID_ATTR "user.imap.message_id"
+
+/* Only attributes that exist are listed (rsync -X and getfattr -d get each
+ * one listed): a message without a Message-ID has no user.imap.message_id. */
 void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	const char *names;
-	size_t len = 0;
+	char list[256], *value = NULL;
+	size_t len = 0, used = 0, vlen;
+	int r;
 
 	if (!inode_is_message(ino) || pending_upload(req, ino)) {
 		ops_reply_value(req, "", 0, size);
 		return;
 	}
+	r = mailbox_getxattr(ctx_of(req)->mailbox, ino, MESSAGE_ID_ATTR, &value, &vlen);
+	free(value);
+	if (r < 0 && r != -ENODATA) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	names = mailbox_xattr_names(&len);
-	ops_reply_value(req, names, len, size);
+	for (size_t at = 0; at < len; at += strlen(names + at) + 1) {
+		size_t n = strlen(names + at) + 1;
+
+		if ((r == 0 || strcmp(names + at, MESSAGE_ID_ATTR) != 0) && used + n <= sizeof(list)) {
+			memcpy(list + used, names + at, n);
+			used += n;
+		}
+	}
+	ops_reply_value(req, list, used, size);
 }
 
 static bool read_only_attr(const char *name)
 {
 	return strcmp(name, "user.imap.uid") == 0 || strcmp(name, "user.imap.internaldate") == 0 ||
-	       strcmp(name, "user.imap.message_id") == 0 || strcmp(name, "user.mapi.message_class") == 0;
+	       strcmp(name, MESSAGE_ID_ATTR) == 0 || strcmp(name, "user.mapi.message_class") == 0;
 }
 
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)

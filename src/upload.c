@@ -26,8 +26,10 @@ struct upload {
 	uint64_t parent;
 	char *name;
 	int fd;
+	uint64_t limit;		/* bytes it may have; set once */
 	unsigned refs;		/* the registry's and the open handle's */
 	pthread_mutex_t lock;	/* protects the fields below */
+	int error;		/* a write or truncate failed: store nothing */
 	int64_t date;		/* 0: the server's clock */
 	struct flag_set flags;
 	bool has_flags;
@@ -39,10 +41,12 @@ struct uploads {
 	struct mailbox *mb;
 	struct receive *rcv;
 	const struct files_dir *dir;
-	pthread_mutex_t lock;		/* protects the registry */
+	pthread_mutex_t lock;		/* protects the registry and limit */
 	struct upload **v;
 	size_t n, cap;
 	uint32_t next_serial;
+	uint64_t limit;			/* what one message may have, */
+	bool limit_known;		/* once a session could tell */
 };
 
 struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir)
@@ -97,6 +101,26 @@ static void fill_stat(const struct upload *up, struct stat *st)
 	st->st_mtime = st->st_ctime = st->st_atime = up->date ? (time_t)up->date : time(NULL);
 }
 
+/* The server's APPENDLIMIT is learnt once, at the first upload: writes are
+ * checked against it without asking the server each time. */
+static uint64_t size_limit(struct uploads *u)
+{
+	uint64_t limit;
+	bool known;
+
+	pthread_mutex_lock(&u->lock);
+	known = u->limit_known;
+	limit = u->limit;
+	pthread_mutex_unlock(&u->lock);
+	if (known || mailbox_append_limit(u->mb, &limit) < 0)
+		return limit;	/* no session now: MAILBOX_APPEND_MAX, ask again later */
+	pthread_mutex_lock(&u->lock);
+	u->limit = limit;
+	u->limit_known = true;
+	pthread_mutex_unlock(&u->lock);
+	return limit;
+}
+
 int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct upload **out,
 		   struct stat *st)
 {
@@ -124,6 +148,7 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 	}
 	up->owner = u;
 	up->parent = parent;
+	up->limit = size_limit(u);
 	up->refs = 2;
 	pthread_mutex_init(&up->lock, NULL);
 	pthread_mutex_lock(&u->lock);
@@ -148,16 +173,58 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 	return 0;
 }
 
-int upload_write(struct upload *up, const char *buf, size_t size, off_t off)
+/* Records the first error that stops the upload (logged once); r. */
+static int fail_locked(struct upload *up, int r)
 {
-	ssize_t n = pwrite(up->fd, buf, size, off);
+	if (up->error)
+		return r;
+	up->error = r;
+	if (r == -EFBIG)
+		log_warn("%s: larger than the %llu bytes one message may have here: not stored",
+			 up->name, (unsigned long long)up->limit);
+	else
+		log_warn("%s: cannot keep the data being written: %s; not stored", up->name, strerror(-r));
+	return r;
+}
 
-	if (n < 0)
-		return -errno;
+static bool over_limit(const struct upload *up, off_t off, size_t size)
+{
+	return off < 0 || (uint64_t)off > up->limit || size > up->limit - (uint64_t)off;
+}
+
+ssize_t upload_write(struct upload *up, const char *buf, size_t size, off_t off)
+{
+	ssize_t n = -EFBIG;
+
+	if (!over_limit(up, off, size) && (n = pwrite(up->fd, buf, size, off)) < 0)
+		n = -errno;
 	pthread_mutex_lock(&up->lock);
-	up->written_after = up->stored;
+	if (n < 0)
+		fail_locked(up, (int)n);
+	else
+		up->written_after = up->stored;
 	pthread_mutex_unlock(&up->lock);
-	return (int)n;
+	return n;
+}
+
+ssize_t upload_read(struct upload *up, char *buf, size_t size, off_t off)
+{
+	ssize_t n;
+
+	if (off < 0)
+		return -EINVAL;
+	n = pread(up->fd, buf, size, off);
+	return n < 0 ? -errno : n;
+}
+
+int upload_error(struct upload *up)
+{
+	int r;
+
+	pthread_mutex_lock(&up->lock);
+	r = up->error;
+	pthread_mutex_unlock(&up->lock);
+	return r;
 }
 
 static int deliver(struct uploads *u, struct upload *up, const char *data, size_t len)
@@ -182,6 +249,10 @@ int upload_flush(struct uploads *u, struct upload *up)
 	int r = 0;
 
 	pthread_mutex_lock(&up->lock);
+	if (up->error) {
+		r = up->error;	/* the data is not what the writer wrote */
+		goto out;
+	}
 	if (up->stored) {
 		r = up->written_after ? -EPERM : 0;	/* a stored message cannot change */
 		goto out;
@@ -192,6 +263,10 @@ int upload_flush(struct uploads *u, struct upload *up)
 	}
 	if (st.st_size == 0) {
 		r = -EINVAL;	/* nothing to store: not a message */
+		goto out;
+	}
+	if ((uint64_t)st.st_size > up->limit) {
+		r = fail_locked(up, -EFBIG);
 		goto out;
 	}
 	data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, up->fd, 0);
@@ -241,39 +316,64 @@ static struct upload *find(struct uploads *u, uint64_t ino)
 	return up;
 }
 
-int uploads_getattr(struct uploads *u, uint64_t ino, struct stat *st)
+int upload_getattr(struct upload *up, struct stat *st)
 {
-	struct upload *up = find(u, ino);
 	int r = -ENOENT;
 
-	if (!up)
-		return r;
 	pthread_mutex_lock(&up->lock);
 	if (!up->stored) {
 		fill_stat(up, st);
 		r = 0;
 	}
 	pthread_mutex_unlock(&up->lock);
+	return r;
+}
+
+int uploads_getattr(struct uploads *u, uint64_t ino, struct stat *st)
+{
+	struct upload *up = find(u, ino);
+	int r;
+
+	if (!up)
+		return -ENOENT;
+	r = upload_getattr(up, st);
 	upload_put(up);
+	return r;
+}
+
+static int truncate_locked(struct upload *up, off_t size)
+{
+	if (size < 0)
+		return -EINVAL;
+	if (over_limit(up, size, 0))
+		return fail_locked(up, -EFBIG);
+	return ftruncate(up->fd, size) < 0 ? fail_locked(up, -errno) : 0;
+}
+
+int upload_setattr(struct upload *up, const struct stat *attr, int to_set, struct stat *st)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&up->lock);
+	if (up->stored && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME)))
+		r = -EPERM;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		r = truncate_locked(up, attr->st_size);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MTIME))
+		up->date = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? time(NULL) : attr->st_mtime;
+	fill_stat(up, st);
+	pthread_mutex_unlock(&up->lock);
 	return r;
 }
 
 int uploads_setattr(struct uploads *u, uint64_t ino, const struct stat *attr, int to_set, struct stat *st)
 {
 	struct upload *up = find(u, ino);
-	int r = 0;
+	int r;
 
 	if (!up)
 		return -ENOENT;
-	pthread_mutex_lock(&up->lock);
-	if (up->stored && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME)))
-		r = -EPERM;
-	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(up->fd, attr->st_size) < 0)
-		r = -errno;
-	if (r == 0 && (to_set & FUSE_SET_ATTR_MTIME))
-		up->date = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? time(NULL) : attr->st_mtime;
-	fill_stat(up, st);
-	pthread_mutex_unlock(&up->lock);
+	r = upload_setattr(up, attr, to_set, st);
 	upload_put(up);
 	return r;
 }
