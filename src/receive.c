@@ -33,8 +33,10 @@ struct receive {
 	char *state_file;
 	bool on_server;
 
-	pthread_mutex_t lock;	/* protects table */
+	pthread_mutex_t lock;	/* protects table and loaded */
 	struct rfolders *table;
+	bool loaded;		/* the server's (or the local) table was read:
+				 * until then it must never be overwritten */
 	pthread_mutex_t save_lock;	/* one save at a time, in order */
 
 	uint32_t inbox_seen;	/* routing: INBOX UIDs up to here are left alone */
@@ -135,9 +137,12 @@ static int save(struct receive *r)
 
 	pthread_mutex_lock(&r->save_lock);
 	pthread_mutex_lock(&r->lock);
-	job.value = ctl_format(r->table, &len);
+	job.value = r->loaded ? ctl_format(r->table, &len) : NULL;
+	err = r->loaded ? 0 : -EAGAIN;
 	pthread_mutex_unlock(&r->lock);
-	if (!job.value)
+	if (err == -EAGAIN)
+		log_warn("not saving the receive-folder table: the stored one could not be read yet");
+	else if (!job.value)
 		err = -ENOMEM;
 	else if (r->on_server)
 		err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
@@ -197,23 +202,28 @@ static struct rfolders *parse_table(const char *text)
 	return t;
 }
 
-int receive_load(struct receive *r)
+/* Reads the stored table.  A table that could not be read (the connection
+ * failed) leaves the defaults in place but not `loaded`: nothing may then
+ * overwrite the stored table, and the next use tries again. */
+static int load_table(struct receive *r)
 {
 	struct metadata_job job = { 0 };
 	struct rfolders *t = NULL;
-	uint64_t inbox, *inos = NULL;
-	size_t n;
+	bool ok;
 	int err;
 
 	err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
-	r->on_server = err != -EOPNOTSUPP;
+	ok = err == 0 || err == -ENODATA || err == -EOPNOTSUPP;
+	if (ok)
+		r->on_server = err != -EOPNOTSUPP;
 	if (err == 0)
 		t = parse_table(job.value);
 	else if ((err == -EOPNOTSUPP || err == -ENODATA) && r->state_file &&
 		 (job.value = load_local(r)))
 		t = parse_table(job.value);	/* nothing on the server: what we kept here */
-	else if (err < 0 && err != -ENODATA && err != -EOPNOTSUPP)
-		log_warn("cannot read the receive-folder table from the server: %s", strerror(-err));
+	else if (!ok)
+		log_warn("cannot read the receive-folder table from the server: %s (the default "
+			 "rows apply; changes are refused until it can be read)", strerror(-err));
 	free(job.value);
 	log_debug("receive folders: kept %s", r->on_server ? "on the server (METADATA)" : "in a local file");
 	pthread_mutex_lock(&r->lock);
@@ -221,7 +231,28 @@ int receive_load(struct receive *r)
 		rfolders_free(r->table);
 		r->table = t;
 	}
+	r->loaded = r->loaded || ok;
 	pthread_mutex_unlock(&r->lock);
+	return ok ? 0 : -EIO;
+}
+
+/* 0 once the stored table has been read (reading it now if need be). */
+static int ensure_loaded(struct receive *r)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&r->lock);
+	loaded = r->loaded;
+	pthread_mutex_unlock(&r->lock);
+	return loaded ? 0 : load_table(r);
+}
+
+int receive_load(struct receive *r)
+{
+	uint64_t inbox, *inos = NULL;
+	size_t n;
+
+	load_table(r);
 	if (mailbox_folder_by_path(r->mb, "INBOX", &inbox) == 0 &&
 	    mailbox_new_messages(r->mb, inbox, 0, &inos, &n, &r->inbox_seen) == 0)
 		free(inos);
@@ -345,7 +376,11 @@ static int apply(const struct ctl_command *c, void *ctx)
 int receive_write(struct receive *r, struct ctl_writer *w, const char *data, size_t len)
 {
 	struct apply_state as = { r, false };
-	int err = ctl_writer_feed(w, data, len, apply, &as);
+	int err = ensure_loaded(r);
+
+	if (err < 0)
+		return err;
+	err = ctl_writer_feed(w, data, len, apply, &as);
 
 	if (as.changed && save(r) < 0 && err == 0)
 		err = -EIO;
@@ -355,7 +390,11 @@ int receive_write(struct receive *r, struct ctl_writer *w, const char *data, siz
 int receive_flush(struct receive *r, struct ctl_writer *w)
 {
 	struct apply_state as = { r, false };
-	int err = ctl_writer_finish(w, apply, &as);
+	int err = ensure_loaded(r);
+
+	if (err < 0)
+		return err;
+	err = ctl_writer_finish(w, apply, &as);
 
 	if (as.changed && save(r) < 0 && err == 0)
 		err = -EIO;
@@ -410,7 +449,10 @@ static int folder_of_class(struct receive *r, const char *cls, uint64_t *ino, ch
 int receive_target(struct receive *r, const char *data, size_t len, uint64_t *folder_ino)
 {
 	char cls[256];
+	int err = ensure_loaded(r);
 
+	if (err < 0)
+		return err;	/* the rules are unknown: deliver nowhere rather than wrongly */
 	msgclass_of_message(data, len, cls, sizeof(cls));
 	log_debug("delivering a message of class %s", cls);
 	return folder_of_class(r, cls, folder_ino, NULL);
@@ -444,7 +486,7 @@ static void route_new_mail(struct receive *r)
 	uint64_t inbox, *inos = NULL;
 	size_t n = 0;
 
-	if (mailbox_folder_by_path(r->mb, "INBOX", &inbox) < 0 ||
+	if (ensure_loaded(r) < 0 || mailbox_folder_by_path(r->mb, "INBOX", &inbox) < 0 ||
 	    mailbox_new_messages(r->mb, inbox, r->inbox_seen, &inos, &n, &r->inbox_seen) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)

@@ -182,3 +182,33 @@ def test_rename_persists(scratch_dovecot, rf_mounter, tmp_path):
     time.sleep(0.2)
     b = rf_mounter(scratch_dovecot)
     assert wh.rf_map(b.path)["ipm.note.rs"] == (new, [])
+
+
+# -- a table that cannot be read is never overwritten ---------------------------------
+
+@pytest.mark.slow
+@pytest.mark.deadline(180)
+def test_unreadable_table_not_overwritten(scratch_metadata_server, fault_proxy, scratch_mounter,
+                                          rf_mounter, tmp_path):
+    """The METADATA read at mount fails (the proxy cuts GETMETADATA twice: the
+    first try and the pool's retry): the mount starts with the default rows,
+    but a change through the control file reads the stored table first, so
+    the rules set by an earlier mount survive beside the new one."""
+    server = scratch_metadata_server
+    make_folders(server, "Samples", "Archive")
+    first = rf_mounter(server, state=str(tmp_path / "state0"))
+    wh.rf_set(first.path, "IPM.Note.Sample Samples")
+    first.stop()
+    assert b"IPM.Note.Sample\tSamples" in (server_entry(server) or b"")
+    port, log = fault_proxy(server.env["IMAP_PORT"], cut_on="GETMETADATA", cut_when="request",
+                            cut_count=2)
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=5",
+            "cache_dir=" + str(tmp_path / "cache-proxied")]
+    a = scratch_mounter(server, url=url, opts=opts)
+    text = wh.helpers.read_text(log)
+    assert text.count("CUT request") == 2, text[-2000:]
+    wh.rf_set(a.path, "MY.Class Archive")
+    value = server_entry(server) or b""
+    assert b"IPM.Note.Sample\tSamples" in value, value[:500]
+    assert b"MY.Class\tArchive" in value, value[:500]
