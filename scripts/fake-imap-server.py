@@ -48,6 +48,12 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 announcing 4 GB, an endless line, a response that never ends
                 (see class Hostile).
 
+  inbox-case    the honest account (IDLE too), but LIST names INBOX "Inbox"
+                and "INBOX" by turns (over all connections), as a server
+                might that changed its mind, and each SELECT answers after
+                --select-delay ms (default 20): a client reading INBOX holds
+                its name while the next LIST replaces it.
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -551,12 +557,35 @@ class Hostile(Honest):
                 time.sleep(0.1)
 
 
+# -- mode "inbox-case" ------------------------------------------------------------
+
+class InboxCase(Honest):
+    turn_lock = threading.Lock()
+    turns = 0
+
+    def cmd_LIST(self, tag, args):
+        a = imap_args(args)
+        if not self.authed or (len(a) == 2 and a[1] == b""):
+            return super().cmd_LIST(tag, args)
+        with InboxCase.turn_lock:
+            InboxCase.turns += 1
+            inbox = "Inbox" if InboxCase.turns % 2 else "INBOX"
+        for name in self.folders:
+            self.send('* LIST (\\HasNoChildren) "/" %s' % (inbox if name == "INBOX" else name))
+        self.send(tag + " OK LIST completed")
+
+    def cmd_SELECT(self, tag, args, examine=False):
+        time.sleep(OPTS.select_delay / 1000.0)
+        super().cmd_SELECT(tag, args, examine)
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
     "bye-mid-fetch": ByeMidFetch,
     "bad-fetch": BadFetch,
     "hostile": Hostile,
+    "inbox-case": InboxCase,
 }
 
 
@@ -581,6 +610,8 @@ def main():
     ap.add_argument("--attack", default="names",
                     choices=("names", "huge-literal", "endless-line", "never-ends"),
                     help="hostile: what it does (see Hostile)")
+    ap.add_argument("--select-delay", type=int, default=20,
+                    help="inbox-case: milliseconds before each SELECT answers")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     a = ap.parse_args()
     global OPTS

@@ -17,14 +17,17 @@
 static struct folder *folder_new(uint32_t id, const char *path)
 {
 	struct folder *f = calloc(1, sizeof(*f));
+	char *p = strdup(path);
 	const char *slash;
 
-	if (!f || !(f->path = strdup(path))) {
+	if (!f || !p) {
 		free(f);
+		free(p);
 		return NULL;
 	}
-	slash = strrchr(f->path, '/');
-	f->leaf = slash ? slash + 1 : f->path;
+	slash = strrchr(p, '/');
+	f->path = p;
+	f->leaf = slash ? slash + 1 : p;
 	f->id = id;
 	f->present = true;
 	f->noselect = true;
@@ -50,6 +53,54 @@ static void folder_free(struct folder *f)
 	free(f->path);
 	free(f->server);
 	free(f);
+}
+
+/* A copy of str for a folder field: the retired copy if there is one (a
+ * server alternating between two names must not make the list grow), else
+ * a new one. */
+static char *take_string_locked(struct mailbox *mb, const char *str)
+{
+	for (size_t i = 0; i < mb->nretired; i++) {
+		char *old = mb->retired[i];
+
+		if (strcmp(old, str) == 0) {
+			mb->retired[i] = mb->retired[--mb->nretired];
+			return old;
+		}
+	}
+	return strdup(str);
+}
+
+static void retire_locked(struct mailbox *mb, char *old)
+{
+	char **v;
+
+	if (!old)
+		return;
+	v = realloc(mb->retired, (mb->nretired + 1) * sizeof(*v));
+	if (!v)
+		return;		/* leak rather than free under a reader */
+	mb->retired = v;
+	mb->retired[mb->nretired++] = old;
+}
+
+int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server)
+{
+	char *p = path ? take_string_locked(mb, path) : NULL;
+	char *s = server ? take_string_locked(mb, server) : NULL;
+
+	if ((path && !p) || (server && !s)) {
+		retire_locked(mb, p);
+		retire_locked(mb, s);
+		return -ENOMEM;
+	}
+	if (p) {
+		retire_locked(mb, atomic_exchange(&f->path, p));
+		f->leaf = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+	}
+	if (s)
+		retire_locked(mb, atomic_exchange(&f->server, s));
+	return 0;
 }
 
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path)
@@ -191,14 +242,9 @@ static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
 	f->special = e->flags;
 	if (e->delim && (!mb->delim || strcasecmp(e->name, "INBOX") == 0))
 		mb->delim = e->delim;
-	if (!f->server || strcmp(f->server, e->name) != 0) {
-		char *server = strdup(e->name);
-
-		if (server) {
-			free(f->server);
-			f->server = server;
-		}
-	}
+	/* "Inbox" one time, "INBOX" the next: readers may hold the old name */
+	if (!f->server || strcmp(f->server, e->name) != 0)
+		mb_rename_locked(mb, f, NULL, e->name);
 }
 
 /* Folders that appeared or vanished since the last LIST: the kernel may

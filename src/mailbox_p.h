@@ -9,6 +9,7 @@
 #include "mailbox.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 struct msg {
@@ -58,13 +59,16 @@ struct known_class {
 #define MB_MAX_CLASSES 4096
 #define MB_MAX_FORWARDS 4096
 
+/* path and server are read without a lock (pool_run callers, the watcher,
+ * prefetch), so they are atomic and a string they held is never freed before
+ * unmount: a replaced one goes to mailbox.retired (mb_rename_locked). */
 struct folder {
 	uint32_t id;
 	uint32_t parent;	/* folder id; the root is its own parent */
-	char *path;		/* UTF-8, '/'-separated, "" for the root */
-	const char *leaf;	/* last component, inside path */
-	char *server;		/* modified UTF-7 name; NULL for virtual directories */
-	bool noselect;
+	_Atomic(char *) path;	/* UTF-8, '/'-separated, "" for the root */
+	const char *leaf;	/* last component, inside path; under tree_lock */
+	_Atomic(char *) server;	/* modified UTF-7 name; NULL for virtual directories */
+	atomic_bool noselect;
 	bool present;		/* in the last LIST (or an ancestor of one) */
 	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST */
 
@@ -99,7 +103,7 @@ struct mailbox {
 	struct folder **folders;	/* index = folder id; never shrinks */
 	size_t nfolders, cap;
 
-	char delim;			/* the server's hierarchy delimiter */
+	atomic_char delim;		/* the server's hierarchy delimiter */
 
 	pthread_mutex_t list_lock;	/* one LIST at a time */
 	struct timespec listed_at;	/* protected by list_lock */
@@ -110,8 +114,8 @@ struct mailbox {
 	mailbox_change_hook *change_hook;	/* told what a sync found */
 	void *change_ctx;
 
-	char **retired;			/* names replaced by RENAME: readers may */
-	size_t nretired;		/* still hold them, so freed at exit */
+	char **retired;			/* paths and server names replaced (RENAME, */
+	size_t nretired;		/* LIST): readers may hold them; freed at exit */
 
 	pthread_mutex_t forward_lock;	/* protects forwards */
 	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
@@ -170,6 +174,10 @@ struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const ch
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
 size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
 int mb_refresh_tree(struct mailbox *mb, double max_age);
+/* Gives f a new path (and leaf) or server name (either may be NULL: kept);
+ * the old strings are retired, not freed.  tree_lock held for writing.
+ * -ENOMEM leaves f as it was. */
+int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
 /* The UID a name in folder f stands for (canonical name, UID.eml, alias). */

@@ -393,16 +393,6 @@ static char *replace_prefix(const char *s, size_t old_len, const char *new_prefi
 	return out;
 }
 
-static void retire_locked(struct mailbox *mb, char *old)
-{
-	char **v = realloc(mb->retired, (mb->nretired + 1) * sizeof(*v));
-
-	if (!v)
-		return;		/* leak rather than free under a reader */
-	mb->retired = v;
-	mb->retired[mb->nretired++] = old;
-}
-
 /* The folder keeps its id (and so its inode) under its new name, and so do
  * the folders below it. */
 static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_parent,
@@ -421,18 +411,10 @@ static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_p
 		path = replace_prefix(g->path, plen, new_path);
 		if (g->server && has_prefix(g->server, old_server, mb->delim))
 			server = replace_prefix(g->server, slen, new_server);
-		if (!path || (g->server && !server)) {
-			free(path);
-			free(server);
-			continue;
-		}
-		retire_locked(mb, g->path);
-		__atomic_store_n(&g->path, path, __ATOMIC_RELEASE);
-		g->leaf = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		if (server) {
-			retire_locked(mb, g->server);
-			__atomic_store_n(&g->server, server, __ATOMIC_RELEASE);
-		}
+		if (path && (!g->server || server))
+			mb_rename_locked(mb, g, path, server);
+		free(path);
+		free(server);
 	}
 	f->parent = new_parent;
 	pthread_rwlock_unlock(&mb->tree_lock);
