@@ -97,3 +97,42 @@ def test_inbox_renamed_by_list_under_readers(live, fake_server, tmp_path):
     assert lists >= 10, "the server was asked for LIST only %d times" % lists
     assert sorted(os.listdir(inbox)) and os.path.isdir(inbox)
     assert helpers.sanitizer_lines(mnt.stderr()) == []
+
+
+# -- names: bidi controls and invisible characters ------------------------------
+
+def _b_word(text):
+    import base64
+    return b"=?utf-8?b?" + base64.b64encode(text.encode()) + b"?="
+
+
+def test_bidi_subject_gives_plain_name(scratch_dovecot, scratch_mounter):
+    """A Subject "Invoice <RLO>fdp.exe" (shown as "Invoice exe.pdf") and one
+    full of zero-width and isolate characters: the file names have none of
+    them; the messages open by those names with their bytes."""
+    import unicodedata
+    folder = wh.unique_folder("Bidi")
+    subjects = {"Invoice \u202efdp.exe": "Invoice fdp.exe",
+                "zero\u200bwidth\u2066iso\u2069late\ufeff\u00ad": "zerowidthisolate",
+                "c1\u0085control": "c1 control"}
+    msgs = [wh.make_msg(wh.unique("bidi"), i, subject=s) for i, s in enumerate(subjects)]
+    for msg, s in zip(msgs, subjects):
+        msg["raw"] = msg["raw"].replace(b"Subject: " + s.encode(), b"Subject: " + _b_word(s))
+        msg["sha"] = helpers.sha256(msg["raw"])
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, msgs)
+    finally:
+        m.logout()
+    mnt = scratch_mounter(scratch_dovecot)
+    d = helpers.folder_path(mnt.path, folder)
+    names = sorted(os.listdir(d))
+    want = sorted(helpers.utc_date(msg["when"].timestamp()) + " " + shown + ".%d.eml" % msg["uid"]
+                  for msg, shown in zip(msgs, subjects.values()))
+    assert names == want
+    for name in names:
+        assert not any(unicodedata.category(c) in ("Cf", "Cc") for c in name), ascii(name)
+    for msg, shown in zip(msgs, subjects.values()):
+        path = os.path.join(d, helpers.utc_date(msg["when"].timestamp()) + " " + shown +
+                            ".%d.eml" % msg["uid"])
+        assert helpers.sha256_file(path) == msg["sha"]
