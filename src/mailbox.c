@@ -440,49 +440,96 @@ static bool name_matches(const struct listing *l, const struct msg *m, const cha
 	return strcmp(name, short_name) == 0;
 }
 
-static bool alias_uid(struct folder *f, const char *name, uint32_t *uid)
+/* Drops the aliases that name no message any more: its UID went (through
+ * the mount, or it is below the highest listed UID and not listed), or the
+ * folder was re-created.  f->lock held. */
+static void prune_aliases_locked(struct folder *f, const struct listing *l)
+{
+	uint32_t top = l->count ? l->msgs[l->count - 1].uid : 0;
+	size_t out = 0;
+
+	for (size_t i = 0; i < f->naliases; i++) {
+		struct alias a = f->aliases[i];
+		bool listed = mb_listing_find(l, a.uid) != NULL;
+
+		if (listed && !a.uidvalidity)
+			a.uidvalidity = l->uidvalidity;
+		if ((a.uidvalidity && a.uidvalidity != l->uidvalidity) ||
+		    mb_is_removed_locked(f, a.uid) || (!listed && a.uid < top)) {
+			free(a.name);
+			continue;
+		}
+		f->aliases[out++] = a;
+	}
+	f->naliases = out;
+}
+
+/* The UID name stands for in l, 0 for none: a listed message's own name (or
+ * UID.eml) first, then the newest alias of a listed message.  *hidden: it
+ * names a message moved or deleted through the mount.  f->lock held. */
+static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, const char *name,
+				   bool *hidden)
+{
+	const struct msg *m;
+	uint32_t uid;
+
+	*hidden = false;
+	if (names_parse_uid(name, &uid) == 0 && (m = mb_listing_find(l, uid)) &&
+	    name_matches(l, m, name)) {
+		if (!mb_is_removed_locked(f, uid))
+			return uid;
+		*hidden = true;
+	}
+	prune_aliases_locked(f, l);
+	for (size_t i = f->naliases; i-- > 0;)
+		if (strcmp(f->aliases[i].name, name) == 0 && mb_listing_find(l, f->aliases[i].uid))
+			return f->aliases[i].uid;
+	return 0;
+}
+
+/* Whether name could be a message's at all: spares a listing refresh for
+ * the names shells and editors try (".git", "foo.swp"). */
+static bool may_name_message(struct folder *f, const char *name)
 {
 	bool found = false;
+	uint32_t uid;
 
+	if (names_parse_uid(name, &uid) == 0)
+		return true;
 	pthread_mutex_lock(&f->lock);
-	for (size_t i = f->naliases; i-- > 0 && !found;) {
-		if (strcmp(f->aliases[i].name, name) == 0) {
-			*uid = f->aliases[i].uid;
-			found = true;
-		}
-	}
+	for (size_t i = 0; i < f->naliases && !found; i++)
+		found = strcmp(f->aliases[i].name, name) == 0;
 	pthread_mutex_unlock(&f->lock);
 	return found;
 }
 
-/* Finds uid in f (refreshing the listing once if it is not there yet),
- * unless it was moved away through the mount.  With name, the name must be
- * the message's (by_alias: already known to be). */
-static int find_message(struct mailbox *mb, struct folder *f, uint32_t uid, const char *name,
-			bool by_alias, struct stat *st, uint32_t *uidvalidity)
+/* Finds the message name stands for in f (name NULL: message *uid),
+ * refreshing the listing once if it is not there yet, unless it was moved
+ * away or deleted through the mount. */
+static int find_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
+			struct stat *st, uint32_t *uidvalidity)
 {
 	const struct msg *m = NULL;
+	bool hidden = false;
 	struct listing *l;
-	bool removed;
 	int err;
 
-	for (int pass = 0; pass < 2 && !m; pass++) {
+	for (int pass = 0; pass < 2 && !m && !hidden; pass++) {
 		l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
 		if (!l)
 			return err;
 		pthread_mutex_lock(&f->lock);
-		removed = mb_is_removed_locked(f, uid);
+		if (name)
+			*uid = name_to_uid_locked(f, l, name, &hidden);
+		else
+			hidden = mb_is_removed_locked(f, *uid);
 		pthread_mutex_unlock(&f->lock);
-		m = removed ? NULL : mb_listing_find(l, uid);
-		if (m && name && !by_alias && !name_matches(l, m, name))
-			m = NULL;
+		m = hidden || !*uid ? NULL : mb_listing_find(l, *uid);
 		if (m && st)
 			mb_msg_stat(mb, f->id, m, st);
 		if (m && uidvalidity)
 			*uidvalidity = l->uidvalidity;
 		mb_listing_put(l);
-		if (removed)
-			break;
 	}
 	return m ? 0 : -ENOENT;
 }
@@ -490,13 +537,18 @@ static int find_message(struct mailbox *mb, struct folder *f, uint32_t uid, cons
 int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
 		       uint32_t *uidvalidity)
 {
-	if (f->noselect || !f->server)
+	if (f->noselect || !f->server || !may_name_message(f, name))
 		return -ENOENT;
-	if (alias_uid(f, name, uid))
-		return find_message(mb, f, *uid, name, true, NULL, uidvalidity);
-	if (names_parse_uid(name, uid) < 0)
+	return find_message(mb, f, name, uid, NULL, uidvalidity);
+}
+
+static int lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st)
+{
+	uint32_t uid;
+
+	if (f->noselect || !f->server || !may_name_message(f, name))
 		return -ENOENT;
-	return find_message(mb, f, *uid, name, false, NULL, uidvalidity);
+	return find_message(mb, f, name, &uid, st, NULL);
 }
 
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)
@@ -550,7 +602,7 @@ int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, str
 	for (int hops = 0; hops < 4; hops++) {
 		f = mb_folder(mb, *id);
 		if (f && !f->noselect && f->server)
-			r = find_message(mb, f, *uid, NULL, false, st ? st : &ignored, NULL);
+			r = find_message(mb, f, NULL, uid, st ? st : &ignored, NULL);
 		if (r != -ENOENT || !mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
 			break;
 	}
@@ -617,7 +669,7 @@ static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *nam
 
 int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st)
 {
-	uint32_t id, uid;
+	uint32_t id;
 	int r;
 
 	if (!inode_is_folder(parent))
@@ -628,8 +680,8 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	if (id != 0) {
 		struct folder *f = mb_folder(mb, id);
 
-		if (f && mb_resolve_message(mb, f, name, &uid, NULL) == 0)
-			return find_message(mb, f, uid, NULL, false, st, NULL);
+		if (f && lookup_message(mb, f, name, st) == 0)
+			return 0;
 	}
 	/* a folder created by another client since the last LIST (at the top,
 	 * where names are folders, at once; below, where most misses are

@@ -32,10 +32,12 @@ struct listing {
 	uint32_t *by_name;	/* indices of msgs in byte order of names (ls, cat *) */
 };
 
-/* A name a message was given by mv or cp, besides its canonical one. */
+/* A name a message was given by mv or cp, besides its canonical one.  It
+ * never hides a listed message's own name, and goes with its message. */
 struct alias {
 	char *name;
 	uint32_t uid;
+	uint32_t uidvalidity;	/* of the listing it was first seen in; 0: not yet */
 };
 
 /* Where an inode went: a moved message, or a file created by cp. */

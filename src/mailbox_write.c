@@ -463,6 +463,26 @@ out:
 	return r;
 }
 
+/* rename(2) would replace the target, with or without RENAME_NOREPLACE we
+ * refuse: mail is never destroyed by a name, and the target's name must keep
+ * opening the target. */
+static int name_taken(struct mailbox *mb, struct folder *to, const char *name)
+{
+	struct folder *sub;
+	uint32_t uid;
+	int r;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	sub = mb_subfolder_locked(mb, to->id, name);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	if (sub)
+		return -EISDIR;
+	r = mb_resolve_message(mb, to, name, &uid, NULL);
+	if (r == 0)
+		return -EEXIST;
+	return r == -ENOENT ? 0 : r;
+}
+
 int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
 		   uint64_t newparent, const char *newname)
 {
@@ -487,6 +507,9 @@ int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
 	to = selectable(mb, newparent);
 	if (!to || to == f)
 		return -EPERM;
+	r = name_taken(mb, to, newname);
+	if (r < 0)
+		return r;
 	return move_message(mb, f, uid, validity, to, newname);
 }
 

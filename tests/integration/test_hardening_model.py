@@ -136,3 +136,105 @@ def test_bidi_subject_gives_plain_name(scratch_dovecot, scratch_mounter):
         path = os.path.join(d, helpers.utc_date(msg["when"].timestamp()) + " " + shown +
                             ".%d.eml" % msg["uid"])
         assert helpers.sha256_file(path) == msg["sha"]
+
+
+# -- mv onto a name that is taken ----------------------------------------------------
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+
+
+def _renameat2(old, new, flags):
+    """renameat2(2) through libc; returns 0 or the errno."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    r = libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new),
+                       ctypes.c_uint(flags))
+    return ctypes.get_errno() if r != 0 else 0
+
+
+def _rename_errno(old, new):
+    try:
+        os.rename(old, new)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def test_mv_onto_listed_name_is_eexist(scratch_dovecot, scratch_mounter):
+    """mv A/a B/<b's name> -- by rename(2) with or without RENAME_NOREPLACE,
+    and by coreutils mv -- fails with EEXIST, as does mv onto B/<b's
+    UID>.eml and onto a name an earlier mv gave another message; every
+    message stays where it was, readable by its name with its own bytes."""
+    fa, fb = wh.unique_folder("MvA"), wh.unique_folder("MvB")
+    tok = wh.unique("mvx")
+    a = [wh.make_msg(tok, i, subject="from A %d" % i) for i in range(3)]
+    b = [wh.make_msg(tok, 10, subject="in B")]
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, fa, a)
+        wh.seed(m, fb, b)
+    finally:
+        m.logout()
+    mnt = scratch_mounter(scratch_dovecot)
+    da, db = (helpers.folder_path(mnt.path, f) for f in (fa, fb))
+    a_path = [os.path.join(da, wh.canonical(x, x["uid"])) for x in a]
+    b_name = wh.canonical(b[0], b[0]["uid"])
+    b_path = os.path.join(db, b_name)
+    assert sorted(os.listdir(db)) == [b_name]
+
+    assert _rename_errno(a_path[0], b_path) == errno.EEXIST
+    assert _renameat2(a_path[0], b_path, 0) == errno.EEXIST
+    assert _renameat2(a_path[0], b_path, RENAME_NOREPLACE) == errno.EEXIST
+    assert _rename_errno(a_path[0], os.path.join(db, "%d.eml" % b[0]["uid"])) == errno.EEXIST
+    r = wh.run(["mv", a_path[0], b_path], timeout=60)
+    assert r.returncode != 0, "mv replaced a message"
+    # a name an earlier mv gave: taken too
+    custom = os.path.join(db, "kept-name.eml")
+    os.rename(a_path[1], custom)
+    assert helpers.sha256_file(custom) == a[1]["sha"]
+    assert _rename_errno(a_path[2], custom) == errno.EEXIST
+
+    assert helpers.sha256_file(b_path) == b[0]["sha"]
+    assert helpers.sha256_file(custom) == a[1]["sha"]
+    for x, p in ((a[0], a_path[0]), (a[2], a_path[2])):
+        assert helpers.sha256_file(p) == x["sha"]
+    problems = wh.wait_once(scratch_dovecot, [a[0], a[2]], [fa, fb], allowed=[fa])
+    problems += wh.wait_once(scratch_dovecot, b + [a[1]], [fa, fb], allowed=[fb])
+    assert problems == [], problems
+    # rm of the taken name removes the message that has it, not the other
+    os.unlink(b_path)
+    problems = wh.wait_once(scratch_dovecot, [a[1]], [fa, fb], allowed=[fb])
+    assert problems == [], problems
+
+
+def test_alias_never_hides_a_listed_message(scratch_dovecot, scratch_mounter):
+    """names=uid: A/5.eml is moved to the empty folder B, where it gets UID 1
+    and its old name 5.eml opens it.  Then another client appends to B
+    until B has its own UID 5: from then on B/5.eml is that message, not the
+    moved one (which stays 1.eml)."""
+    fa, fb = wh.unique_folder("AlA"), wh.unique_folder("AlB")
+    tok = wh.unique("alias")
+    a = [wh.make_msg(tok, i) for i in range(5)]
+    c = [wh.make_msg(tok, 10 + i) for i in range(5)]
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, fa, a)
+        wh.create_folder(m, fb)
+    finally:
+        m.logout()
+    assert a[4]["uid"] == 5
+    mnt = scratch_mounter(scratch_dovecot, extra_opts=["names=uid", "dir_cache=0"])
+    da, db = (helpers.folder_path(mnt.path, f) for f in (fa, fb))
+    os.rename(os.path.join(da, "5.eml"), os.path.join(db, "5.eml"))
+    assert helpers.sha256_file(os.path.join(db, "5.eml")) == a[4]["sha"]
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, fb, c, create=False)
+    finally:
+        m.logout()
+    assert [x["uid"] for x in c] == [2, 3, 4, 5, 6]
+    os.utime(db)                    # touch B: sync now
+    assert helpers.sha256_file(os.path.join(db, "5.eml")) == c[3]["sha"]
+    assert helpers.sha256_file(os.path.join(db, "1.eml")) == a[4]["sha"]
+    assert wh.listing_uids(db) == [1, 2, 3, 4, 5, 6]
