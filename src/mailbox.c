@@ -172,6 +172,7 @@ struct listed {
 };
 
 struct list_result {
+	struct mailbox *mb;
 	struct listed *v;
 	size_t n, cap;
 	int err;
@@ -181,7 +182,8 @@ static void collect_folder(const char *name, char delim, unsigned flags, void *c
 {
 	struct list_result *lr = ctx;
 
-	if (lr->err)
+	/* a folder rmdir is checking right now is nobody's business */
+	if (lr->err || mb_rmdir_busy(lr->mb, name, delim))
 		return;
 	if (lr->n == lr->cap) {
 		size_t cap = lr->cap ? lr->cap * 2 : 64;
@@ -203,16 +205,55 @@ static void collect_folder(const char *name, char delim, unsigned flags, void *c
 	lr->v[lr->n++].flags = flags;
 }
 
-static int list_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+static bool listed(const struct list_result *lr, const char *name)
 {
-	struct list_result *lr = ctx;
+	for (size_t i = 0; i < lr->n; i++)
+		if (strcmp(lr->v[i].name, name) == 0)
+			return true;
+	return false;
+}
 
-	(void)st;
+/* A folder an interrupted rmdir left under its private name gets its own
+ * back (unless another folder took it meanwhile); true when one did. */
+static bool recover_rmdirs(struct imap_session *s, const struct list_result *lr)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < lr->n; i++) {
+		char *real = mb_rmdir_leftover(lr->mb, lr->v[i].name, lr->v[i].delim);
+
+		if (real && !listed(lr, real)) {
+			log_warn("%.100s was left by an interrupted rmdir: renaming it back to %.100s",
+				 lr->v[i].name, real);
+			if (imap_rename_folder(s, lr->v[i].name, real) == 0)
+				any = true;
+		}
+		free(real);
+	}
+	return any;
+}
+
+static void list_clear(struct list_result *lr)
+{
 	for (size_t i = 0; i < lr->n; i++)
 		free(lr->v[i].name);
 	lr->n = 0;
 	lr->err = 0;
-	return imap_list(s, collect_folder, lr);
+}
+
+static int list_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct list_result *lr = ctx;
+	int r;
+
+	(void)st;
+	list_clear(lr);
+	r = imap_list(s, collect_folder, lr);
+	if (r == 0 && !lr->err && recover_rmdirs(s, lr)) {
+		list_clear(lr);
+		r = imap_list(s, collect_folder, lr);
+	}
+	return r;
 }
 
 static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
@@ -272,7 +313,7 @@ static void report_folder_changes(struct mailbox *mb, const bool *was, size_t nw
 
 int mb_refresh_tree(struct mailbox *mb, double max_age)
 {
-	struct list_result lr = { 0 };
+	struct list_result lr = { .mb = mb };
 	bool *was = NULL;
 	size_t nwas = 0;
 	int r = 0;
@@ -354,6 +395,7 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 	pthread_rwlock_init(&mb->tree_lock, NULL);
 	pthread_mutex_init(&mb->list_lock, NULL);
 	pthread_mutex_init(&mb->forward_lock, NULL);
+	pthread_mutex_init(&mb->rmdir_lock, NULL);
 	if (!folder_add_locked(mb, "")) {
 		mailbox_free(mb);
 		return NULL;
@@ -374,6 +416,8 @@ void mailbox_free(struct mailbox *mb)
 	pthread_rwlock_destroy(&mb->tree_lock);
 	pthread_mutex_destroy(&mb->list_lock);
 	pthread_mutex_destroy(&mb->forward_lock);
+	pthread_mutex_destroy(&mb->rmdir_lock);
+	free(mb->rmdir_busy);
 	free(mb);
 }
 

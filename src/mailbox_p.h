@@ -119,6 +119,10 @@ struct mailbox {
 	char **retired;			/* paths and server names replaced (RENAME, */
 	size_t nretired;		/* LIST): readers may hold them; freed at exit */
 
+	pthread_mutex_t rmdir_lock;	/* protects rmdir_busy */
+	char **rmdir_busy;		/* private names of folders rmdir is checking */
+	size_t nrmdir_busy;		/* (the strings belong to the rmdir) */
+
 	pthread_mutex_t forward_lock;	/* protects forwards */
 	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
 	size_t next_forward;
@@ -189,5 +193,17 @@ int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, u
 int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st);
 void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid);
 bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid);
+
+/* rmdir (mailbox_rmdir.c) */
+#define MB_RMDIR_PREFIX "imapfs-rmdir-"	/* + 8 hex digits + '-' + the real leaf */
+/* DELETE of folder server (modified UTF-7) only when it holds no message and
+ * no subfolder, hidden ones included, checked under a private name:
+ * 0, -ENOTEMPTY or -errno. */
+int mb_delete_empty_folder(struct mailbox *mb, const char *server);
+/* Whether LIST's name is (inside) a folder an rmdir of this mount checks. */
+bool mb_rmdir_busy(struct mailbox *mb, const char *name, char delim);
+/* The real name (malloc'd) of a folder an interrupted rmdir left under its
+ * private name, NULL for any other name. */
+char *mb_rmdir_leftover(struct mailbox *mb, const char *name, char delim);
 
 #endif

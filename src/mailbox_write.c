@@ -299,28 +299,8 @@ int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct 
 	return r;
 }
 
-static int delete_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct folder_job *job = ctx;
-	uint32_t count;
-	int r;
-
-	(void)st;
-	/* IMAP DELETE would take the messages with it */
-	r = imap_count_messages(s, job->name, &count);
-	if (r == 0 && count > 0)
-		return -ENOTEMPTY;
-	if (r == 0)
-		r = imap_delete_folder(s, job->name);
-	job->unknown = r < 0 && imap_dead(s);
-	if (r == 0 && imap_subscribe(s, job->name, false) < 0)
-		log_info("could not unsubscribe from %.100s", job->name);
-	return r;
-}
-
 int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 {
-	struct folder_job job = { 0 };
 	struct folder *f;
 	size_t subdirs = 0;
 	char *server = NULL;
@@ -348,8 +328,7 @@ int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 	}
 	if (!server)		/* a directory only the hierarchy implied */
 		return mb_refresh_tree(mb, 0);
-	job.name = server;
-	r = pool_run(mb->pool, NULL, POOL_NO_RETRY, delete_fn, &job);
+	r = mb_delete_empty_folder(mb, server);
 	free(server);
 	mb_refresh_tree(mb, 0);
 	if (r == 0 && mb->folder_hook) {

@@ -238,3 +238,360 @@ def test_alias_never_hides_a_listed_message(scratch_dovecot, scratch_mounter):
     assert helpers.sha256_file(os.path.join(db, "5.eml")) == c[3]["sha"]
     assert helpers.sha256_file(os.path.join(db, "1.eml")) == a[4]["sha"]
     assert wh.listing_uids(db) == [1, 2, 3, 4, 5, 6]
+
+
+# -- rmdir never destroys mail ------------------------------------------------------
+
+class HookProxy:
+    """A plain-TCP relay on 127.0.0.1 between imapfs (imap:// + -o plaintext)
+    and the server that, while armed, calls hook(command) right before
+    forwarding the first client command whose word is `command` -- so
+    another client can act between two of imapfs's commands."""
+
+    CMD = re.compile(rb"^(\S+) +(?:UID +)?([A-Za-z]+)")
+
+    def __init__(self, target_port):
+        self.target = int(target_port)
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.srv.settimeout(0.2)
+        self.port = self.srv.getsockname()[1]
+        self.armed = None           # (command word, hook)
+        self.refuse = set()         # command words answered NO, not forwarded
+        self.fired = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, commands, hook):
+        """hook() before the first of `commands` (words, "|"-separated)."""
+        with self.lock:
+            self.armed = (commands.upper().encode().split(b"|"), hook)
+
+    def _take(self, word):
+        with self.lock:
+            if self.armed and word.upper() in self.armed[0]:
+                hook, self.armed = self.armed[1], None
+                return hook
+        return None
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            s.settimeout(None)
+            c.settimeout(None)
+            self.socks += [c, s]
+            threading.Thread(target=self._up, args=(c, s), daemon=True).start()
+            threading.Thread(target=self._down, args=(s, c), daemon=True).start()
+
+    def _up(self, c, s):
+        buf = b""
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    m = self.CMD.match(line)
+                    hook = self._take(m.group(2)) if m else None
+                    if hook:
+                        self.fired.append(line)
+                        hook()
+                    if m and m.group(2).upper() in self.refuse:
+                        c.sendall(m.group(1) + b" NO [CANNOT] refused by the test proxy\r\n")
+                        continue
+                    s.sendall(line + b"\n")
+        except OSError:
+            pass
+        finally:
+            self._close(c, s)
+
+    def _down(self, s, c):
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                c.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(c, s)
+
+    @staticmethod
+    def _close(*socks):
+        for x in socks:
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.srv.close()
+        self._close(*self.socks)
+        for x in self.socks:
+            x.close()
+
+
+@pytest.fixture
+def hook_proxy():
+    made = []
+
+    def make(port):
+        made.append(HookProxy(port))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def _append(server, folder, msg):
+    """APPEND by another client; True when the server took it."""
+    m = server.connect()
+    try:
+        typ, _ = m.append(wh.mailgen.qmbox(folder), None,
+                          imaplib.Time2Internaldate(msg["when"]), msg["raw"])
+        return typ == "OK"
+    finally:
+        m.logout()
+
+
+def _proxied_mount(server, proxy, scratch_mounter, tmp_path):
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], proxy.port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=10",
+            "cache_dir=" + str(tmp_path / "cache-hook")]
+    return scratch_mounter(server, url=url, opts=opts)
+
+
+def _rmdir_errno(path):
+    try:
+        os.rmdir(path)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def _check_nothing_lost(server, folder, appended, err, failure=errno.ENOTEMPTY):
+    """Every message another client stored is on the server once; if rmdir
+    failed, it failed with `failure` and the folder has them all."""
+    assert err in (0, failure), os.strerror(err)
+    problems = wh.wait_once(server, appended, allowed=[folder] if err else None, timeout=2)
+    assert problems == [], problems
+    m = server.connect()
+    try:
+        exists = folder in wh.all_folders(m)
+    finally:
+        m.logout()
+    assert exists == (err != 0)
+
+
+@pytest.mark.parametrize("between", ["RENAME", "STATUS|SELECT", "DELETE"])
+def test_rmdir_with_mail_arriving_in_between(scratch_dovecot, scratch_mounter, hook_proxy,
+                                             tmp_path, between):
+    """rmdir of an empty folder, while another client APPENDs to it right
+    before imapfs's command `between` reaches the server (before the fix,
+    STATUS said 0 -- even after the APPEND, from the session's view of the
+    folder it had selected -- and DELETE took the new message along): whatever the
+    server accepted is afterwards on the server."""
+    folder = wh.unique_folder("RmRace")
+    m = scratch_dovecot.connect()
+    try:
+        wh.create_folder(m, folder)
+    finally:
+        m.logout()
+    proxy = hook_proxy(scratch_dovecot.env["IMAP_PORT"])
+    mnt = _proxied_mount(scratch_dovecot, proxy, scratch_mounter, tmp_path)
+    path = helpers.folder_path(mnt.path, folder)
+    assert os.listdir(path) == []
+    msg = wh.make_msg(wh.unique("rmrace"), 0)
+    appended = []
+
+    def hook():
+        if _append(scratch_dovecot, folder, msg):
+            appended.append(msg)
+
+    proxy.arm(between, hook)
+    err = _rmdir_errno(path)
+    if between != "RENAME" or proxy.fired:
+        assert proxy.fired, "imapfs never sent %s" % between
+    print("rmdir:", os.strerror(err), "after", proxy.fired, "appended", len(appended))
+    _check_nothing_lost(scratch_dovecot, folder, appended, err)
+    assert mnt.proc.poll() is None
+
+
+def test_rmdir_while_another_client_appends(scratch_dovecot, scratch_mounter):
+    """Rounds of: an empty folder, another client APPENDing to it in a tight
+    loop (until the folder is gone, at most 40 messages), and rmdir at the
+    same moment.  Every message the server accepted is on the server
+    afterwards; a failed rmdir is ENOTEMPTY with the folder intact."""
+    mnt = scratch_mounter(scratch_dovecot)
+    outcomes = []
+    for rnd in range(5):
+        folder = wh.unique_folder("RmLoop")
+        m = scratch_dovecot.connect()
+        try:
+            wh.create_folder(m, folder)
+        finally:
+            m.logout()
+        path = helpers.folder_path(mnt.path, folder)
+        assert os.listdir(path) == []
+        tok = wh.unique("rmloop")
+        appended, go = [], threading.Event()
+
+        def appender():
+            m = scratch_dovecot.connect()
+            try:
+                go.wait(10)
+                deadline = time.monotonic() + 15
+                for i in range(40):
+                    if time.monotonic() > deadline:
+                        break
+                    msg = wh.make_msg(tok, i, size=300)
+                    typ, _ = m.append(wh.mailgen.qmbox(folder), None,
+                                      imaplib.Time2Internaldate(msg["when"]), msg["raw"])
+                    if typ != "OK":
+                        break
+                    appended.append(msg)
+            finally:
+                m.logout()
+
+        t = threading.Thread(target=appender)
+        t.start()
+        go.set()
+        time.sleep(0.002 * rnd)     # the first APPEND before, during, after rmdir
+        err = _rmdir_errno(path)
+        t.join(30)
+        assert not t.is_alive()
+        outcomes.append((err, len(appended)))
+        _check_nothing_lost(scratch_dovecot, folder, appended, err)
+    print("rmdir outcomes (errno, appended):", outcomes)
+
+
+def test_rmdir_counts_subfolders_imapfs_hides(scratch_dovecot, scratch_mounter):
+    """A folder whose only subfolder has a name imapfs does not show (a
+    component longer than 255 bytes of UTF-8; a bidi override) looks empty
+    in the mount; rmdir fails with ENOTEMPTY and the server keeps both."""
+    long_child = "\u65e5" * 90           # 270 bytes of UTF-8, 242 of mUTF-7
+    cases = [(wh.unique_folder("RmHid"), long_child),
+             (wh.unique_folder("RmBidi"), "x\u202egpj.exe")]
+    m = scratch_dovecot.connect()
+    try:
+        for parent, child in cases:
+            wh.create_folder(m, parent)
+            wh.create_folder(m, parent + "/" + child)
+    finally:
+        m.logout()
+    mnt = scratch_mounter(scratch_dovecot)
+    for parent, child in cases:
+        path = helpers.folder_path(mnt.path, parent)
+        assert os.listdir(path) == []
+        assert _rmdir_errno(path) == errno.ENOTEMPTY
+        assert os.path.isdir(path)
+    m = scratch_dovecot.connect()
+    try:
+        names = wh.all_folders(m)
+    finally:
+        m.logout()
+    for parent, child in cases:
+        assert parent in names and parent + "/" + child in names, names
+    assert not [n for n in names if "imapfs-rmdir-" in n], names
+
+
+def test_rmdir_where_rename_is_refused(scratch_dovecot, scratch_mounter, hook_proxy, tmp_path):
+    """A server that refuses RENAME (here: the proxy answers NO for it): rmdir
+    checks the folder in place.  An empty folder goes; one that got a message
+    after imapfs had selected it (STATUS would answer from the session's old
+    view) stays, with ENOTEMPTY."""
+    empty, late = wh.unique_folder("RmNoRen"), wh.unique_folder("RmNoRenLate")
+    m = scratch_dovecot.connect()
+    try:
+        wh.create_folder(m, empty)
+        wh.create_folder(m, late)
+    finally:
+        m.logout()
+    proxy = hook_proxy(scratch_dovecot.env["IMAP_PORT"])
+    proxy.refuse.add(b"RENAME")
+    mnt = _proxied_mount(scratch_dovecot, proxy, scratch_mounter, tmp_path)
+    late_path = helpers.folder_path(mnt.path, late)
+    assert os.listdir(late_path) == []
+    msg = wh.make_msg(wh.unique("norename"), 0)
+    assert _append(scratch_dovecot, late, msg)
+    assert _rmdir_errno(late_path) == errno.ENOTEMPTY
+    _check_nothing_lost(scratch_dovecot, late, [msg], errno.ENOTEMPTY)
+    assert _rmdir_errno(helpers.folder_path(mnt.path, empty)) == 0
+    _check_nothing_lost(scratch_dovecot, empty, [], 0)
+    assert "cannot be renamed" in mnt.stderr()
+
+
+@pytest.mark.parametrize("cut_on", ["RENAME", "DELETE"])
+def test_rmdir_connection_lost(scratch_dovecot, scratch_mounter, fault_proxy, tmp_path, cut_on):
+    """The connection is cut right after the server did the RENAME to the
+    private name (or the DELETE), before imapfs heard: on a new connection
+    imapfs renames the folder back (rmdir fails, the folder and its mail
+    are intact), or finds it deleted (rmdir succeeds)."""
+    folder = wh.unique_folder("RmCut")
+    msgs = [wh.make_msg(wh.unique("rmcut"), 0)] if cut_on == "RENAME" else []
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, msgs) if msgs else wh.create_folder(m, folder)
+    finally:
+        m.logout()
+    port, log = fault_proxy(scratch_dovecot.env["IMAP_PORT"], cut_on=cut_on, cut_when="response")
+    url = "imap://%s@127.0.0.1:%d" % (scratch_dovecot.env["USER"], port)
+    opts = ["password_file=" + scratch_dovecot.env["PASSWORD_FILE"], "plaintext", "timeout=5",
+            "cache_dir=" + str(tmp_path / "cache-cut")]
+    mnt = scratch_mounter(scratch_dovecot, url=url, opts=opts)
+    path = helpers.folder_path(mnt.path, folder)
+    err = _rmdir_errno(path)
+    assert "CUT response" in helpers.read_text(log)
+    m = scratch_dovecot.connect()
+    try:
+        names = wh.all_folders(m)
+    finally:
+        m.logout()
+    assert not [n for n in names if "imapfs-rmdir-" in n], names
+    if cut_on == "RENAME":
+        assert err == errno.EIO, os.strerror(err)
+        _check_nothing_lost(scratch_dovecot, folder, msgs, err, failure=errno.EIO)
+        assert "renaming it back" in mnt.stderr()
+        assert os.listdir(path) == [wh.canonical(msgs[0], msgs[0]["uid"])]
+    else:
+        assert err == 0, os.strerror(err)
+        assert folder not in names
+
+
+def test_rmdir_leftover_renamed_back(scratch_dovecot, scratch_mounter):
+    """A folder an interrupted rmdir (of an earlier mount) left under its
+    private name gets its name back at the next LIST; one whose name was
+    taken meanwhile is left alone."""
+    kept, taken = wh.unique_folder("Kept"), wh.unique_folder("Taken")
+    hidden_kept = "imapfs-rmdir-0badc0de-" + kept
+    hidden_taken = "imapfs-rmdir-0badc0df-" + taken
+    msgs = [wh.make_msg(wh.unique("leftover"), i) for i in range(2)]
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, hidden_kept, msgs[:1])
+        wh.seed(m, hidden_taken, msgs[1:])
+        wh.create_folder(m, taken)
+    finally:
+        m.logout()
+    mnt = scratch_mounter(scratch_dovecot)
+    root = os.listdir(mnt.path)
+    assert kept in root and hidden_kept not in root
+    assert taken in root and hidden_taken in root
+    problems = wh.wait_once(scratch_dovecot, msgs[:1], allowed=[kept], timeout=2)
+    problems += wh.wait_once(scratch_dovecot, msgs[1:], allowed=[hidden_taken], timeout=2)
+    assert problems == [], problems
+    assert "interrupted rmdir" in mnt.stderr()
