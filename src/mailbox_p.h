@@ -1,8 +1,10 @@
 /* mailbox_p.h - the model's insides, shared by mailbox.c (tree, names,
  * directories), listing.c (message snapshots and their sync), mailbox_read.c
- * (the read path) and mailbox_write.c (changes).  Nobody else includes it.
- * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock.  No lock
- * is held across network I/O: a refresh is marked `syncing` and runs unlocked. */
+ * (the read path), mailbox_write.c (changes) and mailbox_rmdir.c (rmdir).
+ * Nobody else includes it.
+ * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock;
+ * rmdir_lock is taken alone.  No lock is held across network I/O: a refresh
+ * is marked `syncing` and runs unlocked. */
 #ifndef IMAPFS_MAILBOX_P_H
 #define IMAPFS_MAILBOX_P_H
 

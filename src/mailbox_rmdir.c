@@ -98,7 +98,7 @@ bool mb_rmdir_busy(struct mailbox *mb, const char *name, char delim)
 	return busy;
 }
 
-static int set_busy(struct mailbox *mb, const char *hidden, bool busy)
+static int set_busy(struct mailbox *mb, char *hidden, bool busy)
 {
 	int r = 0;
 
@@ -108,7 +108,7 @@ static int set_busy(struct mailbox *mb, const char *hidden, bool busy)
 
 		if (v) {
 			mb->rmdir_busy = v;
-			mb->rmdir_busy[mb->nrmdir_busy++] = (char *)hidden;
+			mb->rmdir_busy[mb->nrmdir_busy++] = hidden;
 		} else {
 			r = -ENOMEM;
 		}
@@ -123,18 +123,17 @@ static int set_busy(struct mailbox *mb, const char *hidden, bool busy)
 
 /* ---- on the server ---- */
 
+/* What LIST "" "*" says about one folder name -- "*", not the tree imapfs
+ * shows: names it refuses count too. */
 struct scan {
-	const char *name;	/* a folder */
+	const char *name;
 	size_t len;
-	bool child;		/* LIST has a folder below it */
-	bool self;		/* LIST has the folder itself */
+	bool self;		/* the folder itself is listed */
+	bool child;		/* so is a folder below it */
 };
 
-static void scan_cb(const char *name, char delim, unsigned flags, void *ctx)
+static void scan_one(struct scan *sc, const char *name, char delim)
 {
-	struct scan *sc = ctx;
-
-	(void)flags;
 	if (strncmp(name, sc->name, sc->len) != 0)
 		return;
 	if (name[sc->len] == '\0')
@@ -143,10 +142,20 @@ static void scan_cb(const char *name, char delim, unsigned flags, void *ctx)
 		sc->child = true;
 }
 
-static int scan(struct imap_session *s, const char *name, struct scan *sc)
+static void scan_cb(const char *name, char delim, unsigned flags, void *ctx)
 {
-	*sc = (struct scan){ .name = name, .len = strlen(name) };
-	/* "*", not the tree imapfs shows: names it refuses count too */
+	struct scan *sc = ctx;
+
+	(void)flags;
+	for (; sc->name; sc++)
+		scan_one(sc, name, delim);
+}
+
+/* One LIST for the names of sc[], which ends with a NULL name. */
+static int scan(struct imap_session *s, struct scan *sc)
+{
+	for (struct scan *p = sc; p->name; p++)
+		p->len = strlen(p->name);
 	return imap_list(s, scan_cb, sc);
 }
 
@@ -167,11 +176,11 @@ static int count_messages(struct imap_session *s, const char *name, bool selecte
 /* 0 when folder name has no subfolder and no message (counted last). */
 static int check_empty(struct imap_session *s, const char *name, bool selected)
 {
-	struct scan sc;
+	struct scan sc[2] = { { .name = name }, { 0 } };
 	uint32_t count;
-	int r = scan(s, name, &sc);
+	int r = scan(s, sc);
 
-	if (r == 0 && sc.child)
+	if (r == 0 && sc[0].child)
 		r = -ENOTEMPTY;
 	if (r == 0)
 		r = count_messages(s, name, selected, &count);
@@ -238,13 +247,13 @@ static int rmdir_fn(struct imap_session *s, const struct imap_folder_state *st, 
 static int restore_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct rmdir_job *job = ctx;
-	struct scan hidden, real;
-	int r;
+	struct scan sc[3] = { { .name = job->hidden }, { .name = job->name }, { 0 } };
+	int r = scan(s, sc);
 
 	(void)st;
-	if ((r = scan(s, job->hidden, &hidden)) < 0 || (r = scan(s, job->name, &real)) < 0)
+	if (r < 0)
 		return r;
-	if (hidden.self) {
+	if (sc[0].self) {
 		log_warn("rmdir %.100s interrupted: renaming it back from %.100s", job->name, job->hidden);
 		r = imap_rename_folder(s, job->hidden, job->name);
 		if (r < 0)
@@ -253,7 +262,7 @@ static int restore_fn(struct imap_session *s, const struct imap_folder_state *st
 		return job->verdict < 0 ? job->verdict : -EIO;
 	}
 	job->renamed = false;
-	if (real.self) {
+	if (sc[1].self) {
 		log_warn("rmdir %.100s interrupted: the folder is still there", job->name);
 		return job->verdict < 0 ? job->verdict : -EIO;
 	}

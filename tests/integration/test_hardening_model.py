@@ -398,7 +398,7 @@ def _check_nothing_lost(server, folder, appended, err, failure=errno.ENOTEMPTY):
 
 
 @pytest.mark.parametrize("between", ["RENAME", "STATUS|SELECT", "DELETE"])
-def test_rmdir_with_mail_arriving_in_between(scratch_dovecot, scratch_mounter, hook_proxy,
+def test_rmdir_with_mail_arriving_in_between(scratch_dovecot, hook_proxy, scratch_mounter,
                                              tmp_path, between):
     """rmdir of an empty folder, while another client APPENDs to it right
     before imapfs's command `between` reaches the server (before the fix,
@@ -509,7 +509,7 @@ def test_rmdir_counts_subfolders_imapfs_hides(scratch_dovecot, scratch_mounter):
     assert not [n for n in names if "imapfs-rmdir-" in n], names
 
 
-def test_rmdir_where_rename_is_refused(scratch_dovecot, scratch_mounter, hook_proxy, tmp_path):
+def test_rmdir_where_rename_is_refused(scratch_dovecot, hook_proxy, scratch_mounter, tmp_path):
     """A server that refuses RENAME (here: the proxy answers NO for it): rmdir
     checks the folder in place.  An empty folder goes; one that got a message
     after imapfs had selected it (STATUS would answer from the session's old
@@ -536,7 +536,7 @@ def test_rmdir_where_rename_is_refused(scratch_dovecot, scratch_mounter, hook_pr
 
 
 @pytest.mark.parametrize("cut_on", ["RENAME", "DELETE"])
-def test_rmdir_connection_lost(scratch_dovecot, scratch_mounter, fault_proxy, tmp_path, cut_on):
+def test_rmdir_connection_lost(scratch_dovecot, fault_proxy, scratch_mounter, tmp_path, cut_on):
     """The connection is cut right after the server did the RENAME to the
     private name (or the DELETE), before imapfs heard: on a new connection
     imapfs renames the folder back (rmdir fails, the folder and its mail
