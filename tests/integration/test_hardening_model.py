@@ -485,7 +485,7 @@ def test_rmdir_counts_subfolders_imapfs_hides(scratch_dovecot, scratch_mounter):
     in the mount; rmdir fails with ENOTEMPTY and the server keeps both."""
     long_child = "\u65e5" * 90           # 270 bytes of UTF-8, 242 of mUTF-7
     cases = [(wh.unique_folder("RmHid"), long_child),
-             (wh.unique_folder("RmBidi"), "x\u202egpj.exe")]
+             (wh.unique_folder("RmBidi"), "x\u202egpj-exe")]
     m = scratch_dovecot.connect()
     try:
         for parent, child in cases:
