@@ -515,6 +515,7 @@ static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, co
 				   bool *hidden)
 {
 	const struct msg *m;
+	bool removed = false;
 	uint32_t uid;
 
 	*hidden = false;
@@ -522,12 +523,13 @@ static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, co
 	    name_matches(l, m, name)) {
 		if (!mb_is_removed_locked(f, uid))
 			return uid;
-		*hidden = true;
+		removed = true;
 	}
 	prune_aliases_locked(f, l);
 	for (size_t i = f->naliases; i-- > 0;)
 		if (strcmp(f->aliases[i].name, name) == 0 && mb_listing_find(l, f->aliases[i].uid))
 			return f->aliases[i].uid;
+	*hidden = removed;
 	return 0;
 }
 

@@ -66,8 +66,8 @@ char *mb_rmdir_leftover(struct mailbox *mb, const char *name, char delim)
 {
 	const char *leaf = delim ? strrchr(name, delim) : NULL;
 	size_t plen = leaf ? (size_t)(leaf + 1 - name) : 0, n = strlen(MB_RMDIR_PREFIX);
+	char *out, *path = NULL;
 	const char *rest;
-	char *out;
 
 	leaf = leaf ? leaf + 1 : name;
 	if (strncmp(leaf, MB_RMDIR_PREFIX, n) != 0 || !is_tag(leaf + n))
@@ -76,8 +76,15 @@ char *mb_rmdir_leftover(struct mailbox *mb, const char *name, char delim)
 	if (!*rest || mb_rmdir_busy(mb, name, delim))
 		return NULL;
 	out = malloc(plen + strlen(rest) + 1);
-	if (out)
-		sprintf(out, "%.*s%s", (int)plen, name, rest);
+	if (!out)
+		return NULL;
+	sprintf(out, "%.*s%s", (int)plen, name, rest);
+	/* only a name imapfs would use itself goes back to the server */
+	if (names_folder_to_path(out, delim, &path) < 0) {
+		free(out);
+		out = NULL;
+	}
+	free(path);
 	return out;
 }
 
@@ -256,8 +263,8 @@ static int restore_fn(struct imap_session *s, const struct imap_folder_state *st
 	if (sc[0].self) {
 		log_warn("rmdir %.100s interrupted: renaming it back from %.100s", job->name, job->hidden);
 		r = imap_rename_folder(s, job->hidden, job->name);
-		if (r < 0)
-			return r;
+		if (r < 0)	/* dead: once more on a new connection */
+			return imap_dead(s) ? r : -EIO;
 		job->renamed = false;
 		return job->verdict < 0 ? job->verdict : -EIO;
 	}
