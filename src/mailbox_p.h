@@ -1,7 +1,8 @@
 /* mailbox_p.h - the model's insides, shared by mailbox.c (tree, names,
  * directories), listing.c (message snapshots and their sync), mailbox_read.c
- * (the read path), mailbox_write.c (changes) and mailbox_rmdir.c (rmdir).
- * Nobody else includes it.
+ * (the read path), mailbox_resolve.c (what a message's name or inode stands
+ * for), mailbox_write.c (changes) and mailbox_rmdir.c (rmdir).  Nobody else
+ * includes it.
  * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock;
  * rmdir_lock is taken alone.  No lock is held across network I/O: a refresh
  * is marked `syncing` and runs unlocked. */
@@ -188,6 +189,8 @@ int mb_refresh_tree(struct mailbox *mb, double max_age);
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
+
+/* names and inodes of messages (mailbox_resolve.c) */
 /* The UID a name in folder f stands for (canonical name, UID.eml, alias). */
 int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
 		       uint32_t *uidvalidity);
@@ -195,6 +198,8 @@ int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, u
 int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st);
 void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid);
 bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid);
+/* mailbox_lookup of a message name in folder f: st filled. */
+int mb_lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st);
 
 /* rmdir (mailbox_rmdir.c) */
 #define MB_RMDIR_PREFIX "imapfs-rmdir-"	/* + 8 hex digits + '-' + the real leaf */
