@@ -65,6 +65,12 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 gets n bytes: the body goes on past what IMAP can address),
                 UID 3 claims 1000 bytes.
 
+  inbox-case    the honest account (IDLE too), but LIST names INBOX "Inbox"
+                and "INBOX" by turns (over all connections), as a server
+                might that changed its mind, and each SELECT answers after
+                --select-delay ms (default 20): a client reading INBOX holds
+                its name while the next LIST replaces it.
+
 To add a mode, subclass Session, override what differs (greeting,
 capabilities, or a cmd_<NAME> method), and register it in MODES.  Ideas:
 hostile folder names in LIST, a lying RFC822.SIZE, an endless line, a server
@@ -833,6 +839,26 @@ class BigSizes(Honest):
         line = b"x" * 78 + b"\r\n"
         part = (line * (ln // len(line) + 1))[:ln]
         return (b"* %d FETCH (UID %d BODY[]<%d> {%d}\r\n" % (seq, uid, off, ln), part, b")\r\n")
+# -- mode "inbox-case" ------------------------------------------------------------
+
+class InboxCase(Honest):
+    turn_lock = threading.Lock()
+    turns = 0
+
+    def cmd_LIST(self, tag, args):
+        a = imap_args(args)
+        if not self.authed or (len(a) == 2 and a[1] == b""):
+            return super().cmd_LIST(tag, args)
+        with InboxCase.turn_lock:
+            InboxCase.turns += 1
+            inbox = "Inbox" if InboxCase.turns % 2 else "INBOX"
+        for name in self.folders:
+            self.send('* LIST (\\HasNoChildren) "/" %s' % (inbox if name == "INBOX" else name))
+        self.send(tag + " OK LIST completed")
+
+    def cmd_SELECT(self, tag, args, examine=False):
+        time.sleep(OPTS.select_delay / 1000.0)
+        super().cmd_SELECT(tag, args, examine)
 
 
 MODES = {
@@ -843,6 +869,7 @@ MODES = {
     "hostile": Hostile,
     "appendlimit": AppendLimit,
     "big-sizes": BigSizes,
+    "inbox-case": InboxCase,
 }
 MODES.update(SESSION_MODES)
 
@@ -872,6 +899,8 @@ def main():
                     help="appendlimit: the APPENDLIMIT announced")
     ap.add_argument("--enforce-limit", type=int, default=None,
                     help="appendlimit: the limit APPEND enforces (default: announced)")
+    ap.add_argument("--select-delay", type=int, default=20,
+                    help="inbox-case: milliseconds before each SELECT answers")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     add_session_options(ap)
     a = ap.parse_args()

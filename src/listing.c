@@ -702,7 +702,7 @@ void mb_add_alias(struct folder *f, const char *name, uint32_t uid)
 	v = realloc(f->aliases, (f->naliases + 1) * sizeof(*v));
 	if (v) {
 		f->aliases = v;
-		f->aliases[f->naliases++] = (struct alias){ copy, uid };
+		f->aliases[f->naliases++] = (struct alias){ .name = copy, .uid = uid };
 	} else {
 		free(copy);
 	}

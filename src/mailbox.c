@@ -1,5 +1,6 @@
 /* mailbox.c - owns the folder tree (from LIST), the mapping of names and
- * inodes to folders and messages, attributes, and directory listings. */
+ * inodes to folders, attributes, and directory listings; mailbox_resolve.c
+ * does the same for messages. */
 #include "mailbox_p.h"
 #include "inode.h"
 #include "log.h"
@@ -17,14 +18,17 @@
 static struct folder *folder_new(uint32_t id, const char *path)
 {
 	struct folder *f = calloc(1, sizeof(*f));
+	char *p = strdup(path);
 	const char *slash;
 
-	if (!f || !(f->path = strdup(path))) {
+	if (!f || !p) {
 		free(f);
+		free(p);
 		return NULL;
 	}
-	slash = strrchr(f->path, '/');
-	f->leaf = slash ? slash + 1 : f->path;
+	slash = strrchr(p, '/');
+	f->path = p;
+	f->leaf = slash ? slash + 1 : p;
 	f->id = id;
 	f->present = true;
 	f->noselect = true;
@@ -50,6 +54,54 @@ static void folder_free(struct folder *f)
 	free(f->path);
 	free(f->server);
 	free(f);
+}
+
+/* A copy of str for a folder field: the retired copy if there is one (a
+ * server alternating between two names must not make the list grow), else
+ * a new one. */
+static char *take_string_locked(struct mailbox *mb, const char *str)
+{
+	for (size_t i = 0; i < mb->nretired; i++) {
+		char *old = mb->retired[i];
+
+		if (strcmp(old, str) == 0) {
+			mb->retired[i] = mb->retired[--mb->nretired];
+			return old;
+		}
+	}
+	return strdup(str);
+}
+
+static void retire_locked(struct mailbox *mb, char *old)
+{
+	char **v;
+
+	if (!old)
+		return;
+	v = realloc(mb->retired, (mb->nretired + 1) * sizeof(*v));
+	if (!v)
+		return;		/* leak rather than free under a reader */
+	mb->retired = v;
+	mb->retired[mb->nretired++] = old;
+}
+
+int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server)
+{
+	char *p = path ? take_string_locked(mb, path) : NULL;
+	char *s = server ? take_string_locked(mb, server) : NULL;
+
+	if ((path && !p) || (server && !s)) {
+		retire_locked(mb, p);
+		retire_locked(mb, s);
+		return -ENOMEM;
+	}
+	if (p) {
+		retire_locked(mb, atomic_exchange(&f->path, p));
+		f->leaf = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+	}
+	if (s)
+		retire_locked(mb, atomic_exchange(&f->server, s));
+	return 0;
 }
 
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path)
@@ -121,6 +173,7 @@ struct listed {
 };
 
 struct list_result {
+	struct mailbox *mb;
 	struct listed *v;
 	size_t n, cap;
 	int err;
@@ -130,7 +183,8 @@ static void collect_folder(const char *name, char delim, unsigned flags, void *c
 {
 	struct list_result *lr = ctx;
 
-	if (lr->err)
+	/* a folder rmdir is checking right now is nobody's business */
+	if (lr->err || mb_rmdir_busy(lr->mb, name, delim))
 		return;
 	if (lr->n == lr->cap) {
 		size_t cap = lr->cap ? lr->cap * 2 : 64;
@@ -152,16 +206,55 @@ static void collect_folder(const char *name, char delim, unsigned flags, void *c
 	lr->v[lr->n++].flags = flags;
 }
 
-static int list_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+static bool listed(const struct list_result *lr, const char *name)
 {
-	struct list_result *lr = ctx;
+	for (size_t i = 0; i < lr->n; i++)
+		if (strcmp(lr->v[i].name, name) == 0)
+			return true;
+	return false;
+}
 
-	(void)st;
+/* A folder an interrupted rmdir left under its private name gets its own
+ * back (unless another folder took it meanwhile); true when one did. */
+static bool recover_rmdirs(struct imap_session *s, const struct list_result *lr)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < lr->n; i++) {
+		char *real = mb_rmdir_leftover(lr->mb, lr->v[i].name, lr->v[i].delim);
+
+		if (real && !listed(lr, real)) {
+			log_warn("%.100s was left by an interrupted rmdir: renaming it back to %.100s",
+				 lr->v[i].name, real);
+			if (imap_rename_folder(s, lr->v[i].name, real) == 0)
+				any = true;
+		}
+		free(real);
+	}
+	return any;
+}
+
+static void list_clear(struct list_result *lr)
+{
 	for (size_t i = 0; i < lr->n; i++)
 		free(lr->v[i].name);
 	lr->n = 0;
 	lr->err = 0;
-	return imap_list(s, collect_folder, lr);
+}
+
+static int list_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct list_result *lr = ctx;
+	int r;
+
+	(void)st;
+	list_clear(lr);
+	r = imap_list(s, collect_folder, lr);
+	if (r == 0 && !lr->err && recover_rmdirs(s, lr)) {
+		list_clear(lr);
+		r = imap_list(s, collect_folder, lr);
+	}
+	return r;
 }
 
 static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
@@ -191,14 +284,9 @@ static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
 	f->special = e->flags;
 	if (e->delim && (!mb->delim || strcasecmp(e->name, "INBOX") == 0))
 		mb->delim = e->delim;
-	if (!f->server || strcmp(f->server, e->name) != 0) {
-		char *server = strdup(e->name);
-
-		if (server) {
-			free(f->server);
-			f->server = server;
-		}
-	}
+	/* "Inbox" one time, "INBOX" the next: readers may hold the old name */
+	if (!f->server || strcmp(f->server, e->name) != 0)
+		mb_rename_locked(mb, f, NULL, e->name);
 }
 
 /* Folders that appeared or vanished since the last LIST: the kernel may
@@ -226,7 +314,7 @@ static void report_folder_changes(struct mailbox *mb, const bool *was, size_t nw
 
 int mb_refresh_tree(struct mailbox *mb, double max_age)
 {
-	struct list_result lr = { 0 };
+	struct list_result lr = { .mb = mb };
 	bool *was = NULL;
 	size_t nwas = 0;
 	int r = 0;
@@ -308,6 +396,7 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 	pthread_rwlock_init(&mb->tree_lock, NULL);
 	pthread_mutex_init(&mb->list_lock, NULL);
 	pthread_mutex_init(&mb->forward_lock, NULL);
+	pthread_mutex_init(&mb->rmdir_lock, NULL);
 	if (!folder_add_locked(mb, "")) {
 		mailbox_free(mb);
 		return NULL;
@@ -328,6 +417,8 @@ void mailbox_free(struct mailbox *mb)
 	pthread_rwlock_destroy(&mb->tree_lock);
 	pthread_mutex_destroy(&mb->list_lock);
 	pthread_mutex_destroy(&mb->forward_lock);
+	pthread_mutex_destroy(&mb->rmdir_lock);
+	free(mb->rmdir_busy);
 	free(mb);
 }
 
@@ -381,76 +472,6 @@ static int folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)
 	return f ? 0 : -ENOENT;
 }
 
-/* A message answers to its listed name and, in any naming mode, "UID.eml". */
-static bool name_matches(const struct listing *l, const struct msg *m, const char *name)
-{
-	char short_name[16];
-
-	if (strcmp(name, mb_msg_name(l, m)) == 0)
-		return true;
-	snprintf(short_name, sizeof(short_name), "%u.eml", m->uid);
-	return strcmp(name, short_name) == 0;
-}
-
-static bool alias_uid(struct folder *f, const char *name, uint32_t *uid)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&f->lock);
-	for (size_t i = f->naliases; i-- > 0 && !found;) {
-		if (strcmp(f->aliases[i].name, name) == 0) {
-			*uid = f->aliases[i].uid;
-			found = true;
-		}
-	}
-	pthread_mutex_unlock(&f->lock);
-	return found;
-}
-
-/* Finds uid in f (refreshing the listing once if it is not there yet),
- * unless it was moved away through the mount.  With name, the name must be
- * the message's (by_alias: already known to be). */
-static int find_message(struct mailbox *mb, struct folder *f, uint32_t uid, const char *name,
-			bool by_alias, struct stat *st, uint32_t *uidvalidity)
-{
-	const struct msg *m = NULL;
-	struct listing *l;
-	bool removed;
-	int err;
-
-	for (int pass = 0; pass < 2 && !m; pass++) {
-		l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
-		if (!l)
-			return err;
-		pthread_mutex_lock(&f->lock);
-		removed = mb_is_removed_locked(f, uid);
-		pthread_mutex_unlock(&f->lock);
-		m = removed ? NULL : mb_listing_find(l, uid);
-		if (m && name && !by_alias && !name_matches(l, m, name))
-			m = NULL;
-		if (m && st)
-			mb_msg_stat(mb, f->id, m, st);
-		if (m && uidvalidity)
-			*uidvalidity = l->uidvalidity;
-		mb_listing_put(l);
-		if (removed)
-			break;
-	}
-	return m ? 0 : -ENOENT;
-}
-
-int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
-		       uint32_t *uidvalidity)
-{
-	if (f->noselect || !f->server)
-		return -ENOENT;
-	if (alias_uid(f, name, uid))
-		return find_message(mb, f, *uid, name, true, NULL, uidvalidity);
-	if (names_parse_uid(name, uid) < 0)
-		return -ENOENT;
-	return find_message(mb, f, *uid, name, false, NULL, uidvalidity);
-}
-
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)
 {
 	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a */
@@ -462,53 +483,6 @@ uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)
 		h = (h ^ 0xff) * 0x100000001b3ull;
 	}
 	return h;
-}
-
-void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid)
-{
-	pthread_mutex_lock(&mb->forward_lock);
-	mb->forwards[mb->next_forward % MB_MAX_FORWARDS] = (struct forward){ from, folder, uid };
-	mb->next_forward++;
-	pthread_mutex_unlock(&mb->forward_lock);
-}
-
-bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&mb->forward_lock);
-	for (size_t i = 0; i < MB_MAX_FORWARDS && i < mb->next_forward && !found; i++) {
-		const struct forward *fw = &mb->forwards[(mb->next_forward - 1 - i) % MB_MAX_FORWARDS];
-
-		if (fw->from == from) {
-			*folder = fw->folder;
-			*uid = fw->uid;
-			found = true;
-		}
-	}
-	pthread_mutex_unlock(&mb->forward_lock);
-	return found;
-}
-
-int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st)
-{
-	struct stat ignored;
-	struct folder *f;
-	int r = -ENOENT;
-
-	*id = inode_folder(ino);
-	*uid = inode_uid(ino);
-	/* a moved message, or a file cp created, lives on under its old inode */
-	for (int hops = 0; hops < 4; hops++) {
-		f = mb_folder(mb, *id);
-		if (f && !f->noselect && f->server)
-			r = find_message(mb, f, *uid, NULL, false, st ? st : &ignored, NULL);
-		if (r != -ENOENT || !mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
-			break;
-	}
-	if (r == 0 && st)
-		st->st_ino = ino;
-	return r;
 }
 
 static int message_stat(struct mailbox *mb, uint64_t ino, struct stat *st)
@@ -569,7 +543,7 @@ static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *nam
 
 int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st)
 {
-	uint32_t id, uid;
+	uint32_t id;
 	int r;
 
 	if (!inode_is_folder(parent))
@@ -580,8 +554,8 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	if (id != 0) {
 		struct folder *f = mb_folder(mb, id);
 
-		if (f && mb_resolve_message(mb, f, name, &uid, NULL) == 0)
-			return find_message(mb, f, uid, NULL, false, st, NULL);
+		if (f && mb_lookup_message(mb, f, name, st) == 0)
+			return 0;
 	}
 	/* a folder created by another client since the last LIST (at the top,
 	 * where names are folders, at once; below, where most misses are

@@ -138,7 +138,9 @@ void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *
 /* Syncs folder ino with the server now (touch, IDLE), reporting changes. */
 int mailbox_resync(struct mailbox *mb, uint64_t ino);
 
-/* The folder ino of a folder path ("INBOX"), even one not LISTed yet. */
+/* The folder ino of a folder path ("INBOX"), even one not LISTed yet, and
+ * its server name, valid until mailbox_free (a name replaced by RENAME or
+ * by a later LIST is kept, not freed). */
 int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, const char **server);
 
 /* The mount path of folder id ("" for the root), malloc'd; NULL if none. */

@@ -1,14 +1,18 @@
 /* mailbox_p.h - the model's insides, shared by mailbox.c (tree, names,
  * directories), listing.c (message snapshots and their sync), mailbox_read.c
- * (the read path) and mailbox_write.c (changes).  Nobody else includes it.
- * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock.  No lock
- * is held across network I/O: a refresh is marked `syncing` and runs unlocked. */
+ * (the read path), mailbox_resolve.c (what a message's name or inode stands
+ * for), mailbox_write.c (changes) and mailbox_rmdir.c (rmdir).  Nobody else
+ * includes it.
+ * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock;
+ * rmdir_lock is taken alone.  No lock is held across network I/O: a refresh
+ * is marked `syncing` and runs unlocked. */
 #ifndef IMAPFS_MAILBOX_P_H
 #define IMAPFS_MAILBOX_P_H
 
 #include "mailbox.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 struct msg {
@@ -31,10 +35,12 @@ struct listing {
 	uint32_t *by_name;	/* indices of msgs in byte order of names (ls, cat *) */
 };
 
-/* A name a message was given by mv or cp, besides its canonical one. */
+/* A name a message was given by mv or cp, besides its canonical one.  It
+ * never hides a listed message's own name, and goes with its message. */
 struct alias {
 	char *name;
 	uint32_t uid;
+	uint32_t uidvalidity;	/* of the listing it was first seen in; 0: not yet */
 };
 
 /* Where an inode went: a moved message, or a file created by cp. */
@@ -58,13 +64,16 @@ struct known_class {
 #define MB_MAX_CLASSES 4096
 #define MB_MAX_FORWARDS 4096
 
+/* path and server are read without a lock (pool_run callers, the watcher,
+ * prefetch), so they are atomic and a string they held is never freed before
+ * unmount: a replaced one goes to mailbox.retired (mb_rename_locked). */
 struct folder {
 	uint32_t id;
 	uint32_t parent;	/* folder id; the root is its own parent */
-	char *path;		/* UTF-8, '/'-separated, "" for the root */
-	const char *leaf;	/* last component, inside path */
-	char *server;		/* modified UTF-7 name; NULL for virtual directories */
-	bool noselect;
+	_Atomic(char *) path;	/* UTF-8, '/'-separated, "" for the root */
+	const char *leaf;	/* last component, inside path; under tree_lock */
+	_Atomic(char *) server;	/* modified UTF-7 name; NULL for virtual directories */
+	atomic_bool noselect;
 	bool present;		/* in the last LIST (or an ancestor of one) */
 	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST */
 
@@ -99,7 +108,7 @@ struct mailbox {
 	struct folder **folders;	/* index = folder id; never shrinks */
 	size_t nfolders, cap;
 
-	char delim;			/* the server's hierarchy delimiter */
+	atomic_char delim;		/* the server's hierarchy delimiter */
 
 	pthread_mutex_t list_lock;	/* one LIST at a time */
 	struct timespec listed_at;	/* protected by list_lock */
@@ -110,8 +119,12 @@ struct mailbox {
 	mailbox_change_hook *change_hook;	/* told what a sync found */
 	void *change_ctx;
 
-	char **retired;			/* names replaced by RENAME: readers may */
-	size_t nretired;		/* still hold them, so freed at exit */
+	char **retired;			/* paths and server names replaced (RENAME, */
+	size_t nretired;		/* LIST): readers may hold them; freed at exit */
+
+	pthread_mutex_t rmdir_lock;	/* protects rmdir_busy */
+	char **rmdir_busy;		/* private names of folders rmdir is checking */
+	size_t nrmdir_busy;		/* (the strings belong to the rmdir) */
 
 	pthread_mutex_t forward_lock;	/* protects forwards */
 	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
@@ -170,8 +183,14 @@ struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const ch
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
 size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
 int mb_refresh_tree(struct mailbox *mb, double max_age);
+/* Gives f a new path (and leaf) or server name (either may be NULL: kept);
+ * the old strings are retired, not freed.  tree_lock held for writing.
+ * -ENOMEM leaves f as it was. */
+int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
+
+/* names and inodes of messages (mailbox_resolve.c) */
 /* The UID a name in folder f stands for (canonical name, UID.eml, alias). */
 int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
 		       uint32_t *uidvalidity);
@@ -179,5 +198,19 @@ int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, u
 int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st);
 void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid);
 bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid);
+/* mailbox_lookup of a message name in folder f: st filled. */
+int mb_lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st);
+
+/* rmdir (mailbox_rmdir.c) */
+#define MB_RMDIR_PREFIX "imapfs-rmdir-"	/* + 8 hex digits + '-' + the real leaf */
+/* DELETE of folder server (modified UTF-7) only when it holds no message and
+ * no subfolder, hidden ones included, checked under a private name:
+ * 0, -ENOTEMPTY or -errno. */
+int mb_delete_empty_folder(struct mailbox *mb, const char *server);
+/* Whether LIST's name is (inside) a folder an rmdir of this mount checks. */
+bool mb_rmdir_busy(struct mailbox *mb, const char *name, char delim);
+/* The real name (malloc'd) of a folder an interrupted rmdir left under its
+ * private name, NULL for any other name. */
+char *mb_rmdir_leftover(struct mailbox *mb, const char *name, char delim);
 
 #endif

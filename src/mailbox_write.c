@@ -299,28 +299,8 @@ int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct 
 	return r;
 }
 
-static int delete_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct folder_job *job = ctx;
-	uint32_t count;
-	int r;
-
-	(void)st;
-	/* IMAP DELETE would take the messages with it */
-	r = imap_count_messages(s, job->name, &count);
-	if (r == 0 && count > 0)
-		return -ENOTEMPTY;
-	if (r == 0)
-		r = imap_delete_folder(s, job->name);
-	job->unknown = r < 0 && imap_dead(s);
-	if (r == 0 && imap_subscribe(s, job->name, false) < 0)
-		log_info("could not unsubscribe from %.100s", job->name);
-	return r;
-}
-
 int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 {
-	struct folder_job job = { 0 };
 	struct folder *f;
 	size_t subdirs = 0;
 	char *server = NULL;
@@ -348,8 +328,7 @@ int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 	}
 	if (!server)		/* a directory only the hierarchy implied */
 		return mb_refresh_tree(mb, 0);
-	job.name = server;
-	r = pool_run(mb->pool, NULL, POOL_NO_RETRY, delete_fn, &job);
+	r = mb_delete_empty_folder(mb, server);
 	free(server);
 	mb_refresh_tree(mb, 0);
 	if (r == 0 && mb->folder_hook) {
@@ -393,16 +372,6 @@ static char *replace_prefix(const char *s, size_t old_len, const char *new_prefi
 	return out;
 }
 
-static void retire_locked(struct mailbox *mb, char *old)
-{
-	char **v = realloc(mb->retired, (mb->nretired + 1) * sizeof(*v));
-
-	if (!v)
-		return;		/* leak rather than free under a reader */
-	mb->retired = v;
-	mb->retired[mb->nretired++] = old;
-}
-
 /* The folder keeps its id (and so its inode) under its new name, and so do
  * the folders below it. */
 static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_parent,
@@ -421,18 +390,10 @@ static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_p
 		path = replace_prefix(g->path, plen, new_path);
 		if (g->server && has_prefix(g->server, old_server, mb->delim))
 			server = replace_prefix(g->server, slen, new_server);
-		if (!path || (g->server && !server)) {
-			free(path);
-			free(server);
-			continue;
-		}
-		retire_locked(mb, g->path);
-		__atomic_store_n(&g->path, path, __ATOMIC_RELEASE);
-		g->leaf = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		if (server) {
-			retire_locked(mb, g->server);
-			__atomic_store_n(&g->server, server, __ATOMIC_RELEASE);
-		}
+		if (path && (!g->server || server))
+			mb_rename_locked(mb, g, path, server);
+		free(path);
+		free(server);
 	}
 	f->parent = new_parent;
 	pthread_rwlock_unlock(&mb->tree_lock);
@@ -481,6 +442,26 @@ out:
 	return r;
 }
 
+/* rename(2) would replace the target, with or without RENAME_NOREPLACE we
+ * refuse: mail is never destroyed by a name, and the target's name must keep
+ * opening the target. */
+static int name_taken(struct mailbox *mb, struct folder *to, const char *name)
+{
+	struct folder *sub;
+	uint32_t uid;
+	int r;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	sub = mb_subfolder_locked(mb, to->id, name);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	if (sub)
+		return -EISDIR;
+	r = mb_resolve_message(mb, to, name, &uid, NULL);
+	if (r == 0)
+		return -EEXIST;
+	return r == -ENOENT ? 0 : r;
+}
+
 int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
 		   uint64_t newparent, const char *newname)
 {
@@ -505,6 +486,9 @@ int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
 	to = selectable(mb, newparent);
 	if (!to || to == f)
 		return -EPERM;
+	r = name_taken(mb, to, newname);
+	if (r < 0)
+		return r;
 	return move_message(mb, f, uid, validity, to, newname);
 }
 

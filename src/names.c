@@ -113,19 +113,6 @@ static bool is_wsp(char c)
     return c == ' ' || c == '\t';
 }
 
-static bool is_control(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f;
-}
-
-static bool has_control(const char *s)
-{
-    for (; *s; s++)
-        if (is_control((unsigned char)*s))
-            return true;
-    return false;
-}
-
 /* Length of the span before the first sep (or the end); sep '\0' gives
  * strlen, which is what a flat namespace needs. */
 static size_t span_until(const char *s, char sep)
@@ -207,19 +194,52 @@ static void buf_add_cp(struct buf *b, uint32_t cp)
     buf_add(b, enc, utf8_encode(cp, enc));
 }
 
-static bool utf8_valid(const char *s)
+/* Unicode category Cf (as of Unicode 15): characters not shown themselves
+ * that change how the text around them reads -- bidi embeddings, overrides,
+ * isolates and marks, zero-width spaces and joiners, the soft hyphen, the
+ * BOM, tags.  In a name they make one string look like another. */
+static bool is_format_cp(uint32_t cp)
+{
+    static const uint32_t cf[][2] = {
+        {0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C},
+        {0x06DD, 0x06DD}, {0x070F, 0x070F}, {0x0890, 0x0891},
+        {0x08E2, 0x08E2}, {0x180E, 0x180E}, {0x200B, 0x200F},
+        {0x202A, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F},
+        {0xFEFF, 0xFEFF}, {0xFFF9, 0xFFFB}, {0x110BD, 0x110BD},
+        {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3},
+        {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+    };
+    for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++)
+        if (cp >= cf[i][0] && cp <= cf[i][1])
+            return true;
+    return false;
+}
+
+/* What a folder name may not hold: C0, DEL and C1 controls, line and
+ * paragraph separators, and format characters but for the zero-width
+ * non-joiner and joiner, which Persian and Indic words need (and which
+ * cannot reorder text). */
+static bool bad_folder_cp(uint32_t cp)
+{
+    if (cp < 0x20 || (cp >= 0x7f && cp < 0xA0) || cp == 0x2028 || cp == 0x2029)
+        return true;
+    return is_format_cp(cp) && cp != 0x200C && cp != 0x200D;
+}
+
+/* True for invalid UTF-8 too. */
+static bool bad_folder_text(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     while (n > 0) {
         uint32_t cp;
         size_t len = utf8_seq(p, n, &cp);
-        if (len == 0)
-            return false;
+        if (len == 0 || bad_folder_cp(cp))
+            return true;
         p += len;
         n -= len;
     }
-    return true;
+    return false;
 }
 
 /* windows-1252 0x80..0x9F; the five holes keep their ISO-8859-1 value. */
@@ -391,7 +411,7 @@ static int add_server_component(struct buf *b, const char *s, size_t n,
 
 static int build_path(const char *name, char delim, struct buf *b)
 {
-    if (has_control(name))
+    if (bad_folder_text(name))
         return -EINVAL;
     /* p++ steps over the delimiter that ended the previous component */
     for (const char *p = name;; p++) {
@@ -466,7 +486,7 @@ int names_path_to_folder(const char *path, char delim, char **mutf7)
     if (!path || !mutf7)
         return -EINVAL;
     *mutf7 = NULL;
-    if (!delim_ok(delim) || !utf8_valid(path) || has_control(path))
+    if (!delim_ok(delim) || bad_folder_text(path))
         return -EINVAL;
     struct buf b = {0};
     int rc = build_folder(path, delim, &b);
@@ -885,6 +905,8 @@ static size_t clean_subject(char *dst, size_t room, const char *subject)
         }
         p += len;
         left -= len;
+        if (is_format_cp(cp))
+            continue; /* invisible: dropped, not a word break */
         if (is_space_cp(cp)) {
             gap = n > 0;
             continue;

@@ -32,8 +32,11 @@ int names_utf8_to_mutf7(const char *in, char **out);
  *    printable ASCII, which canonical mUTF-7 always carries literally);
  *  - a '/' inside a component (delim != '/') becomes U+2215 "∕";
  *  - "inbox" in any case as the whole first component becomes "INBOX";
- *  - -EINVAL for: undecodable name, empty component, "." or "..", a byte
- *    < 0x20 or 0x7f after decoding, a delim that is not printable ASCII
+ *  - -EINVAL for: undecodable name, empty component, "." or "..", after
+ *    decoding a C0, DEL or C1 control, U+2028 or U+2029, or a format
+ *    character (Unicode Cf: bidi controls, zero-width space, BOM, soft
+ *    hyphen ... but not U+200C and U+200D, which Persian and Indic words
+ *    need), a delim that is not printable ASCII
  *    (or is '&'), and, when delim != '/', a component that already holds
  *    U+2215 (it could not be mapped back to the same server name);
  *  - -ENAMETOOLONG for a component longer than NAMES_MAX bytes.
@@ -44,8 +47,8 @@ int names_folder_to_path(const char *mutf7, char delim, char **path);
  * The reverse, for creating folders: UTF-8 path with '/' -> server name in
  * mUTF-7, components joined by delim. U+2215 becomes '/' again only if
  * delim != '/'. "inbox" in any case as the first component becomes "INBOX".
- * -EINVAL for: invalid UTF-8, a byte < 0x20 or 0x7f, an empty, "." or ".."
- * component, a component containing delim (delim != '/'), more than one
+ * -EINVAL for: invalid UTF-8, a character names_folder_to_path refuses,
+ * an empty, "." or ".." component, a component containing delim (delim != '/'), more than one
  * component when delim is '\0' (flat namespace), a bad delim.
  * *mutf7 is malloc'd.
  */
@@ -87,7 +90,9 @@ enum names_mode { NAMES_READABLE, NAMES_UID };
  *  NAMES_READABLE: "YYYY-MM-DD SUBJECT.UID.eml", date = internaldate (unix
  *    time, any int64, negative fine) in UTC. SUBJECT is subject_utf8 with
  *    runs of whitespace and control characters (C0, DEL, C1, and the Unicode
- *    spaces) folded to one space and trimmed, '/' replaced by U+2215 "∕",
+ *    spaces) folded to one space and trimmed, format characters (Unicode
+ *    Cf: bidi overrides and isolates, zero-width characters, soft hyphen,
+ *    BOM, tags) left out, '/' replaced by U+2215 "∕",
  *    invalid UTF-8 bytes replaced by U+FFFD, and "(no subject)" if that is
  *    empty or subject_utf8 is NULL. The subject is cut on a character
  *    boundary so the whole name is at most NAMES_MAX bytes; the

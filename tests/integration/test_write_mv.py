@@ -139,27 +139,26 @@ def test_mv_to_root_eperm(server, scratch_mounter):
 
 
 def test_mv_onto_existing_name(server, scratch_mounter):
-    """rename(2) onto an existing message name: the move happens, nothing is
-    overwritten (both messages exist afterwards)."""
+    """rename(2) onto an existing message name: EEXIST, nothing moves,
+    nothing is overwritten, and the name still opens its own message (see
+    also test_hardening_model.py)."""
     src, dst, msgs, pre = setup_folders(server, nsrc=1, npre=2)
     mnt = scratch_mounter(server)
     sdir, ddir = (helpers.folder_path(mnt.path, f) for f in (src, dst))
     victim = wh.canonical(pre[0], pre[0]["uid"])
-    os.rename(os.path.join(sdir, wh.canonical(msgs[0], msgs[0]["uid"])),
-              os.path.join(ddir, victim))
+    with pytest.raises(OSError) as ei:
+        os.rename(os.path.join(sdir, wh.canonical(msgs[0], msgs[0]["uid"])),
+                  os.path.join(ddir, victim))
+    assert ei.value.errno == errno.EEXIST, ei.value
     m = server.connect()
     try:
-        assert wh.check_once(m, msgs + pre, allowed=[dst]) == []
-        new_uid = wh.locate(m, msgs, [dst])[msgs[0]["msgid"]][0][1]["uid"]
+        assert wh.check_once(m, msgs, allowed=[src]) == []
+        assert wh.check_once(m, pre, allowed=[dst]) == []
     finally:
         m.logout()
-    listing = os.listdir(ddir)
-    assert sorted(listing) == sorted([wh.canonical(p_, p_["uid"]) for p_ in pre] +
-                                     [wh.canonical(msgs[0], new_uid)])
-    assert os.listdir(sdir) == []
-    # the kernel may now bind the name `victim` to the moved message; the
-    # old message stays readable (here through its UID name)
-    with open(os.path.join(ddir, "%d.eml" % pre[0]["uid"]), "rb") as f:
+    assert sorted(os.listdir(ddir)) == sorted(wh.canonical(p_, p_["uid"]) for p_ in pre)
+    assert os.listdir(sdir) == [wh.canonical(msgs[0], msgs[0]["uid"])]
+    with open(os.path.join(ddir, victim), "rb") as f:
         assert f.read() == pre[0]["raw"]
 
 

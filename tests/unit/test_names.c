@@ -199,6 +199,8 @@ static const struct {
     {".hidden/x", '/', ".hidden/x", 0, 1},
     {"a\\b", '\\', "a/b", 0, 1},
     {"&ZeU-.&ZeU-", '.', "日/日", 0, 1},
+    {"a&IAw-b", '/', "a\u200Cb", 0, 1}, /* ZWNJ: Persian needs it */
+    {"a&IA0-b", '/', "a\u200Db", 0, 1}, /* ZWJ */
     /* hostile or undecodable */
     {"..", '/', NULL, -EINVAL, 0},
     {".", '/', NULL, -EINVAL, 0},
@@ -218,6 +220,23 @@ static const struct {
     {"&AB8-", '\0', NULL, -EINVAL, 0},
     {"a&AH8-b", '/', NULL, -EINVAL, 0},
     {"a&IhU-b", '.', NULL, -EINVAL, 0}, /* U+2215 could not map back */
+    /* C1 controls, separators, bidi controls and other format characters */
+    {"a&AIU-b", '/', NULL, -EINVAL, 0},
+    {"a&AJs-b", '/', NULL, -EINVAL, 0},
+    {"a&ICg-b", '/', NULL, -EINVAL, 0},
+    {"a&IC4-b", '/', NULL, -EINVAL, 0},
+    {"a&ICo-b", '/', NULL, -EINVAL, 0},
+    {"a&IGY-b", '/', NULL, -EINVAL, 0},
+    {"a&IGk-b", '/', NULL, -EINVAL, 0},
+    {"a&IA4-b", '/', NULL, -EINVAL, 0},
+    {"a&IA8-b", '/', NULL, -EINVAL, 0},
+    {"a&Bhw-b", '/', NULL, -EINVAL, 0},
+    {"a&IAs-b", '/', NULL, -EINVAL, 0},
+    {"a&IGA-b", '/', NULL, -EINVAL, 0},
+    {"a&,v8-b", '/', NULL, -EINVAL, 0},
+    {"a&AK0-b", '/', NULL, -EINVAL, 0},
+    {"a&20DcQQ-b", '/', NULL, -EINVAL, 0},
+    {"ok/&IC4-gpj.exe", '/', NULL, -EINVAL, 0},
     {"&Jjo!", '/', NULL, -EINVAL, 0},
     {"&AGE-", '/', NULL, -EINVAL, 0},
     {"a&b", '&', NULL, -EINVAL, 0},
@@ -325,6 +344,13 @@ static const struct {
     {"\xC0\xAF", '/', NULL, -EINVAL},
     {"a", '&', NULL, -EINVAL},
     {"a", '\n', NULL, -EINVAL},
+    {"a\u200Cb", '/', "a&IAw-b", 0},
+    {"a\xC2\x85", '/', NULL, -EINVAL},
+    {"a\u2029b", '/', NULL, -EINVAL},
+    {"a\u202Eb", '/', NULL, -EINVAL},
+    {"x/\u2067b", '/', NULL, -EINVAL},
+    {"a\u200Bb", '/', NULL, -EINVAL},
+    {"\uFEFFa", '/', NULL, -EINVAL},
 };
 
 static void test_path_to_folder(void **state)
@@ -536,6 +562,16 @@ static const struct {
      "1970-01-01 a b c d.7.eml"},
     {NAMES_READABLE, 0, "a\xE2\x80\xA8\xE2\x80\x83" "b", 7, "1970-01-01 a b.7.eml"},
     {NAMES_READABLE, 0, "..", 7, "1970-01-01 ...7.eml"},
+    /* format characters are left out; C1 controls are spaces */
+    {NAMES_READABLE, 0, "invoice\u202Efdp.exe", 7, "1970-01-01 invoicefdp.exe.7.eml"},
+    {NAMES_READABLE, 0, "a\u202Ab\u202Bc\u202Cd\u202De", 7, "1970-01-01 abcde.7.eml"},
+    {NAMES_READABLE, 0, "x\u2066y\u2067z\u2068w\u2069", 7, "1970-01-01 xyzw.7.eml"},
+    {NAMES_READABLE, 0, "p\u200Bq\u200Cr\u200Ds\u200Et\u200Fu", 7, "1970-01-01 pqrstu.7.eml"},
+    {NAMES_READABLE, 0, "\u2060\u2061\u2062\u2063\u2064\uFEFF\u00AD\u061C", 7,
+     "1970-01-01 (no subject).7.eml"},
+    {NAMES_READABLE, 0, " \u200B a \u200B b \u200B ", 7, "1970-01-01 a b.7.eml"},
+    {NAMES_READABLE, 0, "flag\U000E0067\U000E007F", 7, "1970-01-01 flag.7.eml"},
+    {NAMES_READABLE, 0, "a\xC2\x9B" "b\xC2\x80", 7, "1970-01-01 a b.7.eml"},
     {NAMES_READABLE, 0, "日本語 😀", 7, "1970-01-01 日本語 😀.7.eml"},
     {NAMES_READABLE, -1, "x", 1, "1969-12-31 x.1.eml"},
     {NAMES_READABLE, -86400 * 365, "x", 1, "1969-01-01 x.1.eml"},

@@ -1,0 +1,182 @@
+/* mailbox_resolve.c - owns what a name or an inode of a message stands
+ * for: the message's listed name and UID.eml, the names mv and cp gave
+ * (aliases, which never hide a listed message and go with their message),
+ * and the forwards that let an inode follow a moved message. */
+#include "mailbox_p.h"
+#include "inode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A message answers to its listed name and, in any naming mode, "UID.eml". */
+static bool name_matches(const struct listing *l, const struct msg *m, const char *name)
+{
+	char short_name[16];
+
+	if (strcmp(name, mb_msg_name(l, m)) == 0)
+		return true;
+	snprintf(short_name, sizeof(short_name), "%u.eml", m->uid);
+	return strcmp(name, short_name) == 0;
+}
+
+/* Drops the aliases that name no message any more: its UID went (through
+ * the mount, or it is below the highest listed UID and not listed), or the
+ * folder was re-created.  f->lock held. */
+static void prune_aliases_locked(struct folder *f, const struct listing *l)
+{
+	uint32_t top = l->count ? l->msgs[l->count - 1].uid : 0;
+	size_t out = 0;
+
+	for (size_t i = 0; i < f->naliases; i++) {
+		struct alias a = f->aliases[i];
+		bool listed = mb_listing_find(l, a.uid) != NULL;
+
+		if (listed && !a.uidvalidity)
+			a.uidvalidity = l->uidvalidity;
+		if ((a.uidvalidity && a.uidvalidity != l->uidvalidity) ||
+		    mb_is_removed_locked(f, a.uid) || (!listed && a.uid < top)) {
+			free(a.name);
+			continue;
+		}
+		f->aliases[out++] = a;
+	}
+	f->naliases = out;
+}
+
+/* The UID name stands for in l, 0 for none: a listed message's own name (or
+ * UID.eml) first, then the newest alias of a listed message.  *hidden: it
+ * names a message moved or deleted through the mount.  f->lock held. */
+static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, const char *name,
+				   bool *hidden)
+{
+	const struct msg *m;
+	bool removed = false;
+	uint32_t uid;
+
+	*hidden = false;
+	if (names_parse_uid(name, &uid) == 0 && (m = mb_listing_find(l, uid)) &&
+	    name_matches(l, m, name)) {
+		if (!mb_is_removed_locked(f, uid))
+			return uid;
+		removed = true;
+	}
+	prune_aliases_locked(f, l);
+	for (size_t i = f->naliases; i-- > 0;)
+		if (strcmp(f->aliases[i].name, name) == 0 && mb_listing_find(l, f->aliases[i].uid))
+			return f->aliases[i].uid;
+	*hidden = removed;
+	return 0;
+}
+
+/* Whether name could be a message's at all: spares a listing refresh for
+ * the names shells and editors try (".git", "foo.swp"). */
+static bool may_name_message(struct folder *f, const char *name)
+{
+	bool found = false;
+	uint32_t uid;
+
+	if (names_parse_uid(name, &uid) == 0)
+		return true;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->naliases && !found; i++)
+		found = strcmp(f->aliases[i].name, name) == 0;
+	pthread_mutex_unlock(&f->lock);
+	return found;
+}
+
+/* Finds the message name stands for in f (name NULL: message *uid),
+ * refreshing the listing once if it is not there yet, unless it was moved
+ * away or deleted through the mount. */
+static int find_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
+			struct stat *st, uint32_t *uidvalidity)
+{
+	const struct msg *m = NULL;
+	bool hidden = false;
+	struct listing *l;
+	int err;
+
+	for (int pass = 0; pass < 2 && !m && !hidden; pass++) {
+		l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
+		if (!l)
+			return err;
+		pthread_mutex_lock(&f->lock);
+		if (name)
+			*uid = name_to_uid_locked(f, l, name, &hidden);
+		else
+			hidden = mb_is_removed_locked(f, *uid);
+		pthread_mutex_unlock(&f->lock);
+		m = hidden || !*uid ? NULL : mb_listing_find(l, *uid);
+		if (m && st)
+			mb_msg_stat(mb, f->id, m, st);
+		if (m && uidvalidity)
+			*uidvalidity = l->uidvalidity;
+		mb_listing_put(l);
+	}
+	return m ? 0 : -ENOENT;
+}
+
+int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
+		       uint32_t *uidvalidity)
+{
+	if (f->noselect || !f->server || !may_name_message(f, name))
+		return -ENOENT;
+	return find_message(mb, f, name, uid, NULL, uidvalidity);
+}
+
+int mb_lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st)
+{
+	uint32_t uid;
+
+	if (f->noselect || !f->server || !may_name_message(f, name))
+		return -ENOENT;
+	return find_message(mb, f, name, &uid, st, NULL);
+}
+
+void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid)
+{
+	pthread_mutex_lock(&mb->forward_lock);
+	mb->forwards[mb->next_forward % MB_MAX_FORWARDS] = (struct forward){ from, folder, uid };
+	mb->next_forward++;
+	pthread_mutex_unlock(&mb->forward_lock);
+}
+
+bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&mb->forward_lock);
+	for (size_t i = 0; i < MB_MAX_FORWARDS && i < mb->next_forward && !found; i++) {
+		const struct forward *fw = &mb->forwards[(mb->next_forward - 1 - i) % MB_MAX_FORWARDS];
+
+		if (fw->from == from) {
+			*folder = fw->folder;
+			*uid = fw->uid;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&mb->forward_lock);
+	return found;
+}
+
+int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st)
+{
+	struct stat ignored;
+	struct folder *f;
+	int r = -ENOENT;
+
+	*id = inode_folder(ino);
+	*uid = inode_uid(ino);
+	/* a moved message, or a file cp created, lives on under its old inode */
+	for (int hops = 0; hops < 4; hops++) {
+		f = mb_folder(mb, *id);
+		if (f && !f->noselect && f->server)
+			r = find_message(mb, f, NULL, uid, st ? st : &ignored, NULL);
+		if (r != -ENOENT || !mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
+			break;
+	}
+	if (r == 0 && st)
+		st->st_ino = ino;
+	return r;
+}
