@@ -494,7 +494,7 @@ static int run_sync(struct mailbox *mb, struct folder *f, struct sync_job *job)
 
 /* ---- listings on disk: a remount syncs from here, not from nothing ---- */
 
-#define LISTING_MAGIC 0x324c5453464d4931ull	/* "1IMFSTL2" */
+#define LISTING_MAGIC 0x334c5453464d4931ull	/* "1IMFSTL3": names without format characters */
 #define PACKED_MSG 21	/* uid, size, date, name_off, flags */
 
 struct listing_header {
