@@ -17,14 +17,17 @@ PKG_LIBS = $(eval PKG_LIBS := $(filter-out -specs=%,$(shell pkg-config --libs $(
 
 CFLAGS ?= -O2 -g
 IMAPFS_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-	-DFUSE_USE_VERSION=314 -DIMAPFS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+	-DFUSE_USE_VERSION=314 -DIMAPFS_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS)
 LDLIBS = $(PKG_LIBS) -lpthread
 
 BUILD ?= build
-SRCS = $(wildcard src/*.c)
+# src/ has one folder per subsystem (src/README); main.c sits on top
+SRCS = $(wildcard src/*.c src/*/*.c)
+HDRS = $(wildcard src/*.h src/*/*.h)
 OBJS = $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
 LIB_OBJS = $(filter-out $(BUILD)/main.o,$(OBJS))
-UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+# tests/unit/FOLDER/test_*.c test src/FOLDER
+UNIT_SRCS = $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
@@ -44,12 +47,13 @@ imapfs: $(BUILD)/imapfs
 $(BUILD)/imapfs: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD) build-deps
+$(BUILD)/%.o: src/%.c $(HDRS) | $(BUILD) build-deps
+	@mkdir -p $(dir $@)
 	$(CC) $(IMAPFS_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(IMAPFS_CFLAGS) $(CFLAGS) -Isrc -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(IMAPFS_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
 
 $(BUILD):
 	mkdir -p $@
@@ -71,6 +75,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-unit check-integration
 
 check-unit: $(UNIT_BINS)
+	@scripts/check-includes
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 check-integration: imapfs
@@ -119,9 +124,9 @@ check-tsan: deps
 	$(TSAN_ENV) IMAPFS_SANITIZED=1 IMAPFS_BIN=$(CURDIR)/build-tsan/imapfs $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # libFuzzer targets for the parsers of untrusted input, each run FUZZ_TIME s.
-build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(wildcard src/*.h) | build-deps
+build-fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(HDRS) | build-deps
 	@mkdir -p build-fuzz
-	clang $(IMAPFS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ \
+	clang $(IMAPFS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ \
 		$< $(filter-out src/main.c,$(SRCS)) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)

@@ -1,21 +1,21 @@
 /* main.c - assembles the layers (config -> TLS -> IMAP session -> pool ->
  * cache -> mailbox -> FUSE), mounts, daemonises only after the first login
  * succeeded, runs the loop, and takes everything down in reverse order. */
-#include "cache.h"
-#include "config.h"
-#include "files.h"
-#include "imap.h"
-#include "log.h"
-#include "mailbox.h"
-#include "notify.h"
-#include "ops.h"
-#include "pool.h"
-#include "quota.h"
-#include "prefetch.h"
-#include "receive.h"
-#include "tls.h"
-#include "upload.h"
-#include "watch.h"
+#include "cache/cache.h"
+#include "config/config.h"
+#include "util/files.h"
+#include "imap/imap.h"
+#include "util/log.h"
+#include "model/mailbox.h"
+#include "live/notify.h"
+#include "fuse/ops.h"
+#include "imap/pool.h"
+#include "model/quota.h"
+#include "cache/prefetch.h"
+#include "model/receive.h"
+#include "imap/tls.h"
+#include "model/upload.h"
+#include "live/watch.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -69,7 +69,8 @@ static int build_account(const struct config *cfg, const char *password, struct 
 	return acct->tls ? 0 : -EINVAL;
 }
 
-static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops_context *ctx)
+static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops_context *ctx,
+		    struct pool *pool)
 {
 	/* threads exist only after fuse_daemonize has forked */
 	struct fuse_session *se;
@@ -98,7 +99,7 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 		goto out_unmount;
 	fuse_loop_cfg_set_clone_fd(loop, 1);
 	fuse_loop_cfg_set_max_threads(loop, MAX_FUSE_THREADS);
-	if (pool_start(ctx->pool) < 0)
+	if (pool_start(pool) < 0)
 		log_warn("cannot start the reconnection thread");
 	if (notify_start(ctx->notify, se) < 0)
 		log_warn("cannot start telling the kernel about changes");
@@ -113,7 +114,7 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	watch_stop(ctx->watch);
 	receive_stop(ctx->receive);
 	prefetch_stop(ctx->prefetch);
-	pool_stop(ctx->pool);
+	pool_stop(pool);
 	ops_release_all();
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
@@ -212,9 +213,9 @@ int main(int argc, char **argv)
 	snprintf(server_url, sizeof(server_url), "%s://%s@%s:%u", cfg.url.tls ? "imaps" : "imap",
 		 cfg.url.user, cfg.url.host, cfg.url.port);
 	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive,
-		.prefetch = prefetch, .pool = pool, .cache = cache, .notify = notify, .watch = watch, .quota = quota,
+		.prefetch = prefetch, .notify = notify, .watch = watch, .quota = quota,
 		.server_url = server_url, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
-	status = run_fuse(&args, &cfg, &ctx);
+	status = run_fuse(&args, &cfg, &ctx, pool);
 out:
 	quota_free(quota);
 	watch_free(watch);

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "netrc.h"
-#include "config_file.h"
+#include "config/config.h"
+#include "config/netrc.h"
+#include "config/config_file.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 #define MAX_ARGS 16

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ctl.h"
+#include "mapi/ctl.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 

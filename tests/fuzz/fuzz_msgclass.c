@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msgclass.h"
+#include "mapi/msgclass.h"
 
 static void check(const char *cls)
 {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "names.h"
+#include "util/names.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 

@@ -1,0 +1,365 @@
+/* prefetch.c - owns the read-ahead queue and its worker thread: claiming
+ * the blocks a job will fetch, fetching them (batched for messages), and
+ * handing them to the cache.  The queue is short and drops the oldest job
+ * when full: a reader that moved on does not need it any more.
+ * Lock order: prefetch.lock alone; never held across network I/O. */
+#include "prefetch.h"
+#include "cache.h"
+#include "imap/imap.h"
+#include "util/log.h"
+#include "imap/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_MAX 32
+#define BATCH_MAX 64
+
+struct job {
+	char *folder;
+	uint64_t key;
+	uint32_t uidvalidity;
+	uint32_t *uids;		/* messages: block 0 of each */
+	size_t n;
+	uint32_t uid;		/* or blocks first..last of uid */
+	uint32_t first, last;
+};
+
+struct prefetch {
+	struct pool *pool;
+	struct cache *cache;
+	unsigned depth;
+	pthread_t thread;
+	bool running;
+
+	pthread_mutex_t lock;	/* protects the queue and stopping */
+	pthread_cond_t wake;
+	struct job *queue[QUEUE_MAX];
+	size_t head, count;
+	bool stopping;
+};
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->folder);
+	free(j->uids);
+	free(j);
+}
+
+static void release_claims(struct prefetch *p, struct job *j)
+{
+	for (size_t i = 0; j && i < j->n; i++) {
+		struct cache_key k = { j->key, j->uidvalidity, j->uids[i], 0 };
+
+		cache_release_claim(p->cache, &k, NULL, 0);
+	}
+}
+
+struct prefetch *prefetch_new(struct pool *pool, struct cache *cache, unsigned depth)
+{
+	struct prefetch *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->pool = pool;
+	p->cache = cache;
+	p->depth = depth;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	return p;
+}
+
+void prefetch_free(struct prefetch *p)
+{
+	if (!p)
+		return;
+	prefetch_stop(p);
+	while (p->count) {
+		release_claims(p, p->queue[p->head]);
+		job_free(p->queue[p->head]);
+		p->head = (p->head + 1) % QUEUE_MAX;
+		p->count--;
+	}
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+unsigned prefetch_depth(const struct prefetch *p)
+{
+	return p ? p->depth : 0;
+}
+
+static void enqueue(struct prefetch *p, struct job *j)
+{
+	struct job *dropped = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (!p->running || p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		release_claims(p, j);
+		job_free(j);
+		return;
+	}
+	if (p->count == QUEUE_MAX) {
+		dropped = p->queue[p->head];
+		p->head = (p->head + 1) % QUEUE_MAX;
+		p->count--;
+	}
+	p->queue[(p->head + p->count) % QUEUE_MAX] = j;
+	p->count++;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	release_claims(p, dropped);
+	job_free(dropped);
+}
+
+static struct job *new_job(const char *folder, uint64_t key, uint32_t uidvalidity)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j && !(j->folder = strdup(folder))) {
+		free(j);
+		return NULL;
+	}
+	if (j) {
+		j->key = key;
+		j->uidvalidity = uidvalidity;
+	}
+	return j;
+}
+
+void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+		       const uint32_t *uids, size_t n)
+{
+	struct job *j;
+
+	if (!p || !p->depth || !n)
+		return;
+	j = new_job(folder, key, uidvalidity);
+	if (!j || !(j->uids = malloc(n * sizeof(*uids)))) {
+		job_free(j);
+		return;
+	}
+	/* claimed now, not when the worker gets to it: a reader who arrives
+	 * first waits for this fetch instead of sending its own */
+	for (size_t i = 0; i < n && j->n < BATCH_MAX; i++) {
+		struct cache_key k = { key, uidvalidity, uids[i], 0 };
+
+		if (cache_claim(p->cache, &k))
+			j->uids[j->n++] = uids[i];
+	}
+	if (j->n)
+		enqueue(p, j);
+	else
+		job_free(j);
+}
+
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+		     uint32_t uid, uint32_t first, uint32_t last)
+{
+	struct job *j;
+
+	if (!p || !p->depth || last < first)
+		return;
+	j = new_job(folder, key, uidvalidity);
+	if (!j)
+		return;
+	j->uid = uid;
+	j->first = first;
+	j->last = last;
+	enqueue(p, j);
+}
+
+struct run {
+	struct prefetch *p;
+	struct job *job;
+	uint32_t claimed[BATCH_MAX];
+	size_t nclaimed;
+};
+
+static void got_head(uint32_t uid, const char *data, size_t len, void *ctx)
+{
+	struct run *run = ctx;
+	struct cache_key k = { run->job->key, run->job->uidvalidity, uid, 0 };
+
+	for (size_t i = 0; i < run->nclaimed; i++) {
+		if (run->claimed[i] == uid) {
+			cache_release_claim(run->p->cache, &k, data, len);
+			run->claimed[i] = 0;	/* done */
+		}
+	}
+}
+
+static int messages_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct run *run = ctx;
+
+	(void)st;
+	if (imap_expect_validity(s, run->job->uidvalidity) < 0)
+		return -ESTALE;
+	return imap_fetch_heads(s, run->claimed, run->nclaimed, CACHE_BLOCK_SIZE, got_head, run);
+}
+
+static void run_messages(struct prefetch *p, struct job *j)
+{
+	struct run run = { .p = p, .job = j };
+
+	memcpy(run.claimed, j->uids, j->n * sizeof(*j->uids));
+	run.nclaimed = j->n;
+	if (pool_run(p->pool, j->folder, 0, messages_fn, &run) < 0)
+		log_debug("prefetch of %zu messages in %s failed", run.nclaimed, j->folder);
+	/* what did not arrive is released empty: readers fetch it themselves */
+	for (size_t i = 0; i < run.nclaimed; i++) {
+		struct cache_key k = { j->key, j->uidvalidity, run.claimed[i], 0 };
+
+		if (run.claimed[i])
+			cache_release_claim(p->cache, &k, NULL, 0);
+	}
+}
+
+struct block_run {
+	struct prefetch *p;
+	struct job *job;
+	uint32_t first, count;	/* blocks claimed, fetched in one command */
+	uint32_t released;	/* blocks of the run already handed to the cache */
+	char *buf;
+	size_t len;
+};
+
+/* Each block is handed over as soon as it is complete: the reader waiting
+ * for the first block of a long run does not wait for the whole run. */
+static void release_done(struct block_run *br, const char *buf, size_t got, bool all)
+{
+	while (br->released < br->count) {
+		size_t at = (size_t)br->released * CACHE_BLOCK_SIZE;
+		size_t len = got > at ? got - at : 0;
+		struct cache_key k = { br->job->key, br->job->uidvalidity, br->job->uid,
+				       br->first + br->released };
+
+		if (len > CACHE_BLOCK_SIZE)
+			len = CACHE_BLOCK_SIZE;
+		if (!all && len < CACHE_BLOCK_SIZE)
+			return;
+		cache_release_claim(br->p->cache, &k, buf ? buf + at : NULL, len);
+		br->released++;
+	}
+}
+
+static void on_progress(const char *buf, size_t got, void *ctx)
+{
+	release_done(ctx, buf, got, false);
+}
+
+static int block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct block_run *br = ctx;
+
+	(void)st;
+	if (imap_expect_validity(s, br->job->uidvalidity) < 0)
+		return -ESTALE;
+	return imap_fetch_body_progress(s, br->job->uid, br->first * CACHE_BLOCK_SIZE,
+					br->count * CACHE_BLOCK_SIZE, br->buf, &br->len, on_progress, br);
+}
+
+/* Claims a run of missing blocks from `from` on; returns its length. */
+#define RUN_MAX 64
+
+static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
+{
+	uint32_t n = 0;
+
+	while (from + n <= j->last && n < RUN_MAX) {
+		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n };
+
+		if (!cache_claim(p->cache, &k))
+			break;
+		n++;
+	}
+	return n;
+}
+
+static void run_blocks(struct prefetch *p, struct job *j)
+{
+	struct block_run br = { .p = p, .job = j };
+	uint32_t b = j->first;
+
+	br.buf = malloc((size_t)RUN_MAX * CACHE_BLOCK_SIZE);
+	while (br.buf && b <= j->last) {
+		int r;
+
+		br.first = b;
+		br.released = 0;
+		br.count = claim_run(p, j, b);
+		if (br.count == 0) {
+			b++;
+			continue;
+		}
+		r = pool_run(p->pool, j->folder, 0, block_fn, &br);
+		/* what is left: the message's short last block, or nothing on error */
+		release_done(&br, r == 0 ? br.buf : NULL, r == 0 ? br.len : 0, true);
+		if (r < 0)
+			break;
+		b += br.count;
+	}
+	free(br.buf);
+}
+
+static void *worker(void *arg)
+{
+	struct prefetch *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct job *j;
+
+		while (!p->count && !p->stopping)
+			pthread_cond_wait(&p->wake, &p->lock);
+		if (p->stopping)
+			break;
+		j = p->queue[p->head];
+		p->head = (p->head + 1) % QUEUE_MAX;
+		p->count--;
+		pthread_mutex_unlock(&p->lock);
+		if (j->uids)
+			run_messages(p, j);
+		else
+			run_blocks(p, j);
+		job_free(j);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int prefetch_start(struct prefetch *p)
+{
+	int r;
+
+	if (!p || !p->depth || p->running)
+		return 0;
+	r = pthread_create(&p->thread, NULL, worker, p);
+	if (r)
+		return -r;
+	pthread_mutex_lock(&p->lock);
+	p->running = true;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+void prefetch_stop(struct prefetch *p)
+{
+	if (!p || !p->running)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	p->running = false;
+}

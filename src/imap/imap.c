@@ -1,0 +1,935 @@
+/* imap.c - owns the libetpan session: connecting (through tls.c), STARTTLS,
+ * authentication, and every IMAP command imapfs sends.  It is the only file
+ * that knows libetpan's result codes; callers see 0 or -errno. */
+#include "imap.h"
+#include "imap_p.h"
+#include "util/log.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libetpan/libetpan.h>
+
+static unsigned next_session_id;
+
+/* libetpan reads the socket this much at a time: large literals (message
+ * bodies) stream several times faster than with its usual 8 KiB. */
+#define STREAM_BUFFER (256 * 1024)
+
+
+struct body_fetch {
+	char *buf;
+	size_t room;
+	size_t got;
+	size_t max;		/* with grow: the buffer may grow up to this */
+	bool grow;
+	bool overflow;
+	imap_progress_cb *progress;	/* told how much has arrived, as it does */
+	void *progress_ctx;
+};
+
+bool imap_dead(const struct imap_session *s)
+{
+	return s->dead;
+}
+
+static mailstream_low *low_of(const struct imap_session *s)
+{
+	return s->imap && s->imap->imap_stream ? mailstream_get_low(s->imap->imap_stream) : NULL;
+}
+
+void imap_limit_operation(struct imap_session *s, int seconds)
+{
+	s->op_seconds = seconds;
+	tls_stream_limit(low_of(s), IMAP_OPERATION_BYTES, seconds);
+}
+
+void imap_renew_operation(struct imap_session *s)
+{
+	imap_limit_operation(s, s->op_seconds);
+}
+
+void imap_allow(struct imap_session *s, uint64_t bytes)
+{
+	/* a transfer that big may take a while: at least 16 KiB/s */
+	tls_stream_allow(low_of(s), bytes, (int)(bytes / 16384));
+}
+
+bool imap_timed_out(const struct imap_session *s)
+{
+	return s->timed_out;
+}
+
+bool imap_parse_failed(const struct imap_session *s)
+{
+	return s->parse_error;
+}
+
+unsigned imap_session_id(const struct imap_session *s)
+{
+	return s->id;
+}
+
+const char *imap_selected(const struct imap_session *s)
+{
+	return s->selected;
+}
+
+const char *imap_server_text(const struct imap_session *s)
+{
+	return s->imap && s->imap->imap_response ? s->imap->imap_response : "no response";
+}
+
+const char *imap_response_code(const struct imap_session *s)
+{
+	const struct mailimap_response_info *ri = s->imap ? s->imap->imap_response_info : NULL;
+
+	if (!ri)
+		return NULL;
+	if (ri->rsp_atom && *ri->rsp_atom)
+		return ri->rsp_atom;
+	return ri->rsp_trycreate ? "TRYCREATE" : NULL;
+}
+
+/* The single place where libetpan codes become errno. */
+int imap_map_error(struct imap_session *s, int r, const char *what)
+{
+	switch (r) {
+	case MAILIMAP_NO_ERROR:
+	case MAILIMAP_NO_ERROR_AUTHENTICATED:
+	case MAILIMAP_NO_ERROR_NON_AUTHENTICATED:
+		return 0;
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_FATAL:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_SSL:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+		if (tls_stream_timed_out(low_of(s)))
+			s->timed_out = true;
+		if (!s->dead)
+			log_warn("session %u: %s failed: %s (libetpan error %d)", s->id, what,
+				 s->timed_out ? "the server stopped answering (or took too long)" :
+				 tls_stream_over_budget(low_of(s)) ?
+				 "the server sent more than one request may take" :
+				 r == MAILIMAP_ERROR_PARSE ? "unparsable response" : "connection lost", r);
+		s->dead = true;
+		if (r == MAILIMAP_ERROR_PARSE)
+			s->parse_error = true;
+		return -EIO;
+	case MAILIMAP_ERROR_MEMORY:
+		/* the stream is mid-response: it cannot be reused */
+		s->dead = true;
+		return -ENOMEM;
+	default:
+		log_warn("session %u: %s refused: %.200s", s->id, what, imap_server_text(s));
+		return -EIO;
+	}
+}
+
+bool imap_has_capability(struct imap_session *s, const char *name)
+{
+	return mailimap_has_extension(s->imap, (char *)name) != 0;
+}
+
+static int refresh_capabilities(struct imap_session *s)
+{
+	struct mailimap_capability_data *caps = NULL;
+	int r = mailimap_capability(s->imap, &caps);
+
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_capability_data_free(caps);
+	return imap_map_error(s, r, "CAPABILITY");
+}
+
+/* STARTTLS by hand rather than mailimap_starttls, to be sure (whatever
+ * libetpan's version or patches) that nothing the server sent after its
+ * answer is read later as if it had come through TLS (CVE-2020-15953). */
+static int starttls_command(struct imap_session *s, const char *host, char *err, size_t errlen)
+{
+	mailimap *imap = s->imap;
+	struct mailimap_response *resp = NULL;
+	int r, cond;
+
+	r = mailimap_send_current_tag(imap);
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_token_send(imap->imap_stream, "STARTTLS");
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_crlf_send(imap->imap_stream);
+	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_parse_response(imap, &resp);
+	if (r != MAILIMAP_NO_ERROR) {
+		snprintf(err, errlen, "STARTTLS with %s failed: %s", host,
+			 r == MAILIMAP_ERROR_PROTOCOL ? "the server refused it" : "connection lost");
+		s->dead = true;
+		return -EPROTO;
+	}
+	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(resp);
+	if (imap->imap_stream->read_buffer_len != 0) {
+		snprintf(err, errlen, "%s sent more after its answer to STARTTLS, before TLS began: "
+			 "refusing to continue (an attempt to inject responses into the encrypted "
+			 "session?)", host);
+		s->dead = true;
+		return -EPROTO;
+	}
+	if (cond != MAILIMAP_RESP_COND_STATE_OK) {
+		snprintf(err, errlen, "STARTTLS with %s refused: %.200s", host, imap_server_text(s));
+		s->dead = true;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int start_tls(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	mailstream_low *old, *low;
+
+	if (refresh_capabilities(s) < 0 || !imap_has_capability(s, "STARTTLS")) {
+		snprintf(err, errlen, "%s does not offer STARTTLS; refusing to continue unencrypted "
+			 "(use imaps:// or, on a trusted network only, -o plaintext)", a->host);
+		return -EPROTO;
+	}
+	if (starttls_command(s, a->host, err, errlen) < 0)
+		return -EPROTO;
+	old = mailstream_get_low(s->imap->imap_stream);
+	low = tls_stream_new(mailstream_low_get_fd(old), a->tls, a->host, a->timeout, err, errlen);
+	if (!low)
+		return -EPROTO;
+	mailstream_low_free(old);	/* frees the wrapper only; fd now belongs to low */
+	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);
+	mailstream_set_low(s->imap->imap_stream, low);
+	return refresh_capabilities(s) < 0 ? -EIO : 0;
+}
+
+static int authenticate(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	int r;
+
+	if (imap_has_capability(s, "AUTH=PLAIN"))
+		r = mailimap_authenticate(s->imap, "PLAIN", a->host, NULL, NULL,
+					  a->user, a->user, a->password, NULL);
+	else if (!imap_has_capability(s, "LOGINDISABLED"))
+		r = mailimap_login(s->imap, a->user, a->password);
+	else {
+		snprintf(err, errlen, "%s allows neither AUTHENTICATE PLAIN nor LOGIN here", a->host);
+		return -EACCES;
+	}
+	if (r == MAILIMAP_NO_ERROR)
+		return 0;
+	if (r == MAILIMAP_ERROR_LOGIN) {
+		snprintf(err, errlen, "login as %s refused by %s: %.200s (check the user name and password)",
+			 a->user, a->host, imap_server_text(s));
+		return -EACCES;
+	}
+	snprintf(err, errlen, "login to %s failed: connection lost", a->host);
+	s->dead = true;
+	return -EIO;
+}
+
+static int connect_stream(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	mailstream_low *low;
+	mailstream *stream;
+	int fd, r;
+
+	fd = tls_tcp_connect(a->host, a->port, a->timeout, err, errlen);
+	if (fd < 0)
+		return -EHOSTUNREACH;
+	low = tls_stream_new(fd, a->security == IMAP_SECURITY_TLS ? a->tls : NULL, a->host,
+			     a->timeout, err, errlen);
+	if (!low) {
+		close(fd);
+		return -EPROTO;
+	}
+	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);	/* greeting and login */
+	stream = mailstream_new(low, STREAM_BUFFER);
+	if (!stream) {
+		mailstream_low_close(low);
+		mailstream_low_free(low);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = mailimap_connect(s->imap, stream);
+	if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
+		snprintf(err, errlen, "%s did not greet as an IMAP server (is the port right? for "
+			 "a TLS-only port use imaps://)", a->host);
+		s->dead = true;
+		return -EPROTO;
+	}
+	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED && a->security == IMAP_SECURITY_STARTTLS) {
+		/* STARTTLS is impossible once authenticated, and anyone on the path
+		 * can send this greeting: RFC 9051 says to close the connection */
+		snprintf(err, errlen, "%s greeted with PREAUTH before STARTTLS: refusing to continue "
+			 "unencrypted (use imaps:// or, on a trusted network only, -o plaintext)", a->host);
+		s->dead = true;
+		return -EPROTO;
+	}
+	return r == MAILIMAP_NO_ERROR_AUTHENTICATED ? 1 : 0;
+}
+
+int imap_open(const struct imap_account *a, struct imap_session **out, char *err, size_t errlen)
+{
+	struct imap_session *s = calloc(1, sizeof(*s));
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (!s || !(s->imap = mailimap_new(0, NULL))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->id = __atomic_add_fetch(&next_session_id, 1, __ATOMIC_RELAXED);
+	if (log_debug_enabled() && (s->trace = imap_trace_new(s->id)))
+		mailimap_set_logger(s->imap, imap_trace_logger, s->trace);
+	r = connect_stream(s, a, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (r == 0 && a->security == IMAP_SECURITY_STARTTLS && (r = start_tls(s, a, err, errlen)) < 0)
+		goto fail;
+	if (r == 0) {
+		if (refresh_capabilities(s) < 0) {
+			snprintf(err, errlen, "%s closed the connection", a->host);
+			r = -EIO;
+			goto fail;
+		}
+		if ((r = authenticate(s, a, err, errlen)) < 0)
+			goto fail;
+	}
+	/* capabilities can change after login */
+	if ((r = refresh_capabilities(s)) < 0) {
+		snprintf(err, errlen, "%s closed the connection after login", a->host);
+		goto fail;
+	}
+	if (imap_has_capability(s, "QRESYNC") && (r = imap_enable_qresync(s)) < 0) {
+		snprintf(err, errlen, "%s closed the connection after ENABLE", a->host);
+		goto fail;
+	}
+	log_debug("session %u: logged in to %s", s->id, a->host);
+	*out = s;
+	return 0;
+fail:
+	if (s)
+		s->dead = true;
+	imap_close(s);
+	return r < 0 ? r : -EIO;
+}
+
+void imap_close(struct imap_session *s)
+{
+	if (!s)
+		return;
+	if (s->imap) {
+		if (!s->dead && s->imap->imap_stream)
+			mailimap_logout(s->imap);
+		if (s->imap->imap_stream) {
+			mailstream_close(s->imap->imap_stream);
+			s->imap->imap_stream = NULL;
+		}
+		mailimap_free(s->imap);
+	}
+	imap_trace_free(s->trace);
+	free(s->selected);
+	free(s);
+}
+
+static unsigned list_flags(const struct mailimap_mbx_list_flags *f)
+{
+	static const struct { const char *name; unsigned bit; } ext[] = {
+		{ "NonExistent", IMAP_LIST_NONEXISTENT }, { "HasChildren", IMAP_LIST_HASCHILDREN },
+		{ "Trash", IMAP_LIST_TRASH }, { "Sent", IMAP_LIST_SENT },
+		{ "Drafts", IMAP_LIST_DRAFTS }, { "Junk", IMAP_LIST_JUNK },
+		{ "Archive", IMAP_LIST_ARCHIVE },
+	};
+	unsigned flags = 0;
+	clistiter *it;
+
+	if (!f)
+		return 0;
+	if (f->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG && f->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+		flags |= IMAP_LIST_NOSELECT;
+	for (it = clist_begin(f->mbf_oflags); it; it = clist_next(it)) {
+		const struct mailimap_mbx_list_oflag *o = clist_content(it);
+
+		if (o->of_type != MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT || !o->of_flag_ext)
+			continue;
+		for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+			if (strcasecmp(o->of_flag_ext, ext[i].name) == 0)
+				flags |= ext[i].bit;
+	}
+	if (flags & IMAP_LIST_NONEXISTENT)
+		flags |= IMAP_LIST_NOSELECT;
+	return flags;
+}
+
+int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx)
+{
+	clist *list = NULL;
+	int r = mailimap_list(s->imap, "", "*", &list);
+
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "LIST");
+	for (clistiter *it = clist_begin(list); it; it = clist_next(it)) {
+		const struct mailimap_mailbox_list *mb = clist_content(it);
+
+		cb(mb->mb_name, mb->mb_delimiter, list_flags(mb->mb_flag), ctx);
+	}
+	mailimap_list_result_free(list);
+	return 0;
+}
+
+void imap_read_state(struct imap_session *s, struct imap_folder_state *state)
+{
+	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
+
+	if (si) {
+		s->state.exists = si->sel_exists;
+		if (si->sel_uidvalidity)
+			s->state.uidvalidity = si->sel_uidvalidity;
+		if (si->sel_uidnext)
+			s->state.uidnext = si->sel_uidnext;
+	}
+	if (state)
+		*state = s->state;
+}
+
+int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state)
+{
+	uint64_t modseq = 0;
+	int r;
+
+	if (!fresh && s->selected && strcmp(s->selected, mbox) == 0) {
+		imap_read_state(s, state);
+		return 0;
+	}
+	free(s->selected);
+	s->selected = NULL;
+	memset(&s->state, 0, sizeof(s->state));
+	if (imap_has_capability(s, "CONDSTORE"))
+		r = mailimap_select_condstore(s->imap, mbox, &modseq);
+	else
+		r = mailimap_select(s->imap, mbox);
+	if (r == MAILIMAP_ERROR_SELECT) {
+		log_warn("session %u: SELECT %.200s refused: %.200s", s->id, mbox, imap_server_text(s));
+		return -ENOENT;
+	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "SELECT");
+	s->selected = strdup(mbox);
+	if (!s->selected)
+		return -ENOMEM;
+	s->state.highestmodseq = modseq;
+	imap_read_state(s, state);
+	return 0;
+}
+
+int imap_expect_validity(struct imap_session *s, uint32_t expected)
+{
+	struct imap_folder_state st;
+	char *mbox;
+	int r;
+
+	if (s->state.uidvalidity == expected)
+		return 0;
+	if (!s->selected)
+		return -ESTALE;
+	/* this session may have selected the folder before it was re-created */
+	mbox = strdup(s->selected);
+	if (!mbox)
+		return -ENOMEM;
+	r = imap_select(s, mbox, true, &st);
+	free(mbox);
+	if (r < 0)
+		return r;
+	return st.uidvalidity == expected ? 0 : -ESTALE;
+}
+
+int imap_noop(struct imap_session *s, struct imap_folder_state *state)
+{
+	int r = mailimap_noop(s->imap);
+
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "NOOP");
+	imap_read_state(s, state);
+	return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (no timegm in POSIX). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec)
+{
+	if (month < 1 || month > 12 || day < 1 || day > 31)
+		return 0;
+	return days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 +
+	       hour * 3600 + min * 60 + sec;
+}
+
+static int64_t internaldate_to_unix(const struct mailimap_date_time *dt)
+{
+	int zone = dt->dt_zone;	/* e.g. -0130 arrives as -130 */
+	int zone_min = (zone / 100) * 60 + zone % 100;
+	int64_t t = imap_utc_time(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min, dt->dt_sec);
+
+	return t ? t - (int64_t)zone_min * 60 : 0;
+}
+
+static uint32_t flag_bits(const struct mailimap_msg_att_dynamic *dyn)
+{
+	uint32_t bits = 0;
+
+	if (!dyn || !dyn->att_list)
+		return 0;
+	for (clistiter *it = clist_begin(dyn->att_list); it; it = clist_next(it)) {
+		const struct mailimap_flag_fetch *ff = clist_content(it);
+
+		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || !ff->fl_flag)
+			continue;
+		switch (ff->fl_flag->fl_type) {
+		case MAILIMAP_FLAG_SEEN: bits |= IMAP_FLAG_SEEN; break;
+		case MAILIMAP_FLAG_ANSWERED: bits |= IMAP_FLAG_ANSWERED; break;
+		case MAILIMAP_FLAG_FLAGGED: bits |= IMAP_FLAG_FLAGGED; break;
+		case MAILIMAP_FLAG_DELETED: bits |= IMAP_FLAG_DELETED; break;
+		case MAILIMAP_FLAG_DRAFT: bits |= IMAP_FLAG_DRAFT; break;
+		default: break;
+		}
+	}
+	return bits;
+}
+
+void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (clistiter *it = clist_begin(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		const struct mailimap_msg_att_static *st;
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
+			m->flags = flag_bits(item->att_data.att_dyn);
+			continue;
+		}
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+			continue;
+		st = item->att_data.att_static;
+		switch (st->att_type) {
+		case MAILIMAP_MSG_ATT_UID:
+			m->uid = st->att_data.att_uid;
+			break;
+		case MAILIMAP_MSG_ATT_RFC822_SIZE:
+			m->size = st->att_data.att_rfc822_size;
+			m->has_size = true;
+			break;
+		case MAILIMAP_MSG_ATT_INTERNALDATE:
+			if (st->att_data.att_internal_date)
+				m->internaldate = internaldate_to_unix(st->att_data.att_internal_date);
+			m->has_date = true;
+			break;
+		case MAILIMAP_MSG_ATT_BODY_SECTION:
+			if (st->att_data.att_body_section) {
+				m->headers = st->att_data.att_body_section->sec_body_part;
+				m->headers_len = st->att_data.att_body_section->sec_length;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void imap_on_meta(struct mailimap_msg_att *att, void *ctx)
+{
+	struct meta_fetch *mf = ctx;
+	struct imap_meta m;
+
+	imap_meta_from_att(att, &m);
+	if (m.uid)	/* unsolicited FETCH responses carry no UID: not ours */
+		mf->cb(&m, mf->ctx);
+}
+
+void imap_on_progress(size_t current, size_t maximum, void *ctx)
+{
+	(void)current; (void)maximum; (void)ctx;
+}
+
+struct mailimap_fetch_att *imap_header_fields_att(const char *const *names)
+{
+	clist *fields = clist_new();
+
+	for (size_t i = 0; fields && names[i]; i++) {
+		char *name = strdup(names[i]);
+
+		if (!name || clist_append(fields, name) < 0) {
+			free(name);
+			for (clistiter *it = clist_begin(fields); it; it = clist_next(it))
+				free(clist_content(it));
+			clist_free(fields);
+			fields = NULL;
+		}
+	}
+	if (!fields)
+		return NULL;
+	return mailimap_fetch_att_new_body_peek_section(
+		mailimap_section_new_header_fields(mailimap_header_list_new(fields)));
+}
+
+/* Adds att to ft; false (and ft freed) when either is missing. */
+bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att)
+{
+	if (ft && att && mailimap_fetch_type_new_fetch_att_list_add(ft, att) == MAILIMAP_NO_ERROR)
+		return true;
+	if (att)
+		mailimap_fetch_att_free(att);
+	if (ft)
+		mailimap_fetch_type_free(ft);
+	return false;
+}
+
+static struct mailimap_fetch_type *meta_fetch_type(void)
+{
+	static const char *const subject[] = { "Subject", NULL };
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+
+	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_flags()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_rfc822_size()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_internaldate()) ||
+	    !imap_add_att(ft, imap_header_fields_att(subject)))
+		return NULL;
+	return ft;
+}
+
+int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+			 struct mailimap_fetch_type *ft, uint64_t changedsince,
+			 imap_meta_cb *cb, void *ctx)
+{
+	struct meta_fetch mf = { cb, ctx };
+	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
+	clist *res = NULL;
+	int r;
+
+	if (!ft || !set) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		return -ENOMEM;
+	}
+	mailimap_set_msg_att_handler(s->imap, imap_on_meta, &mf);
+	mailimap_set_progress_callback(s->imap, NULL, imap_on_progress, NULL);
+	if (changedsince)
+		r = mailimap_uid_fetch_changedsince(s->imap, set, ft, changedsince, &res);
+	else if (by_uid)
+		r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	else
+		r = mailimap_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
+	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(res);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	return imap_map_error(s, r, "FETCH");
+}
+
+int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+		    imap_meta_cb *cb, void *ctx)
+{
+	return imap_fetch_streaming(s, by_uid, lo, hi, meta_fetch_type(), 0, cb, ctx);
+}
+
+int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+
+	if (!imap_add_att(ft, mailimap_fetch_att_new_uid()) ||
+	    !imap_add_att(ft, mailimap_fetch_att_new_rfc822_size()))
+		return -ENOMEM;
+	return imap_fetch_streaming(s, false, seq, seq, ft, 0, cb, ctx);
+}
+
+int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
+{
+	struct mailimap_search_key *key = mailimap_search_key_new_all();
+	clist *res = NULL;
+	size_t n = 0;
+	int r;
+
+	*uids = NULL;
+	*count = 0;
+	if (!key)
+		return -ENOMEM;
+	r = mailimap_uid_search(s->imap, NULL, key, &res);
+	mailimap_search_key_free(key);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_map_error(s, r, "UID SEARCH");
+	*uids = malloc((clist_count(res) + 1) * sizeof(**uids));
+	if (!*uids) {
+		mailimap_search_result_free(res);
+		return -ENOMEM;
+	}
+	for (clistiter *it = clist_begin(res); it; it = clist_next(it))
+		(*uids)[n++] = *(uint32_t *)clist_content(it);
+	mailimap_search_result_free(res);
+	/* RFC 3501 promises no order, and callers binary-search */
+	if (n > 1)
+		qsort(*uids, n, sizeof(**uids), imap_cmp_uid);
+	*count = n;
+	return 0;
+}
+
+static bool on_body(int type, struct mailimap_msg_att_body_section *section,
+		    const char *bytes, size_t len, void *ctx)
+{
+	struct body_fetch *bf = ctx;
+
+	(void)type; (void)section;
+	if (bf->grow && len > bf->room - bf->got && bf->got + len <= bf->max) {
+		size_t room = bf->room ? bf->room : 65536;
+		char *p;
+
+		while (room < bf->got + len)
+			room *= 2;
+		p = realloc(bf->buf, room);
+		if (!p)
+			return false;
+		bf->buf = p;
+		bf->room = room;
+	}
+	if (len > bf->room - bf->got) {
+		/* more than we asked for: a confused or hostile server */
+		bf->overflow = true;
+		return false;
+	}
+	memcpy(bf->buf + bf->got, bytes, len);
+	bf->got += len;
+	if (bf->progress)
+		bf->progress(bf->buf, bf->got, bf->progress_ctx);
+	return true;
+}
+
+/* Finds our message among the responses; a body the handler did not take
+ * (libetpan keeps short strings itself) is copied from the response. */
+static bool collect_body(clist *res, uint32_t uid, struct body_fetch *bf)
+{
+	struct imap_meta m;
+
+	for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+		imap_meta_from_att(clist_content(it), &m);
+		if (m.uid != uid)
+			continue;
+		if (bf->got == 0 && m.headers && m.headers_len)
+			on_body(0, NULL, m.headers, m.headers_len, bf);
+		return true;
+	}
+	return false;
+}
+
+/* UID FETCH uid (UID <att>) with the body streamed into bf.  Takes att. */
+static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_fetch_att *att,
+			 struct body_fetch *bf, const char *what)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_set *set = mailimap_set_new_single(uid);
+	clist *res = NULL;
+	int r;
+
+	if (!ft || !set || !att) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		if (att)
+			mailimap_fetch_att_free(att);
+		return -ENOMEM;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, att);
+	imap_allow(s, bf->grow ? bf->max : bf->room);
+	mailimap_set_msg_body_handler(s->imap, on_body, bf);
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r == MAILIMAP_NO_ERROR) {
+		r = collect_body(res, uid, bf) ? 0 : -ENOENT;
+		mailimap_fetch_list_free(res);
+	} else if (!bf->overflow) {
+		return imap_map_error(s, r, what);
+	}
+	if (bf->overflow) {
+		log_warn("session %u: server sent more than %zu bytes for UID %u", s->id,
+			 bf->grow ? bf->max : bf->room, uid);
+		s->dead = true;
+		return -EIO;
+	}
+	return r;
+}
+
+int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+		    char *buf, size_t *got)
+{
+	return imap_fetch_body_progress(s, uid, offset, len, buf, got, NULL, NULL);
+}
+
+int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx)
+{
+	struct body_fetch bf = { .buf = buf, .room = len, .progress = progress, .progress_ctx = ctx };
+	struct mailimap_section *sec = mailimap_section_new(NULL);
+	int r;
+
+	*got = 0;
+	if (!sec)
+		return -ENOMEM;
+	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len),
+			  &bf, "UID FETCH BODY");
+	if (r == 0)
+		*got = bf.got;
+	return r;
+}
+
+/* One UID FETCH for many messages: the body handler collects a message's
+ * bytes, and the response's att handler (which libetpan calls right after,
+ * with the UID) hands them over. */
+struct batch_fetch {
+	struct body_fetch body;
+	bool has_body;
+	imap_part_cb *cb;
+	void *ctx;
+};
+
+static bool on_batch_body(int type, struct mailimap_msg_att_body_section *section,
+			  const char *bytes, size_t len, void *ctx)
+{
+	struct batch_fetch *bf = ctx;
+
+	bf->has_body = true;
+	return on_body(type, section, bytes, len, &bf->body);
+}
+
+static void on_batch_att(struct mailimap_msg_att *att, void *ctx)
+{
+	struct batch_fetch *bf = ctx;
+	struct imap_meta m;
+
+	imap_meta_from_att(att, &m);
+	if (m.uid && !bf->has_body && m.headers) {	/* a short body libetpan kept */
+		on_body(0, NULL, m.headers, m.headers_len, &bf->body);
+		bf->has_body = true;
+	}
+	if (m.uid && bf->has_body && !bf->body.overflow)
+		bf->cb(m.uid, bf->body.buf ? bf->body.buf : "", bf->body.got, bf->ctx);
+	bf->body.got = 0;
+	bf->body.overflow = false;
+	bf->has_body = false;
+}
+
+int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len,
+		     imap_part_cb *cb, void *ctx)
+{
+	struct batch_fetch bf = { .body = { .grow = true, .max = len }, .cb = cb, .ctx = ctx };
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_set *set = mailimap_set_new_empty();
+	struct mailimap_section *sec = mailimap_section_new(NULL);
+	clist *res = NULL;
+	bool ok = set != NULL;
+	int r;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = mailimap_set_add_single(set, uids[i]) == MAILIMAP_NO_ERROR;
+	if (!ft || !ok || !sec) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		if (sec)
+			mailimap_section_free(sec);
+		return -ENOMEM;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+		mailimap_fetch_att_new_body_peek_section_partial(sec, 0, len));
+	imap_allow(s, (uint64_t)n * len);
+	mailimap_set_msg_body_handler(s->imap, on_batch_body, &bf);
+	mailimap_set_msg_att_handler(s->imap, on_batch_att, &bf);
+	mailimap_set_progress_callback(s->imap, NULL, imap_on_progress, NULL);
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
+	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
+	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	free(bf.body.buf);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(res);
+	return imap_map_error(s, r, "UID FETCH (prefetch)");
+}
+
+/* "2.1" -> a section-part list; NULL on bad syntax. */
+static struct mailimap_section *part_section(const char *part_id)
+{
+	clist *nums = clist_new();
+	const char *p = part_id;
+
+	while (nums && *p) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		uint32_t *n;
+
+		if (end == p || v == 0 || v > UINT32_MAX || (*end && *end != '.'))
+			break;
+		n = malloc(sizeof(*n));
+		if (!n || clist_append(nums, n) < 0) {
+			free(n);
+			break;
+		}
+		*n = (uint32_t)v;
+		p = *end ? end + 1 : end;
+	}
+	if (!nums || *p || clist_isempty(nums)) {
+		for (clistiter *it = nums ? clist_begin(nums) : NULL; it; it = clist_next(it))
+			free(clist_content(it));
+		if (nums)
+			clist_free(nums);
+		return NULL;
+	}
+	return mailimap_section_new_part(mailimap_section_part_new(nums));
+}
+
+int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
+		    char **data, size_t *len)
+{
+	struct body_fetch bf = { .grow = true, .max = max };
+	struct mailimap_section *sec = part_section(part_id);
+	int r;
+
+	*data = NULL;
+	*len = 0;
+	if (!sec)
+		return -EINVAL;
+	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section(sec), &bf, "UID FETCH BODY[part]");
+	if (r < 0) {
+		free(bf.buf);
+		return r;
+	}
+	*data = bf.buf ? bf.buf : strdup("");
+	*len = bf.got;
+	return *data ? 0 : -ENOMEM;
+}

@@ -1,0 +1,501 @@
+/* journal.c - owns the change journal's files (see journal.h): appending
+ * and syncing records, the pending entries in memory, staged messages,
+ * compaction, and what is set aside as damaged or unresolved. */
+#include "journal.h"
+#include "util/files.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOURNAL_DIR "journal"
+#define JOURNAL_LOG "journal.log"
+#define JOURNAL_TMP "journal.log.tmp"
+#define JOURNAL_UNRESOLVED "unresolved.txt"
+#define JOURNAL_MAX_LOG (256u << 20)	/* bytes read at open; beyond: damaged */
+#define JOURNAL_COMPACT_BYTES (8u << 20)	/* rewrite when mostly resolved */
+
+struct journal {
+	int dirfd;		/* the journal directory */
+	int fd;			/* journal.log, appending */
+	pthread_mutex_t lock;	/* protects what follows; a leaf lock */
+	struct journal_entry *v;	/* by id; op 0 marks a resolved one */
+	size_t n, cap, live;
+	uint64_t next_id;
+	uint64_t log_bytes;
+	char damage[256];	/* what open found, for .status; "" if nothing */
+};
+
+static struct journal_entry *find_locked(struct journal *j, uint64_t id)
+{
+	size_t lo = 0, hi = j->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (j->v[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < j->n && j->v[lo].id == id && j->v[lo].op ? &j->v[lo] : NULL;
+}
+
+/* Marks a slot resolved; it keeps its id, so the slots stay ordered. */
+static void tombstone_locked(struct journal *j, struct journal_entry *e)
+{
+	uint64_t id = e->id;
+
+	journal_entry_free(e);	/* op 0: resolved */
+	e->id = id;
+	j->live--;
+}
+
+/* Takes e (moves its strings) into the pending set, which stays ordered. */
+static int push_locked(struct journal *j, struct journal_entry *e)
+{
+	if (j->n && e->id <= j->v[j->n - 1].id)
+		return -EBADMSG;
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 16;
+		struct journal_entry *v = realloc(j->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		j->v = v;
+		j->cap = cap;
+	}
+	j->v[j->n++] = *e;
+	memset(e, 0, sizeof(*e));
+	j->live++;
+	if (j->next_id <= j->v[j->n - 1].id)
+		j->next_id = j->v[j->n - 1].id + 1;
+	return 0;
+}
+
+/* Drops resolved slots once they outnumber the live ones. */
+static void squeeze_locked(struct journal *j)
+{
+	size_t k = 0;
+
+	if (j->n - j->live <= j->live && j->n - j->live < 1024)
+		return;
+	for (size_t i = 0; i < j->n; i++)
+		if (j->v[i].op)
+			j->v[k++] = j->v[i];
+	j->n = k;
+}
+
+static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, void *ctx)
+{
+	struct journal *j = ctx;
+	struct journal_entry e, *old;
+	int r;
+
+	if (kind == JOURNAL_REC_DONE) {
+		uint64_t id = 0;
+
+		if (len != 8)
+			return -EBADMSG;
+		for (int i = 7; i >= 0; i--)
+			id = id << 8 | p[i];
+		if ((old = find_locked(j, id)) != NULL)
+			tombstone_locked(j, old);
+		return 0;
+	}
+	r = journal_decode_add(p, len, &e);
+	if (r == 0 && (r = push_locked(j, &e)) < 0)
+		journal_entry_free(&e);
+	return r;
+}
+
+static void describe(const struct journal_entry *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "#%" PRIu64 " %s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
+		 "uidnext=%u message-id=%.200s size=%" PRIu64 " date=%" PRId64 " value=%.200s staged=%.80s",
+		 e->id, journal_op_name(e->op), e->flags & JOURNAL_ACKED ? " (acknowledged)" : "",
+		 e->src ? e->src : "-", e->src_validity, e->src_uid, e->dest ? e->dest : "-",
+		 e->dest_uidnext, e->message_id ? e->message_id : "-", e->size, e->internaldate,
+		 e->text ? e->text : (e->aux ? e->aux : "-"), e->staged ? e->staged : "-");
+}
+
+/* Appends a paragraph to unresolved.txt and syncs it. */
+static void report(struct journal *j, const char *headline, const struct journal_entry *e)
+{
+	char line[1536], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd = files_append_at(j->dirfd, JOURNAL_UNRESOLVED);
+
+	if (fd < 0) {
+		log_err("cannot write %s/%s: %s", JOURNAL_DIR, JOURNAL_UNRESOLVED, strerror(-fd));
+		return;
+	}
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	snprintf(line, sizeof(line), "%s %s\n", when, headline);
+	if (files_write_all(fd, line, strlen(line)) == 0 && e) {
+		describe(e, line, sizeof(line) - 1);
+		strcat(line, "\n");
+		files_write_all(fd, line, strlen(line));
+	}
+	fdatasync(fd);
+	close(fd);
+}
+
+/* Lists the good ADD records found after the damage, for the user. */
+static void report_rest(struct journal *j, const uint8_t *data, size_t len)
+{
+	size_t i = 0, n;
+
+	while ((i += journal_resync(data + i, len - i)) < len) {
+		struct journal_entry e;
+
+		n = journal_record_len(data + i, len - i);
+		if (data[i + 2] == JOURNAL_REC_ADD &&
+		    journal_decode_add(data + i + 7, n - JOURNAL_REC_OVERHEAD, &e) == 0) {
+			report(j, "found after the damage, not replayed:", &e);
+			journal_entry_free(&e);
+		}
+		i += n;
+	}
+}
+
+/* The log is not to be trusted: set it aside whole, say so, start afresh. */
+static int set_aside(struct journal *j, size_t good, uint64_t size)
+{
+	char name[64], line[320];
+
+	snprintf(name, sizeof(name), "damaged-%lld.log", (long long)time(NULL));
+	snprintf(j->damage, sizeof(j->damage), "journal damaged at byte %zu of %" PRIu64
+		 ": set aside as %s/%s, %zu entries not replayed", good, size, JOURNAL_DIR, name, j->live);
+	log_err("%s (listed in %s/%s)", j->damage, JOURNAL_DIR, JOURNAL_UNRESOLVED);
+	snprintf(line, sizeof(line), "%s; these were pending before the damage:", j->damage);
+	report(j, line, NULL);
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->v[i].op)
+			report(j, "not replayed (damaged journal):", &j->v[i]);
+		journal_entry_free(&j->v[i]);
+	}
+	j->n = j->live = 0;
+	if (renameat(j->dirfd, JOURNAL_LOG, j->dirfd, name) < 0)
+		return -errno;
+	close(j->fd);
+	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
+	return j->fd < 0 ? j->fd : 0;
+}
+
+static int load(struct journal *j)
+{
+	struct stat st;
+	enum journal_scan_end end;
+	uint8_t *data;
+	size_t good = 0;
+	int r;
+
+	if (fstat(j->fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size > JOURNAL_MAX_LOG)
+		return set_aside(j, 0, (uint64_t)st.st_size);
+	data = malloc((size_t)st.st_size + 1);
+	if (!data)
+		return -ENOMEM;
+	r = pread(j->fd, data, (size_t)st.st_size, 0) == st.st_size ? 0 : -EIO;
+	if (r == 0)
+		r = journal_scan(data, (size_t)st.st_size, load_record, j, &good, &end);
+	if (r == -ENOMEM || r == -EIO) {
+		free(data);
+		return r;
+	}
+	if (r < 0 || end == JOURNAL_DAMAGED) {
+		r = set_aside(j, good, (uint64_t)st.st_size);
+		report_rest(j, data + good, (size_t)st.st_size - good);
+		free(data);
+		return r;
+	}
+	free(data);
+	if (end == JOURNAL_TORN_TAIL) {
+		log_warn("journal: dropped a last record cut short (%" PRIu64 " bytes) by a crash",
+			 (uint64_t)st.st_size - good);
+		if (ftruncate(j->fd, (off_t)good) < 0 || fsync(j->fd) < 0)
+			return -errno;
+	}
+	j->log_bytes = good;
+	squeeze_locked(j);
+	return 0;
+}
+
+int journal_open(int dirfd, struct journal **out, char *err, size_t errlen)
+{
+	struct journal *j = calloc(1, sizeof(*j));
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (!j)
+		goto fail;
+	j->fd = j->dirfd = -1;
+	j->next_id = 1;
+	pthread_mutex_init(&j->lock, NULL);
+	j->dirfd = files_subdir_at(dirfd, JOURNAL_DIR, true);
+	if (j->dirfd < 0) {
+		r = j->dirfd;
+		goto fail;
+	}
+	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
+	if (j->fd < 0) {
+		r = j->fd;
+		goto fail;
+	}
+	if ((r = load(j)) < 0)
+		goto fail;
+	if (j->live)
+		log_info("journal: %zu changes pending from an earlier mount", j->live);
+	*out = j;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot use the change journal %s/ in the cache directory: %s "
+		 "(it must be a directory of yours, not a link)", JOURNAL_DIR, strerror(-r));
+	journal_close(j);
+	return r;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n; i++)
+		journal_entry_free(&j->v[i]);
+	free(j->v);
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+static int stage(struct journal *j, uint64_t id, const void *data, size_t len, char **name)
+{
+	char buf[48];
+	int fd, r;
+
+	snprintf(buf, sizeof(buf), "append-%" PRIu64 ".eml", id);
+	fd = files_create_at(j->dirfd, buf, O_WRONLY);
+	if (fd < 0)
+		return fd;
+	r = files_write_all(fd, data, len);
+	if (r == 0 && fdatasync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && fsync(j->dirfd) < 0)
+		r = -errno;
+	if (r == 0 && !(*name = strdup(buf)))
+		r = -ENOMEM;
+	if (r < 0)
+		unlinkat(j->dirfd, buf, 0);
+	return r;
+}
+
+static int append_locked(struct journal *j, const void *rec, size_t len)
+{
+	int r = files_write_all(j->fd, rec, len);
+
+	if (r == 0 && fdatasync(j->fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		/* a partial record would read as a torn tail: cut it now */
+		if (ftruncate(j->fd, (off_t)j->log_bytes) < 0)
+			log_err("journal: cannot cut a failed write: %s", strerror(errno));
+		return r;
+	}
+	j->log_bytes += len;
+	return 0;
+}
+
+int journal_add(struct journal *j, struct journal_entry *e, const void *data, size_t len)
+{
+	struct journal_entry copy;
+	uint8_t *rec = NULL;
+	size_t reclen;
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	r = j->live >= JOURNAL_MAX_PENDING ? -ENOSPC : 0;
+	e->id = j->next_id++;
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		return r;
+	e->recorded = time(NULL);
+	if (data && (r = stage(j, e->id, data, len, &e->staged)) < 0)
+		return r;
+	if ((r = journal_encode_add(e, &rec, &reclen)) < 0 || (r = journal_entry_copy(&copy, e)) < 0)
+		goto out;
+	pthread_mutex_lock(&j->lock);
+	r = append_locked(j, rec, reclen);
+	if (r == 0 && (r = push_locked(j, &copy)) < 0)
+		log_err("journal: entry %" PRIu64 " written but not kept in memory", e->id);
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		journal_entry_free(&copy);
+out:
+	free(rec);
+	if (r < 0 && e->staged) {
+		unlinkat(j->dirfd, e->staged, 0);
+		free(e->staged);
+		e->staged = NULL;
+	}
+	return r;
+}
+
+/* Rewrites the log with the live entries only (when it has grown). */
+static int compact_locked(struct journal *j)
+{
+	int fd, r = 0;
+
+	if (j->live == 0) {
+		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
+			return -errno;
+		j->log_bytes = 0;
+		return 0;
+	}
+	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
+	if (fd < 0)
+		return fd;
+	j->log_bytes = 0;
+	for (size_t i = 0; r == 0 && i < j->n; i++) {
+		uint8_t *rec;
+		size_t len;
+
+		if (!j->v[i].op || (r = journal_encode_add(&j->v[i], &rec, &len)) < 0)
+			continue;
+		r = files_write_all(fd, rec, len);
+		j->log_bytes += len;
+		free(rec);
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(j->dirfd, JOURNAL_TMP, j->dirfd, JOURNAL_LOG) < 0)
+		r = -errno;
+	if (r == 0 && fsync(j->dirfd) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	close(j->fd);
+	j->fd = fd;
+	return 0;
+}
+
+static int finish(struct journal *j, uint64_t id, const char *why)
+{
+	uint8_t rec[JOURNAL_REC_OVERHEAD + 8];
+	struct journal_entry *e;
+	char kept[48];
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	e = find_locked(j, id);
+	if (!e) {
+		pthread_mutex_unlock(&j->lock);
+		return -ENOENT;
+	}
+	if (why) {
+		report(j, why, e);
+		if (e->staged) {
+			snprintf(kept, sizeof(kept), "unresolved-%" PRIu64 ".eml", id);
+			if (renameat(j->dirfd, e->staged, j->dirfd, kept) == 0) {
+				free(e->staged);
+				e->staged = NULL;
+			}
+		}
+	}
+	r = append_locked(j, rec, journal_encode_done(id, rec));
+	if (r == 0) {
+		if (e->staged)
+			unlinkat(j->dirfd, e->staged, 0);
+		tombstone_locked(j, e);
+		squeeze_locked(j);
+		if (j->live == 0 || (j->log_bytes > JOURNAL_COMPACT_BYTES && j->live < j->n / 4 + 1))
+			r = compact_locked(j);
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		log_err("journal: cannot record the end of entry %" PRIu64 ": %s", id, strerror(-r));
+	return r;
+}
+
+int journal_done(struct journal *j, uint64_t id)
+{
+	return finish(j, id, NULL);
+}
+
+int journal_park(struct journal *j, uint64_t id, const char *why)
+{
+	return finish(j, id, why ? why : "unresolved");
+}
+
+int journal_pending(struct journal *j, struct journal_entry **out, size_t *n)
+{
+	struct journal_entry *v;
+	size_t k = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&j->lock);
+	v = calloc(j->live ? j->live : 1, sizeof(*v));
+	for (size_t i = 0; v && r == 0 && i < j->n; i++)
+		if (j->v[i].op && (r = journal_entry_copy(&v[k], &j->v[i])) == 0)
+			k++;
+	pthread_mutex_unlock(&j->lock);
+	if (!v || r < 0) {
+		for (size_t i = 0; v && i < k; i++)
+			journal_entry_free(&v[i]);
+		free(v);
+		return -ENOMEM;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+size_t journal_count(struct journal *j)
+{
+	size_t n;
+
+	pthread_mutex_lock(&j->lock);
+	n = j->live;
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
+int journal_open_staged(struct journal *j, const char *name)
+{
+	return files_open_at(j->dirfd, name);
+}
+
+void journal_status(struct journal *j, FILE *out)
+{
+	char line[1200];
+
+	pthread_mutex_lock(&j->lock);
+	fprintf(out, "journal: %zu pending\n", j->live);
+	if (j->damage[0])
+		fprintf(out, "journal damage: %s\n", j->damage);
+	for (size_t i = 0, shown = 0; i < j->n && shown < 100; i++) {
+		if (!j->v[i].op)
+			continue;
+		describe(&j->v[i], line, sizeof(line));
+		fprintf(out, "  pending %s\n", line);
+		shown++;
+	}
+	pthread_mutex_unlock(&j->lock);
+}

@@ -1,0 +1,811 @@
+/* mailbox.c - owns the folder tree (from LIST), the mapping of names and
+ * inodes to folders, attributes, and directory listings; mailbox_resolve.c
+ * does the same for messages. */
+#include "mailbox_p.h"
+#include "inode.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the folder tree ---- */
+
+static struct folder *folder_new(uint32_t id, const char *path)
+{
+	struct folder *f = calloc(1, sizeof(*f));
+	char *p = strdup(path);
+	const char *slash;
+
+	if (!f || !p) {
+		free(f);
+		free(p);
+		return NULL;
+	}
+	slash = strrchr(p, '/');
+	f->path = p;
+	f->leaf = slash ? slash + 1 : p;
+	f->id = id;
+	f->present = true;
+	f->noselect = true;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->synced, NULL);
+	return f;
+}
+
+static void folder_free(struct folder *f)
+{
+	if (!f)
+		return;
+	mb_listing_put(f->listing);
+	for (size_t i = 0; i < f->naliases; i++)
+		free(f->aliases[i].name);
+	for (size_t i = 0; i < f->nclasses; i++)
+		free(f->classes[i].cls);
+	free(f->classes);
+	free(f->aliases);
+	free(f->removed);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->synced);
+	free(f->path);
+	free(f->server);
+	free(f);
+}
+
+/* A copy of str for a folder field: the retired copy if there is one (a
+ * server alternating between two names must not make the list grow), else
+ * a new one. */
+static char *take_string_locked(struct mailbox *mb, const char *str)
+{
+	for (size_t i = 0; i < mb->nretired; i++) {
+		char *old = mb->retired[i];
+
+		if (strcmp(old, str) == 0) {
+			mb->retired[i] = mb->retired[--mb->nretired];
+			return old;
+		}
+	}
+	return strdup(str);
+}
+
+static void retire_locked(struct mailbox *mb, char *old)
+{
+	char **v;
+
+	if (!old)
+		return;
+	v = realloc(mb->retired, (mb->nretired + 1) * sizeof(*v));
+	if (!v)
+		return;		/* leak rather than free under a reader */
+	mb->retired = v;
+	mb->retired[mb->nretired++] = old;
+}
+
+int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server)
+{
+	char *p = path ? take_string_locked(mb, path) : NULL;
+	char *s = server ? take_string_locked(mb, server) : NULL;
+
+	if ((path && !p) || (server && !s)) {
+		retire_locked(mb, p);
+		retire_locked(mb, s);
+		return -ENOMEM;
+	}
+	if (p) {
+		retire_locked(mb, atomic_exchange(&f->path, p));
+		f->leaf = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+	}
+	if (s)
+		retire_locked(mb, atomic_exchange(&f->server, s));
+	return 0;
+}
+
+struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path)
+{
+	for (size_t i = 0; i < mb->nfolders; i++)
+		if (strcmp(mb->folders[i]->path, path) == 0)
+			return mb->folders[i];
+	return NULL;
+}
+
+static struct folder *folder_add_locked(struct mailbox *mb, const char *path)
+{
+	struct folder *f;
+
+	if (mb->nfolders == mb->cap) {
+		size_t cap = mb->cap ? mb->cap * 2 : 64;
+		struct folder **v = realloc(mb->folders, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		mb->folders = v;
+		mb->cap = cap;
+	}
+	f = folder_new((uint32_t)mb->nfolders, path);
+	if (f)
+		mb->folders[mb->nfolders++] = f;
+	return f;
+}
+
+/* Makes sure every ancestor of path exists as a directory; returns the id
+ * of path's parent. */
+static int ensure_parents_locked(struct mailbox *mb, const char *path, uint32_t *parent)
+{
+	char *copy = strdup(path);
+	char *slash;
+	struct folder *f;
+
+	if (!copy)
+		return -ENOMEM;
+	slash = strrchr(copy, '/');
+	if (!slash) {
+		free(copy);
+		*parent = 0;
+		return 0;
+	}
+	*slash = '\0';
+	f = mb_folder_by_path_locked(mb, copy);
+	if (!f) {
+		uint32_t grand;
+		int r = ensure_parents_locked(mb, copy, &grand);
+
+		f = r == 0 ? folder_add_locked(mb, copy) : NULL;
+		if (f)
+			f->parent = grand;
+	}
+	if (f)
+		f->present = true;
+	free(copy);
+	if (!f)
+		return -ENOMEM;
+	*parent = f->id;
+	return 0;
+}
+
+struct listed {
+	char *name;
+	char delim;
+	unsigned flags;
+};
+
+struct list_result {
+	struct mailbox *mb;
+	struct listed *v;
+	size_t n, cap;
+	int err;
+};
+
+static void collect_folder(const char *name, char delim, unsigned flags, void *ctx)
+{
+	struct list_result *lr = ctx;
+
+	/* a folder rmdir is checking right now is nobody's business */
+	if (lr->err || mb_rmdir_busy(lr->mb, name, delim))
+		return;
+	if (lr->n == lr->cap) {
+		size_t cap = lr->cap ? lr->cap * 2 : 64;
+		struct listed *v = realloc(lr->v, cap * sizeof(*v));
+
+		if (!v) {
+			lr->err = -ENOMEM;
+			return;
+		}
+		lr->v = v;
+		lr->cap = cap;
+	}
+	lr->v[lr->n].name = strdup(name);
+	if (!lr->v[lr->n].name) {
+		lr->err = -ENOMEM;
+		return;
+	}
+	lr->v[lr->n].delim = delim;
+	lr->v[lr->n++].flags = flags;
+}
+
+static bool listed(const struct list_result *lr, const char *name)
+{
+	for (size_t i = 0; i < lr->n; i++)
+		if (strcmp(lr->v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* A folder an interrupted rmdir left under its private name gets its own
+ * back (unless another folder took it meanwhile); true when one did. */
+static bool recover_rmdirs(struct imap_session *s, const struct list_result *lr)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < lr->n; i++) {
+		char *real = mb_rmdir_leftover(lr->mb, lr->v[i].name, lr->v[i].delim);
+
+		if (real && !listed(lr, real)) {
+			log_warn("%.100s was left by an interrupted rmdir: renaming it back to %.100s",
+				 lr->v[i].name, real);
+			if (imap_rename_folder(s, lr->v[i].name, real) == 0)
+				any = true;
+		}
+		free(real);
+	}
+	return any;
+}
+
+static void list_clear(struct list_result *lr)
+{
+	for (size_t i = 0; i < lr->n; i++)
+		free(lr->v[i].name);
+	lr->n = 0;
+	lr->err = 0;
+}
+
+static int list_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct list_result *lr = ctx;
+	int r;
+
+	(void)st;
+	list_clear(lr);
+	r = imap_list(s, collect_folder, lr);
+	if (r == 0 && !lr->err && recover_rmdirs(s, lr)) {
+		list_clear(lr);
+		r = imap_list(s, collect_folder, lr);
+	}
+	return r;
+}
+
+static void apply_listed_locked(struct mailbox *mb, const struct listed *e)
+{
+	struct folder *f;
+	char *path = NULL;
+	uint32_t parent;
+
+	if (names_folder_to_path(e->name, e->delim, &path) < 0) {
+		log_warn("ignoring folder with an unusable name \"%.100s\"", e->name);
+		return;
+	}
+	f = mb_folder_by_path_locked(mb, path);
+	if (f && f->present && f->server && strcmp(f->server, e->name) != 0) {
+		log_warn("ignoring folder \"%.100s\": its name collides with another", e->name);
+		free(path);
+		return;
+	}
+	if (ensure_parents_locked(mb, path, &parent) < 0 || (!f && !(f = folder_add_locked(mb, path)))) {
+		free(path);
+		return;
+	}
+	free(path);
+	f->parent = parent;
+	f->present = true;
+	f->noselect = (e->flags & IMAP_LIST_NOSELECT) != 0;
+	f->special = e->flags;
+	if (e->delim && (!mb->delim || strcasecmp(e->name, "INBOX") == 0))
+		mb->delim = e->delim;
+	/* "Inbox" one time, "INBOX" the next: readers may hold the old name */
+	if (!f->server || strcmp(f->server, e->name) != 0)
+		mb_rename_locked(mb, f, NULL, e->name);
+}
+
+/* Folders that appeared or vanished since the last LIST: the kernel may
+ * hold their names (or their absence). */
+static void report_folder_changes(struct mailbox *mb, const bool *was, size_t nwas)
+{
+	struct mailbox_change c = { .kind = MAILBOX_CHANGE_FOLDERS };
+
+	if (!mb->change_hook)
+		return;
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		const struct folder *f = mb->folders[i];
+
+		if ((i < nwas ? was[i] : false) == f->present)
+			continue;
+		c.folder = f->parent;
+		c.uid = f->id;
+		c.name = f->leaf;
+		/* the hook only queues: calling it under the read lock is fine */
+		mb->change_hook(&c, 1, mb->change_ctx);
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+}
+
+int mb_refresh_tree(struct mailbox *mb, double max_age)
+{
+	struct list_result lr = { .mb = mb };
+	bool *was = NULL;
+	size_t nwas = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&mb->list_lock);
+	if (mb_age(&mb->listed_at) < max_age)
+		goto out;
+	r = pool_run(mb->pool, NULL, 0, list_fn, &lr);
+	if (r == 0 && lr.err)
+		r = lr.err;
+	if (r < 0) {
+		log_warn("cannot list folders: %s", strerror(-r));
+		goto out;
+	}
+	pthread_rwlock_wrlock(&mb->tree_lock);
+	/* the first LIST tells nobody anything: the kernel knows nothing yet */
+	was = mb->listed_at.tv_sec || mb->listed_at.tv_nsec ? calloc(mb->nfolders + 1, 1) : NULL;
+	nwas = mb->nfolders;
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		if (was)
+			was[i] = mb->folders[i]->present;
+		mb->folders[i]->present = false;
+	}
+	for (size_t i = 0; i < lr.n; i++)
+		apply_listed_locked(mb, &lr.v[i]);
+	/* a folder that went may come back re-created: ask before serving it */
+	for (size_t i = 1; was && i < nwas; i++)
+		if (was[i] && !mb->folders[i]->present)
+			mb_mark_stale(mb->folders[i]);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	mb_stamp(&mb->listed_at);
+out:
+	pthread_mutex_unlock(&mb->list_lock);
+	for (size_t i = 0; i < lr.n; i++)
+		free(lr.v[i].name);
+	free(lr.v);
+	if (was)
+		report_folder_changes(mb, was, nwas);
+	free(was);
+	return r;
+}
+
+int mailbox_load_folders(struct mailbox *mb)
+{
+	return mb_refresh_tree(mb, 0);
+}
+
+/* The folder with this id if it is still present; tree_lock held by caller. */
+struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id)
+{
+	if (id >= mb->nfolders || !mb->folders[id]->present)
+		return NULL;
+	return mb->folders[id];
+}
+
+/* A folder pointer stays valid for the mount's life (never freed early). */
+struct folder *mb_folder(struct mailbox *mb, uint32_t id)
+{
+	struct folder *f;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = mb_folder_locked(mb, id);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return f;
+}
+
+struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o)
+{
+	struct mailbox *mb = calloc(1, sizeof(*mb));
+
+	if (!mb)
+		return NULL;
+	mb->pool = pool;
+	mb->cache = cache;
+	mb->opt = *o;
+	mb->uid = getuid();
+	mb->gid = getgid();
+	mb->mount_time = time(NULL);
+	pthread_rwlock_init(&mb->tree_lock, NULL);
+	pthread_mutex_init(&mb->list_lock, NULL);
+	pthread_mutex_init(&mb->forward_lock, NULL);
+	pthread_mutex_init(&mb->rmdir_lock, NULL);
+	if (!folder_add_locked(mb, "")) {
+		mailbox_free(mb);
+		return NULL;
+	}
+	return mb;
+}
+
+void mailbox_free(struct mailbox *mb)
+{
+	if (!mb)
+		return;
+	for (size_t i = 0; i < mb->nfolders; i++)
+		folder_free(mb->folders[i]);
+	free(mb->folders);
+	for (size_t i = 0; i < mb->nretired; i++)
+		free(mb->retired[i]);
+	free(mb->retired);
+	pthread_rwlock_destroy(&mb->tree_lock);
+	pthread_mutex_destroy(&mb->list_lock);
+	pthread_mutex_destroy(&mb->forward_lock);
+	pthread_mutex_destroy(&mb->rmdir_lock);
+	free(mb->rmdir_busy);
+	free(mb);
+}
+
+/* ---- attributes ---- */
+
+size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id)
+{
+	size_t n = 0;
+
+	for (size_t i = 1; i < mb->nfolders; i++)
+		n += mb->folders[i]->present && mb->folders[i]->parent == id;
+	return n;
+}
+
+void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = inode_of_folder(f->id);
+	st->st_mode = S_IFDIR | 0700;
+	st->st_nlink = 2 + mb_count_subdirs_locked(mb, f->id);
+	st->st_uid = mb->uid;
+	st->st_gid = mb->gid;
+	st->st_size = 4096;
+	st->st_blksize = CACHE_BLOCK_SIZE;
+	st->st_mtime = st->st_ctime = st->st_atime = mb->mount_time;
+}
+
+void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = inode_of_message(folder, m->uid);
+	st->st_mode = S_IFREG | 0600;
+	st->st_nlink = 1;
+	st->st_uid = mb->uid;
+	st->st_gid = mb->gid;
+	st->st_size = mb_msg_size(m);
+	st->st_blocks = (st->st_size + 511) / 512;	/* 64-bit: no wrap near 4 GiB */
+	st->st_blksize = CACHE_BLOCK_SIZE;
+	st->st_mtime = st->st_ctime = st->st_atime = (time_t)m->date;
+}
+
+static int folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)
+{
+	struct folder *f;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = mb_folder_locked(mb, id);
+	if (f)
+		mb_dir_stat_locked(mb, f, st);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return f ? 0 : -ENOENT;
+}
+
+uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)
+{
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a */
+	const char *parts[2] = { mb->opt.account ? mb->opt.account : "", f->server ? f->server : f->path };
+
+	for (int i = 0; i < 2; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+			h = (h ^ *p) * 0x100000001b3ull;
+		h = (h ^ 0xff) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int message_stat(struct mailbox *mb, uint64_t ino, struct stat *st)
+{
+	uint32_t id, uid;
+
+	return mb_locate(mb, ino, &id, &uid, st);
+}
+
+uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino)
+{
+	struct folder *f;
+	uint64_t gen = 0;
+
+	if (!inode_is_message(ino) || inode_is_upload(ino))
+		return 0;
+	f = mb_folder(mb, inode_folder(ino));
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	if (f->listing)
+		gen = f->listing->uidvalidity;
+	pthread_mutex_unlock(&f->lock);
+	return gen;
+}
+
+int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st)
+{
+	if (inode_is_message(ino))
+		return message_stat(mb, ino, st);
+	if (inode_is_folder(ino))
+		return folder_stat(mb, inode_folder(ino), st);
+	return -ENOENT;
+}
+
+struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name)
+{
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		struct folder *f = mb->folders[i];
+
+		if (f->present && f->parent == parent && strcmp(f->leaf, name) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *name, struct stat *st)
+{
+	struct folder *f;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = mb_subfolder_locked(mb, parent, name);
+	if (f)
+		mb_dir_stat_locked(mb, f, st);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return f ? 0 : -ENOENT;
+}
+
+int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st)
+{
+	uint32_t id;
+	int r;
+
+	if (!inode_is_folder(parent))
+		return -ENOTDIR;
+	id = inode_folder(parent);
+	if (lookup_subfolder(mb, id, name, st) == 0)
+		return 0;
+	if (id != 0) {
+		struct folder *f = mb_folder(mb, id);
+
+		if (f && mb_lookup_message(mb, f, name, st) == 0)
+			return 0;
+	}
+	/* a folder created by another client since the last LIST (at the top,
+	 * where names are folders, at once; below, where most misses are
+	 * message names, at most once a second) */
+	r = mb_refresh_tree(mb, id == 0 ? 0 : 1);
+	if (r == 0 && lookup_subfolder(mb, id, name, st) == 0)
+		return 0;
+	/* the server could not be asked: the name may well exist */
+	return r < 0 ? -EIO : -ENOENT;
+}
+
+/* ---- directories ---- */
+
+static int snapshot_subdirs(struct mailbox *mb, struct mailbox_dir *d)
+{
+	int r = 0;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	if (!mb_folder_locked(mb, d->folder)) {
+		r = -ENOENT;
+		goto out;
+	}
+	d->nsub = mb_count_subdirs_locked(mb, d->folder);
+	d->sub_ids = calloc(d->nsub + 1, sizeof(*d->sub_ids));
+	d->sub_names = calloc(d->nsub + 1, sizeof(*d->sub_names));
+	if (!d->sub_ids || !d->sub_names) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 1, n = 0; i < mb->nfolders && n < d->nsub; i++) {
+		const struct folder *f = mb->folders[i];
+
+		if (!f->present || f->parent != d->folder)
+			continue;
+		d->sub_ids[n] = f->id;
+		d->sub_names[n] = strdup(f->leaf);
+		if (!d->sub_names[n++]) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return r;
+}
+
+static int snapshot_removed(struct folder *f, struct mailbox_dir *d)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->nremoved) {
+		d->removed = malloc(f->nremoved * sizeof(*d->removed));
+		if (d->removed) {
+			memcpy(d->removed, f->removed, f->nremoved * sizeof(*d->removed));
+			d->nremoved = f->nremoved;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
+{
+	struct mailbox_dir *d;
+	struct folder *f;
+	int r;
+
+	*out = NULL;
+	if (!inode_is_folder(ino))
+		return -ENOTDIR;
+	mb_refresh_tree(mb, mb->opt.dir_cache);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->folder = inode_folder(ino);
+	r = snapshot_subdirs(mb, d);
+	f = r == 0 ? mb_folder(mb, d->folder) : NULL;
+	if (f && !f->noselect && f->server) {
+		d->listing = mb_listing(mb, f, mb->opt.dir_cache, &r);
+		if (!d->listing && r == 0)
+			r = -EIO;
+		if (d->listing && r == 0)
+			r = snapshot_removed(f, d);
+	}
+	if (r < 0) {
+		/* still listed, the server just will not open it: EIO; gone
+		 * (deleted by another client, LIST says): ENOENT */
+		if (r == -ENOENT && d->folder != 0 && mb_folder(mb, d->folder))
+			r = -EIO;
+		mailbox_closedir(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
+void mailbox_closedir(struct mailbox_dir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; d->sub_names && i < d->nsub; i++)
+		free(d->sub_names[i]);
+	free(d->sub_names);
+	free(d->sub_ids);
+	mb_listing_put(d->listing);
+	free(d->removed);
+	free(d);
+}
+
+size_t mailbox_dir_count(const struct mailbox_dir *d)
+{
+	return 2 + d->nsub + (d->listing ? d->listing->count : 0);
+}
+
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
+		      const char **name, struct stat *st)
+{
+	if (i < 2) {
+		uint32_t id = d->folder;
+
+		if (i == 1) {
+			pthread_rwlock_rdlock(&mb->tree_lock);
+			id = d->folder < mb->nfolders ? mb->folders[d->folder]->parent : 0;
+			pthread_rwlock_unlock(&mb->tree_lock);
+		}
+		*name = i == 0 ? "." : "..";
+		if (folder_stat(mb, id, st) < 0) {
+			memset(st, 0, sizeof(*st));
+			st->st_ino = inode_of_folder(id);
+			st->st_mode = S_IFDIR | 0700;
+		}
+		return MAILBOX_DIR_ENTRY;
+	}
+	i -= 2;
+	if (i < d->nsub) {
+		*name = d->sub_names[i];
+		if (folder_stat(mb, d->sub_ids[i], st) < 0) {
+			memset(st, 0, sizeof(*st));
+			st->st_ino = inode_of_folder(d->sub_ids[i]);
+			st->st_mode = S_IFDIR | 0700;
+		}
+		return MAILBOX_DIR_ENTRY;
+	}
+	i -= d->nsub;
+	if (!d->listing || i >= d->listing->count)
+		return MAILBOX_DIR_END;
+	for (size_t k = 0; k < d->nremoved; k++)
+		if (d->removed[k] == d->listing->msgs[i].uid)
+			return MAILBOX_DIR_SKIP;
+	*name = mb_msg_name(d->listing, &d->listing->msgs[i]);
+	mb_msg_stat(mb, d->folder, &d->listing->msgs[i], st);
+	return MAILBOX_DIR_ENTRY;
+}
+
+
+/* ---- live updates ---- */
+
+void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *ctx)
+{
+	mb->change_hook = fn;
+	mb->change_ctx = ctx;
+}
+
+int mailbox_resync(struct mailbox *mb, uint64_t ino)
+{
+	struct folder *f;
+	struct listing *l;
+	int r;
+
+	if (!inode_is_folder(ino))
+		return -ENOTDIR;
+	pool_wake(mb->pool);
+	f = mb_folder(mb, inode_folder(ino));
+	if (!f)
+		return -ENOENT;
+	if (f->noselect || !f->server)
+		return mb_refresh_tree(mb, 0);
+	l = mb_listing(mb, f, 0, &r);
+	mb_listing_put(l);
+	return r;
+}
+
+int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, const char **server)
+{
+	struct folder *f;
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = mb_folder_by_path_locked(mb, path);
+	if (f && f->present && f->server && !f->noselect) {
+		*ino = inode_of_folder(f->id);
+		*server = f->server;	/* kept until exit even when renamed */
+		r = 0;
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return r;
+}
+
+void mailbox_status(struct mailbox *mb, FILE *out)
+{
+	time_t now = time(NULL);
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		struct folder *f = mb->folders[i];
+		char when[32] = "never";
+		size_t count;
+		uint32_t uidvalidity;
+		time_t at;
+		struct tm tm;
+
+		if (!f->present || !f->server)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		at = f->last_sync;
+		count = f->listing ? f->listing->count : 0;
+		uidvalidity = f->listing ? f->listing->uidvalidity : 0;
+		pthread_mutex_unlock(&f->lock);
+		if (!at)
+			continue;
+		gmtime_r(&at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(out, "folder %s messages=%zu uidvalidity=%u last_sync=%s age=%llds\n", f->path,
+			count, uidvalidity, when, (long long)(now - at));
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+}
+
+void mailbox_status_connections(struct mailbox *mb, FILE *out)
+{
+	pool_status(mb->pool, out);
+}
+
+void mailbox_status_cache(struct mailbox *mb, FILE *out)
+{
+	cache_status(mb->cache, out);
+}
+
+char *mailbox_folder_path(struct mailbox *mb, uint32_t id)
+{
+	struct folder *f;
+	char *path = NULL;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	f = id < mb->nfolders ? mb->folders[id] : NULL;
+	if (f)
+		path = strdup(f->path);
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return path;
+}

@@ -1,0 +1,181 @@
+/* mailbox.h - the account as the filesystem sees it: a tree of folders, each
+ * with an immutable, refcounted snapshot of its messages (UID, size, date,
+ * flags, file name), refreshed from the server when older than dir_cache.
+ * Reads of message bodies go through the block cache.  Thread-safe. */
+#ifndef IMAPFS_MAILBOX_H
+#define IMAPFS_MAILBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "cache/cache.h"
+#include "util/names.h"
+#include "imap/pool.h"
+
+struct mailbox;
+struct files_dir;
+
+struct mailbox_options {
+	enum names_mode names;
+	int dir_cache;		/* seconds a listing stays fresh */
+	const char *trash;	/* -o trash=: folder path for rm, NULL: find it */
+	bool rm_expunge;	/* -o rm=expunge: rm deletes for good */
+	const char *account;	/* "user@host:port": part of every cache key */
+	const struct files_dir *cache_dir;	/* listings are kept in cache_dir/folders */
+	bool offline_fail;	/* -o offline=fail: no cached data while the server is down */
+};
+
+struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
+void mailbox_free(struct mailbox *mb);
+
+struct prefetch;
+/* Reads ahead through p (NULL: never). */
+void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p);
+
+/* LIST the folders now (done once before mounting, so errors show early). */
+int mailbox_load_folders(struct mailbox *mb);
+
+/* The inode's generation: its folder's UIDVALIDITY for a message, so the
+ * kernel drops what it cached of a message when the folder is re-created
+ * with other mail under the same UIDs. */
+uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino);
+
+/* Attributes of an inode; -ENOENT when it no longer exists. */
+int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st);
+
+/* Resolves name inside directory parent; fills st (st_ino is the inode). */
+int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st);
+
+/* A directory listing frozen at opendir, so offsets stay stable. */
+struct mailbox_dir;
+int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out);
+void mailbox_closedir(struct mailbox_dir *d);
+size_t mailbox_dir_count(const struct mailbox_dir *d);
+enum { MAILBOX_DIR_END, MAILBOX_DIR_ENTRY, MAILBOX_DIR_SKIP };
+/* Entry i (0-based, "." and ".." included): MAILBOX_DIR_ENTRY with name and
+ * st filled, MAILBOX_DIR_SKIP for a message moved away since, or
+ * MAILBOX_DIR_END. */
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
+		      const char **name, struct stat *st);
+
+/* An open message: what a read needs, fixed at open. */
+struct mailbox_file;
+/* *uncached is set when the kernel's copy must not be trusted (use direct
+ * I/O): the server's RFC822.SIZE proved wrong, or the folder was re-created
+ * (new UIDVALIDITY) while mounted, so old pages may sit under this inode. */
+int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached);
+void mailbox_release(struct mailbox_file *f);
+/* Reads up to size bytes at off; returns the count (0 at the end) or -errno. */
+long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off);
+
+/* ---- changes (mailbox_write.c); all return 0 or -errno ---- */
+
+struct flag_set;
+
+/* rename(2): a message to another folder (MOVE), or a folder (RENAME). */
+int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
+		   uint64_t newparent, const char *newname);
+/* unlink(2) of a message: to Trash, or for good in Trash / with rm=expunge. */
+int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name);
+int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st);
+int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name);
+
+/* Whether new messages can be stored in directory ino (a selectable folder). */
+int mailbox_can_append(struct mailbox *mb, uint64_t ino);
+/* The most one message may have once its line ends are CRLF, whatever the
+ * server allows: libetpan 1.9.4 announces an APPEND literal's length as a
+ * 32-bit number but sends every byte, so the tail of a message of 4 GiB or
+ * more would run as commands in the session.  2 GiB leaves room to spare
+ * (and keeps a mapping of the data possible on 32-bit systems). */
+#define MAILBOX_APPEND_MAX ((uint64_t)2 << 30)
+/* The size limit of a new message: the server's APPENDLIMIT (RFC 7889) if it
+ * has one, bounded by MAILBOX_APPEND_MAX.  Asks a session (no network I/O);
+ * -errno when none could be had, and then *limit is MAILBOX_APPEND_MAX. */
+int mailbox_append_limit(struct mailbox *mb, uint64_t *limit);
+/* Checks data is a message, APPENDs it to folder ino with flags (may be
+ * NULL) and date (0: now); name is what the writer called it, from_ino the
+ * inode it had.  *new_ino is where it lives now.  -EFBIG, sending nothing,
+ * when the message (its line ends made CRLF) is over the limit. */
+int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, uint64_t from_ino,
+		   const char *data, size_t len, const struct flag_set *flags, int64_t date);
+
+/* Extended attributes of message ino: value malloc'd in *value. */
+int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **value, size_t *len);
+/* The attribute names, NUL-separated. */
+const char *mailbox_xattr_names(size_t *len);
+/* Replaces the flags (user.imap.flags); \Deleted in text is ignored. */
+int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t len);
+
+/* ---- live updates ---- */
+
+/* What a sync found out that the kernel does not know yet. */
+enum mailbox_change_kind {
+	MAILBOX_CHANGE_ADDED,		/* a message came (another client, new mail) */
+	MAILBOX_CHANGE_REMOVED,		/* a message went (expunged, moved away) */
+	MAILBOX_CHANGE_FLAGS,		/* a message's flags changed */
+	MAILBOX_CHANGE_RELOADED,	/* the whole folder was replaced (UIDVALIDITY) */
+	MAILBOX_CHANGE_FOLDERS,		/* folders were created or deleted */
+};
+
+struct mailbox_change {
+	enum mailbox_change_kind kind;
+	uint32_t folder;	/* folder id (inode_of_folder) */
+	uint32_t uid;
+	const char *name;	/* the message's file name; valid during the call */
+	uint32_t size;		/* the message's size and date (ADDED, REMOVED, FLAGS) */
+	int64_t date;
+};
+
+/* Called after a sync published its listing, with no lock held, by whatever
+ * thread synced (possibly one serving a FUSE request: the hook must queue,
+ * not call into the kernel). */
+typedef void mailbox_change_hook(const struct mailbox_change *changes, size_t n, void *ctx);
+void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *ctx);
+
+/* Syncs folder ino with the server now (touch, IDLE), reporting changes. */
+int mailbox_resync(struct mailbox *mb, uint64_t ino);
+
+/* The folder ino of a folder path ("INBOX"), even one not LISTed yet, and
+ * its server name, valid until mailbox_free (a name replaced by RENAME or
+ * by a later LIST is kept, not freed). */
+int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, const char **server);
+
+/* The mount path of folder id ("" for the root), malloc'd; NULL if none. */
+char *mailbox_folder_path(struct mailbox *mb, uint32_t id);
+
+/* For MOUNT/.status: per watched-or-listed folder a line; the pool's state
+ * and connections; the block cache's figures. */
+void mailbox_status(struct mailbox *mb, FILE *out);
+void mailbox_status_connections(struct mailbox *mb, FILE *out);
+void mailbox_status_cache(struct mailbox *mb, FILE *out);
+
+/* ---- for receive folders ---- */
+
+/* Told when a folder is renamed (new_path set) or removed (new_path NULL)
+ * through the mount; runs in the thread that made the change. */
+typedef void mailbox_folder_hook(const char *old_path, const char *new_path, void *ctx);
+void mailbox_set_folder_hook(struct mailbox *mb, mailbox_folder_hook *fn, void *ctx);
+
+/* The directory inode of a folder path ("INBOX", "Archive/2024"): -ENOENT
+ * when there is none, -EOPNOTSUPP when it cannot hold messages. */
+int mailbox_folder_by_path(struct mailbox *mb, const char *path, uint64_t *ino);
+
+/* The MAPI message class of message ino (receive-folders.md section 2),
+ * from BODYSTRUCTURE and the parts a rule must read; remembered per message.
+ * Never fails for a message that exists (IPM.Note when unsure). */
+int mailbox_message_class(struct mailbox *mb, uint64_t ino, char *out, size_t outlen);
+
+/* Message inodes of folder ino with a UID above `after`, freshly synced. */
+int mailbox_new_messages(struct mailbox *mb, uint64_t folder_ino, uint32_t after, uint64_t **inos,
+			 size_t *count, uint32_t *top_uid);
+
+/* Moves message ino into folder ino (as mv does). */
+int mailbox_move_to(struct mailbox *mb, uint64_t msg_ino, uint64_t folder_ino);
+
+/* Is data an Internet message (a header section first)?  Used for EINVAL. */
+bool mailbox_looks_like_message(const char *data, size_t len);
+
+#endif

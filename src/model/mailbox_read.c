@@ -1,0 +1,342 @@
+/* mailbox_read.c - owns the read path: opening a message (checking its
+ * RFC822.SIZE against the body), and reads through the block cache. */
+#include "mailbox_p.h"
+#include "inode.h"
+#include "util/log.h"
+#include "cache/prefetch.h"
+
+#include <stdint.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- reading ---- */
+
+struct block_job {
+	const struct mailbox_file *file;
+	const struct cache_key *key;
+	char *buf;
+	size_t *len;
+};
+
+static int fetch_block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct block_job *job = ctx;
+
+	(void)st;
+	if (imap_expect_validity(s, job->file->uidvalidity) < 0) {
+		log_warn("UIDVALIDITY of %s changed under an open message: refusing to read", job->file->server);
+		return -ESTALE;
+	}
+	return imap_fetch_body(s, job->file->uid, job->key->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE,
+			       job->buf, job->len);
+}
+
+struct fill_ctx {
+	struct mailbox *mb;
+	const struct mailbox_file *file;
+};
+
+static int fill_block(const struct cache_key *key, char *buf, size_t *len, void *ctx)
+{
+	struct fill_ctx *fc = ctx;
+	struct block_job job = { fc->file, key, buf, len };
+	int r = pool_run(fc->mb->pool, fc->file->server, 0, fetch_block_fn, &job);
+
+	if (r < 0)
+		log_warn("cannot fetch UID %u of %s (block %u): %s", fc->file->uid, fc->file->server,
+			 key->block, strerror(-r));
+	return r == -ESTALE ? -EIO : r;
+}
+
+/* Length of block `block` of the message, fetching it into the cache. */
+static long block_length(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
+{
+	struct cache_key key = { f->key, f->uidvalidity, f->uid, block };
+	struct fill_ctx fc = { mb, f };
+	size_t len = 0;
+	long r = cache_read(mb->cache, &key, fill_block, &fc, 0, NULL, 0, &len);
+
+	return r < 0 ? r : (long)len;
+}
+
+/* The block holding byte pos - 1 of a message (pos <= UINT32_MAX + 1). */
+static uint32_t last_block(uint64_t pos)
+{
+	return pos ? (uint32_t)((pos - 1) / CACHE_BLOCK_SIZE) : 0;
+}
+
+#define MAX_BLOCK (UINT32_MAX / CACHE_BLOCK_SIZE)	/* the last one IMAP can address */
+
+/* Size of a body whose last bytes are in block lo and whose block hi is
+ * empty (lo < hi): found by halves. */
+static int64_t size_between(struct mailbox *mb, const struct mailbox_file *f, uint32_t lo, uint32_t hi)
+{
+	long len;
+
+	while (lo + 1 < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		len = block_length(mb, f, mid);
+		if (len < 0)
+			return len;
+		if (len > 0 && len < (long)CACHE_BLOCK_SIZE)
+			return (int64_t)mid * CACHE_BLOCK_SIZE + len;	/* the end */
+		if (len > 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	len = block_length(mb, f, lo);
+	return len < 0 ? len : (int64_t)lo * CACHE_BLOCK_SIZE + len;
+}
+
+/* The size RFC822.SIZE claims is checked against the body itself: the block
+ * holding the claimed end is read (a read needs it anyway), and a server that
+ * lies (gmail has) gets found out here.  A body that is not where the claim
+ * says is searched by doubling steps and halves: a claim near 4 GiB, or a
+ * body without end, costs some 30 FETCHes, not 32,768.  IMAP numbers
+ * (RFC822.SIZE, partial FETCH offsets) are 32-bit: a body found to go on past
+ * UINT32_MAX is more than IMAP can address, and the size returned says so
+ * (> UINT32_MAX). */
+static int64_t verified_size(struct mailbox *mb, const struct mailbox_file *f)
+{
+	uint32_t block = last_block(f->size), step = 1;
+	long len = block_length(mb, f, block);
+
+	if (len < 0 || (len > 0 && len < (long)CACHE_BLOCK_SIZE))
+		return len < 0 ? len : (int64_t)block * CACHE_BLOCK_SIZE + len;
+	if (len == 0)		/* shorter than claimed */
+		return block ? size_between(mb, f, 0, block) : 0;
+	while (block < MAX_BLOCK) {	/* longer, or exactly full */
+		uint32_t probe = MAX_BLOCK - block > step ? block + step : MAX_BLOCK;
+
+		len = block_length(mb, f, probe);
+		if (len < 0)
+			return len;
+		if (len == 0)
+			return size_between(mb, f, block, probe);
+		if (len < (long)CACHE_BLOCK_SIZE)
+			return (int64_t)probe * CACHE_BLOCK_SIZE + len;
+		block = probe;
+		step *= 2;
+	}
+	return ((int64_t)MAX_BLOCK + 1) * CACHE_BLOCK_SIZE;	/* 4 GiB or more */
+}
+
+void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p)
+{
+	mb->prefetch = p;
+}
+
+/* Position of m in name order (binary search of by_name). */
+static size_t name_position(const struct listing *l, const struct msg *m)
+{
+	const char *name = mb_msg_name(l, m);
+	size_t lo = 0, hi = l->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(mb_msg_name(l, &l->msgs[l->by_name[mid]]), name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+static uint32_t uid_at(const struct listing *l, int order, size_t pos)
+{
+	return l->msgs[order == 1 ? pos : l->by_name[pos]].uid;
+}
+
+/* A reader opening messages one after another, in UID order (tar, cp -r,
+ * grep -r walk readdir order) or name order (cat *), gets the next ones
+ * fetched ahead, several per UID FETCH. */
+static void read_ahead_messages(struct mailbox *mb, struct folder *f, const struct listing *l,
+				const struct msg *m)
+{
+	unsigned depth = prefetch_depth(mb->prefetch);
+	size_t upos = (size_t)(m - l->msgs), npos = l->by_name ? name_position(l, m) : SIZE_MAX;
+	size_t pos = 0, from = 0, to = 0;
+	uint32_t uids[64];
+	int order = 0;
+
+	if (!depth)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (upos > 0 && l->msgs[upos - 1].uid == f->last_opened) {
+		order = 1;
+		pos = upos;
+	} else if (npos != SIZE_MAX && npos > 0 && uid_at(l, 2, npos - 1) == f->last_opened) {
+		order = 2;
+		pos = npos;
+	}
+	f->last_opened = m->uid;
+	if (order && (f->ahead_order != order || f->ahead_to < pos)) {
+		f->ahead_order = order;
+		f->ahead_to = pos;
+	}
+	if (order && f->ahead_to < pos + depth / 2 + 1) {
+		from = f->ahead_to + 1;
+		to = pos + depth < l->count - 1 ? pos + depth : l->count - 1;
+		f->ahead_to = to;
+	}
+	pthread_mutex_unlock(&f->lock);
+	for (size_t i = from, n = 0; order && i <= to && from <= to; i++) {
+		uids[n++] = uid_at(l, order, i);
+		if (n == sizeof(uids) / sizeof(uids[0]) || i == to) {
+			prefetch_messages(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, uids, n);
+			n = 0;
+		}
+	}
+}
+
+/* A large message read from start to end gets its next blocks fetched. */
+static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32_t block)
+{
+	unsigned depth = prefetch_depth(mb->prefetch);
+	uint32_t last = last_block(f->size), to, ahead;
+	/* concurrent reads of one file only blur this guess: relaxed is enough */
+	uint32_t prev = __atomic_exchange_n(&f->last_block, block, __ATOMIC_RELAXED);
+
+	/* a read right after the previous one (or from the start: prev is
+	 * UINT32_MAX before the first read, and wraps to 0) */
+	if (!depth || block != prev + 1 || block >= last)
+		return;
+	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
+	if (ahead > block + depth / 2)
+		return;
+	to = block + depth < last ? block + depth : last;
+	__atomic_store_n(&f->ahead_block, to, __ATOMIC_RELAXED);
+	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid,
+			ahead > block ? ahead + 1 : block + 1, to);
+}
+
+int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached)
+{
+	struct mailbox_file *file;
+	struct folder *f;
+	struct listing *l;
+	struct msg *m;
+	uint32_t id, uid;
+	int64_t real;
+	int err;
+
+	*out = NULL;
+	*uncached = false;
+	if (!inode_is_message(ino))
+		return -EISDIR;
+	if (mb_offline_refused(mb))
+		return -EIO;
+	err = mb_locate(mb, ino, &id, &uid, NULL);
+	f = err == 0 ? mb_folder(mb, id) : NULL;
+	if (!f)
+		return err ? err : -ENOENT;
+	l = mb_listing(mb, f, 1e18, &err);
+	if (!l)
+		return err;
+	m = mb_listing_find(l, uid);
+	file = m ? calloc(1, sizeof(*file)) : NULL;
+	if (file) {
+		file->folder = f->id;
+		file->last_block = UINT32_MAX;	/* nothing read yet */
+		file->key = mb_folder_key(mb, f);
+		file->uidvalidity = l->uidvalidity;
+		file->uid = m->uid;
+		file->size = mb_msg_size(m);
+		file->server = strdup(f->server);
+	}
+	if (!m || !file || !file->server) {
+		mb_listing_put(l);
+		mailbox_release(file);
+		return m ? -ENOMEM : -ENOENT;
+	}
+	/* a message's size is checked once: it never changes */
+	if (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED) {
+		*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
+			    __atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
+		mb_listing_put(l);
+		*out = file;
+		return 0;
+	}
+	real = verified_size(mb, file);
+	if (real > UINT32_MAX) {
+		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address",
+			 file->uid, f->path);
+		real = -EFBIG;
+	}
+	if (real < 0) {
+		mb_listing_put(l);
+		mailbox_release(file);
+		return (int)real;
+	}
+	if ((uint64_t)real != file->size) {
+		log_warn("UID %u of %s: RFC822.SIZE says %llu bytes but the message has %lld",
+			 file->uid, f->path, (unsigned long long)file->size, (long long)real);
+		file->size = (uint64_t)real;
+		__atomic_store_n(&m->size, (uint32_t)real, __ATOMIC_RELAXED);
+		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
+	}
+	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
+	/* the kernel may still hold the size the server claimed, or pages of
+	 * a message that had this inode before the folder was re-created */
+	*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
+		    __atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
+	/* a first reading pass: fetch the next messages ahead */
+	read_ahead_messages(mb, f, l, m);
+	mb_listing_put(l);
+	*out = file;
+	return 0;
+}
+
+void mailbox_release(struct mailbox_file *f)
+{
+	if (!f)
+		return;
+	free(f->server);
+	free(f);
+}
+
+long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off)
+{
+	struct fill_ctx fc = { mb, f };
+	size_t done = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	if (mb_offline_refused(mb))
+		return -EIO;
+	if ((uint64_t)off < f->size)
+		read_ahead_blocks(mb, f, (uint32_t)(off / CACHE_BLOCK_SIZE));
+	while (done < size && (uint64_t)off + done < f->size) {
+		uint64_t pos = (uint64_t)off + done;
+		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
+		size_t at = pos % CACHE_BLOCK_SIZE, blen = 0;
+		size_t want = size - done;
+		long n;
+
+		if (want > f->size - pos)
+			want = f->size - pos;
+		n = cache_read(mb->cache, &key, fill_block, &fc, at, buf + done, want, &blen);
+		if (n < 0)
+			return done ? (long)done : n;
+		if (n == 0) {
+			/* short of the size the body was found to have: expunged
+			 * meanwhile, or a confused server; never an early EOF */
+			log_warn("UID %u of %s: no bytes at %llu of %llu (expunged?)", f->uid, f->server,
+				 (unsigned long long)pos, (unsigned long long)f->size);
+			return done ? (long)done : -EIO;
+		}
+		done += (size_t)n;
+	}
+	return (long)done;
+}
+

@@ -1,0 +1,718 @@
+/* Unit tests for cache.c and cache_disk.c: hits, misses, LRU eviction within
+ * the limit, failed fills not cached, folder drops, one fetch for concurrent
+ * readers; the disk tier: blocks survive a new cache object, LRU eviction
+ * within disk_limit, damaged files refetched and never served, private
+ * modes whatever the umask. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cache/cache.h"
+#include "util/files.h"
+
+struct source {
+	int fills;		/* atomic */
+	int fail;
+	useconds_t delay;
+};
+
+/* A block's content is derived from its key so every byte can be checked. */
+static char expected_byte(const struct cache_key *k, size_t i)
+{
+	return (char)((k->uid * 31 + k->block * 7 + i) & 0xff);
+}
+
+static int fill(const struct cache_key *k, char *buf, size_t *len, void *ctx)
+{
+	struct source *src = ctx;
+
+	__atomic_add_fetch(&src->fills, 1, __ATOMIC_RELAXED);
+	if (src->delay)
+		usleep(src->delay);
+	if (src->fail)
+		return -EIO;
+	*len = k->uid == 99 ? 1000 : CACHE_BLOCK_SIZE;	/* uid 99: a short last block */
+	for (size_t i = 0; i < *len; i++)
+		buf[i] = expected_byte(k, i);
+	return 0;
+}
+
+static struct cache *mem_cache(size_t limit)
+{
+	return cache_new(&(struct cache_options){ .memory_limit = limit });
+}
+
+static long read_block(struct cache *c, struct source *src, uint32_t uid, uint32_t block,
+		       size_t at, char *out, size_t len)
+{
+	struct cache_key k = { 1, 7, uid, block };
+	size_t blen;
+
+	return cache_read(c, &k, fill, src, at, out, len, &blen);
+}
+
+static void test_hit_and_miss(void **state)
+{
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
+	struct source src = { 0 };
+	struct cache_key k = { 1, 7, 5, 2 };
+	char out[100];
+
+	(void)state;
+	assert_int_equal(read_block(c, &src, 5, 2, 10, out, sizeof(out)), 100);
+	for (size_t i = 0; i < sizeof(out); i++)
+		assert_int_equal(out[i], expected_byte(&k, i + 10));
+	assert_int_equal(read_block(c, &src, 5, 2, 0, out, sizeof(out)), 100);
+	assert_int_equal(src.fills, 1);
+	/* reading past a short block's end gives 0 bytes */
+	assert_int_equal(read_block(c, &src, 99, 0, 2000, out, sizeof(out)), 0);
+	assert_int_equal(read_block(c, &src, 99, 0, 950, out, sizeof(out)), 50);
+	cache_free(c);
+}
+
+static void test_lru_eviction(void **state)
+{
+	struct cache *c = mem_cache(3 * CACHE_BLOCK_SIZE);
+	struct source src = { 0 };
+	size_t bytes;
+	uint64_t hits, misses;
+	char out[1];
+
+	(void)state;
+	for (uint32_t uid = 1; uid <= 3; uid++)
+		read_block(c, &src, uid, 0, 0, out, 1);
+	read_block(c, &src, 1, 0, 0, out, 1);	/* 1 is now the most recent */
+	read_block(c, &src, 4, 0, 0, out, 1);	/* evicts 2, the least recent */
+	cache_stats(c, &bytes, &hits, &misses);
+	assert_true(bytes <= 3 * CACHE_BLOCK_SIZE);
+	assert_int_equal(src.fills, 4);
+	read_block(c, &src, 1, 0, 0, out, 1);
+	read_block(c, &src, 3, 0, 0, out, 1);
+	assert_int_equal(src.fills, 4);		/* 1 and 3 still there */
+	read_block(c, &src, 2, 0, 0, out, 1);
+	assert_int_equal(src.fills, 5);		/* 2 was evicted */
+	cache_free(c);
+}
+
+static void test_failure_not_cached(void **state)
+{
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
+	struct source src = { .fail = 1 };
+	char out[10];
+
+	(void)state;
+	assert_int_equal(read_block(c, &src, 1, 0, 0, out, 10), -EIO);
+	src.fail = 0;
+	assert_int_equal(read_block(c, &src, 1, 0, 0, out, 10), 10);
+	assert_int_equal(src.fills, 2);
+	cache_free(c);
+}
+
+static void test_drop_folder(void **state)
+{
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
+	struct source src = { 0 };
+	size_t bytes;
+	uint64_t hits, misses;
+	char out[10];
+
+	(void)state;
+	read_block(c, &src, 1, 0, 0, out, 10);
+	cache_drop_folder(c, 1);
+	cache_stats(c, &bytes, &hits, &misses);
+	assert_int_equal(bytes, 0);
+	read_block(c, &src, 1, 0, 0, out, 10);
+	assert_int_equal(src.fills, 2);
+	cache_free(c);
+}
+
+struct reader {
+	struct cache *c;
+	struct source *src;
+	long result;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+	char out[64];
+
+	r->result = read_block(r->c, r->src, 42, 3, 0, out, sizeof(out));
+	return NULL;
+}
+
+static void test_concurrent_single_fetch(void **state)
+{
+	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
+	struct source src = { .delay = 100000 };
+	struct reader readers[8];
+	pthread_t t[8];
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		readers[i] = (struct reader){ c, &src, 0 };
+		pthread_create(&t[i], NULL, reader_thread, &readers[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(readers[i].result, 64);
+	}
+	assert_int_equal(src.fills, 1);
+	cache_free(c);
+}
+
+/* ---- the disk tier ---- */
+
+/* struct header of cache_disk.c: magic, folder, uidvalidity, uid, block,
+ * len, crc32, pad */
+#define DISK_HEADER 40u
+#define DISK_BLOCK (DISK_HEADER + CACHE_BLOCK_SIZE)
+
+static char *make_tmpdir(void)
+{
+	char *d = strdup("/tmp/imapfs-cache-test-XXXXXX");
+
+	assert_non_null(d);
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+static void rm_tree(const char *path)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(path);
+
+	if (d) {
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			rm_tree(sub);
+		}
+		closedir(d);
+	}
+	remove(path);
+}
+
+static void rm_tmpdir(char *d)
+{
+	rm_tree(d);
+	free(d);
+}
+
+static struct cache *disk_cache(const char *dir, size_t memory_limit, size_t disk_limit)
+{
+	struct files_dir *fd = NULL;
+	char err[256];
+	struct cache *c;
+
+	assert_int_equal(files_dir_open(dir, &fd, err, sizeof(err)), 0);
+	c = cache_new(&(struct cache_options){
+		.memory_limit = memory_limit, .disk_limit = disk_limit, .dir = fd });
+	files_dir_close(fd);	/* the cache keeps blocks/ open itself */
+	assert_non_null(c);
+	return c;
+}
+
+static void block_path(const char *dir, const struct cache_key *k, char *out, size_t n)
+{
+	snprintf(out, n, "%s/blocks/%016" PRIx64 "/%" PRIu32 "-%" PRIu32 "-%" PRIu32, dir,
+		 k->folder, k->uidvalidity, k->uid, k->block);
+}
+
+static bool block_file_exists(const char *dir, const struct cache_key *k)
+{
+	char path[PATH_MAX];
+
+	block_path(dir, k, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+/* Reads the whole block through the cache and checks every byte. */
+static void read_whole(struct cache *c, struct source *src, const struct cache_key *k)
+{
+	static char out[CACHE_BLOCK_SIZE];
+	size_t blen = 0, want = k->uid == 99 ? 1000 : CACHE_BLOCK_SIZE;
+	long n;
+
+	memset(out, 0, sizeof(out));
+	n = cache_read(c, k, fill, src, 0, out, sizeof(out), &blen);
+	assert_int_equal(n, (long)want);
+	assert_int_equal(blen, want);
+	for (size_t i = 0; i < want; i++)
+		if (out[i] != expected_byte(k, i))
+			fail_msg("uid %u block %u: byte %zu is %d, expected %d", k->uid, k->block, i,
+				 out[i], expected_byte(k, i));
+	/* disk writes happen on a writer thread: wait for them, so what the
+	 * tests look at on disk is settled */
+	cache_flush(c);
+}
+
+/* Sum of the sizes of the regular files under dir (recursively). */
+static off_t du_bytes(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	off_t sum = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			sum += du_bytes(path);
+		else if (S_ISREG(st.st_mode))
+			sum += st.st_size;
+	}
+	closedir(d);
+	return sum;
+}
+
+static off_t blocks_du(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/blocks", dir);
+	return du_bytes(path);
+}
+
+static void test_disk_survives_new_cache(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key k1 = { 0x1234567890abcdefull, 7, 5, 0 };
+	struct cache_key k2 = { 0x1234567890abcdefull, 7, 99, 3 };	/* short block */
+	struct cache *c;
+	char path[PATH_MAX];
+	struct stat st;
+
+	(void)state;
+	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	read_whole(c, &src, &k1);
+	read_whole(c, &src, &k2);
+	assert_int_equal(src.fills, 2);
+	cache_free(c);
+
+	/* the files are where the format says, header + bytes */
+	block_path(dir, &k1, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, DISK_HEADER + CACHE_BLOCK_SIZE);
+	block_path(dir, &k2, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, DISK_HEADER + 1000);
+
+	/* "remount": a new cache object over the same directory */
+	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	read_whole(c, &src, &k1);
+	read_whole(c, &src, &k2);
+	read_whole(c, &src, &k1);
+	assert_int_equal(src.fills, 2);		/* fill never called again */
+	cache_free(c);
+
+	/* a different UIDVALIDITY is a different block */
+	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	k1.uidvalidity = 8;
+	read_whole(c, &src, &k1);
+	assert_int_equal(src.fills, 3);
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
+static void test_disk_lru_eviction(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key k[6];
+	size_t limit = 3 * DISK_BLOCK + 100;
+	struct cache *c;
+
+	(void)state;
+	for (uint32_t i = 0; i < 6; i++)
+		k[i] = (struct cache_key){ 3, 7, i, 0 };
+	/* memory_limit 0: every read after the first goes to the disk tier */
+	c = disk_cache(dir, 0, limit);
+	read_whole(c, &src, &k[1]);
+	read_whole(c, &src, &k[2]);
+	read_whole(c, &src, &k[3]);
+	assert_int_equal(src.fills, 3);
+	assert_true(blocks_du(dir) <= (off_t)limit);
+	read_whole(c, &src, &k[1]);		/* from disk: 1 is now the most recent */
+	assert_int_equal(src.fills, 3);
+	read_whole(c, &src, &k[4]);		/* evicts 2, the least recent */
+	assert_int_equal(src.fills, 4);
+	assert_true(block_file_exists(dir, &k[1]));
+	assert_false(block_file_exists(dir, &k[2]));
+	assert_true(block_file_exists(dir, &k[3]));
+	assert_true(block_file_exists(dir, &k[4]));
+	assert_true(blocks_du(dir) <= (off_t)limit);
+
+	read_whole(c, &src, &k[2]);		/* refetched; evicts 3 (order 2 4 1 3) */
+	assert_int_equal(src.fills, 5);
+	assert_false(block_file_exists(dir, &k[3]));
+	assert_true(block_file_exists(dir, &k[1]));
+	assert_true(block_file_exists(dir, &k[2]));
+	assert_true(block_file_exists(dir, &k[4]));
+	read_whole(c, &src, &k[1]);
+	read_whole(c, &src, &k[4]);
+	assert_int_equal(src.fills, 5);		/* both still on disk */
+	assert_true(blocks_du(dir) <= (off_t)limit);
+
+	/* many more blocks: the total stays within the limit all along */
+	for (uint32_t uid = 10; uid < 40; uid++) {
+		struct cache_key kk = { 3, 7, uid, uid % 4 };
+
+		read_whole(c, &src, &kk);
+		assert_true(blocks_du(dir) <= (off_t)limit);
+	}
+	cache_free(c);
+
+	/* reopened with a smaller limit: evicts down to it at once */
+	c = disk_cache(dir, 0, DISK_BLOCK + 10);
+	assert_true(blocks_du(dir) <= (off_t)(DISK_BLOCK + 10));
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	unsigned char b;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+}
+
+static void put_u32(const char *path, off_t at, uint32_t v)
+{
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &v, 4, at), 4);
+	close(fd);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	static char buf[DISK_BLOCK + 16];
+	int in = open(from, O_RDONLY), out;
+	ssize_t n;
+
+	assert_true(in >= 0);
+	n = read(in, buf, sizeof(buf));
+	close(in);
+	assert_true(n > 0);
+	out = open(to, O_WRONLY | O_TRUNC | O_CREAT, 0600);
+	assert_true(out >= 0);
+	assert_int_equal(write(out, buf, (size_t)n), n);
+	close(out);
+}
+
+static void test_disk_damaged_files(void **state)
+{
+	enum { N = 8 };
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key k[N];
+	char path[N][PATH_MAX];
+	struct cache *c;
+
+	(void)state;
+	for (uint32_t i = 0; i < N; i++) {
+		k[i] = (struct cache_key){ 4, 7, 100 + i, i };
+		block_path(dir, &k[i], path[i], sizeof(path[i]));
+	}
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	for (int i = 0; i < N; i++)
+		read_whole(c, &src, &k[i]);
+	assert_int_equal(src.fills, N);
+	cache_free(c);
+
+	assert_int_equal(truncate(path[0], DISK_HEADER + 1000), 0);	/* truncated data */
+	assert_int_equal(truncate(path[1], 10), 0);			/* truncated header */
+	flip_byte(path[2], DISK_HEADER + CACHE_BLOCK_SIZE / 2);	/* data corrupted */
+	flip_byte(path[3], DISK_HEADER + CACHE_BLOCK_SIZE - 1);	/* its last byte */
+	put_u32(path[4], 16, 8);			/* header: another uidvalidity */
+	put_u32(path[5], 20, 999);			/* header: another uid */
+	copy_file(path[7], path[6]);			/* another block's (valid) file */
+	flip_byte(path[7], 0);				/* bad magic */
+
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	for (int i = 0; i < N; i++) {
+		int before = src.fills;
+
+		read_whole(c, &src, &k[i]);		/* checks every byte */
+		if (src.fills != before + 1)
+			fail_msg("damaged file %d was served (fill not called)", i);
+	}
+	/* refetched blocks were stored again, intact: no more fills */
+	for (int i = 0; i < N; i++)
+		read_whole(c, &src, &k[i]);
+	assert_int_equal(src.fills, 2 * N);
+	cache_free(c);
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	for (int i = 0; i < N; i++)
+		read_whole(c, &src, &k[i]);
+	assert_int_equal(src.fills, 2 * N);
+
+	/* damaged while the cache object is open (after indexing) */
+	flip_byte(path[2], DISK_HEADER + 7);
+	assert_int_equal(truncate(path[3], DISK_HEADER + 5), 0);
+	assert_int_equal(unlink(path[4]), 0);
+	read_whole(c, &src, &k[2]);
+	read_whole(c, &src, &k[3]);
+	read_whole(c, &src, &k[4]);
+	assert_int_equal(src.fills, 2 * N + 3);
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
+static void test_disk_leftover_tmp_removed(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key k = { 5, 7, 1, 0 };
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
+	struct cache *c;
+	int fd;
+
+	(void)state;
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	read_whole(c, &src, &k);
+	cache_free(c);
+	/* an interrupted write left a temporary file */
+	snprintf(path, sizeof(path), "%s/blocks/%016" PRIx64, dir, k.folder);
+	snprintf(tmp, sizeof(tmp), "%s/tmp.1.1", path);
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "partial", 7), 7);
+	close(fd);
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	assert_int_not_equal(access(tmp, F_OK), 0);
+	read_whole(c, &src, &k);
+	assert_int_equal(src.fills, 1);
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
+static void test_disk_drop_folder(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key a[3], b[3];
+	char fdir[PATH_MAX];
+	struct cache *c;
+	size_t bytes;
+	uint64_t hits, misses;
+
+	(void)state;
+	for (uint32_t i = 0; i < 3; i++) {
+		a[i] = (struct cache_key){ 0xaaull, 7, i + 1, 0 };
+		b[i] = (struct cache_key){ 0xbbull, 7, i + 1, 0 };
+	}
+	c = disk_cache(dir, 16 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	for (int i = 0; i < 3; i++) {
+		read_whole(c, &src, &a[i]);
+		read_whole(c, &src, &b[i]);
+	}
+	assert_int_equal(src.fills, 6);
+	cache_stats(c, &bytes, &hits, &misses);
+	assert_int_equal(bytes, 6 * CACHE_BLOCK_SIZE);
+
+	cache_drop_folder(c, 0xaaull);
+	cache_stats(c, &bytes, &hits, &misses);
+	assert_int_equal(bytes, 3 * CACHE_BLOCK_SIZE);	/* b's blocks stay in memory */
+	for (int i = 0; i < 3; i++) {
+		assert_false(block_file_exists(dir, &a[i]));
+		assert_true(block_file_exists(dir, &b[i]));
+	}
+	/* no file of folder aa is left at all */
+	snprintf(fdir, sizeof(fdir), "%s/blocks/%016" PRIx64, dir, (uint64_t)0xaa);
+	assert_int_equal(du_bytes(fdir), 0);
+	for (int i = 0; i < 3; i++)
+		read_whole(c, &src, &b[i]);
+	assert_int_equal(src.fills, 6);
+	for (int i = 0; i < 3; i++)
+		read_whole(c, &src, &a[i]);
+	assert_int_equal(src.fills, 9);
+	cache_free(c);
+
+	/* dropped in a later "mount": the files from before go too */
+	c = disk_cache(dir, 16 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	cache_drop_folder(c, 0xbbull);
+	for (int i = 0; i < 3; i++) {
+		assert_true(block_file_exists(dir, &a[i]));
+		assert_false(block_file_exists(dir, &b[i]));
+	}
+	for (int i = 0; i < 3; i++)
+		read_whole(c, &src, &a[i]);
+	assert_int_equal(src.fills, 9);
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
+static void check_modes(const char *path, int *dirs, int *files)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	assert_int_equal(lstat(path, &st), 0);
+	if (S_ISREG(st.st_mode)) {
+		if ((st.st_mode & 0777) != 0600)
+			fail_msg("%s has mode %03o, expected 0600", path, st.st_mode & 0777);
+		(*files)++;
+		return;
+	}
+	assert_true(S_ISDIR(st.st_mode));
+	if ((st.st_mode & 0777) != 0700)
+		fail_msg("%s has mode %03o, expected 0700", path, st.st_mode & 0777);
+	(*dirs)++;
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		check_modes(sub, dirs, files);
+	}
+	closedir(d);
+}
+
+static void test_disk_private_modes(void **state)
+{
+	char *dir = make_tmpdir();
+	char blocks[PATH_MAX];
+	struct source src = { 0 };
+	mode_t old = umask(0);
+	struct cache *c;
+	int dirs = 0, files = 0;
+
+	(void)state;
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		struct cache_key k = { uid, 7, uid, 0 };	/* three folders */
+
+		read_whole(c, &src, &k);
+	}
+	cache_put(c, &(struct cache_key){ 9, 7, 1, 0 }, "put", 3);
+	cache_free(c);
+	umask(old);
+	snprintf(blocks, sizeof(blocks), "%s/blocks", dir);
+	check_modes(blocks, &dirs, &files);
+	assert_int_equal(dirs, 1 + 4);
+	assert_int_equal(files, 4);
+	rm_tmpdir(dir);
+}
+
+static void concurrent_readers(struct cache *c, struct source *src)
+{
+	struct reader readers[8];
+	pthread_t t[8];
+
+	for (int i = 0; i < 8; i++) {
+		readers[i] = (struct reader){ c, src, 0 };
+		pthread_create(&t[i], NULL, reader_thread, &readers[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(readers[i].result, 64);
+	}
+}
+
+static void test_disk_concurrent_single_fetch(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { .delay = 100000 };
+	struct cache_key k = { 1, 7, 42, 3 };	/* the block reader_thread reads */
+	struct cache *c;
+
+	(void)state;
+	c = disk_cache(dir, 4 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	concurrent_readers(c, &src);
+	assert_int_equal(src.fills, 1);
+	cache_flush(c);		/* written by the writer thread */
+	assert_true(block_file_exists(dir, &k));
+	cache_free(c);
+	/* on disk only (new cache): the readers share it, none fetches */
+	c = disk_cache(dir, 4 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	concurrent_readers(c, &src);
+	assert_int_equal(src.fills, 1);
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
+static void test_memory_limit_many_blocks(void **state)
+{
+	char *dir = make_tmpdir();
+	size_t limit = 10 * CACHE_BLOCK_SIZE, bytes;
+	uint64_t hits, misses;
+	struct source src = { 0 };
+
+	(void)state;
+	/* round 0: memory only; 1: with a disk tier (empty: fills); 2: a new
+	 * cache over round 1's files (no fills) */
+	for (int round = 0; round < 3; round++) {
+		struct cache *c = round ? disk_cache(dir, limit, 1000 * DISK_BLOCK) : mem_cache(limit);
+		int fills = src.fills;
+
+		assert_non_null(c);
+		for (uint32_t i = 0; i < 100; i++) {
+			struct cache_key k = { 6, 7, 1 + i / 4, i % 4 };
+
+			read_whole(c, &src, &k);
+			cache_stats(c, &bytes, &hits, &misses);
+			assert_true(bytes <= limit);
+		}
+		assert_true(bytes >= limit - CACHE_BLOCK_SIZE);	/* it does cache */
+		assert_int_equal(misses, 100);
+		assert_int_equal(hits, 0);
+		assert_int_equal(src.fills - fills, round == 2 ? 0 : 100);
+		cache_free(c);
+	}
+	rm_tmpdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hit_and_miss),
+		cmocka_unit_test(test_lru_eviction),
+		cmocka_unit_test(test_failure_not_cached),
+		cmocka_unit_test(test_drop_folder),
+		cmocka_unit_test(test_concurrent_single_fetch),
+		cmocka_unit_test(test_disk_survives_new_cache),
+		cmocka_unit_test(test_disk_lru_eviction),
+		cmocka_unit_test(test_disk_damaged_files),
+		cmocka_unit_test(test_disk_leftover_tmp_removed),
+		cmocka_unit_test(test_disk_drop_folder),
+		cmocka_unit_test(test_disk_private_modes),
+		cmocka_unit_test(test_disk_concurrent_single_fetch),
+		cmocka_unit_test(test_memory_limit_many_blocks),
+	};
+
+	return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
+}

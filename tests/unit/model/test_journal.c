@@ -1,0 +1,334 @@
+/* Unit tests for journal_codec.c and journal.c: records round-trip; a log
+ * cut anywhere in its last record loses only that record; damage in the
+ * middle is detected and set aside, never replayed; entries survive a
+ * reopen until done; staged messages are written and removed; unresolved
+ * entries land in unresolved.txt with their staged message; the log is
+ * emptied when nothing is pending; files are private. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "model/journal.h"
+
+static struct journal_entry sample(unsigned k)
+{
+	static char src[8][32], dest[8][32], mid[8][48];	/* one set per k % 8 */
+
+	snprintf(src[k % 8], sizeof(src[0]), "INBOX/%u", k);
+	snprintf(dest[k % 8], sizeof(dest[0]), "Archive/%u", k);
+	snprintf(mid[k % 8], sizeof(mid[0]), "<%u@example.org>", k);
+	return (struct journal_entry){
+		.op = JOURNAL_MOVE, .src = src[k % 8], .src_validity = 7, .src_uid = 100 + k,
+		.dest = dest[k % 8], .dest_validity = 9, .dest_uidnext = 50 + k, .message_id = mid[k % 8],
+		.size = 4096u + k, .internaldate = 1700000000 + k,
+	};
+}
+
+static void assert_same(const struct journal_entry *a, const struct journal_entry *b)
+{
+	assert_int_equal(a->op, b->op);
+	assert_string_equal(a->src, b->src);
+	assert_string_equal(a->dest, b->dest);
+	assert_string_equal(a->message_id, b->message_id);
+	assert_int_equal(a->src_validity, b->src_validity);
+	assert_int_equal(a->src_uid, b->src_uid);
+	assert_int_equal(a->dest_validity, b->dest_validity);
+	assert_int_equal(a->dest_uidnext, b->dest_uidnext);
+	assert_int_equal(a->size, b->size);
+	assert_int_equal(a->internaldate, b->internaldate);
+}
+
+static int count_record(enum journal_kind kind, const uint8_t *p, size_t len, void *ctx)
+{
+	(void)kind, (void)p, (void)len;
+	++*(int *)ctx;
+	return 0;
+}
+
+static void test_codec_round_trip(void **state)
+{
+	struct journal_entry e = sample(3), d;
+	uint8_t *rec;
+	size_t len, good;
+	enum journal_scan_end end;
+	int n = 0;
+
+	(void)state;
+	e.id = 42;
+	e.text = "\\Seen $Label1";
+	assert_int_equal(journal_encode_add(&e, &rec, &len), 0);
+	assert_int_equal(journal_scan(rec, len, count_record, &n, &good, &end), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(good, len);
+	assert_int_equal(end, JOURNAL_CLEAN);
+	assert_int_equal(journal_decode_add(rec + 7, len - JOURNAL_REC_OVERHEAD, &d), 0);
+	assert_same(&e, &d);
+	assert_int_equal(d.id, 42);
+	assert_string_equal(d.text, "\\Seen $Label1");
+	assert_null(d.staged);
+	journal_entry_free(&d);
+	free(rec);
+}
+
+static void test_codec_rejects_bad_payloads(void **state)
+{
+	struct journal_entry d;
+	/* a string field announcing more bytes than there are */
+	const uint8_t short_field[] = { 5, 200, 0, 0, 0, 'x' };
+	/* an id but no operation */
+	const uint8_t no_op[] = { 1, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0 };
+	/* id 1, op move, staged "../x": not a plain name */
+	const uint8_t bad_staged[] = { 1, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+				       2, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+				       15, 4, 0, 0, 0, '.', '.', '/', 'x' };
+
+	(void)state;
+	assert_int_equal(journal_decode_add(short_field, sizeof(short_field), &d), -EBADMSG);
+	assert_int_equal(journal_decode_add(no_op, sizeof(no_op), &d), -EBADMSG);
+	assert_int_equal(journal_decode_add(bad_staged, sizeof(bad_staged), &d), -EBADMSG);
+}
+
+/* Three records; every cut inside the last one is a torn tail keeping two. */
+static void test_scan_torn_tail_and_damage(void **state)
+{
+	uint8_t buf[4096], *rec;
+	size_t len, total = 0, good, last = 0;
+	enum journal_scan_end end;
+	int n;
+
+	(void)state;
+	for (unsigned k = 1; k <= 3; k++) {
+		struct journal_entry e = sample(k);
+
+		e.id = k;
+		assert_int_equal(journal_encode_add(&e, &rec, &len), 0);
+		last = total;
+		memcpy(buf + total, rec, len);
+		total += len;
+		free(rec);
+	}
+	for (size_t cut = last + 1; cut < total; cut++) {
+		n = 0;
+		journal_scan(buf, cut, count_record, &n, &good, &end);
+		assert_int_equal(n, 2);
+		assert_int_equal(good, last);
+		assert_int_equal(end, JOURNAL_TORN_TAIL);
+	}
+	/* a flipped byte in the first record, with good ones after: damage */
+	buf[20] ^= 0x40;
+	n = 0;
+	journal_scan(buf, total, count_record, &n, &good, &end);
+	assert_int_equal(n, 0);
+	assert_int_equal(good, 0);
+	assert_int_equal(end, JOURNAL_DAMAGED);
+}
+
+static char dir[64];
+static int dirfd_;
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/imapfs-journal-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	dirfd_ = open(dir, O_RDONLY | O_DIRECTORY);
+	return dirfd_ < 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	close(dirfd_);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static struct journal *open_journal(void)
+{
+	struct journal *j;
+	char err[256];
+
+	assert_int_equal(journal_open(dirfd_, &j, err, sizeof(err)), 0);
+	return j;
+}
+
+static off_t log_size(void)
+{
+	struct stat st;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	return st.st_size;
+}
+
+/* The text of a file in the journal directory (static buffer). */
+static const char *dump(const char *name)
+{
+	static char buf[8192];
+	char path[160];
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/journal/%s", dir, name);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+static void test_entries_survive_reopen_until_done(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e[3], *p;
+	size_t n;
+	struct stat st;
+	char path[160];
+
+	(void)state;
+	for (unsigned k = 0; k < 3; k++) {
+		e[k] = sample(k);
+		assert_int_equal(journal_add(j, &e[k], NULL, 0), 0);
+	}
+	assert_true(e[0].id < e[1].id && e[1].id < e[2].id);
+	assert_int_equal(journal_done(j, e[1].id), 0);
+	assert_int_equal(journal_done(j, e[1].id), -ENOENT);
+	journal_close(j);
+
+	j = open_journal();		/* as after a crash */
+	assert_int_equal(journal_count(j), 2);
+	assert_int_equal(journal_pending(j, &p, &n), 0);
+	assert_int_equal(n, 2);
+	assert_same(&p[0], &e[0]);
+	assert_same(&p[1], &e[2]);
+	for (size_t i = 0; i < n; i++)
+		journal_entry_free(&p[i]);
+	free(p);
+	/* ids go on after the highest one seen */
+	e[1] = sample(7);
+	assert_int_equal(journal_add(j, &e[1], NULL, 0), 0);
+	assert_true(e[1].id > e[2].id);
+	assert_int_equal(journal_done(j, e[0].id), 0);
+	assert_int_equal(journal_done(j, e[1].id), 0);
+	assert_int_equal(journal_done(j, e[2].id), 0);
+	assert_int_equal(log_size(), 0);	/* nothing pending: emptied */
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	journal_close(j);
+}
+
+static void test_staged_append_and_park(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	struct journal_entry f = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	char buf[64], path[160];
+	FILE *fp;
+	int fd;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e, "From:", 5), 0);
+	assert_non_null(e.staged);
+	fd = journal_open_staged(j, e.staged);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "From:", 5);
+	close(fd);
+	assert_int_equal(journal_done(j, e.id), 0);
+	assert_true(journal_open_staged(j, e.staged) < 0);	/* removed */
+
+	assert_int_equal(journal_add(j, &f, "Subj:", 5), 0);
+	assert_int_equal(journal_park(j, f.id, "folder Drafts was deleted"), 0);
+	assert_int_equal(journal_count(j), 0);
+	snprintf(path, sizeof(path), "%s/journal/unresolved.txt", dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	assert_non_null(strstr(buf, "folder Drafts was deleted"));
+	fclose(fp);
+	snprintf(buf, sizeof(buf), "unresolved-%llu.eml", (unsigned long long)f.id);
+	fd = journal_open_staged(j, buf);
+	assert_true(fd >= 0);		/* the message is kept for the user */
+	close(fd);
+	free(e.staged);
+	free(f.staged);
+	journal_close(j);
+}
+
+static void test_torn_tail_dropped_damage_set_aside(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e[2] = { sample(1), sample(2) };
+	char path[160], err[256];
+	off_t size;
+	int fd;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e[0], NULL, 0), 0);
+	assert_int_equal(journal_add(j, &e[1], NULL, 0), 0);
+	journal_close(j);
+	size = log_size();
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	assert_int_equal(truncate(path, size - 3), 0);	/* a crash mid-write */
+	j = open_journal();
+	assert_int_equal(journal_count(j), 1);
+	e[1] = sample(3);
+	assert_int_equal(journal_add(j, &e[1], NULL, 0), 0);
+	journal_close(j);
+
+	fd = open(path, O_RDWR);	/* damage the first, a good one follows */
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff", 1, 12), 1);
+	close(fd);
+	j = NULL;
+	assert_int_equal(journal_open(dirfd_, &j, err, sizeof(err)), 0);
+	assert_int_equal(journal_count(j), 0);	/* not replayed */
+	journal_close(j);
+	assert_int_equal(log_size(), 0);
+	assert_non_null(strstr(dump("unresolved.txt"), "journal damaged at byte 0"));
+	assert_non_null(strstr(dump("unresolved.txt"), "src=INBOX/3"));
+}
+
+static void test_refuses_a_linked_log(void **state)
+{
+	struct journal *j;
+	char path[160], err[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_int_equal(journal_open(dirfd_, &j, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "journal"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_codec_rejects_bad_payloads),
+		cmocka_unit_test(test_scan_torn_tail_and_damage),
+		cmocka_unit_test_setup_teardown(test_entries_survive_reopen_until_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_staged_append_and_park, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail_dropped_damage_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
