@@ -1,9 +1,14 @@
 /* cache.c - owns the in-memory block cache: a hash table of blocks with an
- * LRU list, loading states so one block is fetched once, and eviction of
- * unpinned blocks over the memory limit.
- * Lock order: cache.lock only; never held while a block is being fetched. */
+ * LRU list, loading states so one block is fetched once (and a bounded wait
+ * for the thread fetching it), and eviction of unpinned blocks over the
+ * memory limit.
+ * Locks: cache.lock (src/README, "Locks"), taken with no lock of the model
+ * held; nothing else is taken while it is held: the disk tier is reached
+ * with it released. */
 #include "cache.h"
 #include "cache_disk.h"
+#include "util/deadline.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every field but key (set once) is protected by cache.lock; data and len
+ * are read without it by a reader holding a pin, as nothing changes them
+ * once loading is over. */
 struct block {
 	struct cache_key key;
 	char *data;		/* owned; NULL while loading */
@@ -21,15 +29,20 @@ struct block {
 	struct block *lru_prev, *lru_next;	/* most recent at head */
 };
 
+#define CACHE_BUCKETS 4096	/* memory_limit / CACHE_BLOCK_SIZE blocks, a few per bucket */
+
 struct cache {
 	struct disk_cache *disk;	/* NULL without a disk tier; locks itself */
+	size_t limit, disk_limit;	/* set once */
+	unsigned fill_wait_ms;		/* set once */
+	size_t nbuckets;		/* set once */
+	/* protects what follows and the blocks; never held while a block is
+	 * fetched or handed to the disk tier */
 	pthread_mutex_t lock;
-	pthread_cond_t loaded;
-	size_t limit, bytes;
-	size_t disk_limit;
+	pthread_cond_t loaded;		/* with lock: a block stopped loading */
+	size_t bytes;
 	uint64_t hits, misses;
-	size_t nbuckets;
-	struct block **buckets;		/* protected by lock */
+	struct block **buckets;
 	struct block *lru_head, *lru_tail;
 };
 
@@ -58,16 +71,17 @@ struct cache *cache_new(const struct cache_options *o)
 		return NULL;
 	c->limit = o->memory_limit;
 	c->disk_limit = o->disk_limit;
-	if (o->disk_limit && o->dir)
-		c->disk = disk_cache_open(o->dir, o->disk_limit);
-	c->nbuckets = 4096;
+	c->fill_wait_ms = o->fill_wait_ms ? o->fill_wait_ms : CACHE_FILL_WAIT_DEFAULT_MS;
+	c->nbuckets = CACHE_BUCKETS;
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	if (!c->buckets || deadline_cond_init(&c->loaded) != 0) {
+		free(c->buckets);
 		free(c);
 		return NULL;
 	}
+	if (o->disk_limit && o->dir)
+		c->disk = disk_cache_open(o->dir, o->disk_limit);
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->loaded, NULL);
 	return c;
 }
 
@@ -163,21 +177,33 @@ static struct block *insert_loading_locked(struct cache *c, const struct cache_k
 	return b;
 }
 
+/* The block's bytes into buf (CACHE_BLOCK_SIZE of room): from the disk tier,
+ * else by fill (*fetched then).  Called without the lock. */
+static int fetch(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
+		 char *buf, size_t *len, bool *fetched)
+{
+	int r;
+
+	*fetched = false;
+	if (!buf)
+		return -ENOMEM;
+	if (c->disk && disk_cache_get(c->disk, key, buf, len) == 0)
+		return 0;
+	r = fill(key, buf, len, ctx);
+	*fetched = r == 0;
+	return r;
+}
+
 /* Fills a pinned placeholder; returns with the lock held. */
 static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, void *ctx)
 {
 	char *buf = malloc(CACHE_BLOCK_SIZE);
-	bool fetched = false;
+	bool fetched;
 	size_t len = 0;
 	int r;
 
 	pthread_mutex_unlock(&c->lock);
-	if (!buf)
-		r = -ENOMEM;
-	else if (c->disk && disk_cache_get(c->disk, &b->key, buf, &len) == 0)
-		r = 0;
-	else
-		fetched = (r = fill(&b->key, buf, &len, ctx)) == 0;
+	r = fetch(c, &b->key, fill, ctx, buf, &len, &fetched);
 	if (r == 0 && len < CACHE_BLOCK_SIZE) {
 		char *shrunk = realloc(buf, len ? len : 1);
 
@@ -204,19 +230,72 @@ static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, vo
 	return 0;
 }
 
+/* Copies what the block has from `at` on, at most len bytes. */
+static long copy_out(const char *data, size_t block_len, size_t at, char *out, size_t len)
+{
+	size_t n = at < block_len ? block_len - at : 0;
+
+	if (n > len)
+		n = len;
+	if (n > 0)
+		memcpy(out, data + at, n);
+	return (long)n;
+}
+
+/* The block of key once no other thread is filling it (NULL: missing),
+ * waiting at most fill_wait_ms for that; NULL and *stalled when the fill
+ * did not end in time. */
+static struct block *wait_fill_locked(struct cache *c, const struct cache_key *key, bool *stalled)
+{
+	struct timespec until;
+	bool in_time = true, timed = false;
+	struct block *b;
+
+	while ((b = find_locked(c, key)) && b->loading && in_time) {
+		if (!timed)
+			deadline_in(&until, c->fill_wait_ms);
+		timed = true;
+		in_time = deadline_wait(&c->loaded, &c->lock, &until);
+	}
+	*stalled = b && b->loading;
+	return *stalled ? NULL : b;
+}
+
+/* A reader that gave up waiting for another thread's fill: it fetches the
+ * block for itself alone, and the block stays the other thread's to fill. */
+static long read_unshared(struct cache *c, const struct cache_key *key, cache_fill_fn *fill,
+			  void *ctx, size_t at, char *out, size_t len, size_t *block_len)
+{
+	char *buf = malloc(CACHE_BLOCK_SIZE);
+	size_t blen = 0;
+	bool fetched;
+	long n;
+
+	log_debug("block %u of UID %u: the fetch under way takes over %u ms; fetching it here",
+		  key->block, key->uid, c->fill_wait_ms);
+	n = fetch(c, key, fill, ctx, buf, &blen, &fetched);
+	if (n == 0) {
+		*block_len = blen;
+		n = copy_out(buf, blen, at, out, len);
+	}
+	free(buf);
+	return n;
+}
+
 long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
 		size_t at, char *out, size_t len, size_t *block_len)
 {
 	struct block *b;
+	bool stalled;
 	long n;
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		b = find_locked(c, key);
-		if (!b || !b->loading)
-			break;
-		pthread_cond_wait(&c->loaded, &c->lock);
+	b = wait_fill_locked(c, key, &stalled);
+	if (stalled) {
+		c->misses++;
+		pthread_mutex_unlock(&c->lock);
+		return read_unshared(c, key, fill, ctx, at, out, len, block_len);
 	}
 	if (b) {
 		c->hits++;
@@ -241,9 +320,7 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 
 	/* pinned: the block cannot be evicted while we copy without the lock */
 	*block_len = b->len;
-	n = at < b->len ? (long)(b->len - at < len ? b->len - at : len) : 0;
-	if (n > 0)
-		memcpy(out, b->data + at, (size_t)n);
+	n = copy_out(b->data, b->len, at, out, len);
 
 	pthread_mutex_lock(&c->lock);
 	b->pins--;

@@ -2,7 +2,8 @@
  * bounded) and disk (cache_disk.h, bounded, survives remounts).  IMAP
  * messages never change, so a block is valid until its folder's UIDVALIDITY
  * changes.  Concurrent readers of a missing block fetch it once: the others
- * wait for the first.  A block being read is never evicted. */
+ * wait for the first, for a bounded time (fill_wait_ms), and then fetch it
+ * themselves.  A block being read is never evicted. */
 #ifndef IMAPFS_CACHE_H
 #define IMAPFS_CACHE_H
 
@@ -30,9 +31,18 @@ typedef int cache_fill_fn(const struct cache_key *key, char *buf, size_t *len, v
 struct cache;
 struct files_dir;
 
+/* How long a reader waits for another thread's fetch of the same block when
+ * cache_options.fill_wait_ms is 0: the mount's default timeout. */
+#define CACHE_FILL_WAIT_DEFAULT_MS 30000u
+
 struct cache_options {
 	size_t memory_limit;
 	size_t disk_limit;	/* 0: no disk tier */
+	/* A reader that has waited this long for another thread's fetch of a
+	 * block (a claim by prefetch included) fetches the block itself, for
+	 * itself alone, rather than fail: the fetch it waited for may be
+	 * queued behind others or stalled.  0: CACHE_FILL_WAIT_DEFAULT_MS. */
+	unsigned fill_wait_ms;
 	const struct files_dir *dir;	/* the cache directory (blocks/ goes in it);
 					 * not kept after cache_new */
 };
@@ -41,13 +51,16 @@ struct cache *cache_new(const struct cache_options *o);
 void cache_free(struct cache *c);
 
 /* Copies up to len bytes from offset `at` inside the block into out, filling
- * the block first when it is missing.  *block_len receives the block's length.
- * Returns the number of bytes copied or -errno. */
+ * the block first when it is missing (or, after fill_wait_ms of waiting
+ * for another thread's fill, fetching it with fill without keeping it).
+ * *block_len receives the block's length.  Returns the number of bytes
+ * copied or -errno. */
 long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
 		size_t at, char *out, size_t len, size_t *block_len);
 
 /* Prefetch: claims a missing block (true: the caller must end it), so a
- * reader that comes for it meanwhile waits instead of fetching it again. */
+ * reader that comes for it meanwhile waits (at most fill_wait_ms) instead of
+ * fetching it again. */
 bool cache_claim(struct cache *c, const struct cache_key *key);
 /* Ends a claim with the block's bytes, or with data NULL when the fetch
  * failed (a waiting reader then fetches it itself). */

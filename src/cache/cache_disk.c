@@ -3,7 +3,9 @@
  * writes, the in-memory index of what is on disk, and LRU eviction.  Every
  * file is reached through the descriptor of blocks/ (files.h): a link put in
  * a block's or a folder directory's place is removed, never followed.
- * Lock order: disk_cache.lock alone; file I/O happens outside it. */
+ * Locks: disk_cache.lock and disk_cache.queue_lock are never held together
+ * (src/README, "Locks": both come after cache.lock, which is never held
+ * when they are taken); no file I/O happens under either. */
 #include "cache_disk.h"
 #include "cache.h"
 #include "util/files.h"
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define BLOCK_MAGIC 0x4b4c4246534d4931ull	/* "1IMSFBLK" */
 
@@ -54,47 +57,29 @@ struct pending {
 struct disk_cache {
 	struct files_dir *top;		/* cache_dir/blocks */
 	size_t limit, bytes;
-	pthread_mutex_t lock;		/* protects the index */
+	/* protects bytes and the index below; a leaf: nothing is taken
+	 * while it is held, queue_lock neither */
+	pthread_mutex_t lock;
 	size_t nbuckets;
 	struct entry **buckets;
 	struct entry *head, *tail;
 	unsigned long tmp_serial;
 
 	/* Blocks are written by a thread of their own, off the paths that wait
-	 * for them.  Lock order: queue_lock, then lock. */
-	pthread_mutex_t queue_lock;	/* protects the fields below */
-	pthread_cond_t queue_cond;	/* work arrived, or room freed */
+	 * for them. */
+	pthread_mutex_t queue_lock;	/* protects the fields below; a leaf, like lock */
+	pthread_cond_t queue_cond;	/* with queue_lock: work arrived, room freed, or stop */
 	struct pending *first, *last;
 	size_t queued_bytes;
 	bool writer_running, stopping;
 	pthread_t writer;
 };
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-		crc_table[i] = c;
-	}
-}
-
-/* A byte at a time through a table: every cached block is summed once when
- * written and once when read back, so the bitwise loop was too slow. */
+/* zlib's CRC-32 is the standard one (reflected, polynomial 0xEDB88320, ~0 in
+ * and out), the sum every block file and listing file already carries. */
 uint32_t cache_crc32(uint32_t crc, const void *data, size_t len)
 {
-	const unsigned char *p = data;
-
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
-	return ~crc;
+	return (uint32_t)crc32_z(crc, data, len);
 }
 
 static size_t bucket(const struct disk_cache *d, const struct cache_key *k)
