@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 		: NULL;
 	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
 		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache }) : NULL;
-	uploads = receive ? uploads_new(mb, receive, cache_dir) : NULL;
+	uploads = receive ? uploads_new(mb, receive, cache_dir, cfg.timeout) : NULL;
 	if (!pool)
 		imap_close(first);
 	prefetch = uploads ? prefetch_new(pool, cache, cfg.prefetch) : NULL;

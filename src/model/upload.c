@@ -1,7 +1,11 @@
 /* upload.c - owns files being written: the registry of upload inodes, their
  * temporary files, what cp -p / cp -a set on them before closing, and the
- * one APPEND at flush. */
+ * one APPEND at flush.
+ * Locks: uploads.lock, upload.lock (src/README, "Locks"), never held
+ * together, and nothing is taken while one is held: the APPEND runs with
+ * the upload marked storing and its lock released. */
 #include "upload.h"
+#include "util/deadline.h"
 #include "util/files.h"
 #include "imap/flags.h"
 #include "inode.h"
@@ -21,27 +25,33 @@
 #include <fuse_lowlevel.h>
 
 struct upload {
-	struct uploads *owner;
+	struct uploads *owner;	/* this field and the five below: set at creation */
 	uint64_t ino;
 	uint64_t parent;
 	char *name;
 	int fd;
-	uint64_t limit;		/* bytes it may have; set once */
-	unsigned refs;		/* the registry's and the open handle's */
-	pthread_mutex_t lock;	/* protects the fields below */
+	uint64_t limit;		/* bytes it may have */
+	unsigned refs;		/* the registry's and the open handle's; atomic */
+	/* protects the fields below.  While storing, the storing thread reads
+	 * date and flags without it: whatever changes them (or the data)
+	 * first waits for storing to end. */
+	pthread_mutex_t lock;
+	pthread_cond_t store_ended;	/* with lock: storing became false */
 	int error;		/* a write or truncate failed: store nothing */
 	int64_t date;		/* 0: the server's clock */
 	struct flag_set flags;
 	bool has_flags;
+	bool storing;		/* the APPEND is under way, without the lock */
 	bool stored;
 	bool written_after;	/* data came after the APPEND */
 };
 
 struct uploads {
-	struct mailbox *mb;
+	struct mailbox *mb;		/* this field and the three below: set once */
 	struct receive *rcv;
 	const struct files_dir *dir;
-	pthread_mutex_t lock;		/* protects the registry and limit */
+	unsigned wait_ms;		/* for a store under way, at most */
+	pthread_mutex_t lock;		/* protects what follows */
 	struct upload **v;
 	size_t n, cap;
 	uint32_t next_serial;
@@ -49,7 +59,10 @@ struct uploads {
 	bool limit_known;		/* once a session could tell */
 };
 
-struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir)
+#define MS_PER_S 1000u
+
+struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir,
+			    unsigned timeout)
 {
 	struct uploads *u = calloc(1, sizeof(*u));
 
@@ -58,6 +71,7 @@ struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struc
 	u->dir = dir;
 	u->mb = mb;
 	u->rcv = rcv;
+	u->wait_ms = timeout * MS_PER_S;
 	pthread_mutex_init(&u->lock, NULL);
 	return u;
 }
@@ -68,6 +82,7 @@ static void upload_put(struct upload *up)
 		return;
 	close(up->fd);
 	flags_free(&up->flags);
+	pthread_cond_destroy(&up->store_ended);
 	pthread_mutex_destroy(&up->lock);
 	free(up->name);
 	free(up);
@@ -137,11 +152,17 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 		free(up);
 		return -ENOMEM;
 	}
+	if (deadline_cond_init(&up->store_ended) != 0) {
+		free(up->name);
+		free(up);
+		return -ENOMEM;
+	}
 	up->fd = files_temp_at(files_dir_fd(u->dir));
 	if (up->fd < 0) {
 		r = up->fd;
 		log_warn("cannot create a temporary file in %s: %s", files_dir_path(u->dir),
 			 strerror(-r));
+		pthread_cond_destroy(&up->store_ended);
 		free(up->name);
 		free(up);
 		return r;
@@ -192,11 +213,35 @@ static bool over_limit(const struct upload *up, off_t off, size_t size)
 	return off < 0 || (uint64_t)off > up->limit || size > up->limit - (uint64_t)off;
 }
 
+/* Waits until no store of up is under way, at most the mount's timeout: a
+ * change now would alter what is being sent, or what was. */
+static int wait_store_locked(struct upload *up)
+{
+	struct timespec until;
+	bool in_time = true;
+
+	if (up->storing)
+		deadline_in(&until, up->owner->wait_ms);
+	while (up->storing && in_time)
+		in_time = deadline_wait(&up->store_ended, &up->lock, &until);
+	if (!up->storing)
+		return 0;
+	log_warn("%s: its store is still under way after %u ms", up->name, up->owner->wait_ms);
+	return -EBUSY;
+}
+
 ssize_t upload_write(struct upload *up, const char *buf, size_t size, off_t off)
 {
-	ssize_t n = -EFBIG;
+	ssize_t n;
 
-	if (!over_limit(up, off, size) && (n = pwrite(up->fd, buf, size, off)) < 0)
+	pthread_mutex_lock(&up->lock);
+	n = wait_store_locked(up);
+	pthread_mutex_unlock(&up->lock);
+	if (n < 0)
+		return n;
+	if (over_limit(up, off, size))
+		n = -EFBIG;
+	else if ((n = pwrite(up->fd, buf, size, off)) < 0)
 		n = -errno;
 	pthread_mutex_lock(&up->lock);
 	if (n < 0)
@@ -242,45 +287,60 @@ static int deliver(struct uploads *u, struct upload *up, const char *data, size_
 	return r;
 }
 
-int upload_flush(struct uploads *u, struct upload *up)
+/* 1 and the size of the data when it is to be stored now, 0 when it was
+ * stored already, or -errno. */
+static int ready_to_store_locked(struct upload *up, size_t *size)
 {
 	struct stat st;
-	void *data;
-	int r = 0;
+	int r = wait_store_locked(up);
+
+	if (r < 0)
+		return r;
+	if (up->error)
+		return up->error;	/* the data is not what the writer wrote */
+	if (up->stored)
+		return up->written_after ? -EPERM : 0;	/* a stored message cannot change */
+	if (fstat(up->fd, &st) < 0)
+		return -errno;
+	if (st.st_size == 0)
+		return -EINVAL;	/* nothing to store: not a message */
+	if ((uint64_t)st.st_size > up->limit)
+		return fail_locked(up, -EFBIG);
+	*size = (size_t)st.st_size;
+	return 1;
+}
+
+/* The APPEND, with up storing and its lock released. */
+static int store(struct uploads *u, struct upload *up, size_t size)
+{
+	void *data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, up->fd, 0);
+	int r;
+
+	if (data == MAP_FAILED)
+		return -errno;
+	r = deliver(u, up, data, size);
+	munmap(data, size);
+	if (r < 0)
+		log_warn("cannot store %s: %s", up->name, strerror(-r));
+	return r;
+}
+
+int upload_flush(struct uploads *u, struct upload *up)
+{
+	size_t size = 0;
+	int r;
 
 	pthread_mutex_lock(&up->lock);
-	if (up->error) {
-		r = up->error;	/* the data is not what the writer wrote */
-		goto out;
+	r = ready_to_store_locked(up, &size);
+	if (r > 0) {
+		up->storing = true;
+		pthread_mutex_unlock(&up->lock);
+		r = store(u, up, size);
+		pthread_mutex_lock(&up->lock);
+		up->storing = false;
+		up->stored = r == 0;
+		pthread_cond_broadcast(&up->store_ended);
 	}
-	if (up->stored) {
-		r = up->written_after ? -EPERM : 0;	/* a stored message cannot change */
-		goto out;
-	}
-	if (fstat(up->fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (st.st_size == 0) {
-		r = -EINVAL;	/* nothing to store: not a message */
-		goto out;
-	}
-	if ((uint64_t)st.st_size > up->limit) {
-		r = fail_locked(up, -EFBIG);
-		goto out;
-	}
-	data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, up->fd, 0);
-	if (data == MAP_FAILED) {
-		r = -errno;
-		goto out;
-	}
-	r = deliver(u, up, data, (size_t)st.st_size);
-	munmap(data, (size_t)st.st_size);
-	if (r == 0)
-		up->stored = true;
-	else
-		log_warn("cannot store %s: %s", up->name, strerror(-r));
-out:
 	pthread_mutex_unlock(&up->lock);
 	return r;
 }
@@ -355,7 +415,9 @@ int upload_setattr(struct upload *up, const struct stat *attr, int to_set, struc
 	int r = 0;
 
 	pthread_mutex_lock(&up->lock);
-	if (up->stored && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME)))
+	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME))
+		r = wait_store_locked(up);
+	if (r == 0 && up->stored && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME)))
 		r = -EPERM;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = truncate_locked(up, attr->st_size);
@@ -397,11 +459,16 @@ int uploads_setxattr(struct uploads *u, uint64_t ino, const char *name, const ch
 		return -ENOENT;
 	}
 	pthread_mutex_lock(&up->lock);
-	fs.system &= ~(unsigned)IMAP_FLAG_DELETED;
-	flags_free(&up->flags);
-	up->flags = fs;
-	up->has_flags = true;
+	r = wait_store_locked(up);
+	if (r == 0) {
+		fs.system &= ~(unsigned)IMAP_FLAG_DELETED;
+		flags_free(&up->flags);
+		up->flags = fs;
+		up->has_flags = true;
+	} else {
+		flags_free(&fs);
+	}
 	pthread_mutex_unlock(&up->lock);
 	upload_put(up);
-	return 0;
+	return r;
 }
