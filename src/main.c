@@ -189,7 +189,8 @@ int main(int argc, char **argv)
 		.cache_dir = cache_dir, .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0 })
 		: NULL;
 	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
-		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache }) : NULL;
+		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache,
+		.timeout = cfg.timeout }) : NULL;
 	uploads = receive ? uploads_new(mb, receive, cache_dir, cfg.timeout) : NULL;
 	if (!pool)
 		imap_close(first);

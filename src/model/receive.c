@@ -1,10 +1,15 @@
 /* receive.c - owns the receive-folder table of the mount: loading and saving
  * it (METADATA entry or local state file), applying control-file writes,
  * look-ups, delivery targets, folder rename/removal updates, and the routing
- * thread.  Lock order: receive.lock is taken alone and never held across
- * network I/O (folder checks and saves happen outside it). */
+ * thread.
+ * Locks: receive.lock and receive.stop_lock (src/README, "Locks"), never
+ * held together, and nothing is taken while one is held: folder checks and
+ * saves happen outside them.  Saves stay in order without a lock held
+ * across them: one thread at a time saves (`saving`), and a writer waits
+ * until a save that includes its change has ended. */
 #include "receive.h"
 #include "mapi/ctl.h"
+#include "util/deadline.h"
 #include "util/files.h"
 #include "imap/imap.h"
 #include "inode.h"
@@ -24,28 +29,35 @@
 #include <unistd.h>
 
 struct receive {
-	struct mailbox *mb;
+	struct mailbox *mb;		/* this field and the four below: set once */
 	struct pool *pool;
 	struct receive_options opt;
 	/* local persistence, when the server has no METADATA: a file in a
 	 * private directory (files.h); both NULL when there is none */
 	struct files_dir *state_dir;
 	char *state_file;
-	bool on_server;
 
-	pthread_mutex_t lock;	/* protects table and loaded */
+	pthread_mutex_t lock;		/* protects the fields below */
+	pthread_cond_t save_ended;	/* with lock: saving became false */
 	struct rfolders *table;
 	bool loaded;		/* the server's (or the local) table was read:
 				 * until then it must never be overwritten */
-	pthread_mutex_t save_lock;	/* one save at a time, in order */
+	bool on_server;		/* kept in the METADATA entry, else locally */
+	uint64_t changes;	/* changes made to the table so far */
+	bool saving;		/* a save is under way, without the lock */
+	uint64_t saved_upto;	/* the last save that ended had changes up to */
+	int saved_result;	/* this one in: 0, or -EIO */
 
-	uint32_t inbox_seen;	/* routing: INBOX UIDs up to here are left alone */
+	uint32_t inbox_seen;	/* routing: INBOX UIDs up to here are left alone;
+				 * the routing thread's (receive_load's before) */
 	pthread_t thread;
 	bool running;
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
+	pthread_mutex_t stop_lock;	/* protects stopping */
+	pthread_cond_t stop_cond;	/* with stop_lock: stopping became true */
 	bool stopping;
 };
+
+#define MS_PER_S 1000u
 
 /* ---- persistence ---- */
 
@@ -128,38 +140,83 @@ static char *load_local(const struct receive *r)
 	return text;
 }
 
-/* Saves the table as the control file shows it. */
-static int save(struct receive *r)
+/* Stores the control file's text (of a loaded table) on the server, or
+ * locally when the server has no METADATA or refuses the entry (then
+ * *on_server becomes false).  No lock held: network and file I/O. */
+static int store_text(struct receive *r, char *text, size_t len, bool *on_server)
 {
-	struct metadata_job job = { .store = true };
-	size_t len;
+	struct metadata_job job = { .value = text, .store = true };
 	int err = 0;
 
-	pthread_mutex_lock(&r->save_lock);
-	pthread_mutex_lock(&r->lock);
-	job.value = r->loaded ? ctl_format(r->table, &len) : NULL;
-	err = r->loaded ? 0 : -EAGAIN;
-	pthread_mutex_unlock(&r->lock);
-	if (err == -EAGAIN)
-		log_warn("not saving the receive-folder table: the stored one could not be read yet");
-	else if (!job.value)
-		err = -ENOMEM;
-	else if (r->on_server)
+	if (*on_server)
 		err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
 	if (err == -EPERM || err == -EOPNOTSUPP) {
 		/* the server will not keep our entry: keep the table here */
 		log_warn("the server refuses to store the receive-folder table; keeping it in %s%s%s",
 			 r->state_dir ? files_dir_path(r->state_dir) : "(nowhere)",
 			 r->state_file ? "/" : "", r->state_file ? r->state_file : "");
-		r->on_server = false;
+		*on_server = false;
 	}
-	if (job.value && !r->on_server)
-		err = r->state_file ? save_local(r, job.value, len) : -EIO;
-	pthread_mutex_unlock(&r->save_lock);
-	free(job.value);
+	if (!*on_server)
+		err = r->state_file ? save_local(r, text, len) : -EIO;
+	return err;
+}
+
+/* Saves the table as it is now, the lock released meanwhile; the caller
+ * saw no save under way.  Its result goes to every writer whose change it
+ * has. */
+static void save_now_locked(struct receive *r)
+{
+	uint64_t upto = r->changes;
+	bool loaded = r->loaded, on_server = r->on_server;
+	size_t len = 0;
+	char *text = loaded ? ctl_format(r->table, &len) : NULL;
+	int err;
+
+	r->saving = true;
+	pthread_mutex_unlock(&r->lock);
+	if (!loaded) {
+		log_warn("not saving the receive-folder table: the stored one could not be read yet");
+		err = -EAGAIN;
+	} else {
+		err = text ? store_text(r, text, len, &on_server) : -ENOMEM;
+	}
+	free(text);
 	if (err < 0)
 		log_warn("cannot save the receive-folder table: %s", strerror(-err));
-	return err < 0 ? -EIO : 0;
+	pthread_mutex_lock(&r->lock);
+	r->on_server = r->on_server && on_server;
+	r->saving = false;
+	r->saved_upto = upto;
+	r->saved_result = err < 0 ? -EIO : 0;
+	pthread_cond_broadcast(&r->save_ended);
+}
+
+/* Saves the table with change `mine` (from ++changes) in it: the result of
+ * the last save that ended with it in, 0 or -EIO.  Saves stay in order: one
+ * under way (without this change) is waited for, and the wait for saves by
+ * other threads is bounded by the mount's timeout (-ETIMEDOUT: the change is
+ * in the table, but whether it reached the server is not known). */
+static int save(struct receive *r, uint64_t mine)
+{
+	struct timespec until;
+	bool in_time = true;
+	int err;
+
+	deadline_in(&until, r->opt.timeout * MS_PER_S);
+	pthread_mutex_lock(&r->lock);
+	while (r->saved_upto < mine && (in_time || !r->saving)) {
+		if (!r->saving)
+			save_now_locked(r);
+		else
+			in_time = deadline_wait(&r->save_ended, &r->lock, &until);
+	}
+	err = r->saved_upto >= mine ? r->saved_result : -ETIMEDOUT;
+	pthread_mutex_unlock(&r->lock);
+	if (err == -ETIMEDOUT)
+		log_warn("the receive-folder table is still being saved after %u s: this change may "
+			 "not reach it", r->opt.timeout);
+	return err;
 }
 
 /* "2025-06-01T10:00:00Z" -> unix time, or now when it does not parse. */
@@ -214,8 +271,6 @@ static int load_table(struct receive *r)
 
 	err = pool_run(r->pool, NULL, 0, metadata_fn, &job);
 	ok = err == 0 || err == -ENODATA || err == -EOPNOTSUPP;
-	if (ok)
-		r->on_server = err != -EOPNOTSUPP;
 	if (err == 0)
 		t = parse_table(job.value);
 	else if ((err == -EOPNOTSUPP || err == -ENODATA) && r->state_file &&
@@ -225,14 +280,21 @@ static int load_table(struct receive *r)
 		log_warn("cannot read the receive-folder table from the server: %s (the default "
 			 "rows apply; changes are refused until it can be read)", strerror(-err));
 	free(job.value);
-	log_debug("receive folders: kept %s", r->on_server ? "on the server (METADATA)" : "in a local file");
+	if (ok)
+		log_debug("receive folders: kept %s", err != -EOPNOTSUPP ? "on the server (METADATA)"
+									: "in a local file");
 	pthread_mutex_lock(&r->lock);
-	if (t) {
+	/* a load by another thread may have ended first: changes since count */
+	if (t && !r->loaded) {
 		rfolders_free(r->table);
 		r->table = t;
+		t = NULL;
 	}
+	if (ok && !r->loaded)
+		r->on_server = err != -EOPNOTSUPP;
 	r->loaded = r->loaded || ok;
 	pthread_mutex_unlock(&r->lock);
+	rfolders_free(t);
 	return ok ? 0 : -EIO;
 }
 
@@ -264,14 +326,15 @@ int receive_load(struct receive *r)
 static void folder_changed(const char *old_path, const char *new_path, void *ctx)
 {
 	struct receive *r = ctx;
-	size_t changed;
+	uint64_t change = 0;
 
 	pthread_mutex_lock(&r->lock);
-	changed = new_path ? rfolders_rename_folder(r->table, old_path, new_path)
-			   : rfolders_remove_folder(r->table, old_path);
+	if (new_path ? rfolders_rename_folder(r->table, old_path, new_path)
+		     : rfolders_remove_folder(r->table, old_path))
+		change = ++r->changes;
 	pthread_mutex_unlock(&r->lock);
-	if (changed)
-		save(r);
+	if (change)
+		save(r, change);
 }
 
 struct receive *receive_new(struct mailbox *mb, struct pool *pool, const struct receive_options *o)
@@ -285,14 +348,14 @@ struct receive *receive_new(struct mailbox *mb, struct pool *pool, const struct 
 	r->opt = *o;
 	r->table = rfolders_new_default(time(NULL));
 	r->state_file = state_path(o->account, &r->state_dir);
-	if (!r->table) {
+	if (!r->table || deadline_cond_init(&r->save_ended) != 0) {
+		rfolders_free(r->table);
 		free(r->state_file);
 		files_dir_close(r->state_dir);
 		free(r);
 		return NULL;
 	}
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_mutex_init(&r->save_lock, NULL);
 	pthread_mutex_init(&r->stop_lock, NULL);
 	pthread_cond_init(&r->stop_cond, NULL);
 	mailbox_set_folder_hook(mb, folder_changed, r);
@@ -309,7 +372,7 @@ void receive_free(struct receive *r)
 	free(r->state_file);
 	files_dir_close(r->state_dir);
 	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->save_lock);
+	pthread_cond_destroy(&r->save_ended);
 	pthread_mutex_destroy(&r->stop_lock);
 	pthread_cond_destroy(&r->stop_cond);
 	free(r);
@@ -353,7 +416,7 @@ static int known_result(const char *folder, void *ctx)
 
 struct apply_state {
 	struct receive *r;
-	bool changed;
+	uint64_t change;	/* the last one made, 0: none */
 };
 
 static int apply(const struct ctl_command *c, void *ctx)
@@ -367,9 +430,9 @@ static int apply(const struct ctl_command *c, void *ctx)
 	pthread_mutex_lock(&as->r->lock);
 	err = rfolders_set(as->r->table, c->cls, c->op == CTL_SET ? c->folder : NULL, time(NULL),
 			   known_result, &checked);
-	pthread_mutex_unlock(&as->r->lock);
 	if (err == 0)
-		as->changed = true;
+		as->change = ++as->r->changes;
+	pthread_mutex_unlock(&as->r->lock);
 	return err;
 }
 
@@ -383,32 +446,32 @@ void receive_writer_free(struct ctl_writer *w)
 	ctl_writer_free(w);
 }
 
+/* The error of the lines applied, else the save's. */
+static int saved(struct receive *r, const struct apply_state *as, int err)
+{
+	int saving = as->change ? save(r, as->change) : 0;
+
+	return err < 0 ? err : saving;
+}
+
 int receive_write(struct receive *r, struct ctl_writer *w, const char *data, size_t len)
 {
-	struct apply_state as = { r, false };
+	struct apply_state as = { r, 0 };
 	int err = ensure_loaded(r);
 
 	if (err < 0)
 		return err;
-	err = ctl_writer_feed(w, data, len, apply, &as);
-
-	if (as.changed && save(r) < 0 && err == 0)
-		err = -EIO;
-	return err;
+	return saved(r, &as, ctl_writer_feed(w, data, len, apply, &as));
 }
 
 int receive_flush(struct receive *r, struct ctl_writer *w)
 {
-	struct apply_state as = { r, false };
+	struct apply_state as = { r, 0 };
 	int err = ensure_loaded(r);
 
 	if (err < 0)
 		return err;
-	err = ctl_writer_finish(w, apply, &as);
-
-	if (as.changed && save(r) < 0 && err == 0)
-		err = -EIO;
-	return err;
+	return saved(r, &as, ctl_writer_finish(w, apply, &as));
 }
 
 int receive_lookup(struct receive *r, const char *cls, char **value, size_t *len)

@@ -20,6 +20,7 @@ struct receive_options {
 	const char *account;	/* "user@host:port": names the local state file */
 	bool route_incoming;
 	int poll_interval;	/* seconds between INBOX checks when routing */
+	unsigned timeout;	/* seconds a change waits for saves by others */
 };
 
 #define RECEIVE_CTL_NAME ".receive-folders"
@@ -34,10 +35,13 @@ int receive_load(struct receive *r);
 
 /* The control file's current text (malloc'd). */
 char *receive_text(struct receive *r, size_t *len);
-/* write(2) and flush(2) of the control file, through w (one per open). */
 /* The state of one open-for-writing of the control file (a partial line). */
 struct ctl_writer *receive_writer_new(void);
 void receive_writer_free(struct ctl_writer *w);
+/* write(2) and flush(2) of the control file, through w (one per open).
+ * They return once the table with their changes is saved: -EIO when that
+ * failed, -ETIMEDOUT when saves of other changes held it up past the
+ * timeout (the change is in the table; whether it was saved is not known). */
 int receive_write(struct receive *r, struct ctl_writer *w, const char *data, size_t len);
 int receive_flush(struct receive *r, struct ctl_writer *w);
 
