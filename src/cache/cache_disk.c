@@ -97,7 +97,10 @@ static bool same_key(const struct cache_key *a, const struct cache_key *b)
 }
 
 #define FOLDER_NAME_MAX 17	/* 16 hex digits */
-#define BLOCK_NAME_MAX 40
+#define BLOCK_NAME_MAX 40	/* three 32-bit numbers, two '-' */
+#define TMP_PREFIX "tmp."	/* a block being written */
+#define TMP_NAME_MAX 64
+#define DISK_BUCKETS 16384	/* a 2 GiB cache's blocks, one per bucket */
 
 static void folder_name(uint64_t folder, char out[FOLDER_NAME_MAX])
 {
@@ -247,7 +250,7 @@ static void index_folder(struct disk_cache *d, int top, const char *name)
 	DIR *dir;
 	int dfd;
 
-	if (sscanf(name, "%16" SCNx64, &k.folder) != 1 || strlen(name) != 16)
+	if (sscanf(name, "%16" SCNx64, &k.folder) != 1 || strlen(name) != FOLDER_NAME_MAX - 1)
 		return;
 	dfd = files_subdir_at(top, name, false);
 	if (dfd < 0 || !(dir = fdopendir(dfd))) {
@@ -260,7 +263,7 @@ static void index_folder(struct disk_cache *d, int top, const char *name)
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (strncmp(de->d_name, "tmp.", 4) == 0 || !S_ISREG(st.st_mode) ||
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 || !S_ISREG(st.st_mode) ||
 		    st.st_uid != geteuid() ||
 		    sscanf(de->d_name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k.uidvalidity, &k.uid, &k.block) != 3) {
 			unlinkat(dfd, de->d_name, 0);
@@ -310,7 +313,7 @@ struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
 		return NULL;
 	}
 	d->limit = limit;
-	d->nbuckets = 16384;
+	d->nbuckets = DISK_BUCKETS;
 	d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->queue_lock, NULL);
@@ -440,7 +443,7 @@ static void write_block(struct disk_cache *d, const struct cache_key *k, const c
 {
 	struct header h = { BLOCK_MAGIC, k->folder, k->uidvalidity, k->uid, k->block, (uint32_t)len,
 			    cache_crc32(0, buf, len), 0 };
-	char name[BLOCK_NAME_MAX], tmp[64];
+	char name[BLOCK_NAME_MAX], tmp[TMP_NAME_MAX];
 	unsigned long serial;
 	struct stat st;
 	int dfd, fd;
@@ -454,7 +457,7 @@ static void write_block(struct disk_cache *d, const struct cache_key *k, const c
 	pthread_mutex_lock(&d->lock);
 	serial = ++d->tmp_serial;
 	pthread_mutex_unlock(&d->lock);
-	snprintf(tmp, sizeof(tmp), "tmp.%ld.%lu", (long)getpid(), serial);
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld.%lu", (long)getpid(), serial);
 	fd = files_create_at(dfd, tmp, O_WRONLY);
 	if (fd < 0) {
 		close(dfd);

@@ -2,7 +2,8 @@
  * the blocks a job will fetch, fetching them (batched for messages), and
  * handing them to the cache.  The queue is short and drops the oldest job
  * when full: a reader that moved on does not need it any more.
- * Lock order: prefetch.lock alone; never held across network I/O. */
+ * Locks: prefetch.lock, a leaf (src/README, "Locks"): claims are taken and
+ * ended with it released, and it is never held across network I/O. */
 #include "prefetch.h"
 #include "cache.h"
 #include "imap/imap.h"
@@ -29,14 +30,14 @@ struct job {
 };
 
 struct prefetch {
-	struct pool *pool;
+	struct pool *pool;	/* this field and the three below: set once */
 	struct cache *cache;
 	unsigned depth;
-	pthread_t thread;
-	bool running;
+	pthread_t thread;	/* set by prefetch_start, before running */
 
-	pthread_mutex_t lock;	/* protects the queue and stopping */
-	pthread_cond_t wake;
+	pthread_mutex_t lock;	/* protects the fields below */
+	pthread_cond_t wake;	/* with lock: a job queued, or stopping */
+	bool running;
 	struct job *queue[QUEUE_MAX];
 	size_t head, count;
 	bool stopping;
@@ -339,9 +340,15 @@ static void *worker(void *arg)
 
 int prefetch_start(struct prefetch *p)
 {
+	bool running;
 	int r;
 
-	if (!p || !p->depth || p->running)
+	if (!p || !p->depth)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	running = p->running;
+	pthread_mutex_unlock(&p->lock);
+	if (running)
 		return 0;
 	r = pthread_create(&p->thread, NULL, worker, p);
 	if (r)
@@ -354,12 +361,16 @@ int prefetch_start(struct prefetch *p)
 
 void prefetch_stop(struct prefetch *p)
 {
-	if (!p || !p->running)
+	bool running;
+
+	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
+	running = p->running;
+	p->running = false;
 	p->stopping = true;
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
-	p->running = false;
+	if (running)
+		pthread_join(p->thread, NULL);
 }

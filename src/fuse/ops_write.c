@@ -6,11 +6,27 @@
 #include "live/notify.h"
 #include "util/log.h"
 #include "model/mailbox.h"
+#include "model/receive.h"
 #include "model/upload.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* renameat2(2)'s flag, which <stdio.h> shows only under _GNU_SOURCE */
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1u << 0)
+#endif
+
+#define USER_PREFIX "user."		/* the only xattr namespace a message has */
+#define IMAP_PREFIX "user.imap."
+#define ATTR_NAMES_MAX 256		/* room for every name mailbox_xattr_names gives */
+
+static bool has_prefix(const char *name, const char *prefix)
+{
+	return strncmp(name, prefix, strlen(prefix)) == 0;
+}
 
 static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, bool upload)
 {
@@ -182,7 +198,7 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		const char *newname, unsigned int flags)
 {
-	if (flags & ~1u) {	/* RENAME_EXCHANGE and friends; NOREPLACE is fine */
+	if (flags & ~RENAME_NOREPLACE) {	/* RENAME_EXCHANGE and friends */
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -304,7 +320,7 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	if (strcmp(name, "user.mapi.message_class") == 0) {
-		char cls[256];
+		char cls[RECEIVE_CLASS_SIZE];
 
 		r = mailbox_message_class(ctx_of(req)->mailbox, ino, cls, sizeof(cls));
 		if (r < 0)
@@ -328,7 +344,7 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	const char *names;
-	char list[256], *value = NULL;
+	char list[ATTR_NAMES_MAX], *value = NULL;
 	size_t len = 0, used = 0, vlen;
 	int r;
 
@@ -368,14 +384,14 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	(void)flags;
 	if (pending_upload(req, ino))
 		r = uploads_setxattr(c->uploads, ino, name, value, size);
-	else if (!inode_is_message(ino) || strncmp(name, "user.", 5) != 0)
+	else if (!inode_is_message(ino) || !has_prefix(name, USER_PREFIX))
 		r = -ENOTSUP;
 	else if (strcmp(name, "user.imap.flags") == 0)
 		r = mailbox_set_flags(c->mailbox, ino, value, size);
 	else if (read_only_attr(name))
 		r = -EPERM;
 	else
-		r = strncmp(name, "user.imap.", 10) == 0 ? -ENODATA : -ENOTSUP;
+		r = has_prefix(name, IMAP_PREFIX) ? -ENODATA : -ENOTSUP;
 	if (ino == INODE_CTL_RFOLDERS)
 		r = -EPERM;
 	fuse_reply_err(req, -r);

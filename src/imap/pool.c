@@ -3,7 +3,8 @@
  * retry after a lost connection, and the server's health: when it cannot be
  * reached (a connect failed, or it stopped answering), requests fail at once
  * while a background thread reconnects with exponential backoff.
- * Lock order: pool.lock only; it is never held across network I/O. */
+ * Locks: pool.lock (src/README, "Locks"); nothing is taken while it is
+ * held, and it is never held across network I/O. */
 #include "pool.h"
 #include "util/log.h"
 
@@ -24,10 +25,10 @@ struct slot {
 };
 
 struct pool {
-	const struct imap_account *acct;
-	pthread_mutex_t lock;
-	pthread_cond_t idle;		/* signalled when a slot is checked in */
-	pthread_cond_t health;		/* signalled when `down` changes or on stop */
+	const struct imap_account *acct;	/* acct and nslots: set once */
+	pthread_mutex_t lock;		/* protects the fields below, slots too */
+	pthread_cond_t idle;		/* with lock: a slot was checked in */
+	pthread_cond_t health;		/* with lock: `down` changed, or stopping */
 
 	bool down;			/* the server cannot be reached */
 	time_t down_since;		/* wall clock, for .status */
@@ -35,8 +36,8 @@ struct pool {
 	int backoff;			/* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
-	bool started;
-	pthread_t reconnector;
+	bool started;			/* started and reconnector: pool_start's */
+	pthread_t reconnector;		/* and pool_stop's, not the lock's */
 
 	int nslots;
 	struct slot slots[];		/* protected by lock */

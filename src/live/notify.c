@@ -8,7 +8,11 @@
  * new message's name, unlink of a vanished one, utimensat of one whose flags
  * changed.  The handlers in ops.c/ops_write.c recognise these requests by the
  * caller's thread id and answer them without touching the server; the kernel
- * then emits IN_CREATE, IN_DELETE and IN_ATTRIB to anyone watching. */
+ * then emits IN_CREATE, IN_DELETE and IN_ATTRIB to anyone watching.
+ *
+ * Locks (src/README, "Locks"): notify.lock, taken by a syncing thread that
+ * may hold a folder's lock, and announce_lock, a leaf; never both, and
+ * neither is held while the kernel is told anything. */
 #define _GNU_SOURCE	/* gettid */
 #include "notify.h"
 #include "model/inode.h"
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #define QUEUE_MAX 20000		/* changes waiting; beyond, a folder is just invalidated */
+#define QUEUE_FIRST 1024	/* room at first; doubled up to QUEUE_MAX */
 
 struct change {
 	enum mailbox_change_kind kind;
@@ -37,27 +42,28 @@ struct change {
 };
 
 struct notify {
-	struct mailbox *mb;
-	struct fuse_session *se;
+	struct mailbox *mb;	/* set once */
+	struct fuse_session *se;	/* set by notify_start, before the thread */
 	char *mountpoint;	/* absolute; no fd is held open: it would keep umount busy */
 
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_mutex_t lock;	/* protects the fields below, to dropped */
+	pthread_cond_t wake;	/* with lock: changes queued, or stopping */
 	struct change *queue;	/* a ring of cap entries */
 	size_t head, count, cap;
 	uint32_t *overflowed;	/* folders whose changes did not fit */
 	size_t noverflowed;
 	bool stopping;
-	bool started;
+	uint64_t dropped;	/* changes that did not fit, for .status */
+
+	bool started;		/* the caller of start and stop's alone */
 	pthread_t thread;
 
 	pid_t tid;		/* the announcing thread, 0 until it runs; atomic */
-	dev_t dev;		/* the mount's, seen at the first announcement */
-	bool dev_known;
+	dev_t dev;		/* the mount's, seen at the first announcement; */
+	bool dev_known;		/* the announcing thread's alone */
 	pthread_mutex_t announce_lock;	/* protects current */
 	struct notify_announcement current;
-	uint64_t announced;	/* counters, for .status */
-	uint64_t dropped;
+	uint64_t announced;	/* announcements made, for .status; atomic */
 };
 
 struct notify *notify_new(struct mailbox *mb, const char *mountpoint)
@@ -72,7 +78,7 @@ struct notify *notify_new(struct mailbox *mb, const char *mountpoint)
 	}
 	n->mb = mb;
 	n->mountpoint = abs;
-	n->cap = 1024;
+	n->cap = QUEUE_FIRST;
 	n->queue = calloc(n->cap, sizeof(*n->queue));
 	if (!n->queue) {
 		free(abs);
@@ -340,11 +346,13 @@ enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t p
 
 void notify_status(struct notify *n, FILE *out)
 {
+	unsigned long long dropped;
 	size_t queued;
 
 	pthread_mutex_lock(&n->lock);
 	queued = n->count;
+	dropped = n->dropped;
 	pthread_mutex_unlock(&n->lock);
 	fprintf(out, "notify announced=%llu queued=%zu dropped=%llu\n",
-		(unsigned long long)__atomic_load_n(&n->announced, __ATOMIC_RELAXED), queued, (unsigned long long)n->dropped);
+		(unsigned long long)__atomic_load_n(&n->announced, __ATOMIC_RELAXED), queued, dropped);
 }

@@ -3,7 +3,9 @@
  * reports a change, the folder is synced through the mailbox (on a pool
  * connection), whose change hook tells the kernel.  A lost connection is
  * opened again with exponential backoff (1 s doubling to 60 s); IDLE is
- * re-issued every 29 minutes, as RFC 2177 asks. */
+ * re-issued every 29 minutes, as RFC 2177 asks.
+ * Locks: watch.lock, a leaf (src/README, "Locks"), only around a
+ * watcher's state; never held across I/O. */
 #include "watch.h"
 #include "model/inode.h"
 #include "util/log.h"
@@ -19,6 +21,7 @@
 
 #define IDLE_SECONDS (29 * 60)
 #define BACKOFF_MAX 60
+#define MS_PER_S 1000
 
 enum watcher_state { W_CONNECTING, W_IDLE, W_SYNCING, W_DOWN, W_MISSING, W_POLLING };
 
@@ -27,21 +30,21 @@ static const char *const state_names[] = {
 };
 
 struct watcher {
-	struct watch *w;
+	struct watch *w;	/* w and path: set once */
 	char *path;		/* as in the mount: "INBOX", "Lists/dev" */
-	pthread_t thread;
+	pthread_t thread;	/* thread and started: watch_start's and watch_stop's */
 	bool started;
 	enum watcher_state state;	/* under w->lock */
 	time_t last_sync;		/* under w->lock */
 };
 
 struct watch {
-	struct mailbox *mb;
+	struct mailbox *mb;	/* every field but the watchers' state: set once */
 	struct pool *pool;
 	const struct imap_account *acct;
 	int poll_interval;	/* seconds between syncs when the server has no IDLE */
 	int stop_pipe[2];	/* readable once stopping */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* protects each watcher's state and last_sync */
 	size_t n;
 	struct watcher *v;
 };
@@ -60,7 +63,7 @@ static bool pause_for(struct watch *w, int seconds)
 {
 	struct pollfd pfd = { .fd = w->stop_pipe[0], .events = POLLIN };
 
-	while (poll(&pfd, 1, seconds * 1000) < 0 && errno == EINTR)
+	while (poll(&pfd, 1, seconds * MS_PER_S) < 0 && errno == EINTR)
 		;
 	return !(pfd.revents & POLLIN);
 }
@@ -227,6 +230,7 @@ struct watch *watch_new(struct mailbox *mb, struct pool *pool, const struct imap
 	w->acct = acct;
 	w->poll_interval = poll_interval > 0 ? poll_interval : 1;
 	pthread_mutex_init(&w->lock, NULL);
+	/* INBOX, and at most one folder per two characters ("a,b,c") */
 	w->v = calloc(strlen(list) / 2 + 2, sizeof(*w->v));
 	if (w->v)
 		w->v[w->n++].path = strdup("INBOX");

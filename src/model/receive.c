@@ -57,7 +57,11 @@ struct receive {
 	bool stopping;
 };
 
-#define MS_PER_S 1000u
+#define STATE_FILE_PREFIX "receive-folders."
+#define TABLE_TEXT_MAX (1u << 20)	/* a saved table's bytes that are read */
+#define ROUTE_POLL_DEFAULT 10		/* seconds between INBOX checks */
+#define INBOX_NAME "INBOX"
+#define INBOX_LEN (sizeof(INBOX_NAME) - 1)
 
 /* ---- persistence ---- */
 
@@ -89,7 +93,7 @@ static char *state_path(const char *account, struct files_dir **dir)
 	if (!base || *base != '/')
 		return NULL;
 	path = malloc(strlen(base) + strlen(mid) + 1);
-	name = malloc(strlen(account) + 24);
+	name = malloc(sizeof(STATE_FILE_PREFIX) + strlen(account));
 	if (!path || !name)
 		goto fail;
 	sprintf(path, "%s%s", base, mid);
@@ -98,7 +102,7 @@ static char *state_path(const char *account, struct files_dir **dir)
 		goto fail;
 	}
 	free(path);
-	sprintf(name, "receive-folders.%s", account);
+	sprintf(name, STATE_FILE_PREFIX "%s", account);
 	for (char *p = name; *p; p++)
 		if (*p == '/')
 			*p = '_';
@@ -131,9 +135,9 @@ static char *load_local(const struct receive *r)
 			close(fd);
 		return NULL;
 	}
-	text = malloc(1 << 20);
+	text = malloc(TABLE_TEXT_MAX);
 	if (text) {
-		len = fread(text, 1, (1 << 20) - 1, f);
+		len = fread(text, 1, TABLE_TEXT_MAX - 1, f);
 		text[len] = '\0';
 	}
 	fclose(f);
@@ -203,7 +207,7 @@ static int save(struct receive *r, uint64_t mine)
 	bool in_time = true;
 	int err;
 
-	deadline_in(&until, r->opt.timeout * MS_PER_S);
+	deadline_in(&until, r->opt.timeout * DEADLINE_MS_PER_S);
 	pthread_mutex_lock(&r->lock);
 	while (r->saved_upto < mine && (in_time || !r->saving)) {
 		if (!r->saving)
@@ -315,7 +319,7 @@ int receive_load(struct receive *r)
 	size_t n;
 
 	load_table(r);
-	if (mailbox_folder_by_path(r->mb, "INBOX", &inbox) == 0 &&
+	if (mailbox_folder_by_path(r->mb, INBOX_NAME, &inbox) == 0 &&
 	    mailbox_new_messages(r->mb, inbox, 0, &inos, &n, &r->inbox_seen) == 0)
 		free(inos);
 	return 0;
@@ -401,8 +405,9 @@ static int check_folder(const char *folder, void *ctx)
 	path = strdup(folder);
 	if (!path)
 		return -ENOMEM;
-	if (strncasecmp(path, "INBOX", 5) == 0 && (path[5] == '\0' || path[5] == '/'))
-		memcpy(path, "INBOX", 5);
+	if (strncasecmp(path, INBOX_NAME, INBOX_LEN) == 0 &&
+	    (path[INBOX_LEN] == '\0' || path[INBOX_LEN] == '/'))
+		memcpy(path, INBOX_NAME, INBOX_LEN);
 	err = mailbox_folder_by_path(r->mb, path, &ino);
 	free(path);
 	return err;
@@ -521,7 +526,7 @@ static int folder_of_class(struct receive *r, const char *cls, uint64_t *ino, ch
 
 int receive_target(struct receive *r, const char *data, size_t len, uint64_t *folder_ino)
 {
-	char cls[256];
+	char cls[RECEIVE_CLASS_SIZE];
 	int err = ensure_loaded(r);
 
 	if (err < 0)
@@ -535,7 +540,7 @@ int receive_target(struct receive *r, const char *data, size_t len, uint64_t *fo
 
 static void route_one(struct receive *r, uint64_t msg, uint64_t inbox)
 {
-	char cls[256], *path = NULL;
+	char cls[RECEIVE_CLASS_SIZE], *path = NULL;
 	uint64_t target;
 	int err;
 
@@ -559,7 +564,7 @@ static void route_new_mail(struct receive *r)
 	uint64_t inbox, *inos = NULL;
 	size_t n = 0;
 
-	if (ensure_loaded(r) < 0 || mailbox_folder_by_path(r->mb, "INBOX", &inbox) < 0 ||
+	if (ensure_loaded(r) < 0 || mailbox_folder_by_path(r->mb, INBOX_NAME, &inbox) < 0 ||
 	    mailbox_new_messages(r->mb, inbox, r->inbox_seen, &inos, &n, &r->inbox_seen) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -575,7 +580,7 @@ static void *router(void *arg)
 	pthread_mutex_lock(&r->stop_lock);
 	while (!r->stopping) {
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += r->opt.poll_interval > 0 ? r->opt.poll_interval : 10;
+		until.tv_sec += r->opt.poll_interval > 0 ? r->opt.poll_interval : ROUTE_POLL_DEFAULT;
 		pthread_cond_timedwait(&r->stop_cond, &r->stop_lock, &until);
 		if (r->stopping)
 			break;

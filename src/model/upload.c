@@ -59,7 +59,8 @@ struct uploads {
 	bool limit_known;		/* once a session could tell */
 };
 
-#define MS_PER_S 1000u
+#define UPLOADS_FIRST_CAP 16	/* files being written at once, before the registry grows */
+#define USER_XATTR_PREFIX "user."
 
 struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir,
 			    unsigned timeout)
@@ -71,7 +72,7 @@ struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struc
 	u->dir = dir;
 	u->mb = mb;
 	u->rcv = rcv;
-	u->wait_ms = timeout * MS_PER_S;
+	u->wait_ms = timeout * DEADLINE_MS_PER_S;
 	pthread_mutex_init(&u->lock, NULL);
 	return u;
 }
@@ -170,11 +171,11 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 	up->owner = u;
 	up->parent = parent;
 	up->limit = size_limit(u);
-	up->refs = 2;
+	up->refs = 2;	/* the registry's and the open handle's */
 	pthread_mutex_init(&up->lock, NULL);
 	pthread_mutex_lock(&u->lock);
 	if (u->n == u->cap) {
-		size_t cap = u->cap ? u->cap * 2 : 16;
+		size_t cap = u->cap ? u->cap * 2 : UPLOADS_FIRST_CAP;
 		struct upload **v = realloc(u->v, cap * sizeof(*v));
 
 		if (!v) {
@@ -446,7 +447,7 @@ int uploads_setxattr(struct uploads *u, uint64_t ino, const char *name, const ch
 	struct flag_set fs;
 	int r;
 
-	if (strncmp(name, "user.", 5) != 0)
+	if (strncmp(name, USER_XATTR_PREFIX, strlen(USER_XATTR_PREFIX)) != 0)
 		return -ENOTSUP;
 	if (strcmp(name, "user.imap.flags") != 0)
 		return 0;	/* cp -a copies uid, dates...: those are the server's to give */

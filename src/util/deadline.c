@@ -5,7 +5,6 @@
 
 #define NSEC_PER_SEC 1000000000L
 #define NSEC_PER_MSEC 1000000L
-#define MSEC_PER_SEC 1000u
 
 int deadline_cond_init(pthread_cond_t *cond)
 {
@@ -24,8 +23,8 @@ int deadline_cond_init(pthread_cond_t *cond)
 void deadline_in(struct timespec *at, unsigned ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, at);
-	at->tv_sec += (time_t)(ms / MSEC_PER_SEC);
-	at->tv_nsec += (long)(ms % MSEC_PER_SEC) * NSEC_PER_MSEC;
+	at->tv_sec += (time_t)(ms / DEADLINE_MS_PER_S);
+	at->tv_nsec += (long)(ms % DEADLINE_MS_PER_S) * NSEC_PER_MSEC;
 	if (at->tv_nsec >= NSEC_PER_SEC) {
 		at->tv_sec++;
 		at->tv_nsec -= NSEC_PER_SEC;

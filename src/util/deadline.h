@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <time.h>
 
+#define DEADLINE_MS_PER_S 1000u
+
 /* pthread_cond_init for a condition variable whose pthread_cond_timedwait
  * takes deadline_in's times.  Returns 0 or an errno value. */
 int deadline_cond_init(pthread_cond_t *cond);

@@ -1,5 +1,8 @@
 /* log.c - formats and routes diagnostics (stderr or syslog), with whatever
- * could steer a terminal or forge a line (from server data) replaced. */
+ * could steer a terminal or forge a line (from server data) replaced.
+ * Locks: none of its own.  Each message is one fprintf or syslog call,
+ * which locks inside the C library: "log" is a leaf in src/README's
+ * "Locks", callable with any lock held. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -8,7 +11,7 @@
 #include <string.h>
 #include <syslog.h>
 
-static bool debug_enabled;
+static bool debug_enabled;	/* both set by log_init, before any thread */
 static bool use_syslog;
 
 void log_init(bool debug, bool to_syslog)
