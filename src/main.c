@@ -182,7 +182,8 @@ int main(int argc, char **argv)
 	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
 	pool = pool_new(&acct, (int)cfg.connections, first);
 	cache = cache_new(&(struct cache_options){ .memory_limit = cfg.memory_cache_bytes,
-		.disk_limit = cfg.cache_size_bytes, .dir = cache_dir, .fill_wait_ms = cfg.timeout * DEADLINE_MS_PER_S });
+		.disk_limit = cfg.cache_size_bytes, .dir = cache_dir,
+		.fill_wait_ms = cfg.timeout * DEADLINE_MS_PER_S });
 	mb = pool && cache ? mailbox_new(pool, cache, &(struct mailbox_options){
 		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
 		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
