@@ -125,23 +125,25 @@ class Closer(threading.Thread):
         self.elapsed = time.monotonic() - t0
 
 
-def stored_copies(server, folder, raw):
+def on_server(server, fn, *args):
+    """fn(an IMAP session of server, *args), logged out after."""
     m = server.connect()
     try:
-        return [r for r in wh.folder_contents(m, folder) if r["sha"] == helpers.sha256(raw)]
+        return fn(m, *args)
     finally:
         m.logout()
+
+
+def stored_copies(server, folder, raw):
+    return [r for r in on_server(server, wh.folder_contents, folder)
+            if r["sha"] == helpers.sha256(raw)]
 
 
 def start_held_upload(server, holding_proxy, scratch_mounter, tmp_path):
     """A file written into a fresh folder and closed on another thread, whose
     APPEND the proxy holds: (folder, raw, the closer, a second descriptor)."""
     folder = wh.unique_folder("Held")
-    m = server.connect()
-    try:
-        wh.create_folder(m, folder)
-    finally:
-        m.logout()
+    on_server(server, wh.create_folder, folder)
     proxy = holding_proxy(server.env["IMAP_PORT"], "APPEND")
     mnt = proxied_mount(server, proxy, scratch_mounter, tmp_path)
     raw = wh.make_msg(wh.unique("held"), 0)["raw"]
@@ -202,11 +204,7 @@ class Writer(threading.Thread):
 
 
 def server_entry(server):
-    m = server.connect()
-    try:
-        return wh.get_metadata(m, "", "/private/vendor/imapfs/receive-folders") or b""
-    finally:
-        m.logout()
+    return on_server(server, wh.get_metadata, "", "/private/vendor/imapfs/receive-folders") or b""
 
 
 @pytest.mark.slow
@@ -217,12 +215,8 @@ def test_receive_saves_in_order_each_writer_told(scratch_metadata_server, holdin
     after a save with its change in it, both succeed, and the server ends
     with both rows."""
     server = scratch_metadata_server
-    m = server.connect()
-    try:
-        for name in ("Samples", "Archive"):
-            wh.create_folder(m, name)
-    finally:
-        m.logout()
+    for name in ("Samples", "Archive"):
+        on_server(server, wh.create_folder, name)
     proxy = holding_proxy(server.env["IMAP_PORT"], "SETMETADATA")
     mnt = proxied_mount(server, proxy, scratch_mounter, tmp_path)
     first = Writer(mnt.path, "IPM.Note.Held Samples")

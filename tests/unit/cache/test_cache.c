@@ -22,33 +22,7 @@
 
 #include "cache/cache.h"
 #include "util/files.h"
-
-struct source {
-	int fills;		/* atomic */
-	int fail;
-	useconds_t delay;
-};
-
-/* A block's content is derived from its key so every byte can be checked. */
-static char expected_byte(const struct cache_key *k, size_t i)
-{
-	return (char)((k->uid * 31 + k->block * 7 + i) & 0xff);
-}
-
-static int fill(const struct cache_key *k, char *buf, size_t *len, void *ctx)
-{
-	struct source *src = ctx;
-
-	__atomic_add_fetch(&src->fills, 1, __ATOMIC_RELAXED);
-	if (src->delay)
-		usleep(src->delay);
-	if (src->fail)
-		return -EIO;
-	*len = k->uid == 99 ? 1000 : CACHE_BLOCK_SIZE;	/* uid 99: a short last block */
-	for (size_t i = 0; i < *len; i++)
-		buf[i] = expected_byte(k, i);
-	return 0;
-}
+#include "fill_source.h"
 
 static struct cache *mem_cache(size_t limit)
 {

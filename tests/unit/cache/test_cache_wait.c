@@ -15,36 +15,11 @@
 #include <cmocka.h>
 
 #include "cache/cache.h"
+#include "fill_source.h"
 
 #define WAIT_MS 200u		/* the readers' fill_wait_ms */
 #define SLOW_FILL_US 1500000u	/* a fill that outlasts WAIT_MS by far */
 #define WAIT_SLACK_MS 1000	/* scheduling on a loaded machine */
-
-struct source {
-	int fills;		/* atomic */
-	useconds_t delay;
-	int fail;
-};
-
-static char expected_byte(const struct cache_key *k, size_t i)
-{
-	return (char)((k->uid * 31 + k->block * 7 + i) & 0xff);
-}
-
-static int fill(const struct cache_key *k, char *buf, size_t *len, void *ctx)
-{
-	struct source *src = ctx;
-
-	__atomic_add_fetch(&src->fills, 1, __ATOMIC_RELAXED);
-	if (src->delay)
-		usleep(src->delay);
-	if (src->fail)
-		return -EIO;
-	*len = CACHE_BLOCK_SIZE;
-	for (size_t i = 0; i < *len; i++)
-		buf[i] = expected_byte(k, i);
-	return 0;
-}
 
 static long elapsed_ms(const struct timespec *since)
 {
