@@ -252,9 +252,10 @@ static struct block *wait_fill_locked(struct cache *c, const struct cache_key *k
 	struct block *b;
 
 	while ((b = find_locked(c, key)) && b->loading && in_time) {
-		if (!timed)
+		if (!timed) {
 			deadline_in(&until, c->fill_wait_ms);
-		timed = true;
+			timed = true;
+		}
 		in_time = deadline_wait(&c->loaded, &c->lock, &until);
 	}
 	*stalled = b && b->loading;
