@@ -221,6 +221,9 @@ int imap_delete_folder(struct imap_session *s, const char *mbox);
 int imap_rename_folder(struct imap_session *s, const char *from, const char *to);
 int imap_subscribe(struct imap_session *s, const char *mbox, bool subscribe);
 int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *count);
+/* STATUS mbox (MESSAGES UIDNEXT UIDVALIDITY) into out (exists, uidnext,
+ * uidvalidity; highestmodseq 0).  Not for the selected folder. */
+int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_folder_state *out);
 
 /* The STORAGE quota of mbox's quota root (RFC 2087 GETQUOTAROOT), in KiB:
  * -EOPNOTSUPP without QUOTA, -ENODATA when no root limits storage. */
