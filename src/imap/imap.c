@@ -450,16 +450,6 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected)
 	return st.uidvalidity == expected ? 0 : -ESTALE;
 }
 
-int imap_noop(struct imap_session *s, struct imap_folder_state *state)
-{
-	int r = mailimap_noop(s->imap);
-
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "NOOP");
-	imap_read_state(s, state);
-	return 0;
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (no timegm in POSIX). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {

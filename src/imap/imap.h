@@ -120,9 +120,6 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
  * again first if this session's view is older), else -ESTALE. */
 int imap_expect_validity(struct imap_session *s, uint32_t expected);
 
-/* NOOP on the selected folder, then the current state (EXISTS updated). */
-int imap_noop(struct imap_session *s, struct imap_folder_state *state);
-
 /* FETCH listing data for sequence numbers lo..hi, or for UIDs lo..hi with
  * by_uid (hi 0 means '*').  Streams: cb runs per message, memory stays small. */
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,

@@ -431,11 +431,6 @@ fail:
 	return NULL;
 }
 
-void tls_stream_set_timeout(mailstream_low *low, int timeout_s)
-{
-	mailstream_low_set_timeout(low, (time_t)timeout_s);
-}
-
 bool tls_stream_timed_out(mailstream_low *low)
 {
 	return low && low->driver == &stream_driver && ((struct stream *)low->data)->timed_out;

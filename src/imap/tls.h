@@ -40,7 +40,4 @@ void tls_stream_limit(mailstream_low *low, uint64_t max_bytes, int max_seconds);
 void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds);
 bool tls_stream_over_budget(mailstream_low *low);
 
-/* Switches the stream's idea of how long one wait may take. */
-void tls_stream_set_timeout(mailstream_low *low, int timeout_s);
-
 #endif
