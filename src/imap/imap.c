@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <libetpan/libetpan.h>
 
@@ -450,34 +451,19 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected)
 	return st.uidvalidity == expected ? 0 : -ESTALE;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (no timegm in POSIX). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec)
-{
-	if (month < 1 || month > 12 || day < 1 || day > 31)
-		return 0;
-	return days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 +
-	       hour * 3600 + min * 60 + sec;
-}
-
+/* Unix time of an INTERNALDATE; 0 for an impossible date. */
 static int64_t internaldate_to_unix(const struct mailimap_date_time *dt)
 {
 	int zone = dt->dt_zone;	/* e.g. -0130 arrives as -130 */
 	int zone_min = (zone / 100) * 60 + zone % 100;
-	int64_t t = imap_utc_time(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min, dt->dt_sec);
+	struct tm tm = { .tm_year = dt->dt_year - 1900, .tm_mon = dt->dt_month - 1,
+			 .tm_mday = dt->dt_day, .tm_hour = dt->dt_hour, .tm_min = dt->dt_min,
+			 .tm_sec = dt->dt_sec };
+	int64_t t;
 
+	if (dt->dt_month < 1 || dt->dt_month > 12 || dt->dt_day < 1 || dt->dt_day > 31)
+		return 0;
+	t = timegm(&tm);
 	return t ? t - (int64_t)zone_min * 60 : 0;
 }
 

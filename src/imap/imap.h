@@ -165,10 +165,6 @@ int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint3
 int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
 			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx);
 
-
-/* Unix time of a UTC calendar time (POSIX has no timegm); 0 if invalid. */
-int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec);
-
 /* ---- changing things (imap_write.c) ---- */
 
 struct flag_set;
