@@ -201,11 +201,12 @@ static int start_tls(struct imap_session *s, const struct imap_account *a, char 
 	if (starttls_command(s, a->host, err, errlen) < 0)
 		return -EPROTO;
 	old = mailstream_get_low(s->imap->imap_stream);
-	low = tls_stream_new(mailstream_low_get_fd(old), a->tls, a->host, a->timeout, err, errlen);
+	low = tls_stream_new(mailstream_low_get_fd(old), a->tls, a->host, a->timeout,
+			     IMAP_OPERATION_SECONDS(a->timeout), err, errlen);
 	if (!low)
 		return -EPROTO;
 	mailstream_low_free(old);	/* frees the wrapper only; fd now belongs to low */
-	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);
+	tls_stream_limit(low, IMAP_OPERATION_BYTES, IMAP_OPERATION_SECONDS(a->timeout));
 	mailstream_set_low(s->imap->imap_stream, low);
 	return refresh_capabilities(s) < 0 ? -EIO : 0;
 }
@@ -245,12 +246,13 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 	if (fd < 0)
 		return -EHOSTUNREACH;
 	low = tls_stream_new(fd, a->security == IMAP_SECURITY_TLS ? a->tls : NULL, a->host,
-			     a->timeout, err, errlen);
+			     a->timeout, IMAP_OPERATION_SECONDS(a->timeout), err, errlen);
 	if (!low) {
 		close(fd);
 		return -EPROTO;
 	}
-	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);	/* greeting and login */
+	/* the greeting and the login */
+	tls_stream_limit(low, IMAP_OPERATION_BYTES, IMAP_OPERATION_SECONDS(a->timeout));
 	stream = mailstream_new(low, STREAM_BUFFER);
 	if (!stream) {
 		mailstream_low_close(low);

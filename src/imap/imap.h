@@ -94,6 +94,9 @@ bool imap_parse_failed(const struct imap_session *s);
  * line, a response that never ends and a literal announcing 4 GB.  Set by the
  * pool before each request and by a watcher before each IDLE. */
 #define IMAP_OPERATION_BYTES (64u << 20)
+/* The `seconds` of an operation (connecting and logging in included) on an
+ * account whose reads each wait `timeout` seconds: four such waits. */
+#define IMAP_OPERATION_SECONDS(timeout) (4 * (timeout))
 void imap_limit_operation(struct imap_session *s, int seconds);
 /* The same limits again from now (a long job done in bounded steps). */
 void imap_renew_operation(struct imap_session *s);

@@ -22,11 +22,12 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
 
 /* Wraps fd in a stream driver.  With ctx == NULL the stream is plain TCP;
  * otherwise a TLS handshake (SNI and host name check against host) runs
- * first.  Every wait is bounded by timeout_s of inactivity.  On failure
+ * first, within handshake_s seconds in all (0: no bound but the waits').
+ * Every wait is bounded by timeout_s of inactivity.  On failure
  * returns NULL with the reason in err; fd is then still owned by the caller.
  * On success the stream owns fd. */
 mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
-			       char *err, size_t errlen);
+			       int handshake_s, char *err, size_t errlen);
 
 /* Whether a wait on the stream ran out of time (the server stopped
  * answering, as opposed to closing the connection). */
