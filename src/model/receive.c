@@ -464,7 +464,7 @@ static int folder_of_class(struct receive *r, const char *cls, uint64_t *ino, ch
 
 int receive_target(struct receive *r, const char *data, size_t len, uint64_t *folder_ino)
 {
-	char cls[256];
+	char cls[MSGCLASS_SIZE];
 	int err = ensure_loaded(r);
 
 	if (err < 0)
@@ -478,7 +478,7 @@ int receive_target(struct receive *r, const char *data, size_t len, uint64_t *fo
 
 static void route_one(struct receive *r, uint64_t msg, uint64_t inbox)
 {
-	char cls[256], *path = NULL;
+	char cls[MSGCLASS_SIZE], *path = NULL;
 	uint64_t target;
 	int err;
 
