@@ -482,13 +482,6 @@ bool imap_keyword_permitted(struct imap_session *s, const char *keyword)
 	return false;
 }
 
-void imap_forget_selection(struct imap_session *s)
-{
-	free(s->selected);
-	s->selected = NULL;
-	memset(&s->state, 0, sizeof(s->state));
-}
-
 int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,
 		       uint64_t *limit_kib)
 {

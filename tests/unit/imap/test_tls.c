@@ -1,4 +1,4 @@
-/* Unit tests for src/tls.c: the host name check is armed, or nothing is sent. */
+/* Unit tests for src/imap/tls.c: the host name check is armed, or nothing is sent. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
