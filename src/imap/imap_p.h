@@ -124,11 +124,11 @@ void imap_trace_logger(mailimap *imap, int type, const char *str, size_t size, v
 /* qsort comparison of uint32_t UIDs. */
 int imap_cmp_uid(const void *a, const void *b);
 
-/* UIDs imap_uidset_expand writes at most (16 MiB of them). */
+/* The most UIDs imap_uidset_expand writes out (16 MiB of them). */
 #define IMAP_UIDSET_MAX (1u << 22)
 
 /* The UIDs a server's UID set names, up to limit (the highest UID the caller
- * knows; a '*' ending a range stands for it): into *uids, ascending, malloc'd (NULL when
+ * knows; a '*' stands for it): into *uids, ascending, malloc'd (NULL when
  * none), a UID named twice appearing twice.  A range counts in either order
  * ("5:3" is "3:5").  -E2BIG (nothing written) past IMAP_UIDSET_MAX UIDs,
  * -ENOMEM.  Pure. */

@@ -47,6 +47,8 @@ static int push_range(struct uid_vec *uv, uint32_t lo, uint32_t hi, uint32_t lim
 	}
 	if (hi > limit)
 		hi = limit;	/* UIDs above what we know are of no interest */
+	if (lo == 0)
+		lo = 1;		/* no message has UID 0 (limit 0: none is known) */
 	for (uint64_t u = lo; u <= hi && r == 0; u++)
 		r = push_uid(uv, (uint32_t)u);
 	return r;
@@ -64,7 +66,9 @@ int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t 
 	     it = clist_next(it)) {
 		const struct mailimap_set_item *item = clist_content(it);
 
-		r = push_range(&uv, item->set_first, item->set_last ? item->set_last : limit, limit);
+		/* libetpan reads '*' (the highest UID in the folder) as 0 */
+		r = push_range(&uv, item->set_first ? item->set_first : limit,
+			       item->set_last ? item->set_last : limit, limit);
 	}
 	if (r < 0) {
 		free(uv.v);
