@@ -1,6 +1,8 @@
 /* imap_write.c - owns every IMAP command that changes the account: MOVE (and
  * its COPY + STORE + UID EXPUNGE fallback), STORE, APPEND, CREATE, DELETE,
- * RENAME, (UN)SUBSCRIBE, and the look-ups that check what happened after a
+ * RENAME, (UN)SUBSCRIBE; what those may meet (a NO and its errno,
+ * PERMANENTFLAGS, APPENDLIMIT, STATUS MESSAGES before a folder goes, the
+ * STORAGE quota); and the look-ups that check what happened after a
  * connection died mid-command. */
 #include "imap.h"
 #include "imap_p.h"

@@ -25,7 +25,7 @@ struct slot {
 
 struct pool {
 	const struct imap_account *acct;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;		/* protects down .. stopping, and slots */
 	pthread_cond_t idle;		/* signalled when a slot is checked in */
 	pthread_cond_t health;		/* signalled when `down` changes or on stop */
 
@@ -35,8 +35,8 @@ struct pool {
 	int backoff;			/* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
-	bool started;
-	pthread_t reconnector;
+	bool started;			/* with reconnector: pool_start's and */
+	pthread_t reconnector;		/* pool_stop's, one thread's */
 
 	int nslots;
 	struct slot slots[];		/* protected by lock */
