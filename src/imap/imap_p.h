@@ -34,11 +34,14 @@ struct imap_session {
 	struct imap_trace *trace;	/* owned; with -d only */
 };
 
-/* libetpan's senders: exported, but in no installed header. */
-int mailimap_token_send(mailstream *fd, const char *atom);
-int mailimap_crlf_send(mailstream *fd);
-
 /* ---- imap_session.c ---- */
+
+/* Sends "TAG command" and reads the response up to its tagged line, by
+ * hand: mailimap_custom_command sends a space before CRLF (Cyrus answers
+ * BAD), and STARTTLS must stop reading right there.  Returns a libetpan
+ * code (a BYE is MAILIMAP_ERROR_FATAL, a BAD MAILIMAP_ERROR_PROTOCOL);
+ * with MAILIMAP_NO_ERROR *cond is MAILIMAP_RESP_COND_STATE_OK or _NO. */
+int imap_plain_command(struct imap_session *s, const char *command, int *cond);
 
 /* libetpan result -> 0 or -errno; marks the session dead when the
  * connection is unusable and logs once. */
@@ -64,6 +67,8 @@ void imap_forget_selection(struct imap_session *s);
 
 /* BODY.PEEK[HEADER.FIELDS (names...)] for a NULL-terminated list. */
 struct mailimap_fetch_att *imap_header_fields_att(const char *const *names);
+/* Frees a FETCH's items and message set; either may be NULL. */
+void imap_fetch_request_free(struct mailimap_fetch_type *ft, struct mailimap_set *set);
 /* Adds att to ft; on failure frees both and returns false. */
 bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att);
 

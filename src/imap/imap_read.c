@@ -236,6 +236,14 @@ struct mailimap_fetch_att *imap_header_fields_att(const char *const *names)
 		mailimap_section_new_header_fields(mailimap_header_list_new(fields)));
 }
 
+void imap_fetch_request_free(struct mailimap_fetch_type *ft, struct mailimap_set *set)
+{
+	if (ft)
+		mailimap_fetch_type_free(ft);
+	if (set)
+		mailimap_set_free(set);
+}
+
 /* Adds att to ft; false (and ft freed) when either is missing. */
 bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att)
 {
@@ -272,10 +280,7 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 	int r;
 
 	if (!ft || !set) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		return -ENOMEM;
 	}
 	mailimap_set_msg_att_handler(s->imap, imap_on_meta, &mf);
@@ -290,8 +295,7 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
 	if (r == MAILIMAP_NO_ERROR)
 		mailimap_fetch_list_free(res);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	return imap_map_error(s, r, "FETCH");
 }
 
@@ -398,10 +402,7 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	int r;
 
 	if (!ft || !set || !att) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		if (att)
 			mailimap_fetch_att_free(att);
 		return -ENOMEM;
@@ -412,8 +413,7 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	mailimap_set_msg_body_handler(s->imap, on_body, bf);
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
 	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	if (r == MAILIMAP_NO_ERROR) {
 		r = collect_body(res, uid, bf) ? 0 : -ENOENT;
 		mailimap_fetch_list_free(res);
@@ -502,10 +502,7 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	for (size_t i = 0; ok && i < n; i++)
 		ok = mailimap_set_add_single(set, uids[i]) == MAILIMAP_NO_ERROR;
 	if (!ft || !ok || !sec) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		if (sec)
 			mailimap_section_free(sec);
 		return -ENOMEM;
@@ -521,8 +518,7 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
 	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
 	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	free(bf.body.buf);
 	if (r == MAILIMAP_NO_ERROR)
 		mailimap_fetch_list_free(res);

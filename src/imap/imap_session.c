@@ -16,6 +16,10 @@
 #include <unistd.h>
 #include <libetpan/libetpan.h>
 
+/* libetpan's senders: exported, but in no installed header. */
+int mailimap_token_send(mailstream *fd, const char *atom);
+int mailimap_crlf_send(mailstream *fd);
+
 static unsigned next_session_id;
 
 /* libetpan reads the socket this much at a time: large literals (message
@@ -136,18 +140,15 @@ static int refresh_capabilities(struct imap_session *s)
 	return imap_map_error(s, r, "CAPABILITY");
 }
 
-/* STARTTLS by hand rather than mailimap_starttls, to be sure (whatever
- * libetpan's version or patches) that nothing the server sent after its
- * answer is read later as if it had come through TLS (CVE-2020-15953). */
-static int starttls_command(struct imap_session *s, const char *host, char *err, size_t errlen)
+int imap_plain_command(struct imap_session *s, const char *command, int *cond)
 {
 	mailimap *imap = s->imap;
 	struct mailimap_response *resp = NULL;
-	int r, cond;
+	int r;
 
 	r = mailimap_send_current_tag(imap);
 	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_token_send(imap->imap_stream, "STARTTLS");
+		r = mailimap_token_send(imap->imap_stream, command);
 	if (r == MAILIMAP_NO_ERROR)
 		r = mailimap_crlf_send(imap->imap_stream);
 	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
@@ -156,15 +157,31 @@ static int starttls_command(struct imap_session *s, const char *host, char *err,
 		r = MAILIMAP_ERROR_STREAM;
 	if (r == MAILIMAP_NO_ERROR)
 		r = mailimap_parse_response(imap, &resp);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (!resp->rsp_resp_done || resp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED) {
+		mailimap_response_free(resp);
+		return MAILIMAP_ERROR_FATAL;	/* BYE */
+	}
+	*cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(resp);
+	return MAILIMAP_NO_ERROR;
+}
+
+/* STARTTLS by hand rather than mailimap_starttls, to be sure (whatever
+ * libetpan's version or patches) that nothing the server sent after its
+ * answer is read later as if it had come through TLS (CVE-2020-15953). */
+static int starttls_command(struct imap_session *s, const char *host, char *err, size_t errlen)
+{
+	int cond, r = imap_plain_command(s, "STARTTLS", &cond);
+
 	if (r != MAILIMAP_NO_ERROR) {
 		snprintf(err, errlen, "STARTTLS with %s failed: %s", host,
 			 r == MAILIMAP_ERROR_PROTOCOL ? "the server refused it" : "connection lost");
 		s->dead = true;
 		return -EPROTO;
 	}
-	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
-	mailimap_response_free(resp);
-	if (imap->imap_stream->read_buffer_len != 0) {
+	if (s->imap->imap_stream->read_buffer_len != 0) {
 		snprintf(err, errlen, "%s sent more after its answer to STARTTLS, before TLS began: "
 			 "refusing to continue (an attempt to inject responses into the encrypted "
 			 "session?)", host);

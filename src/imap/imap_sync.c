@@ -41,8 +41,7 @@ int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, im
 	r = mailimap_uid_fetch_qresync(s->imap, set, ft, modseq, &res, &qv);
 	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
 	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "UID FETCH (CHANGEDSINCE VANISHED)");
 	mailimap_fetch_list_free(res);

@@ -365,10 +365,7 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 	}
 	mailimap_fetch_list_free(res);
 out:
-	if (ft)
-		mailimap_fetch_type_free(ft);
-	if (set)
-		mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	return r;
 }
 
