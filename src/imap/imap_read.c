@@ -15,17 +15,6 @@
 #include <time.h>
 #include <libetpan/libetpan.h>
 
-struct body_fetch {
-	char *buf;
-	size_t room;
-	size_t got;
-	size_t max;		/* with grow: the buffer may grow up to this */
-	bool grow;
-	bool overflow;
-	imap_progress_cb *progress;	/* told how much has arrived, as it does */
-	void *progress_ctx;
-};
-
 static unsigned list_flags(const struct mailimap_mbx_list_flags *f)
 {
 	static const struct { const char *name; unsigned bit; } ext[] = {
@@ -344,6 +333,18 @@ int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
 	*count = n;
 	return 0;
 }
+
+/* Where one message's bytes go as they stream in. */
+struct body_fetch {
+	char *buf;
+	size_t room;
+	size_t got;
+	size_t max;		/* with grow: the buffer may grow up to this */
+	bool grow;
+	bool overflow;
+	imap_progress_cb *progress;	/* told how much has arrived, as it does */
+	void *progress_ctx;
+};
 
 static bool on_body(int type, struct mailimap_msg_att_body_section *section,
 		    const char *bytes, size_t len, void *ctx)

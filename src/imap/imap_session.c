@@ -1,8 +1,9 @@
 /* imap_session.c - owns one libetpan session: connecting (through tls.c),
  * STARTTLS, authentication, the capabilities and ENABLE QRESYNC that follow
  * login, the limits of each operation, what the session knows of the folder
- * it has selected, and the one switch where libetpan's result codes become
- * errno (imap_map_error).  The command files (imap_read.c, imap_write.c,
+ * it has selected, the sending of a command line libetpan cannot send
+ * itself, and the one switch where libetpan's result codes become errno
+ * (imap_map_error).  The command files (imap_read.c, imap_write.c,
  * imap_sync.c, ...) build on this one; it calls none of them. */
 #include "imap.h"
 #include "imap_p.h"

@@ -17,7 +17,7 @@
 SSL_CTX *tls_ctx_new(const char *ca_file, bool verify, char *err, size_t errlen);
 
 /* Resolves host and connects to the first address that answers within
- * timeout_s seconds.  Returns a blocking-free socket fd or -1 with err set. */
+ * timeout_s seconds.  Returns a non-blocking socket fd or -1 with err set. */
 int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, size_t errlen);
 
 /* Wraps fd in a stream driver.  With ctx == NULL the stream is plain TCP;
