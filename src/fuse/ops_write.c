@@ -304,7 +304,7 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	if (strcmp(name, "user.mapi.message_class") == 0) {
-		char cls[256];
+		char cls[MSGCLASS_SIZE];
 
 		r = mailbox_message_class(ctx_of(req)->mailbox, ino, cls, sizeof(cls));
 		if (r < 0)

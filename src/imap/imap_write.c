@@ -1,6 +1,8 @@
 /* imap_write.c - owns every IMAP command that changes the account: MOVE (and
  * its COPY + STORE + UID EXPUNGE fallback), STORE, APPEND, CREATE, DELETE,
- * RENAME, (UN)SUBSCRIBE, and the look-ups that check what happened after a
+ * RENAME, (UN)SUBSCRIBE; what those may meet (a NO and its errno,
+ * PERMANENTFLAGS, APPENDLIMIT, STATUS MESSAGES before a folder goes, the
+ * STORAGE quota); and the look-ups that check what happened after a
  * connection died mid-command. */
 #include "imap.h"
 #include "imap_p.h"
@@ -363,10 +365,7 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 	}
 	mailimap_fetch_list_free(res);
 out:
-	if (ft)
-		mailimap_fetch_type_free(ft);
-	if (set)
-		mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	return r;
 }
 
@@ -497,13 +496,6 @@ bool imap_keyword_permitted(struct imap_session *s, const char *keyword)
 			return true;
 	}
 	return false;
-}
-
-void imap_forget_selection(struct imap_session *s)
-{
-	free(s->selected);
-	s->selected = NULL;
-	memset(&s->state, 0, sizeof(s->state));
 }
 
 int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,

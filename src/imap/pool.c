@@ -25,7 +25,7 @@ struct slot {
 
 struct pool {
 	const struct imap_account *acct;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;		/* protects down .. stopping, and slots */
 	pthread_cond_t idle;		/* signalled when a slot is checked in */
 	pthread_cond_t health;		/* signalled when `down` changes or on stop */
 
@@ -35,8 +35,8 @@ struct pool {
 	int backoff;			/* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
-	bool started;
-	pthread_t reconnector;
+	bool started;			/* with reconnector: pool_start's and */
+	pthread_t reconnector;		/* pool_stop's, one thread's */
 
 	int nslots;
 	struct slot slots[];		/* protected by lock */
@@ -190,12 +190,13 @@ static int open_session(struct pool *p, struct imap_session **s)
 	return r;
 }
 
-/* How long one request may take in all, however the server trickles. */
+/* How long one request may take in all, however the server trickles: a
+ * SELECT and a command, so never under 20 s however short the timeout. */
 static int operation_seconds(const struct pool *p)
 {
-	int t = p->acct->timeout > 0 ? p->acct->timeout : 30;
+	int t = IMAP_OPERATION_SECONDS(p->acct->timeout > 0 ? p->acct->timeout : 30);
 
-	return t * 4 < 20 ? 20 : t * 4;
+	return t < 20 ? 20 : t;
 }
 
 static int run_once(struct pool *p, struct imap_session **sp, const char *folder,
