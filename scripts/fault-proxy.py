@@ -2,7 +2,7 @@
 """A TCP proxy for IMAP that cuts the connection at a chosen command.
 
     scripts/fault-proxy.py TARGET_PORT [--port P] [--cut-on CMD]
-                           [--cut-when request|response] [--cut-count N]
+                           [--cut-when request|response|refuse] [--cut-count N]
                            [--log FILE] [--lifetime SECONDS]
 
 Listens on 127.0.0.1 (port P, default: a free one), prints the listening port
@@ -17,6 +17,10 @@ as the first line on stdout, and forwards every connection to
                            the server's tagged reply to it arrives, without
                            relaying that reply (the server did it, the
                            client never learns)
+                 refuse:   do not forward the command; answer it "NO
+                           [CANNOT]" as a server refusing it would, and
+                           keep the connection (for commands without a
+                           literal: STORE, EXPUNGE, MOVE, COPY ...)
                  (default: response)
 --cut-count N    only the first N matching commands (over all connections)
                  are cut; later ones pass through untouched (default 1)
@@ -193,6 +197,14 @@ class Relay:
                         if cmd.upper() == b"AUTHENTICATE":
                             self.auth_tag = tag
                         if self.state.take(cmd):
+                            if self.state.cut_when == "refuse":
+                                if out:
+                                    self.s.sendall(b"".join(out))
+                                    out = []
+                                self.c.sendall(tag + b" NO [CANNOT] refused by the fault proxy\r\n")
+                                self.log(self.cid, "REFUSED %s %s" % (
+                                    tag.decode("ascii", "replace"), cmd.decode("ascii", "replace")))
+                                continue
                             if self.state.cut_when == "request":
                                 if out:
                                     self.s.sendall(b"".join(out))
@@ -261,7 +273,7 @@ def main(argv):
     ap.add_argument("target_port", type=int)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--cut-on")
-    ap.add_argument("--cut-when", choices=("request", "response"), default="response")
+    ap.add_argument("--cut-when", choices=("request", "response", "refuse"), default="response")
     ap.add_argument("--cut-count", type=int, default=1)
     ap.add_argument("--log")
     ap.add_argument("--lifetime", type=float, default=300)

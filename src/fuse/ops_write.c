@@ -6,7 +6,6 @@
 #include "live/notify.h"
 #include "util/log.h"
 #include "model/mailbox.h"
-#include "model/receive.h"
 #include "model/upload.h"
 
 #include <errno.h>
@@ -320,7 +319,7 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	if (strcmp(name, "user.mapi.message_class") == 0) {
-		char cls[RECEIVE_CLASS_SIZE];
+		char cls[MSGCLASS_SIZE];
 
 		r = mailbox_message_class(ctx_of(req)->mailbox, ino, cls, sizeof(cls));
 		if (r < 0)

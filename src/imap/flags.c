@@ -3,6 +3,7 @@
 #include "flags.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,7 +19,8 @@ static const struct {
 
 #define NSYSTEM (sizeof(system_flags) / sizeof(system_flags[0]))
 
-bool flags_keyword_valid(const char *kw)
+/* An IMAP atom that may be a keyword (RFC 3501 flag-keyword). */
+static bool keyword_valid(const char *kw)
 {
 	if (!*kw || strlen(kw) > 200)
 		return false;
@@ -32,7 +34,7 @@ int flags_add_keyword(struct flag_set *fs, const char *keyword)
 {
 	char **v;
 
-	if (!flags_keyword_valid(keyword))
+	if (!keyword_valid(keyword))
 		return -EINVAL;
 	for (size_t i = 0; i < fs->nkeywords; i++)
 		if (strcasecmp(fs->keywords[i], keyword) == 0)

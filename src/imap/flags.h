@@ -4,7 +4,6 @@
 #ifndef IMAPFS_FLAGS_H
 #define IMAPFS_FLAGS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "imap.h"
@@ -16,20 +15,21 @@ struct flag_set {
 	char **keywords;
 };
 
-/* Parses space-separated flags.  \Recent is ignored (nobody may set it);
- * unknown \System flags, bad keyword characters and parentheses give
- * -EINVAL.  On success *out owns its keywords (free with flags_free). */
+/* Parses flags separated by blanks (space, tab, CR, LF), case-insensitively;
+ * a flag given twice counts once.  \Recent is ignored (nobody may set it);
+ * unknown \System flags, a keyword that is no RFC 3501 atom (parentheses,
+ * '%', '*', '"', '\\', ']', '{', controls, non-ASCII, over 200 bytes) and a
+ * NUL in text give -EINVAL.  On success *out owns its keywords (free with
+ * flags_free); on failure it is empty. */
 int flags_parse(const char *text, size_t len, struct flag_set *out);
 
-/* Appends a keyword (copied); -ENOMEM or -EINVAL. */
+/* Appends a keyword (copied) unless fs has it already (case-insensitively);
+ * -EINVAL when it is no valid keyword, -ENOMEM. */
 int flags_add_keyword(struct flag_set *fs, const char *keyword);
 
 /* "\Seen \Flagged $Label" (system flags first, in a fixed order); malloc'd. */
 char *flags_format(const struct flag_set *fs);
 
 void flags_free(struct flag_set *fs);
-
-/* An IMAP atom that may be a keyword (RFC 3501 flag-keyword). */
-bool flags_keyword_valid(const char *keyword);
 
 #endif

@@ -1,7 +1,11 @@
-/* imap.h - one IMAP session over libetpan: connect, STARTTLS, login, LIST,
- * SELECT, metadata and body FETCH.  libetpan's result codes become negative
- * errno here and nowhere else.  A session is used by one thread at a time
- * (the pool hands it out); nothing here locks. */
+/* imap.h - IMAP over libetpan, one session at a time: the session itself
+ * (imap_session.c), the commands that read (imap_read.c), keep a folder in
+ * step (imap_sync.c), change things (imap_write.c), METADATA
+ * (imap_metadata.c) and BODYSTRUCTURE (imap_structure.c); imap_p.h says
+ * which file calls which.  Commands return 0 (or what their comment says)
+ * or -errno: libetpan's result codes become errno in one place
+ * (imap_session.c).  A session is used by one thread at a time (the pool
+ * hands it out); nothing here locks. */
 #ifndef IMAPFS_IMAP_H
 #define IMAPFS_IMAP_H
 
@@ -49,7 +53,7 @@ enum {
 	IMAP_LIST_ARCHIVE = 1 << 7,
 };
 
-/* Message flags as a bitmask; keywords are kept apart (later work). */
+/* System flags as a bitmask; keywords travel as strings (flags.h). */
 enum {
 	IMAP_FLAG_SEEN = 1 << 0,
 	IMAP_FLAG_ANSWERED = 1 << 1,
@@ -73,6 +77,8 @@ struct imap_meta {
 typedef void imap_list_cb(const char *name, char delim, unsigned flags, void *ctx);
 typedef void imap_meta_cb(const struct imap_meta *meta, void *ctx);
 
+/* ---- the session (imap_session.c) ---- */
+
 /* Connects, secures and logs in.  On failure returns -errno and writes a
  * one-line, user-facing reason into err. */
 int imap_open(const struct imap_account *acct, struct imap_session **out, char *err, size_t errlen);
@@ -94,6 +100,9 @@ bool imap_parse_failed(const struct imap_session *s);
  * line, a response that never ends and a literal announcing 4 GB.  Set by the
  * pool before each request and by a watcher before each IDLE. */
 #define IMAP_OPERATION_BYTES (64u << 20)
+/* The `seconds` of an operation (connecting and logging in included) on an
+ * account whose reads each wait `timeout` seconds: four such waits. */
+#define IMAP_OPERATION_SECONDS(timeout) (4 * (timeout))
 void imap_limit_operation(struct imap_session *s, int seconds);
 /* The same limits again from now (a long job done in bounded steps). */
 void imap_renew_operation(struct imap_session *s);
@@ -105,11 +114,13 @@ unsigned imap_session_id(const struct imap_session *s);
 
 bool imap_has_capability(struct imap_session *s, const char *name);
 
-/* LIST "" "*": cb once per folder. */
-int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx);
-
 /* The folder (modified UTF-7 name) currently selected, or NULL. */
 const char *imap_selected(const struct imap_session *s);
+
+/* ---- reading (imap_read.c) ---- */
+
+/* LIST "" "*": cb once per folder. */
+int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx);
 
 /* SELECTs mbox unless it already is (or always, with fresh: then EXISTS is
  * exact); state receives UIDVALIDITY, UIDNEXT, EXISTS.  -ENOENT when the
@@ -120,9 +131,6 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
  * again first if this session's view is older), else -ESTALE. */
 int imap_expect_validity(struct imap_session *s, uint32_t expected);
 
-/* NOOP on the selected folder, then the current state (EXISTS updated). */
-int imap_noop(struct imap_session *s, struct imap_folder_state *state);
-
 /* FETCH listing data for sequence numbers lo..hi, or for UIDs lo..hi with
  * by_uid (hi 0 means '*').  Streams: cb runs per message, memory stays small. */
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
@@ -131,21 +139,6 @@ int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t h
 /* UID and RFC822.SIZE of message number seq alone (to name a message whose
  * full listing data the parser cannot read). */
 int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx);
-
-/* UID FETCH 1:top (UID FLAGS) (CHANGEDSINCE modseq [VANISHED]): cb gets
- * the messages whose flags changed since modseq (CONDSTORE).  With QRESYNC
- * also the UIDs up to top expunged since then (*vanished, ascending,
- * malloc'd) and 0; 1 when the server cannot say what vanished. */
-int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb,
-		       void *ctx, uint32_t **vanished, size_t *nvanished);
-
-/* qsort comparison of uint32_t UIDs. */
-int imap_cmp_uid(const void *a, const void *b);
-
-/* IDLE on the selected folder until the server reports a change, wake_fd
- * (may be -1) becomes readable, or seconds pass; then DONE.  1 when the
- * server reported new, expunged or changed messages, 0 otherwise. */
-int imap_idle(struct imap_session *s, int wake_fd, int seconds);
 
 /* The first len bytes of each of the messages uids, in one UID FETCH;
  * cb gets each message's bytes (valid during the call). */
@@ -168,9 +161,24 @@ int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint3
 int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
 			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx);
 
+/* UID FETCH uid BODY.PEEK[part_id] ("1", "2.1"): the raw part, at most max
+ * bytes (more is -EIO), malloc'd.  -EINVAL when part_id is no part number. */
+int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
+		    char **data, size_t *len);
 
-/* Unix time of a UTC calendar time (POSIX has no timegm); 0 if invalid. */
-int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec);
+/* ---- keeping a folder in step (imap_sync.c) ---- */
+
+/* UID FETCH 1:top (UID FLAGS) (CHANGEDSINCE modseq [VANISHED]): cb gets
+ * the messages whose flags changed since modseq (CONDSTORE).  With QRESYNC
+ * also the UIDs up to top expunged since then (*vanished, ascending,
+ * malloc'd) and 0; 1 when the server cannot say what vanished. */
+int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb,
+		       void *ctx, uint32_t **vanished, size_t *nvanished);
+
+/* IDLE on the selected folder until the server reports a change, wake_fd
+ * (may be -1) becomes readable, or seconds pass; then DONE.  1 when the
+ * server reported new, expunged or changed messages, 0 otherwise. */
+int imap_idle(struct imap_session *s, int wake_fd, int seconds);
 
 /* ---- changing things (imap_write.c) ---- */
 
@@ -215,23 +223,26 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 /* Finds a message in the selected folder by Message-ID and exact size. */
 int imap_search_message(struct imap_session *s, const char *message_id, uint32_t size, uint32_t *uid);
 
-/* Folder commands; server refusals map to EEXIST, ENOENT or EPERM. */
+/* Folder commands.  A refusal maps to errno by its response code, or its
+ * text (imap_refusal_errno in imap_p.h): EEXIST, ENOENT, EACCES, EPERM,
+ * ENOSPC, EBUSY, else EIO. */
 int imap_create_folder(struct imap_session *s, const char *mbox);
 int imap_delete_folder(struct imap_session *s, const char *mbox);
 int imap_rename_folder(struct imap_session *s, const char *from, const char *to);
 int imap_subscribe(struct imap_session *s, const char *mbox, bool subscribe);
 int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *count);
+/* STATUS mbox (MESSAGES UIDNEXT UIDVALIDITY) into out (exists, uidnext,
+ * uidvalidity; highestmodseq 0).  Not for the selected folder. */
+int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_folder_state *out);
 
 /* The STORAGE quota of mbox's quota root (RFC 2087 GETQUOTAROOT), in KiB:
  * -EOPNOTSUPP without QUOTA, -ENODATA when no root limits storage. */
 int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,
 		       uint64_t *limit_kib);
 
-/* Whether PERMANENTFLAGS of the selected folder lets us store this keyword. */
+/* Whether PERMANENTFLAGS of the selected folder lets us store this keyword
+ * (true when the folder announced none: the server decides on STORE). */
 bool imap_keyword_permitted(struct imap_session *s, const char *keyword);
-
-/* Forget the selected folder (its name changed, or it was deleted). */
-void imap_forget_selection(struct imap_session *s);
 
 /* ---- METADATA, RFC 5464 (imap_metadata.c) ---- */
 
@@ -245,15 +256,12 @@ int imap_get_metadata(struct imap_session *s, const char *entry, char **value);
  * unless configured otherwise). */
 int imap_set_metadata(struct imap_session *s, const char *entry, const char *value);
 
+/* ---- BODYSTRUCTURE (imap_structure.c) ---- */
+
 struct mime_message;
 /* BODYSTRUCTURE plus Content-Class and X-MS-TNEF-Correlator of uid, as a
  * tree with no bodies loaded; free with imap_structure_free. */
 int imap_fetch_structure(struct imap_session *s, uint32_t uid, struct mime_message *out);
 void imap_structure_free(struct mime_message *m);
-
-/* UID FETCH uid BODY.PEEK[part_id] ("1", "2.1"): the raw part, at most max
- * bytes (more is -EIO), malloc'd. */
-int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
-		    char **data, size_t *len);
 
 #endif

@@ -160,35 +160,15 @@ static bool safe_word(const char *s)
 	return true;
 }
 
-/* Sends "TAG cmd" and reads the response.  Not mailimap_custom_command: it
- * sends a space before CRLF, which Cyrus answers with BAD.  0 for OK,
- * -EPERM for NO (refused), -EOPNOTSUPP for BAD (not understood); the
- * connection stays usable after either. */
+/* Sends "TAG cmd" and reads the response: 0 for OK, -EPERM for NO
+ * (refused; the connection stays usable).  libetpan takes a BAD for a
+ * protocol error: the session is then dead (-EIO). */
 static int metadata_command(struct imap_session *s, const char *cmd, const char *what)
 {
-	mailimap *imap = s->imap;
-	struct mailimap_response *resp = NULL;
-	int r, cond;
+	int cond, r = imap_plain_command(s, cmd, &cond);
 
-	r = mailimap_send_current_tag(imap);
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_token_send(imap->imap_stream, cmd);
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_crlf_send(imap->imap_stream);
-	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
-		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
-		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_parse_response(imap, &resp);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, what);
-	if (!resp->rsp_resp_done || resp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED) {
-		mailimap_response_free(resp);
-		return imap_map_error(s, MAILIMAP_ERROR_FATAL, what);	/* BYE */
-	}
-	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
-	mailimap_response_free(resp);
 	if (cond == MAILIMAP_RESP_COND_STATE_OK)
 		return 0;
 	log_warn("session %u: %s refused: %.200s", imap_session_id(s), what, imap_server_text(s));

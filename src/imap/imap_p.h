@@ -1,4 +1,20 @@
-/* imap_p.h - what imap.c and imap_write.c share and nobody else sees. */
+/* imap_p.h - what the files behind imap.h share and nobody else sees.
+ *
+ * Who owns what.  Calls go down this list, never up, so no two files call
+ * each other:
+ *
+ *   imap_sync.c       CHANGEDSINCE / VANISHED, IDLE    -> read, session, uidset
+ *   imap_write.c      commands that change the account -> read, session, trace,
+ *                                                       flags.c
+ *   imap_structure.c  BODYSTRUCTURE as a MIME tree     -> read, session
+ *   imap_metadata.c   METADATA (RFC 5464)              -> session
+ *   imap_read.c       LIST, SELECT, FETCH, SEARCH ALL  -> session, uidset
+ *   imap_session.c    the session: connect, STARTTLS, login, ENABLE, the
+ *                     operation limits, the selected folder's state, and
+ *                     libetpan result -> errno         -> trace, tls.c
+ *   imap_trace.c      the -d log of what a session sends
+ *   imap_uidset.c     UID order and UID-set expansion (pure)
+ */
 #ifndef IMAPFS_IMAP_P_H
 #define IMAPFS_IMAP_P_H
 
@@ -18,20 +34,14 @@ struct imap_session {
 	struct imap_trace *trace;	/* owned; with -d only */
 };
 
-/* The -d log of what a session sends (imap_trace.c): command lines, with
- * literals and credentials left out.  imap_trace_logger is libetpan's
- * logger, ctx the trace.  imap_trace_reset: the command ended, even if a
- * literal it announced was never sent (a server refusing an APPEND before
- * its continuation).  free and reset take NULL. */
-struct imap_trace;
-struct imap_trace *imap_trace_new(unsigned session_id);
-void imap_trace_free(struct imap_trace *t);
-void imap_trace_reset(struct imap_trace *t);
-void imap_trace_logger(mailimap *imap, int type, const char *str, size_t size, void *ctx);
+/* ---- imap_session.c ---- */
 
-/* libetpan's senders: exported, but in no installed header. */
-int mailimap_token_send(mailstream *fd, const char *atom);
-int mailimap_crlf_send(mailstream *fd);
+/* Sends "TAG command" and reads the response up to its tagged line, by
+ * hand: mailimap_custom_command sends a space before CRLF (Cyrus answers
+ * BAD), and STARTTLS must stop reading right there.  Returns a libetpan
+ * code (a BYE is MAILIMAP_ERROR_FATAL, a BAD MAILIMAP_ERROR_PROTOCOL);
+ * with MAILIMAP_NO_ERROR *cond is MAILIMAP_RESP_COND_STATE_OK or _NO. */
+int imap_plain_command(struct imap_session *s, const char *command, int *cond);
 
 /* libetpan result -> 0 or -errno; marks the session dead when the
  * connection is unusable and logs once. */
@@ -45,18 +55,25 @@ const char *imap_server_text(const struct imap_session *s);
  * when it has one, else the last untagged response's. */
 const char *imap_response_code(const struct imap_session *s);
 
-/* A refusal (NO) as -errno: from its RFC 5530 response code when it has one
- * imapfs knows (ALREADYEXISTS -EEXIST, NONEXISTENT and TRYCREATE -ENOENT,
- * NOPERM -EACCES, OVERQUOTA and LIMIT -ENOSPC, TOOBIG -EFBIG, CANNOT -EPERM,
- * INUSE -EBUSY, server trouble -EIO), else -- the last resort, for servers
- * without codes -- from English words in text; -EIO when neither says.
- * code and text may be NULL.  Pure. */
-int imap_refusal_errno(const char *code, const char *text);
+/* Copies what libetpan learnt of the selected folder into s->state (and
+ * *state when not NULL). */
+void imap_read_state(struct imap_session *s, struct imap_folder_state *state);
+
+/* Forget the selected folder (about to be selected anew, renamed or
+ * deleted). */
+void imap_forget_selection(struct imap_session *s);
+
+/* ---- imap_read.c: the parts of a FETCH ---- */
 
 /* BODY.PEEK[HEADER.FIELDS (names...)] for a NULL-terminated list. */
 struct mailimap_fetch_att *imap_header_fields_att(const char *const *names);
+/* Frees a FETCH's items and message set; either may be NULL. */
+void imap_fetch_request_free(struct mailimap_fetch_type *ft, struct mailimap_set *set);
 /* Adds att to ft; on failure frees both and returns false. */
 bool imap_add_att(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att);
+
+/* Decodes one FETCH response's items we understand. */
+void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m);
 
 /* Context of one streaming FETCH: cb per response as it arrives. */
 struct meta_fetch {
@@ -64,7 +81,10 @@ struct meta_fetch {
 	void *ctx;
 };
 
-/* libetpan's handlers for a streaming FETCH (ctx: a struct meta_fetch). */
+/* libetpan's handlers for a streaming FETCH: imap_on_meta (ctx: a struct
+ * meta_fetch) gets each response as it is parsed.  libetpan calls an att
+ * handler only while a progress callback is set: imap_on_progress is that
+ * callback, and does nothing. */
 void imap_on_meta(struct mailimap_msg_att *att, void *ctx);
 void imap_on_progress(size_t current, size_t maximum, void *ctx);
 
@@ -74,19 +94,50 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 			 struct mailimap_fetch_type *ft, uint64_t changedsince,
 			 imap_meta_cb *cb, void *ctx);
 
-/* Copies what libetpan learnt of the selected folder into s->state (and
- * *state when not NULL). */
-void imap_read_state(struct imap_session *s, struct imap_folder_state *state);
+/* ---- imap_write.c ---- */
 
-/* imap_metadata.c: value with every line end CRLF (malloc'd; *len without
- * the NUL), as libetpan will send it: it rewrites a bare LF or a bare CR to
- * CRLF while sending, which would make a literal longer than announced. */
+/* A refusal (NO) as -errno: from its RFC 5530 response code when it has one
+ * imapfs knows (ALREADYEXISTS -EEXIST, NONEXISTENT and TRYCREATE -ENOENT,
+ * NOPERM -EACCES, OVERQUOTA and LIMIT -ENOSPC, TOOBIG -EFBIG, CANNOT -EPERM,
+ * INUSE -EBUSY, server trouble -EIO), else -- the last resort, for servers
+ * without codes -- from English words in text; -EIO when neither says.
+ * code and text may be NULL.  Pure. */
+int imap_refusal_errno(const char *code, const char *text);
+
+/* ---- imap_metadata.c ---- */
+
+/* value with every line end CRLF (malloc'd; *len without the NUL), as
+ * libetpan will send it: it rewrites a bare LF or a bare CR to CRLF while
+ * sending, which would make a literal longer than announced.  Pure. */
 char *imap_crlf_copy(const char *value, size_t *len);
 
-/* ENABLE QRESYNC (imap_sync.c); 0 also when the server refuses it. */
-int imap_enable_qresync(struct imap_session *s);
+/* ---- imap_trace.c ---- */
 
-/* Decodes one FETCH response's items we understand. */
-void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m);
+/* The -d log of what a session sends: command lines, with literals and
+ * credentials left out.  imap_trace_logger is libetpan's logger, ctx the
+ * trace.  imap_trace_reset: the command ended, even if a literal it
+ * announced was never sent (a server refusing an APPEND before its
+ * continuation).  free and reset take NULL. */
+struct imap_trace;
+struct imap_trace *imap_trace_new(unsigned session_id);
+void imap_trace_free(struct imap_trace *t);
+void imap_trace_reset(struct imap_trace *t);
+void imap_trace_logger(mailimap *imap, int type, const char *str, size_t size, void *ctx);
+
+/* ---- imap_uidset.c ---- */
+
+/* qsort comparison of uint32_t UIDs. */
+int imap_cmp_uid(const void *a, const void *b);
+
+/* The most UIDs imap_uidset_expand writes out (16 MiB of them). */
+#define IMAP_UIDSET_MAX (1u << 22)
+
+/* The UIDs a server's UID set names, up to limit (the highest UID the caller
+ * knows; a '*' stands for it): into *uids, ascending, malloc'd (NULL when
+ * none), a UID named twice appearing twice.  A range counts in either order
+ * ("5:3" is "3:5").  -E2BIG (nothing written) past IMAP_UIDSET_MAX UIDs,
+ * -ENOMEM.  Pure. */
+int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t **uids,
+		       size_t *count);
 
 #endif

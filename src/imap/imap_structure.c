@@ -236,15 +236,11 @@ int imap_fetch_structure(struct imap_session *s, uint32_t uid, struct mime_messa
 
 	memset(out, 0, sizeof(*out));
 	if (!ft || !set) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		return -ENOMEM;
 	}
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "UID FETCH BODYSTRUCTURE");
 	r = -ENOENT;

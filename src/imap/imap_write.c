@@ -1,6 +1,8 @@
 /* imap_write.c - owns every IMAP command that changes the account: MOVE (and
  * its COPY + STORE + UID EXPUNGE fallback), STORE, APPEND, CREATE, DELETE,
- * RENAME, (UN)SUBSCRIBE, and the look-ups that check what happened after a
+ * RENAME, (UN)SUBSCRIBE; what those may meet (a NO and its errno,
+ * PERMANENTFLAGS, APPENDLIMIT, STATUS MESSAGES before a folder goes, the
+ * STORAGE quota); and the look-ups that check what happened after a
  * connection died mid-command. */
 #include "imap.h"
 #include "imap_p.h"
@@ -363,10 +365,7 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 	}
 	mailimap_fetch_list_free(res);
 out:
-	if (ft)
-		mailimap_fetch_type_free(ft);
-	if (set)
-		mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	return r;
 }
 
@@ -438,14 +437,18 @@ int imap_subscribe(struct imap_session *s, const char *mbox, bool subscribe)
 	return refusal(s, r, subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
 }
 
-int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *count)
+int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_folder_state *out)
 {
+	static const int wanted[] = { MAILIMAP_STATUS_ATT_MESSAGES, MAILIMAP_STATUS_ATT_UIDNEXT,
+				      MAILIMAP_STATUS_ATT_UIDVALIDITY };
 	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
 	struct mailimap_mailbox_data_status *st = NULL;
-	int r;
+	int r = atts ? MAILIMAP_NO_ERROR : MAILIMAP_ERROR_MEMORY;
 
-	*count = 0;
-	if (!atts || mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_MESSAGES) != MAILIMAP_NO_ERROR) {
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; r == MAILIMAP_NO_ERROR && i < sizeof(wanted) / sizeof(wanted[0]); i++)
+		r = mailimap_status_att_list_add(atts, wanted[i]);
+	if (r != MAILIMAP_NO_ERROR) {
 		if (atts)
 			mailimap_status_att_list_free(atts);
 		return -ENOMEM;
@@ -458,10 +461,23 @@ int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *coun
 		const struct mailimap_status_info *si = clist_content(it);
 
 		if (si->st_att == MAILIMAP_STATUS_ATT_MESSAGES)
-			*count = si->st_value;
+			out->exists = si->st_value;
+		else if (si->st_att == MAILIMAP_STATUS_ATT_UIDNEXT)
+			out->uidnext = si->st_value;
+		else if (si->st_att == MAILIMAP_STATUS_ATT_UIDVALIDITY)
+			out->uidvalidity = si->st_value;
 	}
 	mailimap_mailbox_data_status_free(st);
 	return 0;
+}
+
+int imap_count_messages(struct imap_session *s, const char *mbox, uint32_t *count)
+{
+	struct imap_folder_state st;
+	int r = imap_folder_status(s, mbox, &st);
+
+	*count = st.exists;
+	return r;
 }
 
 bool imap_keyword_permitted(struct imap_session *s, const char *keyword)
@@ -480,13 +496,6 @@ bool imap_keyword_permitted(struct imap_session *s, const char *keyword)
 			return true;
 	}
 	return false;
-}
-
-void imap_forget_selection(struct imap_session *s)
-{
-	free(s->selected);
-	s->selected = NULL;
-	memset(&s->state, 0, sizeof(s->state));
 }
 
 int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,

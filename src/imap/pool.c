@@ -25,10 +25,10 @@ struct slot {
 };
 
 struct pool {
-	const struct imap_account *acct;	/* acct and nslots: set once */
-	pthread_mutex_t lock;		/* protects the fields below, slots too */
-	pthread_cond_t idle;		/* with lock: a slot was checked in */
-	pthread_cond_t health;		/* with lock: `down` changed, or stopping */
+	const struct imap_account *acct;
+	pthread_mutex_t lock;		/* protects down .. stopping, and slots */
+	pthread_cond_t idle;		/* signalled when a slot is checked in */
+	pthread_cond_t health;		/* signalled when `down` changes or on stop */
 
 	bool down;			/* the server cannot be reached */
 	time_t down_since;		/* wall clock, for .status */
@@ -36,8 +36,8 @@ struct pool {
 	int backoff;			/* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
-	bool started;			/* started and reconnector: pool_start's */
-	pthread_t reconnector;		/* and pool_stop's, not the lock's */
+	bool started;			/* with reconnector: pool_start's and */
+	pthread_t reconnector;		/* pool_stop's, one thread's */
 
 	int nslots;
 	struct slot slots[];		/* protected by lock */
@@ -191,12 +191,13 @@ static int open_session(struct pool *p, struct imap_session **s)
 	return r;
 }
 
-/* How long one request may take in all, however the server trickles. */
+/* How long one request may take in all, however the server trickles: a
+ * SELECT and a command, so never under 20 s however short the timeout. */
 static int operation_seconds(const struct pool *p)
 {
-	int t = p->acct->timeout > 0 ? p->acct->timeout : 30;
+	int t = IMAP_OPERATION_SECONDS(p->acct->timeout > 0 ? p->acct->timeout : 30);
 
-	return t * 4 < 20 ? 20 : t * 4;
+	return t < 20 ? 20 : t;
 }
 
 static int run_once(struct pool *p, struct imap_session **sp, const char *folder,

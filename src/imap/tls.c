@@ -389,8 +389,19 @@ static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
 	return 0;
 }
 
+/* seconds from now, or none (0) */
+static void set_deadline(struct stream *st, int seconds)
+{
+	if (seconds > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &st->deadline);
+		st->deadline.tv_sec += seconds;
+	} else {
+		st->deadline = (struct timespec){ 0 };
+	}
+}
+
 mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
-			       char *err, size_t errlen)
+			       int handshake_s, char *err, size_t errlen)
 {
 	struct stream *st = calloc(1, sizeof(*st));
 	mailstream_low *low;
@@ -410,9 +421,7 @@ mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeo
 	fcntl(st->cancel_pipe[1], F_SETFD, FD_CLOEXEC);
 	fcntl(st->cancel_pipe[1], F_SETFL, O_NONBLOCK);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	/* the handshake as a whole is bounded too, not just each wait in it */
-	clock_gettime(CLOCK_MONOTONIC, &st->deadline);
-	st->deadline.tv_sec += 4 * (timeout_s > 0 ? timeout_s : 30);
+	set_deadline(st, handshake_s);
 	if (ctx && handshake(st, ctx, host, timeout_s * 1000, err, errlen) < 0)
 		goto fail;
 	low = mailstream_low_new(st, &stream_driver);
@@ -429,11 +438,6 @@ fail:
 	close(st->cancel_pipe[1]);
 	free(st);
 	return NULL;
-}
-
-void tls_stream_set_timeout(mailstream_low *low, int timeout_s)
-{
-	mailstream_low_set_timeout(low, (time_t)timeout_s);
 }
 
 bool tls_stream_timed_out(mailstream_low *low)
@@ -454,12 +458,7 @@ void tls_stream_limit(mailstream_low *low, uint64_t max_bytes, int max_seconds)
 		return;
 	st = low->data;
 	st->budget = max_bytes;
-	if (max_seconds > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &st->deadline);
-		st->deadline.tv_sec += max_seconds;
-	} else {
-		st->deadline = (struct timespec){ 0 };
-	}
+	set_deadline(st, max_seconds);
 }
 
 void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds)

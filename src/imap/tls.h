@@ -17,16 +17,17 @@
 SSL_CTX *tls_ctx_new(const char *ca_file, bool verify, char *err, size_t errlen);
 
 /* Resolves host and connects to the first address that answers within
- * timeout_s seconds.  Returns a blocking-free socket fd or -1 with err set. */
+ * timeout_s seconds.  Returns a non-blocking socket fd or -1 with err set. */
 int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, size_t errlen);
 
 /* Wraps fd in a stream driver.  With ctx == NULL the stream is plain TCP;
  * otherwise a TLS handshake (SNI and host name check against host) runs
- * first.  Every wait is bounded by timeout_s of inactivity.  On failure
+ * first, within handshake_s seconds in all (0: no bound but the waits').
+ * Every wait is bounded by timeout_s of inactivity.  On failure
  * returns NULL with the reason in err; fd is then still owned by the caller.
  * On success the stream owns fd. */
 mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
-			       char *err, size_t errlen);
+			       int handshake_s, char *err, size_t errlen);
 
 /* Whether a wait on the stream ran out of time (the server stopped
  * answering, as opposed to closing the connection). */
@@ -39,8 +40,5 @@ bool tls_stream_timed_out(mailstream_low *low);
 void tls_stream_limit(mailstream_low *low, uint64_t max_bytes, int max_seconds);
 void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds);
 bool tls_stream_over_budget(mailstream_low *low);
-
-/* Switches the stream's idea of how long one wait may take. */
-void tls_stream_set_timeout(mailstream_low *low, int timeout_s);
 
 #endif

@@ -187,7 +187,7 @@ static void *watch_loop(void *arg)
 		}
 		set_state(wr, W_IDLE, false);
 		/* the IDLE itself, then what DONE brings, within the usual bounds */
-		imap_limit_operation(s, IDLE_SECONDS + w->acct->timeout * 4);
+		imap_limit_operation(s, IDLE_SECONDS + IMAP_OPERATION_SECONDS(w->acct->timeout));
 		r = imap_idle(s, w->stop_pipe[0], IDLE_SECONDS);
 		if (r < 0) {
 			log_info("watching %s: the IDLE connection ended; reconnecting in %d s",

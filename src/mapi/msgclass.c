@@ -46,11 +46,11 @@ static bool class_valid(const char *s)
 }
 
 /* cls = prefix + rest; false (cls untouched) if that would not fit. */
-static bool set_class(char cls[256], const char *prefix, const char *rest)
+static bool set_class(char cls[MSGCLASS_SIZE], const char *prefix, const char *rest)
 {
 	if (strlen(prefix) + strlen(rest) > CLASS_MAX)
 		return false;
-	snprintf(cls, 256, "%s%s", prefix, rest);
+	snprintf(cls, MSGCLASS_SIZE, "%s%s", prefix, rest);
 	return true;
 }
 
@@ -219,7 +219,7 @@ static bool key_matches(const struct tnef_info *ti, const char *correlator)
 	return n > 0 && n == strlen(correlator) && memcmp(ti->key, correlator, n) == 0;
 }
 
-static bool rule_tnef(const struct mime_message *m, const struct source *src, char cls[256])
+static bool rule_tnef(const struct mime_message *m, const struct source *src, char cls[MSGCLASS_SIZE])
 {
 	const struct mime_part *p = find_tnef(&m->root);
 	const char *name = NULL;
@@ -272,7 +272,7 @@ static int action_severity(const char *v)
 	return -1;
 }
 
-static bool rule_dsn(const struct mime_message *m, const struct source *src, char cls[256])
+static bool rule_dsn(const struct mime_message *m, const struct source *src, char cls[MSGCLASS_SIZE])
 {
 	static const char *const classes[] = {
 		"REPORT.IPM.Note.DR", "REPORT.IPM.Note.Expanded.DR", "REPORT.IPM.Note.Relayed.DR",
@@ -319,7 +319,7 @@ static const char *disposition_class(const char *v)
 	return NULL;
 }
 
-static bool rule_mdn(const struct mime_message *m, const struct source *src, char cls[256])
+static bool rule_mdn(const struct mime_message *m, const struct source *src, char cls[MSGCLASS_SIZE])
 {
 	const struct mime_part *p = &m->root;
 	const char *v, *name = NULL;
@@ -350,7 +350,7 @@ static bool has_suffix(const char *s, const char *suffix)
 	return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
-static bool rule_smime(const struct mime_message *m, char cls[256])
+static bool rule_smime(const struct mime_message *m, char cls[MSGCLASS_SIZE])
 {
 	const struct mime_part *p = &m->root;
 
@@ -476,7 +476,7 @@ static const char *calendar_class(const char *method, const struct ical *ic)
 	return NULL;
 }
 
-static bool rule_calendar(const struct mime_message *m, const struct source *src, char cls[256])
+static bool rule_calendar(const struct mime_message *m, const struct source *src, char cls[MSGCLASS_SIZE])
 {
 	const struct mime_part *p = find_calendar(&m->root, 0);
 	struct ical ic = { .kind = ICAL_NONE };
@@ -504,7 +504,7 @@ static bool has_part(const struct mime_part *p, const char *type, const char *su
 
 enum fit { FIT_ANY, FIT_FAX, FIT_AUDIO };
 
-static bool rule_content_class(const struct mime_message *m, char cls[256])
+static bool rule_content_class(const struct mime_message *m, char cls[MSGCLASS_SIZE])
 {
 	static const struct {
 		const char *value, *cls;
@@ -542,7 +542,7 @@ void msgclass_derive(const struct mime_message *m, msgclass_fetch_fn *fetch, voi
 		     char *out, size_t outlen)
 {
 	struct source src = { fetch, ctx };
-	char cls[256] = "";
+	char cls[MSGCLASS_SIZE] = "";
 
 	if (m && !rule_tnef(m, &src, cls) && !rule_dsn(m, &src, cls) && !rule_mdn(m, &src, cls) &&
 	    !rule_smime(m, cls) && !rule_calendar(m, &src, cls))

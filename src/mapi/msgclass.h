@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+/* Bytes of a buffer that holds any message class with its NUL (a valid
+ * class has at most 254 characters; a TNEF one is read up to 255). */
+#define MSGCLASS_SIZE 256
 
 /*
  * Parses message bytes (CRLF or LF line ends) into *out.  Body pointers
@@ -40,7 +43,7 @@ const char *mime_param(const struct mime_part *p, const char *name);
 typedef int msgclass_fetch_fn(const char *part_id, char **data, size_t *len, void *ctx);
 
 /*
- * Writes the class of receive-folders.md section 2 into out (outlen >= 256;
+ * Writes the class of receive-folders.md section 2 into out (outlen >= MSGCLASS_SIZE;
  * a shorter buffer gets a truncated copy).  Never fails: the result is
  * always a valid class (ASCII 0x20-0x7E, 1..254 characters, no leading,
  * trailing or doubled '.'), "IPM.Note" when unsure.  fetch may be NULL;

@@ -60,19 +60,19 @@ static size_t pad4(size_t n)
 	return (4 - n % 4) % 4;
 }
 
-static void set_class8(char dst[256], const unsigned char *s, size_t n)
+static void set_class8(char dst[MSGCLASS_SIZE], const unsigned char *s, size_t n)
 {
 	size_t l = 0;
 
 	while (l < n && s[l])
 		l++;
-	if (l >= 256)
+	if (l >= MSGCLASS_SIZE)
 		l = 0;
 	memcpy(dst, s, l);
 	dst[l] = '\0';
 }
 
-static void set_class16(char dst[256], const unsigned char *s, size_t n)
+static void set_class16(char dst[MSGCLASS_SIZE], const unsigned char *s, size_t n)
 {
 	size_t l = 0;
 
@@ -81,7 +81,7 @@ static void set_class16(char dst[256], const unsigned char *s, size_t n)
 
 		if (!c)
 			break;
-		if (c >= 0x80 || l >= 255) {
+		if (c >= 0x80 || l >= MSGCLASS_SIZE - 1) {
 			l = 0;
 			break;
 		}

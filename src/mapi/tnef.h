@@ -5,11 +5,13 @@
 
 #include <stddef.h>
 
+#include "msgclass.h"
+
 #define TNEF_SIGNATURE 0x223E9F78u
 
 struct tnef_info {
-	char msg_class[256];		/* attMessageClass; "" if absent */
-	char prop_class[256];		/* attMsgProps PidTagMessageClass; "" if absent */
+	char msg_class[MSGCLASS_SIZE];	/* attMessageClass; "" if absent */
+	char prop_class[MSGCLASS_SIZE];	/* attMsgProps PidTagMessageClass; "" if absent */
 	const unsigned char *key;	/* PidTagTnefCorrelationKey, points into the
 					 * stream (with its NUL, if any); NULL if absent */
 	size_t keylen;
@@ -20,7 +22,7 @@ struct tnef_info {
  * signature, -EINVAL otherwise.  Only level-1 (message) attributes are
  * read; reading stops at the first truncated attribute, bad checksum or
  * property it cannot size, keeping what was found before.  A class is taken
- * up to its first NUL; one of 256 bytes or more, or a PT_UNICODE one with
+ * up to its first NUL; one of MSGCLASS_SIZE bytes or more, or a PT_UNICODE one with
  * non-ASCII characters, counts as absent.
  */
 int tnef_scan(const void *data, size_t len, struct tnef_info *out);

@@ -11,11 +11,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define JOURNAL_DIR "journal"
 #define JOURNAL_LOG "journal.log"
 #define JOURNAL_TMP "journal.log.tmp"
 #define JOURNAL_UNRESOLVED "unresolved.txt"
@@ -30,7 +30,8 @@ struct journal {
 	size_t n, cap, live;
 	uint64_t next_id;
 	uint64_t log_bytes;
-	char damage[256];	/* what open found, for .status; "" if nothing */
+	char damage[512];	/* what open found, for .status; "" if nothing */
+	char name[128];		/* of the journal directory, for messages */
 };
 
 static struct journal_entry *find_locked(struct journal *j, uint64_t id)
@@ -135,7 +136,7 @@ static void report(struct journal *j, const char *headline, const struct journal
 	int fd = files_append_at(j->dirfd, JOURNAL_UNRESOLVED);
 
 	if (fd < 0) {
-		log_err("cannot write %s/%s: %s", JOURNAL_DIR, JOURNAL_UNRESOLVED, strerror(-fd));
+		log_err("cannot write %s/%s: %s", j->name, JOURNAL_UNRESOLVED, strerror(-fd));
 		return;
 	}
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
@@ -170,12 +171,12 @@ static void report_rest(struct journal *j, const uint8_t *data, size_t len)
 /* The log is not to be trusted: set it aside whole, say so, start afresh. */
 static int set_aside(struct journal *j, size_t good, uint64_t size)
 {
-	char name[64], line[320];
+	char name[64], line[600];
 
 	snprintf(name, sizeof(name), "damaged-%lld.log", (long long)time(NULL));
 	snprintf(j->damage, sizeof(j->damage), "journal damaged at byte %zu of %" PRIu64
-		 ": set aside as %s/%s, %zu entries not replayed", good, size, JOURNAL_DIR, name, j->live);
-	log_err("%s (listed in %s/%s)", j->damage, JOURNAL_DIR, JOURNAL_UNRESOLVED);
+		 ": set aside as %s/%s, %zu entries not replayed", good, size, j->name, name, j->live);
+	log_err("%s (listed in %s/%s)", j->damage, j->name, JOURNAL_UNRESOLVED);
 	snprintf(line, sizeof(line), "%s; these were pending before the damage:", j->damage);
 	report(j, line, NULL);
 	for (size_t i = 0; i < j->n; i++) {
@@ -231,7 +232,7 @@ static int load(struct journal *j)
 	return 0;
 }
 
-int journal_open(int dirfd, struct journal **out, char *err, size_t errlen)
+int journal_open(int dirfd, const char *name, struct journal **out, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));
 	int r = -ENOMEM;
@@ -242,7 +243,8 @@ int journal_open(int dirfd, struct journal **out, char *err, size_t errlen)
 	j->fd = j->dirfd = -1;
 	j->next_id = 1;
 	pthread_mutex_init(&j->lock, NULL);
-	j->dirfd = files_subdir_at(dirfd, JOURNAL_DIR, true);
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	j->dirfd = files_subdir_at(dirfd, name, true);
 	if (j->dirfd < 0) {
 		r = j->dirfd;
 		goto fail;
@@ -252,6 +254,16 @@ int journal_open(int dirfd, struct journal **out, char *err, size_t errlen)
 		r = j->fd;
 		goto fail;
 	}
+	/* one imapfs per journal: two resolving the same entries, or one
+	 * compacting under the other, would each be wrong */
+	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(err, errlen, "the change journal %s/ is in use by another imapfs of this "
+			 "account with the same cache directory (unmount it, or give this one its own "
+			 "-o cache_dir)", name);
+		journal_close(j);
+		return r;
+	}
 	if ((r = load(j)) < 0)
 		goto fail;
 	if (j->live)
@@ -260,7 +272,7 @@ int journal_open(int dirfd, struct journal **out, char *err, size_t errlen)
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot use the change journal %s/ in the cache directory: %s "
-		 "(it must be a directory of yours, not a link)", JOURNAL_DIR, strerror(-r));
+		 "(it must be a directory of yours, not a link)", name, strerror(-r));
 	journal_close(j);
 	return r;
 }

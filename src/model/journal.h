@@ -4,7 +4,8 @@
  * resolver decides that).  Entries survive a crash of imapfs and are
  * resolved at the next mount with the same cache directory.
  *
- * Files, in the journal directory (cache_dir/journal, 0700, all 0600):
+ * Files, in the journal directory (cache_dir/journal-ACCOUNT, 0700, all
+ * 0600; one imapfs at a time, by flock on the log):
  *   journal.log          the records (journal_codec.h)
  *   append-ID.eml        the message an APPEND entry sends
  *   unresolved.txt       what could not be resolved, for the user to read
@@ -23,11 +24,12 @@ struct journal;
 
 #define JOURNAL_MAX_PENDING 100000u	/* entries; beyond, new changes get ENOSPC */
 
-/* Opens (creating) the journal under the directory dirfd (not kept) and
- * loads its pending entries.  A log cut short by a crash loses only its
+/* Opens (creating) the journal directory name under the directory dirfd
+ * (not kept) and loads its pending entries; -EBUSY while another imapfs
+ * has it open.  A log cut short by a crash loses only its
  * last, unsynced record; a damaged one is set aside, reported in the log,
  * in unresolved.txt and in journal_status, and none of it is replayed. */
-int journal_open(int dirfd, struct journal **out, char *err, size_t errlen);
+int journal_open(int dirfd, const char *name, struct journal **out, char *err, size_t errlen);
 void journal_close(struct journal *j);
 
 /* Records e (its id and time are set here) durably.  For an APPEND,

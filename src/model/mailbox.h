@@ -14,6 +14,7 @@
 #include "cache/cache.h"
 #include "util/names.h"
 #include "imap/pool.h"
+#include "mapi/msgclass.h"
 
 struct mailbox;
 struct files_dir;
@@ -165,7 +166,8 @@ int mailbox_folder_by_path(struct mailbox *mb, const char *path, uint64_t *ino);
 
 /* The MAPI message class of message ino (receive-folders.md section 2),
  * from BODYSTRUCTURE and the parts a rule must read; remembered per message.
- * Never fails for a message that exists (IPM.Note when unsure). */
+ * Never fails for a message that exists (IPM.Note when unsure).  out has
+ * room for MSGCLASS_SIZE bytes. */
 int mailbox_message_class(struct mailbox *mb, uint64_t ino, char *out, size_t outlen);
 
 /* Message inodes of folder ino with a UID above `after`, freshly synced. */

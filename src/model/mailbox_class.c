@@ -80,7 +80,7 @@ struct class_job {
 	uint32_t uid;
 	uint32_t uidvalidity;
 	struct imap_session *session;	/* for the part fetches, during derive */
-	char cls[256];
+	char cls[MSGCLASS_SIZE];
 };
 
 static int fetch_part(const char *part_id, char **data, size_t *len, void *ctx)

@@ -10,6 +10,7 @@
 #define IMAPFS_MAILBOX_P_H
 
 #include "mailbox.h"
+#include "journal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -99,6 +100,8 @@ struct folder {
 struct mailbox {
 	struct pool *pool;
 	struct cache *cache;
+	struct journal *journal;	/* every change recorded first; may be NULL */
+	struct changes *changes;	/* changes in flight (changes.c) */
 	struct mailbox_options opt;
 	uid_t uid;
 	gid_t gid;

@@ -223,14 +223,20 @@ static int save(struct receive *r, uint64_t mine)
 	return err;
 }
 
-/* "2025-06-01T10:00:00Z" -> unix time, or now when it does not parse. */
+/* "2025-06-01T10:00:00Z" -> unix time, or now when it does not parse (0 for
+ * an impossible month or day). */
 static int64_t parse_time(const char *s)
 {
-	int y, mo, d, h, mi, sec;
+	struct tm tm = { 0 };
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) != 6)
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
 		return time(NULL);
-	return imap_utc_time(y, mo, d, h, mi, sec);
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon--;
+	return timegm(&tm);
 }
 
 /* Rebuilds a table from saved text; NULL when nothing usable is in it. */
@@ -526,7 +532,7 @@ static int folder_of_class(struct receive *r, const char *cls, uint64_t *ino, ch
 
 int receive_target(struct receive *r, const char *data, size_t len, uint64_t *folder_ino)
 {
-	char cls[RECEIVE_CLASS_SIZE];
+	char cls[MSGCLASS_SIZE];
 	int err = ensure_loaded(r);
 
 	if (err < 0)
@@ -540,7 +546,7 @@ int receive_target(struct receive *r, const char *data, size_t len, uint64_t *fo
 
 static void route_one(struct receive *r, uint64_t msg, uint64_t inbox)
 {
-	char cls[RECEIVE_CLASS_SIZE], *path = NULL;
+	char cls[MSGCLASS_SIZE], *path = NULL;
 	uint64_t target;
 	int err;
 

@@ -24,8 +24,6 @@ struct receive_options {
 };
 
 #define RECEIVE_CTL_NAME ".receive-folders"
-/* Room for a message class: at most 254 characters (msgclass.h), and NUL. */
-#define RECEIVE_CLASS_SIZE 256
 #define RECEIVE_METADATA_ENTRY "/private/vendor/imapfs/receive-folders"
 
 struct receive *receive_new(struct mailbox *mb, struct pool *pool, const struct receive_options *o);

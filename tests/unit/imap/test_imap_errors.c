@@ -1,4 +1,4 @@
-/* Unit tests for imap_refusal_errno (src/imap_write.c): a server's NO as
+/* Unit tests for imap_refusal_errno (src/imap/imap_write.c): a server's NO as
  * errno, from RFC 5530 response codes first, English text last. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for src/imap_trace.c: the -d log shows command lines and
+/* Unit tests for src/imap/imap_trace.c: the -d log shows command lines and
  * literal sizes, never a literal's bytes or credentials, however libetpan
  * splits what it writes. */
 #include <setjmp.h>

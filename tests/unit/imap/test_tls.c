@@ -1,4 +1,4 @@
-/* Unit tests for src/tls.c: the host name check is armed, or nothing is sent. */
+/* Unit tests for src/imap/tls.c: the host name check is armed, or nothing is sent. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "imap/imap.h"
 #include "imap/tls.h"
 
 /* Runs tls_stream_new for host over a socketpair whose other end never
@@ -30,7 +31,7 @@ static ssize_t try_host(const char *host, char *err, size_t errlen, double *took
 	assert_non_null(ctx);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	low = tls_stream_new(sv[0], ctx, host, 1, err, errlen);
+	low = tls_stream_new(sv[0], ctx, host, 1, IMAP_OPERATION_SECONDS(1), err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	*took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	assert_null(low);	/* nobody answers: it can never succeed */

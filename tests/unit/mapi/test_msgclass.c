@@ -96,7 +96,7 @@ static char *to_crlf(const char *s, size_t len, size_t *outlen)
 
 static void check_class(const char *msg, size_t len, const char *want)
 {
-	char out[256];
+	char out[MSGCLASS_SIZE];
 
 	memset(out, 'x', sizeof(out));
 	msgclass_of_message(msg, len, out, sizeof(out));
@@ -557,7 +557,7 @@ static void test_tnef_damaged(void **state)
 	for (size_t cut = 0; cut < t.n; cut++) {
 		struct buf part = { t.p, cut, 0 };
 		size_t len;
-		char out[256];
+		char out[MSGCLASS_SIZE];
 		char *msg = tnef_message(&part, KEY, T_MIXED, &len);
 
 		msgclass_of_message(msg, len, out, sizeof(out));
@@ -580,7 +580,7 @@ static void test_tnef_damaged(void **state)
 static void test_hostile(void **state)
 {
 	struct buf b = { 0 };
-	char out[256];
+	char out[MSGCLASS_SIZE];
 	static const char bin[] = "\0\xff\r\n\r\n--\0:\x80;=\"(";
 
 	(void)state;
@@ -669,7 +669,7 @@ static void test_fetch_fixtures(void **state)
 	for (size_t i = 0; i < NFIXTURES; i++) {
 		struct store st = { 0 };
 		struct mime_message m;
-		char out[256], got[256] = "";
+		char out[MSGCLASS_SIZE], got[MSGCLASS_SIZE] = "";
 		size_t len;
 		char *data = load_fixture(fixtures[i].file, &len);
 
@@ -704,7 +704,7 @@ static void test_fetch_tnef(void **state)
 	struct buf t = tnef_build(&sample);
 	struct store st = { 0 };
 	struct mime_message m;
-	char out[256];
+	char out[MSGCLASS_SIZE];
 	size_t len;
 	char *msg = tnef_message(&t, KEY, T_MIXED, &len);
 
@@ -741,7 +741,7 @@ static void test_fetch_handmade(void **state)
 	};
 	struct store st = { 0 };
 	static const char cal64[] = "QkVHSU46VkNBTEVOREFSDQpNRVRIT0Q6Q0FOQ0VMDQpFTkQ6VkNBTEVOREFSDQo=";
-	char out[256];
+	char out[MSGCLASS_SIZE];
 
 	(void)state;
 	st.ids[0] = "2";

@@ -159,7 +159,7 @@ static struct journal *open_journal(void)
 	struct journal *j;
 	char err[256];
 
-	assert_int_equal(journal_open(dirfd_, &j, err, sizeof(err)), 0);
+	assert_int_equal(journal_open(dirfd_, "journal", &j, err, sizeof(err)), 0);
 	return j;
 }
 
@@ -296,12 +296,26 @@ static void test_torn_tail_dropped_damage_set_aside(void **state)
 	assert_int_equal(pwrite(fd, "\xff", 1, 12), 1);
 	close(fd);
 	j = NULL;
-	assert_int_equal(journal_open(dirfd_, &j, err, sizeof(err)), 0);
+	assert_int_equal(journal_open(dirfd_, "journal", &j, err, sizeof(err)), 0);
 	assert_int_equal(journal_count(j), 0);	/* not replayed */
 	journal_close(j);
 	assert_int_equal(log_size(), 0);
 	assert_non_null(strstr(dump("unresolved.txt"), "journal damaged at byte 0"));
 	assert_non_null(strstr(dump("unresolved.txt"), "src=INBOX/3"));
+}
+
+static void test_one_imapfs_per_journal(void **state)
+{
+	struct journal *a = open_journal(), *b = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(journal_open(dirfd_, "journal", &b, err, sizeof(err)), -EBUSY);
+	assert_null(b);
+	assert_non_null(strstr(err, "in use by another imapfs"));
+	journal_close(a);
+	b = open_journal();
+	journal_close(b);
 }
 
 static void test_refuses_a_linked_log(void **state)
@@ -314,7 +328,7 @@ static void test_refuses_a_linked_log(void **state)
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
 	assert_int_equal(symlink("/etc/passwd", path), 0);
-	assert_int_equal(journal_open(dirfd_, &j, err, sizeof(err)), -ELOOP);
+	assert_int_equal(journal_open(dirfd_, "journal", &j, err, sizeof(err)), -ELOOP);
 	assert_non_null(strstr(err, "journal"));
 }
 
@@ -327,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_survive_reopen_until_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staged_append_and_park, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_dropped_damage_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_imapfs_per_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
 	};
 

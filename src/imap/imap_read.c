@@ -1,343 +1,19 @@
-/* imap.c - owns the libetpan session: connecting (through tls.c), STARTTLS,
- * authentication, and every IMAP command imapfs sends.  It is the only file
- * that knows libetpan's result codes; callers see 0 or -errno. */
+/* imap_read.c - owns the commands that read the account without changing
+ * it: LIST, SELECT, FETCH of listing data (streamed, one callback per
+ * message), UID SEARCH ALL, and FETCH of message bytes -- a block of a
+ * body, the heads of many messages in one command, a MIME part.  Also the
+ * decoding of FETCH responses and the building blocks of a FETCH that
+ * imap_sync.c, imap_write.c and imap_structure.c reuse. */
 #include "imap.h"
 #include "imap_p.h"
 #include "util/log.h"
-#include "tls.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <strings.h>
+#include <time.h>
 #include <libetpan/libetpan.h>
-
-static unsigned next_session_id;
-
-/* libetpan reads the socket this much at a time: large literals (message
- * bodies) stream several times faster than with its usual 8 KiB. */
-#define STREAM_BUFFER (256 * 1024)
-
-
-struct body_fetch {
-	char *buf;
-	size_t room;
-	size_t got;
-	size_t max;		/* with grow: the buffer may grow up to this */
-	bool grow;
-	bool overflow;
-	imap_progress_cb *progress;	/* told how much has arrived, as it does */
-	void *progress_ctx;
-};
-
-bool imap_dead(const struct imap_session *s)
-{
-	return s->dead;
-}
-
-static mailstream_low *low_of(const struct imap_session *s)
-{
-	return s->imap && s->imap->imap_stream ? mailstream_get_low(s->imap->imap_stream) : NULL;
-}
-
-void imap_limit_operation(struct imap_session *s, int seconds)
-{
-	s->op_seconds = seconds;
-	tls_stream_limit(low_of(s), IMAP_OPERATION_BYTES, seconds);
-}
-
-void imap_renew_operation(struct imap_session *s)
-{
-	imap_limit_operation(s, s->op_seconds);
-}
-
-void imap_allow(struct imap_session *s, uint64_t bytes)
-{
-	/* a transfer that big may take a while: at least 16 KiB/s */
-	tls_stream_allow(low_of(s), bytes, (int)(bytes / 16384));
-}
-
-bool imap_timed_out(const struct imap_session *s)
-{
-	return s->timed_out;
-}
-
-bool imap_parse_failed(const struct imap_session *s)
-{
-	return s->parse_error;
-}
-
-unsigned imap_session_id(const struct imap_session *s)
-{
-	return s->id;
-}
-
-const char *imap_selected(const struct imap_session *s)
-{
-	return s->selected;
-}
-
-const char *imap_server_text(const struct imap_session *s)
-{
-	return s->imap && s->imap->imap_response ? s->imap->imap_response : "no response";
-}
-
-const char *imap_response_code(const struct imap_session *s)
-{
-	const struct mailimap_response_info *ri = s->imap ? s->imap->imap_response_info : NULL;
-
-	if (!ri)
-		return NULL;
-	if (ri->rsp_atom && *ri->rsp_atom)
-		return ri->rsp_atom;
-	return ri->rsp_trycreate ? "TRYCREATE" : NULL;
-}
-
-/* The single place where libetpan codes become errno. */
-int imap_map_error(struct imap_session *s, int r, const char *what)
-{
-	switch (r) {
-	case MAILIMAP_NO_ERROR:
-	case MAILIMAP_NO_ERROR_AUTHENTICATED:
-	case MAILIMAP_NO_ERROR_NON_AUTHENTICATED:
-		return 0;
-	case MAILIMAP_ERROR_STREAM:
-	case MAILIMAP_ERROR_PARSE:
-	case MAILIMAP_ERROR_FATAL:
-	case MAILIMAP_ERROR_PROTOCOL:
-	case MAILIMAP_ERROR_SSL:
-	case MAILIMAP_ERROR_CONNECTION_REFUSED:
-		if (tls_stream_timed_out(low_of(s)))
-			s->timed_out = true;
-		if (!s->dead)
-			log_warn("session %u: %s failed: %s (libetpan error %d)", s->id, what,
-				 s->timed_out ? "the server stopped answering (or took too long)" :
-				 tls_stream_over_budget(low_of(s)) ?
-				 "the server sent more than one request may take" :
-				 r == MAILIMAP_ERROR_PARSE ? "unparsable response" : "connection lost", r);
-		s->dead = true;
-		if (r == MAILIMAP_ERROR_PARSE)
-			s->parse_error = true;
-		return -EIO;
-	case MAILIMAP_ERROR_MEMORY:
-		/* the stream is mid-response: it cannot be reused */
-		s->dead = true;
-		return -ENOMEM;
-	default:
-		log_warn("session %u: %s refused: %.200s", s->id, what, imap_server_text(s));
-		return -EIO;
-	}
-}
-
-bool imap_has_capability(struct imap_session *s, const char *name)
-{
-	return mailimap_has_extension(s->imap, (char *)name) != 0;
-}
-
-static int refresh_capabilities(struct imap_session *s)
-{
-	struct mailimap_capability_data *caps = NULL;
-	int r = mailimap_capability(s->imap, &caps);
-
-	if (r == MAILIMAP_NO_ERROR)
-		mailimap_capability_data_free(caps);
-	return imap_map_error(s, r, "CAPABILITY");
-}
-
-/* STARTTLS by hand rather than mailimap_starttls, to be sure (whatever
- * libetpan's version or patches) that nothing the server sent after its
- * answer is read later as if it had come through TLS (CVE-2020-15953). */
-static int starttls_command(struct imap_session *s, const char *host, char *err, size_t errlen)
-{
-	mailimap *imap = s->imap;
-	struct mailimap_response *resp = NULL;
-	int r, cond;
-
-	r = mailimap_send_current_tag(imap);
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_token_send(imap->imap_stream, "STARTTLS");
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_crlf_send(imap->imap_stream);
-	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
-		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
-		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_parse_response(imap, &resp);
-	if (r != MAILIMAP_NO_ERROR) {
-		snprintf(err, errlen, "STARTTLS with %s failed: %s", host,
-			 r == MAILIMAP_ERROR_PROTOCOL ? "the server refused it" : "connection lost");
-		s->dead = true;
-		return -EPROTO;
-	}
-	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
-	mailimap_response_free(resp);
-	if (imap->imap_stream->read_buffer_len != 0) {
-		snprintf(err, errlen, "%s sent more after its answer to STARTTLS, before TLS began: "
-			 "refusing to continue (an attempt to inject responses into the encrypted "
-			 "session?)", host);
-		s->dead = true;
-		return -EPROTO;
-	}
-	if (cond != MAILIMAP_RESP_COND_STATE_OK) {
-		snprintf(err, errlen, "STARTTLS with %s refused: %.200s", host, imap_server_text(s));
-		s->dead = true;
-		return -EPROTO;
-	}
-	return 0;
-}
-
-static int start_tls(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
-{
-	mailstream_low *old, *low;
-
-	if (refresh_capabilities(s) < 0 || !imap_has_capability(s, "STARTTLS")) {
-		snprintf(err, errlen, "%s does not offer STARTTLS; refusing to continue unencrypted "
-			 "(use imaps:// or, on a trusted network only, -o plaintext)", a->host);
-		return -EPROTO;
-	}
-	if (starttls_command(s, a->host, err, errlen) < 0)
-		return -EPROTO;
-	old = mailstream_get_low(s->imap->imap_stream);
-	low = tls_stream_new(mailstream_low_get_fd(old), a->tls, a->host, a->timeout, err, errlen);
-	if (!low)
-		return -EPROTO;
-	mailstream_low_free(old);	/* frees the wrapper only; fd now belongs to low */
-	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);
-	mailstream_set_low(s->imap->imap_stream, low);
-	return refresh_capabilities(s) < 0 ? -EIO : 0;
-}
-
-static int authenticate(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
-{
-	int r;
-
-	if (imap_has_capability(s, "AUTH=PLAIN"))
-		r = mailimap_authenticate(s->imap, "PLAIN", a->host, NULL, NULL,
-					  a->user, a->user, a->password, NULL);
-	else if (!imap_has_capability(s, "LOGINDISABLED"))
-		r = mailimap_login(s->imap, a->user, a->password);
-	else {
-		snprintf(err, errlen, "%s allows neither AUTHENTICATE PLAIN nor LOGIN here", a->host);
-		return -EACCES;
-	}
-	if (r == MAILIMAP_NO_ERROR)
-		return 0;
-	if (r == MAILIMAP_ERROR_LOGIN) {
-		snprintf(err, errlen, "login as %s refused by %s: %.200s (check the user name and password)",
-			 a->user, a->host, imap_server_text(s));
-		return -EACCES;
-	}
-	snprintf(err, errlen, "login to %s failed: connection lost", a->host);
-	s->dead = true;
-	return -EIO;
-}
-
-static int connect_stream(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
-{
-	mailstream_low *low;
-	mailstream *stream;
-	int fd, r;
-
-	fd = tls_tcp_connect(a->host, a->port, a->timeout, err, errlen);
-	if (fd < 0)
-		return -EHOSTUNREACH;
-	low = tls_stream_new(fd, a->security == IMAP_SECURITY_TLS ? a->tls : NULL, a->host,
-			     a->timeout, err, errlen);
-	if (!low) {
-		close(fd);
-		return -EPROTO;
-	}
-	tls_stream_limit(low, IMAP_OPERATION_BYTES, a->timeout * 4);	/* greeting and login */
-	stream = mailstream_new(low, STREAM_BUFFER);
-	if (!stream) {
-		mailstream_low_close(low);
-		mailstream_low_free(low);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	r = mailimap_connect(s->imap, stream);
-	if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
-		snprintf(err, errlen, "%s did not greet as an IMAP server (is the port right? for "
-			 "a TLS-only port use imaps://)", a->host);
-		s->dead = true;
-		return -EPROTO;
-	}
-	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED && a->security == IMAP_SECURITY_STARTTLS) {
-		/* STARTTLS is impossible once authenticated, and anyone on the path
-		 * can send this greeting: RFC 9051 says to close the connection */
-		snprintf(err, errlen, "%s greeted with PREAUTH before STARTTLS: refusing to continue "
-			 "unencrypted (use imaps:// or, on a trusted network only, -o plaintext)", a->host);
-		s->dead = true;
-		return -EPROTO;
-	}
-	return r == MAILIMAP_NO_ERROR_AUTHENTICATED ? 1 : 0;
-}
-
-int imap_open(const struct imap_account *a, struct imap_session **out, char *err, size_t errlen)
-{
-	struct imap_session *s = calloc(1, sizeof(*s));
-	int r = -ENOMEM;
-
-	*out = NULL;
-	if (!s || !(s->imap = mailimap_new(0, NULL))) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	s->id = __atomic_add_fetch(&next_session_id, 1, __ATOMIC_RELAXED);
-	if (log_debug_enabled() && (s->trace = imap_trace_new(s->id)))
-		mailimap_set_logger(s->imap, imap_trace_logger, s->trace);
-	r = connect_stream(s, a, err, errlen);
-	if (r < 0)
-		goto fail;
-	if (r == 0 && a->security == IMAP_SECURITY_STARTTLS && (r = start_tls(s, a, err, errlen)) < 0)
-		goto fail;
-	if (r == 0) {
-		if (refresh_capabilities(s) < 0) {
-			snprintf(err, errlen, "%s closed the connection", a->host);
-			r = -EIO;
-			goto fail;
-		}
-		if ((r = authenticate(s, a, err, errlen)) < 0)
-			goto fail;
-	}
-	/* capabilities can change after login */
-	if ((r = refresh_capabilities(s)) < 0) {
-		snprintf(err, errlen, "%s closed the connection after login", a->host);
-		goto fail;
-	}
-	if (imap_has_capability(s, "QRESYNC") && (r = imap_enable_qresync(s)) < 0) {
-		snprintf(err, errlen, "%s closed the connection after ENABLE", a->host);
-		goto fail;
-	}
-	log_debug("session %u: logged in to %s", s->id, a->host);
-	*out = s;
-	return 0;
-fail:
-	if (s)
-		s->dead = true;
-	imap_close(s);
-	return r < 0 ? r : -EIO;
-}
-
-void imap_close(struct imap_session *s)
-{
-	if (!s)
-		return;
-	if (s->imap) {
-		if (!s->dead && s->imap->imap_stream)
-			mailimap_logout(s->imap);
-		if (s->imap->imap_stream) {
-			mailstream_close(s->imap->imap_stream);
-			s->imap->imap_stream = NULL;
-		}
-		mailimap_free(s->imap);
-	}
-	imap_trace_free(s->trace);
-	free(s->selected);
-	free(s);
-}
 
 static unsigned list_flags(const struct mailimap_mbx_list_flags *f)
 {
@@ -384,21 +60,6 @@ int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx)
 	return 0;
 }
 
-void imap_read_state(struct imap_session *s, struct imap_folder_state *state)
-{
-	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
-
-	if (si) {
-		s->state.exists = si->sel_exists;
-		if (si->sel_uidvalidity)
-			s->state.uidvalidity = si->sel_uidvalidity;
-		if (si->sel_uidnext)
-			s->state.uidnext = si->sel_uidnext;
-	}
-	if (state)
-		*state = s->state;
-}
-
 int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state)
 {
 	uint64_t modseq = 0;
@@ -408,9 +69,7 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 		imap_read_state(s, state);
 		return 0;
 	}
-	free(s->selected);
-	s->selected = NULL;
-	memset(&s->state, 0, sizeof(s->state));
+	imap_forget_selection(s);
 	if (imap_has_capability(s, "CONDSTORE"))
 		r = mailimap_select_condstore(s->imap, mbox, &modseq);
 	else
@@ -450,44 +109,19 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected)
 	return st.uidvalidity == expected ? 0 : -ESTALE;
 }
 
-int imap_noop(struct imap_session *s, struct imap_folder_state *state)
-{
-	int r = mailimap_noop(s->imap);
-
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "NOOP");
-	imap_read_state(s, state);
-	return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (no timegm in POSIX). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-int64_t imap_utc_time(int year, int month, int day, int hour, int min, int sec)
-{
-	if (month < 1 || month > 12 || day < 1 || day > 31)
-		return 0;
-	return days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 +
-	       hour * 3600 + min * 60 + sec;
-}
-
+/* Unix time of an INTERNALDATE; 0 for an impossible date. */
 static int64_t internaldate_to_unix(const struct mailimap_date_time *dt)
 {
 	int zone = dt->dt_zone;	/* e.g. -0130 arrives as -130 */
 	int zone_min = (zone / 100) * 60 + zone % 100;
-	int64_t t = imap_utc_time(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min, dt->dt_sec);
+	struct tm tm = { .tm_year = dt->dt_year - 1900, .tm_mon = dt->dt_month - 1,
+			 .tm_mday = dt->dt_day, .tm_hour = dt->dt_hour, .tm_min = dt->dt_min,
+			 .tm_sec = dt->dt_sec };
+	int64_t t;
 
+	if (dt->dt_month < 1 || dt->dt_month > 12 || dt->dt_day < 1 || dt->dt_day > 31)
+		return 0;
+	t = timegm(&tm);
 	return t ? t - (int64_t)zone_min * 60 : 0;
 }
 
@@ -563,6 +197,8 @@ void imap_on_meta(struct mailimap_msg_att *att, void *ctx)
 		mf->cb(&m, mf->ctx);
 }
 
+/* its presence is what matters: without a progress callback, libetpan
+ * parses responses without calling the att handler */
 void imap_on_progress(size_t current, size_t maximum, void *ctx)
 {
 	(void)current; (void)maximum; (void)ctx;
@@ -587,6 +223,14 @@ struct mailimap_fetch_att *imap_header_fields_att(const char *const *names)
 		return NULL;
 	return mailimap_fetch_att_new_body_peek_section(
 		mailimap_section_new_header_fields(mailimap_header_list_new(fields)));
+}
+
+void imap_fetch_request_free(struct mailimap_fetch_type *ft, struct mailimap_set *set)
+{
+	if (ft)
+		mailimap_fetch_type_free(ft);
+	if (set)
+		mailimap_set_free(set);
 }
 
 /* Adds att to ft; false (and ft freed) when either is missing. */
@@ -625,10 +269,7 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 	int r;
 
 	if (!ft || !set) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		return -ENOMEM;
 	}
 	mailimap_set_msg_att_handler(s->imap, imap_on_meta, &mf);
@@ -643,8 +284,7 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
 	if (r == MAILIMAP_NO_ERROR)
 		mailimap_fetch_list_free(res);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	return imap_map_error(s, r, "FETCH");
 }
 
@@ -693,6 +333,18 @@ int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count)
 	*count = n;
 	return 0;
 }
+
+/* Where one message's bytes go as they stream in. */
+struct body_fetch {
+	char *buf;
+	size_t room;
+	size_t got;
+	size_t max;		/* with grow: the buffer may grow up to this */
+	bool grow;
+	bool overflow;
+	imap_progress_cb *progress;	/* told how much has arrived, as it does */
+	void *progress_ctx;
+};
 
 static bool on_body(int type, struct mailimap_msg_att_body_section *section,
 		    const char *bytes, size_t len, void *ctx)
@@ -751,10 +403,7 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	int r;
 
 	if (!ft || !set || !att) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		if (att)
 			mailimap_fetch_att_free(att);
 		return -ENOMEM;
@@ -765,8 +414,7 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	mailimap_set_msg_body_handler(s->imap, on_body, bf);
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
 	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	if (r == MAILIMAP_NO_ERROR) {
 		r = collect_body(res, uid, bf) ? 0 : -ENOENT;
 		mailimap_fetch_list_free(res);
@@ -855,10 +503,7 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	for (size_t i = 0; ok && i < n; i++)
 		ok = mailimap_set_add_single(set, uids[i]) == MAILIMAP_NO_ERROR;
 	if (!ft || !ok || !sec) {
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		if (set)
-			mailimap_set_free(set);
+		imap_fetch_request_free(ft, set);
 		if (sec)
 			mailimap_section_free(sec);
 		return -ENOMEM;
@@ -874,8 +519,7 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	mailimap_set_msg_body_handler(s->imap, NULL, NULL);
 	mailimap_set_msg_att_handler(s->imap, NULL, NULL);
 	mailimap_set_progress_callback(s->imap, NULL, NULL, NULL);
-	mailimap_fetch_type_free(ft);
-	mailimap_set_free(set);
+	imap_fetch_request_free(ft, set);
 	free(bf.body.buf);
 	if (r == MAILIMAP_NO_ERROR)
 		mailimap_fetch_list_free(res);

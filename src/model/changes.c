@@ -1,0 +1,560 @@
+/* changes.c - owns making changes to messages exactly once (see changes.h):
+ * recording each in the journal before it is sent, sending it, and
+ * resolving pending entries from the server's state. */
+#include "changes.h"
+#include "imap/flags.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RESOLVE_INTERVAL 5	/* seconds between the resolver's rounds */
+#define BUSY_MAX 64		/* entries being worked on at once */
+
+/* What a pending entry turned out to be. */
+enum outcome {
+	OUTCOME_UNKNOWN,	/* the server could not be asked */
+	OUTCOME_COMPLETED,
+	OUTCOME_ROLLED_BACK,
+	OUTCOME_HALF,
+	OUTCOME_GONE,		/* neither in the source nor arrived in the destination */
+	OUTCOME_STALE,		/* a folder's UIDVALIDITY changed (re-created) */
+};
+
+struct changes {
+	pthread_mutex_t lock;	/* protects what follows; taken after every
+				 * model lock, before the journal's */
+	pthread_cond_t wake;	/* the resolver waits on it */
+	uint64_t busy[BUSY_MAX];	/* entry ids a thread is working on */
+	pthread_t thread;
+	bool running, stopping;
+};
+
+/* ---- entries a thread works on ---- */
+
+static struct changes *state_of(struct mailbox *mb)
+{
+	return mb->changes;
+}
+
+/* Claims entry id for this thread; false when another has it. */
+static bool claim(struct mailbox *mb, uint64_t id)
+{
+	struct changes *c = state_of(mb);
+	int free_slot = -1;
+	bool ok = true;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < BUSY_MAX && ok; i++) {
+		if (c->busy[i] == id)
+			ok = false;
+		else if (!c->busy[i] && free_slot < 0)
+			free_slot = i;
+	}
+	ok = ok && free_slot >= 0;
+	if (ok)
+		c->busy[free_slot] = id;
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+static void release(struct mailbox *mb, uint64_t id)
+{
+	struct changes *c = state_of(mb);
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < BUSY_MAX; i++)
+		if (c->busy[i] == id)
+			c->busy[i] = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- what the server says now ---- */
+
+struct resolve_job {
+	const struct journal_entry *e;
+	bool undo;		/* a refused step: a half-done move goes back */
+	enum outcome outcome;
+	uint32_t new_uid;
+	int err;		/* of a finishing step that failed */
+};
+
+struct arrival_scan {
+	const struct journal_entry *e;
+	uint32_t uid;		/* first match, 0 if none */
+};
+
+static void match_arrival(const struct imap_meta *m, void *ctx)
+{
+	struct arrival_scan *a = ctx;
+
+	/* "UID n:*" also returns the highest UID below n: filter */
+	if (a->uid || m->uid < a->e->dest_uidnext || !m->has_size || !m->has_date)
+		return;
+	if ((a->e->size && m->size != a->e->size) || m->internaldate != a->e->internaldate)
+		return;
+	a->uid = m->uid;
+}
+
+/* The message of e among the arrivals in dest (selected): 0 or -errno. */
+static int find_arrival(struct imap_session *s, const struct journal_entry *e, uint32_t *uid)
+{
+	struct arrival_scan a = { .e = e };
+	int r = imap_fetch_meta(s, true, e->dest_uidnext ? e->dest_uidnext : 1, 0, match_arrival, &a);
+
+	*uid = a.uid;
+	return r;
+}
+
+/* Is uid in the selected folder?  1 yes (flags in *info), 0 no, or -errno. */
+static int present(struct imap_session *s, uint32_t uid, struct imap_message_info *info)
+{
+	int r = imap_fetch_info(s, uid, info);
+
+	return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+}
+
+/* SELECTs folder afresh and checks its UIDVALIDITY: 0, 1 when it changed
+ * (or the folder is gone), or -errno. */
+static int select_checked(struct imap_session *s, const char *folder, uint32_t validity)
+{
+	struct imap_folder_state st;
+	int r = imap_select(s, folder, true, &st);
+
+	if (r == -ENOENT)
+		return 1;
+	if (r < 0)
+		return r;
+	return validity && st.uidvalidity != validity;
+}
+
+/* The half-done move, undone: the copy in dest goes, the source keeps no
+ * \Deleted (the COPY fallback may have set it before its EXPUNGE failed). */
+static int undo_half(struct imap_session *s, const struct journal_entry *e, uint32_t copy,
+		     const struct imap_message_info *src)
+{
+	struct flag_set keep = { .system = src->system_flags & ~(unsigned)IMAP_FLAG_DELETED,
+				 .keywords = src->keywords, .nkeywords = src->nkeywords };
+	int r = imap_delete_message(s, copy);
+
+	if (r == 0 && select_checked(s, e->src, e->src_validity) == 0 &&
+	    (src->system_flags & IMAP_FLAG_DELETED))
+		r = imap_store_flags(s, e->src_uid, &keep, false);
+	return r;
+}
+
+static int resolve_move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct resolve_job *job = ctx;
+	const struct journal_entry *e = job->e;
+	struct imap_message_info info = { 0 };
+	int in_src, r;
+
+	(void)st;
+	job->outcome = OUTCOME_UNKNOWN;
+	if ((r = select_checked(s, e->src, e->src_validity)) != 0) {
+		if (r == 1)
+			job->outcome = OUTCOME_STALE;
+		return r < 0 ? r : 0;
+	}
+	if ((in_src = present(s, e->src_uid, &info)) < 0)
+		return in_src;
+	if (!e->dest) {			/* a delete for good: do it (again) */
+		imap_message_info_free(&info);
+		job->outcome = OUTCOME_COMPLETED;
+		return in_src ? imap_delete_message(s, e->src_uid) : 0;
+	}
+	if ((r = select_checked(s, e->dest, e->dest_validity)) != 0 ||
+	    (r = find_arrival(s, e, &job->new_uid)) < 0) {
+		if (r == 1)
+			job->outcome = OUTCOME_STALE;
+		imap_message_info_free(&info);
+		return r < 0 ? r : 0;
+	}
+	if (!in_src)
+		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_GONE;
+	else if (!job->new_uid)
+		job->outcome = OUTCOME_ROLLED_BACK;
+	else
+		job->outcome = OUTCOME_HALF;
+	if (job->outcome == OUTCOME_HALF) {
+		if (job->undo) {
+			job->err = undo_half(s, e, job->new_uid, &info);
+			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_ROLLED_BACK;
+			job->new_uid = 0;
+		} else if ((r = select_checked(s, e->src, e->src_validity)) == 0) {
+			job->err = imap_delete_message(s, e->src_uid);
+			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_COMPLETED;
+		} else {
+			job->outcome = r == 1 ? OUTCOME_STALE : OUTCOME_UNKNOWN;
+		}
+	}
+	imap_message_info_free(&info);
+	return r < 0 ? r : 0;
+}
+
+static int resolve_append_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct resolve_job *job = ctx;
+	int r;
+
+	(void)st;
+	job->outcome = OUTCOME_UNKNOWN;
+	r = select_checked(s, job->e->dest, job->e->dest_validity);
+	if (r == 1)
+		job->outcome = OUTCOME_STALE;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = find_arrival(s, job->e, &job->new_uid);
+	if (r == 0)
+		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_ROLLED_BACK;
+	return r;
+}
+
+/* Asks the server what became of e (finishing or undoing a half-done
+ * move on the way); OUTCOME_UNKNOWN when it cannot be reached. */
+static enum outcome ask(struct mailbox *mb, const struct journal_entry *e, bool undo, uint32_t *new_uid)
+{
+	struct resolve_job job = { .e = e, .undo = undo };
+	pool_fn *fn = e->op == JOURNAL_APPEND ? resolve_append_fn : resolve_move_fn;
+	int r = pool_run(mb->pool, NULL, 0, fn, &job);
+
+	if (r < 0 || job.err) {
+		log_warn("cannot find out yet what became of the %s of %s UID %u: %s",
+			 journal_op_name(e->op), e->src ? e->src : e->dest, e->src_uid,
+			 strerror(r < 0 ? -r : -job.err));
+		return OUTCOME_UNKNOWN;
+	}
+	*new_uid = job.new_uid;
+	return job.outcome;
+}
+
+/* ---- one entry, start to end ---- */
+
+static const char *gone_reason(const struct journal_entry *e)
+{
+	if (e->op == JOURNAL_APPEND)
+		return "the destination folder was deleted or re-created: the message was not stored";
+	return "the message is neither in its folder nor arrived in the destination: another client "
+	       "moved or deleted it (or a folder was re-created)";
+}
+
+/* Settles an outcome: the entry is forgotten or parked, or stays pending
+ * (OUTCOME_UNKNOWN).  The errno the caller sees: 0 when the change is
+ * done, `refused` (the server's answer) when it was rolled back. */
+static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outcome o, int refused)
+{
+	switch (o) {
+	case OUTCOME_COMPLETED:
+		journal_done(mb->journal, e->id);
+		return 0;
+	case OUTCOME_ROLLED_BACK:
+		journal_done(mb->journal, e->id);
+		return refused < 0 ? refused : -EIO;
+	case OUTCOME_GONE:
+	case OUTCOME_STALE:
+		log_warn("the %s of %.100s UID %u (to %.100s) cannot be resolved: %s; details in the "
+			 "journal's unresolved.txt", journal_op_name(e->op), e->src ? e->src : "-",
+			 e->src_uid, e->dest ? e->dest : "-", gone_reason(e));
+		journal_park(mb->journal, e->id, gone_reason(e));
+		return -ENOENT;
+	default:
+		return -EIO;
+	}
+}
+
+struct send_job {
+	struct mailbox *mb;
+	struct journal_entry *e;
+	const char *data;	/* APPEND */
+	size_t len;
+	const struct flag_set *flags;
+	bool recorded;		/* the journal has it: from here on, resolve */
+	bool died;		/* the connection died during the command */
+	uint32_t new_uid;
+};
+
+/* Records e, after reading the destination's UIDVALIDITY and UIDNEXT (the
+ * lower bound of where it can arrive). */
+static int record(struct imap_session *s, struct send_job *job)
+{
+	struct imap_folder_state dst;
+	int r = 0;
+
+	if (job->e->dest && (r = imap_folder_status(s, job->e->dest, &dst)) == 0) {
+		job->e->dest_validity = dst.uidvalidity;
+		job->e->dest_uidnext = dst.uidnext;
+	}
+	if (r == 0)
+		r = journal_add(job->mb->journal, job->e, job->data, job->data ? job->len : 0);
+	if (r < 0) {
+		log_warn("%s of %.100s not sent: %s", journal_op_name(job->e->op),
+			 job->e->src ? job->e->src : job->e->dest,
+			 r == -ENOSPC ? "the change journal is full" : strerror(-r));
+		return r;
+	}
+	claim(job->mb, job->e->id);	/* the table has room: BUSY_MAX > threads */
+	job->recorded = true;
+	return 0;
+}
+
+static int send_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct send_job *job = ctx;
+	struct journal_entry *e = job->e;
+	int r = 0;
+
+	(void)st;
+	if (e->op != JOURNAL_APPEND && imap_expect_validity(s, e->src_validity) < 0) {
+		log_warn("UIDVALIDITY of %.100s changed: not touching a message by a stale UID", e->src);
+		return -EIO;
+	}
+	if (!job->recorded && (r = record(s, job)) < 0)
+		return r;
+	switch (e->op) {
+	case JOURNAL_MOVE:
+		r = imap_move(s, e->src_uid, e->dest, &job->new_uid);
+		break;
+	case JOURNAL_EXPUNGE:
+		r = imap_delete_message(s, e->src_uid);
+		break;
+	default:
+		r = imap_append(s, e->dest, job->flags, e->internaldate, job->data, job->len, &job->new_uid);
+		break;
+	}
+	job->died = r < 0 && imap_dead(s);
+	return r;
+}
+
+/* Sends e; unless it plainly succeeded, resolves it.  A change whose
+ * connection died and that turns out not done is sent once more. */
+static int send_and_resolve(struct mailbox *mb, struct send_job *job)
+{
+	struct journal_entry *e = job->e;
+	const char *folder = e->op == JOURNAL_APPEND ? NULL : e->src;
+	enum outcome o = OUTCOME_UNKNOWN;
+	uint32_t new_uid = 0;
+	int r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+
+	for (int attempt = 0; job->recorded && r < 0; attempt++) {
+		if (job->died)
+			log_warn("connection lost during the %s of %.100s UID %u: checking what happened",
+				 journal_op_name(e->op), e->src ? e->src : e->dest, e->src_uid);
+		o = ask(mb, e, !job->died, &new_uid);
+		if (o != OUTCOME_ROLLED_BACK || !job->died || attempt > 0)
+			break;
+		job->died = false;	/* not done, and the caller still waits */
+		r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+	}
+	if (job->recorded) {
+		if (r == 0)
+			o = OUTCOME_COMPLETED;
+		else if (o == OUTCOME_COMPLETED)
+			job->new_uid = new_uid;
+		r = conclude(mb, e, o, job->died ? -EIO : r);
+		release(mb, e->id);
+	}
+	return r;
+}
+
+int changes_move(struct mailbox *mb, const struct change_msg *m, const char *dest, uint32_t *new_uid)
+{
+	struct journal_entry e = { .op = dest ? JOURNAL_MOVE : JOURNAL_EXPUNGE, .src_validity = m->validity,
+				   .src_uid = m->uid, .size = m->size, .internaldate = m->date };
+	struct send_job job = { .mb = mb, .e = &e };
+	int r = -ENOMEM;
+
+	*new_uid = 0;
+	if ((e.src = strdup(m->folder)) && (!dest || (e.dest = strdup(dest)))) {
+		r = send_and_resolve(mb, &job);
+		*new_uid = job.new_uid;
+	}
+	journal_entry_free(&e);
+	return r;
+}
+
+int changes_append(struct mailbox *mb, const char *dest, const char *data, size_t len, uint64_t stored,
+		   const struct flag_set *flags, int64_t date, uint32_t *new_uid)
+{
+	struct journal_entry e = { .op = JOURNAL_APPEND, .size = stored,
+				   .internaldate = date ? date : (int64_t)time(NULL) };
+	struct send_job job = { .mb = mb, .e = &e, .data = data, .len = len, .flags = flags };
+	int r = -ENOMEM;
+
+	*new_uid = 0;
+	if ((e.dest = strdup(dest))) {
+		r = send_and_resolve(mb, &job);
+		*new_uid = job.new_uid;
+	}
+	journal_entry_free(&e);
+	return r;
+}
+
+/* ---- pending entries ---- */
+
+static bool touches(const struct journal_entry *e, const char *folder)
+{
+	return !folder || (e->src && strcmp(e->src, folder) == 0) || (e->dest && strcmp(e->dest, folder) == 0);
+}
+
+/* An entry found pending (an earlier mount, or a call that could not
+ * learn its outcome): whoever asked has had an answer, so nothing is sent
+ * again; it is found out, and a half-done move finished. */
+static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e)
+{
+	uint32_t new_uid;
+	enum outcome o = ask(mb, e, false, &new_uid);
+
+	if (o == OUTCOME_ROLLED_BACK && e->op == JOURNAL_APPEND) {
+		journal_park(mb->journal, e->id, "cp did not finish (imapfs stopped or lost the server): "
+			     "the message was not stored; its bytes are kept next to this file");
+		return o;
+	}
+	if (o != OUTCOME_UNKNOWN)
+		log_info("pending %s of %.100s UID %u: %s", journal_op_name(e->op), e->src ? e->src : e->dest,
+			 e->src_uid, o == OUTCOME_COMPLETED ? "done" : o == OUTCOME_ROLLED_BACK ? "not done" :
+			 "unresolvable");
+	conclude(mb, e, o, -EIO);
+	return o;
+}
+
+size_t changes_settle(struct mailbox *mb, const char *folder)
+{
+	struct journal_entry *v;
+	size_t n;
+
+	if (!mb->journal || journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
+		return mb->journal ? journal_count(mb->journal) : 0;
+	for (size_t i = 0; i < n; i++) {
+		enum outcome o = OUTCOME_COMPLETED;
+
+		if (touches(&v[i], folder) && claim(mb, v[i].id)) {
+			o = settle_one(mb, &v[i]);
+			release(mb, v[i].id);
+		}
+		journal_entry_free(&v[i]);
+		if (o == OUTCOME_UNKNOWN) {	/* the server cannot be asked: later */
+			for (size_t k = i + 1; k < n; k++)
+				journal_entry_free(&v[k]);
+			break;
+		}
+	}
+	free(v);
+	return journal_count(mb->journal);
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t **uids, size_t *n)
+{
+	struct journal_entry *v;
+	size_t count, k = 0;
+
+	*uids = NULL;
+	*n = 0;
+	if (!mb->journal || journal_count(mb->journal) == 0)
+		return 0;
+	if (journal_pending(mb->journal, &v, &count) < 0)
+		return -ENOMEM;
+	*uids = malloc((count ? count : 1) * sizeof(**uids));
+	for (size_t i = 0; i < count; i++) {
+		const struct journal_entry *e = &v[i];
+
+		if (*uids && (e->op == JOURNAL_MOVE || e->op == JOURNAL_EXPUNGE) && e->src &&
+		    strcmp(e->src, folder) == 0 && e->src_validity == validity)
+			(*uids)[k++] = e->src_uid;
+		journal_entry_free(&v[i]);
+	}
+	free(v);
+	if (!*uids)
+		return -ENOMEM;
+	qsort(*uids, k, sizeof(**uids), cmp_uid);
+	*n = k;
+	return 0;
+}
+
+/* ---- the background resolver ---- */
+
+static void *resolver(void *arg)
+{
+	struct mailbox *mb = arg;
+	struct changes *c = state_of(mb);
+	struct timespec until;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += RESOLVE_INTERVAL;
+		pthread_cond_timedwait(&c->wake, &c->lock, &until);
+		if (c->stopping)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		if (journal_count(mb->journal) && !pool_is_down(mb->pool))
+			changes_settle(mb, NULL);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int changes_init(struct mailbox *mb)
+{
+	struct changes *c = calloc(1, sizeof(*c));
+	pthread_condattr_t attr;
+
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	mb->changes = c;
+	return 0;
+}
+
+void changes_free(struct mailbox *mb)
+{
+	struct changes *c = state_of(mb);
+
+	if (!c)
+		return;
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	mb->changes = NULL;
+}
+
+int changes_start(struct mailbox *mb)
+{
+	struct changes *c = state_of(mb);
+
+	if (!c || !mb->journal)
+		return 0;
+	if (pthread_create(&c->thread, NULL, resolver, mb) != 0)
+		return -EAGAIN;
+	c->running = true;
+	return 0;
+}
+
+void changes_stop(struct mailbox *mb)
+{
+	struct changes *c = state_of(mb);
+
+	if (!c || !c->running)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	c->running = false;
+}

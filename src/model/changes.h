@@ -1,0 +1,72 @@
+/* changes.h - changes to messages made exactly once (model-private, like
+ * mailbox_p.h).  Each change is recorded in the journal, synced, before its
+ * first command goes to the server; it is resolved -- and forgotten -- only
+ * when the server's state proves its outcome:
+ *   completed    the message is in the destination, among the UIDs at or
+ *                above the UIDNEXT read before the command, with the same
+ *                size and INTERNALDATE (never an older copy), and gone
+ *                from the source;
+ *   rolled back  the source is still there and nothing new arrived: the
+ *                change is retried (once, while its caller waits, or when
+ *                the caller was told it is done), else reported failed;
+ *   half done    both (a MOVE killed between its copy and its expunge):
+ *                finished, one copy in the destination -- or, when the
+ *                server refused a step of it (not a lost connection),
+ *                undone, one copy in the source.
+ * What cannot be resolved (a folder re-created, the message gone from both)
+ * is parked in the journal's unresolved.txt with what happened.
+ *
+ * Pending entries are resolved before a listing of their folders is
+ * synced, at the next mount after a crash, and by a background thread
+ * while the server is unreachable.  Threads: any; no lock is held across
+ * network I/O (an entry being resolved is marked busy instead). */
+#ifndef IMAPFS_CHANGES_H
+#define IMAPFS_CHANGES_H
+
+#include "mailbox_p.h"
+
+struct flag_set;
+
+/* A message as its listing knows it. */
+struct change_msg {
+	const char *folder;	/* server name */
+	uint32_t validity, uid;
+	uint64_t size;		/* RFC822.SIZE; 0 when the listing corrected it */
+	int64_t date;		/* INTERNALDATE */
+};
+
+/* Moves m to the folder dest (server name), or deletes it for good (dest
+ * NULL).  0 with *new_uid (0 if the server did not say), or -errno when the
+ * message stayed where it was -- or when its outcome could not be
+ * established: then the entry stays pending and is resolved later, the
+ * message ending up in exactly one of the two folders. */
+int changes_move(struct mailbox *mb, const struct change_msg *m, const char *dest, uint32_t *new_uid);
+
+/* APPENDs data to the folder dest; stored is its size as the server will
+ * store it (line ends made CRLF).  date 0: now (an explicit INTERNALDATE
+ * lets the message be recognised later).  0 with *new_uid, or -errno when
+ * it was not stored. */
+int changes_append(struct mailbox *mb, const char *dest, const char *data, size_t len, uint64_t stored,
+		   const struct flag_set *flags, int64_t date, uint32_t *new_uid);
+
+/* Resolves the pending entries that touch folder (a server name; NULL: all)
+ * now, as far as the server can be reached.  The number still pending. */
+size_t changes_settle(struct mailbox *mb, const char *folder);
+
+/* The UIDs of folder (server name, at UIDVALIDITY validity) that pending
+ * moves and deletes take away: a listing hides them until resolved.
+ * *uids malloc'd (NULL when none), ascending. */
+int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t **uids,
+		    size_t *n);
+
+/* The state of changes in flight, made with the mailbox (mb->journal may
+ * be NULL: then changes are sent without a journal, as in a unit test). */
+int changes_init(struct mailbox *mb);
+void changes_free(struct mailbox *mb);
+
+/* The background resolver: started after mounting, stopped before the
+ * pool goes. */
+int changes_start(struct mailbox *mb);
+void changes_stop(struct mailbox *mb);
+
+#endif

@@ -1,0 +1,168 @@
+/* Unit tests for src/imap/imap_uidset.c: the UIDs a VANISHED set names,
+ * clipped to the UIDs the caller knows, whatever order, stars and sizes a
+ * server sends. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "imap/imap_p.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define STAR 0			/* how libetpan's parser hands over '*' */
+
+struct range {
+	uint32_t first, last;
+};
+
+struct uidset_case {
+	const char *what;	/* the set as a server writes it */
+	struct range items[4];
+	size_t nitems;
+	uint32_t limit;
+	uint32_t want[8];
+	size_t nwant;
+};
+
+static const struct uidset_case cases[] = {
+	{ "(empty)", { { 0 } }, 0, 10, { 0 }, 0 },
+	{ "5", { { 5, 5 } }, 1, 10, { 5 }, 1 },
+	{ "3:6", { { 3, 6 } }, 1, 10, { 3, 4, 5, 6 }, 4 },
+	{ "6:3 (a range counts in either order)", { { 6, 3 } }, 1, 10, { 3, 4, 5, 6 }, 4 },
+	{ "9,2:3,5 (sorted on the way out)", { { 9, 9 }, { 2, 3 }, { 5, 5 } }, 3, 10,
+	  { 2, 3, 5, 9 }, 4 },
+	{ "2:4,3:5 (overlaps kept)", { { 2, 4 }, { 3, 5 } }, 2, 10, { 2, 3, 3, 4, 4, 5 }, 6 },
+	{ "10 (the limit itself)", { { 10, 10 } }, 1, 10, { 10 }, 1 },
+	{ "11 (above the limit)", { { 11, 11 } }, 1, 10, { 0 }, 0 },
+	{ "8:15 (across the limit)", { { 8, 15 } }, 1, 10, { 8, 9, 10 }, 3 },
+	{ "15:8 (reversed, across the limit)", { { 15, 8 } }, 1, 10, { 8, 9, 10 }, 3 },
+	{ "12:20,1 (one range wholly above)", { { 12, 20 }, { 1, 1 } }, 2, 10, { 1 }, 1 },
+	{ "5:*", { { 5, STAR } }, 1, 7, { 5, 6, 7 }, 3 },
+	{ "*:5", { { STAR, 5 } }, 1, 7, { 5, 6, 7 }, 3 },
+	{ "*", { { STAR, STAR } }, 1, 7, { 7 }, 1 },
+	{ "* with no UID known", { { STAR, STAR } }, 1, 0, { 0 }, 0 },
+	{ "1:* with no UID known", { { 1, STAR } }, 1, 0, { 0 }, 0 },
+	{ "4294967294:4294967295 (no wrap at the top)", { { UINT32_MAX - 1, UINT32_MAX } }, 1,
+	  UINT32_MAX, { UINT32_MAX - 1, UINT32_MAX }, 2 },
+	{ "4294967295:*", { { UINT32_MAX, STAR } }, 1, UINT32_MAX, { UINT32_MAX }, 1 },
+};
+
+static struct mailimap_set *make_set(const struct range *items, size_t n)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+
+	assert_non_null(set);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(mailimap_set_add_interval(set, items[i].first, items[i].last),
+				 MAILIMAP_NO_ERROR);
+	return set;
+}
+
+static void test_expand_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		const struct uidset_case *c = &cases[i];
+		struct mailimap_set *set = make_set(c->items, c->nitems);
+		uint32_t *uids = (uint32_t *)1;
+		size_t n = 99;
+
+		print_message("%s, limit %u\n", c->what, c->limit);
+		assert_int_equal(imap_uidset_expand(set, c->limit, &uids, &n), 0);
+		assert_int_equal(n, c->nwant);
+		if (n)
+			assert_memory_equal(uids, c->want, n * sizeof(*uids));
+		else
+			assert_null(uids);
+		free(uids);
+		mailimap_set_free(set);
+	}
+}
+
+/* A set naming more UIDs than may be held: nothing, and E2BIG (the caller
+ * then lists the UIDs instead). */
+static void test_too_many(void **state)
+{
+	static const struct range all = { 1, UINT32_MAX }, reversed = { UINT32_MAX, 1 };
+	static const struct range split[2] = { { 1, IMAP_UIDSET_MAX }, { 7, 7 } };
+	const struct range *sets[] = { &all, &reversed, split };
+	const size_t lens[] = { 1, 1, 2 };
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(sets); i++) {
+		struct mailimap_set *set = make_set(sets[i], lens[i]);
+		uint32_t *uids = (uint32_t *)1;
+		size_t n = 99;
+
+		assert_int_equal(imap_uidset_expand(set, UINT32_MAX, &uids, &n), -E2BIG);
+		assert_null(uids);
+		assert_int_equal(n, 0);
+		mailimap_set_free(set);
+	}
+}
+
+/* Exactly as many as may be held still fit, and the limit clips before
+ * anything is counted. */
+static void test_bound_is_inclusive(void **state)
+{
+	static const struct range most = { 1, IMAP_UIDSET_MAX }, clipped = { 1, UINT32_MAX };
+	struct mailimap_set *set = make_set(&most, 1);
+	uint32_t *uids = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(imap_uidset_expand(set, UINT32_MAX, &uids, &n), 0);
+	assert_int_equal(n, IMAP_UIDSET_MAX);
+	assert_int_equal(uids[0], 1);
+	assert_int_equal(uids[n - 1], IMAP_UIDSET_MAX);
+	free(uids);
+	mailimap_set_free(set);
+
+	set = make_set(&clipped, 1);
+	assert_int_equal(imap_uidset_expand(set, 100, &uids, &n), 0);
+	assert_int_equal(n, 100);
+	assert_int_equal(uids[99], 100);
+	free(uids);
+	mailimap_set_free(set);
+}
+
+/* A set whose list is missing altogether names nothing. */
+static void test_no_list(void **state)
+{
+	struct mailimap_set set = { .set_list = NULL };
+	uint32_t *uids = (uint32_t *)1;
+	size_t n = 99;
+
+	(void)state;
+	assert_int_equal(imap_uidset_expand(&set, 10, &uids, &n), 0);
+	assert_null(uids);
+	assert_int_equal(n, 0);
+}
+
+static void test_cmp_uid(void **state)
+{
+	uint32_t v[] = { 7, UINT32_MAX, 1, 0, 7, 2147483648u };
+	const uint32_t sorted[] = { 0, 1, 7, 7, 2147483648u, UINT32_MAX };
+
+	(void)state;
+	qsort(v, ARRAY_LEN(v), sizeof(v[0]), imap_cmp_uid);
+	assert_memory_equal(v, sorted, sizeof(v));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_expand_table),
+		cmocka_unit_test(test_too_many),
+		cmocka_unit_test(test_bound_is_inclusive),
+		cmocka_unit_test(test_no_list),
+		cmocka_unit_test(test_cmp_uid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
