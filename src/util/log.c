@@ -1,6 +1,7 @@
 /* log.c - formats and routes diagnostics (stderr or syslog), with whatever
  * could steer a terminal or forge a line (from server data) replaced. */
 #include "log.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -24,28 +25,6 @@ bool log_debug_enabled(void)
 	return debug_enabled;
 }
 
-/* Length (2-4) of the well-formed UTF-8 sequence of a non-ASCII character at
- * p, its code point in *cp; 0 when p starts no such sequence. */
-static size_t utf8_char(const unsigned char *p, uint32_t *cp)
-{
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
-	uint32_t c;
-
-	if (n == 0 || p[0] > 0xf4)
-		return 0;
-	c = p[0] & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /* C1 controls (a terminal may take U+009B for CSI) and the characters that
  * reorder or split what a terminal or log viewer shows. */
 static bool unsafe_char(uint32_t c)
@@ -57,24 +36,25 @@ static bool unsafe_char(uint32_t c)
 size_t log_sanitize(char *text)
 {
 	unsigned char *in = (unsigned char *)text, *out = in;
+	size_t left = strlen(text);
 
-	while (*in) {
+	while (left > 0) {
 		uint32_t c = 0;
-		size_t n = *in < 0x80 ? 1 : utf8_char(in, &c);
+		size_t n = utf8_decode(in, left, &c);
+		size_t step = n ? n : 1;
 
 		if (n == 1) {
 			*out++ = *in < 0x20 || *in == 0x7f ? '?' : *in;
-			in++;
 		} else if (n == 0 || unsafe_char(c)) {
 			/* a byte of no character (raw 0x80-0x9f are C1 to an
 			 * 8-bit terminal), or a character a terminal obeys */
 			*out++ = '?';
-			in += n ? n : 1;
 		} else {
 			memmove(out, in, n);
 			out += n;
-			in += n;
 		}
+		in += step;
+		left -= step;
 	}
 	*out = '\0';
 	return (size_t)(out - (unsigned char *)text);
