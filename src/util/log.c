@@ -9,6 +9,9 @@
 #include <string.h>
 #include <syslog.h>
 
+/* A longer message is cut: it can only be quoting too much server text. */
+#define LOG_LINE_MAX 1024
+
 static bool debug_enabled;
 static bool use_syslog;
 
@@ -64,7 +67,7 @@ void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
-	char text[1024];
+	char text[LOG_LINE_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
