@@ -14,8 +14,9 @@ enum config_option_kind {
 	CONFIG_NUMBER,		/* name=N, an unsigned in struct config */
 	CONFIG_FLAG,		/* name alone sets an int in struct config to 1;
 				 * yes or no in the accounts file */
-	CONFIG_LIST,		/* name=A,B: its own commas separate values, so the
-				 * accounts file does not escape them (watch) */
+	CONFIG_LIST,		/* watch=A,B, the one list: its own commas separate
+				 * values (config.c gathers what libfuse splits),
+				 * so the accounts file does not escape them */
 	CONFIG_FUSE_FLAG,	/* a flag for libfuse (allow_other): the command line
 				 * passes it on, the accounts file takes yes or no */
 };
