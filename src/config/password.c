@@ -9,6 +9,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <pthread.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,65 +158,96 @@ static int from_command(const char *cmd, char **pw, size_t *len, char *err, size
 	return r;
 }
 
-/* While the prompt has echo off, a signal that ends imapfs (Ctrl-C, a
- * closed terminal) gives the terminal its echo back first. */
-static int prompt_fd = -1;
-static struct termios prompt_saved;
+/* The signals that end imapfs at the prompt (Ctrl-C, a closed terminal):
+ * while echo is off they are blocked and read from a signalfd beside the
+ * terminal, so the terminal gets its echo back before imapfs ends by the
+ * signal -- no handler, so no race with a sanitizer's late delivery. */
 static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define PROMPT_SIGNALS (sizeof(prompt_signals) / sizeof(prompt_signals[0]))
 
-static void prompt_interrupted(int sig)
+/* Reads one line from the terminal fd (echo off) into a new buffer; or
+ * *sig is the signal that came first. */
+static int read_secret_line(int fd, int sigfd, char **out, size_t *len, int *sig)
 {
-	tcsetattr(prompt_fd, TCSAFLUSH, &prompt_saved);
-	raise(sig);	/* SA_RESETHAND, SA_NODEFER: the default action, now */
-}
+	char *buf = calloc(1, PASSWORD_MAX + 1);
+	size_t n = 0;
+	char c = 0;
 
-static void prompt_catch(struct sigaction old[PROMPT_SIGNALS])
-{
-	struct sigaction sa;
+	if (!buf)
+		return -ENOMEM;
+	while (c != '\n') {
+		struct pollfd pf[2] = { { fd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		struct signalfd_siginfo si;
+		ssize_t got;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = prompt_interrupted;
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < PROMPT_SIGNALS; i++)
-		sigaction(prompt_signals[i], &sa, &old[i]);
-}
-
-static void prompt_release(const struct sigaction old[PROMPT_SIGNALS])
-{
-	for (size_t i = 0; i < PROMPT_SIGNALS; i++)
-		sigaction(prompt_signals[i], &old[i], NULL);
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents & POLLIN) {
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				*sig = (int)si.ssi_signo;
+				break;
+			}
+			continue;
+		}
+		got = read(fd, &c, 1);	/* a byte at a time: no copies of the secret */
+		if (got <= 0 || c == '\n')
+			break;
+		if (n == PASSWORD_MAX) {
+			config_free_secret(buf);
+			return -E2BIG;
+		}
+		buf[n++] = c;
+	}
+	if (n && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
 }
 
 static int from_terminal(const char *user, const char *host, char **pw, size_t *len,
 			 char *err, size_t errlen)
 {
-	struct sigaction old_actions[PROMPT_SIGNALS];
 	struct termios old, quiet;
+	sigset_t block, before;
 	FILE *tty = fopen("/dev/tty", "r+");
-	int r;
+	int sig = 0, sigfd, r;
 
 	if (!tty) {
 		snprintf(err, errlen, "no password: use -o password_file=PATH, -o password_command=CMD "
 			 "or IMAPFS_PASSWORD");
 		return -ENOENT;
 	}
+	sigemptyset(&block);
+	for (size_t i = 0; i < PROMPT_SIGNALS; i++)
+		sigaddset(&block, prompt_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &before);
+	sigfd = signalfd(-1, &block, SFD_CLOEXEC);
 	setvbuf(tty, NULL, _IONBF, 0);
 	fprintf(tty, "Password for %s@%s: ", user, host);
 	tcgetattr(fileno(tty), &old);
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
-	prompt_saved = old;
-	prompt_fd = fileno(tty);
-	prompt_catch(old_actions);
 	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-	r = first_line(tty, pw, len);
+	r = sigfd < 0 ? -errno : read_secret_line(fileno(tty), sigfd, pw, len, &sig);
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	prompt_release(old_actions);
-	prompt_fd = -1;
 	fputc('\n', tty);
 	fclose(tty);
+	if (sigfd >= 0)
+		close(sigfd);
+	if (sig) {
+		/* echo is back: now end as the signal would have */
+		if (r == 0)
+			config_free_secret(*pw);
+		signal(sig, SIG_DFL);
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
+		raise(sig);
+		r = -EINTR;
+	}
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (r < 0)
 		snprintf(err, errlen, "cannot read the password");
 	return r;
