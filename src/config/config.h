@@ -60,16 +60,19 @@ int config_parse_size(const char *text, size_t *bytes);
 int config_parse_url(const char *text, struct imap_url *url, char *err, size_t errlen);
 
 /* Parses argv.  An account name instead of a URL (`imapfs work ~/Mail`) is
- * looked up in $XDG_CONFIG_HOME/imapfs/config (see config_file.h).  Options imapfs does not know are left in fuse_args for
- * libfuse (which rejects what it does not know either).  On a usage error
- * returns -EINVAL with a one-line reason in err. */
+ * looked up in $XDG_CONFIG_HOME/imapfs/config (see config_file.h).  Options
+ * imapfs does not know are left in fuse_args for libfuse (which rejects what
+ * it does not know either).  On a usage error returns -EINVAL with a
+ * one-line reason in err. */
 int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
 		      char *err, size_t errlen);
 
 void config_free(struct config *cfg);
 
-/* The password: password_file, then password_command, then $IMAPFS_PASSWORD,
- * then a prompt on the terminal.  CR, LF and NUL are refused. */
+/* The password (password.c): password_file, then password_command, then
+ * $IMAPFS_PASSWORD (taken out of the environment whatever the source), then
+ * the ~/.netrc entry for the URL's host and user, then a prompt on the
+ * terminal.  An empty password, CR, LF and NUL are refused. */
 int config_read_password(const struct config *cfg, char **password, char *err, size_t errlen);
 
 /* The cache directory: -o cache_dir, else $XDG_CACHE_HOME/imapfs, else

@@ -1,6 +1,9 @@
 /* config_file.c - owns the format of the accounts file (see config_file.h):
- * sections, key = value lines, which keys exist and which take yes/no. */
+ * sections, key = value lines, and how each -o option of config_options.c
+ * is written there (yes/no for flags, "~/" expanded in paths). */
 #include "config_file.h"
+#include "config_options.h"
+#include "util/strbuf.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -8,50 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-enum kind { VALUE, PATH, FLAG };
-
-static const struct {
-	const char *key;
-	enum kind kind;
-} keys[] = {
-	{ "password_file", PATH }, { "password_command", VALUE }, { "ca_file", PATH },
-	{ "tls_verify", VALUE }, { "plaintext", FLAG }, { "connections", VALUE },
-	{ "timeout", VALUE }, { "dir_cache", VALUE }, { "names", VALUE }, { "cache_dir", PATH },
-	{ "memory_cache", VALUE }, { "cache_size", VALUE }, { "prefetch", VALUE },
-	{ "trash", VALUE }, { "rm", VALUE }, { "route_incoming", FLAG }, { "watch", VALUE },
-	{ "offline", VALUE }, { "allow_other", FLAG },
-};
-
-/* A growing string; on allocation failure it stays NULL. */
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void append(struct text *t, const char *s, size_t n)
-{
-	if (t->failed)
-		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 128;
-		char *p;
-
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		p = realloc(t->s, cap);
-		if (!p) {
-			t->failed = true;
-			return;
-		}
-		t->s = p;
-		t->cap = cap;
-	}
-	memcpy(t->s + t->len, s, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
 
 static const char *trim(char *s, char **end)
 {
@@ -79,20 +38,20 @@ static char *expand(const char *value, const char *home)
 	return out;
 }
 
-/* k=v for -o, with fuse_opt's separators in v escaped */
-static void add_option(struct text *o, const char *key, const char *value)
+/* k=v for -o, with fuse_opt's separators in v escaped but for a list's
+ * own commas, which imapfs splits itself */
+static void add_option(struct strbuf *o, const char *key, const char *value, bool list)
 {
 	if (o->len)
-		append(o, ",", 1);
-	append(o, key, strlen(key));
+		strbuf_addc(o, ',');
+	strbuf_adds(o, key);
 	if (!value)
 		return;
-	append(o, "=", 1);
+	strbuf_addc(o, '=');
 	for (const char *p = value; *p; p++) {
-		/* watch's own commas separate folders: imapfs splits those itself */
-		if ((*p == ',' && strcmp(key, "watch") != 0) || *p == '\\')
-			append(o, "\\", 1);
-		append(o, p, 1);
+		if ((*p == ',' && !list) || *p == '\\')
+			strbuf_addc(o, '\\');
+		strbuf_addc(o, *p);
 	}
 }
 
@@ -105,9 +64,44 @@ static int yes_no(const char *v)
 	return -1;
 }
 
-static int apply(struct config_account *a, struct text *o, const char *key, const char *value,
+static int add_setting(struct strbuf *o, const struct config_option *opt, const char *key,
+		       const char *value, const char *home, unsigned line, char *err, size_t errlen)
+{
+	char *expanded;
+	int yn;
+
+	switch (opt->kind) {
+	case CONFIG_FLAG:
+	case CONFIG_FUSE_FLAG:
+		yn = yes_no(value);
+		if (yn < 0) {
+			snprintf(err, errlen, "line %u: %s takes yes or no", line, key);
+			return -EINVAL;
+		}
+		if (yn)
+			add_option(o, key, NULL, false);
+		return 0;
+	case CONFIG_PATH:
+		expanded = expand(value, home);
+		if (!expanded)
+			return -ENOMEM;
+		add_option(o, key, expanded, false);
+		free(expanded);
+		return 0;
+	case CONFIG_TEXT:
+	case CONFIG_NUMBER:
+	case CONFIG_LIST:
+		add_option(o, key, value, opt->kind == CONFIG_LIST);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int apply(struct config_account *a, struct strbuf *o, const char *key, const char *value,
 		 const char *home, unsigned line, char *err, size_t errlen)
 {
+	const struct config_option *opt;
+
 	if (!strcmp(key, "url") || !strcmp(key, "mountpoint")) {
 		char **slot = !strcmp(key, "url") ? &a->url : &a->mountpoint;
 
@@ -120,42 +114,18 @@ static int apply(struct config_account *a, struct text *o, const char *key, cons
 			 "password_file, password_command or ~/.netrc", line);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		char *expanded;
-		int yn;
-
-		if (strcmp(keys[i].key, key) != 0)
-			continue;
-		switch (keys[i].kind) {
-		case FLAG:
-			yn = yes_no(value);
-			if (yn < 0) {
-				snprintf(err, errlen, "line %u: %s takes yes or no", line, key);
-				return -EINVAL;
-			}
-			if (yn)
-				add_option(o, key, NULL);
-			return 0;
-		case PATH:
-			expanded = expand(value, home);
-			if (!expanded)
-				return -ENOMEM;
-			add_option(o, key, expanded);
-			free(expanded);
-			return 0;
-		case VALUE:
-			add_option(o, key, value);
-			return 0;
-		}
+	opt = config_option_find(key, strlen(key));
+	if (!opt) {
+		snprintf(err, errlen, "line %u: unknown key \"%.60s\"", line, key);
+		return -EINVAL;
 	}
-	snprintf(err, errlen, "line %u: unknown key \"%.60s\"", line, key);
-	return -EINVAL;
+	return add_setting(o, opt, key, value, home, line, err, errlen);
 }
 
 int config_file_account(const char *text, size_t len, const char *name, const char *home,
 			struct config_account *out, char *err, size_t errlen)
 {
-	struct text o = { 0 };
+	struct strbuf o = { 0 };
 	bool in_section = false, found = false;
 	unsigned line = 0;
 	const char *p = text, *end = text + len;
@@ -211,15 +181,17 @@ int config_file_account(const char *text, size_t len, const char *name, const ch
 		snprintf(err, errlen, "no account [%.60s] in the config file", name);
 		r = -ENOENT;
 	}
-	if (r == 0 && o.failed)
-		r = -ENOMEM;
 	if (r < 0) {
-		free(o.s);
+		strbuf_free(&o);
 		config_account_free(out);
 		return r;
 	}
-	out->options = o.s ? o.s : strdup("");
-	return out->options ? 0 : -ENOMEM;
+	out->options = strbuf_take(&o);
+	if (!out->options) {
+		config_account_free(out);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void config_account_free(struct config_account *a)

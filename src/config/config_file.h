@@ -9,8 +9,10 @@
  *	watch = Archive,Lists/dev
  *	route_incoming = yes
  *
- * Keys are the -o option names (sshfs-style), plus url and mountpoint.
- * Pure parsing here (unit-tested and fuzzed); config.c reads the file. */
+ * Keys are the names of the -o options (config_options.c: every one of
+ * them; flags take yes or no), plus url and mountpoint; a password is
+ * refused.  Pure parsing here (unit-tested and fuzzed); config_paths.c
+ * reads the file. */
 #ifndef IMAPFS_CONFIG_FILE_H
 #define IMAPFS_CONFIG_FILE_H
 

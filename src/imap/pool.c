@@ -7,6 +7,7 @@
  * held, and it is never held across network I/O. */
 #include "pool.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -364,27 +365,18 @@ void pool_stop(struct pool *p)
 	p->started = false;
 }
 
-static void iso_time(time_t t, char *out, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 void pool_status(struct pool *p, FILE *out)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->down) {
 		struct timespec now;
-		char since[32];
+		char since[TIMEFMT_ISO_SIZE];
 		long wait;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		wait = (long)(p->next_attempt.tv_sec - now.tv_sec);
-		iso_time(p->down_since, since, sizeof(since));
-		fprintf(out, "state down since=%s attempts=%u next_attempt_in=%lds\n", since,
-			p->attempts, wait > 0 ? wait : 0);
+		fprintf(out, "state down since=%s attempts=%u next_attempt_in=%lds\n",
+			timefmt_iso(p->down_since, since), p->attempts, wait > 0 ? wait : 0);
 	} else {
 		fprintf(out, "state up\n");
 	}

@@ -9,6 +9,7 @@
 #include "watch.h"
 #include "model/inode.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -307,13 +308,10 @@ void watch_status(struct watch *w, FILE *out)
 	pthread_mutex_lock(&w->lock);
 	for (size_t i = 0; i < w->n; i++) {
 		const struct watcher *wr = &w->v[i];
-		char when[32] = "never";
-		struct tm tm;
+		char when[TIMEFMT_ISO_SIZE] = "never";
 
-		if (wr->last_sync) {
-			gmtime_r(&wr->last_sync, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		}
+		if (wr->last_sync)
+			timefmt_iso(wr->last_sync, when);
 		fprintf(out, "watch %s %s last_sync=%s age=%llds\n", wr->path,
 			state_names[wr->state], when,
 			wr->last_sync ? (long long)(now - wr->last_sync) : -1LL);

@@ -5,13 +5,14 @@
  * quoted. */
 #include "ctl.h"
 #include "util/chars.h"
+#include "util/timefmt.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct outbuf {
 	char *p;
@@ -79,19 +80,15 @@ static void put_field(struct outbuf *b, const char *s)
 	put(b, "\"", 1);
 }
 
+/* A time outside the four-digit years is written as the epoch: a saved
+ * table is read back with timefmt_parse_iso. */
 static void put_time(struct outbuf *b, int64_t mtime)
 {
-	time_t t = mtime;
-	struct tm tm;
-	char s[64];
+	char s[TIMEFMT_ISO_SIZE];
 
-	if (!gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
-		t = 0;
-		gmtime_r(&t, &tm);
-	}
-	snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	puts_(b, s);
+	if (mtime < TIMEFMT_YEAR0_START || mtime > TIMEFMT_YEAR9999_END)
+		mtime = 0;
+	puts_(b, timefmt_iso(mtime, s));
 }
 
 char *ctl_format(const struct rfolders *t, size_t *len)
@@ -244,34 +241,6 @@ static bool ascii_only(const char *s)
 	return true;
 }
 
-/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
-static bool utf8_valid(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s) {
-		unsigned char c = *s++;
-		int n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 :
-			c >= 0xf0 && c <= 0xf4 ? 3 : -1;
-		unsigned char lo = 0x80, hi = 0xbf;
-
-		if (n < 0)
-			return false;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-		else if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-		for (int k = 0; k < n; k++, s++, lo = 0x80, hi = 0xbf)
-			if (*s < lo || *s > hi)
-				return false;
-	}
-	return true;
-}
-
 void ctl_command_free(struct ctl_command *c)
 {
 	free(c->cls);
@@ -297,7 +266,8 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_command *out)
 		r = split_tabs(line, len, out);
 	else
 		r = split_space(line, len, out);
-	if (r == 0 && (!ascii_only(out->cls) || (out->folder && !utf8_valid(out->folder))))
+	if (r == 0 && (!ascii_only(out->cls) ||
+		       (out->folder && !utf8_valid(out->folder, strlen(out->folder)))))
 		r = -EINVAL;
 	if (r < 0) {
 		ctl_command_free(out);

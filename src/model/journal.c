@@ -4,6 +4,7 @@
 #include "journal.h"
 #include "util/files.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,17 +131,14 @@ static void describe(const struct journal_entry *e, char *buf, size_t len)
 /* Appends a paragraph to unresolved.txt and syncs it. */
 static void report(struct journal *j, const char *headline, const struct journal_entry *e)
 {
-	char line[1536], when[32];
-	time_t now = time(NULL);
-	struct tm tm;
+	char line[1536], when[TIMEFMT_ISO_SIZE];
 	int fd = files_append_at(j->dirfd, JOURNAL_UNRESOLVED);
 
 	if (fd < 0) {
 		log_err("cannot write %s/%s: %s", j->name, JOURNAL_UNRESOLVED, strerror(-fd));
 		return;
 	}
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	snprintf(line, sizeof(line), "%s %s\n", when, headline);
+	snprintf(line, sizeof(line), "%s %s\n", timefmt_iso(time(NULL), when), headline);
 	if (files_write_all(fd, line, strlen(line)) == 0 && e) {
 		describe(e, line, sizeof(line) - 1);
 		strcat(line, "\n");

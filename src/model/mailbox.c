@@ -4,6 +4,7 @@
 #include "mailbox_p.h"
 #include "inode.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -764,11 +765,10 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 	pthread_rwlock_rdlock(&mb->tree_lock);
 	for (size_t i = 1; i < mb->nfolders; i++) {
 		struct folder *f = mb->folders[i];
-		char when[32] = "never";
+		char when[TIMEFMT_ISO_SIZE];
 		size_t count;
 		uint32_t uidvalidity;
 		time_t at;
-		struct tm tm;
 
 		if (!f->present || !f->server)
 			continue;
@@ -779,10 +779,8 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 		pthread_mutex_unlock(&f->lock);
 		if (!at)
 			continue;
-		gmtime_r(&at, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		fprintf(out, "folder %s messages=%zu uidvalidity=%u last_sync=%s age=%llds\n", f->path,
-			count, uidvalidity, when, (long long)(now - at));
+			count, uidvalidity, timefmt_iso(at, when), (long long)(now - at));
 	}
 	pthread_rwlock_unlock(&mb->tree_lock);
 }

@@ -8,6 +8,7 @@
 #include "imap/flags.h"
 #include "inode.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -701,15 +702,9 @@ static int current_validity(struct mailbox *mb, struct folder *f, uint32_t *vali
 
 static char *rfc3339(int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char *out = malloc(32);
+	char *out = malloc(TIMEFMT_ISO_SIZE);
 
-	if (out && gmtime_r(&tt, &tm))
-		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	else if (out)
-		strcpy(out, "1970-01-01T00:00:00Z");
-	return out;
+	return out ? timefmt_iso(t, out) : NULL;
 }
 
 static char *flags_text(const struct imap_message_info *info)

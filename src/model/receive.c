@@ -14,6 +14,7 @@
 #include "imap/imap.h"
 #include "inode.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 #include "mailbox.h"
 #include "mapi/msgclass.h"
 #include "imap/pool.h"
@@ -223,20 +224,13 @@ static int save(struct receive *r, uint64_t mine)
 	return err;
 }
 
-/* "2025-06-01T10:00:00Z" -> unix time, or now when it does not parse (0 for
- * an impossible month or day). */
+/* "2025-06-01T10:00:00Z" -> unix time, or now when it does not parse (an
+ * impossible date included). */
 static int64_t parse_time(const char *s)
 {
-	struct tm tm = { 0 };
+	int64_t t;
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return time(NULL);
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon--;
-	return timegm(&tm);
+	return s && timefmt_parse_iso(s, &t) ? t : time(NULL);
 }
 
 /* Rebuilds a table from saved text; NULL when nothing usable is in it. */

@@ -13,6 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PRIVATE_DIR_MODE 0700
+#define PRIVATE_FILE_MODE 0600
+#define PERMISSION_BITS 07777	/* with setuid, setgid and sticky */
+/* Temporary names clash only with an earlier crash's leftovers: a few
+ * tries find a free one. */
+#define TEMP_NAME_TRIES 100
+
 struct files_dir {
 	int fd;
 	char *path;
@@ -27,7 +34,7 @@ static void make_parents(char *path, char *last)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		mkdir(path, 0700);	/* failures show when the last one is opened */
+		mkdir(path, PRIVATE_DIR_MODE);	/* failures show when the last one is opened */
 		*p = '/';
 	}
 }
@@ -56,7 +63,7 @@ static int check_dir(int fd, const char *path, bool strict, char *err, size_t er
 			 path, path);
 		return -EPERM;
 	}
-	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0) {
+	if ((st.st_mode & PERMISSION_BITS) != PRIVATE_DIR_MODE && fchmod(fd, PRIVATE_DIR_MODE) < 0) {
 		snprintf(err, errlen, "cannot make %s private: %s", path, strerror(errno));
 		return -errno;
 	}
@@ -103,7 +110,7 @@ static int open_private(int parent, const char *last, const char *path, bool str
 {
 	int fd, r;
 
-	if (mkdirat(parent, last, 0700) < 0 && errno != EEXIST) {
+	if (mkdirat(parent, last, PRIVATE_DIR_MODE) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		return -errno;
 	}
@@ -193,7 +200,7 @@ int files_subdir_at(int dirfd, const char *name, bool create)
 	char err[1];
 	int fd, r;
 
-	if (create && mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+	if (create && mkdirat(dirfd, name, PRIVATE_DIR_MODE) < 0 && errno != EEXIST)
 		return -errno;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -224,12 +231,13 @@ int files_open_at(int dirfd, const char *name)
 
 int files_create_at(int dirfd, const char *name, int access)
 {
-	int fd = openat(dirfd, name, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			PRIVATE_FILE_MODE);
 
 	if (fd < 0)
 		return -errno;
 	/* exactly 0600: a umask such as 0277 would have taken bits away */
-	if (fchmod(fd, 0600) < 0) {
+	if (fchmod(fd, PRIVATE_FILE_MODE) < 0) {
 		int r = -errno;
 
 		close(fd);
@@ -242,12 +250,13 @@ int files_create_at(int dirfd, const char *name, int access)
 int files_append_at(int dirfd, const char *name)
 {
 	struct stat st;
-	int fd = openat(dirfd, name, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			PRIVATE_FILE_MODE);
 
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    fcntl(fd, F_SETFL, O_APPEND) < 0 || fchmod(fd, 0600) < 0) {
+	    fcntl(fd, F_SETFL, O_APPEND) < 0 || fchmod(fd, PRIVATE_FILE_MODE) < 0) {
 		close(fd);
 		return -EPERM;
 	}
@@ -311,8 +320,7 @@ int files_temp_at(int dirfd)
 	char name[64];
 	int fd = -EEXIST;
 
-	/* the directory is private: a clash is only an earlier crash's leftover */
-	for (int i = 0; i < 100 && fd == -EEXIST; i++) {
+	for (int i = 0; i < TEMP_NAME_TRIES && fd == -EEXIST; i++) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		snprintf(name, sizeof(name), "upload.%ld.%lu.%ld", (long)getpid(),
 			 __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED), (long)ts.tv_nsec);

@@ -4,12 +4,16 @@
  * which locks inside the C library: "log" is a leaf in src/README's
  * "Locks", callable with any lock held. */
 #include "log.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+
+/* A longer message is cut: it can only be quoting too much server text. */
+#define LOG_LINE_MAX 1024
 
 static bool debug_enabled;	/* both set by log_init, before any thread */
 static bool use_syslog;
@@ -27,28 +31,6 @@ bool log_debug_enabled(void)
 	return debug_enabled;
 }
 
-/* Length (2-4) of the well-formed UTF-8 sequence of a non-ASCII character at
- * p, its code point in *cp; 0 when p starts no such sequence. */
-static size_t utf8_char(const unsigned char *p, uint32_t *cp)
-{
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
-	uint32_t c;
-
-	if (n == 0 || p[0] > 0xf4)
-		return 0;
-	c = p[0] & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /* C1 controls (a terminal may take U+009B for CSI) and the characters that
  * reorder or split what a terminal or log viewer shows. */
 static bool unsafe_char(uint32_t c)
@@ -60,24 +42,25 @@ static bool unsafe_char(uint32_t c)
 size_t log_sanitize(char *text)
 {
 	unsigned char *in = (unsigned char *)text, *out = in;
+	size_t left = strlen(text);
 
-	while (*in) {
+	while (left > 0) {
 		uint32_t c = 0;
-		size_t n = *in < 0x80 ? 1 : utf8_char(in, &c);
+		size_t n = utf8_decode(in, left, &c);
+		size_t step = n ? n : 1;
 
 		if (n == 1) {
 			*out++ = *in < 0x20 || *in == 0x7f ? '?' : *in;
-			in++;
 		} else if (n == 0 || unsafe_char(c)) {
 			/* a byte of no character (raw 0x80-0x9f are C1 to an
 			 * 8-bit terminal), or a character a terminal obeys */
 			*out++ = '?';
-			in += n ? n : 1;
 		} else {
 			memmove(out, in, n);
 			out += n;
-			in += n;
 		}
+		in += step;
+		left -= step;
 	}
 	*out = '\0';
 	return (size_t)(out - (unsigned char *)text);
@@ -87,7 +70,7 @@ void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
-	char text[1024];
+	char text[LOG_LINE_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);

@@ -1,9 +1,16 @@
-/* names.h - mapping between IMAP names/headers and file-system names. */
+/* names.h - mapping between IMAP names/headers and file-system names:
+ * folder names (names_folder.c), header fields (names_header.c), message
+ * file names (names.c). */
 #ifndef IMAPFS_NAMES_H
 #define IMAPFS_NAMES_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* U+2215 DIVISION SLASH: stands in for a '/' that is part of a name, not a
+ * separator of the path (the same character, as text and as code point). */
+#define NAMES_SLASH_STANDIN "\xE2\x88\x95"
+#define NAMES_SLASH_STANDIN_CP 0x2215
 
 /*
  * All functions are thread-safe (no global state). Functions returning int
@@ -101,9 +108,8 @@ enum names_mode { NAMES_READABLE, NAMES_UID };
  * Returns the length of the name, or -EINVAL if buf is NULL, bufsize is too
  * small or mode is unknown.
  */
-int names_message_file(char *buf, size_t bufsize, enum names_mode mode,
-                       int64_t internaldate, const char *subject_utf8,
-                       uint32_t uid);
+int names_message_file(char *buf, size_t bufsize, enum names_mode mode, int64_t internaldate,
+		       const char *subject_utf8, uint32_t uid);
 
 /*
  * Parse the UID out of a message file name: "UID.eml" or "anything.UID.eml"

@@ -66,3 +66,49 @@ def test_netrc_readable_by_others_is_refused(imapfs_bin, dovecot, tmp_path):
     r = refused(imapfs_bin, tmp_path, "imaps://%s@localhost:%s" % (
         dovecot["USER"], dovecot["IMAPS_PORT"]), ["ca_file=" + dovecot["CA_FILE"]], env=env)
     assert "chmod 600" in r.stderr and ".netrc" in r.stderr, r.stderr
+
+
+CTTY = ("import fcntl, os, sys, termios\n"
+        "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+        "os.execv(sys.argv[1], sys.argv[1:])\n")
+
+
+def test_password_typed_at_the_prompt(imapfs_bin, dovecot, tmp_path):
+    """No other source: imapfs asks on the terminal, echo off, and the
+    password typed there (ending in CR LF, as some terminals send) mounts."""
+    import select
+    import subprocess
+    import termios
+    import time
+    master, slave = os.openpty()
+    home = tmp_path / "home"
+    home.mkdir()
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    env = {k: v for k, v in os.environ.items() if k != "IMAPFS_PASSWORD"}
+    env["HOME"] = str(home)
+    url = "imaps://%s@%s:%s" % (dovecot["USER"], dovecot["HOST"], dovecot["IMAPS_PORT"])
+    p = subprocess.Popen([helpers.PYTHON, "-c", CTTY, imapfs_bin, "-f", "-o",
+                          "ca_file=%s,cache_dir=%s" % (dovecot["CA_FILE"], tmp_path / "c"),
+                          url, mnt], stdin=slave, stdout=slave, stderr=slave, env=env,
+                         start_new_session=True)
+    helpers.track(("prompt", p.pid), p, mnt)
+    try:
+        out, deadline = b"", time.monotonic() + 15
+        while b"Password for" not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                out += os.read(master, 4096)
+        assert b"Password for" in out, out
+        assert helpers.wait_for(lambda: not termios.tcgetattr(slave)[3] & termios.ECHO, 10, 0.05)
+        os.write(master, dovecot["PASSWORD"].encode() + b"\r")
+        assert helpers.wait_for(lambda: helpers.is_mounted(mnt), 15, 0.1), "not mounted"
+        assert termios.tcgetattr(slave)[3] & termios.ECHO, "echo not restored"
+        assert os.listdir(os.path.join(mnt, "INBOX"))
+    finally:
+        helpers.cleanup_mountpoint(mnt)
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+        helpers.untrack(("prompt", p.pid))
+        os.close(master)
+        os.close(slave)

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "config/netrc.h"
 #include "config/config_file.h"
+#include "config/config_options.h"
 
 struct url_case {
 	const char *text;
@@ -321,6 +322,92 @@ static void test_config_file(void **state)
 	}
 }
 
+/* A value the option takes on the command line, other than its default. */
+static const char *sample_value(const struct config_option *o)
+{
+	if (o->choice[0])
+		return o->choice[1];
+	switch (o->kind) {
+	case CONFIG_FLAG:
+	case CONFIG_FUSE_FLAG:
+		return "yes";
+	case CONFIG_NUMBER:
+		return "7";
+	case CONFIG_PATH:
+		return "/abs/path";
+	case CONFIG_LIST:
+		return "A,B";
+	case CONFIG_TEXT:
+		break;
+	}
+	return "2M";	/* a SIZE for memory_cache and cache_size, and text for the rest */
+}
+
+/* What option o set in cfg (or, for libfuse's own, left in args) is v. */
+static void assert_option_set(const struct config_option *o, struct config *cfg,
+			      const struct fuse_args *args, const char *v)
+{
+	const char *field = (const char *)cfg + o->offset;
+	bool passed_on = false;
+
+	switch (o->kind) {
+	case CONFIG_TEXT:
+	case CONFIG_PATH:
+	case CONFIG_LIST:
+		assert_string_equal(*(char *const *)field, v);
+		break;
+	case CONFIG_NUMBER:
+		assert_int_equal(*(const unsigned *)field, strtoul(v, NULL, 10));
+		break;
+	case CONFIG_FLAG:
+		assert_int_equal(*(const int *)field, 1);
+		break;
+	case CONFIG_FUSE_FLAG:
+		for (int i = 0; i < args->argc; i++)
+			passed_on |= strstr(args->argv[i], o->fuse_template) != NULL;
+		assert_true(passed_on);
+		break;
+	}
+}
+
+/* The accounts file takes every -o option of the one table, and what it
+ * makes of it means the same on the command line. */
+static void test_every_option_in_accounts_file(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < config_options_count; i++) {
+		const struct config_option *o = &config_options[i];
+		int name_len = (int)config_option_name_len(o);
+		const char *v = sample_value(o);
+		char text[256], want[128], err[256];
+		char *argv[] = { "imapfs", "-o", NULL, "imap://u@h", "/mnt", NULL };
+		struct config_account a;
+		struct fuse_args args;
+		struct config cfg;
+		int r;
+
+		snprintf(text, sizeof(text), "[a]\nurl = imap://u@h\n%.*s = %s\n", name_len,
+			 o->fuse_template, v);
+		r = config_file_account(text, strlen(text), "a", "/home/u", &a, err, sizeof(err));
+		if (r != 0)
+			fail_msg("%.*s refused in the accounts file: %s", name_len, o->fuse_template, err);
+		if (o->kind == CONFIG_FLAG || o->kind == CONFIG_FUSE_FLAG)
+			snprintf(want, sizeof(want), "%.*s", name_len, o->fuse_template);
+		else
+			snprintf(want, sizeof(want), "%.*s=%s", name_len, o->fuse_template, v);
+		assert_string_equal(a.options, want);
+
+		argv[2] = a.options;
+		r = config_parse_args(5, argv, &cfg, &args, err, sizeof(err));
+		if (r != 0)
+			fail_msg("-o %s refused on the command line: %s", a.options, err);
+		assert_option_set(o, &cfg, &args, v);
+		fuse_opt_free_args(&args);
+		config_free(&cfg);
+		config_account_free(&a);
+	}
+}
+
 /* Paths in options become absolute before the daemon changes to /. */
 static void test_relative_paths(void **state)
 {
@@ -413,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_password_sources),
 		cmocka_unit_test(test_netrc),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_every_option_in_accounts_file),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_trusted_files),
 	};
