@@ -188,7 +188,8 @@ int main(int argc, char **argv)
 		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
 		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
 		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0, .account = account,
-		.cache_dir = cache_dir, .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0 })
+		.cache_dir = cache_dir, .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0,
+		.timeout = (int)cfg.timeout })
 		: NULL;
 	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
 		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache,

@@ -1,40 +1,28 @@
-/* mailbox_p.h - the model's insides, shared by mailbox.c (tree, names,
- * directories), listing.c (message snapshots and their sync), mailbox_read.c
- * (the read path), mailbox_resolve.c (what a message's name or inode stands
- * for), mailbox_write.c (changes) and mailbox_rmdir.c (rmdir).  Nobody else
- * includes it.
- * Lock order: mailbox.tree_lock, then folder.lock, then forward_lock;
- * rmdir_lock is taken alone.  No lock is held across network I/O: a refresh
- * is marked `syncing` and runs unlocked. */
+/* mailbox_p.h - the model's insides, shared by its files: mailbox.c (tree,
+ * attributes, directories), tree_refresh.c (the tree from LIST), listing*.c
+ * (message snapshots, their sync, store and refresh), mailbox_read.c (the
+ * read path), mailbox_resolve.c (what a message's name or inode stands
+ * for), mailbox_write.c (changes to messages), mailbox_append.c (new
+ * messages), mailbox_folders.c and mailbox_rmdir.c (changes to folders).
+ * Nobody else includes it.
+ *
+ * Locks, in the order they may be taken (src/README, section Locks, has
+ * the whole program's):
+ *   mailbox.tree_lock  ->  folder.lock  ->  mailbox.forward_lock
+ * mailbox.list_lock and mailbox.rmdir_lock are taken alone, nothing inside
+ * them.  No lock is held across network I/O: a folder's sync is marked
+ * folder.syncing, a LIST mailbox.listing_folders, and both run unlocked
+ * while others wait on a condition variable for their result. */
 #ifndef IMAPFS_MAILBOX_P_H
 #define IMAPFS_MAILBOX_P_H
 
 #include "mailbox.h"
 #include "journal.h"
+#include "listing.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
-
-struct msg {
-	uint32_t uid;
-	uint32_t size;		/* RFC822.SIZE until a read proves otherwise; atomic */
-	int64_t date;
-	uint32_t name_off;	/* into listing.names */
-	uint8_t flags;
-};
-
-/* Immutable once published (but for msg.size); shared by refcount. */
-struct listing {
-	unsigned refs;		/* atomic */
-	uint32_t uidvalidity;
-	uint64_t modseq;	/* HIGHESTMODSEQ it reflects (CONDSTORE), else 0 */
-	size_t count;
-	struct msg *msgs;	/* sorted by UID */
-	char *names;		/* NUL-terminated names, back to back */
-	size_t names_len;
-	uint32_t *by_name;	/* indices of msgs in byte order of names (ls, cat *) */
-};
 
 /* A name a message was given by mv or cp, besides its canonical one.  It
  * never hides a listed message's own name, and goes with its message. */
@@ -58,32 +46,36 @@ struct known_class {
 	char *cls;
 };
 
-#define MSG_SIZE_CORRECTED 0x80	/* in msg.flags: RFC822.SIZE proved wrong */
-#define MSG_SIZE_VERIFIED 0x40	/* in msg.flags: checked against the body once */
-
 #define MB_MAX_ALIASES 256
 #define MB_MAX_CLASSES 4096
 #define MB_MAX_FORWARDS 4096
 
 /* path and server are read without a lock (pool_run callers, the watcher,
  * prefetch), so they are atomic and a string they held is never freed before
- * unmount: a replaced one goes to mailbox.retired (mb_rename_locked). */
+ * unmount: a replaced one goes to mailbox.retired (mb_rename_locked).  A
+ * folder is never freed before unmount either. */
 struct folder {
 	uint32_t id;
-	uint32_t parent;	/* folder id; the root is its own parent */
+	uint32_t parent;	/* folder id; the root is its own parent; tree_lock */
 	_Atomic(char *) path;	/* UTF-8, '/'-separated, "" for the root */
-	const char *leaf;	/* last component, inside path; under tree_lock */
+	const char *leaf;	/* last component, inside path; tree_lock */
 	_Atomic(char *) server;	/* modified UTF-7 name; NULL for virtual directories */
 	atomic_bool noselect;
-	bool present;		/* in the last LIST (or an ancestor of one) */
-	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST */
+	bool present;		/* in the last LIST (or an ancestor of one); tree_lock */
+	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST; tree_lock */
 
-	pthread_mutex_t lock;	/* protects the fields below */
+	/* Protects the fields below.  Second in the model's order: taken
+	 * under tree_lock or alone; only forward_lock (and the leaves of
+	 * src/README) may be taken inside it.  Never held across I/O. */
+	pthread_mutex_t lock;
+	/* With lock: broadcast when a sync of this folder ends (syncing
+	 * cleared, listing swapped); readers that cannot be served wait on it. */
 	pthread_cond_t synced;
 	struct listing *listing;	/* NULL until first synced */
 	struct timespec synced_at;	/* zero: stale, sync before use */
+	unsigned stale_marks;	/* times marked stale: a sync that saw one begin keeps it stale */
 	time_t last_sync;	/* wall clock of the last good sync, for .status */
-	bool syncing;
+	bool syncing;		/* a thread syncs it, with no lock held */
 	bool disk_tried;	/* the listing saved by an earlier mount was looked for */
 	bool reloaded;		/* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
 	uint32_t *removed;	/* UIDs moved or deleted here since the last sync */
@@ -107,14 +99,27 @@ struct mailbox {
 	gid_t gid;
 	time_t mount_time;
 
-	pthread_rwlock_t tree_lock;	/* protects folders and their tree fields */
+	/* Protects folders, nfolders, cap, retired and each folder's tree
+	 * fields (parent, leaf, present, special).  First in the model's
+	 * order: folder.lock may be taken inside it (read or write), and the
+	 * change hook called (it only queues: notify.lock).  Never held
+	 * across I/O. */
+	pthread_rwlock_t tree_lock;
 	struct folder **folders;	/* index = folder id; never shrinks */
 	size_t nfolders, cap;
 
 	atomic_char delim;		/* the server's hierarchy delimiter */
 
-	pthread_mutex_t list_lock;	/* one LIST at a time */
-	struct timespec listed_at;	/* protected by list_lock */
+	/* The tree's refresh (tree_refresh.c): one LIST in flight, run with no
+	 * lock held; list_lock protects the fields below and is taken alone
+	 * (a leaf: nothing is taken inside it). */
+	pthread_mutex_t list_lock;
+	pthread_cond_t list_done;	/* with list_lock: a LIST ended */
+	bool listing_folders;		/* a LIST is in flight */
+	struct timespec list_started;	/* when the LIST in flight (or the last) began */
+	struct timespec listed_at;	/* when the last good LIST ended; zero: none yet */
+	unsigned lists_ended;		/* LISTs ended so far, good or not */
+	int list_result;		/* the last LIST's: 0 or -errno */
 
 	struct prefetch *prefetch;		/* may be NULL */
 	mailbox_folder_hook *folder_hook;	/* told of renames and removals */
@@ -125,11 +130,15 @@ struct mailbox {
 	char **retired;			/* paths and server names replaced (RENAME, */
 	size_t nretired;		/* LIST): readers may hold them; freed at exit */
 
-	pthread_mutex_t rmdir_lock;	/* protects rmdir_busy */
+	/* Protects rmdir_busy; taken alone (a leaf), also from inside a LIST's
+	 * callback, where a session is checked out but no lock held. */
+	pthread_mutex_t rmdir_lock;
 	char **rmdir_busy;		/* private names of folders rmdir is checking */
 	size_t nrmdir_busy;		/* (the strings belong to the rmdir) */
 
-	pthread_mutex_t forward_lock;	/* protects forwards */
+	/* Protects forwards and next_forward.  Last in the model's order
+	 * (taken alone today); nothing is taken inside it. */
+	pthread_mutex_t forward_lock;
 	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
 	size_t next_forward;
 };
@@ -159,19 +168,16 @@ struct mailbox_file {
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f);
 
 /* time */
-double mb_age(const struct timespec *t);	/* seconds since t; huge when t is zero */
+double mb_age(const struct timespec *t);	/* seconds since t; MB_AGE_NEVER when t is zero */
 void mb_stamp(struct timespec *t);
 
-/* listings (listing.c) */
-void mb_listing_put(struct listing *l);
-struct listing *mb_listing_get(struct listing *l);
-const char *mb_msg_name(const struct listing *l, const struct msg *m);
-uint32_t mb_msg_size(const struct msg *m);
-struct msg *mb_listing_find(const struct listing *l, uint32_t uid);
-/* A referenced listing no older than max_age seconds, or NULL with *err. */
-struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
-/* -o offline=fail while the server is unreachable: fail at once. */
-bool mb_offline_refused(struct mailbox *mb);
+/* The age of a time never stamped, or of a listing marked stale. */
+#define MB_AGE_NEVER 1e18
+/* As a max_age: the caller can live with any listing, however old, but one
+ * marked stale (its age is MB_AGE_NEVER, never below this). */
+#define MB_ANY_AGE MB_AGE_NEVER
+
+/* listings (listing.c; the snapshot itself is listing.h's) */
 /* The next use of f's listing asks the server first. */
 void mb_mark_stale(struct folder *f);
 /* uid left f (moved, deleted): hide it until the next sync confirms. */
@@ -179,19 +185,54 @@ void mb_forget_message(struct folder *f, uint32_t uid);
 bool mb_is_removed_locked(const struct folder *f, uint32_t uid);
 void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
 
+/* when a listing is refreshed (listing_refresh.c) */
+/* A referenced listing of f no older than max_age seconds, or NULL with
+ * *err (-ENOENT: f cannot be opened, maybe deleted).  Served at once when
+ * f's listing is that recent, even while another thread syncs f; else the
+ * caller waits for the sync running, or runs one (with no lock held), and
+ * gets its result.  A sync that fails serves the last good listing, *err 0.
+ * max_age 0: a sync that begins after the call; MB_ANY_AGE: any listing. */
+struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
+/* -o offline=fail while the server is unreachable: fail at once. */
+bool mb_offline_refused(struct mailbox *mb);
+
+/* the sync with the server (listing_sync.c) */
+/* f's listing as the server has it now, from old (NULL: from nothing):
+ * *result is referenced (old itself when nothing changed).  0 or -errno;
+ * network I/O: call with no lock held. */
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old,
+		    struct listing **result);
+
+/* listings on disk (listing_store.c) */
+void mb_save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l);
+/* The listing an earlier mount saved for f, or NULL. */
+struct listing *mb_load_listing(const struct mailbox *mb, const struct folder *f);
+
 /* the tree (mailbox.c) */
 struct folder *mb_folder(struct mailbox *mb, uint32_t id);
 struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id);
 struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name);
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
 size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
-int mb_refresh_tree(struct mailbox *mb, double max_age);
+/* A new folder at path (its parents are the caller's), or NULL; tree_lock
+ * held for writing. */
+struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path);
 /* Gives f a new path (and leaf) or server name (either may be NULL: kept);
  * the old strings are retired, not freed.  tree_lock held for writing.
  * -ENOMEM leaves f as it was. */
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
+
+/* the tree from LIST (tree_refresh.c) */
+/* LISTs the folders unless the last LIST ended less than max_age seconds
+ * ago; while another thread's LIST is in flight, waits (bounded) for it and
+ * takes its result if it began at most max_age before this call (max_age 0:
+ * a LIST that begins after the call).  0, or -errno (-ETIMEDOUT: the LIST
+ * waited for did not end in time).  No lock may be held by the caller. */
+int mb_refresh_tree(struct mailbox *mb, double max_age);
+void mb_tree_refresh_init(struct mailbox *mb);
+void mb_tree_refresh_destroy(struct mailbox *mb);
 
 /* names and inodes of messages (mailbox_resolve.c) */
 /* The UID a name in folder f stands for (canonical name, UID.eml, alias). */
@@ -203,6 +244,18 @@ void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t
 bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid);
 /* mailbox_lookup of a message name in folder f: st filled. */
 int mb_lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st);
+
+/* changes (mailbox_write.c, mailbox_folders.c) */
+/* The selectable folder behind directory inode ino, or NULL. */
+struct folder *mb_selectable(struct mailbox *mb, uint64_t ino);
+/* A present, selectable folder by path, or (special not 0) by SPECIAL-USE
+ * (IMAP_LIST_*); NULL when none. */
+struct folder *mb_find_folder(struct mailbox *mb, const char *path, unsigned special);
+/* CREATE path (a mount-relative UTF-8 path), then LIST; 0 also when the
+ * connection died and the folder is there. */
+int mb_create_folder(struct mailbox *mb, const char *path);
+/* RENAME folder f to newname under new_parent, then LIST. */
+int mb_rename_folder(struct mailbox *mb, struct folder *f, uint32_t new_parent, const char *newname);
 
 /* rmdir (mailbox_rmdir.c) */
 #define MB_RMDIR_PREFIX "imapfs-rmdir-"	/* + 8 hex digits + '-' + the real leaf */

@@ -240,7 +240,7 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	f = err == 0 ? mb_folder(mb, id) : NULL;
 	if (!f)
 		return err ? err : -ENOENT;
-	l = mb_listing(mb, f, 1e18, &err);
+	l = mb_listing(mb, f, MB_ANY_AGE, &err);
 	if (!l)
 		return err;
 	m = mb_listing_find(l, uid);

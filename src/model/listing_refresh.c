@@ -1,0 +1,197 @@
+/* listing_refresh.c - owns when a folder's listing is refreshed and what its
+ * readers get meanwhile.  One sync per folder runs at a time, with no lock
+ * held; a reader whose listing is recent enough for it is served at once,
+ * even while that sync runs, and the others wait for its result, which is
+ * swapped in when it arrives, saved to disk, and compared with the old one
+ * to tell the change hook what happened. */
+#include "mailbox_p.h"
+#include "listing_diff.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool mb_offline_refused(struct mailbox *mb)
+{
+	return mb->opt.offline_fail && pool_is_down(mb->pool);
+}
+
+static bool listing_changed(const struct listing *old, const struct listing *l)
+{
+	return !old || old->uidvalidity != l->uidvalidity || old->count != l->count ||
+	       (l->count && listing_top_uid(old) != listing_top_uid(l)) ||
+	       (l->count && old->msgs[0].uid != l->msgs[0].uid);
+}
+
+/* Removed UIDs the server no longer lists need no more hiding. */
+static void prune_removed_locked(struct folder *f)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < f->nremoved; i++)
+		if (mb_listing_find(f->listing, f->removed[i]))
+			f->removed[out++] = f->removed[i];
+	f->nremoved = out;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* UIDs the mount itself took away or brought in since the last sync. */
+static uint32_t *known_changes_locked(const struct folder *f, size_t *n)
+{
+	uint32_t *v = malloc((f->nremoved + f->naliases + 1) * sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < f->nremoved; i++)
+		v[(*n)++] = f->removed[i];
+	for (size_t i = 0; i < f->naliases; i++)
+		v[(*n)++] = f->aliases[i].uid;
+	qsort(v, *n, sizeof(*v), cmp_u32);
+	return v;
+}
+
+/* Tells the change hook what a sync found, but what the mount itself moved
+ * (the kernel knows). */
+static void report_changes(struct mailbox *mb, struct folder *f, const struct listing *old,
+			   const struct listing *l, const uint32_t *known, size_t nknown)
+{
+	struct mailbox_change *v;
+	size_t n;
+
+	if (!mb->change_hook || !old || old == l)
+		return;
+	/* short of memory: what was found until then */
+	listing_diff(old, l, f->id, known, nknown, &v, &n);
+	if (n)
+		mb->change_hook(v, n, mb->change_ctx);
+	free(v);
+}
+
+/* What a sync starts from and what it will change, taken under f->lock. */
+struct refresh {
+	struct listing *old;	/* referenced; NULL: a sync from nothing */
+	bool had_listing;	/* readers have seen a listing: report changes */
+	bool try_disk;		/* no listing yet: look for the saved one */
+	unsigned stale_marks;	/* f->stale_marks when the sync started */
+	struct listing *result;
+	struct listing *reported;	/* the listing replaced, for the report */
+	uint32_t *known;
+	size_t nknown;
+};
+
+/* Waits until f's listing can be served (returned referenced) or it is
+ * this thread's turn to sync (NULL, f->syncing set, r filled). */
+static struct listing *serve_or_claim_locked(struct folder *f, double max_age, struct refresh *r)
+{
+	for (;;) {
+		if (f->listing && mb_age(&f->synced_at) < max_age)
+			return mb_listing_get(f->listing);
+		if (!f->syncing)
+			break;
+		pthread_cond_wait(&f->synced, &f->lock);
+	}
+	f->syncing = true;
+	r->had_listing = f->listing != NULL;
+	r->old = mb_listing_get(f->listing);
+	r->try_disk = !r->old && !f->disk_tried;
+	if (r->try_disk)
+		f->disk_tried = true;
+	r->stale_marks = f->stale_marks;
+	return NULL;
+}
+
+/* Swaps the sync's result in; returns f's listing now, referenced. */
+static struct listing *publish_locked(struct folder *f, struct refresh *r, int err)
+{
+	f->syncing = false;
+	if (err == 0) {
+		f->last_sync = time(NULL);
+		if (r->had_listing && f->listing != r->result) {
+			r->reported = mb_listing_get(f->listing);
+			r->known = known_changes_locked(f, &r->nknown);
+		}
+		mb_listing_put(f->listing);
+		f->listing = r->result;
+		/* marked stale while the sync ran: it may not show that change */
+		if (f->stale_marks == r->stale_marks)
+			mb_stamp(&f->synced_at);
+		prune_removed_locked(f);
+	} else {
+		log_warn("cannot list folder %s: %s", f->path, strerror(-err));
+	}
+	pthread_cond_broadcast(&f->synced);
+	return mb_listing_get(f->listing);
+}
+
+/* The sync itself, no lock held. */
+static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r)
+{
+	int err;
+
+	if (r->try_disk)
+		r->old = mb_load_listing(mb, f);
+	err = mb_sync_listing(mb, f, r->old, &r->result);
+	if (err == 0 && r->old && r->old->uidvalidity != r->result->uidvalidity) {
+		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
+		cache_drop_folder(mb->cache, mb_folder_key(mb, f));
+		/* the kernel may hold pages of the old messages under these inodes */
+		__atomic_store_n(&f->reloaded, true, __ATOMIC_RELAXED);
+	}
+	if (err == 0 && r->result != r->old &&
+	    (listing_changed(r->old, r->result) || r->old->modseq != r->result->modseq))
+		mb_save_listing(mb, f, r->result);
+	return err;
+}
+
+struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
+{
+	struct refresh r = { 0 };
+	struct listing *l;
+	int sync_err;
+
+	*err = 0;
+	if (f->noselect || !f->server) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (mb_offline_refused(mb)) {
+		*err = -EIO;
+		return NULL;
+	}
+	pthread_mutex_lock(&f->lock);
+	l = serve_or_claim_locked(f, max_age, &r);
+	pthread_mutex_unlock(&f->lock);
+	if (l)
+		return l;
+
+	sync_err = sync_unlocked(mb, f, &r);
+	pthread_mutex_lock(&f->lock);
+	l = publish_locked(f, &r, sync_err);
+	pthread_mutex_unlock(&f->lock);
+	if (r.reported)
+		report_changes(mb, f, r.reported, l, r.known, r.nknown);
+	mb_listing_put(r.reported);
+	free(r.known);
+	mb_listing_put(r.old);
+	if (sync_err == -ENOENT) {
+		/* the server would not open it: deleted by someone else (and
+		 * maybe re-created: the next use must ask again) */
+		mb_mark_stale(f);
+		mb_listing_put(l);
+		mb_refresh_tree(mb, 0);
+		*err = sync_err;
+		return NULL;
+	}
+	/* a failed sync: serve the last good listing rather than fail */
+	if (sync_err < 0 && !l)
+		*err = sync_err;
+	return l;
+}
