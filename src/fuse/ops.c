@@ -125,6 +125,22 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 }
 
+/* A name that does not exist, as a negative entry the kernel keeps for
+ * entry_timeout (dir_cache), so the names shells and editors probe (.git,
+ * desktop.ini) cost the server one look, not one each time.  A name made
+ * later through this mount (mkdir, create, rename) replaces the entry at
+ * once; one made by another client shows after entry_timeout, as in a
+ * listing, or sooner when the notifier learns of it (inval_entry). */
+static void reply_absent(const struct ops_context *c, fuse_req_t req)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = 0;
+	e.entry_timeout = c->entry_timeout;
+	fuse_reply_entry(req, &e);
+}
+
 static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ops_context *c = ctx_of(req);
@@ -169,6 +185,10 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	r = mailbox_lookup(c->mailbox, parent, name, &st);
+	if (r == -ENOENT && c->entry_timeout > 0) {
+		reply_absent(c, req);
+		return;
+	}
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
