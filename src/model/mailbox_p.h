@@ -7,12 +7,12 @@
  * Nobody else includes it.
  *
  * Locks, in the order they may be taken (src/README, section Locks, has
- * the whole program's):
- *   mailbox.tree_lock  ->  folder.lock  ->  mailbox.forward_lock
- * mailbox.list_lock and mailbox.rmdir_lock are taken alone, nothing inside
- * them.  No lock is held across network I/O: a folder's sync is marked
- * folder.syncing, a LIST mailbox.listing_folders, and both run unlocked
- * while others wait on a condition variable for their result. */
+ * the whole program's):  mailbox.tree_lock  ->  folder.lock  ->
+ * mailbox.forward_lock; mailbox.list_lock and rmdir_lock are leaves.  Only
+ * folder.lock is ever taken inside another (tree_lock) today.  No lock is
+ * held across network I/O: a folder's sync is marked folder.syncing, a LIST
+ * mailbox.listing_folders, and both run unlocked while others wait on a
+ * condition variable for their result. */
 #ifndef IMAPFS_MAILBOX_P_H
 #define IMAPFS_MAILBOX_P_H
 
@@ -65,8 +65,8 @@ struct folder {
 	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST; tree_lock */
 
 	/* Protects the fields below.  Second in the model's order: taken
-	 * under tree_lock or alone; only forward_lock (and the leaves of
-	 * src/README) may be taken inside it.  Never held across I/O. */
+	 * under tree_lock or alone; nothing of the model's is taken inside
+	 * it today.  Never held across I/O. */
 	pthread_mutex_t lock;
 	/* With lock: broadcast when a sync of this folder ends (syncing
 	 * cleared, listing swapped); readers that cannot be served wait on it. */
@@ -102,8 +102,8 @@ struct mailbox {
 	/* Protects folders, nfolders, cap, retired and each folder's tree
 	 * fields (parent, leaf, present, special).  First in the model's
 	 * order: folder.lock may be taken inside it (read or write), and the
-	 * change hook called (it only queues: notify.lock).  Never held
-	 * across I/O. */
+	 * change hook called (it only queues: notify.lock, a leaf).  Never
+	 * held across I/O. */
 	pthread_rwlock_t tree_lock;
 	struct folder **folders;	/* index = folder id; never shrinks */
 	size_t nfolders, cap;
@@ -136,8 +136,8 @@ struct mailbox {
 	char **rmdir_busy;		/* private names of folders rmdir is checking */
 	size_t nrmdir_busy;		/* (the strings belong to the rmdir) */
 
-	/* Protects forwards and next_forward.  Last in the model's order
-	 * (taken alone today); nothing is taken inside it. */
+	/* Protects forwards and next_forward.  Third in the model's order;
+	 * taken alone today, and nothing is taken inside it. */
 	pthread_mutex_t forward_lock;
 	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
 	size_t next_forward;
@@ -229,7 +229,8 @@ void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struc
  * ago; while another thread's LIST is in flight, waits (bounded) for it and
  * takes its result if it began at most max_age before this call (max_age 0:
  * a LIST that begins after the call).  0, or -errno (-ETIMEDOUT: the LIST
- * waited for did not end in time).  No lock may be held by the caller. */
+ * waited for did not end in time).  Call with neither tree_lock nor a
+ * folder.lock held. */
 int mb_refresh_tree(struct mailbox *mb, double max_age);
 void mb_tree_refresh_init(struct mailbox *mb);
 void mb_tree_refresh_destroy(struct mailbox *mb);
