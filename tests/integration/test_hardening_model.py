@@ -14,8 +14,6 @@ import errno
 import hashlib
 import imaplib
 import os
-import re
-import socket
 import threading
 import time
 
@@ -24,6 +22,7 @@ import pytest
 import helpers
 import live_helpers as lh
 import write_helpers as wh
+from relay_helpers import command_relay  # noqa: F401  (fixture)
 from live_helpers import live  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.deadline(180)
@@ -242,121 +241,6 @@ def test_alias_never_hides_a_listed_message(scratch_dovecot, scratch_mounter):
 
 # -- rmdir never destroys mail ------------------------------------------------------
 
-class HookProxy:
-    """A plain-TCP relay on 127.0.0.1 between imapfs (imap:// + -o plaintext)
-    and the server that, while armed, calls hook(command) right before
-    forwarding the first client command whose word is `command` -- so
-    another client can act between two of imapfs's commands."""
-
-    CMD = re.compile(rb"^(\S+) +(?:UID +)?([A-Za-z]+)")
-
-    def __init__(self, target_port):
-        self.target = int(target_port)
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(16)
-        self.srv.settimeout(0.2)
-        self.port = self.srv.getsockname()[1]
-        self.armed = None           # (command word, hook)
-        self.refuse = set()         # command words answered NO, not forwarded
-        self.fired = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.socks = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def arm(self, commands, hook):
-        """hook() before the first of `commands` (words, "|"-separated)."""
-        with self.lock:
-            self.armed = (commands.upper().encode().split(b"|"), hook)
-
-    def _take(self, word):
-        with self.lock:
-            if self.armed and word.upper() in self.armed[0]:
-                hook, self.armed = self.armed[1], None
-                return hook
-        return None
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.srv.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            s = socket.create_connection(("127.0.0.1", self.target), timeout=10)
-            s.settimeout(None)
-            c.settimeout(None)
-            self.socks += [c, s]
-            threading.Thread(target=self._up, args=(c, s), daemon=True).start()
-            threading.Thread(target=self._down, args=(s, c), daemon=True).start()
-
-    def _up(self, c, s):
-        buf = b""
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    m = self.CMD.match(line)
-                    hook = self._take(m.group(2)) if m else None
-                    if hook:
-                        self.fired.append(line)
-                        hook()
-                    if m and m.group(2).upper() in self.refuse:
-                        c.sendall(m.group(1) + b" NO [CANNOT] refused by the test proxy\r\n")
-                        continue
-                    s.sendall(line + b"\n")
-        except OSError:
-            pass
-        finally:
-            self._close(c, s)
-
-    def _down(self, s, c):
-        try:
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                c.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self._close(c, s)
-
-    @staticmethod
-    def _close(*socks):
-        for x in socks:
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop.set()
-        self.srv.close()
-        self._close(*self.socks)
-        for x in self.socks:
-            x.close()
-
-
-@pytest.fixture
-def hook_proxy():
-    made = []
-
-    def make(port):
-        made.append(HookProxy(port))
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.close()
-
-
 def _append(server, folder, msg):
     """APPEND by another client; True when the server took it."""
     m = server.connect()
@@ -398,7 +282,7 @@ def _check_nothing_lost(server, folder, appended, err, failure=errno.ENOTEMPTY):
 
 
 @pytest.mark.parametrize("between", ["RENAME", "STATUS|SELECT", "DELETE"])
-def test_rmdir_with_mail_arriving_in_between(scratch_dovecot, hook_proxy, scratch_mounter,
+def test_rmdir_with_mail_arriving_in_between(scratch_dovecot, command_relay, scratch_mounter,
                                              tmp_path, between):
     """rmdir of an empty folder, while another client APPENDs to it right
     before imapfs's command `between` reaches the server (before the fix,
@@ -411,7 +295,7 @@ def test_rmdir_with_mail_arriving_in_between(scratch_dovecot, hook_proxy, scratc
         wh.create_folder(m, folder)
     finally:
         m.logout()
-    proxy = hook_proxy(scratch_dovecot.env["IMAP_PORT"])
+    proxy = command_relay(scratch_dovecot.env["IMAP_PORT"])
     mnt = _proxied_mount(scratch_dovecot, proxy, scratch_mounter, tmp_path)
     path = helpers.folder_path(mnt.path, folder)
     assert os.listdir(path) == []
@@ -508,7 +392,8 @@ def test_rmdir_counts_subfolders_imapfs_hides(scratch_dovecot, scratch_mounter):
     assert not [n for n in names if "imapfs-rmdir-" in n], names
 
 
-def test_rmdir_where_rename_is_refused(scratch_dovecot, hook_proxy, scratch_mounter, tmp_path):
+def test_rmdir_where_rename_is_refused(scratch_dovecot, command_relay, scratch_mounter,
+                                      tmp_path):
     """A server that refuses RENAME (here: the proxy answers NO for it): rmdir
     checks the folder in place.  An empty folder goes; one that got a message
     after imapfs had selected it (STATUS would answer from the session's old
@@ -520,7 +405,7 @@ def test_rmdir_where_rename_is_refused(scratch_dovecot, hook_proxy, scratch_moun
         wh.create_folder(m, late)
     finally:
         m.logout()
-    proxy = hook_proxy(scratch_dovecot.env["IMAP_PORT"])
+    proxy = command_relay(scratch_dovecot.env["IMAP_PORT"])
     proxy.refuse.add(b"RENAME")
     mnt = _proxied_mount(scratch_dovecot, proxy, scratch_mounter, tmp_path)
     late_path = helpers.folder_path(mnt.path, late)

@@ -6,15 +6,13 @@
 - a name made afterwards through the mount (mkdir, cp, mv; the trash folder
   rm creates) is there at once all the same;
 - an ls of a folder is answered from its cached listing while another sync
-  of the folder is held up at the server.
+  of the folder is held up at the server, and while a LIST is.
 
-The mounts go through a relay on 127.0.0.1 that counts the client's
-commands and can hold one back until the test lets it go."""
+The mounts go through a relay (relay_helpers.py) that counts imapfs's
+commands and holds one back until the test lets it go."""
 
 import errno
 import os
-import re
-import socket
 import threading
 import time
 
@@ -23,130 +21,24 @@ import pytest
 import helpers
 import live_helpers as lh
 import write_helpers as wh
+from relay_helpers import command_relay  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.deadline(120)
 
 
-class HoldingRelay:
-    """A plain-TCP relay to the server that counts client commands by word
-    and, once armed, holds the first command with a given word (and text)
-    until release() (the connection it came on waits; the others go on)."""
+class Hold:
+    """A hook for CommandRelay.arm: the command waits until release()."""
 
-    CMD = re.compile(rb"^\S+ +(?:UID +)?([A-Za-z]+)")
+    def __init__(self):
+        self.held = threading.Event()       # the command arrived
+        self.go = threading.Event()
 
-    def __init__(self, target_port):
-        self.target = int(target_port)
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(16)
-        self.srv.settimeout(0.2)
-        self.port = self.srv.getsockname()[1]
-        self.lock = threading.Lock()
-        self.counts = {}
-        self.hold_word = self.hold_text = None
-        self.held = threading.Event()       # the armed command arrived
-        self.go = threading.Event()         # and may pass
-        self.stop = threading.Event()
-        self.socks = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def count(self, word):
-        with self.lock:
-            return self.counts.get(word.upper(), 0)
-
-    def hold(self, word, text):
-        with self.lock:
-            self.hold_word = word.upper().encode()
-            self.hold_text = text.encode()
-            self.held.clear()
-            self.go.clear()
+    def __call__(self):
+        self.held.set()
+        self.go.wait(60)
 
     def release(self):
         self.go.set()
-
-    def _take(self, word, line):
-        with self.lock:
-            self.counts[word.decode()] = self.counts.get(word.decode(), 0) + 1
-            if self.hold_word == word and self.hold_text in line:
-                self.hold_word = None
-                return True
-        return False
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.srv.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            s = socket.create_connection(("127.0.0.1", self.target), timeout=10)
-            s.settimeout(None)
-            c.settimeout(None)
-            self.socks += [c, s]
-            threading.Thread(target=self._up, args=(c, s), daemon=True).start()
-            threading.Thread(target=self._down, args=(s, c), daemon=True).start()
-
-    def _up(self, c, s):
-        buf = b""
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    m = self.CMD.match(line)
-                    if m and self._take(m.group(1).upper(), line):
-                        self.held.set()
-                        self.go.wait(60)
-                    s.sendall(line + b"\n")
-        except OSError:
-            pass
-        finally:
-            self._close(c, s)
-
-    def _down(self, s, c):
-        try:
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                c.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self._close(c, s)
-
-    @staticmethod
-    def _close(*socks):
-        for x in socks:
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.go.set()
-        self.stop.set()
-        self.srv.close()
-        self._close(*self.socks)
-        for x in self.socks:
-            x.close()
-
-
-@pytest.fixture
-def relay():
-    made = []
-
-    def make(port):
-        made.append(HoldingRelay(port))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
 
 
 def relayed_mount(server, relay, scratch_mounter, tmp_path, extra=()):
@@ -175,8 +67,9 @@ def seed_folder(server, prefix, n):
     return folder, msgs
 
 
-def test_missing_name_at_root_costs_one_list(scratch_dovecot, relay, scratch_mounter, tmp_path):
-    r = relay(scratch_dovecot.env["IMAP_PORT"])
+def test_missing_name_at_root_costs_one_list(scratch_dovecot, command_relay, scratch_mounter,
+                                             tmp_path):
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
     mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
     os.listdir(mnt.path)
     before = r.count("LIST")
@@ -186,12 +79,12 @@ def test_missing_name_at_root_costs_one_list(scratch_dovecot, relay, scratch_mou
     assert lists <= 1, "200 lookups of a missing name sent %d LISTs" % lists
 
 
-def test_names_made_through_the_mount_show_at_once(scratch_dovecot, relay, scratch_mounter,
-                                                   tmp_path):
+def test_names_made_through_the_mount_show_at_once(scratch_dovecot, command_relay,
+                                                   scratch_mounter, tmp_path):
     src, _ = seed_folder(scratch_dovecot, "NegSrc", 2)
     dst, _ = seed_folder(scratch_dovecot, "NegDst", 0)
     trash = wh.unique_folder("NegTrash")
-    r = relay(scratch_dovecot.env["IMAP_PORT"])
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
     mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path, ["trash=" + trash])
     src_dir, dst_dir = (helpers.folder_path(mnt.path, f) for f in (src, dst))
     new_dir = os.path.join(mnt.path, wh.unique_folder("NegNew"))
@@ -217,13 +110,14 @@ def test_names_made_through_the_mount_show_at_once(scratch_dovecot, relay, scrat
     assert len(os.listdir(trash_dir)) == 1
 
 
-def test_ls_served_while_a_sync_is_held(scratch_dovecot, relay, scratch_mounter, tmp_path):
+def test_ls_served_while_a_sync_is_held(scratch_dovecot, command_relay, scratch_mounter,
+                                        tmp_path):
     """The folder is watched: another client's APPEND makes the watcher sync
     it, and that sync's SELECT is held at the relay.  (A sync a lookup or a
     touch starts would do, but the kernel keeps the directory locked while
     those run, and ls would wait for the kernel, not for imapfs.)"""
     folder, _ = seed_folder(scratch_dovecot, "Held", 3)
-    r = relay(scratch_dovecot.env["IMAP_PORT"])
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
     mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path, ["watch=" + folder])
     d = helpers.folder_path(mnt.path, folder)
 
@@ -233,14 +127,15 @@ def test_ls_served_while_a_sync_is_held(scratch_dovecot, relay, scratch_mounter,
     assert watcher("idle")(lh.wait_status(mnt.path, watcher("idle"), 10))
     names = sorted(os.listdir(d))
     assert len(names) == 3
-    r.hold("SELECT", folder)
+    hold = Hold()
+    r.arm("SELECT", hold, text=folder)
     m = scratch_dovecot.connect()
     try:
         wh.seed(m, folder, [wh.make_msg(wh.unique("held"), 9)], create=False)
     finally:
         m.logout()
     try:
-        assert r.held.wait(10), "the watcher's sync sent no SELECT"
+        assert hold.held.wait(10), "the watcher's sync sent no SELECT"
         assert watcher("syncing")(lh.read_status(mnt.path))
         t0 = time.monotonic()
         assert sorted(os.listdir(d)) == names
@@ -248,34 +143,36 @@ def test_ls_served_while_a_sync_is_held(scratch_dovecot, relay, scratch_mounter,
         assert took < 2, "ls waited %.1f s for the held sync" % took
         assert watcher("syncing")(lh.read_status(mnt.path)), "the sync was not held"
     finally:
-        r.release()
+        hold.release()
     assert helpers.wait_for(lambda: len(os.listdir(d)) == 4, 10)
 
 
-def test_ls_of_a_folder_while_a_list_is_held(scratch_dovecot, relay, scratch_mounter, tmp_path):
+def test_ls_of_a_folder_while_a_list_is_held(scratch_dovecot, command_relay, scratch_mounter,
+                                             tmp_path):
     """A missing name at the root sends a LIST, held at the relay; an ls of
     a folder, whose tree is recent enough, does not wait for it.  (The
     root's own ls would: the kernel keeps the root locked while the lookup
     runs.)"""
     folder, _ = seed_folder(scratch_dovecot, "ListHeld", 2)
-    r = relay(scratch_dovecot.env["IMAP_PORT"])
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
     mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
     d = helpers.folder_path(mnt.path, folder)
     names = sorted(os.listdir(d))
-    r.hold("LIST", "")
+    hold = Hold()
+    r.arm("LIST", hold)
     probed = []
     prober = threading.Thread(
         target=lambda: probed.append(absent(os.path.join(mnt.path, wh.unique("Missing")))),
         daemon=True)
     prober.start()
     try:
-        assert r.held.wait(10), "the lookup sent no LIST"
+        assert hold.held.wait(10), "the lookup sent no LIST"
         t0 = time.monotonic()
         assert sorted(os.listdir(d)) == names
         took = time.monotonic() - t0
         assert took < 2, "ls waited %.1f s for the held LIST" % took
         assert prober.is_alive(), "the LIST was not held"
     finally:
-        r.release()
+        hold.release()
         prober.join(30)
     assert probed == [True]
