@@ -327,7 +327,8 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	}
 	/* a folder created by another client since the last LIST (at the top,
 	 * where names are folders, at once; below, where most misses are
-	 * message names, at most once a second) */
+	 * message names, at most once a second); the kernel then keeps the
+	 * miss for dir_cache (ops_lookup), so a name probed again costs nothing */
 	r = mb_refresh_tree(mb, id == 0 ? 0 : 1);
 	if (r == 0 && lookup_subfolder(mb, id, name, st) == 0)
 		return 0;

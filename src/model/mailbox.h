@@ -48,7 +48,10 @@ uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino);
 /* Attributes of an inode; -ENOENT when it no longer exists. */
 int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st);
 
-/* Resolves name inside directory parent; fills st (st_ino is the inode). */
+/* Resolves name inside directory parent; fills st (st_ino is the inode).
+ * -ENOENT when the name is in neither the folder tree nor the folder's
+ * listing, each refreshed first when older than a second (the tree at the
+ * root: always); -EIO when the server could not be asked. */
 int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st);
 
 /* A directory listing frozen at opendir, so offsets stay stable. */
