@@ -6,6 +6,7 @@
  * to tell the change hook what happened. */
 #include "mailbox_p.h"
 #include "listing_diff.h"
+#include "util/deadline.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -88,15 +89,25 @@ struct refresh {
 };
 
 /* Waits until f's listing can be served (returned referenced) or it is
- * this thread's turn to sync (NULL, f->syncing set, r filled). */
-static struct listing *serve_or_claim_locked(struct folder *f, double max_age, struct refresh *r)
+ * this thread's turn to sync (NULL, f->syncing set, r filled).  A sync of
+ * another thread that runs past mb_wait_ms: the listing there is, however
+ * old (as when a sync fails), or NULL with *timed_out. */
+static struct listing *serve_or_claim_locked(struct mailbox *mb, struct folder *f, double max_age,
+					     struct refresh *r, bool *timed_out)
 {
+	struct timespec until;
+
+	deadline_in(&until, mb_wait_ms(mb));
 	for (;;) {
 		if (f->listing && mb_age(&f->synced_at) < max_age)
 			return mb_listing_get(f->listing);
 		if (!f->syncing)
 			break;
-		pthread_cond_wait(&f->synced, &f->lock);
+		if (!deadline_wait(&f->synced, &f->lock, &until) && f->syncing) {
+			log_warn("folder %s: gave up waiting for another thread's sync", f->path);
+			*timed_out = true;
+			return mb_listing_get(f->listing);
+		}
 	}
 	f->syncing = true;
 	r->had_listing = f->listing != NULL;
@@ -154,6 +165,7 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
 {
 	struct refresh r = { 0 };
+	bool timed_out = false;
 	struct listing *l;
 	int sync_err;
 
@@ -167,10 +179,12 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 		return NULL;
 	}
 	pthread_mutex_lock(&f->lock);
-	l = serve_or_claim_locked(f, max_age, &r);
+	l = serve_or_claim_locked(mb, f, max_age, &r, &timed_out);
 	pthread_mutex_unlock(&f->lock);
-	if (l)
+	if (l || timed_out) {
+		*err = l ? 0 : -ETIMEDOUT;
 		return l;
+	}
 
 	sync_err = sync_unlocked(mb, f, &r);
 	pthread_mutex_lock(&f->lock);

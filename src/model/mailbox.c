@@ -3,6 +3,7 @@
  * listings; mailbox_resolve.c does the same for messages. */
 #include "mailbox_p.h"
 #include "inode.h"
+#include "util/deadline.h"
 #include "util/timefmt.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ static struct folder *folder_new(uint32_t id, const char *path)
 	f->present = true;
 	f->noselect = true;
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->synced, NULL);
+	deadline_cond_init(&f->synced);
 	return f;
 }
 
@@ -238,6 +239,13 @@ static int folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)
 		mb_dir_stat_locked(mb, f, st);
 	pthread_rwlock_unlock(&mb->tree_lock);
 	return f ? 0 : -ENOENT;
+}
+
+unsigned mb_wait_ms(const struct mailbox *mb)
+{
+	unsigned timeout = mb->opt.timeout > 0 ? (unsigned)mb->opt.timeout : MB_DEFAULT_TIMEOUT;
+
+	return timeout * MB_WAIT_TIMEOUTS * DEADLINE_MS_PER_S;
 }
 
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)

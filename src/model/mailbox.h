@@ -27,7 +27,8 @@ struct mailbox_options {
 	const char *account;	/* "user@host:port": part of every cache key */
 	const struct files_dir *cache_dir;	/* listings are kept in cache_dir/folders */
 	bool offline_fail;	/* -o offline=fail: no cached data while the server is down */
-	int timeout;		/* the network timeout, seconds (0: 30): bounds waits for a LIST */
+	int timeout;		/* the network timeout, seconds (0: 30): bounds waits for */
+				/* another thread's LIST or folder sync */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);

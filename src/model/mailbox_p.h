@@ -164,6 +164,14 @@ struct mailbox_file {
 	char *server;
 };
 
+/* How long a thread waits for another's LIST or folder sync, in network
+ * timeouts (-o timeout): the pool may wait one for a session, the command
+ * take one, and a retry on a new connection (connect, login, the command)
+ * about two more. */
+#define MB_WAIT_TIMEOUTS 4
+#define MB_DEFAULT_TIMEOUT 30	/* seconds, when mailbox_options.timeout is 0 */
+unsigned mb_wait_ms(const struct mailbox *mb);
+
 /* The folder's key in the caches: stable across mounts, unlike its id. */
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f);
 
@@ -189,9 +197,11 @@ void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
 /* A referenced listing of f no older than max_age seconds, or NULL with
  * *err (-ENOENT: f cannot be opened, maybe deleted).  Served at once when
  * f's listing is that recent, even while another thread syncs f; else the
- * caller waits for the sync running, or runs one (with no lock held), and
- * gets its result.  A sync that fails serves the last good listing, *err 0.
- * max_age 0: a sync that begins after the call; MB_ANY_AGE: any listing. */
+ * caller waits for the sync running (at most mb_wait_ms), or runs one (with
+ * no lock held), and gets its result.  A sync that fails, or that another
+ * thread runs past the wait, serves the last listing, *err 0 (-ETIMEDOUT
+ * when there is none).  max_age 0: a sync that begins after the call;
+ * MB_ANY_AGE: any listing. */
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
 /* -o offline=fail while the server is unreachable: fail at once. */
 bool mb_offline_refused(struct mailbox *mb);

@@ -6,6 +6,7 @@
  * are told to the change hook (the kernel may hold their names or their
  * absence). */
 #include "mailbox_p.h"
+#include "util/deadline.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -14,11 +15,6 @@
 #include <strings.h>
 
 #define LISTED_FIRST 64		/* first allocation for LIST's answers */
-#define DEFAULT_TIMEOUT 30	/* seconds, when mailbox_options.timeout is 0 */
-/* A wait for another thread's LIST gives up after this many network
- * timeouts: the pool may wait one for a session, the LIST one, and a retry
- * on a new connection (connect, login, LIST) about two more. */
-#define LIST_WAIT_TIMEOUTS 4
 
 /* Makes sure every ancestor of path exists as a directory; returns the id
  * of path's parent. */
@@ -247,28 +243,18 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
 	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-static struct timespec wait_deadline(const struct mailbox *mb)
-{
-	int timeout = mb->opt.timeout > 0 ? mb->opt.timeout : DEFAULT_TIMEOUT;
-	struct timespec t;
-
-	mb_stamp(&t);
-	t.tv_sec += (time_t)timeout * LIST_WAIT_TIMEOUTS;
-	return t;
-}
-
 /* Waits for the LIST in flight to end: whether it began early enough to
  * serve a caller that asked at `asked` (then *r is its result); -ETIMEDOUT
  * in *r when it did not end in time. */
 static bool wait_for_list_locked(struct mailbox *mb, const struct timespec *asked, double max_age,
 				 int *r)
 {
-	struct timespec began = mb->list_started, deadline = wait_deadline(mb);
+	struct timespec began = mb->list_started, until;
 	unsigned ended = mb->lists_ended;
 
+	deadline_in(&until, mb_wait_ms(mb));
 	while (mb->lists_ended == ended) {
-		if (pthread_cond_timedwait(&mb->list_done, &mb->list_lock, &deadline) == ETIMEDOUT &&
-		    mb->lists_ended == ended) {
+		if (!deadline_wait(&mb->list_done, &mb->list_lock, &until) && mb->lists_ended == ended) {
 			log_warn("gave up waiting for another thread's LIST");
 			*r = -ETIMEDOUT;
 			return true;
@@ -320,13 +306,8 @@ int mailbox_load_folders(struct mailbox *mb)
 
 void mb_tree_refresh_init(struct mailbox *mb)
 {
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&mb->list_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&mb->list_done, &ca);
-	pthread_condattr_destroy(&ca);
+	deadline_cond_init(&mb->list_done);
 }
 
 void mb_tree_refresh_destroy(struct mailbox *mb)
