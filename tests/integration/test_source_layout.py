@@ -1,7 +1,7 @@
 """The source tree's rules, checked: scripts/check-includes passes on src/
 and fails on a tree that breaks an edge, names a missing header, hides a
-folder in an include, or declares a cycle; tests/unit mirrors src/'s
-folders."""
+folder in an include, or declares a cycle; no file in src/ is over 800
+lines; tests/unit mirrors src/'s folders."""
 
 import os
 import subprocess
@@ -9,6 +9,7 @@ import subprocess
 import helpers
 
 CHECK = os.path.join(helpers.SCRIPTS, "check-includes")
+MAX_LINES = 800
 SRC = os.path.join(helpers.REPO, "src")
 
 
@@ -54,6 +55,19 @@ def test_cycle_in_edges_fails(tmp_path):
     src = _tree(tmp_path, {"model/m.c": ""}, "main -> *\nmodel -> util\nutil -> model")
     r = run_check(src)
     assert r.returncode == 1 and "cycle" in r.stdout, r.stdout
+
+
+def test_no_source_file_over_800_lines():
+    long = []
+    for root, _, names in os.walk(SRC):
+        for n in names:
+            if n.endswith((".c", ".h")):
+                p = os.path.join(root, n)
+                with open(p, encoding="utf-8", errors="replace") as f:
+                    lines = sum(1 for _ in f)
+                if lines > MAX_LINES:
+                    long.append("%s: %d" % (os.path.relpath(p, helpers.REPO), lines))
+    assert not long, "over %d lines: %s" % (MAX_LINES, ", ".join(long))
 
 
 def test_unit_tests_mirror_src():
