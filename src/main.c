@@ -7,6 +7,7 @@
 #include "util/files.h"
 #include "imap/imap.h"
 #include "util/log.h"
+#include "model/journal.h"
 #include "model/mailbox.h"
 #include "live/notify.h"
 #include "fuse/ops.h"
@@ -102,6 +103,8 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	fuse_loop_cfg_set_max_threads(loop, MAX_FUSE_THREADS);
 	if (pool_start(pool) < 0)
 		log_warn("cannot start the reconnection thread");
+	if (mailbox_start(ctx->mailbox) < 0)
+		log_warn("cannot start resolving pending changes in the background");
 	if (notify_start(ctx->notify, se) < 0)
 		log_warn("cannot start telling the kernel about changes");
 	if (watch_start(ctx->watch) < 0)
@@ -115,6 +118,7 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	watch_stop(ctx->watch);
 	receive_stop(ctx->receive);
 	prefetch_stop(ctx->prefetch);
+	mailbox_stop(ctx->mailbox);
 	pool_stop(pool);
 	ops_release_all();
 	fuse_loop_cfg_destroy(loop);
@@ -146,6 +150,8 @@ int main(int argc, char **argv)
 	struct quota *quota = NULL;
 	char account[600], server_url[700];
 	struct files_dir *cache_dir = NULL;
+	struct journal *journal = NULL;
+	char journal_name[JOURNAL_NAME_MAX];
 	char err[512], *password = NULL;
 	int status = 1;
 
@@ -172,14 +178,16 @@ int main(int argc, char **argv)
 	log_init(cfg.debug, false);
 	mailstream_network_delay.tv_sec = cfg.timeout;
 	imap_metadata_init();
+	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
+	journal_dir_name(account, journal_name, sizeof(journal_name));
 	if (!(cache_dir = config_cache_dir(&cfg, err, sizeof(err))) ||
+	    journal_open(files_dir_fd(cache_dir), journal_name, &journal, err, sizeof(err)) < 0 ||
 	    config_read_password(&cfg, &password, err, sizeof(err)) < 0 ||
 	    build_account(&cfg, password, &acct, err, sizeof(err)) < 0 ||
 	    imap_open(&acct, &first, err, sizeof(err)) < 0) {
 		fail(err);
 		goto out;
 	}
-	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
 	pool = pool_new(&acct, (int)cfg.connections, first);
 	cache = cache_new(&(struct cache_options){ .memory_limit = cfg.memory_cache_bytes,
 		.disk_limit = cfg.cache_size_bytes, .dir = cache_dir,
@@ -189,7 +197,7 @@ int main(int argc, char **argv)
 		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
 		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0, .account = account,
 		.cache_dir = cache_dir, .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0,
-		.timeout = (int)cfg.timeout })
+		.timeout = (int)cfg.timeout, .journal = journal })
 		: NULL;
 	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
 		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache,
@@ -213,6 +221,9 @@ int main(int argc, char **argv)
 		fail("cannot list the folders on the server");
 		goto out;
 	}
+	if (journal_count(journal) && mailbox_settle_changes(mb))
+		log_warn("%zu changes an earlier mount left are still pending: they are resolved "
+			 "in the background (MOUNT/.status lists them)", journal_count(journal));
 	receive_load(receive);
 	snprintf(server_url, sizeof(server_url), "%s://%s@%s:%u", cfg.url.tls ? "imaps" : "imap",
 		 cfg.url.user, cfg.url.host, cfg.url.port);
@@ -230,6 +241,7 @@ out:
 	mailbox_free(mb);
 	pool_free(pool);
 	cache_free(cache);
+	journal_close(journal);
 	if (acct.tls)
 		SSL_CTX_free(acct.tls);
 	config_free_secret(password);

@@ -220,8 +220,6 @@ uint64_t imap_append_limit(struct imap_session *s);
 int imap_append(struct imap_session *s, const char *mbox, const struct flag_set *fs, int64_t date,
 		const char *data, size_t len, uint32_t *new_uid);
 
-/* Finds a message in the selected folder by Message-ID and exact size. */
-int imap_search_message(struct imap_session *s, const char *message_id, uint32_t size, uint32_t *uid);
 
 /* Folder commands.  A refusal maps to errno by its response code, or its
  * text (imap_refusal_errno in imap_p.h): EEXIST, ENOENT, EACCES, EPERM,

@@ -378,39 +378,6 @@ void imap_message_info_free(struct imap_message_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-int imap_search_message(struct imap_session *s, const char *message_id, uint32_t size, uint32_t *uid)
-{
-	struct mailimap_search_key *all = mailimap_search_key_new_multiple_empty();
-	char *name = strdup("Message-ID"), *value = strdup(message_id);
-	struct mailimap_search_key *hdr = name && value ? mailimap_search_key_new_header(name, value) : NULL;
-	clist *res = NULL;
-	int r;
-
-	*uid = 0;
-	if (!all || !hdr) {
-		if (!hdr) {
-			free(name);
-			free(value);
-		} else {
-			mailimap_search_key_free(hdr);
-		}
-		if (all)
-			mailimap_search_key_free(all);
-		return -ENOMEM;
-	}
-	mailimap_search_key_multiple_add(all, hdr);
-	mailimap_search_key_multiple_add(all, mailimap_search_key_new_larger(size ? size - 1 : 0));
-	mailimap_search_key_multiple_add(all, mailimap_search_key_new_smaller(size + 1));
-	r = mailimap_uid_search(s->imap, NULL, all, &res);
-	mailimap_search_key_free(all);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "UID SEARCH");
-	if (!clist_isempty(res))
-		*uid = *(uint32_t *)clist_content(clist_begin(res));
-	mailimap_search_result_free(res);
-	return *uid ? 0 : -ENOENT;
-}
-
 int imap_create_folder(struct imap_session *s, const char *mbox)
 {
 	return refusal(s, mailimap_create(s->imap, mbox), "CREATE");

@@ -182,6 +182,12 @@ static int open_session(struct pool *p, struct imap_session **s)
 	char err[512];
 	int r = imap_open(p->acct, s, err, sizeof(err));
 
+	/* reached, but the session ended before it was ready (its server
+	 * process killed, say): one more try before calling the server down */
+	if (r == -EIO || r == -EPROTO) {
+		log_info("an IMAP session ended while opening (%s): trying once more", err);
+		r = imap_open(p->acct, s, err, sizeof(err));
+	}
 	if (r < 0) {
 		log_warn("cannot open an IMAP session: %s", err);
 		/* a refused login (e.g. a per-user connection limit) says nothing

@@ -26,7 +26,7 @@ enum outcome {
 
 struct changes {
 	pthread_mutex_t lock;	/* protects what follows; taken after every
-				 * model lock, before the journal's */
+				 * other model lock; journal.lock nests inside */
 	pthread_cond_t wake;	/* the resolver waits on it */
 	uint64_t busy[BUSY_MAX];	/* entry ids a thread is working on */
 	pthread_t thread;
@@ -40,25 +40,47 @@ static struct changes *state_of(struct mailbox *mb)
 	return mb->changes;
 }
 
+static bool claim_locked(struct changes *c, uint64_t id)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < BUSY_MAX; i++) {
+		if (c->busy[i] == id)
+			return false;
+		if (!c->busy[i] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return false;
+	c->busy[free_slot] = id;
+	return true;
+}
+
 /* Claims entry id for this thread; false when another has it. */
 static bool claim(struct mailbox *mb, uint64_t id)
 {
 	struct changes *c = state_of(mb);
-	int free_slot = -1;
-	bool ok = true;
+	bool ok;
 
 	pthread_mutex_lock(&c->lock);
-	for (int i = 0; i < BUSY_MAX && ok; i++) {
-		if (c->busy[i] == id)
-			ok = false;
-		else if (!c->busy[i] && free_slot < 0)
-			free_slot = i;
-	}
-	ok = ok && free_slot >= 0;
-	if (ok)
-		c->busy[free_slot] = id;
+	ok = claim_locked(c, id);
 	pthread_mutex_unlock(&c->lock);
 	return ok;
+}
+
+/* Records e and claims it in one step, so that no resolver can take it
+ * for a change never sent (the journal's lock nests inside ours). */
+static int add_claimed(struct mailbox *mb, struct journal_entry *e, const void *data, size_t len)
+{
+	struct changes *c = state_of(mb);
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = journal_add(mb->journal, e, data, len);
+	if (r == 0 && !claim_locked(c, e->id))
+		log_warn("change %" PRIu64 " not marked busy: more than %d changes at once", e->id, BUSY_MAX);
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 static void release(struct mailbox *mb, uint64_t id)
@@ -284,19 +306,24 @@ static int record(struct imap_session *s, struct send_job *job)
 	struct imap_folder_state dst;
 	int r = 0;
 
+	if (!job->mb->journal)
+		return 0;	/* no journal (unit tests): sent as it is */
 	if (job->e->dest && (r = imap_folder_status(s, job->e->dest, &dst)) == 0) {
 		job->e->dest_validity = dst.uidvalidity;
 		job->e->dest_uidnext = dst.uidnext;
+		if (!dst.uidnext) {	/* without it an older copy could pass for this one */
+			log_warn("%.100s did not say its UIDNEXT: not changing it", job->e->dest);
+			r = -EIO;
+		}
 	}
 	if (r == 0)
-		r = journal_add(job->mb->journal, job->e, job->data, job->data ? job->len : 0);
+		r = add_claimed(job->mb, job->e, job->data, job->data ? job->len : 0);
 	if (r < 0) {
 		log_warn("%s of %.100s not sent: %s", journal_op_name(job->e->op),
 			 job->e->src ? job->e->src : job->e->dest,
 			 r == -ENOSPC ? "the change journal is full" : strerror(-r));
 		return r;
 	}
-	claim(job->mb, job->e->id);	/* the table has room: BUSY_MAX > threads */
 	job->recorded = true;
 	return 0;
 }
@@ -312,8 +339,13 @@ static int send_fn(struct imap_session *s, const struct imap_folder_state *st, v
 		log_warn("UIDVALIDITY of %.100s changed: not touching a message by a stale UID", e->src);
 		return -EIO;
 	}
-	if (!job->recorded && (r = record(s, job)) < 0)
+	/* the server's APPENDLIMIT, first known now: refused before anything */
+	if (e->op == JOURNAL_APPEND && e->size > imap_append_limit(s))
+		return -EFBIG;
+	if (!job->recorded && (r = record(s, job)) < 0) {
+		job->died = imap_dead(s);	/* nothing sent: safe to try again */
 		return r;
+	}
 	switch (e->op) {
 	case JOURNAL_MOVE:
 		r = imap_move(s, e->src_uid, e->dest, &job->new_uid);
@@ -339,6 +371,10 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 	uint32_t new_uid = 0;
 	int r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
 
+	if (r < 0 && !job->recorded && job->died) {
+		job->died = false;	/* lost before anything was sent */
+		r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+	}
 	for (int attempt = 0; job->recorded && r < 0; attempt++) {
 		if (job->died)
 			log_warn("connection lost during the %s of %.100s UID %u: checking what happened",
@@ -403,16 +439,53 @@ static bool touches(const struct journal_entry *e, const char *folder)
 /* An entry found pending (an earlier mount, or a call that could not
  * learn its outcome): whoever asked has had an answer, so nothing is sent
  * again; it is found out, and a half-done move finished. */
-static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e)
-{
-	uint32_t new_uid;
-	enum outcome o = ask(mb, e, false, &new_uid);
+struct withdraw_job {
+	const struct journal_entry *e;
+	uint32_t uid;
+};
 
-	if (o == OUTCOME_ROLLED_BACK && e->op == JOURNAL_APPEND) {
-		journal_park(mb->journal, e->id, "cp did not finish (imapfs stopped or lost the server): "
-			     "the message was not stored; its bytes are kept next to this file");
+static int withdraw_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct withdraw_job *job = ctx;
+	int r = select_checked(s, job->e->dest, job->e->dest_validity);
+
+	(void)st;
+	return r < 0 ? r : r == 1 ? 0 : imap_delete_message(s, job->uid);
+}
+
+/* A pending APPEND's caller was never told it succeeded (its cp failed, or
+ * imapfs stopped): it must not be stored, or a retried cp would store it
+ * twice.  What did arrive is taken back; the bytes stay in the journal
+ * directory for the user either way. */
+static enum outcome settle_append(struct mailbox *mb, const struct journal_entry *e, enum outcome o,
+				  uint32_t new_uid)
+{
+	struct withdraw_job job = { .e = e, .uid = new_uid };
+
+	if (o == OUTCOME_COMPLETED && pool_run(mb->pool, NULL, 0, withdraw_fn, &job) < 0)
+		return OUTCOME_UNKNOWN;
+	if (o == OUTCOME_COMPLETED || o == OUTCOME_ROLLED_BACK) {
+		log_warn("a cp into %.100s that failed is not stored%s; its message is kept in the "
+			 "journal directory (unresolved.txt names it)", e->dest,
+			 o == OUTCOME_COMPLETED ? " (it had arrived meanwhile: taken back)" : "");
+		journal_park(mb->journal, e->id, o == OUTCOME_COMPLETED ?
+			     "cp failed (its connection or imapfs was lost); the message arrived meanwhile "
+			     "and was taken back: it is not stored; its bytes are kept next to this file" :
+			     "cp failed (its connection or imapfs was lost): the message was not stored; "
+			     "its bytes are kept next to this file");
 		return o;
 	}
+	conclude(mb, e, o, -EIO);
+	return o;
+}
+
+static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e)
+{
+	uint32_t new_uid = 0;
+	enum outcome o = ask(mb, e, false, &new_uid);
+
+	if (e->op == JOURNAL_APPEND)
+		return settle_append(mb, e, o, new_uid);
 	if (o != OUTCOME_UNKNOWN)
 		log_info("pending %s of %.100s UID %u: %s", journal_op_name(e->op), e->src ? e->src : e->dest,
 			 e->src_uid, o == OUTCOME_COMPLETED ? "done" : o == OUTCOME_ROLLED_BACK ? "not done" :

@@ -230,6 +230,20 @@ static int load(struct journal *j)
 	return 0;
 }
 
+void journal_dir_name(const char *account, char *out, size_t len)
+{
+	size_t n = (size_t)snprintf(out, len, "journal-");
+
+	for (const char *p = account; *p && n + 1 < len; p++) {
+		char c = *p;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     strchr("@.:-_+", c);
+
+		out[n++] = plain ? c : '_';	/* one path component, readable */
+	}
+	out[n] = '\0';
+}
+
 int journal_open(int dirfd, const char *name, struct journal **out, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));

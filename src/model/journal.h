@@ -24,6 +24,11 @@ struct journal;
 
 #define JOURNAL_MAX_PENDING 100000u	/* entries; beyond, new changes get ENOSPC */
 
+/* The journal directory's name for an account ("user@host:port"): one
+ * path component. */
+#define JOURNAL_NAME_MAX 120
+void journal_dir_name(const char *account, char *out, size_t len);
+
 /* Opens (creating) the journal directory name under the directory dirfd
  * (not kept) and loads its pending entries; -EBUSY while another imapfs
  * has it open.  A log cut short by a crash loses only its

@@ -247,21 +247,26 @@ bool mb_is_removed_locked(const struct folder *f, uint32_t uid)
 	return false;
 }
 
-void mb_forget_message(struct folder *f, uint32_t uid)
+void mb_forget_message_locked(struct folder *f, uint32_t uid)
 {
 	uint32_t *v;
 
-	pthread_mutex_lock(&f->lock);
-	if (!mb_is_removed_locked(f, uid)) {
-		v = realloc(f->removed, (f->nremoved + 1) * sizeof(*v));
-		if (v) {
-			f->removed = v;
-			f->removed[f->nremoved++] = uid;
-		} else {
-			/* cannot hide it: make the next use ask the server instead */
-			mark_stale_locked(f);
-		}
+	if (mb_is_removed_locked(f, uid))
+		return;
+	v = realloc(f->removed, (f->nremoved + 1) * sizeof(*v));
+	if (v) {
+		f->removed = v;
+		f->removed[f->nremoved++] = uid;
+	} else {
+		/* cannot hide it: make the next use ask the server instead */
+		mark_stale_locked(f);
 	}
+}
+
+void mb_forget_message(struct folder *f, uint32_t uid)
+{
+	pthread_mutex_lock(&f->lock);
+	mb_forget_message_locked(f, uid);
 	pthread_mutex_unlock(&f->lock);
 }
 

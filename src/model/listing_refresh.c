@@ -5,6 +5,7 @@
  * swapped in when it arrives, saved to disk, and compared with the old one
  * to tell the change hook what happened. */
 #include "mailbox_p.h"
+#include "changes.h"
 #include "listing_diff.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -86,6 +87,8 @@ struct refresh {
 	struct listing *reported;	/* the listing replaced, for the report */
 	uint32_t *known;
 	size_t nknown;
+	uint32_t *leaving;	/* UIDs pending changes (journal) take away */
+	size_t nleaving;
 };
 
 /* Waits until f's listing can be served (returned referenced) or it is
@@ -135,6 +138,9 @@ static struct listing *publish_locked(struct folder *f, struct refresh *r, int e
 		if (f->stale_marks == r->stale_marks)
 			mb_stamp(&f->synced_at);
 		prune_removed_locked(f);
+		for (size_t i = 0; i < r->nleaving; i++)
+			if (mb_listing_find(f->listing, r->leaving[i]))
+				mb_forget_message_locked(f, r->leaving[i]);
 	} else {
 		log_warn("cannot list folder %s: %s", f->path, strerror(-err));
 	}
@@ -149,7 +155,11 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 
 	if (r->try_disk)
 		r->old = mb_load_listing(mb, f);
+	/* changes left pending here are found out before the folder is read */
+	changes_settle(mb, f->server);
 	err = mb_sync_listing(mb, f, r->old, &r->result);
+	if (err == 0)
+		changes_leaving(mb, f->server, r->result->uidvalidity, &r->leaving, &r->nleaving);
 	if (err == 0 && r->old && r->old->uidvalidity != r->result->uidvalidity) {
 		log_info("folder %s: UIDVALIDITY changed, dropping its cache", f->path);
 		cache_drop_folder(mb->cache, mb_folder_key(mb, f));
@@ -194,6 +204,7 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 		report_changes(mb, f, r.reported, l, r.known, r.nknown);
 	mb_listing_put(r.reported);
 	free(r.known);
+	free(r.leaving);
 	mb_listing_put(r.old);
 	if (sync_err == -ENOENT) {
 		/* the server would not open it: deleted by someone else (and

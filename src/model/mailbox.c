@@ -2,6 +2,7 @@
  * the mapping of names and inodes to folders, attributes, and directory
  * listings; mailbox_resolve.c does the same for messages. */
 #include "mailbox_p.h"
+#include "changes.h"
 #include "inode.h"
 #include "util/deadline.h"
 #include "util/timefmt.h"
@@ -166,11 +167,27 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 	mb_tree_refresh_init(mb);
 	pthread_mutex_init(&mb->forward_lock, NULL);
 	pthread_mutex_init(&mb->rmdir_lock, NULL);
-	if (!mb_folder_add_locked(mb, "")) {
+	mb->journal = o->journal;
+	if (changes_init(mb) < 0 || !mb_folder_add_locked(mb, "")) {
 		mailbox_free(mb);
 		return NULL;
 	}
 	return mb;
+}
+
+size_t mailbox_settle_changes(struct mailbox *mb)
+{
+	return changes_settle(mb, NULL);
+}
+
+int mailbox_start(struct mailbox *mb)
+{
+	return changes_start(mb);
+}
+
+void mailbox_stop(struct mailbox *mb)
+{
+	changes_stop(mb);
 }
 
 void mailbox_free(struct mailbox *mb)
@@ -188,6 +205,7 @@ void mailbox_free(struct mailbox *mb)
 	pthread_mutex_destroy(&mb->forward_lock);
 	pthread_mutex_destroy(&mb->rmdir_lock);
 	free(mb->rmdir_busy);
+	changes_free(mb);
 	free(mb);
 }
 
@@ -559,6 +577,8 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 			count, uidvalidity, timefmt_iso(at, when), (long long)(now - at));
 	}
 	pthread_rwlock_unlock(&mb->tree_lock);
+	if (mb->journal)
+		journal_status(mb->journal, out);
 }
 
 void mailbox_status_connections(struct mailbox *mb, FILE *out)

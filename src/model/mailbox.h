@@ -19,6 +19,8 @@
 struct mailbox;
 struct files_dir;
 
+struct journal;
+
 struct mailbox_options {
 	enum names_mode names;
 	int dir_cache;		/* seconds a listing stays fresh */
@@ -29,10 +31,19 @@ struct mailbox_options {
 	bool offline_fail;	/* -o offline=fail: no cached data while the server is down */
 	int timeout;		/* the network timeout, seconds (0: 30): bounds waits for */
 				/* another thread's LIST or folder sync */
+	struct journal *journal;	/* the change journal (journal.h); NULL: none */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
 void mailbox_free(struct mailbox *mb);
+
+/* Resolves the changes an earlier mount left pending in the journal (at
+ * mount, before serving); the number still pending. */
+size_t mailbox_settle_changes(struct mailbox *mb);
+/* The background resolver of pending changes: started once mounted,
+ * stopped before the pool goes. */
+int mailbox_start(struct mailbox *mb);
+void mailbox_stop(struct mailbox *mb);
 
 struct prefetch;
 /* Reads ahead through p (NULL: never). */

@@ -190,6 +190,7 @@ void mb_stamp(struct timespec *t);
 void mb_mark_stale(struct folder *f);
 /* uid left f (moved, deleted): hide it until the next sync confirms. */
 void mb_forget_message(struct folder *f, uint32_t uid);
+void mb_forget_message_locked(struct folder *f, uint32_t uid);
 bool mb_is_removed_locked(const struct folder *f, uint32_t uid);
 void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
 

@@ -3,11 +3,11 @@
  * them (rm: to the trash, or for good), and their flags (with the other
  * attributes read beside them).  Each change updates the model at once
  * (removed UIDs, aliases, forwards, stale marks) so the next ls is right.
- * When the connection dies in the middle of a change, the outcome is
- * checked on a new connection before anything is retried: mail must end up
- * in one place.  New messages are mailbox_append.c's, folders
+ * Every change goes through the change journal (changes.c), so that
+ * whatever fails, the message ends up in exactly one place.  New messages are mailbox_append.c's, folders
  * mailbox_folders.c's. */
 #include "mailbox_p.h"
+#include "changes.h"
 #include "imap/flags.h"
 #include "inode.h"
 #include "util/log.h"
@@ -21,101 +21,52 @@
 
 /* ---- moving and deleting messages ---- */
 
-struct message_job {
-	uint32_t uid;
-	uint32_t uidvalidity;
-	const char *src;	/* source folder (server name) */
-	const char *dest;	/* target folder, NULL to delete */
-	uint32_t new_uid;
-	bool unknown;		/* the connection died mid-command */
-};
-
-static int check_validity(struct imap_session *s, uint32_t expected, const char *folder)
+/* What the listing knows of uid in f: enough to recognise it later. */
+static void identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
+		     struct change_msg *m)
 {
-	if (imap_expect_validity(s, expected) == 0)
-		return 0;
-	log_warn("UIDVALIDITY of %.100s changed: not touching a message by a stale UID", folder);
-	return -EIO;
-}
+	int err;
+	struct listing *l = mb_listing(mb, f, MB_ANY_AGE, &err);
+	const struct msg *msg = l && l->uidvalidity == validity ? mb_listing_find(l, uid) : NULL;
 
-static int move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct message_job *job = ctx;
-	int r = check_validity(s, job->uidvalidity, job->src);
-
-	(void)st;	/* check_validity asks the session, which may re-SELECT */
-	if (r < 0)
-		return r;
-	r = job->dest ? imap_move(s, job->uid, job->dest, &job->new_uid)
-		      : imap_delete_message(s, job->uid);
-	job->unknown = r < 0 && imap_dead(s);
-	return r;
-}
-
-/* The move's outcome is unknown: the message is either still in the source
- * (then the target is searched by Message-ID and size for a copy, and an
- * interrupted COPY + EXPUNGE is finished), or gone (moved). */
-static int reconcile_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct message_job *job = ctx;
-	struct imap_message_info info;
-	struct imap_folder_state dst;
-	int r = check_validity(s, job->uidvalidity, job->src);
-
-	(void)st;	/* check_validity asks the session, which may re-SELECT */
-	if (r < 0)
-		return r;
-	r = imap_fetch_info(s, job->uid, &info);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	if (!job->dest) {		/* a delete: just do it (again) */
-		imap_message_info_free(&info);
-		return imap_delete_message(s, job->uid);
+	*m = (struct change_msg){ .folder = f->server, .validity = validity, .uid = uid };
+	if (msg) {
+		/* a size the listing corrected is not the server's RFC822.SIZE */
+		m->size = mb_msg_flags(msg) & MSG_SIZE_CORRECTED ? 0 : mb_msg_size(msg);
+		m->date = msg->date;
 	}
-	r = info.message_id ? imap_select(s, job->dest, true, &dst) : -EIO;
+	if (l)
+		mb_listing_put(l);
+}
+
+/* Moves message uid of folder f to folder to (NULL: deletes it for good),
+ * exactly once (changes.c).  On success *new_uid is its UID there (0 if
+ * the server did not say). */
+static int change_message(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
+			  struct folder *to, uint32_t *new_uid)
+{
+	struct change_msg m;
+	int r;
+
+	identity(mb, f, uid, validity, &m);
+	r = changes_move(mb, &m, to ? to->server : NULL, new_uid);
 	if (r == 0)
-		r = imap_search_message(s, info.message_id, info.size, &job->new_uid);
-	imap_message_info_free(&info);
-	if (r == -ENOENT) {
-		log_warn("UID %u was not moved: it stays in %.100s", job->uid, job->src);
-		return -EIO;
-	}
-	if (r == 0 && (r = imap_select(s, job->src, false, &dst)) == 0 &&
-	    (r = check_validity(s, job->uidvalidity, job->src)) == 0)
-		r = imap_delete_message(s, job->uid);
-	return r;
-}
-
-/* Moves (dest != NULL) or deletes message uid of folder f. */
-static int change_message(struct mailbox *mb, struct folder *f, struct message_job *job)
-{
-	int r = pool_run(mb->pool, f->server, POOL_NO_RETRY, move_fn, job);
-
-	if (r < 0 && job->unknown) {
-		log_warn("connection lost while changing UID %u of %s: checking what happened",
-			 job->uid, f->path);
-		job->new_uid = 0;
-		r = pool_run(mb->pool, f->server, 0, reconcile_fn, job);
-	}
-	if (r == 0)
-		mb_forget_message(f, job->uid);
+		mb_forget_message(f, uid);
 	return r;
 }
 
 static int move_message(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
 			struct folder *to, const char *newname)
 {
-	struct message_job job = { .uid = uid, .uidvalidity = validity, .src = f->server, .dest = to->server };
-	int r = change_message(mb, f, &job);
+	uint32_t new_uid = 0;
+	int r = change_message(mb, f, uid, validity, to, &new_uid);
 
 	if (r < 0)
 		return r;
 	mb_mark_stale(to);
-	if (job.new_uid) {
-		mb_add_alias(to, newname, job.new_uid);
-		mb_add_forward(mb, inode_of_message(f->id, uid), to->id, job.new_uid);
+	if (new_uid) {
+		mb_add_alias(to, newname, new_uid);
+		mb_add_forward(mb, inode_of_message(f->id, uid), to->id, new_uid);
 	}
 	return 0;
 }
@@ -162,8 +113,7 @@ struct folder *mb_selectable(struct mailbox *mb, uint64_t ino)
 int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name)
 {
 	struct folder *f = mb_selectable(mb, parent), *trash = NULL;
-	struct message_job job = { 0 };
-	uint32_t uid, validity;
+	uint32_t uid, validity, gone;
 	int r;
 
 	if (!f)
@@ -175,8 +125,7 @@ int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name)
 		return r;
 	if (trash && trash != f)
 		return move_message(mb, f, uid, validity, trash, name);
-	job = (struct message_job){ .uid = uid, .uidvalidity = validity, .src = f->server };
-	return change_message(mb, f, &job);
+	return change_message(mb, f, uid, validity, NULL, &gone);
 }
 
 int mailbox_move_to(struct mailbox *mb, uint64_t msg_ino, uint64_t folder_ino)
@@ -277,6 +226,14 @@ struct info_job {
 	struct imap_message_info info;
 	const struct flag_set *set;	/* for mailbox_set_flags */
 };
+
+static int check_validity(struct imap_session *s, uint32_t expected, const char *folder)
+{
+	if (imap_expect_validity(s, expected) == 0)
+		return 0;
+	log_warn("UIDVALIDITY of %.100s changed: not touching a message by a stale UID", folder);
+	return -EIO;
+}
 
 static int info_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {

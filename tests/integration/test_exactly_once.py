@@ -1,0 +1,407 @@
+"""Exactly once (README: "What imapfs promises about your mail"): every
+change is recorded in the change journal before it is sent and resolved
+from the server's state, so no fault duplicates or loses a message.
+
+Each test injects faults -- the server's session processes SIGKILLed at
+random, imapfs itself SIGKILLed (alone, and at the same instant as the
+server's sessions), a connection cut before or after the server acted, a
+step of the COPY fallback refused -- and then checks every message with an
+independent client (imaplib) by the SHA-256 of its bytes: each exists
+exactly once; a cp that reported success is stored once, one that failed is
+not stored.  The fault matrix prints one line with the number of
+operations, faults, messages lost and duplicated."""
+
+import errno
+import os
+import random
+import signal
+import threading
+import time
+
+import pytest
+
+import helpers
+import live_helpers as lh
+import write_helpers as wh
+from helpers import mailgen
+
+KILL_MIN, KILL_MAX = 0.05, 0.4      # seconds between SIGKILLs of server sessions
+SESSION_NAMES = ("imap", "imapd")   # Dovecot's and Cyrus's session processes
+
+
+# -- faults ---------------------------------------------------------------------
+
+def _children(pid):
+    kids = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            kids.setdefault(int(fields[1]), []).append(int(p))
+        except OSError:
+            continue
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop()
+        for k in kids.get(q, ()):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def session_pids(server):
+    """PIDs of the server's per-connection session processes."""
+    try:
+        with open(server.env["PID_FILE"]) as f:
+            master = int(f.read().split()[0])
+    except (OSError, ValueError, KeyError):
+        master = int(server.env["PID"])
+    out = []
+    for pid in _children(master):
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() in SESSION_NAMES:
+                    out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+class SessionKiller:
+    """SIGKILLs one of the server's session processes every 0.05-0.4 s."""
+
+    def __init__(self, server, seed=7):
+        self.server, self.rnd = server, random.Random(seed)
+        self.kills = 0
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_ev.wait(self.rnd.uniform(KILL_MIN, KILL_MAX)):
+            pids = session_pids(self.server)
+            if pids:
+                try:
+                    os.kill(self.rnd.choice(pids), signal.SIGKILL)
+                    self.kills += 1
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join(10)
+
+
+def pending(mnt_path):
+    """The journal's pending count from MOUNT/.status, or None."""
+    st = lh.read_status(mnt_path)
+    for line in st["text"].splitlines():
+        if line.startswith("journal: "):
+            return int(line.split()[1])
+    return None
+
+
+def wait_settled(mnt, timeout=60):
+    st = lh.wait_status(mnt.path, lambda s: "journal: 0 pending" in s["text"], timeout, 0.5)
+    assert "journal: 0 pending" in st["text"], "journal not settled:\n%s\nlog:\n%s" % (
+        st["text"], helpers.read_text(mnt.stderr_path)[-6000:])
+
+
+# -- what the server holds --------------------------------------------------------
+
+def inventory(server):
+    """{sha256: [(folder, uid, flags, internaldate)]} of every message."""
+    m = server.connect()
+    out = {}
+    try:
+        for f in wh.all_folders(m):
+            for rec in wh.folder_contents(m, f):
+                out.setdefault(rec["sha"], []).append(
+                    (f, rec["uid"], rec.get("flags", []), rec.get("internaldate")))
+    finally:
+        m.logout()
+    return out
+
+
+def count_problems(inv, msgs):
+    """(lost, duplicated, lines) over msgs (dicts with "sha")."""
+    lost = dup = 0
+    lines = []
+    for msg in msgs:
+        n = len(inv.get(msg["sha"], []))
+        if n == 0:
+            lost += 1
+            lines.append("lost %s" % msg["msgid"])
+        elif n > 1:
+            dup += 1
+            lines.append("%d copies of %s: %s" % (n, msg["msgid"], inv[msg["sha"]]))
+    return lost, dup, lines
+
+
+def errname(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
+# -- 1. the fault matrix ------------------------------------------------------------
+
+N_MV, N_RM, N_CP, N_FLAGS = 300, 100, 100, 100
+
+
+@pytest.mark.slow
+@pytest.mark.deadline(900)
+def test_fault_matrix(scratch_server, scratch_mounter, tmp_path):
+    server = scratch_server()
+    token = wh.unique("x1")
+    src, dst, cpf, flf = ("%s-%s" % (token, n) for n in ("Src", "Dst", "Cp", "Fl"))
+    moving = [wh.make_msg(token + "mv", i) for i in range(N_MV)]
+    removing = [wh.make_msg(token + "rm", i) for i in range(N_RM)]
+    flagged = [wh.make_msg(token + "fl", i) for i in range(N_FLAGS)]
+    copies = [wh.make_msg(token + "cp", i) for i in range(N_CP)]
+    m = server.connect()
+    try:
+        wh.seed(m, src, moving + removing)
+        wh.seed(m, flf, flagged)
+        wh.create_folder(m, dst)
+        wh.create_folder(m, cpf)
+    finally:
+        m.logout()
+    mnt = scratch_mounter(server, extra_opts=["timeout=5"])
+    sdir, ddir, cdir, fdir = (helpers.folder_path(mnt.path, f) for f in (src, dst, cpf, flf))
+    by_uid = {helpers.uid_of(n): n for n in os.listdir(sdir)}
+    fl_names = {helpers.uid_of(n): n for n in os.listdir(fdir)}
+    results = {"mv": [], "rm": [], "cp": [], "flags": []}
+    ops = 0
+    with SessionKiller(server) as killer:
+        for msg in moving:
+            try:
+                os.rename(os.path.join(sdir, by_uid[msg["uid"]]), os.path.join(ddir, by_uid[msg["uid"]]))
+                results["mv"].append((msg, None))
+            except OSError as e:
+                results["mv"].append((msg, errname(e)))
+            ops += 1
+        for msg in removing:
+            try:
+                os.unlink(os.path.join(sdir, by_uid[msg["uid"]]))
+                results["rm"].append((msg, None))
+            except OSError as e:
+                results["rm"].append((msg, errname(e)))
+            ops += 1
+        for i, msg in enumerate(copies):
+            try:
+                with open(os.path.join(cdir, "new-%d.eml" % i), "wb") as f:
+                    f.write(msg["raw"])
+                results["cp"].append((msg, None))
+            except OSError as e:
+                results["cp"].append((msg, errname(e)))
+            ops += 1
+        for msg in flagged:
+            try:
+                os.setxattr(os.path.join(fdir, fl_names[msg["uid"]]), "user.imap.flags",
+                            b"\\Flagged $Checked")
+                results["flags"].append((msg, None))
+            except OSError as e:
+                results["flags"].append((msg, errname(e)))
+            ops += 1
+        faults = killer.kills
+    wait_settled(mnt, 90)
+    inv = inventory(server)
+    lost, dup, lines = count_problems(inv, moving + removing + flagged)
+    # a cp that succeeded is stored exactly once; one that failed is not stored
+    for msg, err in results["cp"]:
+        n = len(inv.get(msg["sha"], []))
+        if err is None and n != 1:
+            lines.append("cp reported success, %d copies of %s" % (n, msg["msgid"]))
+            lost += n == 0
+            dup += n > 1
+        if err is not None and n != 0:
+            lines.append("cp failed (%s) but %d copies of %s stored" % (err, n, msg["msgid"]))
+            dup += 1
+    # where each one is
+    for msg, err in results["mv"]:
+        where = [w[0] for w in inv.get(msg["sha"], [])]
+        if err is None and where != [dst]:
+            lines.append("mv reported success, %s is in %s" % (msg["msgid"], where))
+    for msg, err in results["rm"]:
+        where = [w[0] for w in inv.get(msg["sha"], [])]
+        if err is None and where != ["Trash"]:
+            lines.append("rm reported success, %s is in %s" % (msg["msgid"], where))
+    for msg, err in results["flags"]:
+        hits = inv.get(msg["sha"], [])
+        if err is None and hits and not {"\\Flagged", "$Checked"} <= set(hits[0][2]):
+            lines.append("flags reported set, %s has %s" % (msg["msgid"], hits[0][2]))
+    failed = {}
+    for k, v in results.items():
+        for _, e in v:
+            if e:
+                failed.setdefault(k, {}).setdefault(e, 0)
+                failed[k][e] += 1
+    print("\nexactly-once fault matrix: %d operations (%d mv, %d rm, %d cp, %d flag changes), "
+          "%d faults injected, %d messages lost, %d duplicated; failed calls: %s" % (
+              ops, N_MV, N_RM, N_CP, N_FLAGS, faults, lost, dup, failed))
+    assert faults >= 10, "too few faults injected (%d): the test proves little" % faults
+    assert lost == 0 and dup == 0 and not lines, "\n".join(lines[:40])
+
+
+# -- 2. imapfs killed (alone, and with the server's sessions) ------------------------
+
+def _kill_imapfs_during_mv(server, scratch_mounter, tmp_path, with_server):
+    token = wh.unique("x2")
+    src, dst = token + "-Src", token + "-Dst"
+    msgs = [wh.make_msg(token, i) for i in range(120)]
+    m = server.connect()
+    try:
+        wh.seed(m, src, msgs)
+        wh.create_folder(m, dst)
+    finally:
+        m.logout()
+    cache = str(tmp_path / "cache-kill")
+    opts = server.opts(cache) + ["timeout=5"]
+    mnt = scratch_mounter(server, opts=opts)
+    sdir, ddir = (helpers.folder_path(mnt.path, f) for f in (src, dst))
+    names = sorted(os.listdir(sdir))
+    done = []
+
+    def mover():
+        for n in names:
+            try:
+                os.rename(os.path.join(sdir, n), os.path.join(ddir, n))
+                done.append(n)
+            except OSError:
+                return
+
+    t = threading.Thread(target=mover, daemon=True)
+    t.start()
+    assert helpers.wait_for(lambda: len(done) >= 20, 60, 0.01), "the mv loop did not start"
+    victims = session_pids(server) if with_server else []
+    os.kill(mnt.proc.pid, signal.SIGKILL)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    t.join(30)
+    mnt.proc.wait(10)
+    mnt.stopped = True
+    helpers.cleanup_mountpoint(mnt.path)
+    # the same cache_dir: the journal's pending entries are resolved
+    again = scratch_mounter(server, opts=opts)
+    wait_settled(again, 60)
+    inv = inventory(server)
+    lost, dup, lines = count_problems(inv, msgs)
+    print("\nimapfs SIGKILLed%s after %d of %d mv: %d lost, %d duplicated" % (
+        " with the server's sessions" if with_server else "", len(done), len(msgs), lost, dup))
+    assert lost == 0 and dup == 0, "\n".join(lines[:40])
+    for n in done:      # what was reported moved is in the destination
+        uid = helpers.uid_of(n)
+        msg = next(x for x in msgs if x["uid"] == uid)
+        assert [w[0] for w in inv[msg["sha"]]] == [dst], (msg["msgid"], inv[msg["sha"]])
+
+
+@pytest.mark.slow
+@pytest.mark.deadline(300)
+def test_imapfs_killed_during_mv(scratch_server, scratch_mounter, tmp_path):
+    _kill_imapfs_during_mv(scratch_server(), scratch_mounter, tmp_path, False)
+
+
+@pytest.mark.slow
+@pytest.mark.deadline(300)
+def test_imapfs_and_server_killed_during_mv(scratch_server, scratch_mounter, tmp_path):
+    _kill_imapfs_during_mv(scratch_server(), scratch_mounter, tmp_path, True)
+
+
+# -- 3. an older copy in the destination ----------------------------------------------
+
+def _older_copy(server, fault_proxy, scratch_mounter, tmp_path, cut_when, rm):
+    token = wh.unique("x3")
+    src = token + "-Src"
+    dst = "Trash" if rm else token + "-Dst"
+    msg = wh.make_msg(token, 0)
+    older = dict(msg, when=msg["when"].replace(year=2019))
+    m = server.connect()
+    try:
+        wh.seed(m, src, [msg])
+        if rm:
+            wh.create_folder(m, dst)
+        wh.seed(m, dst, [older], flags=["\\Seen", "$Old"], create=not rm)
+        before = {r["uid"]: r for r in wh.folder_contents(m, dst)}
+    finally:
+        m.logout()
+    port, log = fault_proxy(server.env["IMAP_PORT"], cut_on="MOVE", cut_when=cut_when)
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=5",
+            "cache_dir=" + str(tmp_path / "cache-older")]
+    mnt = scratch_mounter(server, url=url, opts=opts)
+    sdir = helpers.folder_path(mnt.path, src)
+    name = os.listdir(sdir)[0]
+    if rm:
+        os.unlink(os.path.join(sdir, name))
+    else:
+        os.rename(os.path.join(sdir, name), os.path.join(helpers.folder_path(mnt.path, dst), name))
+    assert "CUT" in helpers.read_text(log), "the proxy never cut the MOVE"
+    wait_settled(mnt, 30)
+    m = server.connect()
+    try:
+        in_src = wh.folder_contents(m, src)
+        in_dst = wh.folder_contents(m, dst)
+    finally:
+        m.logout()
+    # the user's message: moved, with its own INTERNALDATE, exactly once
+    mine = [r for r in in_dst if r["internaldate"] == int(msg["when"].timestamp())]
+    assert not in_src and len(mine) == 1, (in_src, in_dst)
+    # the older copy: untouched
+    old = before[older["uid"]]
+    assert any(r["uid"] == old["uid"] and r["flags"] == old["flags"] and
+               r["internaldate"] == old["internaldate"] for r in in_dst), (old, in_dst)
+
+
+@pytest.mark.parametrize("cut_when", ["request", "response"])
+@pytest.mark.parametrize("rm", [False, True], ids=["mv", "rm"])
+@pytest.mark.deadline(120)
+def test_older_copy_in_destination(scratch_server, fault_proxy, scratch_mounter, tmp_path,
+                                   cut_when, rm):
+    _older_copy(scratch_server(), fault_proxy, scratch_mounter, tmp_path, cut_when, rm)
+
+
+# -- 4. the COPY fallback with a refused step -------------------------------------------
+
+@pytest.mark.parametrize("refused", ["STORE", "EXPUNGE"])
+@pytest.mark.deadline(120)
+def test_copy_fallback_refused_step(scratch_dovecot_nomove, fault_proxy, scratch_mounter,
+                                    tmp_path, refused):
+    """Without MOVE, mv is UID COPY + STORE \\Deleted + UID EXPUNGE.  With
+    STORE or EXPUNGE refused, the mv fails and the message stays exactly
+    once, in place, without \\Deleted (the copy is taken back)."""
+    server = scratch_dovecot_nomove
+    token = wh.unique("x4" + refused)
+    src, dst = token + "-Src", token + "-Dst"
+    msg = wh.make_msg(token, 0)
+    m = server.connect()
+    try:
+        wh.seed(m, src, [msg], flags=["\\Flagged"])
+        wh.create_folder(m, dst)
+    finally:
+        m.logout()
+    port, log = fault_proxy(server.env["IMAP_PORT"], cut_on=refused, cut_when="refuse")
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=5",
+            "cache_dir=" + str(tmp_path / "cache-refuse")]
+    mnt = scratch_mounter(server, url=url, opts=opts)
+    sdir, ddir = (helpers.folder_path(mnt.path, f) for f in (src, dst))
+    name = os.listdir(sdir)[0]
+    with pytest.raises(OSError):
+        os.rename(os.path.join(sdir, name), os.path.join(ddir, name))
+    assert "REFUSED" in helpers.read_text(log), "the proxy never refused %s" % refused
+    wait_settled(mnt, 30)
+    m = server.connect()
+    try:
+        in_src, in_dst = wh.folder_contents(m, src), wh.folder_contents(m, dst)
+    finally:
+        m.logout()
+    assert [r["sha"] for r in in_src] == [msg["sha"]] and not in_dst, (in_src, in_dst)
+    assert "\\Deleted" not in in_src[0]["flags"], in_src[0]["flags"]
+    assert "\\Flagged" in in_src[0]["flags"], in_src[0]["flags"]
