@@ -236,12 +236,57 @@ static int resolve_append_fn(struct imap_session *s, const struct imap_folder_st
 	return r;
 }
 
+/* Sets the flags of e->src_uid (selected) to e->text, keeping \Deleted,
+ * which belongs to rm.  -ENOENT when the message is gone. */
+static int apply_flags(struct imap_session *s, const struct journal_entry *e)
+{
+	struct imap_message_info info;
+	struct flag_set want;
+	int r = flags_parse(e->text ? e->text : "", e->text ? strlen(e->text) : 0, &want);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < want.nkeywords; i++) {
+		if (!imap_keyword_permitted(s, want.keywords[i])) {
+			log_warn("%.100s does not allow the keyword %.100s", e->src, want.keywords[i]);
+			r = -EPERM;
+		}
+	}
+	if (r == 0 && (r = imap_fetch_info(s, e->src_uid, &info)) == 0) {
+		want.system = (want.system & ~(unsigned)IMAP_FLAG_DELETED) |
+			      (info.system_flags & IMAP_FLAG_DELETED);
+		imap_message_info_free(&info);
+		r = imap_store_flags(s, e->src_uid, &want, false);
+	}
+	flags_free(&want);
+	return r;
+}
+
+static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct resolve_job *job = ctx;
+	int r;
+
+	(void)st;
+	job->outcome = OUTCOME_UNKNOWN;
+	r = select_checked(s, job->e->src, job->e->src_validity);
+	if (r == 1)
+		job->outcome = OUTCOME_STALE;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = apply_flags(s, job->e);	/* idempotent: the wanted flags, again */
+	if (r == 0 || r == -ENOENT)
+		job->outcome = r == 0 ? OUTCOME_COMPLETED : OUTCOME_GONE;
+	return r == -ENOENT ? 0 : r;
+}
+
 /* Asks the server what became of e (finishing or undoing a half-done
  * move on the way); OUTCOME_UNKNOWN when it cannot be reached. */
 static enum outcome ask(struct mailbox *mb, const struct journal_entry *e, bool undo, uint32_t *new_uid)
 {
 	struct resolve_job job = { .e = e, .undo = undo };
-	pool_fn *fn = e->op == JOURNAL_APPEND ? resolve_append_fn : resolve_move_fn;
+	pool_fn *fn = e->op == JOURNAL_APPEND ? resolve_append_fn :
+		      e->op == JOURNAL_FLAGS ? resolve_flags_fn : resolve_move_fn;
 	int r = pool_run(mb->pool, NULL, 0, fn, &job);
 
 	if (r < 0 || job.err) {
@@ -278,6 +323,11 @@ static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outc
 		return refused < 0 ? refused : -EIO;
 	case OUTCOME_GONE:
 	case OUTCOME_STALE:
+		if (e->op == JOURNAL_FLAGS) {	/* no mail at stake: nothing to keep */
+			log_info("flags of %.100s UID %u not set: the message is gone", e->src, e->src_uid);
+			journal_done(mb->journal, e->id);
+			return -ENOENT;
+		}
 		log_warn("the %s of %.100s UID %u (to %.100s) cannot be resolved: %s; details in the "
 			 "journal's unresolved.txt", journal_op_name(e->op), e->src ? e->src : "-",
 			 e->src_uid, e->dest ? e->dest : "-", gone_reason(e));
@@ -353,6 +403,9 @@ static int send_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	case JOURNAL_EXPUNGE:
 		r = imap_delete_message(s, e->src_uid);
 		break;
+	case JOURNAL_FLAGS:
+		r = apply_flags(s, e);
+		break;
 	default:
 		r = imap_append(s, e->dest, job->flags, e->internaldate, job->data, job->len, &job->new_uid);
 		break;
@@ -408,6 +461,18 @@ int changes_move(struct mailbox *mb, const struct change_msg *m, const char *des
 		r = send_and_resolve(mb, &job);
 		*new_uid = job.new_uid;
 	}
+	journal_entry_free(&e);
+	return r;
+}
+
+int changes_flags(struct mailbox *mb, const struct change_msg *m, const char *text)
+{
+	struct journal_entry e = { .op = JOURNAL_FLAGS, .src_validity = m->validity, .src_uid = m->uid };
+	struct send_job job = { .mb = mb, .e = &e };
+	int r = -ENOMEM;
+
+	if ((e.src = strdup(m->folder)) && (e.text = strdup(text)))
+		r = send_and_resolve(mb, &job);
 	journal_entry_free(&e);
 	return r;
 }

@@ -42,6 +42,10 @@ struct change_msg {
  * message ending up in exactly one of the two folders. */
 int changes_move(struct mailbox *mb, const struct change_msg *m, const char *dest, uint32_t *new_uid);
 
+/* Sets the flags of m to text (user.imap.flags' format: system flags and
+ * keywords; \Deleted is left as it is).  0 or -errno. */
+int changes_flags(struct mailbox *mb, const struct change_msg *m, const char *text);
+
 /* APPENDs data to the folder dest; stored is its size as the server will
  * store it (line ends made CRLF).  date 0: now (an explicit INTERNALDATE
  * lets the message be recognised later).  0 with *new_uid, or -errno when

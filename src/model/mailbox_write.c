@@ -224,7 +224,6 @@ struct info_job {
 	uint32_t uidvalidity;
 	const char *folder;
 	struct imap_message_info info;
-	const struct flag_set *set;	/* for mailbox_set_flags */
 };
 
 static int check_validity(struct imap_session *s, uint32_t expected, const char *folder)
@@ -341,47 +340,28 @@ int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **
 	return 0;
 }
 
-static int store_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
-{
-	struct info_job *job = ctx;
-	struct flag_set want = *job->set;
-	int r = check_validity(s, job->uidvalidity, job->folder);
-
-	(void)st;	/* check_validity asks the session, which may re-SELECT */
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < want.nkeywords; i++) {
-		if (!imap_keyword_permitted(s, want.keywords[i])) {
-			log_warn("%.100s does not allow the keyword %.100s", job->folder, want.keywords[i]);
-			return -EPERM;
-		}
-	}
-	/* \Deleted belongs to rm: keep whatever the message has */
-	r = imap_fetch_info(s, job->uid, &job->info);
-	if (r < 0)
-		return r;
-	want.system = (want.system & ~(unsigned)IMAP_FLAG_DELETED) |
-		      (job->info.system_flags & IMAP_FLAG_DELETED);
-	imap_message_info_free(&job->info);
-	return imap_store_flags(s, job->uid, &want, false);
-}
-
 int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t len)
 {
 	struct flag_set fs;
 	struct info_job job;
+	struct change_msg m;
 	struct folder *f;
+	char *canonical;
 	int r = flags_parse(text, len, &fs);
 
 	if (r < 0)
 		return r;
+	canonical = flags_format(&fs);	/* the journal keeps it as text */
+	flags_free(&fs);
+	if (!canonical)
+		return -ENOMEM;
 	r = locate(mb, ino, &f, &job);
 	if (r == 0)
 		r = current_validity(mb, f, &job.uidvalidity);
 	if (r == 0) {
-		job.set = &fs;
-		r = pool_run(mb->pool, f->server, 0, store_fn, &job);
+		identity(mb, f, job.uid, job.uidvalidity, &m);
+		r = changes_flags(mb, &m, canonical);
 	}
-	flags_free(&fs);
+	free(canonical);
 	return r;
 }
