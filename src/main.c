@@ -46,8 +46,8 @@ static int fail(const char *what)
 	return 1;
 }
 
-static int build_account(const struct config *cfg, const char *password, struct imap_account *acct,
-			 char *err, size_t errlen)
+static int build_account(const struct config *cfg, const char *password, struct imap_account *acct, char *err,
+			 size_t errlen)
 {
 	bool verify = !cfg->tls_verify || strcmp(cfg->tls_verify, "no") != 0;
 
@@ -57,16 +57,17 @@ static int build_account(const struct config *cfg, const char *password, struct 
 	acct->user = cfg->url.user;
 	acct->password = password;
 	acct->timeout = (int)cfg->timeout;
-	acct->security = cfg->url.tls ? IMAP_SECURITY_TLS :
-			 cfg->plaintext ? IMAP_SECURITY_NONE : IMAP_SECURITY_STARTTLS;
+	acct->security = cfg->url.tls     ? IMAP_SECURITY_TLS
+			 : cfg->plaintext ? IMAP_SECURITY_NONE
+					  : IMAP_SECURITY_STARTTLS;
 	if (acct->security == IMAP_SECURITY_NONE) {
 		fprintf(stderr, "imapfs: warning: -o plaintext: the password and all mail cross the "
-			"network unencrypted\n");
+				"network unencrypted\n");
 		return 0;
 	}
 	if (!verify)
 		fprintf(stderr, "imapfs: warning: -o tls_verify=no: the server's certificate is NOT "
-			"checked; anyone on the path can read your mail (testing only)\n");
+				"checked; anyone on the path can read your mail (testing only)\n");
 	acct->tls = tls_ctx_new(cfg->ca_file, verify, err, errlen);
 	return acct->tls ? 0 : -EINVAL;
 }
@@ -124,7 +125,7 @@ static int run_fuse(struct fuse_args *args, const struct config *cfg, struct ops
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
 	fuse_session_unmount(se);
-	notify_stop(ctx->notify);	/* after unmount: see notify.h */
+	notify_stop(ctx->notify); /* after unmount: see notify.h */
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
@@ -190,18 +191,30 @@ int main(int argc, char **argv)
 	}
 	pool = pool_new(&acct, (int)cfg.connections, first);
 	cache = cache_new(&(struct cache_options){ .memory_limit = cfg.memory_cache_bytes,
-		.disk_limit = cfg.cache_size_bytes, .dir = cache_dir,
-		.fill_wait_ms = cfg.timeout * DEADLINE_MS_PER_S });
-	mb = pool && cache ? mailbox_new(pool, cache, &(struct mailbox_options){
-		.names = cfg.names && strcmp(cfg.names, "uid") == 0 ? NAMES_UID : NAMES_READABLE,
-		.dir_cache = (int)cfg.dir_cache, .trash = cfg.trash,
-		.rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0, .account = account,
-		.cache_dir = cache_dir, .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0,
-		.timeout = (int)cfg.timeout, .journal = journal })
-		: NULL;
-	receive = mb ? receive_new(mb, pool, &(struct receive_options){ .account = account,
-		.route_incoming = cfg.route_incoming, .poll_interval = (int)cfg.dir_cache,
-		.timeout = cfg.timeout }) : NULL;
+						   .disk_limit = cfg.cache_size_bytes,
+						   .dir = cache_dir,
+						   .fill_wait_ms = cfg.timeout * DEADLINE_MS_PER_S });
+	mb = pool && cache
+		     ? mailbox_new(pool, cache,
+				   &(struct mailbox_options){
+					   .names = cfg.names && strcmp(cfg.names, "uid") == 0
+							    ? NAMES_UID
+							    : NAMES_READABLE,
+					   .dir_cache = (int)cfg.dir_cache,
+					   .trash = cfg.trash,
+					   .rm_expunge = cfg.rm && strcmp(cfg.rm, "expunge") == 0,
+					   .account = account,
+					   .cache_dir = cache_dir,
+					   .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0,
+					   .timeout = (int)cfg.timeout,
+					   .journal = journal })
+		     : NULL;
+	receive = mb ? receive_new(mb, pool,
+				   &(struct receive_options){ .account = account,
+							      .route_incoming = cfg.route_incoming,
+							      .poll_interval = (int)cfg.dir_cache,
+							      .timeout = cfg.timeout })
+		     : NULL;
 	uploads = receive ? uploads_new(mb, receive, cache_dir, cfg.timeout) : NULL;
 	if (!pool)
 		imap_close(first);
@@ -223,13 +236,21 @@ int main(int argc, char **argv)
 	}
 	if (journal_count(journal) && mailbox_settle_changes(mb))
 		log_warn("%zu changes an earlier mount left are still pending: they are resolved "
-			 "in the background (MOUNT/.status lists them)", journal_count(journal));
+			 "in the background (MOUNT/.status lists them)",
+			 journal_count(journal));
 	receive_load(receive);
 	snprintf(server_url, sizeof(server_url), "%s://%s@%s:%u", cfg.url.tls ? "imaps" : "imap",
 		 cfg.url.user, cfg.url.host, cfg.url.port);
-	ctx = (struct ops_context){ .mailbox = mb, .uploads = uploads, .receive = receive,
-		.prefetch = prefetch, .notify = notify, .watch = watch, .quota = quota,
-		.server_url = server_url, .entry_timeout = cfg.dir_cache, .attr_timeout = 3600 };
+	ctx = (struct ops_context){ .mailbox = mb,
+				    .uploads = uploads,
+				    .receive = receive,
+				    .prefetch = prefetch,
+				    .notify = notify,
+				    .watch = watch,
+				    .quota = quota,
+				    .server_url = server_url,
+				    .entry_timeout = cfg.dir_cache,
+				    .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx, pool);
 out:
 	quota_free(quota);

@@ -21,25 +21,25 @@
  * once loading is over. */
 struct block {
 	struct cache_key key;
-	char *data;		/* owned; NULL while loading */
+	char *data; /* owned; NULL while loading */
 	size_t len;
-	unsigned pins;		/* readers copying out, or the loader */
+	unsigned pins; /* readers copying out, or the loader */
 	bool loading;
 	struct block *hash_next;
-	struct block *lru_prev, *lru_next;	/* most recent at head */
+	struct block *lru_prev, *lru_next; /* most recent at head */
 };
 
-#define CACHE_BUCKETS 4096	/* memory_limit / CACHE_BLOCK_SIZE blocks, a few per bucket */
+#define CACHE_BUCKETS 4096 /* memory_limit / CACHE_BLOCK_SIZE blocks, a few per bucket */
 
 struct cache {
-	struct disk_cache *disk;	/* NULL without a disk tier; locks itself */
-	size_t limit, disk_limit;	/* set once */
-	unsigned fill_wait_ms;		/* set once */
-	size_t nbuckets;		/* set once */
+	struct disk_cache *disk;  /* NULL without a disk tier; locks itself */
+	size_t limit, disk_limit; /* set once */
+	unsigned fill_wait_ms;    /* set once */
+	size_t nbuckets;          /* set once */
 	/* protects what follows and the blocks; never held while a block is
 	 * fetched or handed to the disk tier */
 	pthread_mutex_t lock;
-	pthread_cond_t loaded;		/* with lock: a block stopped loading */
+	pthread_cond_t loaded; /* with lock: a block stopped loading */
 	size_t bytes;
 	uint64_t hits, misses;
 	struct block **buckets;
@@ -179,8 +179,8 @@ static struct block *insert_loading_locked(struct cache *c, const struct cache_k
 
 /* The block's bytes into buf (CACHE_BLOCK_SIZE of room): from the disk tier,
  * else by fill (*fetched then).  Called without the lock. */
-static int fetch(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
-		 char *buf, size_t *len, bool *fetched)
+static int fetch(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, char *buf,
+		 size_t *len, bool *fetched)
 {
 	int r;
 
@@ -264,16 +264,16 @@ static struct block *wait_fill_locked(struct cache *c, const struct cache_key *k
 
 /* A reader that gave up waiting for another thread's fill: it fetches the
  * block for itself alone, and the block stays the other thread's to fill. */
-static long read_unshared(struct cache *c, const struct cache_key *key, cache_fill_fn *fill,
-			  void *ctx, size_t at, char *out, size_t len, size_t *block_len)
+static long read_unshared(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
+			  size_t at, char *out, size_t len, size_t *block_len)
 {
 	char *buf = malloc(CACHE_BLOCK_SIZE);
 	size_t blen = 0;
 	bool fetched;
 	long n;
 
-	log_debug("block %u of UID %u: the fetch under way takes over %u ms; fetching it here",
-		  key->block, key->uid, c->fill_wait_ms);
+	log_debug("block %u of UID %u: the fetch under way takes over %u ms; fetching it here", key->block,
+		  key->uid, c->fill_wait_ms);
 	n = fetch(c, key, fill, ctx, buf, &blen, &fetched);
 	if (n == 0) {
 		*block_len = blen;
@@ -283,8 +283,8 @@ static long read_unshared(struct cache *c, const struct cache_key *key, cache_fi
 	return n;
 }
 
-long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
-		size_t at, char *out, size_t len, size_t *block_len)
+long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, size_t at,
+		char *out, size_t len, size_t *block_len)
 {
 	struct block *b;
 	bool stalled;
@@ -458,8 +458,9 @@ void cache_status(struct cache *c, FILE *out)
 	uint64_t hits, misses;
 
 	cache_stats(c, &bytes, &hits, &misses);
-	fprintf(out, "cache memory_bytes=%zu memory_limit=%zu disk_bytes=%zu disk_limit=%zu "
-		"hits=%llu misses=%llu hit_rate=%.1f%%\n", bytes, c->limit, disk, c->disk_limit,
-		(unsigned long long)hits, (unsigned long long)misses,
+	fprintf(out,
+		"cache memory_bytes=%zu memory_limit=%zu disk_bytes=%zu disk_limit=%zu "
+		"hits=%llu misses=%llu hit_rate=%.1f%%\n",
+		bytes, c->limit, disk, c->disk_limit, (unsigned long long)hits, (unsigned long long)misses,
 		hits + misses ? 100.0 * (double)hits / (double)(hits + misses) : 0.0);
 }

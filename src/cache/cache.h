@@ -17,10 +17,10 @@
 #define CACHE_BLOCK_SIZE (128u * 1024u)
 
 struct cache_key {
-	uint64_t folder;	/* hash of account and folder name: stable across mounts */
+	uint64_t folder; /* hash of account and folder name: stable across mounts */
 	uint32_t uidvalidity;
 	uint32_t uid;
-	uint32_t block;		/* offset / CACHE_BLOCK_SIZE */
+	uint32_t block; /* offset / CACHE_BLOCK_SIZE */
 };
 
 /* Fetches one block into buf (CACHE_BLOCK_SIZE bytes of room); *len is the
@@ -37,13 +37,13 @@ struct files_dir;
 
 struct cache_options {
 	size_t memory_limit;
-	size_t disk_limit;	/* 0: no disk tier */
+	size_t disk_limit; /* 0: no disk tier */
 	/* A reader that has waited this long for another thread's fetch of a
 	 * block (a claim by prefetch included) fetches the block itself, for
 	 * itself alone, rather than fail: the fetch it waited for may be
 	 * queued behind others or stalled.  0: CACHE_FILL_WAIT_DEFAULT_MS. */
 	unsigned fill_wait_ms;
-	const struct files_dir *dir;	/* the cache directory (blocks/ goes in it);
+	const struct files_dir *dir; /* the cache directory (blocks/ goes in it);
 					 * not kept after cache_new */
 };
 
@@ -55,8 +55,8 @@ void cache_free(struct cache *c);
  * for another thread's fill, fetching it with fill without keeping it).
  * *block_len receives the block's length.  Returns the number of bytes
  * copied or -errno. */
-long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
-		size_t at, char *out, size_t len, size_t *block_len);
+long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, size_t at,
+		char *out, size_t len, size_t *block_len);
 
 /* Prefetch: claims a missing block (true: the caller must end it), so a
  * reader that comes for it meanwhile waits (at most fill_wait_ms) instead of

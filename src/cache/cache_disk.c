@@ -24,7 +24,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define BLOCK_MAGIC 0x4b4c4246534d4931ull	/* "1IMSFBLK" */
+#define BLOCK_MAGIC 0x4b4c4246534d4931ull /* "1IMSFBLK" */
 
 struct header {
 	uint64_t magic;
@@ -39,9 +39,9 @@ struct header {
 
 struct entry {
 	struct cache_key key;
-	size_t bytes;			/* on disk, header included */
+	size_t bytes; /* on disk, header included */
 	struct entry *hash_next;
-	struct entry *prev, *next;	/* LRU, most recent first */
+	struct entry *prev, *next; /* LRU, most recent first */
 };
 
 /* A block waiting for the writer thread. */
@@ -52,10 +52,10 @@ struct pending {
 	struct pending *next;
 };
 
-#define PENDING_MAX_BYTES (32u << 20)	/* beyond this, writes wait (back-pressure) */
+#define PENDING_MAX_BYTES (32u << 20) /* beyond this, writes wait (back-pressure) */
 
 struct disk_cache {
-	struct files_dir *top;		/* cache_dir/blocks */
+	struct files_dir *top; /* cache_dir/blocks */
 	size_t limit, bytes;
 	/* protects bytes and the index below; a leaf: nothing is taken
 	 * while it is held, queue_lock neither */
@@ -67,8 +67,8 @@ struct disk_cache {
 
 	/* Blocks are written by a thread of their own, off the paths that wait
 	 * for them. */
-	pthread_mutex_t queue_lock;	/* protects the fields below; a leaf, like lock */
-	pthread_cond_t queue_cond;	/* with queue_lock: work arrived, room freed, or stop */
+	pthread_mutex_t queue_lock; /* protects the fields below; a leaf, like lock */
+	pthread_cond_t queue_cond;  /* with queue_lock: work arrived, room freed, or stop */
 	struct pending *first, *last;
 	size_t queued_bytes;
 	bool writer_running, stopping;
@@ -96,11 +96,11 @@ static bool same_key(const struct cache_key *a, const struct cache_key *b)
 	       a->uidvalidity == b->uidvalidity;
 }
 
-#define FOLDER_NAME_MAX 17	/* 16 hex digits */
-#define BLOCK_NAME_MAX 40	/* three 32-bit numbers, two '-' */
-#define TMP_PREFIX "tmp."	/* a block being written */
+#define FOLDER_NAME_MAX 17 /* 16 hex digits */
+#define BLOCK_NAME_MAX 40  /* three 32-bit numbers, two '-' */
+#define TMP_PREFIX "tmp."  /* a block being written */
 #define TMP_NAME_MAX 64
-#define DISK_BUCKETS 16384	/* a 2 GiB cache's blocks, one per bucket */
+#define DISK_BUCKETS 16384 /* a 2 GiB cache's blocks, one per bucket */
 
 static void folder_name(uint64_t folder, char out[FOLDER_NAME_MAX])
 {
@@ -109,8 +109,7 @@ static void folder_name(uint64_t folder, char out[FOLDER_NAME_MAX])
 
 static void block_name(const struct cache_key *k, char out[BLOCK_NAME_MAX])
 {
-	snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity, k->uid,
-		 k->block);
+	snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity, k->uid, k->block);
 }
 
 /* The directory of a folder's blocks, or -errno. */
@@ -198,7 +197,7 @@ static void add_locked(struct disk_cache *d, const struct cache_key *k, size_t b
 	d->bytes += bytes;
 	if (recent) {
 		push_lru_locked(d, e);
-	} else {	/* found at start-up: older than anything used since */
+	} else { /* found at start-up: older than anything used since */
 		e->prev = d->tail;
 		if (d->tail)
 			d->tail->next = e;
@@ -265,7 +264,8 @@ static void index_folder(struct disk_cache *d, int top, const char *name)
 			continue;
 		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 || !S_ISREG(st.st_mode) ||
 		    st.st_uid != geteuid() ||
-		    sscanf(de->d_name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k.uidvalidity, &k.uid, &k.block) != 3) {
+		    sscanf(de->d_name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k.uidvalidity, &k.uid,
+			   &k.block) != 3) {
 			unlinkat(dfd, de->d_name, 0);
 			continue;
 		}
@@ -292,7 +292,7 @@ static void index_all(struct disk_cache *d)
 			continue;
 		if (S_ISDIR(st.st_mode))
 			index_folder(d, top, de->d_name);
-		else	/* only folder directories belong here */
+		else /* only folder directories belong here */
 			unlinkat(top, de->d_name, 0);
 	}
 	closedir(dir);
@@ -441,8 +441,8 @@ static bool write_all(int fd, const void *p, size_t n)
 
 static void write_block(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
 {
-	struct header h = { BLOCK_MAGIC, k->folder, k->uidvalidity, k->uid, k->block, (uint32_t)len,
-			    cache_crc32(0, buf, len), 0 };
+	struct header h = { BLOCK_MAGIC, k->folder,     k->uidvalidity,           k->uid,
+			    k->block,    (uint32_t)len, cache_crc32(0, buf, len), 0 };
 	char name[BLOCK_NAME_MAX], tmp[TMP_NAME_MAX];
 	unsigned long serial;
 	struct stat st;
@@ -531,12 +531,11 @@ void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char 
 	p->len = len;
 	p->next = NULL;
 	pthread_mutex_lock(&d->queue_lock);
-	if (!d->writer_running && !d->stopping &&
-	    pthread_create(&d->writer, NULL, writer, d) == 0)
+	if (!d->writer_running && !d->stopping && pthread_create(&d->writer, NULL, writer, d) == 0)
 		d->writer_running = true;
 	while (d->writer_running && d->queued_bytes > PENDING_MAX_BYTES)
 		pthread_cond_wait(&d->queue_cond, &d->queue_lock);
-	if (!d->writer_running) {	/* no thread: write it here */
+	if (!d->writer_running) { /* no thread: write it here */
 		pthread_mutex_unlock(&d->queue_lock);
 		write_block(d, k, buf, len);
 		free(p->data);
@@ -565,7 +564,7 @@ void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
 {
 	struct entry *doomed = NULL;
 
-	disk_cache_flush(d);	/* nothing of the folder may land after this */
+	disk_cache_flush(d); /* nothing of the folder may land after this */
 	pthread_mutex_lock(&d->lock);
 	for (struct entry *e = d->head, *next; e; e = next) {
 		next = e->next;

@@ -23,20 +23,20 @@ struct job {
 	char *folder;
 	uint64_t key;
 	uint32_t uidvalidity;
-	uint32_t *uids;		/* messages: block 0 of each */
+	uint32_t *uids; /* messages: block 0 of each */
 	size_t n;
-	uint32_t uid;		/* or blocks first..last of uid */
+	uint32_t uid; /* or blocks first..last of uid */
 	uint32_t first, last;
 };
 
 struct prefetch {
-	struct pool *pool;	/* this field and the three below: set once */
+	struct pool *pool; /* this field and the three below: set once */
 	struct cache *cache;
 	unsigned depth;
-	pthread_t thread;	/* set by prefetch_start, before running */
+	pthread_t thread; /* set by prefetch_start, before running */
 
-	pthread_mutex_t lock;	/* protects the fields below */
-	pthread_cond_t wake;	/* with lock: a job queued, or stopping */
+	pthread_mutex_t lock; /* protects the fields below */
+	pthread_cond_t wake;  /* with lock: a job queued, or stopping */
 	bool running;
 	struct job *queue[QUEUE_MAX];
 	size_t head, count;
@@ -161,8 +161,8 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 		job_free(j);
 }
 
-void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-		     uint32_t uid, uint32_t first, uint32_t last)
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
+		     uint32_t first, uint32_t last)
 {
 	struct job *j;
 
@@ -192,7 +192,7 @@ static void got_head(uint32_t uid, const char *data, size_t len, void *ctx)
 	for (size_t i = 0; i < run->nclaimed; i++) {
 		if (run->claimed[i] == uid) {
 			cache_release_claim(run->p->cache, &k, data, len);
-			run->claimed[i] = 0;	/* done */
+			run->claimed[i] = 0; /* done */
 		}
 	}
 }
@@ -227,8 +227,8 @@ static void run_messages(struct prefetch *p, struct job *j)
 struct block_run {
 	struct prefetch *p;
 	struct job *job;
-	uint32_t first, count;	/* blocks claimed, fetched in one command */
-	uint32_t released;	/* blocks of the run already handed to the cache */
+	uint32_t first, count; /* blocks claimed, fetched in one command */
+	uint32_t released;     /* blocks of the run already handed to the cache */
 	char *buf;
 	size_t len;
 };

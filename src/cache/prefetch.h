@@ -26,7 +26,7 @@ void prefetch_stop(struct prefetch *p);
 void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 		       const uint32_t *uids, size_t n);
 /* Blocks first..last of one message. */
-void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-		     uint32_t uid, uint32_t first, uint32_t last);
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
+		     uint32_t first, uint32_t last);
 
 #endif

@@ -25,15 +25,21 @@
 #define SIZE_NUMBER_MAX (1ull << 50)
 
 #define DEFAULT_CONNECTIONS 4
-#define DEFAULT_TIMEOUT 30		/* seconds */
-#define DEFAULT_DIR_CACHE 10		/* seconds */
+#define DEFAULT_TIMEOUT 30   /* seconds */
+#define DEFAULT_DIR_CACHE 10 /* seconds */
 #define DEFAULT_PREFETCH 64
 #define DEFAULT_MEMORY_CACHE (64u << 20)
 #define DEFAULT_CACHE_SIZE (1u << 30)
 #define CONNECTIONS_MAX 64
-#define TIMEOUT_MAX 3600		/* seconds */
+#define TIMEOUT_MAX 3600 /* seconds */
 
-enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_WATCH };
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_WATCH
+};
 
 /* The command line's own switches, besides the -o options of the table:
  * these are not settings, and the accounts file does not take them. */
@@ -68,12 +74,30 @@ int config_parse_size(const char *text, size_t *bytes)
 			return -EINVAL;
 	}
 	switch (*p) {
-	case '\0': break;
-	case 'k': case 'K': mult = 1ull << 10; p++; break;
-	case 'm': case 'M': mult = 1ull << 20; p++; break;
-	case 'g': case 'G': mult = 1ull << 30; p++; break;
-	case 't': case 'T': mult = 1ull << 40; p++; break;
-	default: return -EINVAL;
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mult = 1ull << 10;
+		p++;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1ull << 20;
+		p++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1ull << 30;
+		p++;
+		break;
+	case 't':
+	case 'T':
+		mult = 1ull << 40;
+		p++;
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (*p == 'B' || *p == 'b')
 		p++;
@@ -202,7 +226,7 @@ int config_parse_url(const char *text, struct imap_url *url, char *err, size_t e
 		goto fail;
 	}
 	len = strlen(at + 1);
-	if (len && at[len] == '/')	/* one trailing slash is harmless */
+	if (len && at[len] == '/') /* one trailing slash is harmless */
 		len--;
 	hostport = strndup(at + 1, len);
 	if (!hostport) {
@@ -278,8 +302,7 @@ static char **account_argv(int argc, char **argv, int first, bool add_mountpoint
  * account's URL, its options go in front of the command line's (which win),
  * and its mountpoint is used when none is given.  0 with *out_argv NULL when
  * there is nothing to do. */
-static int expand_account(int argc, char **argv, int *out_argc, char ***out_argv,
-			  char *err, size_t errlen)
+static int expand_account(int argc, char **argv, int *out_argc, char ***out_argv, char *err, size_t errlen)
 {
 	struct config_account acct;
 	int first, second, r;
@@ -355,7 +378,7 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
 		cfg->args_seen++;
 		return 0;
 	default:
-		return 1;	/* a FUSE option: libfuse decides */
+		return 1; /* a FUSE option: libfuse decides */
 	}
 }
 
@@ -379,7 +402,7 @@ static struct fuse_opt *fuse_table(void)
 			t[n++] = (struct fuse_opt){ o->fuse_template, o->offset, 1 };
 	}
 	memcpy(t + n, switches, sizeof(switches));
-	return t;	/* calloc'd: ends with FUSE_OPT_END */
+	return t; /* calloc'd: ends with FUSE_OPT_END */
 }
 
 static void set_defaults(struct config *cfg)
@@ -454,8 +477,8 @@ static int check_paths(struct config *cfg, char *err, size_t errlen)
 	return config_check_ca_file(cfg->ca_file, err, errlen) < 0 ? -EINVAL : 0;
 }
 
-int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
-		      char *err, size_t errlen)
+int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args, char *err,
+		      size_t errlen)
 {
 	char **expanded = NULL;
 	struct fuse_opt *table;
@@ -527,7 +550,8 @@ void config_usage(const char *progname)
 	       "    -f                     stay in the foreground\n"
 	       "    -d   -o debug          log IMAP commands (never passwords); implies -f\n"
 	       "\n"
-	       "imapfs options (-o opt[=val],...):\n", progname);
+	       "imapfs options (-o opt[=val],...):\n",
+	       progname);
 	for (size_t i = 0; i < config_options_count; i++)
 		if (config_options[i].usage)
 			printf("    -o %s\n", config_options[i].usage);

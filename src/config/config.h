@@ -13,9 +13,9 @@
 struct files_dir;
 
 struct imap_url {
-	bool tls;		/* imaps:// */
-	char *user;		/* percent-decoded */
-	char *host;		/* without [] for IPv6 */
+	bool tls;   /* imaps:// */
+	char *user; /* percent-decoded */
+	char *host; /* without [] for IPv6 */
 	uint16_t port;
 };
 
@@ -27,29 +27,29 @@ struct config {
 	char *password_command;
 	char *ca_file;
 	char *cache_dir;
-	char *names;		/* "readable" or "uid" */
-	char *tls_verify;	/* "yes" or "no" */
-	char *trash;		/* folder rm moves to */
-	char *rm;		/* "trash" or "expunge" */
-	char *watch;		/* comma-separated folders to IDLE on, besides INBOX */
-	char *offline;		/* "cached" or "fail" */
+	char *names;      /* "readable" or "uid" */
+	char *tls_verify; /* "yes" or "no" */
+	char *trash;      /* folder rm moves to */
+	char *rm;         /* "trash" or "expunge" */
+	char *watch;      /* comma-separated folders to IDLE on, besides INBOX */
+	char *offline;    /* "cached" or "fail" */
 	int plaintext;
 	int route_incoming;
 	unsigned connections;
 	unsigned timeout;
 	unsigned dir_cache;
-	char *memory_cache;	/* SIZE strings: 64M, 1G, 0 */
+	char *memory_cache; /* SIZE strings: 64M, 1G, 0 */
 	char *cache_size;
 	unsigned prefetch;
-	size_t memory_cache_bytes;	/* parsed */
+	size_t memory_cache_bytes; /* parsed */
 	size_t cache_size_bytes;
 	int foreground;
 	int debug;
 	int show_help;
 	int show_version;
-	int args_seen;		/* parser state: non-option arguments so far */
-	bool watch_open;	/* parser state: the last option was watch= */
-	char **argv_owned;	/* the command line with an account expanded */
+	int args_seen;     /* parser state: non-option arguments so far */
+	bool watch_open;   /* parser state: the last option was watch= */
+	char **argv_owned; /* the command line with an account expanded */
 	int argc_owned;
 };
 
@@ -64,8 +64,8 @@ int config_parse_url(const char *text, struct imap_url *url, char *err, size_t e
  * imapfs does not know are left in fuse_args for libfuse (which rejects what
  * it does not know either).  On a usage error returns -EINVAL with a
  * one-line reason in err. */
-int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args,
-		      char *err, size_t errlen);
+int config_parse_args(int argc, char **argv, struct config *cfg, struct fuse_args *fuse_args, char *err,
+		      size_t errlen);
 
 void config_free(struct config *cfg);
 

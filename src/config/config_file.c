@@ -64,8 +64,8 @@ static int yes_no(const char *v)
 	return -1;
 }
 
-static int add_setting(struct strbuf *o, const struct config_option *opt, const char *key,
-		       const char *value, const char *home, unsigned line, char *err, size_t errlen)
+static int add_setting(struct strbuf *o, const struct config_option *opt, const char *key, const char *value,
+		       const char *home, unsigned line, char *err, size_t errlen)
 {
 	char *expanded;
 	int yn;
@@ -110,8 +110,10 @@ static int apply(struct config_account *a, struct strbuf *o, const char *key, co
 		return *slot ? 0 : -ENOMEM;
 	}
 	if (!strcmp(key, "password")) {
-		snprintf(err, errlen, "line %u: passwords do not belong in the config file; use "
-			 "password_file, password_command or ~/.netrc", line);
+		snprintf(err, errlen,
+			 "line %u: passwords do not belong in the config file; use "
+			 "password_file, password_command or ~/.netrc",
+			 line);
 		return -EINVAL;
 	}
 	opt = config_option_find(key, strlen(key));

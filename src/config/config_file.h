@@ -19,9 +19,9 @@
 #include <stddef.h>
 
 struct config_account {
-	char *url;		/* NULL when the section has none */
-	char *mountpoint;	/* NULL when the section has none; ~ expanded */
-	char *options;		/* "k=v,flag,..." for -o (commas in values escaped) */
+	char *url;        /* NULL when the section has none */
+	char *mountpoint; /* NULL when the section has none; ~ expanded */
+	char *options;    /* "k=v,flag,..." for -o (commas in values escaped) */
 };
 
 /* Finds section `name` in text.  0 with *out filled (free with

@@ -5,8 +5,10 @@
 
 #include <string.h>
 
-#define OPTION(templ, kind, field, ...) \
-	{ templ, kind, offsetof(struct config, field), __VA_ARGS__ }
+#define OPTION(templ, kind, field, ...)                                  \
+	{                                                                \
+		templ, kind, offsetof(struct config, field), __VA_ARGS__ \
+	}
 
 const struct config_option config_options[] = {
 	OPTION("password_file=%s", CONFIG_PATH, password_file, { NULL, NULL },

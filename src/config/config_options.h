@@ -8,25 +8,25 @@
 #include <stddef.h>
 
 enum config_option_kind {
-	CONFIG_TEXT,		/* name=VALUE, a char * in struct config */
-	CONFIG_PATH,		/* a TEXT naming a file: made absolute, and "~/"
+	CONFIG_TEXT,      /* name=VALUE, a char * in struct config */
+	CONFIG_PATH,      /* a TEXT naming a file: made absolute, and "~/"
 				 * expanded in the accounts file */
-	CONFIG_NUMBER,		/* name=N, an unsigned in struct config */
-	CONFIG_FLAG,		/* name alone sets an int in struct config to 1;
+	CONFIG_NUMBER,    /* name=N, an unsigned in struct config */
+	CONFIG_FLAG,      /* name alone sets an int in struct config to 1;
 				 * yes or no in the accounts file */
-	CONFIG_LIST,		/* watch=A,B, the one list: its own commas separate
+	CONFIG_LIST,      /* watch=A,B, the one list: its own commas separate
 				 * values (config.c gathers what libfuse splits),
 				 * so the accounts file does not escape them */
-	CONFIG_FUSE_FLAG,	/* a flag for libfuse (allow_other): the command line
+	CONFIG_FUSE_FLAG, /* a flag for libfuse (allow_other): the command line
 				 * passes it on, the accounts file takes yes or no */
 };
 
 struct config_option {
-	const char *fuse_template;	/* for fuse_opt: "name=%s", "name=%u", "name" */
+	const char *fuse_template; /* for fuse_opt: "name=%s", "name=%u", "name" */
 	enum config_option_kind kind;
-	size_t offset;			/* of its field in struct config */
-	const char *choice[2];		/* the two values a TEXT takes, or NULL */
-	const char *usage;		/* --help's text after "-o "; NULL: not listed */
+	size_t offset;         /* of its field in struct config */
+	const char *choice[2]; /* the two values a TEXT takes, or NULL */
+	const char *usage;     /* --help's text after "-o "; NULL: not listed */
 };
 
 extern const struct config_option config_options[];

@@ -40,17 +40,21 @@ int config_read_fd(int fd, size_t max, struct stat *st, char **text, size_t *len
 /* ssh's rule for a file that can run commands or turn checks off (the
  * accounts file, a CA file): it belongs to the user (or to root, when
  * root_ok) and nobody else can write to it. */
-static int check_trusted(const struct stat *st, const char *what, const char *path, bool root_ok,
-			 char *err, size_t errlen)
+static int check_trusted(const struct stat *st, const char *what, const char *path, bool root_ok, char *err,
+			 size_t errlen)
 {
 	if (st->st_uid != geteuid() && !(root_ok && st->st_uid == 0)) {
-		snprintf(err, errlen, "bad owner or permissions on %s %s: it belongs to uid %lu, "
-			 "not to you%s", what, path, (unsigned long)st->st_uid, root_ok ? " or root" : "");
+		snprintf(err, errlen,
+			 "bad owner or permissions on %s %s: it belongs to uid %lu, "
+			 "not to you%s",
+			 what, path, (unsigned long)st->st_uid, root_ok ? " or root" : "");
 		return -EPERM;
 	}
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen, "bad owner or permissions on %s %s: others can write to it; "
-			 "run chmod go-w %s", what, path, path);
+		snprintf(err, errlen,
+			 "bad owner or permissions on %s %s: others can write to it; "
+			 "run chmod go-w %s",
+			 what, path, path);
 		return -EPERM;
 	}
 	return 0;
@@ -74,8 +78,10 @@ char *config_read_accounts(size_t *len, char *err, size_t errlen)
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot read %s: %s (an argument without :// names an "
-			 "account there)", path, strerror(errno));
+		snprintf(err, errlen,
+			 "cannot read %s: %s (an argument without :// names an "
+			 "account there)",
+			 path, strerror(errno));
 		return NULL;
 	}
 	r = config_read_fd(fd, CONFIG_SMALL_FILE_MAX, &st, &text, len);

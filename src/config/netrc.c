@@ -54,7 +54,8 @@ static void skip_macro(struct cursor *c)
 			return;
 		}
 		c->p = nl + 1;
-		if (c->p < c->end && (*c->p == '\n' || (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')))
+		if (c->p < c->end &&
+		    (*c->p == '\n' || (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')))
 			return;
 	}
 }
@@ -70,8 +71,7 @@ static bool entry_fits(const struct entry *e, const char *user)
 	return e->password && (!e->login || token_is(e->login, e->login_len, user));
 }
 
-int netrc_password(const char *text, size_t len, const char *host, const char *user,
-		   char **password)
+int netrc_password(const char *text, size_t len, const char *host, const char *user, char **password)
 {
 	struct cursor c = { text, text + len };
 	struct entry e = { 0 }, fallback = { 0 };
@@ -105,7 +105,7 @@ int netrc_password(const char *text, size_t len, const char *host, const char *u
 				e.host_match = strlen(host) == tlen && strncasecmp(tok, host, tlen) == 0;
 			}
 		} else if (token_is(tok, tlen, "macdef")) {
-			next_token(&c, &tok, &tlen);	/* its name */
+			next_token(&c, &tok, &tlen); /* its name */
 			skip_macro(&c);
 			in_entry = false;
 		} else if (in_entry && (token_is(tok, tlen, "login") || token_is(tok, tlen, "password") ||

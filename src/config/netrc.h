@@ -10,7 +10,6 @@
 /* The password of the first entry for host whose login is user (or that
  * names no login); a "default" entry only when no machine entry matched.
  * 0 with *password malloc'd, -ENOENT when nothing matches, -ENOMEM. */
-int netrc_password(const char *text, size_t len, const char *host, const char *user,
-		   char **password);
+int netrc_password(const char *text, size_t len, const char *host, const char *user, char **password);
 
 #endif

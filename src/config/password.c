@@ -119,11 +119,13 @@ static int from_netrc(const struct config *cfg, char **pw, size_t *len, char *er
 	if (r < 0)
 		return -ENOENT;
 	r = netrc_password(text, n, cfg->url.host, cfg->url.user, pw);
-	explicit_bzero(text, n);	/* other hosts' passwords too */
+	explicit_bzero(text, n); /* other hosts' passwords too */
 	free(text);
 	if (r == 0 && (st.st_mode & GROUP_OTHER_BITS)) {
-		snprintf(err, errlen, "%s holds the password but is readable by others; "
-			 "run chmod 600 %s", path, path);
+		snprintf(err, errlen,
+			 "%s holds the password but is readable by others; "
+			 "run chmod 600 %s",
+			 path, path);
 		config_free_secret(*pw);
 		*pw = NULL;
 		return -EPERM;
@@ -145,7 +147,7 @@ static int from_command(const char *cmd, char **pw, size_t *len, char *err, size
 	setvbuf(f, NULL, _IONBF, 0);
 	r = first_line(f, pw, len);
 	while (r == 0 && getc(f) != EOF)
-		;	/* let the command finish writing */
+		; /* let the command finish writing */
 	status = pclose(f);
 	if (r == 0 && status != 0) {
 		snprintf(err, errlen, "password_command failed (exit status %d)", status);
@@ -192,7 +194,7 @@ static int read_secret_line(int fd, int sigfd, char **out, size_t *len, int *sig
 			}
 			continue;
 		}
-		got = read(fd, &c, 1);	/* a byte at a time: no copies of the secret */
+		got = read(fd, &c, 1); /* a byte at a time: no copies of the secret */
 		if (got <= 0 || c == '\n')
 			break;
 		if (n == PASSWORD_MAX) {
@@ -208,8 +210,7 @@ static int read_secret_line(int fd, int sigfd, char **out, size_t *len, int *sig
 	return 0;
 }
 
-static int from_terminal(const char *user, const char *host, char **pw, size_t *len,
-			 char *err, size_t errlen)
+static int from_terminal(const char *user, const char *host, char **pw, size_t *len, char *err, size_t errlen)
 {
 	struct termios old, quiet;
 	sigset_t block, before;
@@ -217,7 +218,8 @@ static int from_terminal(const char *user, const char *host, char **pw, size_t *
 	int sig = 0, sigfd, r;
 
 	if (!tty) {
-		snprintf(err, errlen, "no password: use -o password_file=PATH, -o password_command=CMD "
+		snprintf(err, errlen,
+			 "no password: use -o password_file=PATH, -o password_command=CMD "
 			 "or IMAPFS_PASSWORD");
 		return -ENOENT;
 	}
@@ -270,7 +272,7 @@ static bool env_block(uintptr_t *start, uintptr_t *end)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the command name before it may hold anything */
+	p = strrchr(buf, ')'); /* the command name before it may hold anything */
 	/* from the end of field 2 to the space before env_start */
 	for (int field = 3; p && field <= PROC_STAT_ENV_START; field++)
 		p = strchr(p + 1, ' ');
@@ -325,7 +327,7 @@ int config_read_password(const struct config *cfg, char **password, char *err, s
 		r = 0;
 	} else if ((r = from_netrc(cfg, password, &len, err, errlen)) == -ENOENT)
 		r = from_terminal(cfg->url.user, cfg->url.host, password, &len, err, errlen);
-	config_free_secret(env);	/* set, but another source came first */
+	config_free_secret(env); /* set, but another source came first */
 	if (r < 0)
 		return r;
 	if (!config_credential_ok(*password, len) || strchr(*password, '\r') || strchr(*password, '\n')) {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ops_handle *handles;	/* protected by handles_lock */
+static struct ops_handle *handles; /* protected by handles_lock */
 
 int ops_handle_set(struct fuse_file_info *fi, enum ops_handle_kind kind, void *obj,
 		   void (*free_obj)(void *obj))
@@ -55,7 +55,7 @@ static void handle_free(struct ops_handle *h)
 
 void ops_release_all(void)
 {
-	while (handles)		/* no request runs any more */
+	while (handles) /* no request runs any more */
 		handle_free(handles);
 }
 
@@ -180,7 +180,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		else
 			ops_status_stat(&st);
 		ops_fill_entry(c, &st, &e);
-		e.attr_timeout = 0;	/* its size follows the table */
+		e.attr_timeout = 0; /* its size follows the table */
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -199,13 +199,15 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino; (void)nlookup;	/* inodes are computed, nothing to free */
+	(void)ino;
+	(void)nlookup; /* inodes are computed, nothing to free */
 	fuse_reply_none(req);
 }
 
 static void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count; (void)forgets;
+	(void)count;
+	(void)forgets;
 	fuse_reply_none(req);
 }
 
@@ -241,8 +243,10 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, inode_is_upload(ino) ? 0 :
-				S_ISREG(st.st_mode) ? c->attr_timeout : c->entry_timeout);
+		fuse_reply_attr(req, &st,
+				inode_is_upload(ino)  ? 0
+				: S_ISREG(st.st_mode) ? c->attr_timeout
+						      : c->entry_timeout);
 }
 
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -284,8 +288,8 @@ static int dir_entry(struct ops_context *c, const struct mailbox_dir *d, fuse_in
 	return MAILBOX_DIR_END;
 }
 
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			   struct fuse_file_info *fi, bool plus)
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+			   bool plus)
 {
 	struct ops_context *c = ctx_of(req);
 	struct ops_handle *h = ops_handle_get(fi, OPS_HANDLE_DIR);
@@ -317,7 +321,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)i + 1);
 		}
 		if (need > size - used)
-			break;	/* did not fit: the kernel asks again from here */
+			break; /* did not fit: the kernel asks again from here */
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
@@ -422,7 +426,8 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	struct ops_handle *h = ops_handle_any(fi);
 	int r = h ? 0 : -EBADF;
 
-	(void)ino; (void)datasync;
+	(void)ino;
+	(void)datasync;
 	if (h && h->kind == OPS_HANDLE_UPLOAD)
 		r = upload_error(h->obj);
 	ops_handle_put(h);
@@ -433,8 +438,7 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 
 static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct statvfs sv = { .f_bsize = CACHE_BLOCK_SIZE, .f_frsize = STATFS_UNIT,
-			      .f_namemax = NAMES_MAX };
+	struct statvfs sv = { .f_bsize = CACHE_BLOCK_SIZE, .f_frsize = STATFS_UNIT, .f_namemax = NAMES_MAX };
 	struct ops_context *c = ctx_of(req);
 	uint64_t used, limit;
 

@@ -11,12 +11,12 @@ struct ops_context {
 	struct uploads *uploads;
 	struct receive *receive;
 	struct prefetch *prefetch;
-	struct notify *notify;	/* may be NULL */
-	struct watch *watch;	/* may be NULL */
-	struct quota *quota;	/* may be NULL */
-	const char *server_url;	/* for .status: imaps://user@host:port */
-	double entry_timeout;	/* how long the kernel may trust a name */
-	double attr_timeout;	/* how long it may trust a message's attributes */
+	struct notify *notify;  /* may be NULL */
+	struct watch *watch;    /* may be NULL */
+	struct quota *quota;    /* may be NULL */
+	const char *server_url; /* for .status: imaps://user@host:port */
+	double entry_timeout;   /* how long the kernel may trust a name */
+	double attr_timeout;    /* how long it may trust a message's attributes */
 };
 
 extern const struct fuse_lowlevel_ops ops_table;
@@ -26,21 +26,21 @@ extern const struct fuse_lowlevel_ops ops_table;
  * inode, once stored, opens as a message.  Every handler taking fi asks for
  * the kind it can serve and answers any other with a clean errno. */
 enum ops_handle_kind {
-	OPS_HANDLE_DIR = 1,	/* struct mailbox_dir */
-	OPS_HANDLE_MESSAGE,	/* struct mailbox_file */
-	OPS_HANDLE_UPLOAD,	/* struct upload */
-	OPS_HANDLE_TEXT,	/* ops_ctl.c's handle: .receive-folders, .status */
+	OPS_HANDLE_DIR = 1, /* struct mailbox_dir */
+	OPS_HANDLE_MESSAGE, /* struct mailbox_file */
+	OPS_HANDLE_UPLOAD,  /* struct upload */
+	OPS_HANDLE_TEXT,    /* ops_ctl.c's handle: .receive-folders, .status */
 };
 
 /* Every fi->fh is one of these: a reference-counted wrapper, so a request
  * still being served when RELEASE arrives (the reader was killed, its READ
  * interrupted) keeps the object alive until it is done. */
 struct ops_handle {
-	unsigned refs;		/* atomic */
-	enum ops_handle_kind kind;	/* set once */
+	unsigned refs;             /* atomic */
+	enum ops_handle_kind kind; /* set once */
 	void *obj;
 	void (*free_obj)(void *obj);
-	struct ops_handle *prev, *next;	/* the live handles, under handles_lock */
+	struct ops_handle *prev, *next; /* the live handles, under handles_lock */
 };
 
 /* After the session loop: frees handles the kernel never released (files
@@ -95,7 +95,8 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	       struct fuse_file_info *fi);
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
+void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		  int flags);
 void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 struct ctl_handle {
-	char *text;		/* the table when opened for reading */
+	char *text; /* the table when opened for reading */
 	size_t len;
-	struct ctl_writer *writer;	/* when opened for writing */
+	struct ctl_writer *writer; /* when opened for writing */
 };
 
 bool ops_ctl_name(fuse_ino_t parent, const char *name)

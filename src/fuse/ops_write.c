@@ -18,9 +18,9 @@
 #define RENAME_NOREPLACE (1u << 0)
 #endif
 
-#define USER_PREFIX "user."		/* the only xattr namespace a message has */
+#define USER_PREFIX "user." /* the only xattr namespace a message has */
 #define IMAP_PREFIX "user.imap."
-#define ATTR_NAMES_MAX 256		/* room for every name mailbox_xattr_names gives */
+#define ATTR_NAMES_MAX 256 /* room for every name mailbox_xattr_names gives */
 
 static bool has_prefix(const char *name, const char *prefix)
 {
@@ -37,7 +37,7 @@ static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, boo
 	}
 	ops_fill_entry(ctx_of(req), st, &e);
 	if (upload)
-		e.attr_timeout = 0;	/* it becomes a message of its own size */
+		e.attr_timeout = 0; /* it becomes a message of its own size */
 	fuse_reply_entry(req, &e);
 }
 
@@ -79,11 +79,11 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	/* ftruncate of a file being written reaches it through its handle */
 	h = ops_handle_get(fi, OPS_HANDLE_UPLOAD);
 	if (h || inode_is_upload(ino)) {
-		r = h ? upload_setattr(h->obj, attr, to_set, &st) :
-			uploads_setattr(c->uploads, ino, attr, to_set, &st);
+		r = h ? upload_setattr(h->obj, attr, to_set, &st)
+		      : uploads_setattr(c->uploads, ino, attr, to_set, &st);
 		ops_handle_put(h);
 		if (r == -ENOENT)
-			r = -EPERM;	/* already stored: it is a message now */
+			r = -EPERM; /* already stored: it is a message now */
 		if (r < 0)
 			fuse_reply_err(req, -r);
 		else
@@ -97,7 +97,8 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	}
 	/* messages are immutable; so are the modes and owners the mount shows */
 	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
-		      FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW) && !S_ISDIR(st.st_mode)) {
+		      FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW) &&
+	    !S_ISDIR(st.st_mode)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -106,8 +107,8 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 		return;
 	}
 	/* touch of a folder: ask the server now rather than after dir_cache */
-	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME |
-		      FUSE_SET_ATTR_ATIME_NOW)) {
+	if (to_set &
+	    (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
 		r = mailbox_resync(c->mailbox, ino);
 		if (r < 0) {
 			fuse_reply_err(req, -r);
@@ -129,7 +130,8 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct stat st;
 	int r;
 
-	(void)mode; (void)rdev;
+	(void)mode;
+	(void)rdev;
 	if (notify_announced(c->notify, req, parent, name, &ino, NULL) != NOTIFY_ADD) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -146,13 +148,17 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)link; (void)parent; (void)name;
+	(void)link;
+	(void)parent;
+	(void)name;
 	fuse_reply_err(req, EPERM);
 }
 
 void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	(void)ino; (void)newparent; (void)newname;
+	(void)ino;
+	(void)newparent;
+	(void)newname;
 	fuse_reply_err(req, EPERM);
 }
 
@@ -176,10 +182,10 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case NOTIFY_NONE:
 		break;
 	case NOTIFY_REMOVE:
-		fuse_reply_err(req, 0);	/* gone already: the kernel is being told */
+		fuse_reply_err(req, 0); /* gone already: the kernel is being told */
 		return;
 	default:
-		fuse_reply_err(req, EPERM);	/* an announcement must never change mail */
+		fuse_reply_err(req, EPERM); /* an announcement must never change mail */
 		return;
 	}
 	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {
@@ -197,12 +203,12 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		const char *newname, unsigned int flags)
 {
-	if (flags & ~RENAME_NOREPLACE) {	/* RENAME_EXCHANGE and friends */
+	if (flags & ~RENAME_NOREPLACE) { /* RENAME_EXCHANGE and friends */
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (ops_ctl_name(parent, name) || ops_ctl_name(newparent, newname) ||
-	    ops_status_name(parent, name) || ops_status_name(newparent, newname)) {
+	if (ops_ctl_name(parent, name) || ops_ctl_name(newparent, newname) || ops_status_name(parent, name) ||
+	    ops_status_name(newparent, newname)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -242,7 +248,7 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->direct_io = 1;	/* the bytes live in the temporary file, not the page cache */
+	fi->direct_io = 1; /* the bytes live in the temporary file, not the page cache */
 	if (fuse_reply_create(req, &e, fi) != 0)
 		ops_handle_drop(fi);
 }
@@ -251,7 +257,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 	       struct fuse_file_info *fi)
 {
 	struct ops_handle *h = ops_handle_any(fi);
-	ssize_t n = -EBADF;	/* a message is never open for writing */
+	ssize_t n = -EBADF; /* a message is never open for writing */
 
 	(void)ino;
 	if (h && h->kind == OPS_HANDLE_TEXT) {
@@ -271,7 +277,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ops_handle *h = ops_handle_any(fi);
-	int r = h ? 0 : -EBADF;	/* a message or directory: nothing to do */
+	int r = h ? 0 : -EBADF; /* a message or directory: nothing to do */
 
 	(void)ino;
 	if (h && h->kind == OPS_HANDLE_TEXT) {

@@ -12,7 +12,7 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } system_flags[] = {
-	{ "\\Seen", IMAP_FLAG_SEEN }, { "\\Answered", IMAP_FLAG_ANSWERED },
+	{ "\\Seen", IMAP_FLAG_SEEN },       { "\\Answered", IMAP_FLAG_ANSWERED },
 	{ "\\Flagged", IMAP_FLAG_FLAGGED }, { "\\Deleted", IMAP_FLAG_DELETED },
 	{ "\\Draft", IMAP_FLAG_DRAFT },
 };
@@ -75,7 +75,7 @@ int flags_parse(const char *text, size_t len, struct flag_set *out)
 		return -ENOMEM;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
-	if (strlen(copy) != len)	/* a NUL inside the value */
+	if (strlen(copy) != len) /* a NUL inside the value */
 		r = -EINVAL;
 	for (tok = strtok_r(copy, " \t\r\n", &save); tok && r == 0; tok = strtok_r(NULL, " \t\r\n", &save))
 		r = add_token(out, tok);

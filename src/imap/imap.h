@@ -15,9 +15,9 @@
 #include <openssl/ssl.h>
 
 enum imap_security {
-	IMAP_SECURITY_TLS,	/* imaps://: TLS from the first byte */
-	IMAP_SECURITY_STARTTLS,	/* imap://: STARTTLS required */
-	IMAP_SECURITY_NONE,	/* imap:// with -o plaintext, named explicitly */
+	IMAP_SECURITY_TLS,      /* imaps://: TLS from the first byte */
+	IMAP_SECURITY_STARTTLS, /* imap://: STARTTLS required */
+	IMAP_SECURITY_NONE,     /* imap:// with -o plaintext, named explicitly */
 };
 
 /* Everything needed to open a session; owned by main, read-only afterwards. */
@@ -27,8 +27,8 @@ struct imap_account {
 	enum imap_security security;
 	const char *user;
 	const char *password;
-	SSL_CTX *tls;		/* NULL only with IMAP_SECURITY_NONE */
-	int timeout;		/* seconds of inactivity before a wait fails */
+	SSL_CTX *tls; /* NULL only with IMAP_SECURITY_NONE */
+	int timeout;  /* seconds of inactivity before a wait fails */
 };
 
 struct imap_session;
@@ -38,7 +38,7 @@ struct imap_folder_state {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t exists;
-	uint64_t highestmodseq;	/* CONDSTORE; 0 when the server has none */
+	uint64_t highestmodseq; /* CONDSTORE; 0 when the server has none */
 };
 
 /* LIST flags we care about. */
@@ -66,12 +66,12 @@ enum {
 struct imap_meta {
 	uint32_t uid;
 	uint32_t size;
-	int64_t internaldate;	/* unix time */
+	int64_t internaldate; /* unix time */
 	uint32_t flags;
-	const char *headers;	/* BODY[HEADER.FIELDS (SUBJECT)], may be NULL */
+	const char *headers; /* BODY[HEADER.FIELDS (SUBJECT)], may be NULL */
 	size_t headers_len;
-	bool has_size;		/* the response carried RFC822.SIZE, */
-	bool has_date;		/* and INTERNALDATE: not an unsolicited flag update */
+	bool has_size; /* the response carried RFC822.SIZE, */
+	bool has_date; /* and INTERNALDATE: not an unsolicited flag update */
 };
 
 typedef void imap_list_cb(const char *name, char delim, unsigned flags, void *ctx);
@@ -133,8 +133,8 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected);
 
 /* FETCH listing data for sequence numbers lo..hi, or for UIDs lo..hi with
  * by_uid (hi 0 means '*').  Streams: cb runs per message, memory stays small. */
-int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-		    imap_meta_cb *cb, void *ctx);
+int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi, imap_meta_cb *cb,
+		    void *ctx);
 
 /* UID and RFC822.SIZE of message number seq alone (to name a message whose
  * full listing data the parser cannot read). */
@@ -143,8 +143,8 @@ int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, 
 /* The first len bytes of each of the messages uids, in one UID FETCH;
  * cb gets each message's bytes (valid during the call). */
 typedef void imap_part_cb(uint32_t uid, const char *data, size_t len, void *ctx);
-int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len,
-		     imap_part_cb *cb, void *ctx);
+int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len, imap_part_cb *cb,
+		     void *ctx);
 
 /* UID SEARCH ALL: every UID of the selected folder, ascending, malloc'd. */
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);
@@ -155,16 +155,16 @@ typedef void imap_progress_cb(const char *buf, size_t got, void *ctx);
 /* UID FETCH uid BODY.PEEK[]<offset.len> into buf (len bytes of room).
  * *got is how many bytes the server had (0 past the end).  -ENOENT when the
  * message no longer exists, -EIO when the server would not deliver it. */
-int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
-		    char *buf, size_t *got);
+int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
+		    size_t *got);
 /* The same, calling progress as the bytes stream in. */
-int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
-			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx);
+int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
+			     size_t *got, imap_progress_cb *progress, void *ctx);
 
 /* UID FETCH uid BODY.PEEK[part_id] ("1", "2.1"): the raw part, at most max
  * bytes (more is -EIO), malloc'd.  -EINVAL when part_id is no part number. */
-int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
-		    char **data, size_t *len);
+int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max, char **data,
+		    size_t *len);
 
 /* ---- keeping a folder in step (imap_sync.c) ---- */
 
@@ -172,8 +172,8 @@ int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, s
  * the messages whose flags changed since modseq (CONDSTORE).  With QRESYNC
  * also the UIDs up to top expunged since then (*vanished, ascending,
  * malloc'd) and 0; 1 when the server cannot say what vanished. */
-int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb,
-		       void *ctx, uint32_t **vanished, size_t *nvanished);
+int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb, void *ctx,
+		       uint32_t **vanished, size_t *nvanished);
 
 /* IDLE on the selected folder until the server reports a change, wake_fd
  * (may be -1) becomes readable, or seconds pass; then DONE.  1 when the
@@ -188,10 +188,10 @@ struct flag_set;
 struct imap_message_info {
 	uint32_t size;
 	int64_t internaldate;
-	unsigned system_flags;	/* IMAP_FLAG_* */
-	char **keywords;	/* owned, nkeywords of them */
+	unsigned system_flags; /* IMAP_FLAG_* */
+	char **keywords;       /* owned, nkeywords of them */
 	size_t nkeywords;
-	char *message_id;	/* owned, NULL when the header is absent */
+	char *message_id; /* owned, NULL when the header is absent */
 };
 
 /* In the selected folder.  -ENOENT when the message is gone. */
@@ -220,7 +220,6 @@ uint64_t imap_append_limit(struct imap_session *s);
 int imap_append(struct imap_session *s, const char *mbox, const struct flag_set *fs, int64_t date,
 		const char *data, size_t len, uint32_t *new_uid);
 
-
 /* Folder commands.  A refusal maps to errno by its response code, or its
  * text (imap_refusal_errno in imap_p.h): EEXIST, ENOENT, EACCES, EPERM,
  * ENOSPC, EBUSY, else EIO. */
@@ -235,8 +234,7 @@ int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_fol
 
 /* The STORAGE quota of mbox's quota root (RFC 2087 GETQUOTAROOT), in KiB:
  * -EOPNOTSUPP without QUOTA, -ENODATA when no root limits storage. */
-int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,
-		       uint64_t *limit_kib);
+int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib, uint64_t *limit_kib);
 
 /* Whether PERMANENTFLAGS of the selected folder lets us store this keyword
  * (true when the folder announced none: the server decides on STORE). */

@@ -32,7 +32,7 @@ void mailimap_nstring_free(char *str);
 /* One "entry value" pair of a METADATA response; owned copies. */
 struct metadata_entry {
 	char *entry;
-	char *value;		/* NULL for NIL */
+	char *value; /* NULL for NIL */
 	size_t len;
 };
 
@@ -45,8 +45,8 @@ static void entry_free(struct metadata_entry *e)
 	free(e);
 }
 
-static int parse_pair(mailstream *fd, MMAPString *buffer, struct mailimap_parser_context *ctx,
-		      size_t *cur, size_t rate, progress_function *fun, struct metadata_entry *e)
+static int parse_pair(mailstream *fd, MMAPString *buffer, struct mailimap_parser_context *ctx, size_t *cur,
+		      size_t rate, progress_function *fun, struct metadata_entry *e)
 {
 	char *entry = NULL, *value = NULL;
 	size_t len = 0;
@@ -58,7 +58,7 @@ static int parse_pair(mailstream *fd, MMAPString *buffer, struct mailimap_parser
 	r = mailimap_space_parse(fd, buffer, cur);
 	if (r == MAILIMAP_NO_ERROR)
 		r = mailimap_nstring_parse(fd, buffer, ctx, cur, &value, &len, rate, fun);
-	if (r == MAILIMAP_NO_ERROR && !e->entry) {	/* keep the first pair only */
+	if (r == MAILIMAP_NO_ERROR && !e->entry) { /* keep the first pair only */
 		e->entry = strdup(entry);
 		e->value = value && len <= METADATA_MAX_VALUE ? malloc(len + 1) : NULL;
 		if (e->value) {
@@ -186,7 +186,7 @@ int imap_get_metadata(struct imap_session *s, const char *entry, char **value)
 	snprintf(cmd, sizeof(cmd), "GETMETADATA \"\" %s", entry);
 	r = metadata_command(s, cmd, "GETMETADATA");
 	if (r < 0)
-		return r == -EPERM ? -EOPNOTSUPP : r;	/* not ours to read: keep it locally */
+		return r == -EPERM ? -EOPNOTSUPP : r; /* not ours to read: keep it locally */
 	for (clistiter *it = clist_begin(s->imap->imap_response_info->rsp_extension_list); it;
 	     it = clist_next(it)) {
 		const struct mailimap_extension_data *d = clist_content(it);

@@ -23,15 +23,15 @@
 
 struct imap_session {
 	mailimap *imap;
-	char *selected;		/* owned; NULL when nothing is selected */
+	char *selected; /* owned; NULL when nothing is selected */
 	struct imap_folder_state state;
 	bool dead;
-	bool timed_out;		/* died because the server stopped answering */
-	bool parse_error;	/* died on a response libetpan could not parse */
-	bool qresync;		/* ENABLE QRESYNC succeeded */
-	int op_seconds;		/* time limit of the current operation */
+	bool timed_out;   /* died because the server stopped answering */
+	bool parse_error; /* died on a response libetpan could not parse */
+	bool qresync;     /* ENABLE QRESYNC succeeded */
+	int op_seconds;   /* time limit of the current operation */
 	unsigned id;
-	struct imap_trace *trace;	/* owned; with -d only */
+	struct imap_trace *trace; /* owned; with -d only */
 };
 
 /* ---- imap_session.c ---- */
@@ -91,8 +91,7 @@ void imap_on_progress(size_t current, size_t maximum, void *ctx);
 /* FETCH lo:hi (UID FETCH with by_uid, CHANGEDSINCE modseq when nonzero),
  * cb called per response as it streams in.  Takes ft. */
 int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-			 struct mailimap_fetch_type *ft, uint64_t changedsince,
-			 imap_meta_cb *cb, void *ctx);
+			 struct mailimap_fetch_type *ft, uint64_t changedsince, imap_meta_cb *cb, void *ctx);
 
 /* ---- imap_write.c ---- */
 
@@ -137,7 +136,6 @@ int imap_cmp_uid(const void *a, const void *b);
  * none), a UID named twice appearing twice.  A range counts in either order
  * ("5:3" is "3:5").  -E2BIG (nothing written) past IMAP_UIDSET_MAX UIDs,
  * -ENOMEM.  Pure. */
-int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t **uids,
-		       size_t *count);
+int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t **uids, size_t *count);
 
 #endif

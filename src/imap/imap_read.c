@@ -17,10 +17,16 @@
 
 static unsigned list_flags(const struct mailimap_mbx_list_flags *f)
 {
-	static const struct { const char *name; unsigned bit; } ext[] = {
-		{ "NonExistent", IMAP_LIST_NONEXISTENT }, { "HasChildren", IMAP_LIST_HASCHILDREN },
-		{ "Trash", IMAP_LIST_TRASH }, { "Sent", IMAP_LIST_SENT },
-		{ "Drafts", IMAP_LIST_DRAFTS }, { "Junk", IMAP_LIST_JUNK },
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} ext[] = {
+		{ "NonExistent", IMAP_LIST_NONEXISTENT },
+		{ "HasChildren", IMAP_LIST_HASCHILDREN },
+		{ "Trash", IMAP_LIST_TRASH },
+		{ "Sent", IMAP_LIST_SENT },
+		{ "Drafts", IMAP_LIST_DRAFTS },
+		{ "Junk", IMAP_LIST_JUNK },
 		{ "Archive", IMAP_LIST_ARCHIVE },
 	};
 	unsigned flags = 0;
@@ -112,10 +118,13 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected)
 /* Unix time of an INTERNALDATE; 0 for an impossible date. */
 static int64_t internaldate_to_unix(const struct mailimap_date_time *dt)
 {
-	int zone = dt->dt_zone;	/* e.g. -0130 arrives as -130 */
+	int zone = dt->dt_zone; /* e.g. -0130 arrives as -130 */
 	int zone_min = (zone / 100) * 60 + zone % 100;
-	struct tm tm = { .tm_year = dt->dt_year - 1900, .tm_mon = dt->dt_month - 1,
-			 .tm_mday = dt->dt_day, .tm_hour = dt->dt_hour, .tm_min = dt->dt_min,
+	struct tm tm = { .tm_year = dt->dt_year - 1900,
+			 .tm_mon = dt->dt_month - 1,
+			 .tm_mday = dt->dt_day,
+			 .tm_hour = dt->dt_hour,
+			 .tm_min = dt->dt_min,
 			 .tm_sec = dt->dt_sec };
 	int64_t t;
 
@@ -137,12 +146,23 @@ static uint32_t flag_bits(const struct mailimap_msg_att_dynamic *dyn)
 		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || !ff->fl_flag)
 			continue;
 		switch (ff->fl_flag->fl_type) {
-		case MAILIMAP_FLAG_SEEN: bits |= IMAP_FLAG_SEEN; break;
-		case MAILIMAP_FLAG_ANSWERED: bits |= IMAP_FLAG_ANSWERED; break;
-		case MAILIMAP_FLAG_FLAGGED: bits |= IMAP_FLAG_FLAGGED; break;
-		case MAILIMAP_FLAG_DELETED: bits |= IMAP_FLAG_DELETED; break;
-		case MAILIMAP_FLAG_DRAFT: bits |= IMAP_FLAG_DRAFT; break;
-		default: break;
+		case MAILIMAP_FLAG_SEEN:
+			bits |= IMAP_FLAG_SEEN;
+			break;
+		case MAILIMAP_FLAG_ANSWERED:
+			bits |= IMAP_FLAG_ANSWERED;
+			break;
+		case MAILIMAP_FLAG_FLAGGED:
+			bits |= IMAP_FLAG_FLAGGED;
+			break;
+		case MAILIMAP_FLAG_DELETED:
+			bits |= IMAP_FLAG_DELETED;
+			break;
+		case MAILIMAP_FLAG_DRAFT:
+			bits |= IMAP_FLAG_DRAFT;
+			break;
+		default:
+			break;
 		}
 	}
 	return bits;
@@ -193,7 +213,7 @@ void imap_on_meta(struct mailimap_msg_att *att, void *ctx)
 	struct imap_meta m;
 
 	imap_meta_from_att(att, &m);
-	if (m.uid)	/* unsolicited FETCH responses carry no UID: not ours */
+	if (m.uid) /* unsolicited FETCH responses carry no UID: not ours */
 		mf->cb(&m, mf->ctx);
 }
 
@@ -201,7 +221,9 @@ void imap_on_meta(struct mailimap_msg_att *att, void *ctx)
  * parses responses without calling the att handler */
 void imap_on_progress(size_t current, size_t maximum, void *ctx)
 {
-	(void)current; (void)maximum; (void)ctx;
+	(void)current;
+	(void)maximum;
+	(void)ctx;
 }
 
 struct mailimap_fetch_att *imap_header_fields_att(const char *const *names)
@@ -260,8 +282,7 @@ static struct mailimap_fetch_type *meta_fetch_type(void)
 }
 
 int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-			 struct mailimap_fetch_type *ft, uint64_t changedsince,
-			 imap_meta_cb *cb, void *ctx)
+			 struct mailimap_fetch_type *ft, uint64_t changedsince, imap_meta_cb *cb, void *ctx)
 {
 	struct meta_fetch mf = { cb, ctx };
 	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
@@ -288,8 +309,8 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 	return imap_map_error(s, r, "FETCH");
 }
 
-int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-		    imap_meta_cb *cb, void *ctx)
+int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi, imap_meta_cb *cb,
+		    void *ctx)
 {
 	return imap_fetch_streaming(s, by_uid, lo, hi, meta_fetch_type(), 0, cb, ctx);
 }
@@ -339,19 +360,20 @@ struct body_fetch {
 	char *buf;
 	size_t room;
 	size_t got;
-	size_t max;		/* with grow: the buffer may grow up to this */
+	size_t max; /* with grow: the buffer may grow up to this */
 	bool grow;
 	bool overflow;
-	imap_progress_cb *progress;	/* told how much has arrived, as it does */
+	imap_progress_cb *progress; /* told how much has arrived, as it does */
 	void *progress_ctx;
 };
 
-static bool on_body(int type, struct mailimap_msg_att_body_section *section,
-		    const char *bytes, size_t len, void *ctx)
+static bool on_body(int type, struct mailimap_msg_att_body_section *section, const char *bytes, size_t len,
+		    void *ctx)
 {
 	struct body_fetch *bf = ctx;
 
-	(void)type; (void)section;
+	(void)type;
+	(void)section;
 	if (bf->grow && len > bf->room - bf->got && bf->got + len <= bf->max) {
 		size_t room = bf->room ? bf->room : 65536;
 		char *p;
@@ -430,14 +452,14 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	return r;
 }
 
-int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
-		    char *buf, size_t *got)
+int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
+		    size_t *got)
 {
 	return imap_fetch_body_progress(s, uid, offset, len, buf, got, NULL, NULL);
 }
 
-int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
-			     char *buf, size_t *got, imap_progress_cb *progress, void *ctx)
+int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
+			     size_t *got, imap_progress_cb *progress, void *ctx)
 {
 	struct body_fetch bf = { .buf = buf, .room = len, .progress = progress, .progress_ctx = ctx };
 	struct mailimap_section *sec = mailimap_section_new(NULL);
@@ -446,8 +468,8 @@ int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offs
 	*got = 0;
 	if (!sec)
 		return -ENOMEM;
-	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len),
-			  &bf, "UID FETCH BODY");
+	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len), &bf,
+			  "UID FETCH BODY");
 	if (r == 0)
 		*got = bf.got;
 	return r;
@@ -463,8 +485,8 @@ struct batch_fetch {
 	void *ctx;
 };
 
-static bool on_batch_body(int type, struct mailimap_msg_att_body_section *section,
-			  const char *bytes, size_t len, void *ctx)
+static bool on_batch_body(int type, struct mailimap_msg_att_body_section *section, const char *bytes,
+			  size_t len, void *ctx)
 {
 	struct batch_fetch *bf = ctx;
 
@@ -478,7 +500,7 @@ static void on_batch_att(struct mailimap_msg_att *att, void *ctx)
 	struct imap_meta m;
 
 	imap_meta_from_att(att, &m);
-	if (m.uid && !bf->has_body && m.headers) {	/* a short body libetpan kept */
+	if (m.uid && !bf->has_body && m.headers) { /* a short body libetpan kept */
 		on_body(0, NULL, m.headers, m.headers_len, &bf->body);
 		bf->has_body = true;
 	}
@@ -489,8 +511,8 @@ static void on_batch_att(struct mailimap_msg_att *att, void *ctx)
 	bf->has_body = false;
 }
 
-int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len,
-		     imap_part_cb *cb, void *ctx)
+int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len, imap_part_cb *cb,
+		     void *ctx)
 {
 	struct batch_fetch bf = { .body = { .grow = true, .max = len }, .cb = cb, .ctx = ctx };
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
@@ -510,7 +532,8 @@ int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uin
 	}
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
-		mailimap_fetch_att_new_body_peek_section_partial(sec, 0, len));
+						   mailimap_fetch_att_new_body_peek_section_partial(sec, 0,
+												    len));
 	imap_allow(s, (uint64_t)n * len);
 	mailimap_set_msg_body_handler(s->imap, on_batch_body, &bf);
 	mailimap_set_msg_att_handler(s->imap, on_batch_att, &bf);
@@ -557,8 +580,8 @@ static struct mailimap_section *part_section(const char *part_id)
 	return mailimap_section_new_part(mailimap_section_part_new(nums));
 }
 
-int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max,
-		    char **data, size_t *len)
+int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max, char **data,
+		    size_t *len)
 {
 	struct body_fetch bf = { .grow = true, .max = max };
 	struct mailimap_section *sec = part_section(part_id);

@@ -108,10 +108,12 @@ int imap_map_error(struct imap_session *s, int r, const char *what)
 			s->timed_out = true;
 		if (!s->dead)
 			log_warn("session %u: %s failed: %s (libetpan error %d)", s->id, what,
-				 s->timed_out ? "the server stopped answering (or took too long)" :
-				 tls_stream_over_budget(low_of(s)) ?
-				 "the server sent more than one request may take" :
-				 r == MAILIMAP_ERROR_PARSE ? "unparsable response" : "connection lost", r);
+				 s->timed_out ? "the server stopped answering (or took too long)"
+				 : tls_stream_over_budget(low_of(s))
+					 ? "the server sent more than one request may take"
+				 : r == MAILIMAP_ERROR_PARSE ? "unparsable response"
+							     : "connection lost",
+				 r);
 		s->dead = true;
 		if (r == MAILIMAP_ERROR_PARSE)
 			s->parse_error = true;
@@ -162,7 +164,7 @@ int imap_plain_command(struct imap_session *s, const char *command, int *cond)
 		return r;
 	if (!resp->rsp_resp_done || resp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED) {
 		mailimap_response_free(resp);
-		return MAILIMAP_ERROR_FATAL;	/* BYE */
+		return MAILIMAP_ERROR_FATAL; /* BYE */
 	}
 	*cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
 	mailimap_response_free(resp);
@@ -183,9 +185,11 @@ static int starttls_command(struct imap_session *s, const char *host, char *err,
 		return -EPROTO;
 	}
 	if (s->imap->imap_stream->read_buffer_len != 0) {
-		snprintf(err, errlen, "%s sent more after its answer to STARTTLS, before TLS began: "
+		snprintf(err, errlen,
+			 "%s sent more after its answer to STARTTLS, before TLS began: "
 			 "refusing to continue (an attempt to inject responses into the encrypted "
-			 "session?)", host);
+			 "session?)",
+			 host);
 		s->dead = true;
 		return -EPROTO;
 	}
@@ -202,8 +206,10 @@ static int start_tls(struct imap_session *s, const struct imap_account *a, char 
 	mailstream_low *old, *low;
 
 	if (refresh_capabilities(s) < 0 || !imap_has_capability(s, "STARTTLS")) {
-		snprintf(err, errlen, "%s does not offer STARTTLS; refusing to continue unencrypted "
-			 "(use imaps:// or, on a trusted network only, -o plaintext)", a->host);
+		snprintf(err, errlen,
+			 "%s does not offer STARTTLS; refusing to continue unencrypted "
+			 "(use imaps:// or, on a trusted network only, -o plaintext)",
+			 a->host);
 		return -EPROTO;
 	}
 	if (starttls_command(s, a->host, err, errlen) < 0)
@@ -213,7 +219,7 @@ static int start_tls(struct imap_session *s, const struct imap_account *a, char 
 			     IMAP_OPERATION_SECONDS(a->timeout), err, errlen);
 	if (!low)
 		return -EPROTO;
-	mailstream_low_free(old);	/* frees the wrapper only; fd now belongs to low */
+	mailstream_low_free(old); /* frees the wrapper only; fd now belongs to low */
 	tls_stream_limit(low, IMAP_OPERATION_BYTES, IMAP_OPERATION_SECONDS(a->timeout));
 	mailstream_set_low(s->imap->imap_stream, low);
 	return refresh_capabilities(s) < 0 ? -EIO : 0;
@@ -224,8 +230,8 @@ static int authenticate(struct imap_session *s, const struct imap_account *a, ch
 	int r;
 
 	if (imap_has_capability(s, "AUTH=PLAIN"))
-		r = mailimap_authenticate(s->imap, "PLAIN", a->host, NULL, NULL,
-					  a->user, a->user, a->password, NULL);
+		r = mailimap_authenticate(s->imap, "PLAIN", a->host, NULL, NULL, a->user, a->user,
+					  a->password, NULL);
 	else if (!imap_has_capability(s, "LOGINDISABLED"))
 		r = mailimap_login(s->imap, a->user, a->password);
 	else {
@@ -253,8 +259,8 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 	fd = tls_tcp_connect(a->host, a->port, a->timeout, err, errlen);
 	if (fd < 0)
 		return -EHOSTUNREACH;
-	low = tls_stream_new(fd, a->security == IMAP_SECURITY_TLS ? a->tls : NULL, a->host,
-			     a->timeout, IMAP_OPERATION_SECONDS(a->timeout), err, errlen);
+	low = tls_stream_new(fd, a->security == IMAP_SECURITY_TLS ? a->tls : NULL, a->host, a->timeout,
+			     IMAP_OPERATION_SECONDS(a->timeout), err, errlen);
 	if (!low) {
 		close(fd);
 		return -EPROTO;
@@ -270,16 +276,20 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 	}
 	r = mailimap_connect(s->imap, stream);
 	if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
-		snprintf(err, errlen, "%s did not greet as an IMAP server (is the port right? for "
-			 "a TLS-only port use imaps://)", a->host);
+		snprintf(err, errlen,
+			 "%s did not greet as an IMAP server (is the port right? for "
+			 "a TLS-only port use imaps://)",
+			 a->host);
 		s->dead = true;
 		return -EPROTO;
 	}
 	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED && a->security == IMAP_SECURITY_STARTTLS) {
 		/* STARTTLS is impossible once authenticated, and anyone on the path
 		 * can send this greeting: RFC 9051 says to close the connection */
-		snprintf(err, errlen, "%s greeted with PREAUTH before STARTTLS: refusing to continue "
-			 "unencrypted (use imaps:// or, on a trusted network only, -o plaintext)", a->host);
+		snprintf(err, errlen,
+			 "%s greeted with PREAUTH before STARTTLS: refusing to continue "
+			 "unencrypted (use imaps:// or, on a trusted network only, -o plaintext)",
+			 a->host);
 		s->dead = true;
 		return -EPROTO;
 	}
@@ -321,7 +331,7 @@ static int enable_qresync(struct imap_session *s)
 		return 0;
 	}
 	r = imap_map_error(s, r, "ENABLE QRESYNC");
-	return s->dead ? r : 0;	/* refused: resync without it */
+	return s->dead ? r : 0; /* refused: resync without it */
 }
 
 int imap_open(const struct imap_account *a, struct imap_session **out, char *err, size_t errlen)

@@ -61,12 +61,18 @@ static const char *encoding_name(const struct mailimap_body_fld_enc *enc)
 static const char *basic_type(const struct mailimap_media_basic *m)
 {
 	switch (m->med_type) {
-	case MAILIMAP_MEDIA_BASIC_APPLICATION: return "application";
-	case MAILIMAP_MEDIA_BASIC_AUDIO: return "audio";
-	case MAILIMAP_MEDIA_BASIC_IMAGE: return "image";
-	case MAILIMAP_MEDIA_BASIC_MESSAGE: return "message";
-	case MAILIMAP_MEDIA_BASIC_VIDEO: return "video";
-	default: return m->med_basic_type ? m->med_basic_type : "application";
+	case MAILIMAP_MEDIA_BASIC_APPLICATION:
+		return "application";
+	case MAILIMAP_MEDIA_BASIC_AUDIO:
+		return "audio";
+	case MAILIMAP_MEDIA_BASIC_IMAGE:
+		return "image";
+	case MAILIMAP_MEDIA_BASIC_MESSAGE:
+		return "message";
+	case MAILIMAP_MEDIA_BASIC_VIDEO:
+		return "video";
+	default:
+		return m->med_basic_type ? m->med_basic_type : "application";
 	}
 }
 

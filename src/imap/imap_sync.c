@@ -12,8 +12,8 @@
 #include <libetpan/libetpan.h>
 #include <libetpan/qresync.h>
 
-int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb,
-		       void *ctx, uint32_t **vanished, size_t *nvanished)
+int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, imap_meta_cb *cb, void *ctx,
+		       uint32_t **vanished, size_t *nvanished)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	struct mailimap_qresync_vanished *qv = NULL;
@@ -46,11 +46,10 @@ int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, im
 		return imap_map_error(s, r, "UID FETCH (CHANGEDSINCE VANISHED)");
 	mailimap_fetch_list_free(res);
 	if (qv) {
-		r = qv->qr_known_uids ?
-		    imap_uidset_expand(qv->qr_known_uids, top, vanished, nvanished) : 0;
+		r = qv->qr_known_uids ? imap_uidset_expand(qv->qr_known_uids, top, vanished, nvanished) : 0;
 		mailimap_qresync_vanished_free(qv);
 		if (r == -E2BIG)
-			return 1;	/* too many to hold: "unknown", the UIDs get listed */
+			return 1; /* too many to hold: "unknown", the UIDs get listed */
 		if (r < 0)
 			return r;
 	}
@@ -77,7 +76,7 @@ int imap_idle(struct imap_session *s, int wake_fd, int seconds)
 	int r;
 
 	if (!s->selected || !si)
-		return -EINVAL;	/* libetpan's IDLE crashes outside the SELECTED state */
+		return -EINVAL; /* libetpan's IDLE crashes outside the SELECTED state */
 	/* libetpan drops what arrives before IDLE's "+": collect it first, with
 	 * a NOOP (changes made while we were syncing arrive right here) */
 	exists = si->sel_exists;

@@ -11,24 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRACE_LINE 200		/* bytes of a command line shown */
-#define TRACE_MAX_DIGITS 12	/* a literal announcing more is no literal */
+#define TRACE_LINE 200      /* bytes of a command line shown */
+#define TRACE_MAX_DIGITS 12 /* a literal announcing more is no literal */
 
 enum brace {
-	BRACE_NONE,		/* not inside "{N}" or "{N+}" */
-	BRACE_DIGITS,		/* after "{" and maybe digits */
-	BRACE_PLUS,		/* after "{N+" */
-	BRACE_CLOSED,		/* after "{N}" or "{N+}" (and maybe CR) */
+	BRACE_NONE,   /* not inside "{N}" or "{N+}" */
+	BRACE_DIGITS, /* after "{" and maybe digits */
+	BRACE_PLUS,   /* after "{N+" */
+	BRACE_CLOSED, /* after "{N}" or "{N+}" (and maybe CR) */
 };
 
 struct imap_trace {
-	unsigned id;		/* the session's, for the log */
-	uint64_t skip;		/* bytes of a literal still to come: not shown */
-	enum brace brace;	/* where the line's end stands in "{N}" */
-	uint64_t number;	/* N so far */
+	unsigned id;      /* the session's, for the log */
+	uint64_t skip;    /* bytes of a literal still to come: not shown */
+	enum brace brace; /* where the line's end stands in "{N}" */
+	uint64_t number;  /* N so far */
 	unsigned digits;
-	bool continued;		/* the line goes on after a literal */
-	bool cut;		/* the line is longer than shown */
+	bool continued; /* the line goes on after a literal */
+	bool cut;       /* the line is longer than shown */
 	size_t len;
 	char line[TRACE_LINE + 1];
 };
@@ -65,8 +65,7 @@ static void follow_brace(struct imap_trace *t, char c)
 		t->brace = BRACE_DIGITS;
 		t->number = 0;
 		t->digits = 0;
-	} else if (t->brace == BRACE_DIGITS && c >= '0' && c <= '9' &&
-		   t->digits < TRACE_MAX_DIGITS) {
+	} else if (t->brace == BRACE_DIGITS && c >= '0' && c <= '9' && t->digits < TRACE_MAX_DIGITS) {
 		t->number = t->number * 10 + (uint64_t)(c - '0');
 		t->digits++;
 	} else if (t->brace == BRACE_DIGITS && c == '+' && t->digits) {
@@ -82,7 +81,7 @@ static void follow_brace(struct imap_trace *t, char c)
 static void end_line(struct imap_trace *t)
 {
 	t->line[t->len] = '\0';
-	if (t->len)	/* (what ends a command after its literal may be nothing) */
+	if (t->len) /* (what ends a command after its literal may be nothing) */
 		log_debug("session %u >> %s%s%s", t->id, t->continued ? "... " : "", t->line,
 			  t->cut ? " ..." : "");
 	t->continued = false;

@@ -46,16 +46,15 @@ static int push_range(struct uid_vec *uv, uint32_t lo, uint32_t hi, uint32_t lim
 		hi = t;
 	}
 	if (hi > limit)
-		hi = limit;	/* UIDs above what we know are of no interest */
+		hi = limit; /* UIDs above what we know are of no interest */
 	if (lo == 0)
-		lo = 1;		/* no message has UID 0 (limit 0: none is known) */
+		lo = 1; /* no message has UID 0 (limit 0: none is known) */
 	for (uint64_t u = lo; u <= hi && r == 0; u++)
 		r = push_uid(uv, (uint32_t)u);
 	return r;
 }
 
-int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t **uids,
-		       size_t *count)
+int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t **uids, size_t *count)
 {
 	struct uid_vec uv = { 0 };
 	int r = 0;

@@ -33,17 +33,17 @@ static const struct {
 } response_codes[] = {
 	{ "ALREADYEXISTS", EEXIST },
 	{ "NONEXISTENT", ENOENT },
-	{ "TRYCREATE", ENOENT },	/* the destination of APPEND, COPY, MOVE */
+	{ "TRYCREATE", ENOENT }, /* the destination of APPEND, COPY, MOVE */
 	{ "EXPUNGEISSUED", ENOENT },
 	{ "NOPERM", EACCES },
 	{ "AUTHORIZATIONFAILED", EACCES },
 	{ "OVERQUOTA", ENOSPC },
-	{ "LIMIT", ENOSPC },		/* a server limit: folders, keywords, size */
-	{ "TOOBIG", EFBIG },		/* RFC 4469: the message is too large */
-	{ "CANNOT", EPERM },		/* can never succeed */
+	{ "LIMIT", ENOSPC }, /* a server limit: folders, keywords, size */
+	{ "TOOBIG", EFBIG }, /* RFC 4469: the message is too large */
+	{ "CANNOT", EPERM }, /* can never succeed */
 	{ "INUSE", EBUSY },
-	{ "SERVERBUG", EIO },		/* known codes that mean "failed": so */
-	{ "UNAVAILABLE", EIO },		/* no word of their text overrides them */
+	{ "SERVERBUG", EIO },   /* known codes that mean "failed": so */
+	{ "UNAVAILABLE", EIO }, /* no word of their text overrides them */
 	{ "CLIENTBUG", EIO },
 	{ "CORRUPTION", EIO },
 	{ "CONTACTADMIN", EIO },
@@ -59,7 +59,7 @@ int imap_refusal_errno(const char *code, const char *text)
 	if (contains(text, "quota"))
 		return -ENOSPC;
 	if (contains(text, "too large") || contains(text, "too big"))
-		return -EFBIG;	/* APPEND over a folder's own APPENDLIMIT (RFC 7889) */
+		return -EFBIG; /* APPEND over a folder's own APPENDLIMIT (RFC 7889) */
 	if (contains(text, "already exists"))
 		return -EEXIST;
 	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||
@@ -77,7 +77,7 @@ static int refusal(struct imap_session *s, int r, const char *what)
 	int err = imap_map_error(s, r, what);
 
 	if (s->dead || err != -EIO || r == MAILIMAP_ERROR_BAD_STATE)
-		return err;	/* (BAD_STATE: nothing was sent; the text is stale) */
+		return err; /* (BAD_STATE: nothing was sent; the text is stale) */
 	err = imap_refusal_errno(code, imap_server_text(s));
 	if (code && err != -EIO)
 		log_debug("session %u: %s refused with [%.40s]", s->id, what, code);
@@ -102,7 +102,10 @@ static uint32_t first_uid(const struct mailimap_set *set)
 
 static struct mailimap_flag_list *flag_list_of(const struct flag_set *fs)
 {
-	static const struct { unsigned bit; struct mailimap_flag *(*make)(void); } sys[] = {
+	static const struct {
+		unsigned bit;
+		struct mailimap_flag *(*make)(void);
+	} sys[] = {
 		{ IMAP_FLAG_SEEN, mailimap_flag_new_seen },
 		{ IMAP_FLAG_ANSWERED, mailimap_flag_new_answered },
 		{ IMAP_FLAG_FLAGGED, mailimap_flag_new_flagged },
@@ -114,7 +117,8 @@ static struct mailimap_flag_list *flag_list_of(const struct flag_set *fs)
 	if (!fl || !fs)
 		return fl;
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
-		if ((fs->system & sys[i].bit) && mailimap_flag_list_add(fl, sys[i].make()) != MAILIMAP_NO_ERROR)
+		if ((fs->system & sys[i].bit) &&
+		    mailimap_flag_list_add(fl, sys[i].make()) != MAILIMAP_NO_ERROR)
 			goto fail;
 	for (size_t i = 0; i < fs->nkeywords; i++) {
 		char *kw = strdup(fs->keywords[i]);
@@ -142,7 +146,8 @@ int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set
 	int r;
 
 	att = fl ? (add ? mailimap_store_att_flags_new_add_flags_silent(fl)
-			: mailimap_store_att_flags_new_set_flags_silent(fl)) : NULL;
+			: mailimap_store_att_flags_new_set_flags_silent(fl))
+		 : NULL;
 	if (!att || !set) {
 		if (att)
 			mailimap_store_att_flags_free(att);
@@ -179,18 +184,19 @@ int imap_delete_message(struct imap_session *s, uint32_t uid)
 	int r;
 
 	if (!imap_has_capability(s, "UIDPLUS")) {
-		log_warn("the server lacks UIDPLUS: refusing to EXPUNGE (it would purge every \\Deleted message)");
+		log_warn("the server lacks UIDPLUS: refusing to EXPUNGE (it would purge every \\Deleted "
+			 "message)");
 		return -EXDEV;
 	}
 	r = imap_store_flags(s, uid, &deleted, true);
 	return r < 0 ? r : expunge_uid(s, uid);
 }
 
-typedef int transfer_fn(mailimap *, struct mailimap_set *, const char *, uint32_t *,
-			struct mailimap_set **, struct mailimap_set **);
+typedef int transfer_fn(mailimap *, struct mailimap_set *, const char *, uint32_t *, struct mailimap_set **,
+			struct mailimap_set **);
 
-static int transfer(struct imap_session *s, transfer_fn *fn, const char *what, uint32_t uid,
-		    const char *dest, uint32_t *new_uid)
+static int transfer(struct imap_session *s, transfer_fn *fn, const char *what, uint32_t uid, const char *dest,
+		    uint32_t *new_uid)
 {
 	struct mailimap_set *set = uid_set(uid), *src = NULL, *dst = NULL;
 	uint32_t validity = 0;
@@ -231,8 +237,8 @@ static struct mailimap_date_time *date_of(int64_t t)
 
 	if (!gmtime_r(&tt, &tm))
 		return NULL;
-	return mailimap_date_time_new(tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900,
-				      tm.tm_hour, tm.tm_min, tm.tm_sec, 0);
+	return mailimap_date_time_new(tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+				      tm.tm_sec, 0);
 }
 
 uint64_t imap_append_limit(struct imap_session *s)
@@ -287,9 +293,9 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 			mailimap_date_time_free(dt);
 		return -ENOMEM;
 	}
-	imap_allow(s, len);	/* time to send it */
+	imap_allow(s, len); /* time to send it */
 	r = mailimap_uidplus_append(s->imap, mbox, fl, dt, data, len, &validity, new_uid);
-	imap_trace_reset(s->trace);	/* a refusal may have come instead of "+" */
+	imap_trace_reset(s->trace); /* a refusal may have come instead of "+" */
 	mailimap_flag_list_free(fl);
 	if (dt)
 		mailimap_date_time_free(dt);
@@ -332,7 +338,7 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 	    !imap_add_att(ft, imap_header_fields_att(message_id))) {
 		if (!set && ft)
 			mailimap_fetch_type_free(ft);
-		ft = NULL;	/* otherwise imap_add_att freed it */
+		ft = NULL; /* otherwise imap_add_att freed it */
 		r = -ENOMEM;
 		goto out;
 	}
@@ -424,7 +430,8 @@ int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_fol
 	mailimap_status_att_list_free(atts);
 	if (r != MAILIMAP_NO_ERROR)
 		return refusal(s, r, "STATUS");
-	for (clistiter *it = st->st_info_list ? clist_begin(st->st_info_list) : NULL; it; it = clist_next(it)) {
+	for (clistiter *it = st->st_info_list ? clist_begin(st->st_info_list) : NULL; it;
+	     it = clist_next(it)) {
 		const struct mailimap_status_info *si = clist_content(it);
 
 		if (si->st_att == MAILIMAP_STATUS_ATT_MESSAGES)
@@ -452,21 +459,21 @@ bool imap_keyword_permitted(struct imap_session *s, const char *keyword)
 	const struct mailimap_selection_info *si = s->imap->imap_selection_info;
 
 	if (!si || !si->sel_perm_flags)
-		return true;	/* no PERMANENTFLAGS: the server decides on STORE */
+		return true; /* no PERMANENTFLAGS: the server decides on STORE */
 	for (clistiter *it = clist_begin(si->sel_perm_flags); it; it = clist_next(it)) {
 		const struct mailimap_flag_perm *fp = clist_content(it);
 
 		if (fp->fl_type == MAILIMAP_FLAG_PERM_ALL)
 			return true;
 		if (fp->fl_flag && fp->fl_flag->fl_type == MAILIMAP_FLAG_KEYWORD &&
-		    fp->fl_flag->fl_data.fl_keyword && strcasecmp(fp->fl_flag->fl_data.fl_keyword, keyword) == 0)
+		    fp->fl_flag->fl_data.fl_keyword &&
+		    strcasecmp(fp->fl_flag->fl_data.fl_keyword, keyword) == 0)
 			return true;
 	}
 	return false;
 }
 
-int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib,
-		       uint64_t *limit_kib)
+int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_kib, uint64_t *limit_kib)
 {
 	struct mailimap_quota_complete_data *q = NULL;
 	int r, found = -ENODATA;
@@ -477,8 +484,8 @@ int imap_storage_quota(struct imap_session *s, const char *mbox, uint64_t *used_
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "GETQUOTAROOT");
 	/* the first root with a STORAGE limit (RFC 2087: units of 1024 octets) */
-	for (clistiter *it = q && q->quota_list ? clist_begin(q->quota_list) : NULL;
-	     it && found < 0; it = clist_next(it)) {
+	for (clistiter *it = q && q->quota_list ? clist_begin(q->quota_list) : NULL; it && found < 0;
+	     it = clist_next(it)) {
 		const struct mailimap_quota_quota_data *d = clist_content(it);
 
 		for (clistiter *jt = d->quota_list ? clist_begin(d->quota_list) : NULL; jt;

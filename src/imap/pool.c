@@ -16,32 +16,32 @@
 #include <string.h>
 #include <time.h>
 
-#define BACKOFF_FIRST 1		/* seconds before the first reconnection attempt */
+#define BACKOFF_FIRST 1 /* seconds before the first reconnection attempt */
 #define BACKOFF_MAX 60
 
 struct slot {
-	struct imap_session *session;	/* NULL: free to open; owned */
-	bool busy;			/* checked out (or being opened) */
-	char *folder;			/* what it had selected at checkin, for .status */
+	struct imap_session *session; /* NULL: free to open; owned */
+	bool busy;                    /* checked out (or being opened) */
+	char *folder;                 /* what it had selected at checkin, for .status */
 };
 
 struct pool {
 	const struct imap_account *acct;
-	pthread_mutex_t lock;		/* protects down .. stopping, and slots */
-	pthread_cond_t idle;		/* signalled when a slot is checked in */
-	pthread_cond_t health;		/* signalled when `down` changes or on stop */
+	pthread_mutex_t lock;  /* protects down .. stopping, and slots */
+	pthread_cond_t idle;   /* signalled when a slot is checked in */
+	pthread_cond_t health; /* signalled when `down` changes or on stop */
 
-	bool down;			/* the server cannot be reached */
-	time_t down_since;		/* wall clock, for .status */
-	struct timespec next_attempt;	/* monotonic */
-	int backoff;			/* seconds until the attempt after next */
+	bool down;                    /* the server cannot be reached */
+	time_t down_since;            /* wall clock, for .status */
+	struct timespec next_attempt; /* monotonic */
+	int backoff;                  /* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
-	bool started;			/* with reconnector: pool_start's and */
-	pthread_t reconnector;		/* pool_stop's, one thread's */
+	bool started;          /* with reconnector: pool_start's and */
+	pthread_t reconnector; /* pool_stop's, one thread's */
 
 	int nslots;
-	struct slot slots[];		/* protected by lock */
+	struct slot slots[]; /* protected by lock */
 };
 
 static void now_plus(struct timespec *t, int seconds)
@@ -158,8 +158,8 @@ static void mark_down(struct pool *p, const char *why)
 		p->attempts = 0;
 		p->backoff = BACKOFF_FIRST;
 		now_plus(&p->next_attempt, BACKOFF_FIRST);
-		log_warn("lost the connection to %s (%s); reconnecting in the background",
-			 p->acct->host, why);
+		log_warn("lost the connection to %s (%s); reconnecting in the background", p->acct->host,
+			 why);
 		pthread_cond_broadcast(&p->health);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -207,8 +207,8 @@ static int operation_seconds(const struct pool *p)
 	return t < 20 ? 20 : t;
 }
 
-static int run_once(struct pool *p, struct imap_session **sp, const char *folder,
-		    unsigned flags, pool_fn *fn, void *ctx, bool *ran)
+static int run_once(struct pool *p, struct imap_session **sp, const char *folder, unsigned flags, pool_fn *fn,
+		    void *ctx, bool *ran)
 {
 	struct imap_folder_state state = { 0 };
 	int r;
@@ -292,8 +292,7 @@ bool pool_wait_up(struct pool *p, int seconds)
 
 	now_plus(&until, seconds);
 	pthread_mutex_lock(&p->lock);
-	while (p->down && !p->stopping &&
-	       pthread_cond_timedwait(&p->health, &p->lock, &until) != ETIMEDOUT)
+	while (p->down && !p->stopping && pthread_cond_timedwait(&p->health, &p->lock, &until) != ETIMEDOUT)
 		;
 	up = !p->down && !p->stopping;
 	pthread_mutex_unlock(&p->lock);
@@ -390,7 +389,9 @@ void pool_status(struct pool *p, FILE *out)
 		const struct slot *sl = &p->slots[i];
 
 		fprintf(out, "connection %d %s %s\n", i + 1,
-			sl->busy ? "busy" : sl->session ? "idle" : "closed",
+			sl->busy      ? "busy"
+			: sl->session ? "idle"
+				      : "closed",
 			sl->folder ? sl->folder : "-");
 	}
 	pthread_mutex_unlock(&p->lock);

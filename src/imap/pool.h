@@ -26,8 +26,8 @@ struct pool *pool_new(const struct imap_account *acct, int max_sessions, struct 
 void pool_free(struct pool *p);
 
 enum {
-	POOL_FRESH_SELECT = 1 << 0,	/* SELECT again even if selected: exact EXISTS */
-	POOL_NO_RETRY = 1 << 1,		/* fn changes things: never run it twice blindly */
+	POOL_FRESH_SELECT = 1 << 0, /* SELECT again even if selected: exact EXISTS */
+	POOL_NO_RETRY = 1 << 1,     /* fn changes things: never run it twice blindly */
 };
 
 /* Checks out a session (waiting while all are busy, at most the account's

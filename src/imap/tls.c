@@ -24,13 +24,13 @@
 
 struct stream {
 	int fd;
-	SSL *ssl;		/* NULL for plain TCP */
-	int cancel_pipe[2];	/* written by cancel(): wakes any wait */
-	bool timed_out;		/* a wait ran out: the peer stopped answering */
+	SSL *ssl;           /* NULL for plain TCP */
+	int cancel_pipe[2]; /* written by cancel(): wakes any wait */
+	bool timed_out;     /* a wait ran out: the peer stopped answering */
 	/* the current operation's limits, so a hostile or broken server cannot
 	 * keep a request busy (trickling) or grow memory (endless responses) */
-	uint64_t budget;	/* bytes it may still read */
-	struct timespec deadline;	/* monotonic; zero: none */
+	uint64_t budget;          /* bytes it may still read */
+	struct timespec deadline; /* monotonic; zero: none */
 	bool over_budget;
 };
 
@@ -272,8 +272,10 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
 	snprintf(service, sizeof(service), "%u", port);
 	r = getaddrinfo(host, service, &hints, &res);
 	if (r != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s (check the host name in the URL and "
-			 "the network)", host, gai_strerror(r));
+		snprintf(err, errlen,
+			 "cannot resolve %s: %s (check the host name in the URL and "
+			 "the network)",
+			 host, gai_strerror(r));
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -290,9 +292,10 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot connect to %s port %u: %s (is the server up, and is "
-			 "%u its IMAP port? imaps:// is usually 993, imap:// 143)", host, port,
-			 strerror(last_err ? last_err : EHOSTUNREACH), port);
+		snprintf(err, errlen,
+			 "cannot connect to %s port %u: %s (is the server up, and is "
+			 "%u its IMAP port? imaps:// is usually 993, imap:// 143)",
+			 host, port, strerror(last_err ? last_err : EHOSTUNREACH), port);
 		return -1;
 	}
 	set_socket_options(fd);
@@ -306,8 +309,10 @@ static void describe_verify_error(long v, const char *host, char *err, size_t er
 	switch (v) {
 	case X509_V_ERR_HOSTNAME_MISMATCH:
 	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		snprintf(err, errlen, "TLS certificate verification failed: host name mismatch "
-			 "(the certificate is not valid for \"%s\"; connect with the name it was issued for)", host);
+		snprintf(err, errlen,
+			 "TLS certificate verification failed: host name mismatch "
+			 "(the certificate is not valid for \"%s\"; connect with the name it was issued for)",
+			 host);
 		return;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		why = "the certificate has expired";
@@ -319,8 +324,10 @@ static void describe_verify_error(long v, const char *host, char *err, size_t er
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-		snprintf(err, errlen, "TLS certificate verification failed: untrusted issuer (%s); "
-			 "for a private CA add -o ca_file=PATH", X509_verify_cert_error_string(v));
+		snprintf(err, errlen,
+			 "TLS certificate verification failed: untrusted issuer (%s); "
+			 "for a private CA add -o ca_file=PATH",
+			 X509_verify_cert_error_string(v));
 		return;
 	default:
 		why = X509_verify_cert_error_string(v);
@@ -340,24 +347,26 @@ static int expect_host(SSL *ssl, const char *host, char *err, size_t errlen)
 	int ok;
 
 	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-					X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+						       X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	if (is_ip)
 		ok = X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1;
 	else
 		ok = SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
 	if (!ok) {
-		snprintf(err, errlen, "cannot check the TLS certificate against the host name "
-			 "\"%.100s\" (%s)", host,
-			 ERR_reason_error_string(ERR_peek_last_error()) ?
-			 ERR_reason_error_string(ERR_peek_last_error()) : "refused by OpenSSL");
+		snprintf(err, errlen,
+			 "cannot check the TLS certificate against the host name "
+			 "\"%.100s\" (%s)",
+			 host,
+			 ERR_reason_error_string(ERR_peek_last_error())
+				 ? ERR_reason_error_string(ERR_peek_last_error())
+				 : "refused by OpenSSL");
 		ERR_clear_error();
 		return -1;
 	}
 	return 0;
 }
 
-static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
-		     char *err, size_t errlen)
+static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms, char *err, size_t errlen)
 {
 	int r;
 
@@ -377,10 +386,13 @@ static int handshake(struct stream *st, SSL_CTX *ctx, const char *host, int ms,
 		if (SSL_get_verify_result(st->ssl) != X509_V_OK)
 			describe_verify_error(SSL_get_verify_result(st->ssl), host, err, errlen);
 		else if (!ev)
-			snprintf(err, errlen, "TLS handshake with %s failed: %s (does the port speak "
-				 "TLS from the start? for STARTTLS use imap://)", host,
-				 ERR_reason_error_string(ERR_peek_last_error()) ?
-				 ERR_reason_error_string(ERR_peek_last_error()) : "connection closed");
+			snprintf(err, errlen,
+				 "TLS handshake with %s failed: %s (does the port speak "
+				 "TLS from the start? for STARTTLS use imap://)",
+				 host,
+				 ERR_reason_error_string(ERR_peek_last_error())
+					 ? ERR_reason_error_string(ERR_peek_last_error())
+					 : "connection closed");
 		else
 			snprintf(err, errlen, "TLS handshake with %s timed out", host);
 		ERR_clear_error();
@@ -400,8 +412,8 @@ static void set_deadline(struct stream *st, int seconds)
 	}
 }
 
-mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
-			       int handshake_s, char *err, size_t errlen)
+mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s, int handshake_s,
+			       char *err, size_t errlen)
 {
 	struct stream *st = calloc(1, sizeof(*st));
 	mailstream_low *low;

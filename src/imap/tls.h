@@ -26,8 +26,8 @@ int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, s
  * Every wait is bounded by timeout_s of inactivity.  On failure
  * returns NULL with the reason in err; fd is then still owned by the caller.
  * On success the stream owns fd. */
-mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s,
-			       int handshake_s, char *err, size_t errlen);
+mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeout_s, int handshake_s,
+			       char *err, size_t errlen);
 
 /* Whether a wait on the stream ran out of time (the server stopped
  * answering, as opposed to closing the connection). */

@@ -13,7 +13,7 @@
  * Locks (src/README, "Locks"): notify.lock, taken by a syncing thread that
  * may hold a folder's lock, and announce_lock, a leaf; never both, and
  * neither is held while the kernel is told anything. */
-#define _GNU_SOURCE	/* gettid */
+#define _GNU_SOURCE /* gettid */
 #include "notify.h"
 #include "model/inode.h"
 #include "util/log.h"
@@ -29,8 +29,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define QUEUE_MAX 20000		/* changes waiting; beyond, a folder is just invalidated */
-#define QUEUE_FIRST 1024	/* room at first; doubled up to QUEUE_MAX */
+#define QUEUE_MAX 20000  /* changes waiting; beyond, a folder is just invalidated */
+#define QUEUE_FIRST 1024 /* room at first; doubled up to QUEUE_MAX */
 
 struct change {
 	enum mailbox_change_kind kind;
@@ -42,28 +42,28 @@ struct change {
 };
 
 struct notify {
-	struct mailbox *mb;	/* set once */
-	struct fuse_session *se;	/* set by notify_start, before the thread */
-	char *mountpoint;	/* absolute; no fd is held open: it would keep umount busy */
+	struct mailbox *mb;      /* set once */
+	struct fuse_session *se; /* set by notify_start, before the thread */
+	char *mountpoint;        /* absolute; no fd is held open: it would keep umount busy */
 
-	pthread_mutex_t lock;	/* protects the fields below, to dropped */
-	pthread_cond_t wake;	/* with lock: changes queued, or stopping */
-	struct change *queue;	/* a ring of cap entries */
+	pthread_mutex_t lock; /* protects the fields below, to dropped */
+	pthread_cond_t wake;  /* with lock: changes queued, or stopping */
+	struct change *queue; /* a ring of cap entries */
 	size_t head, count, cap;
-	uint32_t *overflowed;	/* folders whose changes did not fit */
+	uint32_t *overflowed; /* folders whose changes did not fit */
 	size_t noverflowed;
 	bool stopping;
-	uint64_t dropped;	/* changes that did not fit, for .status */
+	uint64_t dropped; /* changes that did not fit, for .status */
 
-	bool started;		/* the caller of start and stop's alone */
+	bool started; /* the caller of start and stop's alone */
 	pthread_t thread;
 
-	pid_t tid;		/* the announcing thread, 0 until it runs; atomic */
-	dev_t dev;		/* the mount's, seen at the first announcement; */
-	bool dev_known;		/* the announcing thread's alone */
-	pthread_mutex_t announce_lock;	/* protects current */
+	pid_t tid;                     /* the announcing thread, 0 until it runs; atomic */
+	dev_t dev;                     /* the mount's, seen at the first announcement; */
+	bool dev_known;                /* the announcing thread's alone */
+	pthread_mutex_t announce_lock; /* protects current */
 	struct notify_announcement current;
-	uint64_t announced;	/* announcements made, for .status; atomic */
+	uint64_t announced; /* announcements made, for .status; atomic */
 };
 
 struct notify *notify_new(struct mailbox *mb, const char *mountpoint)
@@ -177,12 +177,12 @@ static char *path_of(struct notify *n, uint32_t folder, const char *name)
 	return path;
 }
 
-static void set_current(struct notify *n, enum notify_role role, fuse_ino_t parent,
-			const struct change *c, fuse_ino_t ino)
+static void set_current(struct notify *n, enum notify_role role, fuse_ino_t parent, const struct change *c,
+			fuse_ino_t ino)
 {
 	pthread_mutex_lock(&n->announce_lock);
-	n->current = (struct notify_announcement){ role, parent, c ? c->name : NULL, ino,
-						   c ? c->size : 0, c ? c->date : 0 };
+	n->current = (struct notify_announcement){ role, parent,          c ? c->name : NULL,
+						   ino,  c ? c->size : 0, c ? c->date : 0 };
 	pthread_mutex_unlock(&n->announce_lock);
 }
 
@@ -195,8 +195,8 @@ static bool still_mounted(struct notify *n)
 	struct statfs sfs;
 	struct stat st;
 
-	if (fuse_session_exited(n->se) || statfs(n->mountpoint, &sfs) < 0 ||
-	    sfs.f_type != FUSE_SUPER_MAGIC || stat(n->mountpoint, &st) < 0)
+	if (fuse_session_exited(n->se) || statfs(n->mountpoint, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC ||
+	    stat(n->mountpoint, &st) < 0)
 		return false;
 	if (!n->dev_known) {
 		n->dev = st.st_dev;
@@ -322,8 +322,8 @@ void notify_stop(struct notify *n)
 	n->started = false;
 }
 
-enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent,
-				  const char *name, fuse_ino_t *ino, struct notify_announcement *a)
+enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent, const char *name,
+				  fuse_ino_t *ino, struct notify_announcement *a)
 {
 	enum notify_role role = NOTIFY_STRAY;
 	pid_t tid = n ? __atomic_load_n(&n->tid, __ATOMIC_ACQUIRE) : 0;
@@ -332,13 +332,12 @@ enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t p
 		return NOTIFY_NONE;
 	pthread_mutex_lock(&n->announce_lock);
 	if (n->current.role != NOTIFY_NONE &&
-	    (name ? n->current.parent == parent && n->current.name &&
-		    strcmp(n->current.name, name) == 0
+	    (name ? n->current.parent == parent && n->current.name && strcmp(n->current.name, name) == 0
 		  : n->current.ino == *ino)) {
 		role = n->current.role;
 		*ino = n->current.ino;
 		if (a)
-			*a = n->current;	/* a->name is only valid during the call */
+			*a = n->current; /* a->name is only valid during the call */
 	}
 	pthread_mutex_unlock(&n->announce_lock);
 	return role;

@@ -29,9 +29,11 @@ void notify_changes(const struct mailbox_change *changes, size_t count, void *ct
 
 /* What the notify thread is announcing right now. */
 enum notify_role {
-	NOTIFY_NONE,	/* not the notify thread: a real request */
-	NOTIFY_ADD, NOTIFY_REMOVE, NOTIFY_FLAGS,
-	NOTIFY_STRAY,	/* the notify thread, but not what it announces: refuse it */
+	NOTIFY_NONE, /* not the notify thread: a real request */
+	NOTIFY_ADD,
+	NOTIFY_REMOVE,
+	NOTIFY_FLAGS,
+	NOTIFY_STRAY, /* the notify thread, but not what it announces: refuse it */
 };
 
 struct notify_announcement {
@@ -39,14 +41,14 @@ struct notify_announcement {
 	fuse_ino_t parent;
 	const char *name;
 	fuse_ino_t ino;
-	uint32_t size;		/* of the message, for the entry of one that went */
+	uint32_t size; /* of the message, for the entry of one that went */
 	int64_t date;
 };
 
 /* For a handler: is req the notify thread announcing (parent, name) (or,
  * with name NULL, inode *ino)?  The role, and *a (may be NULL) filled. */
-enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent,
-				  const char *name, fuse_ino_t *ino, struct notify_announcement *a);
+enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t parent, const char *name,
+				  fuse_ino_t *ino, struct notify_announcement *a);
 
 /* One line of counters for MOUNT/.status. */
 void notify_status(struct notify *n, FILE *out);

@@ -24,28 +24,33 @@
 #define BACKOFF_MAX 60
 #define MS_PER_S 1000
 
-enum watcher_state { W_CONNECTING, W_IDLE, W_SYNCING, W_DOWN, W_MISSING, W_POLLING };
-
-static const char *const state_names[] = {
-	"connecting", "idle", "syncing", "down", "missing", "polling"
+enum watcher_state {
+	W_CONNECTING,
+	W_IDLE,
+	W_SYNCING,
+	W_DOWN,
+	W_MISSING,
+	W_POLLING
 };
 
+static const char *const state_names[] = { "connecting", "idle", "syncing", "down", "missing", "polling" };
+
 struct watcher {
-	struct watch *w;	/* w and path: set once */
-	char *path;		/* as in the mount: "INBOX", "Lists/dev" */
-	pthread_t thread;	/* thread and started: watch_start's and watch_stop's */
+	struct watch *w;  /* w and path: set once */
+	char *path;       /* as in the mount: "INBOX", "Lists/dev" */
+	pthread_t thread; /* thread and started: watch_start's and watch_stop's */
 	bool started;
-	enum watcher_state state;	/* under w->lock */
-	time_t last_sync;		/* under w->lock */
+	enum watcher_state state; /* under w->lock */
+	time_t last_sync;         /* under w->lock */
 };
 
 struct watch {
-	struct mailbox *mb;	/* every field but the watchers' state: set once */
+	struct mailbox *mb; /* every field but the watchers' state: set once */
 	struct pool *pool;
 	const struct imap_account *acct;
-	int poll_interval;	/* seconds between syncs when the server has no IDLE */
-	int stop_pipe[2];	/* readable once stopping */
-	pthread_mutex_t lock;	/* protects each watcher's state and last_sync */
+	int poll_interval;    /* seconds between syncs when the server has no IDLE */
+	int stop_pipe[2];     /* readable once stopping */
+	pthread_mutex_t lock; /* protects each watcher's state and last_sync */
 	size_t n;
 	struct watcher *v;
 };
@@ -125,7 +130,7 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 		imap_close(*out);
 		*out = NULL;
 		set_state(wr, r == -ENOENT ? W_MISSING : W_DOWN, false);
-		if (r == -ENOENT)	/* gone: let the mount see it go */
+		if (r == -ENOENT) /* gone: let the mount see it go */
 			mailbox_resync(w->mb, *ino);
 		return r;
 	}
@@ -175,8 +180,8 @@ static void *watch_loop(void *arg)
 				break;
 			}
 			if (r < 0) {
-				bool go_on = r != -ENOENT && pool_is_down(w->pool) ?
-					     wait_for_pool(w, backoff) : pause_for(w, backoff);
+				bool go_on = r != -ENOENT && pool_is_down(w->pool) ? wait_for_pool(w, backoff)
+										   : pause_for(w, backoff);
 
 				if (!go_on)
 					break;
@@ -191,8 +196,8 @@ static void *watch_loop(void *arg)
 		imap_limit_operation(s, IDLE_SECONDS + IMAP_OPERATION_SECONDS(w->acct->timeout));
 		r = imap_idle(s, w->stop_pipe[0], IDLE_SECONDS);
 		if (r < 0) {
-			log_info("watching %s: the IDLE connection ended; reconnecting in %d s",
-				 wr->path, backoff);
+			log_info("watching %s: the IDLE connection ended; reconnecting in %d s", wr->path,
+				 backoff);
 			imap_close(s);
 			s = NULL;
 			/* a BYE may mean the folder was deleted: find out */
@@ -205,7 +210,7 @@ static void *watch_loop(void *arg)
 			backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
 			continue;
 		}
-		backoff = 1;	/* an IDLE that worked: the connection is sound */
+		backoff = 1; /* an IDLE that worked: the connection is sound */
 		if (r > 0)
 			resync(wr, ino, W_IDLE);
 	}
@@ -312,8 +317,7 @@ void watch_status(struct watch *w, FILE *out)
 
 		if (wr->last_sync)
 			timefmt_iso(wr->last_sync, when);
-		fprintf(out, "watch %s %s last_sync=%s age=%llds\n", wr->path,
-			state_names[wr->state], when,
+		fprintf(out, "watch %s %s last_sync=%s age=%llds\n", wr->path, state_names[wr->state], when,
 			wr->last_sync ? (long long)(now - wr->last_sync) : -1LL);
 	}
 	pthread_mutex_unlock(&w->lock);

@@ -127,13 +127,19 @@ static int unescape(const char *s, size_t len, size_t *i)
 	if (*i >= len)
 		return -1;
 	switch (s[(*i)++]) {
-	case '"': return '"';
-	case '\\': return '\\';
-	case 't': return '\t';
-	case 'n': return '\n';
-	case 'r': return '\r';
+	case '"':
+		return '"';
+	case '\\':
+		return '\\';
+	case 't':
+		return '\t';
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
 	case 'x':
-		if (len - *i < 2 || (hi = chars_hex_value(s[*i])) < 0 || (lo = chars_hex_value(s[*i + 1])) < 0)
+		if (len - *i < 2 || (hi = chars_hex_value(s[*i])) < 0 ||
+		    (lo = chars_hex_value(s[*i + 1])) < 0)
 			return -1;
 		*i += 2;
 		return hi || lo ? hi * 16 + lo : -1;
@@ -155,7 +161,7 @@ static int unquote(const char *s, size_t len, size_t *used, char **out)
 	while (i < len && s[i] != '"') {
 		c = (unsigned char)s[i++];
 		if (c == '\\' && (c = unescape(s, len, &i)) < 0)
-			i = len;	/* bad escape: as bad as no closing quote */
+			i = len; /* bad escape: as bad as no closing quote */
 		else
 			*q++ = (char)c;
 	}
@@ -266,8 +272,8 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_command *out)
 		r = split_tabs(line, len, out);
 	else
 		r = split_space(line, len, out);
-	if (r == 0 && (!ascii_only(out->cls) ||
-		       (out->folder && !utf8_valid(out->folder, strlen(out->folder)))))
+	if (r == 0 &&
+	    (!ascii_only(out->cls) || (out->folder && !utf8_valid(out->folder, strlen(out->folder)))))
 		r = -EINVAL;
 	if (r < 0) {
 		ctl_command_free(out);
@@ -278,9 +284,9 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_command *out)
 }
 
 struct ctl_writer {
-	char *buf;	/* owned: the partial line, up to CTL_LINE_MAX bytes */
+	char *buf; /* owned: the partial line, up to CTL_LINE_MAX bytes */
 	size_t len;
-	bool skip;	/* dropping the rest of a line after an error */
+	bool skip; /* dropping the rest of a line after an error */
 };
 
 struct ctl_writer *ctl_writer_new(void)
@@ -328,8 +334,7 @@ static int apply_line(const char *line, size_t len, ctl_apply_fn *apply, void *c
 }
 
 /* A complete line: seg joins the kept partial line, if there is one. */
-static int complete_line(struct ctl_writer *w, const char *seg, size_t len, ctl_apply_fn *apply,
-			 void *ctx)
+static int complete_line(struct ctl_writer *w, const char *seg, size_t len, ctl_apply_fn *apply, void *ctx)
 {
 	int r;
 
@@ -341,8 +346,7 @@ static int complete_line(struct ctl_writer *w, const char *seg, size_t len, ctl_
 	return r;
 }
 
-int ctl_writer_feed(struct ctl_writer *w, const char *data, size_t len, ctl_apply_fn *apply,
-		    void *ctx)
+int ctl_writer_feed(struct ctl_writer *w, const char *data, size_t len, ctl_apply_fn *apply, void *ctx)
 {
 	size_t at = 0;
 	int r = 0;

@@ -10,7 +10,7 @@
 #include "rfolders.h"
 
 #define CTL_HEADER "# class\tfolder\tmodified-UTC\tflags\n"
-#define CTL_LINE_MAX 65536	/* longest line the writer takes, without '\n' */
+#define CTL_LINE_MAX 65536 /* longest line the writer takes, without '\n' */
 
 /* The whole file as cat shows it: CTL_HEADER, then per row in table order
  * class TAB folder TAB YYYY-MM-DDTHH:MM:SSZ [TAB flags] '\n'.  A field that
@@ -21,12 +21,16 @@
  * length; NULL on ENOMEM. */
 char *ctl_format(const struct rfolders *t, size_t *len);
 
-enum ctl_op { CTL_NOTHING, CTL_SET, CTL_DELETE };
+enum ctl_op {
+	CTL_NOTHING,
+	CTL_SET,
+	CTL_DELETE
+};
 
 struct ctl_command {
 	enum ctl_op op;
-	char *cls;	/* owned; NULL for CTL_NOTHING */
-	char *folder;	/* owned; NULL unless CTL_SET */
+	char *cls;    /* owned; NULL for CTL_NOTHING */
+	char *folder; /* owned; NULL unless CTL_SET */
 };
 
 /* Parses one line of len bytes, without its '\n'; one trailing '\r' is
@@ -56,8 +60,8 @@ typedef int ctl_apply_fn(const struct ctl_command *c, void *ctx);
 /* Turns the byte stream of write(2) calls into lines.  Not thread-safe: one
  * writer per open file, used under the caller's lock. */
 struct ctl_writer;
-struct ctl_writer *ctl_writer_new(void);	/* NULL on ENOMEM */
-void ctl_writer_free(struct ctl_writer *w);	/* drops a partial line; NULL is fine */
+struct ctl_writer *ctl_writer_new(void);    /* NULL on ENOMEM */
+void ctl_writer_free(struct ctl_writer *w); /* drops a partial line; NULL is fine */
 
 /* Parses and applies every complete line of data in order (CTL_NOTHING
  * lines are not passed to apply) and keeps a trailing partial line for the
@@ -67,8 +71,7 @@ void ctl_writer_free(struct ctl_writer *w);	/* drops a partial line; NULL is fin
  * data ended inside a line, the continuation of that line in the next feed
  * is dropped too (up to its '\n'), so no fragment is ever applied as a
  * command.  Returns 0 when every line applied. */
-int ctl_writer_feed(struct ctl_writer *w, const char *data, size_t len, ctl_apply_fn *apply,
-		    void *ctx);
+int ctl_writer_feed(struct ctl_writer *w, const char *data, size_t len, ctl_apply_fn *apply, void *ctx);
 
 /* At flush/close: applies the kept partial line, if any, as a complete line,
  * and empties the buffer.  Returns 0 or its error.  Calling it again is a

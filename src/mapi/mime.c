@@ -11,13 +11,20 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_PARAMS 64		/* Content-Type parameters kept per part */
-#define MAX_BOUNDARY 200	/* RFC 2046 allows 70; be lenient */
+#define MAX_PARAMS 64    /* Content-Type parameters kept per part */
+#define MAX_BOUNDARY 200 /* RFC 2046 allows 70; be lenient */
 
-enum { H_CTYPE, H_CTE, H_CDISP, H_CCLASS, H_CORREL, H_N };
+enum {
+	H_CTYPE,
+	H_CTE,
+	H_CDISP,
+	H_CCLASS,
+	H_CORREL,
+	H_N
+};
 
 static const char *const hdr_names[H_N] = {
-	"content-type", "content-transfer-encoding", "content-disposition",
+	"content-type",  "content-transfer-encoding", "content-disposition",
 	"content-class", "x-ms-tnef-correlator",
 };
 
@@ -97,7 +104,7 @@ static size_t field_name_len(const char *s, size_t n)
 		i++;
 	if (i == 0)
 		return 0;
-	for (size_t j = i; j < n; j++) {	/* "Name  :" is tolerated */
+	for (size_t j = i; j < n; j++) { /* "Name  :" is tolerated */
 		if (s[j] == ':')
 			return i;
 		if (s[j] != ' ' && s[j] != '\t')
@@ -128,7 +135,7 @@ static int read_headers(const char *d, size_t len, char *h[H_N], size_t *body_at
 	size_t pos = 0, next, e;
 
 	e = line_end(d, len, 0, &next);
-	if (len >= 5 && memcmp(d, "From ", 5) == 0)	/* an mbox separator */
+	if (len >= 5 && memcmp(d, "From ", 5) == 0) /* an mbox separator */
 		pos = next;
 	while (pos < len) {
 		size_t start = pos, nlen;
@@ -288,7 +295,7 @@ static int add_param(struct mime_param **ps, size_t *n, char *name, char *value)
 	if (old && (cont || star)) {
 		int r = cont ? append_value(old, value) : 0;
 
-		if (!cont) {	/* name*= or name*0= replaces a plain name= */
+		if (!cont) { /* name*= or name*0= replaces a plain name= */
 			free(old->value);
 			old->value = value;
 			value = NULL;
@@ -319,7 +326,7 @@ static int add_param(struct mime_param **ps, size_t *n, char *name, char *value)
  * does not parse. */
 static int parse_params(const char *s, struct mime_param **ps, size_t *n)
 {
-	for (int seen = 0; seen < MAX_PARAMS * 4; seen++) {	/* bounds RFC 2231 appends */
+	for (int seen = 0; seen < MAX_PARAMS * 4; seen++) { /* bounds RFC 2231 appends */
 		char *name, *value;
 		size_t nl;
 
@@ -329,7 +336,7 @@ static int parse_params(const char *s, struct mime_param **ps, size_t *n)
 		s = skip_cfws(s + 1);
 		nl = token_len(s);
 		if (!nl || *skip_cfws(s + nl) != '=') {
-			s += nl;	/* a stray ';' or a name without value */
+			s += nl; /* a stray ';' or a name without value */
 			continue;
 		}
 		name = dup_lower(s, nl);
@@ -406,8 +413,8 @@ static int parse_encoding(struct mime_part *p, const char *v)
 	return p->encoding ? 0 : -ENOMEM;
 }
 
-static int parse_part(struct parser *ps, struct mime_part *p, const char *d, size_t len,
-		      int depth, struct mime_message *top, const char *deftype, const char *defsub);
+static int parse_part(struct parser *ps, struct mime_part *p, const char *d, size_t len, int depth,
+		      struct mime_message *top, const char *deftype, const char *defsub);
 
 /* Whether the line is "--boundary" or "--boundary--" (then *close). */
 static bool is_delimiter(const char *s, size_t n, const char *b, size_t bl, bool *close)
@@ -442,7 +449,7 @@ static int add_child(struct parser *ps, struct mime_part *p, const char *d, size
 
 	if (ps->nparts >= MIME_MAX_PARTS)
 		return 0;
-	if ((p->nchildren & (p->nchildren - 1)) == 0) {	/* capacity: powers of two */
+	if ((p->nchildren & (p->nchildren - 1)) == 0) { /* capacity: powers of two */
 		grown = realloc(p->children, (p->nchildren ? 2 * p->nchildren : 1) * sizeof(*grown));
 		if (!grown)
 			return -ENOMEM;
@@ -454,8 +461,8 @@ static int add_child(struct parser *ps, struct mime_part *p, const char *d, size
 	c->part_id = child_id(p->part_id, p->nchildren);
 	if (!c->part_id)
 		return -ENOMEM;
-	return parse_part(ps, c, d, len, depth + 1, NULL,
-			  digest ? "message" : "text", digest ? "rfc822" : "plain");
+	return parse_part(ps, c, d, len, depth + 1, NULL, digest ? "message" : "text",
+			  digest ? "rfc822" : "plain");
 }
 
 /* Splits a multipart body at its boundary.  Preamble and epilogue are
@@ -494,8 +501,8 @@ static int split_multipart(struct parser *ps, struct mime_part *p, int depth)
 	return 0;
 }
 
-static int parse_part(struct parser *ps, struct mime_part *p, const char *d, size_t len,
-		      int depth, struct mime_message *top, const char *deftype, const char *defsub)
+static int parse_part(struct parser *ps, struct mime_part *p, const char *d, size_t len, int depth,
+		      struct mime_message *top, const char *deftype, const char *defsub)
 {
 	char *h[H_N] = { 0 };
 	size_t body_at = len;
@@ -597,7 +604,7 @@ static size_t decode_qp(const char *in, size_t len, char *out)
 			out[n++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {
-			size_t j = i + 1;	/* soft line break: "=", blanks, EOL */
+			size_t j = i + 1; /* soft line break: "=", blanks, EOL */
 
 			while (j < len && (in[j] == ' ' || in[j] == '\t'))
 				j++;

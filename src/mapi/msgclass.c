@@ -14,9 +14,9 @@
 #include "mime.h"
 #include "tnef.h"
 
-#define CLASS_MAX 254		/* strlen limit, receive-folders.md section 1 */
-#define TEXT_CAP (1u << 20)	/* raw bytes read of report and calendar bodies */
-#define CAL_LEVELS 3		/* containers searched below the top for text/calendar */
+#define CLASS_MAX 254       /* strlen limit, receive-folders.md section 1 */
+#define TEXT_CAP (1u << 20) /* raw bytes read of report and calendar bodies */
+#define CAL_LEVELS 3        /* containers searched below the top for text/calendar */
 
 struct source {
 	msgclass_fetch_fn *fetch;
@@ -56,8 +56,8 @@ static bool set_class(char cls[MSGCLASS_SIZE], const char *prefix, const char *r
 
 /* The decoded body of p, from the tree or through fetch; at most cap raw
  * bytes (0: all) are decoded.  *out is malloc'd and NUL-terminated. */
-static int load_body(const struct mime_part *p, const struct source *src, size_t cap,
-		     char **out, size_t *outlen)
+static int load_body(const struct mime_part *p, const struct source *src, size_t cap, char **out,
+		     size_t *outlen)
 {
 	char *fetched = NULL;
 	const char *raw = p->body;
@@ -123,7 +123,7 @@ static bool next_line(struct lines *l, char **line)
 	*line = l->p;
 	nl = memchr(l->p, '\n', l->n);
 	len = nl ? (size_t)(nl - l->p) : l->n;
-	l->p[len] = '\0';	/* the NUL after the buffer when there is no '\n' */
+	l->p[len] = '\0'; /* the NUL after the buffer when there is no '\n' */
 	if (len && l->p[len - 1] == '\r')
 		l->p[len - 1] = '\0';
 	l->p += nl ? len + 1 : len;
@@ -251,8 +251,8 @@ static const struct mime_part *report_part(const struct mime_part *root, const c
 
 	if (!mime_is(root, "multipart", "report") || !rt)
 		return NULL;
-	if (strcasecmp(rt, report_type) != 0 && !(strncasecmp(rt, "global-", 7) == 0 &&
-						   strcasecmp(rt + 7, report_type) == 0))
+	if (strcasecmp(rt, report_type) != 0 &&
+	    !(strncasecmp(rt, "global-", 7) == 0 && strcasecmp(rt + 7, report_type) == 0))
 		return NULL;
 	for (size_t i = 0; i < root->nchildren; i++)
 		if (mime_is(&root->children[i], "message", subtype) ||
@@ -275,11 +275,11 @@ static int action_severity(const char *v)
 static bool rule_dsn(const struct mime_message *m, const struct source *src, char cls[MSGCLASS_SIZE])
 {
 	static const char *const classes[] = {
-		"REPORT.IPM.Note.DR", "REPORT.IPM.Note.Expanded.DR", "REPORT.IPM.Note.Relayed.DR",
+		"REPORT.IPM.Note.DR",         "REPORT.IPM.Note.Expanded.DR", "REPORT.IPM.Note.Relayed.DR",
 		"REPORT.IPM.Note.Delayed.DR", "REPORT.IPM.Note.NDR",
 	};
-	const struct mime_part *p = report_part(&m->root, "delivery-status", "delivery-status",
-						"global-delivery-status");
+	const struct mime_part *p =
+		report_part(&m->root, "delivery-status", "delivery-status", "global-delivery-status");
 	struct lines l;
 	char *buf, *line;
 	const char *v;
@@ -305,7 +305,7 @@ static const char *disposition_class(const char *v)
 	const char *semi = strchr(v, ';');
 	size_t n;
 
-	if (semi)	/* "manual-action/MDN-sent-manually; displayed" */
+	if (semi) /* "manual-action/MDN-sent-manually; displayed" */
 		v = semi + 1;
 	while (*v == ' ' || *v == '\t')
 		v++;
@@ -364,13 +364,18 @@ static bool rule_smime(const struct mime_message *m, char cls[MSGCLASS_SIZE])
 }
 
 /* Rule 5: iCalendar. */
-enum ical_kind { ICAL_NONE, ICAL_EVENT, ICAL_TODO, ICAL_JOURNAL };
+enum ical_kind {
+	ICAL_NONE,
+	ICAL_EVENT,
+	ICAL_TODO,
+	ICAL_JOURNAL
+};
 
 struct ical {
 	char method[32];
 	char partstat[32];
 	enum ical_kind kind;
-	bool done;		/* past the first component */
+	bool done; /* past the first component */
 };
 
 static const struct mime_part *find_calendar(const struct mime_part *p, int level)
@@ -379,8 +384,9 @@ static const struct mime_part *find_calendar(const struct mime_part *p, int leve
 
 	if (mime_is(p, "text", "calendar"))
 		return !p->disposition_filename || mime_param(p, "method") ? p : NULL;
-	if (level >= CAL_LEVELS || !(mime_is(p, "multipart", "mixed") ||
-	    mime_is(p, "multipart", "alternative") || mime_is(p, "multipart", "related")))
+	if (level >= CAL_LEVELS ||
+	    !(mime_is(p, "multipart", "mixed") || mime_is(p, "multipart", "alternative") ||
+	      mime_is(p, "multipart", "related")))
 		return NULL;
 	for (size_t i = 0; i < p->nchildren; i++)
 		if ((c = find_calendar(&p->children[i], level + 1)))
@@ -424,8 +430,10 @@ static void ical_line(struct ical *ic, const char *line)
 	} else if (word_is(line, n, "BEGIN") && ic->kind == ICAL_NONE) {
 		size_t vn = word_len(v, " \t");
 
-		ic->kind = word_is(v, vn, "VEVENT") ? ICAL_EVENT : word_is(v, vn, "VTODO") ? ICAL_TODO :
-			   word_is(v, vn, "VJOURNAL") ? ICAL_JOURNAL : ICAL_NONE;
+		ic->kind = word_is(v, vn, "VEVENT")     ? ICAL_EVENT
+			   : word_is(v, vn, "VTODO")    ? ICAL_TODO
+			   : word_is(v, vn, "VJOURNAL") ? ICAL_JOURNAL
+							: ICAL_NONE;
 	} else if (word_is(line, n, "END") && ic->kind != ICAL_NONE) {
 		size_t vn = word_len(v, " \t");
 
@@ -502,7 +510,11 @@ static bool has_part(const struct mime_part *p, const char *type, const char *su
 	return false;
 }
 
-enum fit { FIT_ANY, FIT_FAX, FIT_AUDIO };
+enum fit {
+	FIT_ANY,
+	FIT_FAX,
+	FIT_AUDIO
+};
 
 static bool rule_content_class(const struct mime_message *m, char cls[MSGCLASS_SIZE])
 {
@@ -525,8 +537,8 @@ static bool rule_content_class(const struct mime_message *m, char cls[MSGCLASS_S
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (strcasecmp(v, kinds[i].value) != 0)
 			continue;
-		if ((kinds[i].fit == FIT_FAX && !(has_part(root, "text", "html", 0) &&
-						  has_part(root, "image", "tiff", 0))) ||
+		if ((kinds[i].fit == FIT_FAX &&
+		     !(has_part(root, "text", "html", 0) && has_part(root, "image", "tiff", 0))) ||
 		    (kinds[i].fit == FIT_AUDIO && !has_part(root, "audio", NULL, 0)))
 			return false;
 		return set_class(cls, kinds[i].cls, "");
@@ -538,8 +550,8 @@ static bool rule_content_class(const struct mime_message *m, char cls[MSGCLASS_S
 	return false;
 }
 
-void msgclass_derive(const struct mime_message *m, msgclass_fetch_fn *fetch, void *ctx,
-		     char *out, size_t outlen)
+void msgclass_derive(const struct mime_message *m, msgclass_fetch_fn *fetch, void *ctx, char *out,
+		     size_t outlen)
 {
 	struct source src = { fetch, ctx };
 	char cls[MSGCLASS_SIZE] = "";

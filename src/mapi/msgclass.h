@@ -78,8 +78,8 @@ typedef int msgclass_fetch_fn(const char *part_id, char **data, size_t *len, voi
  * the correlator header is present), the delivery-status and
  * disposition-notification parts, and a text/calendar part as above.
  */
-void msgclass_derive(const struct mime_message *m, msgclass_fetch_fn *fetch, void *ctx,
-		     char *out, size_t outlen);
+void msgclass_derive(const struct mime_message *m, msgclass_fetch_fn *fetch, void *ctx, char *out,
+		     size_t outlen);
 
 /* Convenience: msgclass_parse + msgclass_derive (IPM.Note on ENOMEM). */
 void msgclass_of_message(const char *data, size_t len, char *out, size_t outlen);

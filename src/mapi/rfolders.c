@@ -9,12 +9,15 @@
 #include <strings.h>
 
 struct rfolders {
-	struct rfolder_row *rows;	/* owned, sorted by class */
+	struct rfolder_row *rows; /* owned, sorted by class */
 	size_t n, cap;
 };
 
 static const char *const default_rows[][2] = {
-	{ "", "INBOX" }, { "IPC", RFOLDERS_ROOT }, { "IPM", "INBOX" }, { "REPORT.IPM", "INBOX" },
+	{ "", "INBOX" },
+	{ "IPC", RFOLDERS_ROOT },
+	{ "IPM", "INBOX" },
+	{ "REPORT.IPM", "INBOX" },
 };
 
 static bool is_fixed(const char *cls)
@@ -204,8 +207,7 @@ static bool class_matches(const char *row_cls, const char *cls)
 	return strncasecmp(cls, row_cls, n) == 0 && (cls[n] == '\0' || cls[n] == '.' || n == 0);
 }
 
-int rfolders_lookup(const struct rfolders *t, const char *cls, const char **folder,
-		    const char **explicit_cls)
+int rfolders_lookup(const struct rfolders *t, const char *cls, const char **folder, const char **explicit_cls)
 {
 	const struct rfolder_row *best = NULL;
 
@@ -336,7 +338,7 @@ size_t rfolders_remove_folder(struct rfolders *t, const char *path)
 		    !(inbox[i] = strdup("INBOX")))
 			goto out;
 	}
-	for (size_t i = n; i-- > 0;) {	/* downwards: deleting keeps lower indexes */
+	for (size_t i = n; i-- > 0;) { /* downwards: deleting keeps lower indexes */
 		if (!path_within(t->rows[i].folder, path, &rest))
 			continue;
 		if (inbox[i]) {

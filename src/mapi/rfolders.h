@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 #define RFOLDERS_MAX_ROWS 2000
-#define RFOLDERS_CLASS_MAX 254		/* strlen limit; 255 with the NUL */
-#define RFOLDERS_ROOT "/"		/* the store root, IPC's default target */
+#define RFOLDERS_CLASS_MAX 254 /* strlen limit; 255 with the NUL */
+#define RFOLDERS_ROOT "/"      /* the store root, IPC's default target */
 
 struct rfolder_row {
-	char *cls;	/* as typed (case kept); "" is the default row */
-	char *folder;	/* mount-relative UTF-8 path ("INBOX", "Archive/2024"), or "/" */
-	int64_t mtime;	/* unix time of the last change */
+	char *cls;     /* as typed (case kept); "" is the default row */
+	char *folder;  /* mount-relative UTF-8 path ("INBOX", "Archive/2024"), or "/" */
+	int64_t mtime; /* unix time of the last change */
 };
 
 struct rfolders;
@@ -32,7 +32,7 @@ struct rfolders *rfolders_new_default(int64_t now);
 struct rfolders *rfolders_new_empty(void);
 /* A deep copy, for apply-or-nothing edits: change the copy, then swap. */
 struct rfolders *rfolders_copy(const struct rfolders *t);
-void rfolders_free(struct rfolders *t);	/* NULL is fine */
+void rfolders_free(struct rfolders *t); /* NULL is fine */
 
 /* Spec 1 "Class validation": printable ASCII (32..126, spaces included),
  * strlen <= RFOLDERS_CLASS_MAX, no leading or trailing '.', no "..".

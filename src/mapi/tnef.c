@@ -21,7 +21,7 @@
 
 struct rd {
 	const unsigned char *p;
-	size_t n;		/* bytes left */
+	size_t n; /* bytes left */
 };
 
 static bool take(struct rd *r, size_t k, const unsigned char **out)
@@ -95,16 +95,26 @@ static void set_class16(char dst[MSGCLASS_SIZE], const unsigned char *s, size_t 
 static int fixed_size(unsigned type)
 {
 	switch (type) {
-	case 0x0002: case 0x000B:			/* I2, BOOLEAN */
+	case 0x0002:
+	case 0x000B: /* I2, BOOLEAN */
 		return 2;
-	case 0x0003: case 0x0004: case 0x000A:		/* I4, R4, ERROR */
+	case 0x0003:
+	case 0x0004:
+	case 0x000A: /* I4, R4, ERROR */
 		return 4;
-	case 0x0005: case 0x0006: case 0x0007: case 0x0014: case 0x0040:
-		return 8;				/* R8, CURRENCY, APPTIME, I8, SYSTIME */
-	case 0x0048:					/* CLSID */
+	case 0x0005:
+	case 0x0006:
+	case 0x0007:
+	case 0x0014:
+	case 0x0040:
+		return 8; /* R8, CURRENCY, APPTIME, I8, SYSTIME */
+	case 0x0048:      /* CLSID */
 		return 16;
-	case PT_STRING8: case PT_UNICODE: case PT_BINARY:
-	case 0x000D: case 0x00FB:			/* OBJECT (size includes IID), SVREID */
+	case PT_STRING8:
+	case PT_UNICODE:
+	case PT_BINARY:
+	case 0x000D:
+	case 0x00FB: /* OBJECT (size includes IID), SVREID */
 		return 0;
 	default:
 		return -1;
@@ -146,7 +156,7 @@ static bool read_value(struct rd *r, uint32_t tag, struct tnef_info *out)
 
 	if (fs < 0 || ((type & MV_FLAG || fs == 0) && !rd_u32(r, &count)))
 		return false;
-	for (uint32_t i = 0; i < count; i++) {	/* each step takes >= 4 bytes */
+	for (uint32_t i = 0; i < count; i++) { /* each step takes >= 4 bytes */
 		if (fs > 0)
 			size = (uint32_t)fs;
 		else if (!rd_u32(r, &size))
@@ -201,8 +211,8 @@ int tnef_scan(const void *data, size_t len, struct tnef_info *out)
 		uint32_t id, size;
 		uint16_t sum;
 
-		if (!take(&r, 1, &level) || !rd_u32(&r, &id) || !rd_u32(&r, &size) ||
-		    !take(&r, size, &v) || !rd_u16(&r, &sum) || checksum(v, size) != sum)
+		if (!take(&r, 1, &level) || !rd_u32(&r, &id) || !rd_u32(&r, &size) || !take(&r, size, &v) ||
+		    !rd_u16(&r, &sum) || checksum(v, size) != sum)
 			break;
 		if (*level != LVL_MESSAGE)
 			continue;

@@ -10,9 +10,9 @@
 #define TNEF_SIGNATURE 0x223E9F78u
 
 struct tnef_info {
-	char msg_class[MSGCLASS_SIZE];	/* attMessageClass; "" if absent */
-	char prop_class[MSGCLASS_SIZE];	/* attMsgProps PidTagMessageClass; "" if absent */
-	const unsigned char *key;	/* PidTagTnefCorrelationKey, points into the
+	char msg_class[MSGCLASS_SIZE];  /* attMessageClass; "" if absent */
+	char prop_class[MSGCLASS_SIZE]; /* attMsgProps PidTagMessageClass; "" if absent */
+	const unsigned char *key;       /* PidTagTnefCorrelationKey, points into the
 					 * stream (with its NUL, if any); NULL if absent */
 	size_t keylen;
 };

@@ -11,24 +11,24 @@
 #include <string.h>
 #include <time.h>
 
-#define RESOLVE_INTERVAL 5	/* seconds between the resolver's rounds */
-#define BUSY_MAX 64		/* entries being worked on at once */
+#define RESOLVE_INTERVAL 5 /* seconds between the resolver's rounds */
+#define BUSY_MAX 64        /* entries being worked on at once */
 
 /* What a pending entry turned out to be. */
 enum outcome {
-	OUTCOME_UNKNOWN,	/* the server could not be asked */
+	OUTCOME_UNKNOWN, /* the server could not be asked */
 	OUTCOME_COMPLETED,
 	OUTCOME_ROLLED_BACK,
 	OUTCOME_HALF,
-	OUTCOME_GONE,		/* neither in the source nor arrived in the destination */
-	OUTCOME_STALE,		/* a folder's UIDVALIDITY changed (re-created) */
+	OUTCOME_GONE,  /* neither in the source nor arrived in the destination */
+	OUTCOME_STALE, /* a folder's UIDVALIDITY changed (re-created) */
 };
 
 struct changes {
-	pthread_mutex_t lock;	/* protects what follows; taken after every
+	pthread_mutex_t lock;    /* protects what follows; taken after every
 				 * other model lock; journal.lock nests inside */
-	pthread_cond_t wake;	/* the resolver waits on it */
-	uint64_t busy[BUSY_MAX];	/* entry ids a thread is working on */
+	pthread_cond_t wake;     /* the resolver waits on it */
+	uint64_t busy[BUSY_MAX]; /* entry ids a thread is working on */
 	pthread_t thread;
 	bool running, stopping;
 };
@@ -98,15 +98,15 @@ static void release(struct mailbox *mb, uint64_t id)
 
 struct resolve_job {
 	const struct journal_entry *e;
-	bool undo;		/* a refused step: a half-done move goes back */
+	bool undo; /* a refused step: a half-done move goes back */
 	enum outcome outcome;
 	uint32_t new_uid;
-	int err;		/* of a finishing step that failed */
+	int err; /* of a finishing step that failed */
 };
 
 struct arrival_scan {
 	const struct journal_entry *e;
-	uint32_t uid;		/* first match, 0 if none */
+	uint32_t uid; /* first match, 0 if none */
 };
 
 static void match_arrival(const struct imap_meta *m, void *ctx)
@@ -159,7 +159,8 @@ static int undo_half(struct imap_session *s, const struct journal_entry *e, uint
 		     const struct imap_message_info *src)
 {
 	struct flag_set keep = { .system = src->system_flags & ~(unsigned)IMAP_FLAG_DELETED,
-				 .keywords = src->keywords, .nkeywords = src->nkeywords };
+				 .keywords = src->keywords,
+				 .nkeywords = src->nkeywords };
 	int r = imap_delete_message(s, copy);
 
 	if (r == 0 && select_checked(s, e->src, e->src_validity) == 0 &&
@@ -184,7 +185,7 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 	}
 	if ((in_src = present(s, e->src_uid, &info)) < 0)
 		return in_src;
-	if (!e->dest) {			/* a delete for good: do it (again) */
+	if (!e->dest) { /* a delete for good: do it (again) */
 		imap_message_info_free(&info);
 		job->outcome = OUTCOME_COMPLETED;
 		return in_src ? imap_delete_message(s, e->src_uid) : 0;
@@ -274,7 +275,7 @@ static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_sta
 		job->outcome = OUTCOME_STALE;
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = apply_flags(s, job->e);	/* idempotent: the wanted flags, again */
+	r = apply_flags(s, job->e); /* idempotent: the wanted flags, again */
 	if (r == 0 || r == -ENOENT)
 		job->outcome = r == 0 ? OUTCOME_COMPLETED : OUTCOME_GONE;
 	return r == -ENOENT ? 0 : r;
@@ -285,14 +286,14 @@ static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_sta
 static enum outcome ask(struct mailbox *mb, const struct journal_entry *e, bool undo, uint32_t *new_uid)
 {
 	struct resolve_job job = { .e = e, .undo = undo };
-	pool_fn *fn = e->op == JOURNAL_APPEND ? resolve_append_fn :
-		      e->op == JOURNAL_FLAGS ? resolve_flags_fn : resolve_move_fn;
+	pool_fn *fn = e->op == JOURNAL_APPEND  ? resolve_append_fn
+		      : e->op == JOURNAL_FLAGS ? resolve_flags_fn
+					       : resolve_move_fn;
 	int r = pool_run(mb->pool, NULL, 0, fn, &job);
 
 	if (r < 0 || job.err) {
-		log_warn("cannot find out yet what became of the %s of %s UID %u: %s",
-			 journal_op_name(e->op), e->src ? e->src : e->dest, e->src_uid,
-			 strerror(r < 0 ? -r : -job.err));
+		log_warn("cannot find out yet what became of the %s of %s UID %u: %s", journal_op_name(e->op),
+			 e->src ? e->src : e->dest, e->src_uid, strerror(r < 0 ? -r : -job.err));
 		return OUTCOME_UNKNOWN;
 	}
 	*new_uid = job.new_uid;
@@ -323,14 +324,15 @@ static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outc
 		return refused < 0 ? refused : -EIO;
 	case OUTCOME_GONE:
 	case OUTCOME_STALE:
-		if (e->op == JOURNAL_FLAGS) {	/* no mail at stake: nothing to keep */
+		if (e->op == JOURNAL_FLAGS) { /* no mail at stake: nothing to keep */
 			log_info("flags of %.100s UID %u not set: the message is gone", e->src, e->src_uid);
 			journal_done(mb->journal, e->id);
 			return -ENOENT;
 		}
 		log_warn("the %s of %.100s UID %u (to %.100s) cannot be resolved: %s; details in the "
-			 "journal's unresolved.txt", journal_op_name(e->op), e->src ? e->src : "-",
-			 e->src_uid, e->dest ? e->dest : "-", gone_reason(e));
+			 "journal's unresolved.txt",
+			 journal_op_name(e->op), e->src ? e->src : "-", e->src_uid, e->dest ? e->dest : "-",
+			 gone_reason(e));
 		journal_park(mb->journal, e->id, gone_reason(e));
 		return -ENOENT;
 	default:
@@ -341,11 +343,11 @@ static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outc
 struct send_job {
 	struct mailbox *mb;
 	struct journal_entry *e;
-	const char *data;	/* APPEND */
+	const char *data; /* APPEND */
 	size_t len;
 	const struct flag_set *flags;
-	bool recorded;		/* the journal has it: from here on, resolve */
-	bool died;		/* the connection died during the command */
+	bool recorded; /* the journal has it: from here on, resolve */
+	bool died;     /* the connection died during the command */
 	uint32_t new_uid;
 };
 
@@ -357,11 +359,11 @@ static int record(struct imap_session *s, struct send_job *job)
 	int r = 0;
 
 	if (!job->mb->journal)
-		return 0;	/* no journal (unit tests): sent as it is */
+		return 0; /* no journal (unit tests): sent as it is */
 	if (job->e->dest && (r = imap_folder_status(s, job->e->dest, &dst)) == 0) {
 		job->e->dest_validity = dst.uidvalidity;
 		job->e->dest_uidnext = dst.uidnext;
-		if (!dst.uidnext) {	/* without it an older copy could pass for this one */
+		if (!dst.uidnext) { /* without it an older copy could pass for this one */
 			log_warn("%.100s did not say its UIDNEXT: not changing it", job->e->dest);
 			r = -EIO;
 		}
@@ -393,7 +395,7 @@ static int send_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	if (e->op == JOURNAL_APPEND && e->size > imap_append_limit(s))
 		return -EFBIG;
 	if (!job->recorded && (r = record(s, job)) < 0) {
-		job->died = imap_dead(s);	/* nothing sent: safe to try again */
+		job->died = imap_dead(s); /* nothing sent: safe to try again */
 		return r;
 	}
 	switch (e->op) {
@@ -425,7 +427,7 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 	int r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
 
 	if (r < 0 && !job->recorded && job->died) {
-		job->died = false;	/* lost before anything was sent */
+		job->died = false; /* lost before anything was sent */
 		r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
 	}
 	for (int attempt = 0; job->recorded && r < 0; attempt++) {
@@ -435,7 +437,7 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 		o = ask(mb, e, !job->died, &new_uid);
 		if (o != OUTCOME_ROLLED_BACK || !job->died || attempt > 0)
 			break;
-		job->died = false;	/* not done, and the caller still waits */
+		job->died = false; /* not done, and the caller still waits */
 		r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
 	}
 	if (job->recorded) {
@@ -451,8 +453,11 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 
 int changes_move(struct mailbox *mb, const struct change_msg *m, const char *dest, uint32_t *new_uid)
 {
-	struct journal_entry e = { .op = dest ? JOURNAL_MOVE : JOURNAL_EXPUNGE, .src_validity = m->validity,
-				   .src_uid = m->uid, .size = m->size, .internaldate = m->date };
+	struct journal_entry e = { .op = dest ? JOURNAL_MOVE : JOURNAL_EXPUNGE,
+				   .src_validity = m->validity,
+				   .src_uid = m->uid,
+				   .size = m->size,
+				   .internaldate = m->date };
 	struct send_job job = { .mb = mb, .e = &e };
 	int r = -ENOMEM;
 
@@ -480,7 +485,8 @@ int changes_flags(struct mailbox *mb, const struct change_msg *m, const char *te
 int changes_append(struct mailbox *mb, const char *dest, const char *data, size_t len, uint64_t stored,
 		   const struct flag_set *flags, int64_t date, uint32_t *new_uid)
 {
-	struct journal_entry e = { .op = JOURNAL_APPEND, .size = stored,
+	struct journal_entry e = { .op = JOURNAL_APPEND,
+				   .size = stored,
 				   .internaldate = date ? date : (int64_t)time(NULL) };
 	struct send_job job = { .mb = mb, .e = &e, .data = data, .len = len, .flags = flags };
 	int r = -ENOMEM;
@@ -498,7 +504,8 @@ int changes_append(struct mailbox *mb, const char *dest, const char *data, size_
 
 static bool touches(const struct journal_entry *e, const char *folder)
 {
-	return !folder || (e->src && strcmp(e->src, folder) == 0) || (e->dest && strcmp(e->dest, folder) == 0);
+	return !folder || (e->src && strcmp(e->src, folder) == 0) ||
+	       (e->dest && strcmp(e->dest, folder) == 0);
 }
 
 /* An entry found pending (an earlier mount, or a call that could not
@@ -531,13 +538,16 @@ static enum outcome settle_append(struct mailbox *mb, const struct journal_entry
 		return OUTCOME_UNKNOWN;
 	if (o == OUTCOME_COMPLETED || o == OUTCOME_ROLLED_BACK) {
 		log_warn("a cp into %.100s that failed is not stored%s; its message is kept in the "
-			 "journal directory (unresolved.txt names it)", e->dest,
-			 o == OUTCOME_COMPLETED ? " (it had arrived meanwhile: taken back)" : "");
-		journal_park(mb->journal, e->id, o == OUTCOME_COMPLETED ?
-			     "cp failed (its connection or imapfs was lost); the message arrived meanwhile "
-			     "and was taken back: it is not stored; its bytes are kept next to this file" :
-			     "cp failed (its connection or imapfs was lost): the message was not stored; "
-			     "its bytes are kept next to this file");
+			 "journal directory (unresolved.txt names it)",
+			 e->dest, o == OUTCOME_COMPLETED ? " (it had arrived meanwhile: taken back)" : "");
+		journal_park(mb->journal, e->id,
+			     o == OUTCOME_COMPLETED ? "cp failed (its connection or imapfs was lost); the "
+						      "message arrived meanwhile "
+						      "and was taken back: it is not stored; its bytes are "
+						      "kept next to this file"
+						    : "cp failed (its connection or imapfs was lost): the "
+						      "message was not stored; "
+						      "its bytes are kept next to this file");
 		return o;
 	}
 	conclude(mb, e, o, -EIO);
@@ -553,8 +563,10 @@ static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e
 		return settle_append(mb, e, o, new_uid);
 	if (o != OUTCOME_UNKNOWN)
 		log_info("pending %s of %.100s UID %u: %s", journal_op_name(e->op), e->src ? e->src : e->dest,
-			 e->src_uid, o == OUTCOME_COMPLETED ? "done" : o == OUTCOME_ROLLED_BACK ? "not done" :
-			 "unresolvable");
+			 e->src_uid,
+			 o == OUTCOME_COMPLETED     ? "done"
+			 : o == OUTCOME_ROLLED_BACK ? "not done"
+						    : "unresolvable");
 	conclude(mb, e, o, -EIO);
 	return o;
 }
@@ -574,7 +586,7 @@ size_t changes_settle(struct mailbox *mb, const char *folder)
 			release(mb, v[i].id);
 		}
 		journal_entry_free(&v[i]);
-		if (o == OUTCOME_UNKNOWN) {	/* the server cannot be asked: later */
+		if (o == OUTCOME_UNKNOWN) { /* the server cannot be asked: later */
 			for (size_t k = i + 1; k < n; k++)
 				journal_entry_free(&v[k]);
 			break;

@@ -29,10 +29,10 @@ struct flag_set;
 
 /* A message as its listing knows it. */
 struct change_msg {
-	const char *folder;	/* server name */
+	const char *folder; /* server name */
 	uint32_t validity, uid;
-	uint64_t size;		/* RFC822.SIZE; 0 when the listing corrected it */
-	int64_t date;		/* INTERNALDATE */
+	uint64_t size; /* RFC822.SIZE; 0 when the listing corrected it */
+	int64_t date;  /* INTERNALDATE */
 };
 
 /* Moves m to the folder dest (server name), or deletes it for good (dest
@@ -60,8 +60,7 @@ size_t changes_settle(struct mailbox *mb, const char *folder);
 /* The UIDs of folder (server name, at UIDVALIDITY validity) that pending
  * moves and deletes take away: a listing hides them until resolved.
  * *uids malloc'd (NULL when none), ascending. */
-int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t **uids,
-		    size_t *n);
+int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t **uids, size_t *n);
 
 /* The state of changes in flight, made with the mailbox (mb->journal may
  * be NULL: then changes are sent without a journal, as in a unit test). */

@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 #define INODE_ROOT 1u
-#define INODE_CTL_RFOLDERS 2u	/* MOUNT/.receive-folders */
-#define INODE_CTL_STATUS 3u	/* MOUNT/.status */
+#define INODE_CTL_RFOLDERS 2u /* MOUNT/.receive-folders */
+#define INODE_CTL_STATUS 3u   /* MOUNT/.status */
 #define INODE_FOLDER_BASE 16u
-#define INODE_UPLOAD_FOLDER 0xfffffffeu	/* no real folder gets this id */
+#define INODE_UPLOAD_FOLDER 0xfffffffeu /* no real folder gets this id */
 
 static inline uint64_t inode_of_folder(uint32_t id)
 {

@@ -20,19 +20,19 @@
 #define JOURNAL_LOG "journal.log"
 #define JOURNAL_TMP "journal.log.tmp"
 #define JOURNAL_UNRESOLVED "unresolved.txt"
-#define JOURNAL_MAX_LOG (256u << 20)	/* bytes read at open; beyond: damaged */
-#define JOURNAL_COMPACT_BYTES (8u << 20)	/* rewrite when mostly resolved */
+#define JOURNAL_MAX_LOG (256u << 20)     /* bytes read at open; beyond: damaged */
+#define JOURNAL_COMPACT_BYTES (8u << 20) /* rewrite when mostly resolved */
 
 struct journal {
-	int dirfd;		/* the journal directory */
-	int fd;			/* journal.log, appending */
-	pthread_mutex_t lock;	/* protects what follows; a leaf lock */
-	struct journal_entry *v;	/* by id; op 0 marks a resolved one */
+	int dirfd;               /* the journal directory */
+	int fd;                  /* journal.log, appending */
+	pthread_mutex_t lock;    /* protects what follows; a leaf lock */
+	struct journal_entry *v; /* by id; op 0 marks a resolved one */
 	size_t n, cap, live;
 	uint64_t next_id;
 	uint64_t log_bytes;
-	char damage[512];	/* what open found, for .status; "" if nothing */
-	char name[128];		/* of the journal directory, for messages */
+	char damage[512]; /* what open found, for .status; "" if nothing */
+	char name[128];   /* of the journal directory, for messages */
 };
 
 static struct journal_entry *find_locked(struct journal *j, uint64_t id)
@@ -55,7 +55,7 @@ static void tombstone_locked(struct journal *j, struct journal_entry *e)
 {
 	uint64_t id = e->id;
 
-	journal_entry_free(e);	/* op 0: resolved */
+	journal_entry_free(e); /* op 0: resolved */
 	e->id = id;
 	j->live--;
 }
@@ -120,11 +120,12 @@ static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, voi
 
 static void describe(const struct journal_entry *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "#%" PRIu64 " %s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
+	snprintf(buf, len,
+		 "#%" PRIu64 " %s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
 		 "uidnext=%u message-id=%.200s size=%" PRIu64 " date=%" PRId64 " value=%.200s staged=%.80s",
 		 e->id, journal_op_name(e->op), e->flags & JOURNAL_ACKED ? " (acknowledged)" : "",
-		 e->src ? e->src : "-", e->src_validity, e->src_uid, e->dest ? e->dest : "-",
-		 e->dest_uidnext, e->message_id ? e->message_id : "-", e->size, e->internaldate,
+		 e->src ? e->src : "-", e->src_validity, e->src_uid, e->dest ? e->dest : "-", e->dest_uidnext,
+		 e->message_id ? e->message_id : "-", e->size, e->internaldate,
 		 e->text ? e->text : (e->aux ? e->aux : "-"), e->staged ? e->staged : "-");
 }
 
@@ -172,8 +173,9 @@ static int set_aside(struct journal *j, size_t good, uint64_t size)
 	char name[64], line[600];
 
 	snprintf(name, sizeof(name), "damaged-%lld.log", (long long)time(NULL));
-	snprintf(j->damage, sizeof(j->damage), "journal damaged at byte %zu of %" PRIu64
-		 ": set aside as %s/%s, %zu entries not replayed", good, size, j->name, name, j->live);
+	snprintf(j->damage, sizeof(j->damage),
+		 "journal damaged at byte %zu of %" PRIu64 ": set aside as %s/%s, %zu entries not replayed",
+		 good, size, j->name, name, j->live);
 	log_err("%s (listed in %s/%s)", j->damage, j->name, JOURNAL_UNRESOLVED);
 	snprintf(line, sizeof(line), "%s; these were pending before the damage:", j->damage);
 	report(j, line, NULL);
@@ -239,7 +241,7 @@ void journal_dir_name(const char *account, char *out, size_t len)
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 			     strchr("@.:-_+", c);
 
-		out[n++] = plain ? c : '_';	/* one path component, readable */
+		out[n++] = plain ? c : '_'; /* one path component, readable */
 	}
 	out[n] = '\0';
 }
@@ -270,9 +272,11 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 	 * compacting under the other, would each be wrong */
 	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
 		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		snprintf(err, errlen, "the change journal %s/ is in use by another imapfs of this "
+		snprintf(err, errlen,
+			 "the change journal %s/ is in use by another imapfs of this "
 			 "account with the same cache directory (unmount it, or give this one its own "
-			 "-o cache_dir)", name);
+			 "-o cache_dir)",
+			 name);
 		journal_close(j);
 		return r;
 	}
@@ -283,8 +287,10 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 	*out = j;
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot use the change journal %s/ in the cache directory: %s "
-		 "(it must be a directory of yours, not a link)", name, strerror(-r));
+	snprintf(err, errlen,
+		 "cannot use the change journal %s/ in the cache directory: %s "
+		 "(it must be a directory of yours, not a link)",
+		 name, strerror(-r));
 	journal_close(j);
 	return r;
 }

@@ -22,7 +22,7 @@
 
 struct journal;
 
-#define JOURNAL_MAX_PENDING 100000u	/* entries; beyond, new changes get ENOSPC */
+#define JOURNAL_MAX_PENDING 100000u /* entries; beyond, new changes get ENOSPC */
 
 /* The journal directory's name for an account ("user@host:port"): one
  * path component. */

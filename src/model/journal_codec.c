@@ -8,9 +8,22 @@
 #include <zlib.h>
 
 enum field {
-	F_ID = 1, F_OP, F_FLAGS, F_RECORDED, F_SRC, F_SRC_VALIDITY, F_SRC_UID, F_DEST,
-	F_DEST_VALIDITY, F_DEST_UIDNEXT, F_MESSAGE_ID, F_SIZE, F_INTERNALDATE, F_TEXT,
-	F_STAGED, F_AUX,
+	F_ID = 1,
+	F_OP,
+	F_FLAGS,
+	F_RECORDED,
+	F_SRC,
+	F_SRC_VALIDITY,
+	F_SRC_UID,
+	F_DEST,
+	F_DEST_VALIDITY,
+	F_DEST_UIDNEXT,
+	F_MESSAGE_ID,
+	F_SIZE,
+	F_INTERNALDATE,
+	F_TEXT,
+	F_STAGED,
+	F_AUX,
 };
 
 static const char magic[2] = { 'I', 'J' };
@@ -176,29 +189,57 @@ static int take_field(struct journal_entry *e, enum field tag, const uint8_t *p,
 	uint64_t v;
 
 	switch (tag) {
-	case F_SRC: return take_str(&e->src, p, n);
-	case F_DEST: return take_str(&e->dest, p, n);
-	case F_MESSAGE_ID: return take_str(&e->message_id, p, n);
-	case F_TEXT: return take_str(&e->text, p, n);
-	case F_STAGED: return take_str(&e->staged, p, n);
-	case F_AUX: return take_str(&e->aux, p, n);
-	default: break;
+	case F_SRC:
+		return take_str(&e->src, p, n);
+	case F_DEST:
+		return take_str(&e->dest, p, n);
+	case F_MESSAGE_ID:
+		return take_str(&e->message_id, p, n);
+	case F_TEXT:
+		return take_str(&e->text, p, n);
+	case F_STAGED:
+		return take_str(&e->staged, p, n);
+	case F_AUX:
+		return take_str(&e->aux, p, n);
+	default:
+		break;
 	}
 	if (n != 8)
 		return -EBADMSG;
 	v = get_u64(p);
 	switch (tag) {
-	case F_ID: e->id = v; return 0;
-	case F_OP: e->op = (uint8_t)v; return v > 0 && v < JOURNAL_OP_MAX ? 0 : -EBADMSG;
-	case F_FLAGS: e->flags = (uint8_t)v; return 0;
-	case F_RECORDED: e->recorded = (int64_t)v; return 0;
-	case F_SRC_VALIDITY: e->src_validity = (uint32_t)v; return v <= UINT32_MAX ? 0 : -EBADMSG;
-	case F_SRC_UID: e->src_uid = (uint32_t)v; return v <= UINT32_MAX ? 0 : -EBADMSG;
-	case F_DEST_VALIDITY: e->dest_validity = (uint32_t)v; return v <= UINT32_MAX ? 0 : -EBADMSG;
-	case F_DEST_UIDNEXT: e->dest_uidnext = (uint32_t)v; return v <= UINT32_MAX ? 0 : -EBADMSG;
-	case F_SIZE: e->size = v; return 0;
-	case F_INTERNALDATE: e->internaldate = (int64_t)v; return 0;
-	default: return 0;	/* a field a later version added: ignored */
+	case F_ID:
+		e->id = v;
+		return 0;
+	case F_OP:
+		e->op = (uint8_t)v;
+		return v > 0 && v < JOURNAL_OP_MAX ? 0 : -EBADMSG;
+	case F_FLAGS:
+		e->flags = (uint8_t)v;
+		return 0;
+	case F_RECORDED:
+		e->recorded = (int64_t)v;
+		return 0;
+	case F_SRC_VALIDITY:
+		e->src_validity = (uint32_t)v;
+		return v <= UINT32_MAX ? 0 : -EBADMSG;
+	case F_SRC_UID:
+		e->src_uid = (uint32_t)v;
+		return v <= UINT32_MAX ? 0 : -EBADMSG;
+	case F_DEST_VALIDITY:
+		e->dest_validity = (uint32_t)v;
+		return v <= UINT32_MAX ? 0 : -EBADMSG;
+	case F_DEST_UIDNEXT:
+		e->dest_uidnext = (uint32_t)v;
+		return v <= UINT32_MAX ? 0 : -EBADMSG;
+	case F_SIZE:
+		e->size = v;
+		return 0;
+	case F_INTERNALDATE:
+		e->internaldate = (int64_t)v;
+		return 0;
+	default:
+		return 0; /* a field a later version added: ignored */
 	}
 }
 
@@ -309,7 +350,8 @@ size_t journal_resync(const uint8_t *data, size_t len)
 {
 	size_t j = 0;
 
-	while (j + JOURNAL_REC_OVERHEAD <= len && !(data[j] == magic[0] && journal_record_len(data + j, len - j)))
+	while (j + JOURNAL_REC_OVERHEAD <= len &&
+	       !(data[j] == magic[0] && journal_record_len(data + j, len - j)))
 		j++;
 	return j + JOURNAL_REC_OVERHEAD <= len ? j : len;
 }
@@ -317,8 +359,8 @@ size_t journal_resync(const uint8_t *data, size_t len)
 const char *journal_op_name(unsigned op)
 {
 	static const char *const names[JOURNAL_OP_MAX] = {
-		[JOURNAL_MOVE] = "move", [JOURNAL_EXPUNGE] = "expunge", [JOURNAL_APPEND] = "append",
-		[JOURNAL_FLAGS] = "flags", [JOURNAL_CREATE] = "create", [JOURNAL_DELETE] = "delete",
+		[JOURNAL_MOVE] = "move",     [JOURNAL_EXPUNGE] = "expunge",   [JOURNAL_APPEND] = "append",
+		[JOURNAL_FLAGS] = "flags",   [JOURNAL_CREATE] = "create",     [JOURNAL_DELETE] = "delete",
 		[JOURNAL_RENAME] = "rename", [JOURNAL_METADATA] = "metadata",
 	};
 

@@ -12,19 +12,19 @@
 #include <stdint.h>
 
 enum journal_op {
-	JOURNAL_MOVE = 1,	/* src UID → dest (mv; rm to the trash; routing) */
-	JOURNAL_EXPUNGE,	/* src UID removed for good (rm in the trash) */
-	JOURNAL_APPEND,		/* staged file → dest (cp) */
-	JOURNAL_FLAGS,		/* src UID's flags set to `text` */
-	JOURNAL_CREATE,		/* folder dest created */
-	JOURNAL_DELETE,		/* folder src deleted (aux: its private name) */
-	JOURNAL_RENAME,		/* folder src renamed to dest */
-	JOURNAL_METADATA,	/* server entry `aux` set to `text` (receive folders) */
+	JOURNAL_MOVE = 1, /* src UID → dest (mv; rm to the trash; routing) */
+	JOURNAL_EXPUNGE,  /* src UID removed for good (rm in the trash) */
+	JOURNAL_APPEND,   /* staged file → dest (cp) */
+	JOURNAL_FLAGS,    /* src UID's flags set to `text` */
+	JOURNAL_CREATE,   /* folder dest created */
+	JOURNAL_DELETE,   /* folder src deleted (aux: its private name) */
+	JOURNAL_RENAME,   /* folder src renamed to dest */
+	JOURNAL_METADATA, /* server entry `aux` set to `text` (receive folders) */
 	JOURNAL_OP_MAX
 };
 
 /* in journal_entry.flags */
-#define JOURNAL_ACKED 0x01	/* the caller was told it is done: finish, never drop */
+#define JOURNAL_ACKED 0x01 /* the caller was told it is done: finish, never drop */
 
 /* One change, with what is needed to recognise its outcome later.  Strings
  * are owned by the entry (journal_entry_free); NULL when absent. */
@@ -32,23 +32,26 @@ struct journal_entry {
 	uint64_t id;
 	uint8_t op;
 	uint8_t flags;
-	int64_t recorded;	/* wall clock, seconds */
-	char *src;		/* source folder, server name */
+	int64_t recorded; /* wall clock, seconds */
+	char *src;        /* source folder, server name */
 	uint32_t src_validity, src_uid;
-	char *dest;		/* destination folder, server name */
-	uint32_t dest_validity, dest_uidnext;	/* read before the command */
+	char *dest;                           /* destination folder, server name */
+	uint32_t dest_validity, dest_uidnext; /* read before the command */
 	char *message_id;
-	uint64_t size;		/* as the server stores it (RFC822.SIZE) */
+	uint64_t size; /* as the server stores it (RFC822.SIZE) */
 	int64_t internaldate;
-	char *text;		/* flags (FLAGS, APPEND) or a value (METADATA) */
-	char *staged;		/* APPEND: the staged file's name in the journal dir */
-	char *aux;		/* DELETE: private name; METADATA: entry name */
+	char *text;   /* flags (FLAGS, APPEND) or a value (METADATA) */
+	char *staged; /* APPEND: the staged file's name in the journal dir */
+	char *aux;    /* DELETE: private name; METADATA: entry name */
 };
 
-enum journal_kind { JOURNAL_REC_ADD = 'A', JOURNAL_REC_DONE = 'D' };
+enum journal_kind {
+	JOURNAL_REC_ADD = 'A',
+	JOURNAL_REC_DONE = 'D'
+};
 
-#define JOURNAL_REC_OVERHEAD 11u	/* magic, kind, len, crc */
-#define JOURNAL_MAX_PAYLOAD (64u * 1024)	/* any one record, bounded on read */
+#define JOURNAL_REC_OVERHEAD 11u         /* magic, kind, len, crc */
+#define JOURNAL_MAX_PAYLOAD (64u * 1024) /* any one record, bounded on read */
 
 /* Encodes an ADD record for e into a malloc'd buffer; 0 or -errno. */
 int journal_encode_add(const struct journal_entry *e, uint8_t **out, size_t *len);
@@ -64,9 +67,9 @@ int journal_entry_copy(struct journal_entry *to, const struct journal_entry *fro
 
 /* The result of reading a whole journal file. */
 enum journal_scan_end {
-	JOURNAL_CLEAN,		/* every byte belongs to a good record */
-	JOURNAL_TORN_TAIL,	/* a last record cut short by a crash: drop it */
-	JOURNAL_DAMAGED,	/* a bad record with good ones after it: distrust */
+	JOURNAL_CLEAN,     /* every byte belongs to a good record */
+	JOURNAL_TORN_TAIL, /* a last record cut short by a crash: drop it */
+	JOURNAL_DAMAGED,   /* a bad record with good ones after it: distrust */
 };
 
 /* Calls fn for each good record in order (kind, payload) until it returns

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUILDER_FIRST_MSGS 256		/* a builder's first allocations, */
-#define BUILDER_FIRST_NAMES 16384	/* doubled as messages come */
+#define BUILDER_FIRST_MSGS 256    /* a builder's first allocations, */
+#define BUILDER_FIRST_NAMES 16384 /* doubled as messages come */
 
 /* ---- time ---- */
 
@@ -179,8 +179,8 @@ static int grow_names(struct listing_builder *b, size_t need)
 	return 0;
 }
 
-int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size, int64_t date,
-			 uint8_t flags, const char *name, size_t name_len)
+int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size, int64_t date, uint8_t flags,
+			 const char *name, size_t name_len)
 {
 	struct listing *l = b->l;
 
@@ -190,8 +190,9 @@ int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size,
 		return -ENOMEM;
 	memcpy(l->names + l->names_len, name, name_len);
 	l->names[l->names_len + name_len] = '\0';
-	l->msgs[l->count++] = (struct msg){ .uid = uid, .size = size, .date = date,
-					    .name_off = (uint32_t)l->names_len, .flags = flags };
+	l->msgs[l->count++] = (struct msg){
+		.uid = uid, .size = size, .date = date, .name_off = (uint32_t)l->names_len, .flags = flags
+	};
 	l->names_len += name_len + 1;
 	return 0;
 }

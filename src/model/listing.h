@@ -14,26 +14,26 @@
 
 struct msg {
 	uint32_t uid;
-	uint32_t size;		/* RFC822.SIZE until a read proves otherwise; atomic */
+	uint32_t size; /* RFC822.SIZE until a read proves otherwise; atomic */
 	int64_t date;
-	uint32_t name_off;	/* into listing.names */
-	uint8_t flags;		/* MSG_IMAP_FLAGS as the server has them, MSG_SIZE_*; atomic */
+	uint32_t name_off; /* into listing.names */
+	uint8_t flags;     /* MSG_IMAP_FLAGS as the server has them, MSG_SIZE_*; atomic */
 };
 
-#define MSG_IMAP_FLAGS 0x1f	/* in msg.flags: IMAP_FLAG_SEEN .. IMAP_FLAG_DRAFT */
-#define MSG_SIZE_CORRECTED 0x80	/* in msg.flags: RFC822.SIZE proved wrong */
-#define MSG_SIZE_VERIFIED 0x40	/* in msg.flags: checked against the body once */
+#define MSG_IMAP_FLAGS 0x1f     /* in msg.flags: IMAP_FLAG_SEEN .. IMAP_FLAG_DRAFT */
+#define MSG_SIZE_CORRECTED 0x80 /* in msg.flags: RFC822.SIZE proved wrong */
+#define MSG_SIZE_VERIFIED 0x40  /* in msg.flags: checked against the body once */
 
 /* Immutable once published (but for msg.size and msg.flags); shared by refcount. */
 struct listing {
-	unsigned refs;		/* atomic */
+	unsigned refs; /* atomic */
 	uint32_t uidvalidity;
-	uint64_t modseq;	/* HIGHESTMODSEQ it reflects (CONDSTORE), else 0 */
+	uint64_t modseq; /* HIGHESTMODSEQ it reflects (CONDSTORE), else 0 */
 	size_t count;
-	struct msg *msgs;	/* sorted by UID, no UID twice */
-	char *names;		/* NUL-terminated names, back to back */
+	struct msg *msgs; /* sorted by UID, no UID twice */
+	char *names;      /* NUL-terminated names, back to back */
 	size_t names_len;
-	uint32_t *by_name;	/* indices of msgs in byte order of names (ls, cat *) */
+	uint32_t *by_name; /* indices of msgs in byte order of names (ls, cat *) */
 };
 
 /* References: get adds one, put drops one and frees the last; both take NULL. */
@@ -59,15 +59,15 @@ void listing_index_names(struct listing *l);
 /* Accumulates a new listing while FETCH responses stream in.  Messages come
  * in any order, maybe twice; finish sorts them by UID and drops repeats. */
 struct listing_builder {
-	struct listing *l;	/* owned until finish */
+	struct listing *l; /* owned until finish */
 	size_t cap, names_cap;
 	enum names_mode mode;
-	int err;		/* the first error: later messages are ignored */
+	int err; /* the first error: later messages are ignored */
 };
 
 int listing_builder_init(struct listing_builder *b, enum names_mode mode, uint32_t uidvalidity);
-int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size, int64_t date,
-			 uint8_t flags, const char *name, size_t name_len);
+int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size, int64_t date, uint8_t flags,
+			 const char *name, size_t name_len);
 /* Sorts, drops repeats, indexes the names: b->l is then complete. */
 void listing_builder_finish(struct listing_builder *b);
 /* Drops what was built. */

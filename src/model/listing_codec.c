@@ -11,9 +11,22 @@
 #define LISTING_MAGIC (0x004c5453464d4931ull | (uint64_t)LISTING_FORMAT_VERSION << 56)
 
 /* field offsets in the header */
-enum { H_MAGIC = 0, H_UIDVALIDITY = 8, H_CRC = 12, H_COUNT = 16, H_NAMES_LEN = 24, H_MODSEQ = 32 };
+enum {
+	H_MAGIC = 0,
+	H_UIDVALIDITY = 8,
+	H_CRC = 12,
+	H_COUNT = 16,
+	H_NAMES_LEN = 24,
+	H_MODSEQ = 32
+};
 /* and in a packed message */
-enum { M_UID = 0, M_SIZE = 4, M_DATE = 8, M_NAME_OFF = 16, M_FLAGS = 20 };
+enum {
+	M_UID = 0,
+	M_SIZE = 4,
+	M_DATE = 8,
+	M_NAME_OFF = 16,
+	M_FLAGS = 20
+};
 
 struct header {
 	uint64_t magic;
@@ -77,7 +90,7 @@ int listing_encode(const struct listing *l, unsigned char **out, size_t *len)
 		return -ENOMEM;
 	for (size_t i = 0; i < l->count; i++)
 		pack_msg(buf + LISTING_HEADER_SIZE + i * LISTING_PACKED_MSG, &l->msgs[i]);
-	if (l->names_len)	/* an empty folder has no names buffer at all */
+	if (l->names_len) /* an empty folder has no names buffer at all */
 		memcpy(buf + LISTING_HEADER_SIZE + l->count * LISTING_PACKED_MSG, l->names, l->names_len);
 	h.crc = cache_crc32(0, buf + LISTING_HEADER_SIZE, body);
 	put_header(buf, &h);
@@ -95,8 +108,7 @@ static int decode_body(const struct header *h, const unsigned char *body, struct
 		return -ENOMEM;
 	for (size_t i = 0; i < h->count; i++) {
 		unpack_msg(body + i * LISTING_PACKED_MSG, &l->msgs[i]);
-		if (l->msgs[i].name_off >= h->names_len ||
-		    (i > 0 && l->msgs[i].uid <= l->msgs[i - 1].uid))
+		if (l->msgs[i].name_off >= h->names_len || (i > 0 && l->msgs[i].uid <= l->msgs[i - 1].uid))
 			return -EBADMSG;
 	}
 	memcpy(l->names, body + h->count * LISTING_PACKED_MSG, h->names_len);
@@ -121,8 +133,7 @@ int listing_decode(const unsigned char *data, size_t len, struct listing **out)
 	if (h.magic != LISTING_MAGIC || h.count > LISTING_MAX_COUNT || h.names_len > LISTING_MAX_NAMES)
 		return -ENOTSUP;
 	body = h.count * LISTING_PACKED_MSG + h.names_len;
-	if (len - LISTING_HEADER_SIZE != body ||
-	    cache_crc32(0, data + LISTING_HEADER_SIZE, body) != h.crc)
+	if (len - LISTING_HEADER_SIZE != body || cache_crc32(0, data + LISTING_HEADER_SIZE, body) != h.crc)
 		return -EBADMSG;
 	l = listing_new(h.uidvalidity, h.modseq);
 	if (!l)

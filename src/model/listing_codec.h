@@ -16,14 +16,14 @@
 
 #include <stddef.h>
 
-#define LISTING_FORMAT_VERSION '3'	/* 3: names without format characters */
+#define LISTING_FORMAT_VERSION '3' /* 3: names without format characters */
 #define LISTING_HEADER_SIZE 40u
-#define LISTING_PACKED_MSG 21u		/* uid, size, date, name_off, flags */
-#define LISTING_MAX_COUNT (1u << 26)	/* messages: beyond, not a listing of ours */
-#define LISTING_MAX_NAMES (1u << 30)	/* bytes of names: likewise */
+#define LISTING_PACKED_MSG 21u       /* uid, size, date, name_off, flags */
+#define LISTING_MAX_COUNT (1u << 26) /* messages: beyond, not a listing of ours */
+#define LISTING_MAX_NAMES (1u << 30) /* bytes of names: likewise */
 /* The longest encoding decode accepts. */
-#define LISTING_MAX_ENCODED ((size_t)LISTING_HEADER_SIZE + \
-	(size_t)LISTING_MAX_COUNT * LISTING_PACKED_MSG + LISTING_MAX_NAMES)
+#define LISTING_MAX_ENCODED \
+	((size_t)LISTING_HEADER_SIZE + (size_t)LISTING_MAX_COUNT * LISTING_PACKED_MSG + LISTING_MAX_NAMES)
 
 /* l encoded into a malloc'd buffer (*out, *len); 0 or -ENOMEM. */
 int listing_encode(const struct listing *l, unsigned char **out, size_t *len);

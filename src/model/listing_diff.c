@@ -5,13 +5,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#define CHANGES_FIRST 16	/* first allocation of the result */
+#define CHANGES_FIRST 16 /* first allocation of the result */
 
 static struct mailbox_change change_of(enum mailbox_change_kind kind, uint32_t folder,
 				       const struct listing *l, const struct msg *m)
 {
-	return (struct mailbox_change){ kind, folder, m->uid, mb_msg_name(l, m), mb_msg_size(m),
-					m->date };
+	return (struct mailbox_change){ kind, folder, m->uid, mb_msg_name(l, m), mb_msg_size(m), m->date };
 }
 
 static int append(struct mailbox_change **v, size_t *n, size_t *cap, const struct mailbox_change *c)
@@ -55,8 +54,8 @@ static bool step(const struct listing *old, const struct listing *now, bool relo
 	return true;
 }
 
-int listing_diff(const struct listing *old, const struct listing *now, uint32_t folder,
-		 const uint32_t *known, size_t nknown, struct mailbox_change **out, size_t *n)
+int listing_diff(const struct listing *old, const struct listing *now, uint32_t folder, const uint32_t *known,
+		 size_t nknown, struct mailbox_change **out, size_t *n)
 {
 	bool reloaded = old->uidvalidity != now->uidvalidity;
 	size_t cap = 0, i = 0, j = 0;

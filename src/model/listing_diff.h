@@ -19,7 +19,7 @@
  * whatever their UIDs, known or not (or one RELOADED).  Only the IMAP flags
  * count (MSG_IMAP_FLAGS).  *out is malloc'd, NULL when *n is 0.  0, or
  * -ENOMEM with the changes found until then in *out. */
-int listing_diff(const struct listing *old, const struct listing *now, uint32_t folder,
-		 const uint32_t *known, size_t nknown, struct mailbox_change **out, size_t *n);
+int listing_diff(const struct listing *old, const struct listing *now, uint32_t folder, const uint32_t *known,
+		 size_t nknown, struct mailbox_change **out, size_t *n);
 
 #endif

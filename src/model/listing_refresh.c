@@ -79,15 +79,15 @@ static void report_changes(struct mailbox *mb, struct folder *f, const struct li
 
 /* What a sync starts from and what it will change, taken under f->lock. */
 struct refresh {
-	struct listing *old;	/* referenced; NULL: a sync from nothing */
-	bool had_listing;	/* readers have seen a listing: report changes */
-	bool try_disk;		/* no listing yet: look for the saved one */
-	unsigned stale_marks;	/* f->stale_marks when the sync started */
+	struct listing *old;  /* referenced; NULL: a sync from nothing */
+	bool had_listing;     /* readers have seen a listing: report changes */
+	bool try_disk;        /* no listing yet: look for the saved one */
+	unsigned stale_marks; /* f->stale_marks when the sync started */
 	struct listing *result;
-	struct listing *reported;	/* the listing replaced, for the report */
+	struct listing *reported; /* the listing replaced, for the report */
 	uint32_t *known;
 	size_t nknown;
-	uint32_t *leaving;	/* UIDs pending changes (journal) take away */
+	uint32_t *leaving; /* UIDs pending changes (journal) take away */
 	size_t nleaving;
 };
 

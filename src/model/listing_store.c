@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define LISTINGS_SUBDIR "folders"
-#define LISTING_FILE_NAME_SIZE 17	/* the cache key in 16 hex digits, NUL */
+#define LISTING_FILE_NAME_SIZE 17 /* the cache key in 16 hex digits, NUL */
 
 /* cache_dir/folders as a descriptor, or -errno. */
 static int listings_dir(const struct mailbox *mb, bool create)

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FETCH_CHUNK 5000	/* messages per listing FETCH: bounds libetpan's buffer */
+#define FETCH_CHUNK 5000 /* messages per listing FETCH: bounds libetpan's buffer */
 /* Sessions one sync may take: finding an unparsable message by halving
  * FETCH_CHUNK takes about 14, so a sync gets past a dozen of them. */
 #define SYNC_MAX_ROUNDS 200
-#define FLAG_CHANGES_FIRST 64	/* first allocation for CONDSTORE flag changes */
+#define FLAG_CHANGES_FIRST 64 /* first allocation for CONDSTORE flag changes */
 
 /* Turns one FETCH answer into a listing entry. */
 static void builder_add_meta(const struct imap_meta *m, void *ctx)
@@ -54,24 +54,24 @@ static void builder_add_meta(const struct imap_meta *m, void *ctx)
 struct sync_job {
 	struct mailbox *mb;
 	struct folder *f;
-	struct listing *old;	/* may be NULL */
+	struct listing *old; /* may be NULL */
 	struct listing *result;
-	struct listing_builder b;	/* a full sync in progress */
+	struct listing_builder b; /* a full sync in progress */
 	bool started;
-	bool incremental_failed;	/* fall back to a full sync */
-	uint32_t next;		/* full sync: next message number to fetch */
-	uint32_t chunk;		/* messages per FETCH now */
-	uint32_t bad;		/* a message number whose data cannot be parsed */
+	bool incremental_failed; /* fall back to a full sync */
+	uint32_t next;           /* full sync: next message number to fetch */
+	uint32_t chunk;          /* messages per FETCH now */
+	uint32_t bad;            /* a message number whose data cannot be parsed */
 };
 
-#define SYNC_AGAIN (-EAGAIN)	/* the job goes on in another session */
+#define SYNC_AGAIN (-EAGAIN) /* the job goes on in another session */
 
 static void add_bare(const struct imap_meta *m, void *ctx)
 {
 	struct listing_builder *b = ctx;
 	enum names_mode mode = b->mode;
 
-	b->mode = NAMES_UID;	/* its date and subject could not be read */
+	b->mode = NAMES_UID; /* its date and subject could not be read */
 	builder_add_meta(m, b);
 	b->mode = mode;
 }
@@ -83,8 +83,8 @@ static int list_bad_message(struct imap_session *s, struct sync_job *job)
 
 	job->bad = 0;
 	if (imap_fetch_uid_size(s, bad, add_bare, &job->b) == 0) {
-		log_warn("folder %s: message %u has unparsable listing data; named by UID",
-			 job->f->path, bad);
+		log_warn("folder %s: message %u has unparsable listing data; named by UID", job->f->path,
+			 bad);
 		return 0;
 	}
 	log_warn("folder %s: message %u cannot be listed (unparsable); left out", job->f->path, bad);
@@ -102,7 +102,7 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 		uint32_t lo = job->next;
 		uint32_t hi = st->exists - lo < job->chunk ? st->exists : lo + job->chunk - 1;
 
-		imap_renew_operation(s);	/* each chunk is bounded, not the whole folder */
+		imap_renew_operation(s); /* each chunk is bounded, not the whole folder */
 		r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
 		if (r < 0 && imap_parse_failed(s)) {
 			if (lo == hi) {
@@ -228,8 +228,8 @@ static int sync_incremental(struct imap_session *s, const struct imap_folder_sta
 		if ((uids && !listing_uid_in(uids, nuids, m->uid)) ||
 		    listing_uid_in(vanished, nvanished, m->uid))
 			continue;
-		b->err = listing_builder_push(b, m->uid, mb_msg_size(m), m->date, current_flags(&fc, m),
-					      name, strlen(name));
+		b->err = listing_builder_push(b, m->uid, mb_msg_size(m), m->date, current_flags(&fc, m), name,
+					      strlen(name));
 	}
 out:
 	free(uids);
@@ -240,12 +240,11 @@ out:
 
 static bool unchanged(const struct imap_folder_state *st, const struct listing *old)
 {
-	return st->highestmodseq && st->highestmodseq == old->modseq &&
-	       st->exists == old->count && st->uidnext && st->uidnext <= listing_top_uid(old) + 1;
+	return st->highestmodseq && st->highestmodseq == old->modseq && st->exists == old->count &&
+	       st->uidnext && st->uidnext <= listing_top_uid(old) + 1;
 }
 
-static int sync_from_old(struct imap_session *s, const struct imap_folder_state *st,
-			 struct sync_job *job)
+static int sync_from_old(struct imap_session *s, const struct imap_folder_state *st, struct sync_job *job)
 {
 	struct listing_builder b;
 	int r;
@@ -300,8 +299,7 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	return 0;
 }
 
-int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old,
-		    struct listing **result)
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result)
 {
 	struct sync_job job = { .mb = mb, .f = f, .old = old };
 	int r, rounds = 0;

@@ -81,7 +81,7 @@ static void retire_locked(struct mailbox *mb, char *old)
 		return;
 	v = realloc(mb->retired, (mb->nretired + 1) * sizeof(*v));
 	if (!v)
-		return;		/* leak rather than free under a reader */
+		return; /* leak rather than free under a reader */
 	mb->retired = v;
 	mb->retired[mb->nretired++] = old;
 }
@@ -242,7 +242,7 @@ void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struc
 	st->st_uid = mb->uid;
 	st->st_gid = mb->gid;
 	st->st_size = mb_msg_size(m);
-	st->st_blocks = (st->st_size + 511) / 512;	/* 64-bit: no wrap near 4 GiB */
+	st->st_blocks = (st->st_size + 511) / 512; /* 64-bit: no wrap near 4 GiB */
 	st->st_blksize = CACHE_BLOCK_SIZE;
 	st->st_mtime = st->st_ctime = st->st_atime = (time_t)m->date;
 }
@@ -268,7 +268,7 @@ unsigned mb_wait_ms(const struct mailbox *mb)
 
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f)
 {
-	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a */
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 	const char *parts[2] = { mb->opt.account ? mb->opt.account : "", f->server ? f->server : f->path };
 
 	for (int i = 0; i < 2; i++) {
@@ -468,8 +468,8 @@ size_t mailbox_dir_count(const struct mailbox_dir *d)
 	return 2 + d->nsub + (d->listing ? d->listing->count : 0);
 }
 
-int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
-		      const char **name, struct stat *st)
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, const char **name,
+		      struct stat *st)
 {
 	if (i < 2) {
 		uint32_t id = d->folder;
@@ -508,7 +508,6 @@ int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
 	return MAILBOX_DIR_ENTRY;
 }
 
-
 /* ---- live updates ---- */
 
 void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *ctx)
@@ -545,7 +544,7 @@ int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, co
 	f = mb_folder_by_path_locked(mb, path);
 	if (f && f->present && f->server && !f->noselect) {
 		*ino = inode_of_folder(f->id);
-		*server = f->server;	/* kept until exit even when renamed */
+		*server = f->server; /* kept until exit even when renamed */
 		r = 0;
 	}
 	pthread_rwlock_unlock(&mb->tree_lock);
@@ -573,8 +572,8 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 		pthread_mutex_unlock(&f->lock);
 		if (!at)
 			continue;
-		fprintf(out, "folder %s messages=%zu uidvalidity=%u last_sync=%s age=%llds\n", f->path,
-			count, uidvalidity, timefmt_iso(at, when), (long long)(now - at));
+		fprintf(out, "folder %s messages=%zu uidvalidity=%u last_sync=%s age=%llds\n", f->path, count,
+			uidvalidity, timefmt_iso(at, when), (long long)(now - at));
 	}
 	pthread_rwlock_unlock(&mb->tree_lock);
 	if (mb->journal)

@@ -23,15 +23,15 @@ struct journal;
 
 struct mailbox_options {
 	enum names_mode names;
-	int dir_cache;		/* seconds a listing stays fresh */
-	const char *trash;	/* -o trash=: folder path for rm, NULL: find it */
-	bool rm_expunge;	/* -o rm=expunge: rm deletes for good */
-	const char *account;	/* "user@host:port": part of every cache key */
-	const struct files_dir *cache_dir;	/* listings are kept in cache_dir/folders */
-	bool offline_fail;	/* -o offline=fail: no cached data while the server is down */
-	int timeout;		/* the network timeout, seconds (0: 30): bounds waits for */
-				/* another thread's LIST or folder sync */
-	struct journal *journal;	/* the change journal (journal.h); NULL: none */
+	int dir_cache;                     /* seconds a listing stays fresh */
+	const char *trash;                 /* -o trash=: folder path for rm, NULL: find it */
+	bool rm_expunge;                   /* -o rm=expunge: rm deletes for good */
+	const char *account;               /* "user@host:port": part of every cache key */
+	const struct files_dir *cache_dir; /* listings are kept in cache_dir/folders */
+	bool offline_fail;                 /* -o offline=fail: no cached data while the server is down */
+	int timeout;                       /* the network timeout, seconds (0: 30): bounds waits for */
+					   /* another thread's LIST or folder sync */
+	struct journal *journal;           /* the change journal (journal.h); NULL: none */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
@@ -71,12 +71,16 @@ struct mailbox_dir;
 int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out);
 void mailbox_closedir(struct mailbox_dir *d);
 size_t mailbox_dir_count(const struct mailbox_dir *d);
-enum { MAILBOX_DIR_END, MAILBOX_DIR_ENTRY, MAILBOX_DIR_SKIP };
+enum {
+	MAILBOX_DIR_END,
+	MAILBOX_DIR_ENTRY,
+	MAILBOX_DIR_SKIP
+};
 /* Entry i (0-based, "." and ".." included): MAILBOX_DIR_ENTRY with name and
  * st filled, MAILBOX_DIR_SKIP for a message moved away since, or
  * MAILBOX_DIR_END. */
-int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
-		      const char **name, struct stat *st);
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, const char **name,
+		      struct stat *st);
 
 /* An open message: what a read needs, fixed at open. */
 struct mailbox_file;
@@ -93,8 +97,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 struct flag_set;
 
 /* rename(2): a message to another folder (MOVE), or a folder (RENAME). */
-int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
-		   uint64_t newparent, const char *newname);
+int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name, uint64_t newparent,
+		   const char *newname);
 /* unlink(2) of a message: to Trash, or for good in Trash / with rm=expunge. */
 int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name);
 int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st);
@@ -130,19 +134,19 @@ int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t
 
 /* What a sync found out that the kernel does not know yet. */
 enum mailbox_change_kind {
-	MAILBOX_CHANGE_ADDED,		/* a message came (another client, new mail) */
-	MAILBOX_CHANGE_REMOVED,		/* a message went (expunged, moved away) */
-	MAILBOX_CHANGE_FLAGS,		/* a message's flags changed */
-	MAILBOX_CHANGE_RELOADED,	/* the whole folder was replaced (UIDVALIDITY) */
-	MAILBOX_CHANGE_FOLDERS,		/* folders were created or deleted */
+	MAILBOX_CHANGE_ADDED,    /* a message came (another client, new mail) */
+	MAILBOX_CHANGE_REMOVED,  /* a message went (expunged, moved away) */
+	MAILBOX_CHANGE_FLAGS,    /* a message's flags changed */
+	MAILBOX_CHANGE_RELOADED, /* the whole folder was replaced (UIDVALIDITY) */
+	MAILBOX_CHANGE_FOLDERS,  /* folders were created or deleted */
 };
 
 struct mailbox_change {
 	enum mailbox_change_kind kind;
-	uint32_t folder;	/* folder id (inode_of_folder) */
+	uint32_t folder; /* folder id (inode_of_folder) */
 	uint32_t uid;
-	const char *name;	/* the message's file name; valid during the call */
-	uint32_t size;		/* the message's size and date (ADDED, REMOVED, FLAGS) */
+	const char *name; /* the message's file name; valid during the call */
+	uint32_t size;    /* the message's size and date (ADDED, REMOVED, FLAGS) */
 	int64_t date;
 };
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PART_FETCH (16u << 20)	/* a TNEF attachment larger than this is not read */
+#define MAX_PART_FETCH (16u << 20) /* a TNEF attachment larger than this is not read */
 
 void mailbox_set_folder_hook(struct mailbox *mb, mailbox_folder_hook *fn, void *ctx)
 {
@@ -79,7 +79,7 @@ static void remember_class(struct folder *f, uint32_t uid, uint32_t validity, co
 struct class_job {
 	uint32_t uid;
 	uint32_t uidvalidity;
-	struct imap_session *session;	/* for the part fetches, during derive */
+	struct imap_session *session; /* for the part fetches, during derive */
 	char cls[MSGCLASS_SIZE];
 };
 

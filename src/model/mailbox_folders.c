@@ -136,7 +136,7 @@ int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 		free(server);
 		return -ENOTEMPTY;
 	}
-	if (!server)		/* a directory only the hierarchy implied */
+	if (!server) /* a directory only the hierarchy implied */
 		return mb_refresh_tree(mb, 0);
 	r = mb_delete_empty_folder(mb, server);
 	free(server);
@@ -184,9 +184,8 @@ static char *replace_prefix(const char *s, size_t old_len, const char *new_prefi
 
 /* The folder keeps its id (and so its inode) under its new name, and so do
  * the folders below it. */
-static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_parent,
-			    const char *old_path, const char *new_path,
-			    const char *old_server, const char *new_server)
+static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_parent, const char *old_path,
+			    const char *new_path, const char *old_server, const char *new_server)
 {
 	size_t plen = strlen(old_path), slen = strlen(old_server);
 

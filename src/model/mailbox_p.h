@@ -29,7 +29,7 @@
 struct alias {
 	char *name;
 	uint32_t uid;
-	uint32_t uidvalidity;	/* of the listing it was first seen in; 0: not yet */
+	uint32_t uidvalidity; /* of the listing it was first seen in; 0: not yet */
 };
 
 /* Where an inode went: a moved message, or a file created by cp. */
@@ -56,13 +56,13 @@ struct known_class {
  * folder is never freed before unmount either. */
 struct folder {
 	uint32_t id;
-	uint32_t parent;	/* folder id; the root is its own parent; tree_lock */
-	_Atomic(char *) path;	/* UTF-8, '/'-separated, "" for the root */
-	const char *leaf;	/* last component, inside path; tree_lock */
-	_Atomic(char *) server;	/* modified UTF-7 name; NULL for virtual directories */
+	uint32_t parent;        /* folder id; the root is its own parent; tree_lock */
+	_Atomic(char *) path;   /* UTF-8, '/'-separated, "" for the root */
+	const char *leaf;       /* last component, inside path; tree_lock */
+	_Atomic(char *) server; /* modified UTF-7 name; NULL for virtual directories */
 	atomic_bool noselect;
-	bool present;		/* in the last LIST (or an ancestor of one); tree_lock */
-	unsigned special;	/* IMAP_LIST_TRASH etc. from LIST; tree_lock */
+	bool present;     /* in the last LIST (or an ancestor of one); tree_lock */
+	unsigned special; /* IMAP_LIST_TRASH etc. from LIST; tree_lock */
 
 	/* Protects the fields below.  Second in the model's order: taken
 	 * under tree_lock or alone; nothing of the model's is taken inside
@@ -71,29 +71,29 @@ struct folder {
 	/* With lock: broadcast when a sync of this folder ends (syncing
 	 * cleared, listing swapped); readers that cannot be served wait on it. */
 	pthread_cond_t synced;
-	struct listing *listing;	/* NULL until first synced */
-	struct timespec synced_at;	/* zero: stale, sync before use */
-	unsigned stale_marks;	/* times marked stale: a sync that saw one begin keeps it stale */
-	time_t last_sync;	/* wall clock of the last good sync, for .status */
-	bool syncing;		/* a thread syncs it, with no lock held */
-	bool disk_tried;	/* the listing saved by an earlier mount was looked for */
-	bool reloaded;		/* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
-	uint32_t *removed;	/* UIDs moved or deleted here since the last sync */
+	struct listing *listing;   /* NULL until first synced */
+	struct timespec synced_at; /* zero: stale, sync before use */
+	unsigned stale_marks;      /* times marked stale: a sync that saw one begin keeps it stale */
+	time_t last_sync;          /* wall clock of the last good sync, for .status */
+	bool syncing;              /* a thread syncs it, with no lock held */
+	bool disk_tried;           /* the listing saved by an earlier mount was looked for */
+	bool reloaded;             /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
+	uint32_t *removed;         /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
-	struct alias *aliases;	/* names used by mv/cp for messages that came in */
+	struct alias *aliases; /* names used by mv/cp for messages that came in */
 	size_t naliases;
-	struct known_class *classes;	/* message classes derived so far (a ring) */
+	struct known_class *classes; /* message classes derived so far (a ring) */
 	size_t nclasses;
-	uint32_t last_opened;	/* read-ahead: the UID opened last */
-	int ahead_order;	/* 1: UID order, 2: name order */
-	size_t ahead_to;	/* position up to which read-ahead was asked for */
+	uint32_t last_opened; /* read-ahead: the UID opened last */
+	int ahead_order;      /* 1: UID order, 2: name order */
+	size_t ahead_to;      /* position up to which read-ahead was asked for */
 };
 
 struct mailbox {
 	struct pool *pool;
 	struct cache *cache;
-	struct journal *journal;	/* every change recorded first; may be NULL */
-	struct changes *changes;	/* changes in flight (changes.c) */
+	struct journal *journal; /* every change recorded first; may be NULL */
+	struct changes *changes; /* changes in flight (changes.c) */
 	struct mailbox_options opt;
 	uid_t uid;
 	gid_t gid;
@@ -105,48 +105,48 @@ struct mailbox {
 	 * change hook called (it only queues: notify.lock, a leaf).  Never
 	 * held across I/O. */
 	pthread_rwlock_t tree_lock;
-	struct folder **folders;	/* index = folder id; never shrinks */
+	struct folder **folders; /* index = folder id; never shrinks */
 	size_t nfolders, cap;
 
-	atomic_char delim;		/* the server's hierarchy delimiter */
+	atomic_char delim; /* the server's hierarchy delimiter */
 
 	/* The tree's refresh (tree_refresh.c): one LIST in flight, run with no
 	 * lock held; list_lock protects the fields below and is taken alone
 	 * (a leaf: nothing is taken inside it). */
 	pthread_mutex_t list_lock;
-	pthread_cond_t list_done;	/* with list_lock: a LIST ended */
-	bool listing_folders;		/* a LIST is in flight */
-	struct timespec list_started;	/* when the LIST in flight (or the last) began */
-	struct timespec listed_at;	/* when the last good LIST ended; zero: none yet */
-	unsigned lists_ended;		/* LISTs ended so far, good or not */
-	int list_result;		/* the last LIST's: 0 or -errno */
+	pthread_cond_t list_done;     /* with list_lock: a LIST ended */
+	bool listing_folders;         /* a LIST is in flight */
+	struct timespec list_started; /* when the LIST in flight (or the last) began */
+	struct timespec listed_at;    /* when the last good LIST ended; zero: none yet */
+	unsigned lists_ended;         /* LISTs ended so far, good or not */
+	int list_result;              /* the last LIST's: 0 or -errno */
 
-	struct prefetch *prefetch;		/* may be NULL */
-	mailbox_folder_hook *folder_hook;	/* told of renames and removals */
+	struct prefetch *prefetch;        /* may be NULL */
+	mailbox_folder_hook *folder_hook; /* told of renames and removals */
 	void *folder_hook_ctx;
-	mailbox_change_hook *change_hook;	/* told what a sync found */
+	mailbox_change_hook *change_hook; /* told what a sync found */
 	void *change_ctx;
 
-	char **retired;			/* paths and server names replaced (RENAME, */
-	size_t nretired;		/* LIST): readers may hold them; freed at exit */
+	char **retired;  /* paths and server names replaced (RENAME, */
+	size_t nretired; /* LIST): readers may hold them; freed at exit */
 
 	/* Protects rmdir_busy; taken alone (a leaf), also from inside a LIST's
 	 * callback, where a session is checked out but no lock held. */
 	pthread_mutex_t rmdir_lock;
-	char **rmdir_busy;		/* private names of folders rmdir is checking */
-	size_t nrmdir_busy;		/* (the strings belong to the rmdir) */
+	char **rmdir_busy;  /* private names of folders rmdir is checking */
+	size_t nrmdir_busy; /* (the strings belong to the rmdir) */
 
 	/* Protects forwards and next_forward.  Third in the model's order;
 	 * taken alone today, and nothing is taken inside it. */
 	pthread_mutex_t forward_lock;
-	struct forward forwards[MB_MAX_FORWARDS];	/* a ring */
+	struct forward forwards[MB_MAX_FORWARDS]; /* a ring */
 	size_t next_forward;
 };
 
 struct mailbox_dir {
 	uint32_t folder;
-	struct listing *listing;	/* referenced; NULL for a noselect folder */
-	uint32_t *removed;		/* copy of the folder's removed UIDs */
+	struct listing *listing; /* referenced; NULL for a noselect folder */
+	uint32_t *removed;       /* copy of the folder's removed UIDs */
 	size_t nremoved;
 	size_t nsub;
 	uint32_t *sub_ids;
@@ -154,13 +154,13 @@ struct mailbox_dir {
 };
 
 struct mailbox_file {
-	uint64_t key;		/* the folder's cache key */
-	uint32_t last_block;	/* read-ahead: the block read last, and how far */
-	uint32_t ahead_block;	/* ahead it was asked for */
+	uint64_t key;         /* the folder's cache key */
+	uint32_t last_block;  /* read-ahead: the block read last, and how far */
+	uint32_t ahead_block; /* ahead it was asked for */
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
-	uint64_t size;		/* verified at open: at most UINT32_MAX */
+	uint64_t size; /* verified at open: at most UINT32_MAX */
 	char *server;
 };
 
@@ -169,14 +169,14 @@ struct mailbox_file {
  * take one, and a retry on a new connection (connect, login, the command)
  * about two more. */
 #define MB_WAIT_TIMEOUTS 4
-#define MB_DEFAULT_TIMEOUT 30	/* seconds, when mailbox_options.timeout is 0 */
+#define MB_DEFAULT_TIMEOUT 30 /* seconds, when mailbox_options.timeout is 0 */
 unsigned mb_wait_ms(const struct mailbox *mb);
 
 /* The folder's key in the caches: stable across mounts, unlike its id. */
 uint64_t mb_folder_key(const struct mailbox *mb, const struct folder *f);
 
 /* time */
-double mb_age(const struct timespec *t);	/* seconds since t; MB_AGE_NEVER when t is zero */
+double mb_age(const struct timespec *t); /* seconds since t; MB_AGE_NEVER when t is zero */
 void mb_stamp(struct timespec *t);
 
 /* The age of a time never stamped, or of a listing marked stale. */
@@ -211,8 +211,7 @@ bool mb_offline_refused(struct mailbox *mb);
 /* f's listing as the server has it now, from old (NULL: from nothing):
  * *result is referenced (old itself when nothing changed).  0 or -errno;
  * network I/O: call with no lock held. */
-int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old,
-		    struct listing **result);
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result);
 
 /* listings on disk (listing_store.c) */
 void mb_save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l);
@@ -270,7 +269,7 @@ int mb_create_folder(struct mailbox *mb, const char *path);
 int mb_rename_folder(struct mailbox *mb, struct folder *f, uint32_t new_parent, const char *newname);
 
 /* rmdir (mailbox_rmdir.c) */
-#define MB_RMDIR_PREFIX "imapfs-rmdir-"	/* + 8 hex digits + '-' + the real leaf */
+#define MB_RMDIR_PREFIX "imapfs-rmdir-" /* + 8 hex digits + '-' + the real leaf */
 /* DELETE of folder server (modified UTF-7) only when it holds no message and
  * no subfolder, hidden ones included, checked under a private name:
  * 0, -ENOTEMPTY or -errno. */

@@ -28,7 +28,8 @@ static int fetch_block_fn(struct imap_session *s, const struct imap_folder_state
 
 	(void)st;
 	if (imap_expect_validity(s, job->file->uidvalidity) < 0) {
-		log_warn("UIDVALIDITY of %s changed under an open message: refusing to read", job->file->server);
+		log_warn("UIDVALIDITY of %s changed under an open message: refusing to read",
+			 job->file->server);
 		return -ESTALE;
 	}
 	return imap_fetch_body(s, job->file->uid, job->key->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE,
@@ -69,7 +70,7 @@ static uint32_t last_block(uint64_t pos)
 	return pos ? (uint32_t)((pos - 1) / CACHE_BLOCK_SIZE) : 0;
 }
 
-#define MAX_BLOCK (UINT32_MAX / CACHE_BLOCK_SIZE)	/* the last one IMAP can address */
+#define MAX_BLOCK (UINT32_MAX / CACHE_BLOCK_SIZE) /* the last one IMAP can address */
 
 /* Size of a body whose last bytes are in block lo and whose block hi is
  * empty (lo < hi): found by halves. */
@@ -84,7 +85,7 @@ static int64_t size_between(struct mailbox *mb, const struct mailbox_file *f, ui
 		if (len < 0)
 			return len;
 		if (len > 0 && len < (long)CACHE_BLOCK_SIZE)
-			return (int64_t)mid * CACHE_BLOCK_SIZE + len;	/* the end */
+			return (int64_t)mid * CACHE_BLOCK_SIZE + len; /* the end */
 		if (len > 0)
 			lo = mid;
 		else
@@ -109,9 +110,9 @@ static int64_t verified_size(struct mailbox *mb, const struct mailbox_file *f)
 
 	if (len < 0 || (len > 0 && len < (long)CACHE_BLOCK_SIZE))
 		return len < 0 ? len : (int64_t)block * CACHE_BLOCK_SIZE + len;
-	if (len == 0)		/* shorter than claimed */
+	if (len == 0) /* shorter than claimed */
 		return block ? size_between(mb, f, 0, block) : 0;
-	while (block < MAX_BLOCK) {	/* longer, or exactly full */
+	while (block < MAX_BLOCK) { /* longer, or exactly full */
 		uint32_t probe = MAX_BLOCK - block > step ? block + step : MAX_BLOCK;
 
 		len = block_length(mb, f, probe);
@@ -124,7 +125,7 @@ static int64_t verified_size(struct mailbox *mb, const struct mailbox_file *f)
 		block = probe;
 		step *= 2;
 	}
-	return ((int64_t)MAX_BLOCK + 1) * CACHE_BLOCK_SIZE;	/* 4 GiB or more */
+	return ((int64_t)MAX_BLOCK + 1) * CACHE_BLOCK_SIZE; /* 4 GiB or more */
 }
 
 void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p)
@@ -193,7 +194,8 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	for (size_t i = from, n = 0; order && i <= to && from <= to; i++) {
 		uids[n++] = uid_at(l, order, i);
 		if (n == sizeof(uids) / sizeof(uids[0]) || i == to) {
-			prefetch_messages(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, uids, n);
+			prefetch_messages(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, uids,
+					  n);
 			n = 0;
 		}
 	}
@@ -247,7 +249,7 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	file = m ? calloc(1, sizeof(*file)) : NULL;
 	if (file) {
 		file->folder = f->id;
-		file->last_block = UINT32_MAX;	/* nothing read yet */
+		file->last_block = UINT32_MAX; /* nothing read yet */
 		file->key = mb_folder_key(mb, f);
 		file->uidvalidity = l->uidvalidity;
 		file->uid = m->uid;
@@ -269,8 +271,8 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	}
 	real = verified_size(mb, file);
 	if (real > UINT32_MAX) {
-		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address",
-			 file->uid, f->path);
+		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address", file->uid,
+			 f->path);
 		real = -EFBIG;
 	}
 	if (real < 0) {
@@ -279,8 +281,8 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		return (int)real;
 	}
 	if ((uint64_t)real != file->size) {
-		log_warn("UID %u of %s: RFC822.SIZE says %llu bytes but the message has %lld",
-			 file->uid, f->path, (unsigned long long)file->size, (long long)real);
+		log_warn("UID %u of %s: RFC822.SIZE says %llu bytes but the message has %lld", file->uid,
+			 f->path, (unsigned long long)file->size, (long long)real);
 		file->size = (uint64_t)real;
 		__atomic_store_n(&m->size, (uint32_t)real, __ATOMIC_RELAXED);
 		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
@@ -339,4 +341,3 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	}
 	return (long)done;
 }
-

@@ -35,8 +35,8 @@ static void prune_aliases_locked(struct folder *f, const struct listing *l)
 
 		if (listed && !a.uidvalidity)
 			a.uidvalidity = l->uidvalidity;
-		if ((a.uidvalidity && a.uidvalidity != l->uidvalidity) ||
-		    mb_is_removed_locked(f, a.uid) || (!listed && a.uid < top)) {
+		if ((a.uidvalidity && a.uidvalidity != l->uidvalidity) || mb_is_removed_locked(f, a.uid) ||
+		    (!listed && a.uid < top)) {
 			free(a.name);
 			continue;
 		}
@@ -48,16 +48,14 @@ static void prune_aliases_locked(struct folder *f, const struct listing *l)
 /* The UID name stands for in l, 0 for none: a listed message's own name (or
  * UID.eml) first, then the newest alias of a listed message.  *hidden: it
  * names a message moved or deleted through the mount.  f->lock held. */
-static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, const char *name,
-				   bool *hidden)
+static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, const char *name, bool *hidden)
 {
 	const struct msg *m;
 	bool removed = false;
 	uint32_t uid;
 
 	*hidden = false;
-	if (names_parse_uid(name, &uid) == 0 && (m = mb_listing_find(l, uid)) &&
-	    name_matches(l, m, name)) {
+	if (names_parse_uid(name, &uid) == 0 && (m = mb_listing_find(l, uid)) && name_matches(l, m, name)) {
 		if (!mb_is_removed_locked(f, uid))
 			return uid;
 		removed = true;

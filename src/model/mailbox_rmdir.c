@@ -18,15 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TAG_LEN 8	/* hex digits after the prefix, then '-' and the leaf */
+#define TAG_LEN 8 /* hex digits after the prefix, then '-' and the leaf */
 
 struct rmdir_job {
-	const char *name;	/* the folder (modified UTF-7) */
-	const char *hidden;	/* its private name, NULL: check in place */
-	bool selected;		/* the session has the folder selected */
-	int verdict;		/* what the check found, before any failure */
-	bool renamed;		/* the folder may be under hidden now */
-	bool unknown;		/* the connection died: outcome unknown */
+	const char *name;   /* the folder (modified UTF-7) */
+	const char *hidden; /* its private name, NULL: check in place */
+	bool selected;      /* the session has the folder selected */
+	int verdict;        /* what the check found, before any failure */
+	bool renamed;       /* the folder may be under hidden now */
+	bool unknown;       /* the connection died: outcome unknown */
 };
 
 /* ---- the private name ---- */
@@ -135,8 +135,8 @@ static int set_busy(struct mailbox *mb, char *hidden, bool busy)
 struct scan {
 	const char *name;
 	size_t len;
-	bool self;		/* the folder itself is listed */
-	bool child;		/* so is a folder below it */
+	bool self;  /* the folder itself is listed */
+	bool child; /* so is a folder below it */
 };
 
 static void scan_one(struct scan *sc, const char *name, char delim)
@@ -263,7 +263,7 @@ static int restore_fn(struct imap_session *s, const struct imap_folder_state *st
 	if (sc[0].self) {
 		log_warn("rmdir %.100s interrupted: renaming it back from %.100s", job->name, job->hidden);
 		r = imap_rename_folder(s, job->hidden, job->name);
-		if (r < 0)	/* dead: once more on a new connection */
+		if (r < 0) /* dead: once more on a new connection */
 			return imap_dead(s) ? r : -EIO;
 		job->renamed = false;
 		return job->verdict < 0 ? job->verdict : -EIO;
@@ -297,7 +297,8 @@ int mb_delete_empty_folder(struct mailbox *mb, const char *server)
 	}
 	if (job.renamed)
 		log_warn("rmdir %.100s: the folder is left as %.100s; a folder listing renames it "
-			 "back once its name is free", server, hidden);
+			 "back once its name is free",
+			 server, hidden);
 	if (hidden)
 		set_busy(mb, hidden, false);
 	free(hidden);

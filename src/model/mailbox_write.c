@@ -171,8 +171,8 @@ static int name_taken(struct mailbox *mb, struct folder *to, const char *name)
 	return r == -ENOENT ? 0 : r;
 }
 
-int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
-		   uint64_t newparent, const char *newname)
+int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name, uint64_t newparent,
+		   const char *newname)
 {
 	struct folder *f, *to;
 	uint32_t uid, validity;
@@ -203,15 +203,15 @@ int mailbox_rename(struct mailbox *mb, uint64_t parent, const char *name,
 
 /* ---- flags and other attributes ---- */
 
-#define XATTR_IMAP "user.imap."	/* the attributes this file answers */
+#define XATTR_IMAP "user.imap." /* the attributes this file answers */
 #define XATTR_FLAGS XATTR_IMAP "flags"
 #define XATTR_UID XATTR_IMAP "uid"
 #define XATTR_INTERNALDATE XATTR_IMAP "internaldate"
 #define XATTR_MESSAGE_ID XATTR_IMAP "message_id"
-#define UID_TEXT_SIZE 11	/* a UID in decimal, and the NUL */
+#define UID_TEXT_SIZE 11 /* a UID in decimal, and the NUL */
 
-static const char xattr_names[] = XATTR_FLAGS "\0" XATTR_UID "\0" XATTR_INTERNALDATE "\0"
-				  XATTR_MESSAGE_ID "\0user.mapi.message_class";
+static const char xattr_names[] =
+	XATTR_FLAGS "\0" XATTR_UID "\0" XATTR_INTERNALDATE "\0" XATTR_MESSAGE_ID "\0user.mapi.message_class";
 
 const char *mailbox_xattr_names(size_t *len)
 {
@@ -239,7 +239,7 @@ static int info_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	struct info_job *job = ctx;
 	int r = check_validity(s, job->uidvalidity, job->folder);
 
-	(void)st;	/* check_validity asks the session, which may re-SELECT */
+	(void)st; /* check_validity asks the session, which may re-SELECT */
 	return r < 0 ? r : imap_fetch_info(s, job->uid, &job->info);
 }
 
@@ -280,7 +280,8 @@ static char *rfc3339(int64_t t)
 
 static char *flags_text(const struct imap_message_info *info)
 {
-	struct flag_set fs = { .system = info->system_flags, .nkeywords = info->nkeywords,
+	struct flag_set fs = { .system = info->system_flags,
+			       .nkeywords = info->nkeywords,
 			       .keywords = info->keywords };
 
 	return flags_format(&fs);
@@ -351,7 +352,7 @@ int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t
 
 	if (r < 0)
 		return r;
-	canonical = flags_format(&fs);	/* the journal keeps it as text */
+	canonical = flags_format(&fs); /* the journal keeps it as text */
 	flags_free(&fs);
 	if (!canonical)
 		return -ENOMEM;

@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define QUOTA_MAX_AGE 60	/* seconds */
+#define QUOTA_MAX_AGE 60 /* seconds */
 
 struct quota {
 	struct pool *pool;
-	pthread_mutex_t lock;	/* protects the rest; not held across I/O */
+	pthread_mutex_t lock; /* protects the rest; not held across I/O */
 	bool known;
-	bool unsupported;	/* no QUOTA, or no STORAGE limit: do not ask again */
-	uint64_t used, limit;	/* bytes */
-	time_t asked;		/* monotonic seconds of the last attempt */
+	bool unsupported;     /* no QUOTA, or no STORAGE limit: do not ask again */
+	uint64_t used, limit; /* bytes */
+	time_t asked;         /* monotonic seconds of the last attempt */
 };
 
 struct quota *quota_new(struct pool *pool)
@@ -69,7 +69,7 @@ int quota_get(struct quota *q, uint64_t *used, uint64_t *limit)
 	pthread_mutex_lock(&q->lock);
 	ask = !q->unsupported && (!q->asked || now_s() - q->asked >= QUOTA_MAX_AGE);
 	if (ask)
-		q->asked = now_s();	/* one asker at a time; the others use what is known */
+		q->asked = now_s(); /* one asker at a time; the others use what is known */
 	pthread_mutex_unlock(&q->lock);
 	if (ask) {
 		r = pool_run(q->pool, NULL, 0, quota_fn, &job);

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 struct receive {
-	struct mailbox *mb;		/* this field and the four below: set once */
+	struct mailbox *mb; /* this field and the four below: set once */
 	struct pool *pool;
 	struct receive_options opt;
 	/* local persistence, when the server has no METADATA: a file in a
@@ -38,36 +38,36 @@ struct receive {
 	struct files_dir *state_dir;
 	char *state_file;
 
-	pthread_mutex_t lock;		/* protects the fields below */
-	pthread_cond_t save_ended;	/* with lock: saving became false */
+	pthread_mutex_t lock;      /* protects the fields below */
+	pthread_cond_t save_ended; /* with lock: saving became false */
 	struct rfolders *table;
-	bool loaded;		/* the server's (or the local) table was read:
+	bool loaded;         /* the server's (or the local) table was read:
 				 * until then it must never be overwritten */
-	bool on_server;		/* kept in the METADATA entry, else locally */
-	uint64_t changes;	/* changes made to the table so far */
-	bool saving;		/* a save is under way, without the lock */
-	uint64_t saved_upto;	/* the last save that ended had changes up to */
-	int saved_result;	/* this one in: 0, or -EIO */
+	bool on_server;      /* kept in the METADATA entry, else locally */
+	uint64_t changes;    /* changes made to the table so far */
+	bool saving;         /* a save is under way, without the lock */
+	uint64_t saved_upto; /* the last save that ended had changes up to */
+	int saved_result;    /* this one in: 0, or -EIO */
 
-	uint32_t inbox_seen;	/* routing: INBOX UIDs up to here are left alone;
+	uint32_t inbox_seen; /* routing: INBOX UIDs up to here are left alone;
 				 * the routing thread's (receive_load's before) */
 	pthread_t thread;
 	bool running;
-	pthread_mutex_t stop_lock;	/* protects stopping */
-	pthread_cond_t stop_cond;	/* with stop_lock: stopping became true */
+	pthread_mutex_t stop_lock; /* protects stopping */
+	pthread_cond_t stop_cond;  /* with stop_lock: stopping became true */
 	bool stopping;
 };
 
 #define STATE_FILE_PREFIX "receive-folders."
-#define TABLE_TEXT_MAX (1u << 20)	/* a saved table's bytes that are read */
-#define ROUTE_POLL_DEFAULT 10		/* seconds between INBOX checks */
+#define TABLE_TEXT_MAX (1u << 20) /* a saved table's bytes that are read */
+#define ROUTE_POLL_DEFAULT 10     /* seconds between INBOX checks */
 #define INBOX_NAME "INBOX"
 #define INBOX_LEN (sizeof(INBOX_NAME) - 1)
 
 /* ---- persistence ---- */
 
 struct metadata_job {
-	char *value;		/* in: to store; out: loaded */
+	char *value; /* in: to store; out: loaded */
 	bool store;
 };
 
@@ -119,8 +119,8 @@ static int save_local(const struct receive *r, const char *text, size_t len)
 	int err = files_replace_at(files_dir_fd(r->state_dir), r->state_file, text, len, true);
 
 	if (err < 0)
-		log_warn("cannot save the receive-folder table to %s/%s: %s",
-			 files_dir_path(r->state_dir), r->state_file, strerror(-err));
+		log_warn("cannot save the receive-folder table to %s/%s: %s", files_dir_path(r->state_dir),
+			 r->state_file, strerror(-err));
 	return err;
 }
 
@@ -158,8 +158,8 @@ static int store_text(struct receive *r, char *text, size_t len, bool *on_server
 	if (err == -EPERM || err == -EOPNOTSUPP) {
 		/* the server will not keep our entry: keep the table here */
 		log_warn("the server refuses to store the receive-folder table; keeping it in %s%s%s",
-			 r->state_dir ? files_dir_path(r->state_dir) : "(nowhere)",
-			 r->state_file ? "/" : "", r->state_file ? r->state_file : "");
+			 r->state_dir ? files_dir_path(r->state_dir) : "(nowhere)", r->state_file ? "/" : "",
+			 r->state_file ? r->state_file : "");
 		*on_server = false;
 	}
 	if (!*on_server)
@@ -220,7 +220,8 @@ static int save(struct receive *r, uint64_t mine)
 	pthread_mutex_unlock(&r->lock);
 	if (err == -ETIMEDOUT)
 		log_warn("the receive-folder table is still being saved after %u s: this change may "
-			 "not reach it", r->opt.timeout);
+			 "not reach it",
+			 r->opt.timeout);
 	return err;
 }
 
@@ -250,7 +251,8 @@ static struct rfolders *parse_table(const char *text)
 
 			tab = tab ? memchr(tab + 1, '\t', len - (size_t)(tab + 1 - line)) : NULL;
 			time_field = tab ? tab + 1 : NULL;
-			if (c.op == CTL_SET && rfolders_load_row(t, c.cls, c.folder, parse_time(time_field)) < 0)
+			if (c.op == CTL_SET &&
+			    rfolders_load_row(t, c.cls, c.folder, parse_time(time_field)) < 0)
 				log_warn("ignoring a saved receive-folder row for \"%.100s\"", c.cls);
 			ctl_command_free(&c);
 		}
@@ -277,16 +279,16 @@ static int load_table(struct receive *r)
 	ok = err == 0 || err == -ENODATA || err == -EOPNOTSUPP;
 	if (err == 0)
 		t = parse_table(job.value);
-	else if ((err == -EOPNOTSUPP || err == -ENODATA) && r->state_file &&
-		 (job.value = load_local(r)))
-		t = parse_table(job.value);	/* nothing on the server: what we kept here */
+	else if ((err == -EOPNOTSUPP || err == -ENODATA) && r->state_file && (job.value = load_local(r)))
+		t = parse_table(job.value); /* nothing on the server: what we kept here */
 	else if (!ok)
 		log_warn("cannot read the receive-folder table from the server: %s (the default "
-			 "rows apply; changes are refused until it can be read)", strerror(-err));
+			 "rows apply; changes are refused until it can be read)",
+			 strerror(-err));
 	free(job.value);
 	if (ok)
-		log_debug("receive folders: kept %s", err != -EOPNOTSUPP ? "on the server (METADATA)"
-									: "in a local file");
+		log_debug("receive folders: kept %s",
+			  err != -EOPNOTSUPP ? "on the server (METADATA)" : "in a local file");
 	pthread_mutex_lock(&r->lock);
 	/* a load by another thread may have ended first: changes since count */
 	if (t && !r->loaded) {
@@ -421,7 +423,7 @@ static int known_result(const char *folder, void *ctx)
 
 struct apply_state {
 	struct receive *r;
-	uint64_t change;	/* the last one made, 0: none */
+	uint64_t change; /* the last one made, 0: none */
 };
 
 static int apply(const struct ctl_command *c, void *ctx)
@@ -514,7 +516,7 @@ static int folder_of_class(struct receive *r, const char *cls, uint64_t *ino, ch
 	if (err < 0)
 		return err;
 	if (strcmp(copy, RFOLDERS_ROOT) == 0)
-		err = -EOPNOTSUPP;	/* IMAP cannot store mail at the root */
+		err = -EOPNOTSUPP; /* IMAP cannot store mail at the root */
 	else
 		err = mailbox_folder_by_path(r->mb, copy, ino);
 	if (path && err == 0)
@@ -530,7 +532,7 @@ int receive_target(struct receive *r, const char *data, size_t len, uint64_t *fo
 	int err = ensure_loaded(r);
 
 	if (err < 0)
-		return err;	/* the rules are unknown: deliver nowhere rather than wrongly */
+		return err; /* the rules are unknown: deliver nowhere rather than wrongly */
 	msgclass_of_message(data, len, cls, sizeof(cls));
 	log_debug("delivering a message of class %s", cls);
 	return folder_of_class(r, cls, folder_ino, NULL);

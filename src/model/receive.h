@@ -17,10 +17,10 @@ struct ctl_writer;
 struct receive;
 
 struct receive_options {
-	const char *account;	/* "user@host:port": names the local state file */
+	const char *account; /* "user@host:port": names the local state file */
 	bool route_incoming;
-	int poll_interval;	/* seconds between INBOX checks when routing */
-	unsigned timeout;	/* seconds a change waits for saves by others */
+	int poll_interval; /* seconds between INBOX checks when routing */
+	unsigned timeout;  /* seconds a change waits for saves by others */
 };
 
 #define RECEIVE_CTL_NAME ".receive-folders"

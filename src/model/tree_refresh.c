@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define LISTED_FIRST 64		/* first allocation for LIST's answers */
+#define LISTED_FIRST 64 /* first allocation for LIST's answers */
 
 /* Makes sure every ancestor of path exists as a directory; returns the id
  * of path's parent. */
@@ -246,8 +246,7 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
 /* Waits for the LIST in flight to end: whether it began early enough to
  * serve a caller that asked at `asked` (then *r is its result); -ETIMEDOUT
  * in *r when it did not end in time. */
-static bool wait_for_list_locked(struct mailbox *mb, const struct timespec *asked, double max_age,
-				 int *r)
+static bool wait_for_list_locked(struct mailbox *mb, const struct timespec *asked, double max_age, int *r)
 {
 	struct timespec began = mb->list_started, until;
 	unsigned ended = mb->lists_ended;

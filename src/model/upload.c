@@ -25,41 +25,41 @@
 #include <fuse_lowlevel.h>
 
 struct upload {
-	struct uploads *owner;	/* this field and the five below: set at creation */
+	struct uploads *owner; /* this field and the five below: set at creation */
 	uint64_t ino;
 	uint64_t parent;
 	char *name;
 	int fd;
-	uint64_t limit;		/* bytes it may have */
-	unsigned refs;		/* the registry's and the open handle's; atomic */
+	uint64_t limit; /* bytes it may have */
+	unsigned refs;  /* the registry's and the open handle's; atomic */
 	/* protects the fields below.  While storing, the storing thread reads
 	 * date and flags without it: whatever changes them (or the data)
 	 * first waits for storing to end. */
 	pthread_mutex_t lock;
-	pthread_cond_t store_ended;	/* with lock: storing became false */
-	int error;		/* a write or truncate failed: store nothing */
-	int64_t date;		/* 0: the server's clock */
+	pthread_cond_t store_ended; /* with lock: storing became false */
+	int error;                  /* a write or truncate failed: store nothing */
+	int64_t date;               /* 0: the server's clock */
 	struct flag_set flags;
 	bool has_flags;
-	bool storing;		/* the APPEND is under way, without the lock */
+	bool storing; /* the APPEND is under way, without the lock */
 	bool stored;
-	bool written_after;	/* data came after the APPEND */
+	bool written_after; /* data came after the APPEND */
 };
 
 struct uploads {
-	struct mailbox *mb;		/* this field and the three below: set once */
+	struct mailbox *mb; /* this field and the three below: set once */
 	struct receive *rcv;
 	const struct files_dir *dir;
-	unsigned wait_ms;		/* for a store under way, at most */
-	pthread_mutex_t lock;		/* protects what follows */
+	unsigned wait_ms;     /* for a store under way, at most */
+	pthread_mutex_t lock; /* protects what follows */
 	struct upload **v;
 	size_t n, cap;
 	uint32_t next_serial;
-	uint64_t limit;			/* what one message may have, */
-	bool limit_known;		/* once a session could tell */
+	uint64_t limit;   /* what one message may have, */
+	bool limit_known; /* once a session could tell */
 };
 
-#define UPLOADS_FIRST_CAP 16	/* files being written at once, before the registry grows */
+#define UPLOADS_FIRST_CAP 16 /* files being written at once, before the registry grows */
 #define USER_XATTR_PREFIX "user."
 
 struct uploads *uploads_new(struct mailbox *mb, struct receive *rcv, const struct files_dir *dir,
@@ -129,7 +129,7 @@ static uint64_t size_limit(struct uploads *u)
 	limit = u->limit;
 	pthread_mutex_unlock(&u->lock);
 	if (known || mailbox_append_limit(u->mb, &limit) < 0)
-		return limit;	/* no session now: MAILBOX_APPEND_MAX, ask again later */
+		return limit; /* no session now: MAILBOX_APPEND_MAX, ask again later */
 	pthread_mutex_lock(&u->lock);
 	u->limit = limit;
 	u->limit_known = true;
@@ -137,8 +137,7 @@ static uint64_t size_limit(struct uploads *u)
 	return limit;
 }
 
-int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct upload **out,
-		   struct stat *st)
+int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct upload **out, struct stat *st)
 {
 	struct upload *up;
 	int r;
@@ -161,8 +160,7 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 	up->fd = files_temp_at(files_dir_fd(u->dir));
 	if (up->fd < 0) {
 		r = up->fd;
-		log_warn("cannot create a temporary file in %s: %s", files_dir_path(u->dir),
-			 strerror(-r));
+		log_warn("cannot create a temporary file in %s: %s", files_dir_path(u->dir), strerror(-r));
 		pthread_cond_destroy(&up->store_ended);
 		free(up->name);
 		free(up);
@@ -171,7 +169,7 @@ int uploads_create(struct uploads *u, uint64_t parent, const char *name, struct 
 	up->owner = u;
 	up->parent = parent;
 	up->limit = size_limit(u);
-	up->refs = 2;	/* the registry's and the open handle's */
+	up->refs = 2; /* the registry's and the open handle's */
 	pthread_mutex_init(&up->lock, NULL);
 	pthread_mutex_lock(&u->lock);
 	if (u->n == u->cap) {
@@ -202,8 +200,8 @@ static int fail_locked(struct upload *up, int r)
 		return r;
 	up->error = r;
 	if (r == -EFBIG)
-		log_warn("%s: larger than the %llu bytes one message may have here: not stored",
-			 up->name, (unsigned long long)up->limit);
+		log_warn("%s: larger than the %llu bytes one message may have here: not stored", up->name,
+			 (unsigned long long)up->limit);
 	else
 		log_warn("%s: cannot keep the data being written: %s; not stored", up->name, strerror(-r));
 	return r;
@@ -298,13 +296,13 @@ static int ready_to_store_locked(struct upload *up, size_t *size)
 	if (r < 0)
 		return r;
 	if (up->error)
-		return up->error;	/* the data is not what the writer wrote */
+		return up->error; /* the data is not what the writer wrote */
 	if (up->stored)
-		return up->written_after ? -EPERM : 0;	/* a stored message cannot change */
+		return up->written_after ? -EPERM : 0; /* a stored message cannot change */
 	if (fstat(up->fd, &st) < 0)
 		return -errno;
 	if (st.st_size == 0)
-		return -EINVAL;	/* nothing to store: not a message */
+		return -EINVAL; /* nothing to store: not a message */
 	if ((uint64_t)st.st_size > up->limit)
 		return fail_locked(up, -EFBIG);
 	*size = (size_t)st.st_size;
@@ -450,7 +448,7 @@ int uploads_setxattr(struct uploads *u, uint64_t ino, const char *name, const ch
 	if (strncmp(name, USER_XATTR_PREFIX, strlen(USER_XATTR_PREFIX)) != 0)
 		return -ENOTSUP;
 	if (strcmp(name, "user.imap.flags") != 0)
-		return 0;	/* cp -a copies uid, dates...: those are the server's to give */
+		return 0; /* cp -a copies uid, dates...: those are the server's to give */
 	r = flags_parse(value, size, &fs);
 	if (r < 0)
 		return r;

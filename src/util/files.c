@@ -15,7 +15,7 @@
 
 #define PRIVATE_DIR_MODE 0700
 #define PRIVATE_FILE_MODE 0600
-#define PERMISSION_BITS 07777	/* with setuid, setgid and sticky */
+#define PERMISSION_BITS 07777 /* with setuid, setgid and sticky */
 /* Temporary names clash only with an earlier crash's leftovers: a few
  * tries find a free one. */
 #define TEMP_NAME_TRIES 100
@@ -34,7 +34,7 @@ static void make_parents(char *path, char *last)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		mkdir(path, PRIVATE_DIR_MODE);	/* failures show when the last one is opened */
+		mkdir(path, PRIVATE_DIR_MODE); /* failures show when the last one is opened */
 		*p = '/';
 	}
 }
@@ -59,8 +59,7 @@ static int check_dir(int fd, const char *path, bool strict, char *err, size_t er
 	}
 	/* others could have put anything in it already */
 	if (strict && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		snprintf(err, errlen, "%s is writable by group or others; run chmod 700 %s",
-			 path, path);
+		snprintf(err, errlen, "%s is writable by group or others; run chmod 700 %s", path, path);
 		return -EPERM;
 	}
 	if ((st.st_mode & PERMISSION_BITS) != PRIVATE_DIR_MODE && fchmod(fd, PRIVATE_DIR_MODE) < 0) {
@@ -105,8 +104,8 @@ static int new_dir(int fd, const char *path, struct files_dir **out)
 }
 
 /* Opens dir/last after creating it; strict: refuse a group/other mode. */
-static int open_private(int parent, const char *last, const char *path, bool strict,
-			struct files_dir **out, char *err, size_t errlen)
+static int open_private(int parent, const char *last, const char *path, bool strict, struct files_dir **out,
+			char *err, size_t errlen)
 {
 	int fd, r;
 
@@ -160,8 +159,8 @@ int files_dir_open(const char *path, struct files_dir **out, char *err, size_t e
 	return r;
 }
 
-int files_dir_sub(const struct files_dir *d, const char *name, struct files_dir **out,
-		  char *err, size_t errlen)
+int files_dir_sub(const struct files_dir *d, const char *name, struct files_dir **out, char *err,
+		  size_t errlen)
 {
 	char *path = malloc(strlen(d->path) + strlen(name) + 2);
 	int r;
@@ -231,8 +230,7 @@ int files_open_at(int dirfd, const char *name)
 
 int files_create_at(int dirfd, const char *name, int access)
 {
-	int fd = openat(dirfd, name, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			PRIVATE_FILE_MODE);
+	int fd = openat(dirfd, name, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, PRIVATE_FILE_MODE);
 
 	if (fd < 0)
 		return -errno;

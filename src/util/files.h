@@ -26,8 +26,8 @@ int files_dir_open(const char *path, struct files_dir **out, char *err, size_t e
 /* The subdirectory name of d, created 0700 when absent, under the same
  * checks (except that a group/other mode is corrected: only the user can
  * have made it inside d).  The result is independent of d. */
-int files_dir_sub(const struct files_dir *d, const char *name, struct files_dir **out,
-		  char *err, size_t errlen);
+int files_dir_sub(const struct files_dir *d, const char *name, struct files_dir **out, char *err,
+		  size_t errlen);
 
 void files_dir_close(struct files_dir *d);
 

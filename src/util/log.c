@@ -15,7 +15,7 @@
 /* A longer message is cut: it can only be quoting too much server text. */
 #define LOG_LINE_MAX 1024
 
-static bool debug_enabled;	/* both set by log_init, before any thread */
+static bool debug_enabled; /* both set by log_init, before any thread */
 static bool use_syslog;
 
 void log_init(bool debug, bool to_syslog)

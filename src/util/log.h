@@ -6,7 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum log_level { LOG_LEVEL_ERR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_level {
+	LOG_LEVEL_ERR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
 
 /* Called once before threads start; to_syslog after daemonising. */
 void log_init(bool debug, bool to_syslog);
@@ -23,10 +28,13 @@ size_t log_sanitize(char *text);
 void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define log_err(...)   log_msg(LOG_LEVEL_ERR, __func__, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_LEVEL_WARN, __func__, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_LEVEL_INFO, __func__, __VA_ARGS__)
-#define log_debug(...) \
-	do { if (log_debug_enabled()) log_msg(LOG_LEVEL_DEBUG, __func__, __VA_ARGS__); } while (0)
+#define log_err(...) log_msg(LOG_LEVEL_ERR, __func__, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __func__, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __func__, __VA_ARGS__)
+#define log_debug(...)                                                   \
+	do {                                                             \
+		if (log_debug_enabled())                                 \
+			log_msg(LOG_LEVEL_DEBUG, __func__, __VA_ARGS__); \
+	} while (0)
 
 #endif

@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#define MIME_MAX_DEPTH 20	/* multiparts nested deeper are not split */
-#define MIME_MAX_PARTS 1000	/* parts per message; later ones are dropped */
+#define MIME_MAX_DEPTH 20   /* multiparts nested deeper are not split */
+#define MIME_MAX_PARTS 1000 /* parts per message; later ones are dropped */
 
 /*
  * A MIME tree, built either from message bytes (msgclass_parse) or by the
@@ -23,26 +23,26 @@ struct mime_param {
 };
 
 struct mime_part {
-	char *type, *subtype;		/* "multipart", "mixed"; defaults text/plain */
-	struct mime_param *params;	/* Content-Type parameters, values unquoted;
+	char *type, *subtype;      /* "multipart", "mixed"; defaults text/plain */
+	struct mime_param *params; /* Content-Type parameters, values unquoted;
 					 * RFC 2231 name*=, name*0= ... are joined
 					 * and percent-decoded (charset dropped) */
 	size_t nparams;
-	char *disposition_filename;	/* Content-Disposition filename=, may be NULL */
-	char *encoding;			/* Content-Transfer-Encoding, lower-case, may be NULL */
-	char *part_id;			/* IMAP section: "1", "2.1"; a non-multipart
+	char *disposition_filename; /* Content-Disposition filename=, may be NULL */
+	char *encoding;             /* Content-Transfer-Encoding, lower-case, may be NULL */
+	char *part_id;              /* IMAP section: "1", "2.1"; a non-multipart
 					 * top level is "1", a multipart top level "" */
-	const char *body;		/* raw (still transfer-encoded) body when parsed
+	const char *body;           /* raw (still transfer-encoded) body when parsed
 					 * from bytes; NULL when not loaded */
 	size_t body_len;
-	struct mime_part *children;	/* multipart children; none for message/rfc822 */
+	struct mime_part *children; /* multipart children; none for message/rfc822 */
 	size_t nchildren;
 };
 
 struct mime_message {
 	struct mime_part root;
-	char *content_class;		/* top-level Content-Class, trimmed, may be NULL */
-	char *tnef_correlator;		/* top-level X-MS-TNEF-Correlator, trimmed, may be NULL */
+	char *content_class;   /* top-level Content-Class, trimmed, may be NULL */
+	char *tnef_correlator; /* top-level X-MS-TNEF-Correlator, trimmed, may be NULL */
 };
 
 #endif

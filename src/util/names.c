@@ -13,16 +13,15 @@
 
 #define EML_SUFFIX ".eml"
 #define EML_SUFFIX_LEN (sizeof(EML_SUFFIX) - 1)
-#define UID_DIGITS_MAX 10	/* 4294967295 */
+#define UID_DIGITS_MAX 10 /* 4294967295 */
 #define NO_SUBJECT "(no subject)"
 
 /* Whitespace and controls, all folded into one space between words: C0,
  * DEL, C1, NBSP, and the Unicode spaces and separators of category Z. */
 static bool is_space_cp(uint32_t cp)
 {
-	return cp <= 0x20 || (cp >= 0x7f && cp <= 0xA0) || cp == 0x1680 ||
-	       (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-	       cp == 0x205F || cp == 0x3000;
+	return cp <= 0x20 || (cp >= 0x7f && cp <= 0xA0) || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+	       cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 /* The next character of the subject, an undecodable byte taken as U+FFFD. */
@@ -55,7 +54,7 @@ static size_t clean_subject(char *dst, size_t room, const char *subject)
 		size_t elen;
 
 		if (utf8_is_format(cp))
-			continue;	/* invisible: dropped, not a word break */
+			continue; /* invisible: dropped, not a word break */
 		if (is_space_cp(cp)) {
 			gap = n > 0;
 			continue;

@@ -88,7 +88,10 @@ char *names_subject_from_headers(const char *block, size_t len);
  * case-insensitively) in a header block, or NULL when absent or empty. */
 char *names_header_field(const char *block, size_t len, const char *name);
 
-enum names_mode { NAMES_READABLE, NAMES_UID };
+enum names_mode {
+	NAMES_READABLE,
+	NAMES_UID
+};
 #define NAMES_MAX 255
 
 /*

@@ -25,10 +25,9 @@ static bool is_wsp(char c)
 #define C1_START 0x80
 #define C1_END 0xA0
 static const uint16_t cp1252_c1[C1_END - C1_START] = {
-	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
-	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+	0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+	0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
 };
 
 /* Copies text that should be UTF-8 but may not be: stray 8-bit bytes are
@@ -63,10 +62,10 @@ static void emit_text(struct strbuf *out, const char *s, size_t n)
 /* An encoded word; text points into the header. */
 struct ew {
 	char charset[CHARSET_MAX + 1];
-	char enc;		/* 'b' or 'q' */
+	char enc; /* 'b' or 'q' */
 	const char *text;
 	size_t text_len;
-	size_t raw_len;		/* from "=?" to "?=" inclusive */
+	size_t raw_len; /* from "=?" to "?=" inclusive */
 };
 
 /* Only names iconv could know; keeps '/' and other oddities away from
@@ -125,8 +124,7 @@ static bool decode_q(const char *s, size_t n, struct strbuf *b)
 			strbuf_addc(b, ' ');
 		} else if (s[i] != '=') {
 			strbuf_addc(b, s[i]);
-		} else if (i + 2 < n && chars_hex_value(s[i + 1]) >= 0 &&
-			   chars_hex_value(s[i + 2]) >= 0) {
+		} else if (i + 2 < n && chars_hex_value(s[i + 1]) >= 0 && chars_hex_value(s[i + 2]) >= 0) {
 			strbuf_addc(b, (char)(chars_hex_value(s[i + 1]) * 16 + chars_hex_value(s[i + 2])));
 			i += 2;
 		} else {
@@ -175,16 +173,16 @@ static bool decode_payload(const struct ew *w, struct strbuf *b)
  * so a character split across words (a common mailer bug) survives. */
 struct decoder {
 	struct strbuf *out;
-	struct strbuf word;		/* payload of the word being looked at */
-	struct strbuf group;		/* payload of the current group */
-	char charset[CHARSET_MAX + 1];	/* the group's; "" when there is none */
-	const char *raw;		/* the group's raw text */
+	struct strbuf word;            /* payload of the word being looked at */
+	struct strbuf group;           /* payload of the current group */
+	char charset[CHARSET_MAX + 1]; /* the group's; "" when there is none */
+	const char *raw;               /* the group's raw text */
 	size_t raw_len;
-	const char *lead;		/* whitespace before the group */
+	const char *lead; /* whitespace before the group */
 	size_t lead_len;
-	const char *ws;			/* whitespace seen after the group */
+	const char *ws; /* whitespace seen after the group */
 	size_t ws_len;
-	bool after_word;		/* last thing emitted: a decoded word */
+	bool after_word; /* last thing emitted: a decoded word */
 };
 
 static int group_to_utf8(struct decoder *d, struct strbuf *utf8)
@@ -381,8 +379,7 @@ static bool is_space_byte(char c)
 
 /* Finds field `name` in a header block; [*v, *e) is its value, folded
  * lines included, surrounding whitespace trimmed. */
-static bool find_field(const char *block, size_t len, const char *name, const char **v,
-		       const char **e)
+static bool find_field(const char *block, size_t len, const char *name, const char **v, const char **e)
 {
 	const char *end = block ? block + len : block;
 

@@ -112,8 +112,7 @@ static int iconv_step(iconv_t cd, char **src, size_t *left, struct strbuf *out)
 
 /* The final flush is what makes stateful converters (UTF-7, ISO-2022-JP)
  * emit their last bytes. */
-int strbuf_add_converted(struct strbuf *b, const char *to, const char *from, char *in,
-			 size_t inlen)
+int strbuf_add_converted(struct strbuf *b, const char *to, const char *from, char *in, size_t inlen)
 {
 	iconv_t cd = iconv_open(to, from);
 	char *src = in;

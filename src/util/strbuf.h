@@ -10,9 +10,9 @@
 /* Start with (struct strbuf){0}.  data is not NUL-terminated before
  * strbuf_take; len may be reset to 0 to reuse the allocation. */
 struct strbuf {
-	char *data;	/* owned */
+	char *data; /* owned */
 	size_t len, cap;
-	bool failed;	/* an allocation failed: every later append is dropped */
+	bool failed; /* an allocation failed: every later append is dropped */
 };
 
 /* Room for extra more bytes; false (and failed set) when there is none. */
@@ -36,7 +36,6 @@ int strbuf_finish(struct strbuf *b, int rc, char **out);
  * character (more input might complete it), -EILSEQ for any other invalid
  * input, -ENOTSUP when iconv knows no such conversion, -ENOMEM.  What was
  * converted before an error stays appended. */
-int strbuf_add_converted(struct strbuf *b, const char *to, const char *from, char *in,
-			 size_t inlen);
+int strbuf_add_converted(struct strbuf *b, const char *to, const char *from, char *in, size_t inlen);
 
 #endif

@@ -18,7 +18,7 @@
 
 struct civil {
 	int64_t year;
-	unsigned month, day;		/* 1-12, 1-31 */
+	unsigned month, day; /* 1-12, 1-31 */
 	unsigned hour, minute, second;
 };
 
@@ -30,8 +30,8 @@ static void civil_from_days(int64_t days, struct civil *c)
 	int64_t era = (z >= 0 ? z : z - (DAYS_PER_ERA - 1)) / DAYS_PER_ERA;
 	int64_t day_of_era = z - era * DAYS_PER_ERA;
 	/* the leap days of 4, 100 and 400 years taken out, then whole years */
-	int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 -
-			       day_of_era / (DAYS_PER_ERA - 1)) / 365;
+	int64_t year_of_era =
+		(day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / (DAYS_PER_ERA - 1)) / 365;
 	int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
 	int64_t month_from_march = (5 * day_of_year + 2) / 153;
 
@@ -43,7 +43,7 @@ static void civil_from_days(int64_t days, struct civil *c)
 /* The reverse, for years whose day count fits (every year parsed here). */
 static int64_t days_from_civil(int64_t year, unsigned month, unsigned day)
 {
-	int64_t y = month <= 2 ? year - 1 : year;	/* the year starts in March */
+	int64_t y = month <= 2 ? year - 1 : year; /* the year starts in March */
 	int64_t era = (y >= 0 ? y : y - (YEARS_PER_ERA - 1)) / YEARS_PER_ERA;
 	int64_t year_of_era = y - era * YEARS_PER_ERA;
 	int64_t month_from_march = month > 2 ? month - 3 : month + 9;
@@ -75,8 +75,8 @@ char *timefmt_iso(int64_t t, char out[static TIMEFMT_ISO_SIZE])
 	struct civil c;
 
 	civil_from_time(t, &c);
-	snprintf(out, TIMEFMT_ISO_SIZE, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02uZ", c.year, c.month,
-		 c.day, c.hour, c.minute, c.second);
+	snprintf(out, TIMEFMT_ISO_SIZE, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02uZ", c.year, c.month, c.day,
+		 c.hour, c.minute, c.second);
 	return out;
 }
 
@@ -118,7 +118,7 @@ const char *timefmt_parse_iso(const char *s, int64_t *t)
 
 	for (size_t i = 0; i < sizeof(shape) - 1; i++)
 		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
-			return NULL;	/* also stops at the NUL */
+			return NULL; /* also stops at the NUL */
 	c.year = digits_value(s, 4);
 	c.month = digits_value(s + 5, 2);
 	c.day = digits_value(s + 8, 2);
@@ -128,7 +128,7 @@ const char *timefmt_parse_iso(const char *s, int64_t *t)
 	if (c.month < 1 || c.month > 12 || c.day < 1 || c.day > days_in_month(c.year, c.month) ||
 	    c.hour > 23 || c.minute > 59 || c.second > 59)
 		return NULL;
-	*t = days_from_civil(c.year, c.month, c.day) * SECONDS_PER_DAY +
-	     c.hour * SECONDS_PER_HOUR + c.minute * SECONDS_PER_MINUTE + c.second;
+	*t = days_from_civil(c.year, c.month, c.day) * SECONDS_PER_DAY + c.hour * SECONDS_PER_HOUR +
+	     c.minute * SECONDS_PER_MINUTE + c.second;
 	return s + sizeof(shape) - 1;
 }

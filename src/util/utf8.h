@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UTF8_MAX_BYTES 4	/* the longest sequence */
-#define UTF8_REPLACEMENT 0xFFFD	/* U+FFFD, what stands for an undecodable byte */
+#define UTF8_MAX_BYTES 4        /* the longest sequence */
+#define UTF8_REPLACEMENT 0xFFFD /* U+FFFD, what stands for an undecodable byte */
 
 /* Length (1-4) of the well-formed sequence at s, of which n bytes may be
  * read, and its code point in *cp; 0 when s starts no such sequence (n is

@@ -14,7 +14,11 @@
 #include "config/netrc.h"
 #include "config/config_file.h"
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)              \
+	do {                     \
+		if (!(cond))     \
+			abort(); \
+	} while (0)
 #define MAX_ARGS 16
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -46,8 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		struct config_account a;
 
-		if (config_file_account((const char *)data, size, "work", "/home/u", &a, err,
-					sizeof(err)) == 0) {
+		if (config_file_account((const char *)data, size, "work", "/home/u", &a, err, sizeof(err)) ==
+		    0) {
 			CHECK(a.options);
 			config_account_free(&a);
 		}

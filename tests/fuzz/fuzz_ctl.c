@@ -16,7 +16,11 @@
 
 #include "mapi/ctl.h"
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)              \
+	do {                     \
+		if (!(cond))     \
+			abort(); \
+	} while (0)
 
 /* Folders whose name starts with 'N' do not exist, 'P' ones are \Noselect. */
 static int check(const char *folder, void *ctx)
@@ -49,7 +53,7 @@ static int apply(const struct ctl_command *c, void *ctx)
 		rfolders_rename_folder(t, c->folder, "Renamed");
 	if (r == 0 && c->op == CTL_SET && c->cls[0] == 'X')
 		rfolders_remove_folder(t, c->folder);
-	return r == -EACCES ? 0 : r;	/* go on past fixed rows to reach more lines */
+	return r == -EACCES ? 0 : r; /* go on past fixed rows to reach more lines */
 }
 
 static void check_table(const struct rfolders *t)

@@ -12,7 +12,11 @@
 
 #include "model/journal_codec.h"
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)              \
+	do {                     \
+		if (!(cond))     \
+			abort(); \
+	} while (0)
 
 static int same_str(const char *a, const char *b)
 {

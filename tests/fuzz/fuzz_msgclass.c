@@ -28,8 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char key[] = "<k@example.com>";
 	struct mime_part tnef = {
-		.type = "application", .subtype = "ms-tnef", .part_id = "1",
-		.body = (const char *)data, .body_len = size,
+		.type = "application",
+		.subtype = "ms-tnef",
+		.part_id = "1",
+		.body = (const char *)data,
+		.body_len = size,
 	};
 	struct mime_message m = { .root = tnef, .tnef_correlator = key };
 	char out[256];

@@ -15,7 +15,11 @@
 
 #include "util/names.h"
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)              \
+	do {                     \
+		if (!(cond))     \
+			abort(); \
+	} while (0)
 
 static int valid_utf8(const unsigned char *s, size_t n)
 {
@@ -65,14 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!text)
 		return 0;
 	memcpy(text, data + 1, size - 1);
-	text[size - 1] = '\0';	/* a C string up to the first NUL */
+	text[size - 1] = '\0'; /* a C string up to the first NUL */
 
 	if (names_mutf7_to_utf8(text, &utf8) == 0) {
 		char *again = NULL;
 
 		CHECK(valid_utf8((const unsigned char *)utf8, strlen(utf8)));
 		CHECK(names_utf8_to_mutf7(utf8, &again) == 0);
-		CHECK(strcmp(again, text) == 0);	/* canonical forms only */
+		CHECK(strcmp(again, text) == 0); /* canonical forms only */
 		free(again);
 	}
 	if (names_folder_to_path(text, delim, &path) == 0) {

@@ -79,3 +79,14 @@ def test_unit_tests_mirror_src():
             assert d in folders, "tests/unit/%s has no src/%s" % (d, d)
     loose = [n for n in os.listdir(unit) if n.endswith(".c")]
     assert not loose, "unit tests outside a folder: %s" % loose
+
+
+def test_code_is_formatted():
+    """The C code is as .clang-format writes it (clang-format -i fixes it)."""
+    files = []
+    for top in ("src", os.path.join("tests", "unit"), os.path.join("tests", "fuzz")):
+        for root, _, names in os.walk(os.path.join(helpers.REPO, top)):
+            files += [os.path.join(root, n) for n in names if n.endswith((".c", ".h"))]
+    r = subprocess.run(["clang-format", "--dry-run", "--Werror"] + sorted(files),
+                       cwd=helpers.REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, "not formatted (run clang-format -i):\n" + r.stderr[-3000:]

@@ -14,7 +14,7 @@
 #define SHORT_BLOCK_LEN 1000
 
 struct source {
-	int fills;		/* atomic */
+	int fills; /* atomic */
 	int fail;
 	useconds_t delay;
 };

@@ -29,8 +29,8 @@ static struct cache *mem_cache(size_t limit)
 	return cache_new(&(struct cache_options){ .memory_limit = limit });
 }
 
-static long read_block(struct cache *c, struct source *src, uint32_t uid, uint32_t block,
-		       size_t at, char *out, size_t len)
+static long read_block(struct cache *c, struct source *src, uint32_t uid, uint32_t block, size_t at,
+		       char *out, size_t len)
 {
 	struct cache_key k = { 1, 7, uid, block };
 	size_t blen;
@@ -68,16 +68,16 @@ static void test_lru_eviction(void **state)
 	(void)state;
 	for (uint32_t uid = 1; uid <= 3; uid++)
 		read_block(c, &src, uid, 0, 0, out, 1);
-	read_block(c, &src, 1, 0, 0, out, 1);	/* 1 is now the most recent */
-	read_block(c, &src, 4, 0, 0, out, 1);	/* evicts 2, the least recent */
+	read_block(c, &src, 1, 0, 0, out, 1); /* 1 is now the most recent */
+	read_block(c, &src, 4, 0, 0, out, 1); /* evicts 2, the least recent */
 	cache_stats(c, &bytes, &hits, &misses);
 	assert_true(bytes <= 3 * CACHE_BLOCK_SIZE);
 	assert_int_equal(src.fills, 4);
 	read_block(c, &src, 1, 0, 0, out, 1);
 	read_block(c, &src, 3, 0, 0, out, 1);
-	assert_int_equal(src.fills, 4);		/* 1 and 3 still there */
+	assert_int_equal(src.fills, 4); /* 1 and 3 still there */
 	read_block(c, &src, 2, 0, 0, out, 1);
-	assert_int_equal(src.fills, 5);		/* 2 was evicted */
+	assert_int_equal(src.fills, 5); /* 2 was evicted */
 	cache_free(c);
 }
 
@@ -195,17 +195,17 @@ static struct cache *disk_cache(const char *dir, size_t memory_limit, size_t dis
 	struct cache *c;
 
 	assert_int_equal(files_dir_open(dir, &fd, err, sizeof(err)), 0);
-	c = cache_new(&(struct cache_options){
-		.memory_limit = memory_limit, .disk_limit = disk_limit, .dir = fd });
-	files_dir_close(fd);	/* the cache keeps blocks/ open itself */
+	c = cache_new(
+		&(struct cache_options){ .memory_limit = memory_limit, .disk_limit = disk_limit, .dir = fd });
+	files_dir_close(fd); /* the cache keeps blocks/ open itself */
 	assert_non_null(c);
 	return c;
 }
 
 static void block_path(const char *dir, const struct cache_key *k, char *out, size_t n)
 {
-	snprintf(out, n, "%s/blocks/%016" PRIx64 "/%" PRIu32 "-%" PRIu32 "-%" PRIu32, dir,
-		 k->folder, k->uidvalidity, k->uid, k->block);
+	snprintf(out, n, "%s/blocks/%016" PRIx64 "/%" PRIu32 "-%" PRIu32 "-%" PRIu32, dir, k->folder,
+		 k->uidvalidity, k->uid, k->block);
 }
 
 static bool block_file_exists(const char *dir, const struct cache_key *k)
@@ -229,8 +229,8 @@ static void read_whole(struct cache *c, struct source *src, const struct cache_k
 	assert_int_equal(blen, want);
 	for (size_t i = 0; i < want; i++)
 		if (out[i] != expected_byte(k, i))
-			fail_msg("uid %u block %u: byte %zu is %d, expected %d", k->uid, k->block, i,
-				 out[i], expected_byte(k, i));
+			fail_msg("uid %u block %u: byte %zu is %d, expected %d", k->uid, k->block, i, out[i],
+				 expected_byte(k, i));
 	/* disk writes happen on a writer thread: wait for them, so what the
 	 * tests look at on disk is settled */
 	cache_flush(c);
@@ -275,7 +275,7 @@ static void test_disk_survives_new_cache(void **state)
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
 	struct cache_key k1 = { 0x1234567890abcdefull, 7, 5, 0 };
-	struct cache_key k2 = { 0x1234567890abcdefull, 7, 99, 3 };	/* short block */
+	struct cache_key k2 = { 0x1234567890abcdefull, 7, 99, 3 }; /* short block */
 	struct cache *c;
 	char path[PATH_MAX];
 	struct stat st;
@@ -300,7 +300,7 @@ static void test_disk_survives_new_cache(void **state)
 	read_whole(c, &src, &k1);
 	read_whole(c, &src, &k2);
 	read_whole(c, &src, &k1);
-	assert_int_equal(src.fills, 2);		/* fill never called again */
+	assert_int_equal(src.fills, 2); /* fill never called again */
 	cache_free(c);
 
 	/* a different UIDVALIDITY is a different block */
@@ -330,9 +330,9 @@ static void test_disk_lru_eviction(void **state)
 	read_whole(c, &src, &k[3]);
 	assert_int_equal(src.fills, 3);
 	assert_true(blocks_du(dir) <= (off_t)limit);
-	read_whole(c, &src, &k[1]);		/* from disk: 1 is now the most recent */
+	read_whole(c, &src, &k[1]); /* from disk: 1 is now the most recent */
 	assert_int_equal(src.fills, 3);
-	read_whole(c, &src, &k[4]);		/* evicts 2, the least recent */
+	read_whole(c, &src, &k[4]); /* evicts 2, the least recent */
 	assert_int_equal(src.fills, 4);
 	assert_true(block_file_exists(dir, &k[1]));
 	assert_false(block_file_exists(dir, &k[2]));
@@ -340,7 +340,7 @@ static void test_disk_lru_eviction(void **state)
 	assert_true(block_file_exists(dir, &k[4]));
 	assert_true(blocks_du(dir) <= (off_t)limit);
 
-	read_whole(c, &src, &k[2]);		/* refetched; evicts 3 (order 2 4 1 3) */
+	read_whole(c, &src, &k[2]); /* refetched; evicts 3 (order 2 4 1 3) */
 	assert_int_equal(src.fills, 5);
 	assert_false(block_file_exists(dir, &k[3]));
 	assert_true(block_file_exists(dir, &k[1]));
@@ -348,7 +348,7 @@ static void test_disk_lru_eviction(void **state)
 	assert_true(block_file_exists(dir, &k[4]));
 	read_whole(c, &src, &k[1]);
 	read_whole(c, &src, &k[4]);
-	assert_int_equal(src.fills, 5);		/* both still on disk */
+	assert_int_equal(src.fills, 5); /* both still on disk */
 	assert_true(blocks_du(dir) <= (off_t)limit);
 
 	/* many more blocks: the total stays within the limit all along */
@@ -406,7 +406,9 @@ static void copy_file(const char *from, const char *to)
 
 static void test_disk_damaged_files(void **state)
 {
-	enum { N = 8 };
+	enum {
+		N = 8
+	};
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
 	struct cache_key k[N];
@@ -424,20 +426,20 @@ static void test_disk_damaged_files(void **state)
 	assert_int_equal(src.fills, N);
 	cache_free(c);
 
-	assert_int_equal(truncate(path[0], DISK_HEADER + 1000), 0);	/* truncated data */
-	assert_int_equal(truncate(path[1], 10), 0);			/* truncated header */
-	flip_byte(path[2], DISK_HEADER + CACHE_BLOCK_SIZE / 2);	/* data corrupted */
-	flip_byte(path[3], DISK_HEADER + CACHE_BLOCK_SIZE - 1);	/* its last byte */
-	put_u32(path[4], 16, 8);			/* header: another uidvalidity */
-	put_u32(path[5], 20, 999);			/* header: another uid */
-	copy_file(path[7], path[6]);			/* another block's (valid) file */
-	flip_byte(path[7], 0);				/* bad magic */
+	assert_int_equal(truncate(path[0], DISK_HEADER + 1000), 0); /* truncated data */
+	assert_int_equal(truncate(path[1], 10), 0);                 /* truncated header */
+	flip_byte(path[2], DISK_HEADER + CACHE_BLOCK_SIZE / 2);     /* data corrupted */
+	flip_byte(path[3], DISK_HEADER + CACHE_BLOCK_SIZE - 1);     /* its last byte */
+	put_u32(path[4], 16, 8);                                    /* header: another uidvalidity */
+	put_u32(path[5], 20, 999);                                  /* header: another uid */
+	copy_file(path[7], path[6]);                                /* another block's (valid) file */
+	flip_byte(path[7], 0);                                      /* bad magic */
 
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
 	for (int i = 0; i < N; i++) {
 		int before = src.fills;
 
-		read_whole(c, &src, &k[i]);		/* checks every byte */
+		read_whole(c, &src, &k[i]); /* checks every byte */
 		if (src.fills != before + 1)
 			fail_msg("damaged file %d was served (fill not called)", i);
 	}
@@ -517,7 +519,7 @@ static void test_disk_drop_folder(void **state)
 
 	cache_drop_folder(c, 0xaaull);
 	cache_stats(c, &bytes, &hits, &misses);
-	assert_int_equal(bytes, 3 * CACHE_BLOCK_SIZE);	/* b's blocks stay in memory */
+	assert_int_equal(bytes, 3 * CACHE_BLOCK_SIZE); /* b's blocks stay in memory */
 	for (int i = 0; i < 3; i++) {
 		assert_false(block_file_exists(dir, &a[i]));
 		assert_true(block_file_exists(dir, &b[i]));
@@ -588,7 +590,7 @@ static void test_disk_private_modes(void **state)
 	(void)state;
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
 	for (uint32_t uid = 1; uid <= 3; uid++) {
-		struct cache_key k = { uid, 7, uid, 0 };	/* three folders */
+		struct cache_key k = { uid, 7, uid, 0 }; /* three folders */
 
 		read_whole(c, &src, &k);
 	}
@@ -621,14 +623,14 @@ static void test_disk_concurrent_single_fetch(void **state)
 {
 	char *dir = make_tmpdir();
 	struct source src = { .delay = 100000 };
-	struct cache_key k = { 1, 7, 42, 3 };	/* the block reader_thread reads */
+	struct cache_key k = { 1, 7, 42, 3 }; /* the block reader_thread reads */
 	struct cache *c;
 
 	(void)state;
 	c = disk_cache(dir, 4 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
 	concurrent_readers(c, &src);
 	assert_int_equal(src.fills, 1);
-	cache_flush(c);		/* written by the writer thread */
+	cache_flush(c); /* written by the writer thread */
 	assert_true(block_file_exists(dir, &k));
 	cache_free(c);
 	/* on disk only (new cache): the readers share it, none fetches */
@@ -661,7 +663,7 @@ static void test_memory_limit_many_blocks(void **state)
 			cache_stats(c, &bytes, &hits, &misses);
 			assert_true(bytes <= limit);
 		}
-		assert_true(bytes >= limit - CACHE_BLOCK_SIZE);	/* it does cache */
+		assert_true(bytes >= limit - CACHE_BLOCK_SIZE); /* it does cache */
 		assert_int_equal(misses, 100);
 		assert_int_equal(hits, 0);
 		assert_int_equal(src.fills - fills, round == 2 ? 0 : 100);

@@ -17,13 +17,13 @@ static const struct {
 	uint32_t crc;
 } cases[] = {
 	{ "", 0, 0, 0x00000000u },
-	{ "", 0, 0xdeadbeefu, 0xdeadbeefu },		/* nothing added: the seed */
+	{ "", 0, 0xdeadbeefu, 0xdeadbeefu }, /* nothing added: the seed */
 	{ "a", 1, 0, 0xe8b7be43u },
-	{ "123456789", 9, 0, 0xcbf43926u },		/* the catalogue's check value */
+	{ "123456789", 9, 0, 0xcbf43926u }, /* the catalogue's check value */
 	{ "The quick brown fox jumps over the lazy dog", 43, 0, 0x414fa339u },
-	{ "\0\0\0\0", 4, 0, 0x2144df1cu },		/* zeros are not free */
+	{ "\0\0\0\0", 4, 0, 0x2144df1cu }, /* zeros are not free */
 	{ "\xff\xff\xff\xff", 4, 0, 0xffffffffu },
-	{ "56789", 5, 0x9be3e0a3u, 0xcbf43926u },	/* "1234" summed, then the rest */
+	{ "56789", 5, 0x9be3e0a3u, 0xcbf43926u }, /* "1234" summed, then the rest */
 };
 
 static void test_known_values(void **state)

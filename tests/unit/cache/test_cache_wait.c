@@ -17,9 +17,9 @@
 #include "cache/cache.h"
 #include "fill_source.h"
 
-#define WAIT_MS 200u		/* the readers' fill_wait_ms */
-#define SLOW_FILL_US 1500000u	/* a fill that outlasts WAIT_MS by far */
-#define WAIT_SLACK_MS 1000	/* scheduling on a loaded machine */
+#define WAIT_MS 200u          /* the readers' fill_wait_ms */
+#define SLOW_FILL_US 1500000u /* a fill that outlasts WAIT_MS by far */
+#define WAIT_SLACK_MS 1000    /* scheduling on a loaded machine */
 
 static long elapsed_ms(const struct timespec *since)
 {
@@ -49,8 +49,8 @@ static long timed_read(struct cache *c, const struct cache_key *k, struct source
 
 static struct cache *waiting_cache(void)
 {
-	struct cache *c = cache_new(&(struct cache_options){
-		.memory_limit = 8 * CACHE_BLOCK_SIZE, .fill_wait_ms = WAIT_MS });
+	struct cache *c = cache_new(
+		&(struct cache_options){ .memory_limit = 8 * CACHE_BLOCK_SIZE, .fill_wait_ms = WAIT_MS });
 
 	assert_non_null(c);
 	return c;
@@ -131,7 +131,7 @@ static void test_slow_fill_of_another_reader(void **state)
 	pthread_join(t, NULL);
 	assert_true(slow.ms >= (long)(SLOW_FILL_US / 1000) - 5);
 	timed_read(slow.c, &slow.key, &fast, 64);
-	assert_int_equal(fast.fills, 1);	/* a hit: the slow fill was kept */
+	assert_int_equal(fast.fills, 1); /* a hit: the slow fill was kept */
 	assert_int_equal(slow.src.fills, 1);
 	cache_free(slow.c);
 }

@@ -97,9 +97,15 @@ static void test_options(void **state)
 {
 	struct config cfg;
 	char err[256];
-	const char *good[] = { "imapfs", "-o", "password_file=/p,connections=8,timeout=5,names=uid",
-			       "-o", "dir_cache=3,ca_file=/ca,_netdev", "-f",
-			       "imaps://u@h", "/mnt", NULL };
+	const char *good[] = { "imapfs",
+			       "-o",
+			       "password_file=/p,connections=8,timeout=5,names=uid",
+			       "-o",
+			       "dir_cache=3,ca_file=/ca,_netdev",
+			       "-f",
+			       "imaps://u@h",
+			       "/mnt",
+			       NULL };
 
 	(void)state;
 	assert_int_equal(parse(good, &cfg, err, sizeof(err)), 0);
@@ -129,8 +135,16 @@ static void test_options(void **state)
 	config_free(&cfg);
 
 	/* libfuse splits -o at commas; the folders of watch= are put back together */
-	const char *watch[] = { "imapfs", "-o", "watch=Lists/dev,Entwürfe,timeout=7,Archive",
-				"-o", "offline=fail", "-o", "watch=Projects/2024", "imap://u@h", "/mnt", NULL };
+	const char *watch[] = { "imapfs",
+				"-o",
+				"watch=Lists/dev,Entwürfe,timeout=7,Archive",
+				"-o",
+				"offline=fail",
+				"-o",
+				"watch=Projects/2024",
+				"imap://u@h",
+				"/mnt",
+				NULL };
 	assert_int_equal(parse(watch, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.watch, "Lists/dev,Entwürfe,Archive,Projects/2024");
 	assert_int_equal(cfg.timeout, 7);
@@ -233,23 +247,23 @@ static void test_password_sources(void **state)
 }
 
 struct netrc_case {
-	const char *text, *host, *user, *want;	/* want NULL: no match */
+	const char *text, *host, *user, *want; /* want NULL: no match */
 };
 
 static void test_netrc(void **state)
 {
 	static const struct netrc_case cases[] = {
 		{ "machine h login u password p", "h", "u", "p" },
-		{ "machine H login u password p", "h", "u", "p" },	/* host names: any case */
+		{ "machine H login u password p", "h", "u", "p" }, /* host names: any case */
 		{ "machine h\n  login u\n  password p\n", "h", "u", "p" },
 		{ "machine h login other password p", "h", "u", NULL },
-		{ "machine h password p", "h", "u", "p" },		/* no login: any user */
+		{ "machine h password p", "h", "u", "p" }, /* no login: any user */
 		{ "machine x login u password p", "h", "u", NULL },
 		{ "machine x login u password px\ndefault login u password pd", "h", "u", "pd" },
 		{ "default password pd\nmachine h login u password ph", "h", "u", "ph" },
 		{ "machine h login u password \"a b\"", "h", "u", "a b" },
-		{ "macdef init\nmachine h login u password evil\n\nmachine h login u password good",
-		  "h", "u", "good" },
+		{ "macdef init\nmachine h login u password evil\n\nmachine h login u password good", "h", "u",
+		  "good" },
 		{ "machine h login u account acc password p", "h", "u", "p" },
 		{ "machine h login u password p\nmacdef init\ncd /\n\n", "h", "u", "p" },
 		{ "machine h login u password", "h", "u", NULL },
@@ -261,8 +275,8 @@ static void test_netrc(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *pw = NULL;
-		int r = netrc_password(cases[i].text, strlen(cases[i].text), cases[i].host,
-				       cases[i].user, &pw);
+		int r = netrc_password(cases[i].text, strlen(cases[i].text), cases[i].host, cases[i].user,
+				       &pw);
 
 		if (!cases[i].want) {
 			if (r != -ENOENT)
@@ -278,34 +292,32 @@ static void test_netrc(void **state)
 
 static void test_config_file(void **state)
 {
-	static const char text[] =
-		"# accounts\n"
-		"[work]\n"
-		"url = imaps://alice@mail.example.org\n"
-		"  mountpoint = ~/Mail  \n"
-		"password_file=~/.pw\n"
-		"watch = Archive,Lists/dev\n"
-		"trash = Deleted, old\n"
-		"route_incoming = yes\n"
-		"plaintext = no\n"
-		"\n"
-		"[home]\r\n"
-		"url = imap://bob@h\r\n";
+	static const char text[] = "# accounts\n"
+				   "[work]\n"
+				   "url = imaps://alice@mail.example.org\n"
+				   "  mountpoint = ~/Mail  \n"
+				   "password_file=~/.pw\n"
+				   "watch = Archive,Lists/dev\n"
+				   "trash = Deleted, old\n"
+				   "route_incoming = yes\n"
+				   "plaintext = no\n"
+				   "\n"
+				   "[home]\r\n"
+				   "url = imap://bob@h\r\n";
 	static const char *const bad[] = {
-		"[work]\nurl imaps://x@y\n", "[work]\nfoo = 1\n", "[work]\nplaintext = maybe\n",
+		"[work]\nurl imaps://x@y\n",  "[work]\nfoo = 1\n",           "[work]\nplaintext = maybe\n",
 		"[work\nurl = imaps://x@y\n", "[work]\npassword = secret\n",
 	};
 	struct config_account a;
 	char err[256];
 
 	(void)state;
-	assert_int_equal(config_file_account(text, strlen(text), "work", "/home/a", &a, err,
-					     sizeof(err)), 0);
+	assert_int_equal(config_file_account(text, strlen(text), "work", "/home/a", &a, err, sizeof(err)), 0);
 	assert_string_equal(a.url, "imaps://alice@mail.example.org");
 	assert_string_equal(a.mountpoint, "/home/a/Mail");
 	/* a comma in a value is escaped for fuse_opt, except watch's separators */
 	assert_string_equal(a.options, "password_file=/home/a/.pw,watch=Archive,Lists/dev,"
-			    "trash=Deleted\\, old,route_incoming");
+				       "trash=Deleted\\, old,route_incoming");
 	config_account_free(&a);
 	assert_int_equal(config_file_account(text, strlen(text), "home", NULL, &a, err, sizeof(err)), 0);
 	assert_string_equal(a.url, "imap://bob@h");
@@ -316,7 +328,8 @@ static void test_config_file(void **state)
 			 -ENOENT);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		if (config_file_account(bad[i], strlen(bad[i]), "work", NULL, &a, err, sizeof(err)) != -EINVAL)
+		if (config_file_account(bad[i], strlen(bad[i]), "work", NULL, &a, err, sizeof(err)) !=
+		    -EINVAL)
 			fail_msg("bad case %zu accepted", i);
 		assert_true(strstr(err, "line 2") || strstr(err, "line 1"));
 	}
@@ -340,12 +353,12 @@ static const char *sample_value(const struct config_option *o)
 	case CONFIG_TEXT:
 		break;
 	}
-	return "2M";	/* a SIZE for memory_cache and cache_size, and text for the rest */
+	return "2M"; /* a SIZE for memory_cache and cache_size, and text for the rest */
 }
 
 /* What option o set in cfg (or, for libfuse's own, left in args) is v. */
-static void assert_option_set(const struct config_option *o, struct config *cfg,
-			      const struct fuse_args *args, const char *v)
+static void assert_option_set(const struct config_option *o, struct config *cfg, const struct fuse_args *args,
+			      const char *v)
 {
 	const char *field = (const char *)cfg + o->offset;
 	bool passed_on = false;
@@ -386,8 +399,8 @@ static void test_every_option_in_accounts_file(void **state)
 		struct config cfg;
 		int r;
 
-		snprintf(text, sizeof(text), "[a]\nurl = imap://u@h\n%.*s = %s\n", name_len,
-			 o->fuse_template, v);
+		snprintf(text, sizeof(text), "[a]\nurl = imap://u@h\n%.*s = %s\n", name_len, o->fuse_template,
+			 v);
 		r = config_file_account(text, strlen(text), "a", "/home/u", &a, err, sizeof(err));
 		if (r != 0)
 			fail_msg("%.*s refused in the accounts file: %s", name_len, o->fuse_template, err);
@@ -412,7 +425,7 @@ static void test_every_option_in_accounts_file(void **state)
 static void test_relative_paths(void **state)
 {
 	char dir[] = "/tmp/imapfs-test-cwdXXXXXX", old[4096], want[4200];
-	const char *argv[] = { "imapfs", "-o", "cache_dir=rel/cache,password_file=pw,ca_file=./ca",
+	const char *argv[] = { "imapfs",      "-o",   "cache_dir=rel/cache,password_file=pw,ca_file=./ca",
 			       "imaps://u@h", "/mnt", NULL };
 	struct config cfg;
 	char err[256];
@@ -469,7 +482,7 @@ static void test_trusted_files(void **state)
 	assert_int_equal(chmod(config, 0644), 0);
 	assert_int_equal(parse(by_name, &cfg, err, sizeof(err)), 0);
 	config_free(&cfg);
-	if (geteuid() == 0) {	/* someone else's file: only root can make one */
+	if (geteuid() == 0) { /* someone else's file: only root can make one */
 		assert_int_equal(chown(config, 65534, (gid_t)-1), 0);
 		assert_int_equal(parse(by_name, &cfg, err, sizeof(err)), -EINVAL);
 		assert_non_null(strstr(err, "belongs to uid 65534"));

@@ -22,7 +22,10 @@ static void count_free(void *obj)
 static void test_kind_checked(void **state)
 {
 	static const enum ops_handle_kind kinds[] = {
-		OPS_HANDLE_DIR, OPS_HANDLE_MESSAGE, OPS_HANDLE_UPLOAD, OPS_HANDLE_TEXT,
+		OPS_HANDLE_DIR,
+		OPS_HANDLE_MESSAGE,
+		OPS_HANDLE_UPLOAD,
+		OPS_HANDLE_TEXT,
 	};
 	int obj;
 
@@ -47,7 +50,7 @@ static void test_kind_checked(void **state)
 		h = ops_handle_any(&fi);
 		assert_non_null(h);
 		assert_int_equal(h->kind, kinds[i]);
-		ops_handle_drop(&fi);		/* release while a request holds it */
+		ops_handle_drop(&fi); /* release while a request holds it */
 		assert_int_equal(freed, 0);
 		ops_handle_put(h);
 		assert_int_equal(freed, 1);

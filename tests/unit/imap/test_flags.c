@@ -13,14 +13,14 @@
 #include "imap/flags.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define ALL_SYSTEM (IMAP_FLAG_SEEN | IMAP_FLAG_ANSWERED | IMAP_FLAG_FLAGGED | \
-		    IMAP_FLAG_DELETED | IMAP_FLAG_DRAFT)
+#define ALL_SYSTEM \
+	(IMAP_FLAG_SEEN | IMAP_FLAG_ANSWERED | IMAP_FLAG_FLAGGED | IMAP_FLAG_DELETED | IMAP_FLAG_DRAFT)
 
 struct parse_case {
 	const char *text;
 	unsigned system;
-	const char *keywords[4];	/* NULL-terminated */
-	const char *formatted;		/* flags_format of the result */
+	const char *keywords[4]; /* NULL-terminated */
+	const char *formatted;   /* flags_format of the result */
 };
 
 static const struct parse_case valid[] = {
@@ -29,7 +29,9 @@ static const struct parse_case valid[] = {
 	{ "\\Seen", IMAP_FLAG_SEEN, { NULL }, "\\Seen" },
 	/* case-insensitive, written back in the canonical case and order */
 	{ "\\seen \\FLAGGED", IMAP_FLAG_SEEN | IMAP_FLAG_FLAGGED, { NULL }, "\\Seen \\Flagged" },
-	{ "\\Draft \\Deleted \\Flagged \\Answered \\Seen", ALL_SYSTEM, { NULL },
+	{ "\\Draft \\Deleted \\Flagged \\Answered \\Seen",
+	  ALL_SYSTEM,
+	  { NULL },
 	  "\\Seen \\Answered \\Flagged \\Deleted \\Draft" },
 	{ "\\Seen \\seen \\SEEN", IMAP_FLAG_SEEN, { NULL }, "\\Seen" },
 	/* \Recent belongs to the server: ignored, not refused */
@@ -38,11 +40,14 @@ static const struct parse_case valid[] = {
 	/* any blank separates, at either end too */
 	{ "\t\\Seen\r\n$Label  ", IMAP_FLAG_SEEN, { "$Label", NULL }, "\\Seen $Label" },
 	/* keywords keep their order and spelling, after the system flags */
-	{ "$Forwarded Junk \\Seen NonJunk", IMAP_FLAG_SEEN, { "$Forwarded", "Junk", "NonJunk", NULL },
+	{ "$Forwarded Junk \\Seen NonJunk",
+	  IMAP_FLAG_SEEN,
+	  { "$Forwarded", "Junk", "NonJunk", NULL },
 	  "\\Seen $Forwarded Junk NonJunk" },
 	{ "$Label $label $LABEL", 0, { "$Label", NULL }, "$Label" },
 	/* atom characters that are not special */
-	{ "a.b-c_d!e#f&g'h+i/j:k;l<m=n>o?p@q[r^s`t|u~v", 0,
+	{ "a.b-c_d!e#f&g'h+i/j:k;l<m=n>o?p@q[r^s`t|u~v",
+	  0,
 	  { "a.b-c_d!e#f&g'h+i/j:k;l<m=n>o?p@q[r^s`t|u~v", NULL },
 	  "a.b-c_d!e#f&g'h+i/j:k;l<m=n>o?p@q[r^s`t|u~v" },
 };
@@ -50,24 +55,11 @@ static const struct parse_case valid[] = {
 /* Each would put something other than flags on the wire, or a flag the
  * server does not have. */
 static const char *const invalid[] = {
-	"\\Unknown",
-	"\\",
-	"\\\\Seen",
-	"\\Seen \\Important",
-	"(\\Seen)",
-	"\\Seen)",
-	"a(b",
-	"{5}",
-	"{5+}",
-	"100%",
-	"star*",
-	"\"quoted\"",
-	"back\\slash",
-	"bracket]",
-	"caf\xc3\xa9",
-	"bell\x07",
-	"del\x7f",
-	"\\Seen \x01",
+	"\\Unknown",   "\\",          "\\\\Seen",    "\\Seen \\Important",
+	"(\\Seen)",    "\\Seen)",     "a(b",         "{5}",
+	"{5+}",        "100%",        "star*",       "\"quoted\"",
+	"back\\slash", "bracket]",    "caf\xc3\xa9", "bell\x07",
+	"del\x7f",     "\\Seen \x01",
 };
 
 static void check_keywords(const struct flag_set *fs, const char *const *want)
@@ -184,7 +176,7 @@ static void test_add_keyword(void **state)
 
 	(void)state;
 	assert_int_equal(flags_add_keyword(&fs, kw), 0);
-	kw[1] = 'X';	/* the set holds a copy */
+	kw[1] = 'X'; /* the set holds a copy */
 	assert_string_equal(fs.keywords[0], "$Work");
 	assert_int_equal(flags_add_keyword(&fs, "$WORK"), 0);
 	assert_int_equal(fs.nkeywords, 1);
@@ -225,12 +217,9 @@ static void test_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_and_format),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_parse_uses_len),
-		cmocka_unit_test(test_keyword_length),
-		cmocka_unit_test(test_add_keyword),
+		cmocka_unit_test(test_parse_and_format), cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_parse_invalid),    cmocka_unit_test(test_parse_uses_len),
+		cmocka_unit_test(test_keyword_length),   cmocka_unit_test(test_add_keyword),
 		cmocka_unit_test(test_format),
 	};
 

@@ -22,8 +22,8 @@ static const struct {
 	{ "a\r\nb\r\n", "a\r\nb\r\n" },
 	{ "a\nb\n", "a\r\nb\r\n" },
 	{ "\n", "\r\n" },
-	{ "a\rb", "a\r\nb" },			/* a bare CR */
-	{ "a\r", "a\r\n" },			/* a bare CR at the end */
+	{ "a\rb", "a\r\nb" }, /* a bare CR */
+	{ "a\r", "a\r\n" },   /* a bare CR at the end */
 	{ "\r", "\r\n" },
 	{ "\r\r\n", "\r\n\r\n" },
 	{ "\n\r", "\r\n\r\n" },

@@ -17,7 +17,7 @@
 struct refusal_case {
 	const char *code;
 	const char *text;
-	int want;		/* negative errno */
+	int want; /* negative errno */
 };
 
 static const struct refusal_case cases[] = {
@@ -29,8 +29,14 @@ static const struct refusal_case cases[] = {
 	{ "EXPUNGEISSUED", "weg", -ENOENT },
 	{ "NOPERM", "Zugriff verweigert", -EACCES },
 	{ "AUTHORIZATIONFAILED", "nein", -EACCES },
-	{ "OVERQUOTA", "Kontingent \xc3\xbc" "berschritten", -ENOSPC },
-	{ "LIMIT", "Zu viele Postf\xc3\xa4" "cher", -ENOSPC },
+	{ "OVERQUOTA",
+	  "Kontingent \xc3\xbc"
+	  "berschritten",
+	  -ENOSPC },
+	{ "LIMIT",
+	  "Zu viele Postf\xc3\xa4"
+	  "cher",
+	  -ENOSPC },
 	{ "TOOBIG", "zu gro\xc3\x9f", -EFBIG },
 	{ "CANNOT", "Unzul\xc3\xa4ssiger Name", -EPERM },
 	{ "INUSE", "besetzt", -EBUSY },
@@ -69,8 +75,8 @@ static void test_refusal_table(void **state)
 		if (got != cases[i].want)
 			fail_msg("case %zu ([%s] %s): got %s, want %s", i,
 				 cases[i].code ? cases[i].code : "-",
-				 cases[i].text ? cases[i].text : "(null)",
-				 strerror(-got), strerror(-cases[i].want));
+				 cases[i].text ? cases[i].text : "(null)", strerror(-got),
+				 strerror(-cases[i].want));
 	}
 }
 

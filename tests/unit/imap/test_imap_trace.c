@@ -92,7 +92,7 @@ static void test_synchronizing_literal(void **state)
 	memcpy(body + 300, SECRET, strlen(SECRET));
 	capture_start(state);
 	sent(t, "4 APPEND INBOX (\\Seen) \"01-Jan-2024 10:00:00 +0000\" {599}\r\n");
-	sent_bytewise(t, body);		/* 599 bytes, as many chunks */
+	sent_bytewise(t, body); /* 599 bytes, as many chunks */
 	sent(t, "\r\n");
 	sent(t, "5 NOOP\r\n");
 	out = capture_end();
@@ -122,7 +122,8 @@ static void test_nonsynchronizing_literal(void **state)
 		imap_trace_free(t);
 		assert_null(strstr(out, SECRET));
 		assert_null(strstr(out, "line two"));
-		assert_non_null(strstr(out, ">> 6 SETMETADATA \"\" (/private/vendor/imapfs/receive-folders {33+}\n"));
+		assert_non_null(
+			strstr(out, ">> 6 SETMETADATA \"\" (/private/vendor/imapfs/receive-folders {33+}\n"));
 		assert_non_null(strstr(out, ">> ... )\n"));
 		assert_non_null(strstr(out, ">> 7 NOOP\n"));
 	}

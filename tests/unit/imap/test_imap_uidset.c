@@ -14,14 +14,14 @@
 #include "imap/imap_p.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define STAR 0			/* how libetpan's parser hands over '*' */
+#define STAR 0 /* how libetpan's parser hands over '*' */
 
 struct range {
 	uint32_t first, last;
 };
 
 struct uidset_case {
-	const char *what;	/* the set as a server writes it */
+	const char *what; /* the set as a server writes it */
 	struct range items[4];
 	size_t nitems;
 	uint32_t limit;
@@ -34,8 +34,7 @@ static const struct uidset_case cases[] = {
 	{ "5", { { 5, 5 } }, 1, 10, { 5 }, 1 },
 	{ "3:6", { { 3, 6 } }, 1, 10, { 3, 4, 5, 6 }, 4 },
 	{ "6:3 (a range counts in either order)", { { 6, 3 } }, 1, 10, { 3, 4, 5, 6 }, 4 },
-	{ "9,2:3,5 (sorted on the way out)", { { 9, 9 }, { 2, 3 }, { 5, 5 } }, 3, 10,
-	  { 2, 3, 5, 9 }, 4 },
+	{ "9,2:3,5 (sorted on the way out)", { { 9, 9 }, { 2, 3 }, { 5, 5 } }, 3, 10, { 2, 3, 5, 9 }, 4 },
 	{ "2:4,3:5 (overlaps kept)", { { 2, 4 }, { 3, 5 } }, 2, 10, { 2, 3, 3, 4, 4, 5 }, 6 },
 	{ "10 (the limit itself)", { { 10, 10 } }, 1, 10, { 10 }, 1 },
 	{ "11 (above the limit)", { { 11, 11 } }, 1, 10, { 0 }, 0 },
@@ -47,8 +46,12 @@ static const struct uidset_case cases[] = {
 	{ "*", { { STAR, STAR } }, 1, 7, { 7 }, 1 },
 	{ "* with no UID known", { { STAR, STAR } }, 1, 0, { 0 }, 0 },
 	{ "1:* with no UID known", { { 1, STAR } }, 1, 0, { 0 }, 0 },
-	{ "4294967294:4294967295 (no wrap at the top)", { { UINT32_MAX - 1, UINT32_MAX } }, 1,
-	  UINT32_MAX, { UINT32_MAX - 1, UINT32_MAX }, 2 },
+	{ "4294967294:4294967295 (no wrap at the top)",
+	  { { UINT32_MAX - 1, UINT32_MAX } },
+	  1,
+	  UINT32_MAX,
+	  { UINT32_MAX - 1, UINT32_MAX },
+	  2 },
 	{ "4294967295:*", { { UINT32_MAX, STAR } }, 1, UINT32_MAX, { UINT32_MAX }, 1 },
 };
 

@@ -34,7 +34,7 @@ static ssize_t try_host(const char *host, char *err, size_t errlen, double *took
 	low = tls_stream_new(sv[0], ctx, host, 1, IMAP_OPERATION_SECONDS(1), err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	*took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	assert_null(low);	/* nobody answers: it can never succeed */
+	assert_null(low); /* nobody answers: it can never succeed */
 	n = recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT);
 	close(sv[0]);
 	close(sv[1]);

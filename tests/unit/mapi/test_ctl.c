@@ -13,8 +13,8 @@
 
 #include "mapi/ctl.h"
 
-#define T0 1748772000		/* 2025-06-01T10:00:00Z */
-#define T1 1748851960		/* 2025-06-02T08:12:40Z */
+#define T0 1748772000 /* 2025-06-01T10:00:00Z */
+#define T1 1748851960 /* 2025-06-02T08:12:40Z */
 
 /* The spec's example table (section 4). */
 static struct rfolders *setup_a(void)
@@ -28,13 +28,12 @@ static struct rfolders *setup_a(void)
 
 static void test_format_spec_example(void **state)
 {
-	const char *want =
-		"# class\tfolder\tmodified-UTC\tflags\n"
-		"\"\"\tINBOX\t2025-06-01T10:00:00Z\tnodelete\n"
-		"IPC\t/\t2025-06-01T10:00:00Z\n"
-		"IPM\tINBOX\t2025-06-01T10:00:00Z\tfixed\n"
-		"IPM.Note.Sample\tSamples\t2025-06-02T08:12:40Z\n"
-		"REPORT.IPM\tINBOX\t2025-06-01T10:00:00Z\tfixed\n";
+	const char *want = "# class\tfolder\tmodified-UTC\tflags\n"
+			   "\"\"\tINBOX\t2025-06-01T10:00:00Z\tnodelete\n"
+			   "IPC\t/\t2025-06-01T10:00:00Z\n"
+			   "IPM\tINBOX\t2025-06-01T10:00:00Z\tfixed\n"
+			   "IPM.Note.Sample\tSamples\t2025-06-02T08:12:40Z\n"
+			   "REPORT.IPM\tINBOX\t2025-06-01T10:00:00Z\tfixed\n";
 	struct rfolders *t = setup_a();
 	size_t len = 0;
 	char *text = ctl_format(t, &len);
@@ -80,7 +79,10 @@ static void test_format_quoting(void **state)
 	(void)state;
 	assert_row_text("a b", "My Samples", "\"a b\"\t\"My Samples\"\t1970-01-01T00:00:00Z\n");
 	assert_row_text("x\"y\\z", "q\"\\", "\"x\\\"y\\\\z\"\t\"q\\\"\\\\\"\t1970-01-01T00:00:00Z\n");
-	assert_row_text("C", "t\tn\nr\rc\x01" "d\x7f" "e\x1f",
+	assert_row_text("C",
+			"t\tn\nr\rc\x01"
+			"d\x7f"
+			"e\x1f",
 			"C\t\"t\\tn\\nr\\rc\\x01d\\x7fe\\x1f\"\t1970-01-01T00:00:00Z\n");
 	assert_row_text("C", "Entw\xc3\xbcrfe/2024", "C\tEntw\xc3\xbcrfe/2024\t1970-01-01T00:00:00Z\n");
 	assert_row_text("#hash", "#folder", "\"#hash\"\t\"#folder\"\t1970-01-01T00:00:00Z\n");
@@ -113,14 +115,14 @@ static const struct parse_case {
 	{ "X \"\"", 0, CTL_SET, "X", "" },
 	{ "X Entw\xc3\xbcrfe", 0, CTL_SET, "X", "Entw\xc3\xbcrfe" },
 	{ "X \xf0\x9f\x93\xac", 0, CTL_SET, "X", "\xf0\x9f\x93\xac" },
-	{ "X a\"b\\c", 0, CTL_SET, "X", "a\"b\\c" },		/* bare: literal */
+	{ "X a\"b\\c", 0, CTL_SET, "X", "a\"b\\c" }, /* bare: literal */
 	{ "IPM.X Docs\r", 0, CTL_SET, "IPM.X", "Docs" },
 	{ "IPM.X\tDocs\r", 0, CTL_SET, "IPM.X", "Docs" },
 	{ "IPM.Note.Sample", 0, CTL_DELETE, "IPM.Note.Sample", NULL },
 	{ "IPM.Note.Sample   \r", 0, CTL_DELETE, "IPM.Note.Sample", NULL },
 	{ "\"\"", 0, CTL_DELETE, "", NULL },
 	{ "\"a b\"  ", 0, CTL_DELETE, "a b", NULL },
-	{ "..bad..", 0, CTL_DELETE, "..bad..", NULL },	/* rfolders_set judges classes */
+	{ "..bad..", 0, CTL_DELETE, "..bad..", NULL }, /* rfolders_set judges classes */
 	{ "# class\tfolder\tmodified-UTC\tflags", 0, CTL_NOTHING, NULL, NULL },
 	{ "  # note", 0, CTL_NOTHING, NULL, NULL },
 	{ "\t#", 0, CTL_NOTHING, NULL, NULL },
@@ -128,30 +130,30 @@ static const struct parse_case {
 	{ "   ", 0, CTL_NOTHING, NULL, NULL },
 	{ "\r", 0, CTL_NOTHING, NULL, NULL },
 	{ " \t ", 0, CTL_NOTHING, NULL, NULL },
-	{ "\"IPM Docs", -EINVAL, 0, NULL, NULL },		/* unterminated */
+	{ "\"IPM Docs", -EINVAL, 0, NULL, NULL }, /* unterminated */
 	{ "\"IPM\"Docs", -EINVAL, 0, NULL, NULL },
 	{ "X \"abc\" trailing", -EINVAL, 0, NULL, NULL },
-	{ "X \"a\\qb\"", -EINVAL, 0, NULL, NULL },		/* unknown escape */
+	{ "X \"a\\qb\"", -EINVAL, 0, NULL, NULL }, /* unknown escape */
 	{ "X \"a\\x4\"", -EINVAL, 0, NULL, NULL },
 	{ "X \"a\\x4g\"", -EINVAL, 0, NULL, NULL },
-	{ "X \"a\\x00\"", -EINVAL, 0, NULL, NULL },		/* NUL */
+	{ "X \"a\\x00\"", -EINVAL, 0, NULL, NULL }, /* NUL */
 	{ "X \"a\\\"", -EINVAL, 0, NULL, NULL },
 	{ "X \"a\\", -EINVAL, 0, NULL, NULL },
 	{ "X \xff", -EINVAL, 0, NULL, NULL },
 	{ "X \xc3\x28", -EINVAL, 0, NULL, NULL },
 	{ "X \xc3", -EINVAL, 0, NULL, NULL },
-	{ "X \xc0\xaf", -EINVAL, 0, NULL, NULL },		/* overlong */
+	{ "X \xc0\xaf", -EINVAL, 0, NULL, NULL }, /* overlong */
 	{ "X \xe0\x80\xaf", -EINVAL, 0, NULL, NULL },
-	{ "X \xed\xa0\x80", -EINVAL, 0, NULL, NULL },		/* surrogate */
-	{ "X \xf4\x90\x80\x80", -EINVAL, 0, NULL, NULL },	/* past U+10FFFF */
+	{ "X \xed\xa0\x80", -EINVAL, 0, NULL, NULL },     /* surrogate */
+	{ "X \xf4\x90\x80\x80", -EINVAL, 0, NULL, NULL }, /* past U+10FFFF */
 	{ "X \"\\xff\"", -EINVAL, 0, NULL, NULL },
-	{ "IPM.Not\xc3\xa9 Docs", -EINVAL, 0, NULL, NULL },	/* non-ASCII class */
+	{ "IPM.Not\xc3\xa9 Docs", -EINVAL, 0, NULL, NULL }, /* non-ASCII class */
 	{ "\"IPM\\xe9\" Docs", -EINVAL, 0, NULL, NULL },
-	{ "\tINBOX", -EINVAL, 0, NULL, NULL },			/* empty bare class */
-	{ "X\t", -EINVAL, 0, NULL, NULL },			/* empty bare folder */
+	{ "\tINBOX", -EINVAL, 0, NULL, NULL }, /* empty bare class */
+	{ "X\t", -EINVAL, 0, NULL, NULL },     /* empty bare folder */
 	{ "X\t  \tmore", -EINVAL, 0, NULL, NULL },
 	{ "X\t\"Docs", -EINVAL, 0, NULL, NULL },
-	{ "\"a\tb\" Docs", -EINVAL, 0, NULL, NULL },		/* a TAB splits first */
+	{ "\"a\tb\" Docs", -EINVAL, 0, NULL, NULL }, /* a TAB splits first */
 };
 
 static void test_parse_table(void **state)
@@ -200,9 +202,15 @@ static void test_parse_nul_and_length(void **state)
 static void test_round_trip(void **state)
 {
 	static const char *const rows[][2] = {
-		{ "", "INBOX" }, { "IPC", "/" }, { "a b", " spaced folder " },
-		{ "q\"uote\\back", "q\"\\" }, { "#hash", "#x" }, { "X", "ctl\x01\x1f\x7f\t\r\n" },
-		{ "Y", "Entw\xc3\xbcrfe/\xe2\x88\x95/x" }, { " ", "\"" }, { "Z", "a#b c" },
+		{ "", "INBOX" },
+		{ "IPC", "/" },
+		{ "a b", " spaced folder " },
+		{ "q\"uote\\back", "q\"\\" },
+		{ "#hash", "#x" },
+		{ "X", "ctl\x01\x1f\x7f\t\r\n" },
+		{ "Y", "Entw\xc3\xbcrfe/\xe2\x88\x95/x" },
+		{ " ", "\"" },
+		{ "Z", "a#b c" },
 		{ "IPM.Document.Microsoft Internet Mail Message", "Docs" },
 	};
 	size_t n = sizeof(rows) / sizeof(rows[0]), len, line = 0;
@@ -279,15 +287,15 @@ static void test_writer_split_lines(void **state)
 	struct log l = { 0 };
 
 	(void)state;
-	for (const char *p = text; *p; p++)	/* one byte per write */
+	for (const char *p = text; *p; p++) /* one byte per write */
 		assert_int_equal(ctl_writer_feed(w, p, 1, record, &l), 0);
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.entries[0], "S IPM.X>My Docs");
 	assert_string_equal(l.entries[1], "S Y>Archive");
-	assert_int_equal(ctl_writer_finish(w, record, &l), 0);	/* the partial line */
+	assert_int_equal(ctl_writer_finish(w, record, &l), 0); /* the partial line */
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.entries[2], "D Z");
-	assert_int_equal(ctl_writer_finish(w, record, &l), 0);	/* again: nothing */
+	assert_int_equal(ctl_writer_finish(w, record, &l), 0); /* again: nothing */
 	assert_int_equal(l.n, 3);
 	ctl_writer_free(w);
 }
@@ -299,7 +307,7 @@ static void test_writer_error_stops(void **state)
 
 	(void)state;
 	assert_int_equal(feed(w, "A Docs\nBAD Docs\nC Docs\nD Do", &l), -EACCES);
-	assert_int_equal(l.n, 2);			/* A applied, BAD tried, C not */
+	assert_int_equal(l.n, 2); /* A applied, BAD tried, C not */
 	assert_string_equal(l.entries[1], "S BAD>Docs");
 	/* "cs" ends the dropped line D: it is no command */
 	assert_int_equal(feed(w, "cs\nE Docs\n", &l), 0);
@@ -370,7 +378,7 @@ static void test_writer_long_lines(void **state)
 		int rr = ctl_writer_feed(w, buf + at, n, record, &l);
 
 		if (rr < 0) {
-			assert_int_equal(r, 0);		/* only the first piece past the limit */
+			assert_int_equal(r, 0); /* only the first piece past the limit */
 			r = rr;
 		}
 	}
@@ -407,7 +415,7 @@ static void test_write_back_saved_table(void **state)
 		assert_string_equal(rfolders_row(t, i)->cls, rfolders_row(saved, i)->cls);
 		assert_string_equal(rfolders_row(t, i)->folder, rfolders_row(saved, i)->folder);
 	}
-	assert_int_equal(rfolders_row(t, 2)->mtime, T0);	/* IPM untouched */
+	assert_int_equal(rfolders_row(t, 2)->mtime, T0); /* IPM untouched */
 	assert_int_equal(ctl_writer_feed(w, "IPM Archive\n", 12, apply_set, t), -EACCES);
 	assert_int_equal(ctl_writer_feed(w, "\"\"\n", 3, apply_set, t), -EPERM);
 	assert_int_equal(ctl_writer_feed(w, "X \"\"\n", 5, apply_set, t), -EINVAL);
@@ -421,18 +429,12 @@ static void test_write_back_saved_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_spec_example),
-		cmocka_unit_test(test_format_empty_table),
-		cmocka_unit_test(test_format_quoting),
-		cmocka_unit_test(test_parse_table),
-		cmocka_unit_test(test_parse_nul_and_length),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_writer_lines_in_order),
-		cmocka_unit_test(test_writer_split_lines),
-		cmocka_unit_test(test_writer_error_stops),
-		cmocka_unit_test(test_writer_finish_error),
-		cmocka_unit_test(test_writer_long_lines),
-		cmocka_unit_test(test_write_back_saved_table),
+		cmocka_unit_test(test_format_spec_example),   cmocka_unit_test(test_format_empty_table),
+		cmocka_unit_test(test_format_quoting),        cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_parse_nul_and_length),  cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_writer_lines_in_order), cmocka_unit_test(test_writer_split_lines),
+		cmocka_unit_test(test_writer_error_stops),    cmocka_unit_test(test_writer_finish_error),
+		cmocka_unit_test(test_writer_long_lines),     cmocka_unit_test(test_write_back_saved_table),
 	};
 
 	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);

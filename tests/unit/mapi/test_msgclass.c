@@ -48,8 +48,8 @@ static void put_u16(struct buf *b, uint16_t v)
 
 static void put_u32(struct buf *b, uint32_t v)
 {
-	unsigned char le[4] = { (unsigned char)v, (unsigned char)(v >> 8),
-				(unsigned char)(v >> 16), (unsigned char)(v >> 24) };
+	unsigned char le[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+				(unsigned char)(v >> 24) };
 
 	put(b, le, 4);
 }
@@ -215,11 +215,10 @@ static void test_parse_single_part(void **state)
 static void test_parse_params(void **state)
 {
 	struct mime_message m;
-	const char *msg =
-		"Content-Type: application/octet-stream (comment; x=y) ;\n"
-		" name*0*=UTF-8''sm%69me; name*1=\".p7m\"; ;junk; Q=\"a\\\"b\"\n"
-		"Content-Disposition: attachment;\n filename*=iso-8859-1'de'Rechnung%20M%E4rz.pdf\n"
-		"Content-Transfer-Encoding: BASE64 (really)\n\nAAAA";
+	const char *msg = "Content-Type: application/octet-stream (comment; x=y) ;\n"
+			  " name*0*=UTF-8''sm%69me; name*1=\".p7m\"; ;junk; Q=\"a\\\"b\"\n"
+			  "Content-Disposition: attachment;\n filename*=iso-8859-1'de'Rechnung%20M%E4rz.pdf\n"
+			  "Content-Transfer-Encoding: BASE64 (really)\n\nAAAA";
 
 	(void)state;
 	assert_int_equal(msgclass_parse(msg, strlen(msg), &m), 0);
@@ -242,94 +241,127 @@ static void test_rules_inline(void **state)
 	check_str("Content-Type: application/x-pkcs7-mime\n\nMIAG", "IPM.Note.SMIME");
 	check_str("Content-Type: application/octet-stream; name=\"report.pdf\"\n\n%PDF", "IPM.Note");
 	check_str("Content-Type: multipart/signed; protocol=\"application/pgp-signature\"; boundary=b\n\n"
-		  "--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: application/pgp-signature\n\nsig\n--b--\n",
+		  "--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: "
+		  "application/pgp-signature\n\nsig\n--b--\n",
 		  "IPM.Note.SMIME.MultipartSigned");
 	check_str("Content-Type: message/disposition-notification\n\n"
-		  "Final-Recipient: rfc822;bob@example.com\nDisposition: automatic-action/MDN-sent-automatically;"
-		  " dispatched\n", "REPORT.IPM.Note.IPNRN");
-	check_str("Content-Type: message/disposition-notification\n\nDisposition: manual-action/x; denied/error\n",
+		  "Final-Recipient: rfc822;bob@example.com\nDisposition: "
+		  "automatic-action/MDN-sent-automatically;"
+		  " dispatched\n",
+		  "REPORT.IPM.Note.IPNRN");
+	check_str("Content-Type: message/disposition-notification\n\nDisposition: manual-action/x; "
+		  "denied/error\n",
 		  "REPORT.IPM.Note.IPNNRN");
 	check_str("Content-Type: message/disposition-notification\n\nDisposition: manual-action/x; weird\n",
 		  "IPM.Note");
 	check_str("Content-Type: multipart/report; report-type=delivery-status; boundary=r\n\n"
-		  "--r\nContent-Type: message/delivery-status\n\nAction: relayed\n\nAction: expanded\n--r--\n",
+		  "--r\nContent-Type: message/delivery-status\n\nAction: relayed\n\nAction: "
+		  "expanded\n--r--\n",
 		  "REPORT.IPM.Note.Relayed.DR");
 	check_str("Content-Type: multipart/report; report-type=delivery-status; boundary=r\n\n"
 		  "--r\nContent-Type: message/delivery-status\n\nAction: Delivered (ok)\n--r--\n",
 		  "REPORT.IPM.Note.DR");
 	check_str("Content-Type: multipart/report; report-type=delivery-status; boundary=r\n\n"
-		  "--r\nContent-Type: message/delivery-status\n\nStatus: 2.0.0\n--r--\n", "IPM.Note");
+		  "--r\nContent-Type: message/delivery-status\n\nStatus: 2.0.0\n--r--\n",
+		  "IPM.Note");
 	/* a report type the rule does not know: a plain multipart */
 	check_str("Content-Type: multipart/report; report-type=x-other; boundary=r\n\n"
-		  "--r\nContent-Type: message/delivery-status\n\nAction: failed\n--r--\n", "IPM.Note");
+		  "--r\nContent-Type: message/delivery-status\n\nAction: failed\n--r--\n",
+		  "IPM.Note");
 }
 
 static void test_calendar_inline(void **state)
 {
 	(void)state;
-	check_str("Content-Type: text/calendar\n\nBEGIN:VCALENDAR\nBEGIN:VTODO\nUID:1\nEND:VTODO\nEND:VCALENDAR\n",
+	check_str("Content-Type: "
+		  "text/calendar\n\nBEGIN:VCALENDAR\nBEGIN:VTODO\nUID:1\nEND:VTODO\nEND:VCALENDAR\n",
 		  "IPM.Task");
-	check_str("Content-Type: text/calendar\n\nBEGIN:VCALENDAR\nMETHOD:PUBLISH\nBEGIN:VJOURNAL\nEND:VJOURNAL\n"
-		  "END:VCALENDAR\n", "IPM.Activity");
+	check_str("Content-Type: "
+		  "text/calendar\n\nBEGIN:VCALENDAR\nMETHOD:PUBLISH\nBEGIN:VJOURNAL\nEND:VJOURNAL\n"
+		  "END:VCALENDAR\n",
+		  "IPM.Activity");
 	check_str("Content-Type: text/calendar\n\nBEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VEVENT\nEND:VCALENDAR\n",
 		  "IPM.Appointment");
 	check_str("Content-Type: text/calendar; method=REPLY\n\nBEGIN:VCALENDAR\nMETHOD:REPLY\nBEGIN:VEVENT\n"
-		  "ATTENDEE;CN=\"Doe; John: Jr\";PARTSTAT=DECLINED:mailto:j@example.com\nEND:VEVENT\nEND:VCALENDAR\n",
+		  "ATTENDEE;CN=\"Doe; John: "
+		  "Jr\";PARTSTAT=DECLINED:mailto:j@example.com\nEND:VEVENT\nEND:VCALENDAR\n",
 		  "IPM.Schedule.Meeting.Resp.Neg");
 	check_str("Content-Type: text/calendar\n\nBEGIN:VCALENDAR\nMETHOD:REPLY\nBEGIN:VEVENT\n"
 		  "ATTENDEE;PARTSTAT=\"TENTATIVE\":mailto:j@example.com\nEND:VEVENT\nEND:VCALENDAR\n",
 		  "IPM.Schedule.Meeting.Resp.Tent");
 	check_str("Content-Type: text/calendar; method=REPLY\n\nBEGIN:VCALENDAR\nBEGIN:VEVENT\n"
-		  "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:j@example.com\nEND:VEVENT\nEND:VCALENDAR\n", "IPM.Note");
+		  "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:j@example.com\nEND:VEVENT\nEND:VCALENDAR\n",
+		  "IPM.Note");
 	/* the method parameter decides without the body */
-	check_str("Content-Type: text/calendar; method=CANCEL\n\nMETHOD:REQUEST\n", "IPM.Schedule.Meeting.Canceled");
+	check_str("Content-Type: text/calendar; method=CANCEL\n\nMETHOD:REQUEST\n",
+		  "IPM.Schedule.Meeting.Canceled");
 	check_str("Content-Type: text/calendar; method=COUNTER\n\n", "IPM.Schedule.Meeting.Resp.Tent");
 	check_str("Content-Type: text/calendar; method=REFRESH\n\n", "IPM.Note");
 	/* unterminated multipart: the last part runs to the end */
 	check_str("Content-Type: multipart/alternative; boundary=zz\n\npreamble\n--zz\n\nplain\n--zz\n"
-		  "Content-Type: text/calendar; method=request\n\nBEGIN:VCALENDAR", "IPM.Schedule.Meeting.Request");
+		  "Content-Type: text/calendar; method=request\n\nBEGIN:VCALENDAR",
+		  "IPM.Schedule.Meeting.Request");
 	/* too deep below the top: mixed > mixed > mixed > mixed > calendar */
-	check_str("Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: multipart/mixed; boundary=b\n\n"
-		  "--b\nContent-Type: multipart/mixed; boundary=c\n\n--c\nContent-Type: multipart/mixed; boundary=d\n\n"
-		  "--d\nContent-Type: text/calendar; method=REQUEST\n\nx\n--d--\n--c--\n--b--\n--a--\n", "IPM.Note");
+	check_str("Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: multipart/mixed; "
+		  "boundary=b\n\n"
+		  "--b\nContent-Type: multipart/mixed; boundary=c\n\n--c\nContent-Type: multipart/mixed; "
+		  "boundary=d\n\n"
+		  "--d\nContent-Type: text/calendar; method=REQUEST\n\nx\n--d--\n--c--\n--b--\n--a--\n",
+		  "IPM.Note");
 	/* inside a forwarded message: not looked at */
-	check_str("Content-Type: multipart/mixed; boundary=a\n\n--a\n\nsee below\n--a\nContent-Type: message/rfc822\n\n"
-		  "Content-Type: text/calendar; method=REQUEST\n\nx\n--a--\n", "IPM.Note");
+	check_str("Content-Type: multipart/mixed; boundary=a\n\n--a\n\nsee below\n--a\nContent-Type: "
+		  "message/rfc822\n\n"
+		  "Content-Type: text/calendar; method=REQUEST\n\nx\n--a--\n",
+		  "IPM.Note");
 }
 
 static void test_content_class_inline(void **state)
 {
 	(void)state;
-	check_str("Content-Class: urn:content-class:custom.Expense.Report\n\nx", "IPM.Note.Custom.Expense.Report");
+	check_str("Content-Class: urn:content-class:custom.Expense.Report\n\nx",
+		  "IPM.Note.Custom.Expense.Report");
 	check_str("Content-Class: InfoPathForm.{A1B2}.Travel\n\nx", "IPM.InfoPathForm.{A1B2}.Travel");
 	check_str("Content-Class: urn:content-class:custom.bad..class\n\nx", "IPM.Note");
 	check_str("Content-Class: urn:content-class:custom.\n\nx", "IPM.Note");
 	check_str("Content-Class: urn:content-class:custom.caf\xc3\xa9\n\nx", "IPM.Note");
 	check_str("Content-Class: missedcall\n\nYou missed a call.", "IPM.Note.Microsoft.Missed.Voice");
-	check_str("Content-Class: voice-uc\nContent-Type: audio/x-wav\n\nRIFF", "IPM.Note.Microsoft.Conversation.Voice");
-	check_str("Content-Class: Voice-CA\nContent-Type: multipart/mixed; boundary=v\n\n--v\nContent-Type: audio/mpeg\n\n"
-		  "ID3\n--v--\n", "IPM.Note.Microsoft.Voicemail.UM.CA");
-	check_str("Content-Class: fax-ca\nContent-Type: multipart/mixed; boundary=f\n\n--f\nContent-Type: text/html\n\n"
-		  "<p>\n--f\nContent-Type: image/tiff\n\nII*\n--f--\n", "IPM.Note.Microsoft.Fax.CA");
-	check_str("Content-Class: fax\nContent-Type: multipart/mixed; boundary=f\n\n--f\nContent-Type: text/html\n\n"
-		  "<p>\n--f--\n", "IPM.Note");
+	check_str("Content-Class: voice-uc\nContent-Type: audio/x-wav\n\nRIFF",
+		  "IPM.Note.Microsoft.Conversation.Voice");
+	check_str("Content-Class: Voice-CA\nContent-Type: multipart/mixed; boundary=v\n\n--v\nContent-Type: "
+		  "audio/mpeg\n\n"
+		  "ID3\n--v--\n",
+		  "IPM.Note.Microsoft.Voicemail.UM.CA");
+	check_str("Content-Class: fax-ca\nContent-Type: multipart/mixed; boundary=f\n\n--f\nContent-Type: "
+		  "text/html\n\n"
+		  "<p>\n--f\nContent-Type: image/tiff\n\nII*\n--f--\n",
+		  "IPM.Note.Microsoft.Fax.CA");
+	check_str("Content-Class: fax\nContent-Type: multipart/mixed; boundary=f\n\n--f\nContent-Type: "
+		  "text/html\n\n"
+		  "<p>\n--f--\n",
+		  "IPM.Note");
 	check_str("Content-Class: urn:content-classes:dsn\n\nx", "IPM.Note");
 	/* only when the class would stay IPM.Note */
-	check_str("Content-Class: voice\nContent-Type: multipart/signed; boundary=s\n\n--s\nContent-Type: audio/wav\n\n"
-		  "x\n--s--\n", "IPM.Note.SMIME.MultipartSigned");
+	check_str("Content-Class: voice\nContent-Type: multipart/signed; boundary=s\n\n--s\nContent-Type: "
+		  "audio/wav\n\n"
+		  "x\n--s--\n",
+		  "IPM.Note.SMIME.MultipartSigned");
 }
 
 /* --- TNEF ---------------------------------------------------------------- */
 
 #define KEY "<AM6PR02MB4321ABCDEF0123456789@AM6PR02MB4321.eurprd02.prod.outlook.com>"
 
-enum { K_NUL, K_NONE, K_PLAIN };	/* how the key is stored */
+enum {
+	K_NUL,
+	K_NONE,
+	K_PLAIN
+}; /* how the key is stored */
 
 struct tnef_spec {
-	const char *att_class;		/* attMessageClass, NULL: absent */
-	const char *prop_class;		/* attMsgProps PidTagMessageClass */
-	bool unicode;			/* ... as PT_UNICODE */
-	int key;			/* K_NUL: with NUL; K_PLAIN: without; K_NONE: no key */
+	const char *att_class;  /* attMessageClass, NULL: absent */
+	const char *prop_class; /* attMsgProps PidTagMessageClass */
+	bool unicode;           /* ... as PT_UNICODE */
+	int key;                /* K_NUL: with NUL; K_PLAIN: without; K_NONE: no key */
 	bool bad_checksum;
 };
 
@@ -363,7 +395,7 @@ static void prop_class(struct buf *p, const char *cls, bool unicode)
 		prop_bytes(p, 0x001A001E, cls, strlen(cls) + 1);
 		return;
 	}
-	for (const char *c = cls; ; c++) {
+	for (const char *c = cls;; c++) {
 		put_u16(&u, (uint16_t)(unsigned char)*c);
 		if (!*c)
 			break;
@@ -376,23 +408,25 @@ static struct buf tnef_build(const struct tnef_spec *s)
 {
 	struct buf b = { 0 }, p = { 0 };
 	unsigned char ver[4] = { 0, 0, 1, 0 }, cp[8] = { 0xe4, 0x04, 0, 0, 0, 0, 0, 0 };
-	static const unsigned char guid[16] = { 0x08, 0x20, 0x06, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46 };
+	static const unsigned char guid[16] = {
+		0x08, 0x20, 0x06, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46
+	};
 	uint32_t nprops = 5 + (s->prop_class != NULL) + (s->key != K_NONE);
 
 	put_u32(&b, 0x223E9F78);
 	put_u16(&b, 0x1234);
-	tnef_attr(&b, 1, 0x00089006, ver, 4, false);		/* attTnefVersion */
-	tnef_attr(&b, 1, 0x00069007, cp, 8, false);		/* attOemCodepage */
+	tnef_attr(&b, 1, 0x00089006, ver, 4, false); /* attTnefVersion */
+	tnef_attr(&b, 1, 0x00069007, cp, 8, false);  /* attOemCodepage */
 	if (s->att_class)
 		tnef_attr(&b, 1, 0x00078008, s->att_class, strlen(s->att_class) + 1, false);
-	tnef_attr(&b, 1, 0x00018004, "Hello", 6, false);	/* attSubject */
+	tnef_attr(&b, 1, 0x00018004, "Hello", 6, false); /* attSubject */
 
 	put_u32(&p, nprops);
-	put_u32(&p, 0x00170003);		/* PR_IMPORTANCE, PT_LONG */
+	put_u32(&p, 0x00170003); /* PR_IMPORTANCE, PT_LONG */
 	put_u32(&p, 1);
-	put_u32(&p, 0x0057000B);		/* PR_MESSAGE_TO_ME, PT_BOOLEAN */
+	put_u32(&p, 0x0057000B); /* PR_MESSAGE_TO_ME, PT_BOOLEAN */
 	put_u32(&p, 1);
-	put_u32(&p, 0x80010102);		/* a named PT_BINARY, by name */
+	put_u32(&p, 0x80010102); /* a named PT_BINARY, by name */
 	put(&p, guid, 16);
 	put_u32(&p, 1);
 	put_u32(&p, 10);
@@ -402,7 +436,7 @@ static struct buf tnef_build(const struct tnef_spec *s)
 	put_u32(&p, 3);
 	put(&p, "abc", 3);
 	put_pad(&p);
-	put_u32(&p, 0x8002101F);		/* a named MV PT_UNICODE, by ID */
+	put_u32(&p, 0x8002101F); /* a named MV PT_UNICODE, by ID */
 	put(&p, guid, 16);
 	put_u32(&p, 0);
 	put_u32(&p, 0x8539);
@@ -412,15 +446,15 @@ static struct buf tnef_build(const struct tnef_spec *s)
 	put_u32(&p, 2);
 	put(&p, "\0\0", 2);
 	put_pad(&p);
-	put_u32(&p, 0x00390040);		/* PR_CLIENT_SUBMIT_TIME, PT_SYSTIME */
+	put_u32(&p, 0x00390040); /* PR_CLIENT_SUBMIT_TIME, PT_SYSTIME */
 	put(&p, "\x00\x80\x3e\xd5\xde\xb1\x9d\x01", 8);
 	if (s->prop_class)
 		prop_class(&p, s->prop_class, s->unicode);
 	if (s->key != K_NONE)
 		prop_bytes(&p, 0x007F0102, KEY, strlen(KEY) + (s->key == K_NUL));
-	tnef_attr(&b, 1, 0x00069003, p.p, p.n, s->bad_checksum);	/* attMsgProps */
+	tnef_attr(&b, 1, 0x00069003, p.p, p.n, s->bad_checksum); /* attMsgProps */
 	free(p.p);
-	tnef_attr(&b, 2, 0x00069002, "\x01\0\0\0", 4, false);	/* attAttachRendData */
+	tnef_attr(&b, 2, 0x00069002, "\x01\0\0\0", 4, false); /* attAttachRendData */
 	tnef_attr(&b, 2, 0x0006800F, "attachment bytes", 16, false);
 	return b;
 }
@@ -432,8 +466,8 @@ static void put_base64(struct buf *b, const unsigned char *d, size_t n)
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
 			     (i + 2 < n ? d[i + 2] : 0);
-		char q[4] = { a[v >> 18 & 63], a[v >> 12 & 63],
-			      i + 1 < n ? a[v >> 6 & 63] : '=', i + 2 < n ? a[v & 63] : '=' };
+		char q[4] = { a[v >> 18 & 63], a[v >> 12 & 63], i + 1 < n ? a[v >> 6 & 63] : '=',
+			      i + 2 < n ? a[v & 63] : '=' };
 
 		put(b, q, 4);
 		if ((i / 3 + 1) % 19 == 0)
@@ -442,7 +476,11 @@ static void put_base64(struct buf *b, const unsigned char *d, size_t n)
 	puts_(b, "\r\n");
 }
 
-enum { T_MIXED, T_TOP, T_MIXED_NO_TEXT };
+enum {
+	T_MIXED,
+	T_TOP,
+	T_MIXED_NO_TEXT
+};
 
 static char *tnef_message(const struct buf *tnef, const char *correlator, int shape, size_t *len)
 {
@@ -460,9 +498,12 @@ static char *tnef_message(const struct buf *tnef, const char *correlator, int sh
 		puts_(&b, "Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\n"
 			  "Content-Transfer-Encoding: base64\r\n\r\n");
 	} else {
-		puts_(&b, "Content-Type: multipart/mixed;\r\n\tboundary=\"_002_tnef_\"\r\n\r\n--_002_tnef_\r\n");
-		puts_(&b, shape == T_MIXED ? "Content-Type: text/plain; charset=\"us-ascii\"\r\n\r\nSee attached.\r\n\r\n"
-					   : "Content-Type: text/html\r\n\r\n<p>See attached.</p>\r\n\r\n");
+		puts_(&b,
+		      "Content-Type: multipart/mixed;\r\n\tboundary=\"_002_tnef_\"\r\n\r\n--_002_tnef_\r\n");
+		puts_(&b,
+		      shape == T_MIXED
+			      ? "Content-Type: text/plain; charset=\"us-ascii\"\r\n\r\nSee attached.\r\n\r\n"
+			      : "Content-Type: text/html\r\n\r\n<p>See attached.</p>\r\n\r\n");
 		puts_(&b, "--_002_tnef_\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\n"
 			  "Content-Disposition: attachment; filename=\"winmail.dat\"\r\n"
 			  "Content-Transfer-Encoding: base64\r\n\r\n");
@@ -495,8 +536,8 @@ static void test_tnef(void **state)
 	check_tnef(&sample, KEY, T_MIXED, "IPM.Note.Sample.Simple");
 	check_tnef(&sample, NULL, T_MIXED, "IPM.Note");
 	/* correlator: exact bytes, NUL optional in the key */
-	check_tnef(&sample, "<am6pr02mb4321abcdef0123456789@AM6PR02MB4321.eurprd02.prod.outlook.com>", T_MIXED,
-		   "IPM.Note");
+	check_tnef(&sample, "<am6pr02mb4321abcdef0123456789@AM6PR02MB4321.eurprd02.prod.outlook.com>",
+		   T_MIXED, "IPM.Note");
 	check_tnef(&sample, "<other@example.com>", T_MIXED, "IPM.Note");
 	check_tnef(&sample, "", T_MIXED, "IPM.Note");
 	s = sample;
@@ -679,7 +720,8 @@ static void test_fetch_fixtures(void **state)
 		msgclass_derive(&m, fetch, &st, out, sizeof(out));
 		assert_string_equal(out, fixtures[i].cls);
 		for (size_t k = 0; k < st.nlog; k++)
-			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", k ? "," : "", st.log[k]);
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", k ? "," : "",
+				 st.log[k]);
 		assert_string_equal(got, fetched_parts[i]);
 		/* without a callback only structure counts */
 		msgclass_derive(&m, NULL, NULL, out, sizeof(out));
@@ -736,8 +778,11 @@ static void test_fetch_handmade(void **state)
 		{ .type = "text", .subtype = "calendar", .part_id = "2", .encoding = "base64" },
 	};
 	struct mime_message m = {
-		.root = { .type = "multipart", .subtype = "alternative", .part_id = "",
-			  .children = alt, .nchildren = 2 },
+		.root = { .type = "multipart",
+			  .subtype = "alternative",
+			  .part_id = "",
+			  .children = alt,
+			  .nchildren = 2 },
 	};
 	struct store st = { 0 };
 	static const char cal64[] = "QkVHSU46VkNBTEVOREFSDQpNRVRIT0Q6Q0FOQ0VMDQpFTkQ6VkNBTEVOREFSDQo=";

@@ -15,7 +15,7 @@
 
 #include "mapi/rfolders.h"
 
-#define T0 1748772000	/* 2025-06-01T10:00:00Z */
+#define T0 1748772000 /* 2025-06-01T10:00:00Z */
 #define T1 1748852000
 
 struct checker {
@@ -90,22 +90,22 @@ static void test_lookup_spec(void **state)
 	static const struct {
 		const char *cls, *folder, *explicit_cls;
 	} cases[] = {
-		{ "IPM.Note.Sample.Simple", "Samples", "IPM.Note.Sample" },		/* 1 */
-		{ "IPM.Note", "INBOX", "IPM" },						/* 2 */
-		{ "IPM.Timecard", "INBOX", "IPM" },					/* 3 */
+		{ "IPM.Note.Sample.Simple", "Samples", "IPM.Note.Sample" }, /* 1 */
+		{ "IPM.Note", "INBOX", "IPM" },                             /* 2 */
+		{ "IPM.Timecard", "INBOX", "IPM" },                         /* 3 */
 		{ "IPM.Card", "INBOX", "IPM" },
-		{ "IPM.Note.Sample.Simple.Totally", "Samples", "IPM.Note.Sample" },	/* 4 */
-		{ "ipm.NOTE.sample.x", "Samples", "IPM.Note.Sample" },			/* 5 */
-		{ "IPM.Note.Samples", "INBOX", "IPM" },					/* 6 */
-		{ "", "INBOX", "" },							/* 7 */
+		{ "IPM.Note.Sample.Simple.Totally", "Samples", "IPM.Note.Sample" }, /* 4 */
+		{ "ipm.NOTE.sample.x", "Samples", "IPM.Note.Sample" },              /* 5 */
+		{ "IPM.Note.Samples", "INBOX", "IPM" },                             /* 6 */
+		{ "", "INBOX", "" },                                                /* 7 */
 		{ "MY.Class", "INBOX", "" },
-		{ "IPM.MY.Class", "INBOX", "IPM" },					/* 8 */
-		{ "IPC.Foo", "/", "IPC" },						/* 9 */
-		{ "Report.IPM.Note.NDR", "INBOX", "REPORT.IPM" },			/* 10 */
-		{ "Report.IPC.Paper.Order", "INBOX", "" },				/* 11 */
+		{ "IPM.MY.Class", "INBOX", "IPM" },               /* 8 */
+		{ "IPC.Foo", "/", "IPC" },                        /* 9 */
+		{ "Report.IPM.Note.NDR", "INBOX", "REPORT.IPM" }, /* 10 */
+		{ "Report.IPC.Paper.Order", "INBOX", "" },        /* 11 */
 		{ "IPM", "INBOX", "IPM" },
 		{ "ipc", "/", "IPC" },
-		{ "IPMX.Note", "INBOX", "" },		/* whole segments only */
+		{ "IPMX.Note", "INBOX", "" }, /* whole segments only */
 		{ "IPM.Note.Sample", "Samples", "IPM.Note.Sample" },
 		{ "IPC.Microsoft Exchange 4.0.Deferred Error", "/", "IPC" },
 	};
@@ -142,7 +142,7 @@ static void test_set_and_get_12(void **state)
 	assert_lookup(t, "MY.Class.SOMETHING", "Archive", "MY.Class");
 	assert_lookup(t, "MY.Class", "Archive", "MY.Class");
 	assert_lookup(t, "MY.Classic", "INBOX", "");
-	row = rfolders_row(t, 4);	/* "", IPC, IPM, IPM.Note.Sample, MY.Class */
+	row = rfolders_row(t, 4); /* "", IPC, IPM, IPM.Note.Sample, MY.Class */
 	assert_string_equal(row->cls, "MY.Class");
 	assert_int_equal(row->mtime, T1);
 	rfolders_free(t);
@@ -154,11 +154,11 @@ static void test_delete_13_14(void **state)
 	char *before;
 
 	(void)state;
-	assert_int_equal(set(t, "IPM.Note.Sample", NULL), 0);			/* 13 */
+	assert_int_equal(set(t, "IPM.Note.Sample", NULL), 0); /* 13 */
 	assert_lookup(t, "IPM.Note.Sample.Simple", "INBOX", "IPM");
 	assert_int_equal(rfolders_count(t), 4);
 	before = snapshot(t);
-	assert_int_equal(set(t, "Not.There", NULL), 0);				/* 14 */
+	assert_int_equal(set(t, "Not.There", NULL), 0); /* 14 */
 	assert_int_equal(set(t, "IPM.Note.Sample", NULL), 0);
 	{
 		char *after = snapshot(t);
@@ -221,9 +221,9 @@ static void test_fixed_row_noop_16b(void **state)
 
 	(void)state;
 	assert_int_equal(set(t, "report.ipm", "INBOX"), 0);
-	assert_int_equal(set(t, "IPM", "inbox"), 0);	/* INBOX is case-insensitive */
+	assert_int_equal(set(t, "IPM", "inbox"), 0); /* INBOX is case-insensitive */
 	after = snapshot(t);
-	assert_string_equal(before, after);		/* spelling and mtime kept */
+	assert_string_equal(before, after); /* spelling and mtime kept */
 	free(before);
 	free(after);
 	/* no IPM row to keep as it is: any set is a change */
@@ -258,10 +258,10 @@ static void test_invalid_18(void **state)
 		assert_refused(t, bad[i], "Archive", -EINVAL);
 		assert_refused(t, bad[i], NULL, -EINVAL);
 	}
-	assert_refused(t, "IPM.Note.X", "", -EINVAL);	/* empty folder */
+	assert_refused(t, "IPM.Note.X", "", -EINVAL); /* empty folder */
 	assert_refused(t, "IPM", "", -EINVAL);
 	assert_int_equal(rfolders_set(t, ".x", "Archive", T1, check, &c), -EINVAL);
-	assert_int_equal(c.calls, 0);	/* refused before asking the server */
+	assert_int_equal(c.calls, 0); /* refused before asking the server */
 	rfolders_free(t);
 }
 
@@ -291,7 +291,7 @@ static void test_folder_check_20(void **state)
 	assert_refused(t, "X", "NoSuchFolder", -ENOENT);
 	assert_refused(t, "IPM.Note.Sample", "NoSuchFolder", -ENOENT);
 	assert_refused(t, "X", "Parent", -EOPNOTSUPP);
-	assert_int_equal(set(t, "X", "/"), 0);		/* the root is the caller's call */
+	assert_int_equal(set(t, "X", "/"), 0); /* the root is the caller's call */
 	assert_lookup(t, "X.Y", "/", "X");
 	/* deleting does not ask */
 	assert_int_equal(rfolders_set(t, "X", NULL, T1, check, &c), 0);
@@ -308,11 +308,16 @@ static void test_class_valid(void **state)
 		const char *cls;
 		bool valid;
 	} cases[] = {
-		{ "", true }, { "IPM", true }, { "IPM.Note", true }, { "a b", true }, { " ", true },
-		{ "IPC.Microsoft Exchange 4.0.Deferred Error", true }, { "#x", true },
-		{ "~!@\"\\", true }, { ".x", false }, { "x.", false }, { "a..b", false },
-		{ ".", false }, { "..", false }, { "IPM.Not\xc3\xa9", false }, { "a\tb", false },
-		{ "a\x7f", false }, { "a\x1f", false }, { "\x80", false }, { "a\nb", false },
+		{ "", true },         { "IPM", true },
+		{ "IPM.Note", true }, { "a b", true },
+		{ " ", true },        { "IPC.Microsoft Exchange 4.0.Deferred Error", true },
+		{ "#x", true },       { "~!@\"\\", true },
+		{ ".x", false },      { "x.", false },
+		{ "a..b", false },    { ".", false },
+		{ "..", false },      { "IPM.Not\xc3\xa9", false },
+		{ "a\tb", false },    { "a\x7f", false },
+		{ "a\x1f", false },   { "\x80", false },
+		{ "a\nb", false },
 	};
 	char s[300];
 
@@ -336,12 +341,12 @@ static void test_case_insensitive_replace(void **state)
 	assert_int_equal(set(t, "ipm.NOTE.sample", "Archive"), 0);
 	assert_int_equal(rfolders_count(t), 5);
 	row = rfolders_row(t, 3);
-	assert_string_equal(row->cls, "ipm.NOTE.sample");	/* the latest spelling */
+	assert_string_equal(row->cls, "ipm.NOTE.sample"); /* the latest spelling */
 	assert_string_equal(row->folder, "Archive");
 	assert_int_equal(row->mtime, T1);
 	assert_lookup(t, "IPM.Note.Sample.Simple", "Archive", "ipm.NOTE.sample");
 	assert_int_equal(set(t, "x", "inbox"), 0);
-	assert_lookup(t, "X", "INBOX", "x");			/* INBOX spelled canonically */
+	assert_lookup(t, "X", "INBOX", "x"); /* INBOX spelled canonically */
 	rfolders_free(t);
 }
 
@@ -360,7 +365,7 @@ static void test_row_limit(void **state)
 	assert_refused(t, "One.Too.Many", "Archive", -ENOSPC);
 	assert_int_equal(rfolders_set(t, "One.Too.Many", "Archive", T1, check, &c), -ENOSPC);
 	assert_int_equal(c.calls, 0);
-	assert_int_equal(set(t, "c.7", "Docs"), 0);		/* replacing still works */
+	assert_int_equal(set(t, "c.7", "Docs"), 0); /* replacing still works */
 	assert_int_equal(set(t, "IPM", "INBOX"), 0);
 	assert_int_equal(set(t, "C.8", NULL), 0);
 	assert_int_equal(set(t, "One.Too.Many", "Archive"), 0);
@@ -371,8 +376,8 @@ static void test_row_limit(void **state)
 
 static void test_sorted_order_and_flags(void **state)
 {
-	static const char *const order[] = { "", "b", "IPC", "IPM", "IPM.Note.Sample", "ipm.z",
-					      "REPORT.IPM", "Zeta" };
+	static const char *const order[] = { "",      "b",          "IPC", "IPM", "IPM.Note.Sample",
+					     "ipm.z", "REPORT.IPM", "Zeta" };
 	static const char *const flags[] = { "nodelete", "", "", "fixed", "", "", "fixed", "" };
 	struct rfolders *t = setup_a();
 
@@ -397,12 +402,12 @@ static void test_defaults_and_copy(void **state)
 	(void)state;
 	a = snapshot(t);
 	assert_string_equal(a, "|INBOX|1748772000;IPC|/|1748772000;IPM|INBOX|1748772000;"
-			    "REPORT.IPM|INBOX|1748772000;");
+			       "REPORT.IPM|INBOX|1748772000;");
 	c = rfolders_copy(t);
 	assert_non_null(c);
 	assert_int_equal(set(c, "X", "Docs"), 0);
 	b = snapshot(t);
-	assert_string_equal(a, b);		/* the original is untouched */
+	assert_string_equal(a, b); /* the original is untouched */
 	assert_int_equal(rfolders_count(c), 5);
 	free(a);
 	free(b);
@@ -453,7 +458,7 @@ static void test_rename_folder(void **state)
 	assert_lookup(t, "IPC.X", "Old/Arch/2024", "IPC");
 	assert_lookup(t, "A", "Old/Arch", "A");
 	assert_lookup(t, "B", "Old/Arch/2024", "B");
-	assert_lookup(t, "C", "Archives", "C");		/* a sibling, not below */
+	assert_lookup(t, "C", "Archives", "C"); /* a sibling, not below */
 	assert_int_equal(rfolders_row(t, 0)->mtime, T0);
 	assert_int_equal(rfolders_rename_folder(t, "Old/Arch/2024", "Y2024"), 2);
 	assert_lookup(t, "B", "Y2024", "B");

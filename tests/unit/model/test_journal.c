@@ -21,15 +21,22 @@
 
 static struct journal_entry sample(unsigned k)
 {
-	static char src[8][32], dest[8][32], mid[8][48];	/* one set per k % 8 */
+	static char src[8][32], dest[8][32], mid[8][48]; /* one set per k % 8 */
 
 	snprintf(src[k % 8], sizeof(src[0]), "INBOX/%u", k);
 	snprintf(dest[k % 8], sizeof(dest[0]), "Archive/%u", k);
 	snprintf(mid[k % 8], sizeof(mid[0]), "<%u@example.org>", k);
 	return (struct journal_entry){
-		.op = JOURNAL_MOVE, .src = src[k % 8], .src_validity = 7, .src_uid = 100 + k,
-		.dest = dest[k % 8], .dest_validity = 9, .dest_uidnext = 50 + k, .message_id = mid[k % 8],
-		.size = 4096u + k, .internaldate = 1700000000 + k,
+		.op = JOURNAL_MOVE,
+		.src = src[k % 8],
+		.src_validity = 7,
+		.src_uid = 100 + k,
+		.dest = dest[k % 8],
+		.dest_validity = 9,
+		.dest_uidnext = 50 + k,
+		.message_id = mid[k % 8],
+		.size = 4096u + k,
+		.internaldate = 1700000000 + k,
 	};
 }
 
@@ -87,9 +94,8 @@ static void test_codec_rejects_bad_payloads(void **state)
 	/* an id but no operation */
 	const uint8_t no_op[] = { 1, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0 };
 	/* id 1, op move, staged "../x": not a plain name */
-	const uint8_t bad_staged[] = { 1, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
-				       2, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
-				       15, 4, 0, 0, 0, '.', '.', '/', 'x' };
+	const uint8_t bad_staged[] = { 1, 8, 0, 0, 0, 1, 0, 0, 0,  0, 0, 0, 0, 2,   8,   0,   0,  0,
+				       1, 0, 0, 0, 0, 0, 0, 0, 15, 4, 0, 0, 0, '.', '.', '/', 'x' };
 
 	(void)state;
 	assert_int_equal(journal_decode_add(short_field, sizeof(short_field), &d), -EBADMSG);
@@ -209,7 +215,7 @@ static void test_entries_survive_reopen_until_done(void **state)
 	assert_int_equal(journal_done(j, e[1].id), -ENOENT);
 	journal_close(j);
 
-	j = open_journal();		/* as after a crash */
+	j = open_journal(); /* as after a crash */
 	assert_int_equal(journal_count(j), 2);
 	assert_int_equal(journal_pending(j, &p, &n), 0);
 	assert_int_equal(n, 2);
@@ -225,7 +231,7 @@ static void test_entries_survive_reopen_until_done(void **state)
 	assert_int_equal(journal_done(j, e[0].id), 0);
 	assert_int_equal(journal_done(j, e[1].id), 0);
 	assert_int_equal(journal_done(j, e[2].id), 0);
-	assert_int_equal(log_size(), 0);	/* nothing pending: emptied */
+	assert_int_equal(log_size(), 0); /* nothing pending: emptied */
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -250,7 +256,7 @@ static void test_staged_append_and_park(void **state)
 	assert_memory_equal(buf, "From:", 5);
 	close(fd);
 	assert_int_equal(journal_done(j, e.id), 0);
-	assert_true(journal_open_staged(j, e.staged) < 0);	/* removed */
+	assert_true(journal_open_staged(j, e.staged) < 0); /* removed */
 
 	assert_int_equal(journal_add(j, &f, "Subj:", 5), 0);
 	assert_int_equal(journal_park(j, f.id, "folder Drafts was deleted"), 0);
@@ -263,7 +269,7 @@ static void test_staged_append_and_park(void **state)
 	fclose(fp);
 	snprintf(buf, sizeof(buf), "unresolved-%llu.eml", (unsigned long long)f.id);
 	fd = journal_open_staged(j, buf);
-	assert_true(fd >= 0);		/* the message is kept for the user */
+	assert_true(fd >= 0); /* the message is kept for the user */
 	close(fd);
 	free(e.staged);
 	free(f.staged);
@@ -284,20 +290,20 @@ static void test_torn_tail_dropped_damage_set_aside(void **state)
 	journal_close(j);
 	size = log_size();
 	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
-	assert_int_equal(truncate(path, size - 3), 0);	/* a crash mid-write */
+	assert_int_equal(truncate(path, size - 3), 0); /* a crash mid-write */
 	j = open_journal();
 	assert_int_equal(journal_count(j), 1);
 	e[1] = sample(3);
 	assert_int_equal(journal_add(j, &e[1], NULL, 0), 0);
 	journal_close(j);
 
-	fd = open(path, O_RDWR);	/* damage the first, a good one follows */
+	fd = open(path, O_RDWR); /* damage the first, a good one follows */
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "\xff", 1, 12), 1);
 	close(fd);
 	j = NULL;
 	assert_int_equal(journal_open(dirfd_, "journal", &j, err, sizeof(err)), 0);
-	assert_int_equal(journal_count(j), 0);	/* not replayed */
+	assert_int_equal(journal_count(j), 0); /* not replayed */
 	journal_close(j);
 	assert_int_equal(log_size(), 0);
 	assert_non_null(strstr(dump("unresolved.txt"), "journal damaged at byte 0"));

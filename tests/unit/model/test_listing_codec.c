@@ -25,15 +25,15 @@ struct sample_msg {
 	const char *name;
 };
 
-static struct listing *build(uint32_t uidvalidity, uint64_t modseq, const struct sample_msg *m,
-			     size_t n)
+static struct listing *build(uint32_t uidvalidity, uint64_t modseq, const struct sample_msg *m, size_t n)
 {
 	struct listing_builder b;
 
 	assert_int_equal(listing_builder_init(&b, NAMES_READABLE, uidvalidity), 0);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(listing_builder_push(&b, m[i].uid, m[i].size, m[i].date, m[i].flags,
-						      m[i].name, strlen(m[i].name)), 0);
+						      m[i].name, strlen(m[i].name)),
+				 0);
 	listing_builder_finish(&b);
 	b.l->modseq = modseq;
 	return b.l;
@@ -75,7 +75,7 @@ static void test_round_trip(void **state)
 		uint32_t uidvalidity;
 		uint64_t modseq;
 	} cases[] = {
-		{ NULL, 0, 1, 0 },			/* an empty folder: no names at all */
+		{ NULL, 0, 1, 0 }, /* an empty folder: no names at all */
 		{ THREE, 1, 42, 0 },
 		{ THREE, 3, UINT32_MAX, UINT64_MAX },
 		{ &one_long, 1, 5, 77 },
@@ -113,7 +113,7 @@ static void test_layout_is_format_3(void **state)
 
 	(void)state;
 	assert_int_equal(listing_encode(l, &buf, &len), 0);
-	if (*(const unsigned char *)&probe == 1)	/* the magic spells it on little-endian hosts */
+	if (*(const unsigned char *)&probe == 1) /* the magic spells it on little-endian hosts */
 		assert_memory_equal(buf, "1IMFSTL3", 8);
 	memcpy(&u32, buf + 8, 4);
 	assert_int_equal(u32, 0x01020304);
@@ -151,7 +151,7 @@ static void encode_three(unsigned char **buf, size_t *len)
 static void assert_rejected(const unsigned char *data, size_t len, int want)
 {
 	static struct listing not_set;
-	struct listing *l = &not_set;	/* must come back NULL */
+	struct listing *l = &not_set; /* must come back NULL */
 
 	assert_int_equal(listing_decode(data, len, &l), want);
 	assert_null(l);
@@ -233,7 +233,7 @@ static void test_header_checks(void **state)
 		assert_rejected(buf, len, cases[c].want);
 		memcpy(buf + cases[c].off, saved, cases[c].size);
 	}
-	assert_int_equal(listing_decode(buf, len, &l), 0);	/* each one put back */
+	assert_int_equal(listing_decode(buf, len, &l), 0); /* each one put back */
 	mb_listing_put(l);
 	free(buf);
 }
@@ -242,8 +242,8 @@ static void test_header_checks(void **state)
 static void test_bad_content_with_good_crc(void **state)
 {
 	const struct {
-		size_t msg;	/* which packed message to change */
-		size_t off;	/* offset inside it */
+		size_t msg; /* which packed message to change */
+		size_t off; /* offset inside it */
 		uint32_t value;
 		const char *what;
 	} cases[] = {
@@ -278,12 +278,9 @@ static void test_bad_content_with_good_crc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_layout_is_format_3),
-		cmocka_unit_test(test_truncated_or_longer),
-		cmocka_unit_test(test_any_body_byte_changed),
-		cmocka_unit_test(test_header_checks),
-		cmocka_unit_test(test_bad_content_with_good_crc),
+		cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_layout_is_format_3),
+		cmocka_unit_test(test_truncated_or_longer), cmocka_unit_test(test_any_body_byte_changed),
+		cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_bad_content_with_good_crc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

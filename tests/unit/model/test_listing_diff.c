@@ -38,11 +38,15 @@ static struct listing *build(const char *spec)
 		}
 		uid = (uint32_t)strtoul(p, &end, 10);
 		for (p = end; *p && *p != ' '; p++)
-			flags |= *p == 's' ? 0x01 : *p == 'f' ? 0x04 : *p == 'v' ? MSG_SIZE_VERIFIED :
-				 *p == 'c' ? MSG_SIZE_CORRECTED : 0;
+			flags |= *p == 's'   ? 0x01
+				 : *p == 'f' ? 0x04
+				 : *p == 'v' ? MSG_SIZE_VERIFIED
+				 : *p == 'c' ? MSG_SIZE_CORRECTED
+					     : 0;
 		len = snprintf(name, sizeof(name), "%u.eml", uid);
 		assert_int_equal(listing_builder_push(&b, uid, 100 + uid, 1000 + uid, flags, name,
-						      (size_t)len), 0);
+						      (size_t)len),
+				 0);
 	}
 	listing_builder_finish(&b);
 	return b.l;
@@ -64,11 +68,16 @@ static size_t parse_uids(const char *text, uint32_t *uids, size_t max)
 static char kind_letter(enum mailbox_change_kind k)
 {
 	switch (k) {
-	case MAILBOX_CHANGE_ADDED: return 'A';
-	case MAILBOX_CHANGE_REMOVED: return 'R';
-	case MAILBOX_CHANGE_FLAGS: return 'F';
-	case MAILBOX_CHANGE_RELOADED: return 'L';
-	default: return '?';
+	case MAILBOX_CHANGE_ADDED:
+		return 'A';
+	case MAILBOX_CHANGE_REMOVED:
+		return 'R';
+	case MAILBOX_CHANGE_FLAGS:
+		return 'F';
+	case MAILBOX_CHANGE_RELOADED:
+		return 'L';
+	default:
+		return '?';
 	}
 }
 
@@ -94,12 +103,10 @@ static void test_table(void **state)
 		{ "seen set", "1: 1 2", "1: 1 2s", "", "F2" },
 		{ "flagged cleared", "1: 1fs", "1: 1s", "", "F1" },
 		{ "only our own bits changed", "1: 1", "1: 1vc", "", "" },
-		{ "flags and moves, interleaved", "1: 2s 4 6 8", "1: 3 4f 6 9", "",
-		  "R2 A3 F4 R8 A9" },
+		{ "flags and moves, interleaved", "1: 2s 4 6 8", "1: 3 4f 6 9", "", "R2 A3 F4 R8 A9" },
 		{ "the mount's own moves are known", "1: 1 2", "1: 2 7", "1 7", "" },
 		{ "a known UID's flags still count", "1: 7", "1: 7s", "7", "F7" },
-		{ "re-created: all went, all came, known or not", "1: 1 2", "2: 1 3", "1",
-		  "R1 R2 A1 A3" },
+		{ "re-created: all went, all came, known or not", "1: 1 2", "2: 1 3", "1", "R1 R2 A1 A3" },
 		{ "from empty", "1:", "1: 4 5", "", "A4 A5" },
 		{ "to empty", "1: 4 5", "1:", "", "R4 R5" },
 		{ "both empty, re-created", "1:", "2:", "", "" },
@@ -140,8 +147,8 @@ static void test_table(void **state)
 static void test_reload_bound(void **state)
 {
 	const size_t sizes[][2] = {
-		{ LISTING_DIFF_MAX_RELOAD / 2 + 1, LISTING_DIFF_MAX_RELOAD / 2 },	/* over */
-		{ LISTING_DIFF_MAX_RELOAD / 2, LISTING_DIFF_MAX_RELOAD / 2 },		/* at */
+		{ LISTING_DIFF_MAX_RELOAD / 2 + 1, LISTING_DIFF_MAX_RELOAD / 2 }, /* over */
+		{ LISTING_DIFF_MAX_RELOAD / 2, LISTING_DIFF_MAX_RELOAD / 2 },     /* at */
 	};
 
 	(void)state;

@@ -92,7 +92,7 @@ static void test_dir_open(void **state)
 	write_text(at("plain"), "x");
 	assert_int_equal(files_dir_open(at("plain"), &d, err, sizeof(err)), -ENOTDIR);
 	assert_non_null(strstr(err, "is not a directory"));
-	if (geteuid() == 0) {	/* someone else's: only root can make one */
+	if (geteuid() == 0) { /* someone else's: only root can make one */
 		assert_int_equal(chown(at("a/b/cache"), 65534, (gid_t)-1), 0);
 		assert_int_equal(files_dir_open(at("a/b/cache"), &d, err, sizeof(err)), -EPERM);
 		assert_non_null(strstr(err, "belongs to uid 65534, not to you"));
@@ -122,7 +122,7 @@ static void test_files_at(void **state)
 	assert_int_equal(mode_of(at("c/new")), 0700);
 	close(sfd);
 	assert_int_equal(symlink(at("c/new"), at("c/linked")), 0);
-	sfd = files_subdir_at(fd, "linked", true);	/* O_DIRECTORY: ENOTDIR on Linux */
+	sfd = files_subdir_at(fd, "linked", true); /* O_DIRECTORY: ENOTDIR on Linux */
 	assert_true(sfd == -ELOOP || sfd == -ENOTDIR);
 	assert_true(files_dir_sub(d, "linked", &sub, err, sizeof(err)) < 0);
 

@@ -22,23 +22,36 @@ struct sanitize_case {
 static const struct sanitize_case cases[] = {
 	{ "", "" },
 	{ "plain text, 100% fine", "plain text, 100% fine" },
-	{ "Entw\xc3\xbcrfe \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x93\xac", "Entw\xc3\xbcrfe \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x93\xac" },
+	{ "Entw\xc3\xbcrfe \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x93\xac",
+	  "Entw\xc3\xbcrfe \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x93\xac" },
 	/* C0 controls and DEL */
 	{ "a\x1b[2Jb", "a?[2Jb" },
 	{ "line\r\nforged: line", "line??forged: line" },
 	{ "tab\there\x7f", "tab?here?" },
 	{ "\x07\x08\x01", "???" },
 	/* raw C1 bytes (CSI, OSC, ST in an 8-bit terminal) */
-	{ "x\x9b" "31mred", "x?31mred" },
-	{ "\x9d" "0;title\x9c", "?0;title?" },
+	{ "x\x9b"
+	  "31mred",
+	  "x?31mred" },
+	{ "\x9d"
+	  "0;title\x9c",
+	  "?0;title?" },
 	{ "\x80\x85\x9f", "???" },
 	/* U+0080..U+009F encoded in UTF-8 */
-	{ "x\xc2\x9b" "31m", "x?31m" },
+	{ "x\xc2\x9b"
+	  "31m",
+	  "x?31m" },
 	{ "\xc2\x80\xc2\x9f\xc2\xa0", "??\xc2\xa0" },
 	/* bidi embeddings, overrides, isolates, marks; line/paragraph separators */
-	{ "evil\xe2\x80\xae" "fdp.exe", "evil?fdp.exe" },
+	{ "evil\xe2\x80\xae"
+	  "fdp.exe",
+	  "evil?fdp.exe" },
 	{ "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", "????" },
-	{ "\xe2\x81\xa6" "a\xe2\x81\xa7" "b\xe2\x81\xa8" "c\xe2\x81\xa9", "?a?b?c?" },
+	{ "\xe2\x81\xa6"
+	  "a\xe2\x81\xa7"
+	  "b\xe2\x81\xa8"
+	  "c\xe2\x81\xa9",
+	  "?a?b?c?" },
 	{ "\xe2\x80\x8e\xe2\x80\x8f\xd8\x9c", "???" },
 	{ "one\xe2\x80\xa8two\xe2\x80\xa9", "one?two?" },
 	/* neighbours that are harmless stay */
@@ -126,7 +139,10 @@ static void test_log_msg_sanitizes(void **state)
 	fflush(stderr);
 	assert_int_equal(dup2(fd, 2), 2);
 	log_init(false, false);
-	log_warn("server said: %s", "\x1b]0;owned\x07 \xc2\x9b" "2J \x9b" "1m \xe2\x80\xae" "txt");
+	log_warn("server said: %s", "\x1b]0;owned\x07 \xc2\x9b"
+				    "2J \x9b"
+				    "1m \xe2\x80\xae"
+				    "txt");
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);

@@ -43,8 +43,8 @@ static int utf8_ok(const char *s)
 				return 0;
 			cp = (cp << 6) | (*p & 0x3Fu);
 		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-			cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
 			return 0;
 	}
 	return 1;
@@ -55,21 +55,22 @@ static int utf8_ok(const char *s)
 static const struct {
 	const char *mutf7, *utf8;
 } mutf7_pairs[] = {
-	{"~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/台北/日本語"},
-	{"&-", "&"},
-	{"Entw&APw-rfe", "Entwürfe"},
-	{"A &- B", "A & B"},
-	{"", ""},
-	{"INBOX", "INBOX"},
-	{"a-b+c~d\\e", "a-b+c~d\\e"},
-	{"&U,BTF2XlZyyKng-", "台北日本語"},
-	{"&ZeU-&-", "日&"},
-	{"&-&ZeU-", "&日"},
-	{"&2D3eAA-", "😀"},
-	{"a&AAE-b", "a\x01" "b"},
-	{"&BCAEMARBBEEESwQ7BDoEOA-", "Рассылки"},
-	{"&AOQA9gD8-", "äöü"},
-	{"&IhU-", "∕"},
+	{ "~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/台北/日本語" },
+	{ "&-", "&" },
+	{ "Entw&APw-rfe", "Entwürfe" },
+	{ "A &- B", "A & B" },
+	{ "", "" },
+	{ "INBOX", "INBOX" },
+	{ "a-b+c~d\\e", "a-b+c~d\\e" },
+	{ "&U,BTF2XlZyyKng-", "台北日本語" },
+	{ "&ZeU-&-", "日&" },
+	{ "&-&ZeU-", "&日" },
+	{ "&2D3eAA-", "😀" },
+	{ "a&AAE-b", "a\x01"
+		     "b" },
+	{ "&BCAEMARBBEEESwQ7BDoEOA-", "Рассылки" },
+	{ "&AOQA9gD8-", "äöü" },
+	{ "&IhU-", "∕" },
 };
 
 static void test_mutf7_decode(void **state)
@@ -101,9 +102,9 @@ static void test_mutf7_encode(void **state)
 static void test_mutf7_round_trip(void **state)
 {
 	static const char *const texts[] = {
-		"Gesendete Objekte", "Éléments envoyés", "Отправленные",
-		"已发送邮件", "送信済みアイテム", "🎉 party & more 🎉", "a&b&&c",
-		"x\x7fy", "tab\there", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF",
+		"Gesendete Objekte", "Éléments envoyés", "Отправленные",     "已发送邮件",
+		"送信済みアイテム",  "🎉 party & more 🎉", "a&b&&c",           "x\x7fy",
+		"tab\there",         "\xEF\xBF\xBF",     "\xF4\x8F\xBF\xBF",
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(texts); i++) {
@@ -128,13 +129,13 @@ static void test_mutf7_decode_invalid(void **state)
 		"&ZeVnLIqe",          /* unterminated, whole characters */
 		"&",                  /* shift at end */
 		"abc&",
-		"&ZQ-",               /* 12 bits: not a whole UTF-16 unit */
-		"&ZeV-",              /* non-zero padding bits */
-		"&2D0-",              /* lone high surrogate */
-		"&3gA-",              /* lone low surrogate */
-		"&AAA-",              /* U+0000 */
-		"a\tb",               /* raw control byte */
-		"\xC3\xA9",           /* raw 8-bit */
+		"&ZQ-",     /* 12 bits: not a whole UTF-16 unit */
+		"&ZeV-",    /* non-zero padding bits */
+		"&2D0-",    /* lone high surrogate */
+		"&3gA-",    /* lone low surrogate */
+		"&AAA-",    /* U+0000 */
+		"a\tb",     /* raw control byte */
+		"\xC3\xA9", /* raw 8-bit */
 		"&,,,,-",
 	};
 	(void)state;
@@ -150,8 +151,7 @@ static void test_mutf7_decode_invalid(void **state)
 static void test_mutf7_encode_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"\xFF", "a\xC3", "\xED\xA0\x80", "\xC0\xAF", "\xF4\x90\x80\x80",
-		"ok\x80",
+		"\xFF", "a\xC3", "\xED\xA0\x80", "\xC0\xAF", "\xF4\x90\x80\x80", "ok\x80",
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -180,70 +180,70 @@ static const struct {
 	int rc;
 	int round_trip; /* path_to_folder(path) gives name back */
 } folders[] = {
-	{"INBOX", '/', "INBOX", 0, 1},
-	{"inbox", '.', "INBOX", 0, 0},
-	{"Inbox.Sent", '.', "INBOX/Sent", 0, 0},
-	{"INBOX.Sent", '.', "INBOX/Sent", 0, 1},
-	{"INBOX/Drafts", '/', "INBOX/Drafts", 0, 1},
-	{"inboxes", '/', "inboxes", 0, 1},
-	{"Archive/inbox", '/', "Archive/inbox", 0, 1},
-	{"~peter/mail/&U,BTFw-/&ZeVnLIqe-", '/', "~peter/mail/台北/日本語", 0, 1},
-	{"INBOX.Entw&APw-rfe", '.', "INBOX/Entwürfe", 0, 1},
-	{"a/b.c", '.', "a∕b/c", 0, 1},
-	{"Work/2024.Q1/Q2", '.', "Work∕2024/Q1∕Q2", 0, 1},
-	{"a/b", '\0', "a∕b", 0, 1},
-	{"a.b", '\0', "a.b", 0, 1},
-	{"a.b", '/', "a.b", 0, 1},
-	{"A &- B", '/', "A & B", 0, 1},
-	{"a&IhU-b", '/', "a∕b", 0, 1},
-	{"...", '/', "...", 0, 1},
-	{".hidden/x", '/', ".hidden/x", 0, 1},
-	{"a\\b", '\\', "a/b", 0, 1},
-	{"&ZeU-.&ZeU-", '.', "日/日", 0, 1},
-	{"a&IAw-b", '/', "a\u200Cb", 0, 1}, /* ZWNJ: Persian needs it */
-	{"a&IA0-b", '/', "a\u200Db", 0, 1}, /* ZWJ */
+	{ "INBOX", '/', "INBOX", 0, 1 },
+	{ "inbox", '.', "INBOX", 0, 0 },
+	{ "Inbox.Sent", '.', "INBOX/Sent", 0, 0 },
+	{ "INBOX.Sent", '.', "INBOX/Sent", 0, 1 },
+	{ "INBOX/Drafts", '/', "INBOX/Drafts", 0, 1 },
+	{ "inboxes", '/', "inboxes", 0, 1 },
+	{ "Archive/inbox", '/', "Archive/inbox", 0, 1 },
+	{ "~peter/mail/&U,BTFw-/&ZeVnLIqe-", '/', "~peter/mail/台北/日本語", 0, 1 },
+	{ "INBOX.Entw&APw-rfe", '.', "INBOX/Entwürfe", 0, 1 },
+	{ "a/b.c", '.', "a∕b/c", 0, 1 },
+	{ "Work/2024.Q1/Q2", '.', "Work∕2024/Q1∕Q2", 0, 1 },
+	{ "a/b", '\0', "a∕b", 0, 1 },
+	{ "a.b", '\0', "a.b", 0, 1 },
+	{ "a.b", '/', "a.b", 0, 1 },
+	{ "A &- B", '/', "A & B", 0, 1 },
+	{ "a&IhU-b", '/', "a∕b", 0, 1 },
+	{ "...", '/', "...", 0, 1 },
+	{ ".hidden/x", '/', ".hidden/x", 0, 1 },
+	{ "a\\b", '\\', "a/b", 0, 1 },
+	{ "&ZeU-.&ZeU-", '.', "日/日", 0, 1 },
+	{ "a&IAw-b", '/', "a\u200Cb", 0, 1 }, /* ZWNJ: Persian needs it */
+	{ "a&IA0-b", '/', "a\u200Db", 0, 1 }, /* ZWJ */
 	/* hostile or undecodable */
-	{"..", '/', NULL, -EINVAL, 0},
-	{".", '/', NULL, -EINVAL, 0},
-	{"a/../b", '/', NULL, -EINVAL, 0},
-	{"a/./b", '/', NULL, -EINVAL, 0},
-	{"a/..", '/', NULL, -EINVAL, 0},
-	{"..", '\0', NULL, -EINVAL, 0},
-	{"a..b", '.', NULL, -EINVAL, 0},
-	{"", '/', NULL, -EINVAL, 0},
-	{"a//b", '/', NULL, -EINVAL, 0},
-	{"/a", '/', NULL, -EINVAL, 0},
-	{"a/", '/', NULL, -EINVAL, 0},
-	{"a.b.", '.', NULL, -EINVAL, 0},
-	{"a&AAE-b", '/', NULL, -EINVAL, 0},
-	{"a&AAk-b", '/', NULL, -EINVAL, 0},
-	{"a&AAo-b", '.', NULL, -EINVAL, 0},
-	{"&AB8-", '\0', NULL, -EINVAL, 0},
-	{"a&AH8-b", '/', NULL, -EINVAL, 0},
-	{"a&IhU-b", '.', NULL, -EINVAL, 0}, /* U+2215 could not map back */
+	{ "..", '/', NULL, -EINVAL, 0 },
+	{ ".", '/', NULL, -EINVAL, 0 },
+	{ "a/../b", '/', NULL, -EINVAL, 0 },
+	{ "a/./b", '/', NULL, -EINVAL, 0 },
+	{ "a/..", '/', NULL, -EINVAL, 0 },
+	{ "..", '\0', NULL, -EINVAL, 0 },
+	{ "a..b", '.', NULL, -EINVAL, 0 },
+	{ "", '/', NULL, -EINVAL, 0 },
+	{ "a//b", '/', NULL, -EINVAL, 0 },
+	{ "/a", '/', NULL, -EINVAL, 0 },
+	{ "a/", '/', NULL, -EINVAL, 0 },
+	{ "a.b.", '.', NULL, -EINVAL, 0 },
+	{ "a&AAE-b", '/', NULL, -EINVAL, 0 },
+	{ "a&AAk-b", '/', NULL, -EINVAL, 0 },
+	{ "a&AAo-b", '.', NULL, -EINVAL, 0 },
+	{ "&AB8-", '\0', NULL, -EINVAL, 0 },
+	{ "a&AH8-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IhU-b", '.', NULL, -EINVAL, 0 }, /* U+2215 could not map back */
 	/* C1 controls, separators, bidi controls and other format characters */
-	{"a&AIU-b", '/', NULL, -EINVAL, 0},
-	{"a&AJs-b", '/', NULL, -EINVAL, 0},
-	{"a&ICg-b", '/', NULL, -EINVAL, 0},
-	{"a&IC4-b", '/', NULL, -EINVAL, 0},
-	{"a&ICo-b", '/', NULL, -EINVAL, 0},
-	{"a&IGY-b", '/', NULL, -EINVAL, 0},
-	{"a&IGk-b", '/', NULL, -EINVAL, 0},
-	{"a&IA4-b", '/', NULL, -EINVAL, 0},
-	{"a&IA8-b", '/', NULL, -EINVAL, 0},
-	{"a&Bhw-b", '/', NULL, -EINVAL, 0},
-	{"a&IAs-b", '/', NULL, -EINVAL, 0},
-	{"a&IGA-b", '/', NULL, -EINVAL, 0},
-	{"a&,v8-b", '/', NULL, -EINVAL, 0},
-	{"a&AK0-b", '/', NULL, -EINVAL, 0},
-	{"a&20DcQQ-b", '/', NULL, -EINVAL, 0},
-	{"ok/&IC4-gpj.exe", '/', NULL, -EINVAL, 0},
-	{"&Jjo!", '/', NULL, -EINVAL, 0},
-	{"&AGE-", '/', NULL, -EINVAL, 0},
-	{"a&b", '&', NULL, -EINVAL, 0},
-	{"a", '&', NULL, -EINVAL, 0},
-	{"a", '\x01', NULL, -EINVAL, 0},
-	{"a", '\xC3', NULL, -EINVAL, 0},
+	{ "a&AIU-b", '/', NULL, -EINVAL, 0 },
+	{ "a&AJs-b", '/', NULL, -EINVAL, 0 },
+	{ "a&ICg-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IC4-b", '/', NULL, -EINVAL, 0 },
+	{ "a&ICo-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IGY-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IGk-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IA4-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IA8-b", '/', NULL, -EINVAL, 0 },
+	{ "a&Bhw-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IAs-b", '/', NULL, -EINVAL, 0 },
+	{ "a&IGA-b", '/', NULL, -EINVAL, 0 },
+	{ "a&,v8-b", '/', NULL, -EINVAL, 0 },
+	{ "a&AK0-b", '/', NULL, -EINVAL, 0 },
+	{ "a&20DcQQ-b", '/', NULL, -EINVAL, 0 },
+	{ "ok/&IC4-gpj.exe", '/', NULL, -EINVAL, 0 },
+	{ "&Jjo!", '/', NULL, -EINVAL, 0 },
+	{ "&AGE-", '/', NULL, -EINVAL, 0 },
+	{ "a&b", '&', NULL, -EINVAL, 0 },
+	{ "a", '&', NULL, -EINVAL, 0 },
+	{ "a", '\x01', NULL, -EINVAL, 0 },
+	{ "a", '\xC3', NULL, -EINVAL, 0 },
 };
 
 static void test_folder_to_path(void **state)
@@ -312,46 +312,46 @@ static const struct {
 	const char *name; /* NULL when refused */
 	int rc;
 } paths[] = {
-	{"INBOX", '/', "INBOX", 0},
-	{"inbox/x", '.', "INBOX.x", 0},
-	{"Inbox", '\0', "INBOX", 0},
-	{"~peter/mail/台北/日本語", '/', "~peter/mail/&U,BTFw-/&ZeVnLIqe-", 0},
-	{"INBOX/Entwürfe", '.', "INBOX.Entw&APw-rfe", 0},
-	{"a∕b/c", '.', "a/b.c", 0},
-	{"a∕b", '/', "a&IhU-b", 0},
-	{"a∕b", '\0', "a/b", 0},
-	{"A & B", '/', "A &- B", 0},
-	{"x", '\0', "x", 0},
-	{"a/b/c", '/', "a/b/c", 0},
-	{"a/b", '\\', "a\\b", 0},
-	{"a.b", '/', "a.b", 0},
-	{"a.b", '.', NULL, -EINVAL},
-	{"x/a.b", '.', NULL, -EINVAL},
-	{"a/b", '\0', NULL, -EINVAL},
-	{"", '/', NULL, -EINVAL},
-	{"/a", '/', NULL, -EINVAL},
-	{"a/", '/', NULL, -EINVAL},
-	{"a//b", '/', NULL, -EINVAL},
-	{".", '/', NULL, -EINVAL},
-	{"..", '.', NULL, -EINVAL},
-	{"a/../b", '/', NULL, -EINVAL},
-	{"a/./b", '.', NULL, -EINVAL},
-	{"a\x01", '/', NULL, -EINVAL},
-	{"a\tb", '/', NULL, -EINVAL},
-	{"a\x7f", '/', NULL, -EINVAL},
-	{"\xFF", '/', NULL, -EINVAL},
-	{"a\xC3", '/', NULL, -EINVAL},
-	{"\xED\xA0\x80", '/', NULL, -EINVAL},
-	{"\xC0\xAF", '/', NULL, -EINVAL},
-	{"a", '&', NULL, -EINVAL},
-	{"a", '\n', NULL, -EINVAL},
-	{"a\u200Cb", '/', "a&IAw-b", 0},
-	{"a\xC2\x85", '/', NULL, -EINVAL},
-	{"a\u2029b", '/', NULL, -EINVAL},
-	{"a\u202Eb", '/', NULL, -EINVAL},
-	{"x/\u2067b", '/', NULL, -EINVAL},
-	{"a\u200Bb", '/', NULL, -EINVAL},
-	{"\uFEFFa", '/', NULL, -EINVAL},
+	{ "INBOX", '/', "INBOX", 0 },
+	{ "inbox/x", '.', "INBOX.x", 0 },
+	{ "Inbox", '\0', "INBOX", 0 },
+	{ "~peter/mail/台北/日本語", '/', "~peter/mail/&U,BTFw-/&ZeVnLIqe-", 0 },
+	{ "INBOX/Entwürfe", '.', "INBOX.Entw&APw-rfe", 0 },
+	{ "a∕b/c", '.', "a/b.c", 0 },
+	{ "a∕b", '/', "a&IhU-b", 0 },
+	{ "a∕b", '\0', "a/b", 0 },
+	{ "A & B", '/', "A &- B", 0 },
+	{ "x", '\0', "x", 0 },
+	{ "a/b/c", '/', "a/b/c", 0 },
+	{ "a/b", '\\', "a\\b", 0 },
+	{ "a.b", '/', "a.b", 0 },
+	{ "a.b", '.', NULL, -EINVAL },
+	{ "x/a.b", '.', NULL, -EINVAL },
+	{ "a/b", '\0', NULL, -EINVAL },
+	{ "", '/', NULL, -EINVAL },
+	{ "/a", '/', NULL, -EINVAL },
+	{ "a/", '/', NULL, -EINVAL },
+	{ "a//b", '/', NULL, -EINVAL },
+	{ ".", '/', NULL, -EINVAL },
+	{ "..", '.', NULL, -EINVAL },
+	{ "a/../b", '/', NULL, -EINVAL },
+	{ "a/./b", '.', NULL, -EINVAL },
+	{ "a\x01", '/', NULL, -EINVAL },
+	{ "a\tb", '/', NULL, -EINVAL },
+	{ "a\x7f", '/', NULL, -EINVAL },
+	{ "\xFF", '/', NULL, -EINVAL },
+	{ "a\xC3", '/', NULL, -EINVAL },
+	{ "\xED\xA0\x80", '/', NULL, -EINVAL },
+	{ "\xC0\xAF", '/', NULL, -EINVAL },
+	{ "a", '&', NULL, -EINVAL },
+	{ "a", '\n', NULL, -EINVAL },
+	{ "a\u200Cb", '/', "a&IAw-b", 0 },
+	{ "a\xC2\x85", '/', NULL, -EINVAL },
+	{ "a\u2029b", '/', NULL, -EINVAL },
+	{ "a\u202Eb", '/', NULL, -EINVAL },
+	{ "x/\u2067b", '/', NULL, -EINVAL },
+	{ "a\u200Bb", '/', NULL, -EINVAL },
+	{ "\uFEFFa", '/', NULL, -EINVAL },
 };
 
 static void test_path_to_folder(void **state)
@@ -388,74 +388,81 @@ static const struct {
 	size_t len; /* 0: strlen(raw) */
 	const char *want;
 } headers[] = {
-	{"", 0, ""},
-	{"plain ascii", 0, "plain ascii"},
-	{"=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", 0, "Grüße aus Köln"},
-	{"=?UTF-8?Q?a=5fb_c?=", 0, "a_b c"},
-	{"=?UTF-8?B?R3LDvMOfZQ==?=", 0, "Grüße"},
-	{"=?utf-8?b?R3LDvMOfZQ?=", 0, "Grüße"},
-	{"=?ISO-8859-1?Q?Gr=FC=DFe?=", 0, "Grüße"},
-	{"=?iso-8859-1?B?R3L832U=?=", 0, "Grüße"},
-	{"=?ISO-8859-15?B?UHJpeCAxMKQ=?=", 0, "Prix 10€"},
-	{"=?iso-8859-15?q?Prix_10=a4?=", 0, "Prix 10€"},
-	{"=?KOI8-R?B?8NLJ18XU?=", 0, "Привет"},
-	{"=?Shift_JIS?B?k/qWe4zq?=", 0, "日本語"},
-	{"=?ISO-2022-JP?B?GyRCRnxLXDhsJE43b0w+GyhC?=", 0, "日本語の件名"},
-	{"=?GB2312?B?1tDOxNb3zOI=?=", 0, "中文主题"},
-	{"=?US-ASCII*EN?Q?Keith_Moore?=", 0, "Keith Moore"},
-	{"Re: =?utf-8?q?caf=C3=A9?= ok", 0, "Re: café ok"},
+	{ "", 0, "" },
+	{ "plain ascii", 0, "plain ascii" },
+	{ "=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", 0, "Grüße aus Köln" },
+	{ "=?UTF-8?Q?a=5fb_c?=", 0, "a_b c" },
+	{ "=?UTF-8?B?R3LDvMOfZQ==?=", 0, "Grüße" },
+	{ "=?utf-8?b?R3LDvMOfZQ?=", 0, "Grüße" },
+	{ "=?ISO-8859-1?Q?Gr=FC=DFe?=", 0, "Grüße" },
+	{ "=?iso-8859-1?B?R3L832U=?=", 0, "Grüße" },
+	{ "=?ISO-8859-15?B?UHJpeCAxMKQ=?=", 0, "Prix 10€" },
+	{ "=?iso-8859-15?q?Prix_10=a4?=", 0, "Prix 10€" },
+	{ "=?KOI8-R?B?8NLJ18XU?=", 0, "Привет" },
+	{ "=?Shift_JIS?B?k/qWe4zq?=", 0, "日本語" },
+	{ "=?ISO-2022-JP?B?GyRCRnxLXDhsJE43b0w+GyhC?=", 0, "日本語の件名" },
+	{ "=?GB2312?B?1tDOxNb3zOI=?=", 0, "中文主题" },
+	{ "=?US-ASCII*EN?Q?Keith_Moore?=", 0, "Keith Moore" },
+	{ "Re: =?utf-8?q?caf=C3=A9?= ok", 0, "Re: café ok" },
 	/* RFC 2047 section 8 examples */
-	{"(=?ISO-8859-1?Q?a?=)", 0, "(a)"},
-	{"(=?ISO-8859-1?Q?a?= b)", 0, "(a b)"},
-	{"(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)", 0, "(ab)"},
-	{"(=?ISO-8859-1?Q?a?=  =?ISO-8859-1?Q?b?=)", 0, "(ab)"},
-	{"(=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?=)", 0, "(ab)"},
-	{"(=?ISO-8859-1?Q?a_b?=)", 0, "(a b)"},
-	{"(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)", 0, "(a b)"},
-	{"=?utf-8?q?a?=\t=?utf-8?q?b?=", 0, "ab"},
-	{"=?utf-8?q?a?= b =?utf-8?q?c?=", 0, "a b c"},
-	{"=?utf-8?q?a_?= =?utf-8?q?b?=", 0, "a b"},
-	{" =?utf-8?q?a?= ", 0, " a "},
+	{ "(=?ISO-8859-1?Q?a?=)", 0, "(a)" },
+	{ "(=?ISO-8859-1?Q?a?= b)", 0, "(a b)" },
+	{ "(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)", 0, "(ab)" },
+	{ "(=?ISO-8859-1?Q?a?=  =?ISO-8859-1?Q?b?=)", 0, "(ab)" },
+	{ "(=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?=)", 0, "(ab)" },
+	{ "(=?ISO-8859-1?Q?a_b?=)", 0, "(a b)" },
+	{ "(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)", 0, "(a b)" },
+	{ "=?utf-8?q?a?=\t=?utf-8?q?b?=", 0, "ab" },
+	{ "=?utf-8?q?a?= b =?utf-8?q?c?=", 0, "a b c" },
+	{ "=?utf-8?q?a_?= =?utf-8?q?b?=", 0, "a b" },
+	{ " =?utf-8?q?a?= ", 0, " a " },
 	/* a character split across two words */
-	{"=?utf-8?q?=C3?= =?utf-8?q?=A9t=C3=A9?=", 0, "été"},
-	{"=?UTF-8?B?5pel?= =?utf-8?B?5pys?=", 0, "日本"},
-	{"=?UTF-8?q?=C3?= =?utf-8?q?=A9?=", 0, "é"},
-	{"=?utf-8?b?5p?= =?utf-8?b?el?=", 0, "=?utf-8?b?5p?= =?utf-8?b?el?="},
+	{ "=?utf-8?q?=C3?= =?utf-8?q?=A9t=C3=A9?=", 0, "été" },
+	{ "=?UTF-8?B?5pel?= =?utf-8?B?5pys?=", 0, "日本" },
+	{ "=?UTF-8?q?=C3?= =?utf-8?q?=A9?=", 0, "é" },
+	{ "=?utf-8?b?5p?= =?utf-8?b?el?=", 0, "=?utf-8?b?5p?= =?utf-8?b?el?=" },
 	/* broken words stay raw */
-	{"=?utf-8?q?bad=ZZ?=", 0, "=?utf-8?q?bad=ZZ?="},
-	{"=?utf-8?q?bad=4?=", 0, "=?utf-8?q?bad=4?="},
-	{"=?utf-8?b?!!!!?=", 0, "=?utf-8?b?!!!!?="},
-	{"=?utf-8?b?QQ=A?=", 0, "=?utf-8?b?QQ=A?="},
-	{"=?utf-8?b?Q?=", 0, "=?utf-8?b?Q?="},
-	{"=?utf-8?q?=FF?=", 0, "=?utf-8?q?=FF?="},
-	{"=?utf-8?q?=C3?=", 0, "=?utf-8?q?=C3?="},
-	{"=?utf-8?x?abc?=", 0, "=?utf-8?x?abc?="},
-	{"=?utf-8?q?unterminated", 0, "=?utf-8?q?unterminated"},
-	{"=??q?nocharset?=", 0, "=??q?nocharset?="},
-	{"=?x-unknown?q?abc?=", 0, "=?x-unknown?q?abc?="},
-	{"=?../../etc/x?q?abc?=", 0, "=?../../etc/x?q?abc?="},
-	{"=?utf-8?q?a?= =?bogus?q?b?=", 0, "a =?bogus?q?b?="},
-	{"=?bogus?q?a?= =?utf-8?q?b?=", 0, "=?bogus?q?a?= b"},
-	{"=?utf-8?q?a?= =?utf-8?q?=ZZ?= =?utf-8?q?c?=", 0,
-	 "a =?utf-8?q?=ZZ?= c"},
-	{"x=?utf-8?q?=C3=A9?=y", 0, "xéy"},
-	{"=?=?utf-8?q?a?=", 0, "=?a"},
-	{"=?utf-8?q?has spaces?=", 0, "has spaces"},
-	{"=?utf-8?q?\?=", 0, ""}, /* "\?" dodges the ??= trigraph */
+	{ "=?utf-8?q?bad=ZZ?=", 0, "=?utf-8?q?bad=ZZ?=" },
+	{ "=?utf-8?q?bad=4?=", 0, "=?utf-8?q?bad=4?=" },
+	{ "=?utf-8?b?!!!!?=", 0, "=?utf-8?b?!!!!?=" },
+	{ "=?utf-8?b?QQ=A?=", 0, "=?utf-8?b?QQ=A?=" },
+	{ "=?utf-8?b?Q?=", 0, "=?utf-8?b?Q?=" },
+	{ "=?utf-8?q?=FF?=", 0, "=?utf-8?q?=FF?=" },
+	{ "=?utf-8?q?=C3?=", 0, "=?utf-8?q?=C3?=" },
+	{ "=?utf-8?x?abc?=", 0, "=?utf-8?x?abc?=" },
+	{ "=?utf-8?q?unterminated", 0, "=?utf-8?q?unterminated" },
+	{ "=??q?nocharset?=", 0, "=??q?nocharset?=" },
+	{ "=?x-unknown?q?abc?=", 0, "=?x-unknown?q?abc?=" },
+	{ "=?../../etc/x?q?abc?=", 0, "=?../../etc/x?q?abc?=" },
+	{ "=?utf-8?q?a?= =?bogus?q?b?=", 0, "a =?bogus?q?b?=" },
+	{ "=?bogus?q?a?= =?utf-8?q?b?=", 0, "=?bogus?q?a?= b" },
+	{ "=?utf-8?q?a?= =?utf-8?q?=ZZ?= =?utf-8?q?c?=", 0, "a =?utf-8?q?=ZZ?= c" },
+	{ "x=?utf-8?q?=C3=A9?=y", 0, "xéy" },
+	{ "=?=?utf-8?q?a?=", 0, "=?a" },
+	{ "=?utf-8?q?has spaces?=", 0, "has spaces" },
+	{ "=?utf-8?q?\?=", 0, "" }, /* "\?" dodges the ??= trigraph */
 	/* raw bytes */
-	{"Gr\xFC\xDF" "e", 0, "Grüße"},
-	{"\x93quoted\x94 \x80", 0, "“quoted” €"},
-	{"\x81\x8D", 0, "\xC2\x81\xC2\x8D"},
-	{"Grüße", 0, "Grüße"},
-	{"mixed Grüße and Gr\xFC\xDF" "e", 0, "mixed Grüße and Grüße"},
-	{"\xE6\x97", 0, "æ—"},
-	{"a\0b", 3, "a\xEF\xBF\xBD" "b"},
-	{"=?utf-8?q?a=00b?=", 0, "a\xEF\xBF\xBD" "b"},
+	{ "Gr\xFC\xDF"
+	  "e",
+	  0, "Grüße" },
+	{ "\x93quoted\x94 \x80", 0, "“quoted” €" },
+	{ "\x81\x8D", 0, "\xC2\x81\xC2\x8D" },
+	{ "Grüße", 0, "Grüße" },
+	{ "mixed Grüße and Gr\xFC\xDF"
+	  "e",
+	  0, "mixed Grüße and Grüße" },
+	{ "\xE6\x97", 0, "æ—" },
+	{ "a\0b", 3,
+	  "a\xEF\xBF\xBD"
+	  "b" },
+	{ "=?utf-8?q?a=00b?=", 0,
+	  "a\xEF\xBF\xBD"
+	  "b" },
 	/* folding */
-	{"Hello\r\n World", 0, "Hello World"},
-	{"a\n\tb", 0, "a\tb"},
-	{"a\r\nb", 0, "a b"},
-	{"a\nb\n", 0, "a b"},
+	{ "Hello\r\n World", 0, "Hello World" },
+	{ "a\n\tb", 0, "a\tb" },
+	{ "a\r\nb", 0, "a b" },
+	{ "a\nb\n", 0, "a b" },
 };
 
 static void test_decode_header(void **state)
@@ -499,33 +506,31 @@ static void test_decode_header_all_bytes(void **state)
 static const struct {
 	const char *block, *want;
 } subjects[] = {
-	{"Subject: =?utf-8?q?x?=\r\n  folded\r\n\r\n", "x  folded"},
-	{"", ""},
-	{"\r\n", ""},
-	{"From: a@b\r\nSubject: Hello\r\nTo: c@d\r\n\r\n", "Hello"},
-	{"subject: lower\n\n", "lower"},
-	{"SUBJECT:no space\r\n", "no space"},
-	{"Subject : obsolete\r\n", "obsolete"},
-	{"X-Subject: no\r\nSubject: yes\r\n", "yes"},
-	{"Subjectx: no\r\n", ""},
-	{"Subject: a\n b\n\tc\n\n", "a b\tc"},
-	{"Subject: first\r\nSubject: second\r\n", "first"},
-	{"From: x\r\n\r\nSubject: body\r\n", ""},
-	{"Subject:\r\n =?utf-8?b?w6k=?=\r\n", "é"},
-	{"Subject: end", "end"},
-	{"Subject: \r\n\r\n", ""},
-	{"Subject:   spaced   \r\n", "spaced"},
-	{"To: x\r\n folded-to\r\nSubject: after fold\r\n", "after fold"},
-	{"Subject: =?ISO-8859-1?Q?Caf=E9?=\r\n =?ISO-8859-1?Q?_cr=E8me?=\r\n",
-	 "Café crème"},
+	{ "Subject: =?utf-8?q?x?=\r\n  folded\r\n\r\n", "x  folded" },
+	{ "", "" },
+	{ "\r\n", "" },
+	{ "From: a@b\r\nSubject: Hello\r\nTo: c@d\r\n\r\n", "Hello" },
+	{ "subject: lower\n\n", "lower" },
+	{ "SUBJECT:no space\r\n", "no space" },
+	{ "Subject : obsolete\r\n", "obsolete" },
+	{ "X-Subject: no\r\nSubject: yes\r\n", "yes" },
+	{ "Subjectx: no\r\n", "" },
+	{ "Subject: a\n b\n\tc\n\n", "a b\tc" },
+	{ "Subject: first\r\nSubject: second\r\n", "first" },
+	{ "From: x\r\n\r\nSubject: body\r\n", "" },
+	{ "Subject:\r\n =?utf-8?b?w6k=?=\r\n", "é" },
+	{ "Subject: end", "end" },
+	{ "Subject: \r\n\r\n", "" },
+	{ "Subject:   spaced   \r\n", "spaced" },
+	{ "To: x\r\n folded-to\r\nSubject: after fold\r\n", "after fold" },
+	{ "Subject: =?ISO-8859-1?Q?Caf=E9?=\r\n =?ISO-8859-1?Q?_cr=E8me?=\r\n", "Café crème" },
 };
 
 static void test_subject_from_headers(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(subjects); i++) {
-		char *out = names_subject_from_headers(subjects[i].block,
-						       strlen(subjects[i].block));
+		char *out = names_subject_from_headers(subjects[i].block, strlen(subjects[i].block));
 		assert_non_null(out);
 		assert_string_equal(out, subjects[i].want);
 		free(out);
@@ -545,49 +550,65 @@ static const struct {
 	uint32_t uid;
 	const char *want;
 } files[] = {
-	{NAMES_READABLE, 0, "Hello", 1, "1970-01-01 Hello.1.eml"},
-	{NAMES_READABLE, 1700000000, "Re: Meeting", 42,
-	 "2023-11-14 Re: Meeting.42.eml"},
-	{NAMES_READABLE, 0, NULL, 5, "1970-01-01 (no subject).5.eml"},
-	{NAMES_READABLE, 0, "", 5, "1970-01-01 (no subject).5.eml"},
-	{NAMES_READABLE, 0, " \t\r\n \x01", 5, "1970-01-01 (no subject).5.eml"},
-	{NAMES_READABLE, 0, "a/b", 7, "1970-01-01 a∕b.7.eml"},
-	{NAMES_READABLE, 0, "/", 7, "1970-01-01 ∕.7.eml"},
-	{NAMES_READABLE, 0, "  a \t\r\n b  ", 7, "1970-01-01 a b.7.eml"},
-	{NAMES_READABLE, 0, "a\x01\x02" "b\x7f", 7, "1970-01-01 a b.7.eml"},
-	{NAMES_READABLE, 0, "bad\xFF" "byte", 7, "1970-01-01 bad\xEF\xBF\xBD" "byte.7.eml"},
-	{NAMES_READABLE, 0, "\xC3", 7, "1970-01-01 \xEF\xBF\xBD.7.eml"},
-	{NAMES_READABLE, 0, "\xED\xA0\x80", 7,
-	 "1970-01-01 \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD.7.eml"},
-	{NAMES_READABLE, 0, "a\xC2\xA0" "b\xE3\x80\x80" "c\xC2\x85" "d", 7,
-	 "1970-01-01 a b c d.7.eml"},
-	{NAMES_READABLE, 0, "a\xE2\x80\xA8\xE2\x80\x83" "b", 7, "1970-01-01 a b.7.eml"},
-	{NAMES_READABLE, 0, "..", 7, "1970-01-01 ...7.eml"},
+	{ NAMES_READABLE, 0, "Hello", 1, "1970-01-01 Hello.1.eml" },
+	{ NAMES_READABLE, 1700000000, "Re: Meeting", 42, "2023-11-14 Re: Meeting.42.eml" },
+	{ NAMES_READABLE, 0, NULL, 5, "1970-01-01 (no subject).5.eml" },
+	{ NAMES_READABLE, 0, "", 5, "1970-01-01 (no subject).5.eml" },
+	{ NAMES_READABLE, 0, " \t\r\n \x01", 5, "1970-01-01 (no subject).5.eml" },
+	{ NAMES_READABLE, 0, "a/b", 7, "1970-01-01 a∕b.7.eml" },
+	{ NAMES_READABLE, 0, "/", 7, "1970-01-01 ∕.7.eml" },
+	{ NAMES_READABLE, 0, "  a \t\r\n b  ", 7, "1970-01-01 a b.7.eml" },
+	{ NAMES_READABLE, 0,
+	  "a\x01\x02"
+	  "b\x7f",
+	  7, "1970-01-01 a b.7.eml" },
+	{ NAMES_READABLE, 0,
+	  "bad\xFF"
+	  "byte",
+	  7,
+	  "1970-01-01 bad\xEF\xBF\xBD"
+	  "byte.7.eml" },
+	{ NAMES_READABLE, 0, "\xC3", 7, "1970-01-01 \xEF\xBF\xBD.7.eml" },
+	{ NAMES_READABLE, 0, "\xED\xA0\x80", 7, "1970-01-01 \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD.7.eml" },
+	{ NAMES_READABLE, 0,
+	  "a\xC2\xA0"
+	  "b\xE3\x80\x80"
+	  "c\xC2\x85"
+	  "d",
+	  7, "1970-01-01 a b c d.7.eml" },
+	{ NAMES_READABLE, 0,
+	  "a\xE2\x80\xA8\xE2\x80\x83"
+	  "b",
+	  7, "1970-01-01 a b.7.eml" },
+	{ NAMES_READABLE, 0, "..", 7, "1970-01-01 ...7.eml" },
 	/* format characters are left out; C1 controls are spaces */
-	{NAMES_READABLE, 0, "invoice\u202Efdp.exe", 7, "1970-01-01 invoicefdp.exe.7.eml"},
-	{NAMES_READABLE, 0, "a\u202Ab\u202Bc\u202Cd\u202De", 7, "1970-01-01 abcde.7.eml"},
-	{NAMES_READABLE, 0, "x\u2066y\u2067z\u2068w\u2069", 7, "1970-01-01 xyzw.7.eml"},
-	{NAMES_READABLE, 0, "p\u200Bq\u200Cr\u200Ds\u200Et\u200Fu", 7, "1970-01-01 pqrstu.7.eml"},
-	{NAMES_READABLE, 0, "\u2060\u2061\u2062\u2063\u2064\uFEFF\u00AD\u061C", 7,
-	 "1970-01-01 (no subject).7.eml"},
-	{NAMES_READABLE, 0, " \u200B a \u200B b \u200B ", 7, "1970-01-01 a b.7.eml"},
-	{NAMES_READABLE, 0, "flag\U000E0067\U000E007F", 7, "1970-01-01 flag.7.eml"},
-	{NAMES_READABLE, 0, "a\xC2\x9B" "b\xC2\x80", 7, "1970-01-01 a b.7.eml"},
-	{NAMES_READABLE, 0, "日本語 😀", 7, "1970-01-01 日本語 😀.7.eml"},
-	{NAMES_READABLE, -1, "x", 1, "1969-12-31 x.1.eml"},
-	{NAMES_READABLE, -86400 * 365, "x", 1, "1969-01-01 x.1.eml"},
-	{NAMES_READABLE, -2208988800, "x", 1, "1900-01-01 x.1.eml"},
-	{NAMES_READABLE, 951782400, "x", 1, "2000-02-29 x.1.eml"},
-	{NAMES_READABLE, 2147483647, "x", 1, "2038-01-19 x.1.eml"},
-	{NAMES_READABLE, 2147483648, "x", 1, "2038-01-19 x.1.eml"},
-	{NAMES_READABLE, 4102444800, "x", 1, "2100-01-01 x.1.eml"},
-	{NAMES_READABLE, 253402300799, "x", 1, "9999-12-31 x.1.eml"},
-	{NAMES_READABLE, 253402300800, "x", 1, "10000-01-01 x.1.eml"},
-	{NAMES_READABLE, -62135596800, "x", 1, "0001-01-01 x.1.eml"},
-	{NAMES_READABLE, -62167219200, "x", 1, "0000-01-01 x.1.eml"},
-	{NAMES_READABLE, 0, "x", UINT32_MAX, "1970-01-01 x.4294967295.eml"},
-	{NAMES_UID, 1700000000, "ignored", 7, "7.eml"},
-	{NAMES_UID, 0, NULL, UINT32_MAX, "4294967295.eml"},
+	{ NAMES_READABLE, 0, "invoice\u202Efdp.exe", 7, "1970-01-01 invoicefdp.exe.7.eml" },
+	{ NAMES_READABLE, 0, "a\u202Ab\u202Bc\u202Cd\u202De", 7, "1970-01-01 abcde.7.eml" },
+	{ NAMES_READABLE, 0, "x\u2066y\u2067z\u2068w\u2069", 7, "1970-01-01 xyzw.7.eml" },
+	{ NAMES_READABLE, 0, "p\u200Bq\u200Cr\u200Ds\u200Et\u200Fu", 7, "1970-01-01 pqrstu.7.eml" },
+	{ NAMES_READABLE, 0, "\u2060\u2061\u2062\u2063\u2064\uFEFF\u00AD\u061C", 7,
+	  "1970-01-01 (no subject).7.eml" },
+	{ NAMES_READABLE, 0, " \u200B a \u200B b \u200B ", 7, "1970-01-01 a b.7.eml" },
+	{ NAMES_READABLE, 0, "flag\U000E0067\U000E007F", 7, "1970-01-01 flag.7.eml" },
+	{ NAMES_READABLE, 0,
+	  "a\xC2\x9B"
+	  "b\xC2\x80",
+	  7, "1970-01-01 a b.7.eml" },
+	{ NAMES_READABLE, 0, "日本語 😀", 7, "1970-01-01 日本語 😀.7.eml" },
+	{ NAMES_READABLE, -1, "x", 1, "1969-12-31 x.1.eml" },
+	{ NAMES_READABLE, -86400 * 365, "x", 1, "1969-01-01 x.1.eml" },
+	{ NAMES_READABLE, -2208988800, "x", 1, "1900-01-01 x.1.eml" },
+	{ NAMES_READABLE, 951782400, "x", 1, "2000-02-29 x.1.eml" },
+	{ NAMES_READABLE, 2147483647, "x", 1, "2038-01-19 x.1.eml" },
+	{ NAMES_READABLE, 2147483648, "x", 1, "2038-01-19 x.1.eml" },
+	{ NAMES_READABLE, 4102444800, "x", 1, "2100-01-01 x.1.eml" },
+	{ NAMES_READABLE, 253402300799, "x", 1, "9999-12-31 x.1.eml" },
+	{ NAMES_READABLE, 253402300800, "x", 1, "10000-01-01 x.1.eml" },
+	{ NAMES_READABLE, -62135596800, "x", 1, "0001-01-01 x.1.eml" },
+	{ NAMES_READABLE, -62167219200, "x", 1, "0000-01-01 x.1.eml" },
+	{ NAMES_READABLE, 0, "x", UINT32_MAX, "1970-01-01 x.4294967295.eml" },
+	{ NAMES_UID, 1700000000, "ignored", 7, "7.eml" },
+	{ NAMES_UID, 0, NULL, UINT32_MAX, "4294967295.eml" },
 };
 
 static void test_message_file(void **state)
@@ -595,8 +616,7 @@ static void test_message_file(void **state)
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(files); i++) {
 		char buf[NAMES_MAX + 1];
-		int n = names_message_file(buf, sizeof buf, files[i].mode,
-					   files[i].date, files[i].subject,
+		int n = names_message_file(buf, sizeof buf, files[i].mode, files[i].date, files[i].subject,
 					   files[i].uid);
 		assert_string_equal(buf, files[i].want);
 		assert_int_equal(n, (int)strlen(files[i].want));
@@ -607,12 +627,9 @@ static void test_message_file_errors(void **state)
 {
 	char buf[NAMES_MAX + 1];
 	(void)state;
-	assert_int_equal(names_message_file(buf, NAMES_MAX, NAMES_READABLE, 0,
-										"x", 1), -EINVAL);
-	assert_int_equal(names_message_file(NULL, 1000, NAMES_UID, 0, "x", 1),
-			 -EINVAL);
-	assert_int_equal(names_message_file(buf, sizeof buf, (enum names_mode)7,
-										0, "x", 1), -EINVAL);
+	assert_int_equal(names_message_file(buf, NAMES_MAX, NAMES_READABLE, 0, "x", 1), -EINVAL);
+	assert_int_equal(names_message_file(NULL, 1000, NAMES_UID, 0, "x", 1), -EINVAL);
+	assert_int_equal(names_message_file(buf, sizeof buf, (enum names_mode)7, 0, "x", 1), -EINVAL);
 }
 
 /* Builds a subject of repeated chunks and checks the cut. */
@@ -622,8 +639,7 @@ static void check_long_subject(const char *chunk, int64_t date, uint32_t uid)
 	while (strlen(subject) + strlen(chunk) < 1000)
 		strcat(subject, chunk);
 	char buf[NAMES_MAX + 1], suffix[32];
-	int n = names_message_file(buf, sizeof buf, NAMES_READABLE, date,
-				   subject, uid);
+	int n = names_message_file(buf, sizeof buf, NAMES_READABLE, date, subject, uid);
 	snprintf(suffix, sizeof suffix, ".%u.eml", (unsigned)uid);
 	assert_true(n > 0 && n <= NAMES_MAX);
 	assert_int_equal((size_t)n, strlen(buf));
@@ -671,16 +687,13 @@ static void test_message_file_cut_at_space(void **state)
  * the sanitizers, even if the years there are absurd. */
 static void test_message_file_extreme_dates(void **state)
 {
-	static const int64_t dates[] = {INT64_MIN, INT64_MIN + 1, -86401,
-									INT64_MAX, INT64_MAX - 86400};
+	static const int64_t dates[] = { INT64_MIN, INT64_MIN + 1, -86401, INT64_MAX, INT64_MAX - 86400 };
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(dates); i++) {
 		char buf[NAMES_MAX + 1];
-		int n = names_message_file(buf, sizeof buf, NAMES_READABLE, dates[i],
-					   "subject", 9);
+		int n = names_message_file(buf, sizeof buf, NAMES_READABLE, dates[i], "subject", 9);
 		assert_true(n > 0 && n <= NAMES_MAX);
-		assert_string_equal(buf + n - strlen(" subject.9.eml"),
-							" subject.9.eml");
+		assert_string_equal(buf + n - strlen(" subject.9.eml"), " subject.9.eml");
 	}
 }
 
@@ -691,35 +704,35 @@ static const struct {
 	int rc;
 	uint32_t uid;
 } uids[] = {
-	{"1.eml", 0, 1},
-	{"4294967295.eml", 0, 4294967295u},
-	{"x.12.eml", 0, 12},
-	{"2024-01-01 Hello.42.eml", 0, 42},
-	{"a.b.7.eml", 0, 7},
-	{".12.eml", 0, 12},
-	{"1.eml.5.eml", 0, 5},
-	{"1970-01-01 (no subject).5.eml", 0, 5},
-	{"eml", -ENOENT, 0},
-	{".eml", -ENOENT, 0},
-	{"x..eml", -ENOENT, 0},
-	{"0.eml", -ENOENT, 0},
-	{"x.0.eml", -ENOENT, 0},
-	{"01.eml", -ENOENT, 0},
-	{"x.012.eml", -ENOENT, 0},
-	{"4294967296.eml", -ENOENT, 0},
-	{"99999999999.eml", -ENOENT, 0},
-	{"12.EML", -ENOENT, 0},
-	{"12.Eml", -ENOENT, 0},
-	{"x12.eml", -ENOENT, 0},
-	{"-1.eml", -ENOENT, 0},
-	{"+1.eml", -ENOENT, 0},
-	{" 1.eml", -ENOENT, 0},
-	{"1 .eml", -ENOENT, 0},
-	{"12.eml ", -ENOENT, 0},
-	{"12.emlx", -ENOENT, 0},
-	{"12", -ENOENT, 0},
-	{"", -ENOENT, 0},
-	{"1.2.eml.bak", -ENOENT, 0},
+	{ "1.eml", 0, 1 },
+	{ "4294967295.eml", 0, 4294967295u },
+	{ "x.12.eml", 0, 12 },
+	{ "2024-01-01 Hello.42.eml", 0, 42 },
+	{ "a.b.7.eml", 0, 7 },
+	{ ".12.eml", 0, 12 },
+	{ "1.eml.5.eml", 0, 5 },
+	{ "1970-01-01 (no subject).5.eml", 0, 5 },
+	{ "eml", -ENOENT, 0 },
+	{ ".eml", -ENOENT, 0 },
+	{ "x..eml", -ENOENT, 0 },
+	{ "0.eml", -ENOENT, 0 },
+	{ "x.0.eml", -ENOENT, 0 },
+	{ "01.eml", -ENOENT, 0 },
+	{ "x.012.eml", -ENOENT, 0 },
+	{ "4294967296.eml", -ENOENT, 0 },
+	{ "99999999999.eml", -ENOENT, 0 },
+	{ "12.EML", -ENOENT, 0 },
+	{ "12.Eml", -ENOENT, 0 },
+	{ "x12.eml", -ENOENT, 0 },
+	{ "-1.eml", -ENOENT, 0 },
+	{ "+1.eml", -ENOENT, 0 },
+	{ " 1.eml", -ENOENT, 0 },
+	{ "1 .eml", -ENOENT, 0 },
+	{ "12.eml ", -ENOENT, 0 },
+	{ "12.emlx", -ENOENT, 0 },
+	{ "12", -ENOENT, 0 },
+	{ "", -ENOENT, 0 },
+	{ "1.2.eml.bak", -ENOENT, 0 },
 };
 
 static void test_parse_uid(void **state)
@@ -751,8 +764,7 @@ static void test_message_file_parses_back(void **state)
 		for (int mode = NAMES_READABLE; mode <= NAMES_UID; mode++) {
 			char buf[NAMES_MAX + 1];
 			uint32_t uid = 0;
-			names_message_file(buf, sizeof buf, (enum names_mode)mode, 0,
-					   subjects_[i], 314);
+			names_message_file(buf, sizeof buf, (enum names_mode)mode, 0, subjects_[i], 314);
 			assert_int_equal(names_parse_uid(buf, &uid), 0);
 			assert_int_equal(uid, 314);
 		}

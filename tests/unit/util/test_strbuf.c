@@ -84,13 +84,13 @@ static void test_add_converted(void **state)
 		const char *in;
 		size_t len;
 		int rc;
-		const char *want;	/* what was appended */
+		const char *want; /* what was appended */
 	} cases[] = {
 		{ "ISO-8859-1", "caf\xe9", 4, 0, "caf\xc3\xa9" },
 		{ "WINDOWS-1252", "\x80 5", 3, 0, "\xe2\x82\xac 5" },
 		{ "UTF-8", "", 0, 0, "" },
 		{ "UTF-16BE", "\x00h\x00i", 4, 0, "hi" },
-		{ "UTF-8", "ok\xc3", 3, -EINVAL, "ok" },	/* cut inside a character */
+		{ "UTF-8", "ok\xc3", 3, -EINVAL, "ok" }, /* cut inside a character */
 		{ "UTF-8", "ok\xff!", 4, -EILSEQ, "ok" },
 		{ "NO-SUCH-CHARSET", "x", 1, -ENOTSUP, "" },
 	};

@@ -14,20 +14,20 @@
 
 static const struct {
 	const char *bytes;
-	size_t n;		/* bytes the decoder may read */
-	size_t len;		/* what it should take; 0: refused */
+	size_t n;   /* bytes the decoder may read */
+	size_t len; /* what it should take; 0: refused */
 	uint32_t cp;
 } decodes[] = {
 	{ "A", 1, 1, 'A' },
 	{ "\x7f", 1, 1, 0x7f },
-	{ "", 1, 1, 0 },			/* NUL is a character */
+	{ "", 1, 1, 0 }, /* NUL is a character */
 	{ "\xc2\x80", 2, 2, 0x80 },
 	{ "\xdf\xbf", 2, 2, 0x7ff },
 	{ "\xe0\xa0\x80", 3, 3, 0x800 },
 	{ "\xef\xbf\xbf", 3, 3, 0xffff },
 	{ "\xf0\x90\x80\x80", 4, 4, 0x10000 },
 	{ "\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff },
-	{ "\xc3\xa9xyz", 5, 2, 0xe9 },		/* stops after one character */
+	{ "\xc3\xa9xyz", 5, 2, 0xe9 }, /* stops after one character */
 	/* overlong forms */
 	{ "\xc0\x80", 2, 0, 0 },
 	{ "\xc1\xbf", 2, 0, 0 },
@@ -44,10 +44,10 @@ static const struct {
 	{ "\x80", 1, 0, 0 },
 	{ "\xbf", 1, 0, 0 },
 	{ "\xc3", 1, 0, 0 },
-	{ "\xc3\xa9", 1, 0, 0 },		/* n cuts it */
+	{ "\xc3\xa9", 1, 0, 0 }, /* n cuts it */
 	{ "\xe2\x82", 2, 0, 0 },
 	{ "\xe2\x82\x41", 3, 0, 0 },
-	{ "\xc3\x00", 2, 0, 0 },		/* a NUL ends it */
+	{ "\xc3\x00", 2, 0, 0 }, /* a NUL ends it */
 	{ "x", 0, 0, 0 },
 };
 
@@ -63,7 +63,7 @@ static void test_decode(void **state)
 		if (len)
 			assert_int_equal(cp, decodes[i].cp);
 		else
-			assert_int_equal(cp, 0xdead);	/* untouched */
+			assert_int_equal(cp, 0xdead); /* untouched */
 	}
 }
 
@@ -99,7 +99,7 @@ static void test_valid(void **state)
 		{ "Entw\xc3\xbcrfe \xe6\x97\xa5 \xf0\x9f\x93\xac", 18, true },
 		{ "a\0b", 3, true },
 		{ "ab\xc3", 3, false },
-		{ "\xe2\x80\xae", 3, true },		/* well-formed, if unwelcome */
+		{ "\xe2\x80\xae", 3, true }, /* well-formed, if unwelcome */
 		{ "\xed\xa0\x80", 3, false },
 		{ "ok\xc0\xafok", 6, false },
 		{ "\xf4\x90\x80\x80", 4, false },
@@ -113,10 +113,10 @@ static void test_valid(void **state)
 
 static void test_is_format(void **state)
 {
-	static const uint32_t format[] = { 0xad, 0x200b, 0x200c, 0x200d, 0x200e, 0x202e, 0x2066,
-					   0xfeff, 0xe0001, 0xe007f };
-	static const uint32_t other[] = { 'a', ' ', 0x1f, 0x7f, 0x85, 0xa0, 0x200a, 0x2028,
-					  0x2029, 0x2215, 0xfffd, 0xe0080, 0x10ffff };
+	static const uint32_t format[] = { 0xad,   0x200b, 0x200c, 0x200d,  0x200e,
+					   0x202e, 0x2066, 0xfeff, 0xe0001, 0xe007f };
+	static const uint32_t other[] = { 'a',    ' ',    0x1f,   0x7f,   0x85,    0xa0,    0x200a,
+					  0x2028, 0x2029, 0x2215, 0xfffd, 0xe0080, 0x10ffff };
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(format); i++)
