@@ -596,13 +596,6 @@ size_t changes_settle(struct mailbox *mb, const char *folder)
 	return journal_count(mb->journal);
 }
 
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t **uids, size_t *n)
 {
 	struct journal_entry *v;
@@ -626,7 +619,7 @@ int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, u
 	free(v);
 	if (!*uids)
 		return -ENOMEM;
-	qsort(*uids, k, sizeof(**uids), cmp_uid);
+	qsort(*uids, k, sizeof(**uids), listing_cmp_uid);
 	*n = k;
 	return 0;
 }

@@ -71,6 +71,13 @@ uint32_t mb_msg_size(const struct msg *m)
 	return __atomic_load_n(&m->size, __ATOMIC_RELAXED);
 }
 
+int listing_cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 uint8_t mb_msg_flags(const struct msg *m)
 {
 	return __atomic_load_n(&m->flags, __ATOMIC_RELAXED);

@@ -51,6 +51,8 @@ struct msg *mb_listing_find(const struct listing *l, uint32_t uid);
 uint32_t listing_top_uid(const struct listing *l);
 /* Whether uid is in the sorted array uids[n]. */
 bool listing_uid_in(const uint32_t *uids, size_t n, uint32_t uid);
+/* qsort order of uint32_t UIDs. */
+int listing_cmp_uid(const void *a, const void *b);
 
 /* Rebuilds l->by_name from l->msgs; on ENOMEM l->by_name stays NULL (read-ahead
  * then goes by UID). */

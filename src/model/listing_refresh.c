@@ -37,13 +37,6 @@ static void prune_removed_locked(struct folder *f)
 	f->nremoved = out;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* UIDs the mount itself took away or brought in since the last sync. */
 static uint32_t *known_changes_locked(const struct folder *f, size_t *n)
 {
@@ -56,7 +49,7 @@ static uint32_t *known_changes_locked(const struct folder *f, size_t *n)
 		v[(*n)++] = f->removed[i];
 	for (size_t i = 0; i < f->naliases; i++)
 		v[(*n)++] = f->aliases[i].uid;
-	qsort(v, *n, sizeof(*v), cmp_u32);
+	qsort(v, *n, sizeof(*v), listing_cmp_uid);
 	return v;
 }
 
