@@ -727,6 +727,14 @@ class Codes(Tagged):
         self.send(("%s %s" % (tag, CREATE_REFUSALS.get(word, "NO [CANNOT] nein")))
                   .encode("utf-8"))
 
+    def cmd_STATUS(self, tag, args):
+        a = imap_args(args)
+        if a and a[0] == b"Trash" and self.trash["listed"]:
+            self.send("* STATUS Trash (MESSAGES 0 UIDNEXT 1000 UIDVALIDITY 7)")
+            self.send(tag + " OK STATUS completed")
+            return
+        super().cmd_STATUS(tag, args)
+
     def cmd_UID(self, tag, args):
         m = re.match(rb"MOVE (\d+) (.+)$", args, re.I)
         if not m:
