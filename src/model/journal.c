@@ -22,6 +22,8 @@
 #define JOURNAL_UNRESOLVED "unresolved.txt"
 #define JOURNAL_MAX_LOG (256u << 20)     /* bytes read at open; beyond: damaged */
 #define JOURNAL_COMPACT_BYTES (8u << 20) /* rewrite when mostly resolved */
+#define JOURNAL_LOCK_TRIES 50            /* 5 s for an imapfs on its way out */
+#define JOURNAL_LOCK_PAUSE_NS 100000000L
 
 struct journal {
 	int dirfd;               /* the journal directory */
@@ -269,7 +271,11 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 		goto fail;
 	}
 	/* one imapfs per journal: two resolving the same entries, or one
-	 * compacting under the other, would each be wrong */
+	 * compacting under the other, would each be wrong.  An imapfs just
+	 * unmounted may still be writing its cache out: give it a moment. */
+	for (int i = 0; i < JOURNAL_LOCK_TRIES && flock(j->fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	     i++)
+		nanosleep(&(struct timespec){ 0, JOURNAL_LOCK_PAUSE_NS }, NULL);
 	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
 		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		snprintf(err, errlen,

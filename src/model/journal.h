@@ -31,7 +31,7 @@ void journal_dir_name(const char *account, char *out, size_t len);
 
 /* Opens (creating) the journal directory name under the directory dirfd
  * (not kept) and loads its pending entries; -EBUSY while another imapfs
- * has it open.  A log cut short by a crash loses only its
+ * has it open (waited for up to 5 s: one just unmounted may be exiting).  A log cut short by a crash loses only its
  * last, unsynced record; a damaged one is set aside, reported in the log,
  * in unresolved.txt and in journal_status, and none of it is replayed. */
 int journal_open(int dirfd, const char *name, struct journal **out, char *err, size_t errlen);
