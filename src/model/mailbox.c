@@ -337,7 +337,7 @@ static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *nam
 
 int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st)
 {
-	uint32_t id;
+	uint32_t id, uid;
 	int r;
 
 	if (!inode_is_folder(parent))
@@ -355,6 +355,8 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	 * where names are folders, at once; below, where most misses are
 	 * message names, at most once a second); the kernel then keeps the
 	 * miss for dir_cache (ops_lookup), so a name probed again costs nothing */
+	if (id != 0 && names_parse_uid(name, &uid) == 0)
+		return -ENOENT; /* a message's name: no folder to look for */
 	r = mb_refresh_tree(mb, id == 0 ? 0 : 1);
 	if (r == 0 && lookup_subfolder(mb, id, name, st) == 0)
 		return 0;

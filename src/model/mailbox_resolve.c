@@ -95,7 +95,9 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 	struct listing *l;
 	int err;
 
-	for (int pass = 0; pass < 2 && !m && !hidden; pass++) {
+	bool newer = false;
+
+	for (int pass = 0; pass < 2 && !m && !hidden && (pass == 0 || newer); pass++) {
 		l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
 		if (!l)
 			return err;
@@ -110,6 +112,9 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 			mb_msg_stat(mb, f->id, m, st);
 		if (m && uidvalidity)
 			*uidvalidity = l->uidvalidity;
+		/* only a UID above what the listing knows can have arrived since:
+		 * any other miss is one (mv's target name, say) without asking */
+		newer = !m && name && names_parse_uid(name, uid) == 0 && *uid > listing_top_uid(l);
 		mb_listing_put(l);
 	}
 	return m ? 0 : -ENOENT;
