@@ -179,14 +179,21 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	} else if (npos != SIZE_MAX && npos > 0 && uid_at(l, 2, npos - 1) == f->last_opened) {
 		order = 2;
 		pos = npos;
+	} else if (npos == 0 || upos == 0) {
+		/* the first message: most likely the start of a pass over the
+		 * folder (cat *, grep -r), whose next messages are asked for
+		 * now, beside this one, rather than one round trip later */
+		order = npos == 0 ? 2 : 1;
+		pos = 0;
 	}
 	f->last_opened = m->uid;
-	if (order && (f->ahead_order != order || f->ahead_to < pos)) {
+	if (order && (f->ahead_order != order || f->ahead_to < pos || pos == 0)) {
 		f->ahead_order = order;
 		f->ahead_to = pos;
 	}
 	if (order && f->ahead_to < pos + depth / 2 + 1) {
-		from = f->ahead_to + 1;
+		/* a new pass: this message in the same command as the next */
+		from = pos == 0 ? 0 : f->ahead_to + 1;
 		to = pos + depth < l->count - 1 ? pos + depth : l->count - 1;
 		f->ahead_to = to;
 	}
@@ -269,6 +276,9 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		*out = file;
 		return 0;
 	}
+	/* a first reading pass: ask for the next messages (and, at the start of
+	 * a pass, this one) before the size check below reads this one's end */
+	read_ahead_messages(mb, f, l, m);
 	real = verified_size(mb, file);
 	if (real > UINT32_MAX) {
 		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address", file->uid,
@@ -292,8 +302,6 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	 * a message that had this inode before the folder was re-created */
 	*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
 		    __atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
-	/* a first reading pass: fetch the next messages ahead */
-	read_ahead_messages(mb, f, l, m);
 	mb_listing_put(l);
 	*out = file;
 	return 0;
