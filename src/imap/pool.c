@@ -313,10 +313,46 @@ static void adopt(struct pool *p, struct imap_session *s)
 	imap_close(s);
 }
 
+/* Slots without a session, checked under the lock. */
+static int empty_slots(struct pool *p)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->nslots; i++)
+		n += !p->slots[i].busy && !p->slots[i].session;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* Once mounted, the other sessions are opened ahead of need: on a distant
+ * server a session costs several round trips (TCP, TLS, LOGIN, ENABLE),
+ * which a first parallel read would otherwise wait for. */
+static void warm_up(struct pool *p)
+{
+	for (int n = empty_slots(p); n > 0 && !pool_is_down(p); n--) {
+		struct imap_session *s = NULL;
+		char err[512];
+
+		pthread_mutex_lock(&p->lock);
+		if (p->stopping) {
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (imap_open(p->acct, &s, err, sizeof(err)) < 0) {
+			log_info("opening a spare IMAP session: %s (later, when needed)", err);
+			return;
+		}
+		adopt(p, s);
+	}
+}
+
 static void *reconnect_loop(void *arg)
 {
 	struct pool *p = arg;
 
+	warm_up(p);
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
 		struct imap_session *s = NULL;
