@@ -95,8 +95,10 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
-/* Scores an idle slot: its folder already selected beats an open session,
- * which beats opening a new one. */
+/* Scores an idle slot: its folder already selected beats an open session
+ * with nothing selected, which beats one with another folder selected (its
+ * folder is kept for whoever comes back to it: no SELECT then), which beats
+ * opening a new one. */
 static int slot_score(const struct slot *sl, const char *folder)
 {
 	const char *sel;
@@ -107,8 +109,8 @@ static int slot_score(const struct slot *sl, const char *folder)
 		return 1;
 	sel = imap_selected(sl->session);
 	if (folder && sel && strcmp(sel, folder) == 0)
-		return 3;
-	return 2;
+		return 4;
+	return sel ? 2 : 3;
 }
 
 /* A free slot, waiting at most until deadline; -1 when none came. */

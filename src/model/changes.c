@@ -360,7 +360,8 @@ static int record(struct imap_session *s, struct send_job *job)
 
 	if (!job->mb->journal)
 		return 0; /* no journal (unit tests): sent as it is */
-	if (job->e->dest && (r = imap_folder_status(s, job->e->dest, &dst)) == 0) {
+	/* the model's fresh knowledge spares a round trip; else ask */
+	if (job->e->dest && !job->e->dest_uidnext && (r = imap_folder_status(s, job->e->dest, &dst)) == 0) {
 		job->e->dest_validity = dst.uidvalidity;
 		job->e->dest_uidnext = dst.uidnext;
 		if (!dst.uidnext) { /* without it an older copy could pass for this one */
@@ -451,18 +452,21 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 	return r;
 }
 
-int changes_move(struct mailbox *mb, const struct change_msg *m, const char *dest, uint32_t *new_uid)
+int changes_move(struct mailbox *mb, const struct change_msg *m, const struct change_dest *dest,
+		 uint32_t *new_uid)
 {
 	struct journal_entry e = { .op = dest ? JOURNAL_MOVE : JOURNAL_EXPUNGE,
 				   .src_validity = m->validity,
 				   .src_uid = m->uid,
 				   .size = m->size,
-				   .internaldate = m->date };
+				   .internaldate = m->date,
+				   .dest_validity = dest ? dest->validity : 0,
+				   .dest_uidnext = dest ? dest->next_uid : 0 };
 	struct send_job job = { .mb = mb, .e = &e };
 	int r = -ENOMEM;
 
 	*new_uid = 0;
-	if ((e.src = strdup(m->folder)) && (!dest || (e.dest = strdup(dest)))) {
+	if ((e.src = strdup(m->folder)) && (!dest || (e.dest = strdup(dest->folder)))) {
 		r = send_and_resolve(mb, &job);
 		*new_uid = job.new_uid;
 	}
@@ -482,17 +486,19 @@ int changes_flags(struct mailbox *mb, const struct change_msg *m, const char *te
 	return r;
 }
 
-int changes_append(struct mailbox *mb, const char *dest, const char *data, size_t len, uint64_t stored,
-		   const struct flag_set *flags, int64_t date, uint32_t *new_uid)
+int changes_append(struct mailbox *mb, const struct change_dest *dest, const char *data, size_t len,
+		   uint64_t stored, const struct flag_set *flags, int64_t date, uint32_t *new_uid)
 {
 	struct journal_entry e = { .op = JOURNAL_APPEND,
 				   .size = stored,
+				   .dest_validity = dest->validity,
+				   .dest_uidnext = dest->next_uid,
 				   .internaldate = date ? date : (int64_t)time(NULL) };
 	struct send_job job = { .mb = mb, .e = &e, .data = data, .len = len, .flags = flags };
 	int r = -ENOMEM;
 
 	*new_uid = 0;
-	if ((e.dest = strdup(dest))) {
+	if ((e.dest = strdup(dest->folder))) {
 		r = send_and_resolve(mb, &job);
 		*new_uid = job.new_uid;
 	}

@@ -35,23 +35,31 @@ struct change_msg {
 	int64_t date;  /* INTERNALDATE */
 };
 
-/* Moves m to the folder dest (server name), or deletes it for good (dest
- * NULL).  0 with *new_uid (0 if the server did not say), or -errno when the
+/* Where a change puts a message: a folder (server name) and, when the
+ * model knows it freshly, its UIDVALIDITY and the lowest UID an arrival can
+ * have (next_uid; 0: unknown, then STATUS asks before the change). */
+struct change_dest {
+	const char *folder;
+	uint32_t validity, next_uid;
+};
+
+/* Moves m to dest, or deletes it for good (dest NULL).  0 with *new_uid (0 if the server did not say), or -errno when the
  * message stayed where it was -- or when its outcome could not be
  * established: then the entry stays pending and is resolved later, the
  * message ending up in exactly one of the two folders. */
-int changes_move(struct mailbox *mb, const struct change_msg *m, const char *dest, uint32_t *new_uid);
+int changes_move(struct mailbox *mb, const struct change_msg *m, const struct change_dest *dest,
+		 uint32_t *new_uid);
 
 /* Sets the flags of m to text (user.imap.flags' format: system flags and
  * keywords; \Deleted is left as it is).  0 or -errno. */
 int changes_flags(struct mailbox *mb, const struct change_msg *m, const char *text);
 
-/* APPENDs data to the folder dest; stored is its size as the server will
+/* APPENDs data to dest; stored is its size as the server will
  * store it (line ends made CRLF).  date 0: now (an explicit INTERNALDATE
  * lets the message be recognised later).  0 with *new_uid, or -errno when
  * it was not stored. */
-int changes_append(struct mailbox *mb, const char *dest, const char *data, size_t len, uint64_t stored,
-		   const struct flag_set *flags, int64_t date, uint32_t *new_uid);
+int changes_append(struct mailbox *mb, const struct change_dest *dest, const char *data, size_t len,
+		   uint64_t stored, const struct flag_set *flags, int64_t date, uint32_t *new_uid);
 
 /* Resolves the pending entries that touch folder (a server name; NULL: all)
  * now, as far as the server can be reached.  The number still pending. */

@@ -255,6 +255,27 @@ bool mb_is_removed_locked(const struct folder *f, uint32_t uid)
 	return false;
 }
 
+void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid)
+{
+	pthread_mutex_lock(&f->lock);
+	if (validity == f->next_validity && uid >= f->next_uid)
+		f->next_uid = uid + 1;
+	pthread_mutex_unlock(&f->lock);
+}
+
+uint32_t mb_known_next_uid(struct mailbox *mb, struct folder *f, uint32_t *validity)
+{
+	uint32_t next = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->next_uid && mb_age(&f->next_at) < mb->opt.dir_cache) {
+		next = f->next_uid;
+		*validity = f->next_validity;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return next;
+}
+
 void mb_forget_message_locked(struct folder *f, uint32_t uid)
 {
 	uint32_t *v;

@@ -80,7 +80,8 @@ struct refresh {
 	struct listing *reported; /* the listing replaced, for the report */
 	uint32_t *known;
 	size_t nknown;
-	uint32_t *leaving; /* UIDs pending changes (journal) take away */
+	struct imap_folder_state seen; /* the SELECT of the sync */
+	uint32_t *leaving;             /* UIDs pending changes (journal) take away */
 	size_t nleaving;
 };
 
@@ -131,6 +132,12 @@ static struct listing *publish_locked(struct folder *f, struct refresh *r, int e
 		if (f->stale_marks == r->stale_marks)
 			mb_stamp(&f->synced_at);
 		prune_removed_locked(f);
+		if (r->seen.uidnext &&
+		    (r->seen.uidvalidity != f->next_validity || r->seen.uidnext >= f->next_uid)) {
+			f->next_uid = r->seen.uidnext;
+			f->next_validity = r->seen.uidvalidity;
+			mb_stamp(&f->next_at);
+		}
 		for (size_t i = 0; i < r->nleaving; i++)
 			if (mb_listing_find(f->listing, r->leaving[i]))
 				mb_forget_message_locked(f, r->leaving[i]);
@@ -150,7 +157,7 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 		r->old = mb_load_listing(mb, f);
 	/* changes left pending here are found out before the folder is read */
 	changes_settle(mb, f->server);
-	err = mb_sync_listing(mb, f, r->old, &r->result);
+	err = mb_sync_listing(mb, f, r->old, &r->result, &r->seen);
 	if (err == 0)
 		changes_leaving(mb, f->server, r->result->uidvalidity, &r->leaving, &r->nleaving);
 	if (err == 0 && r->old && r->old->uidvalidity != r->result->uidvalidity) {

@@ -61,10 +61,11 @@ struct sync_job {
 	struct listing *result;
 	struct listing_builder b; /* a full sync in progress */
 	bool started;
-	bool incremental_failed; /* fall back to a full sync */
-	uint32_t next;           /* full sync: next message number to fetch */
-	uint32_t chunk;          /* messages per FETCH now */
-	uint32_t bad;            /* a message number whose data cannot be parsed */
+	bool incremental_failed;       /* fall back to a full sync */
+	uint32_t next;                 /* full sync: next message number to fetch */
+	uint32_t chunk;                /* messages per FETCH now */
+	uint32_t bad;                  /* a message number whose data cannot be parsed */
+	struct imap_folder_state seen; /* what the last SELECT said */
 };
 
 #define SYNC_AGAIN (-EAGAIN) /* the job goes on in another session */
@@ -278,6 +279,7 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	struct sync_job *job = ctx;
 	int r;
 
+	job->seen = *st;
 	if (job->old && !job->incremental_failed && job->old->uidvalidity == st->uidvalidity)
 		return sync_from_old(s, st, job);
 	if (!job->started || job->b.l->uidvalidity != st->uidvalidity) {
@@ -302,7 +304,8 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	return 0;
 }
 
-int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result)
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result,
+		    struct imap_folder_state *seen)
 {
 	struct sync_job job = { .mb = mb, .f = f, .old = old };
 	int r, rounds = 0;
@@ -314,5 +317,6 @@ int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, s
 	if (job.started)
 		listing_builder_abandon(&job.b);
 	*result = r == 0 ? job.result : NULL;
+	*seen = job.seen;
 	return r == SYNC_AGAIN ? -EIO : r;
 }

@@ -66,6 +66,7 @@ int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, ui
 		   const char *data, size_t len, const struct flag_set *flags, int64_t date)
 {
 	struct folder *f = mb_selectable(mb, folder_ino);
+	struct change_dest dest = { .folder = f ? f->server : NULL };
 	uint64_t stored;
 	uint32_t new_uid;
 	int r;
@@ -77,9 +78,12 @@ int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, ui
 	stored = stored_size(data, len);
 	if (stored > MAILBOX_APPEND_MAX)
 		return -EFBIG;
-	r = changes_append(mb, f->server, data, len, stored, flags, date, &new_uid);
+	dest.next_uid = mb_known_next_uid(mb, f, &dest.validity);
+	r = changes_append(mb, &dest, data, len, stored, flags, date, &new_uid);
 	if (r < 0)
 		return r;
+	if (new_uid)
+		mb_note_arrival(f, dest.validity, new_uid);
 	mb_mark_stale(f);
 	if (new_uid) {
 		mb_add_alias(f, name, new_uid);

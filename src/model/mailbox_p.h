@@ -84,6 +84,11 @@ struct folder {
 	size_t naliases;
 	struct known_class *classes; /* message classes derived so far (a ring) */
 	size_t nclasses;
+	/* The lowest UID the next arrival can have, as a SELECT of this mount
+	 * saw it (at next_at) or our own arrivals raised it since: a change
+	 * journaled within dir_cache of next_at needs no STATUS for it. */
+	uint32_t next_uid, next_validity;
+	struct timespec next_at;
 	uint32_t last_opened; /* read-ahead: the UID opened last */
 	int ahead_order;      /* 1: UID order, 2: name order */
 	size_t ahead_to;      /* position up to which read-ahead was asked for */
@@ -211,7 +216,13 @@ bool mb_offline_refused(struct mailbox *mb);
 /* f's listing as the server has it now, from old (NULL: from nothing):
  * *result is referenced (old itself when nothing changed).  0 or -errno;
  * network I/O: call with no lock held. */
-int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result);
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result,
+		    struct imap_folder_state *seen);
+/* A message of ours arrived in f with uid (COPYUID, APPENDUID). */
+void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid);
+/* UIDVALIDITY and the lowest UID the next arrival in f can have, known
+ * without asking the server (0 when not known freshly enough). */
+uint32_t mb_known_next_uid(struct mailbox *mb, struct folder *f, uint32_t *validity);
 
 /* listings on disk (listing_store.c) */
 void mb_save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l);

@@ -45,13 +45,18 @@ static void identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_
 static int change_message(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
 			  struct folder *to, uint32_t *new_uid)
 {
+	struct change_dest dest = { .folder = to ? to->server : NULL };
 	struct change_msg m;
 	int r;
 
 	identity(mb, f, uid, validity, &m);
-	r = changes_move(mb, &m, to ? to->server : NULL, new_uid);
+	if (to)
+		dest.next_uid = mb_known_next_uid(mb, to, &dest.validity);
+	r = changes_move(mb, &m, to ? &dest : NULL, new_uid);
 	if (r == 0)
 		mb_forget_message(f, uid);
+	if (r == 0 && to && *new_uid)
+		mb_note_arrival(to, dest.validity, *new_uid);
 	return r;
 }
 
