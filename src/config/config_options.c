@@ -22,7 +22,7 @@ const struct config_option config_options[] = {
 	       "tls_verify=no       accept any certificate (testing only!)"),
 	OPTION("compress=%s", CONFIG_TEXT, compress, { "auto", "yes", "no" },
 	       "compress=auto|yes|no COMPRESS=DEFLATE when the server offers it: auto (default)\n"
-	       "                           on a link with a round trip of 3 ms or more, never on loopback"),
+	       "                           on a link with a round trip of 10 ms or more, never on loopback"),
 	OPTION("plaintext", CONFIG_FLAG, plaintext, { NULL, NULL },
 	       "plaintext           allow imap:// without TLS (trusted networks only)"),
 	OPTION("connections=%u", CONFIG_NUMBER, connections, { NULL, NULL },

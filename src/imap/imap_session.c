@@ -361,9 +361,11 @@ static int start_compression(struct imap_session *s, const struct imap_account *
 	int cond, r;
 
 	if (!imap_compress_wanted(a->compress, loopback, s->rtt_us)) {
-		if (a->compress == IMAP_COMPRESS_AUTO)
-			log_debug("session %u: not compressing: %s, round trip %.2f ms", s->id,
-				  loopback ? "loopback" : "a fast link", ms);
+		log_debug("session %u: not compressing (%s; round trip %.2f ms)", s->id,
+			  a->compress == IMAP_COMPRESS_NO ? "-o compress=no"
+			  : loopback                      ? "loopback"
+							  : "a short round trip",
+			  ms);
 		return 0;
 	}
 	if (!imap_has_capability(s, "COMPRESS=DEFLATE")) {
@@ -394,7 +396,7 @@ static int start_compression(struct imap_session *s, const struct imap_account *
 			 "refusing to continue",
 			 a->host);
 		s->dead = true;
-		return -EPROTO;
+		return -EIO; /* a broken server, like any dead connection */
 	}
 	deflated = compress_stream_new(low, charge_transport, NULL);
 	if (!deflated) {
