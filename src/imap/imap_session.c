@@ -409,6 +409,8 @@ static int start_compression(struct imap_session *s, const struct imap_account *
 	if (first_time(&told_compress))
 		log_info("compressing the connections to %s (COMPRESS=DEFLATE; round trip %.2f ms%s)",
 			 a->host, ms, a->compress == IMAP_COMPRESS_YES ? ", -o compress=yes" : "");
+	else
+		log_debug("session %u: compressing (round trip %.2f ms)", s->id, ms);
 	return 0;
 }
 

@@ -177,6 +177,29 @@ def test_cp_and_mv(zserver, scratch_mounter, tmp_path):
     assert COMPRESSING in mnt.stderr()
 
 
+def test_idle_over_compression(zserver, scratch_mounter):
+    """compress=yes: the INBOX watcher's IDLE (its DONE deflated and flushed
+    like any command, the server's news inflated) brings a message another
+    client appends into the listing at once (dir_cache is an hour)."""
+    mnt = scratch_mounter(zserver, extra_opts=["compress=yes", "dir_cache=3600", "debug"])
+    inbox = os.path.join(mnt.path, "INBOX")
+    before = set(os.listdir(inbox))
+    assert helpers.wait_for(lambda: re.search(r"watching INBOX with IDLE", mnt.stderr()), 10)
+    time.sleep(0.5)                     # into IDLE
+    msg = wh.make_msg(wh.unique("zidle"), 0, size=3000)
+    m = zserver.connect()
+    try:
+        uid = wh.seed(m, "INBOX", [msg], create=False)[0]["uid"]
+        zserver.truth["INBOX"] = wh.folder_contents(m, "INBOX")
+    finally:
+        m.logout()
+    assert helpers.wait_for(lambda: any(helpers.uid_of(n) == uid for n in os.listdir(inbox)), 5), \
+        mnt.stderr()[-3000:]
+    new = [n for n in set(os.listdir(inbox)) - before]
+    assert [helpers.sha256_file(os.path.join(inbox, n)) for n in new] == [msg["sha"]]
+    assert len(re.findall(r"session \d+: compressing|compressing the connections", mnt.stderr())) >= 2
+
+
 def _relay_run(zserver, imapfs_bin, tmp_path, name, opts, link):
     """Mount through link (plain IMAP), read everything; (sums, bytes down,
     bytes up, stderr)."""
