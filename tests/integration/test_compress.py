@@ -380,6 +380,7 @@ def test_injection_after_ok_refused_at_mount(imapfs_bin, fake_server, tmp_path):
                                mountpoint=mnt, workdir=str(tmp_path))
         assert r.returncode not in (0, "timeout"), r
         assert not r.mounted and not r.leftover, r
+        assert not helpers.sanitizer_lines(r.stderr), r
     finally:
         helpers.cleanup_mountpoint(mnt)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "warning: -o plaintext" not in ln]
