@@ -55,7 +55,7 @@ bool imap_input_buffered(const struct imap_session *s);
 /* -o compress=auto's rule: compress unless the server is on this machine's
  * loopback, and then only when the shortest CAPABILITY round trip at login
  * reached IMAP_COMPRESS_RTT_US -- a link that is not a LAN.  The measurements
- * behind it are in README ("Compression").  Pure. */
+ * behind it are in README ("Compression on slow links").  Pure. */
 #define IMAP_COMPRESS_RTT_US 10000
 bool imap_compress_wanted(enum imap_compress mode, bool loopback, unsigned rtt_us);
 

@@ -505,6 +505,15 @@ void imap_close(struct imap_session *s)
 	if (!s)
 		return;
 	if (s->imap) {
+		if (s->compressed && log_debug_enabled()) {
+			struct compress_counts c;
+
+			compress_stream_counts(low_of(s), &c);
+			log_debug("session %u: read %llu bytes (%llu on the wire), wrote %llu (%llu on the "
+				  "wire)",
+				  s->id, (unsigned long long)c.plain_in, (unsigned long long)c.wire_in,
+				  (unsigned long long)c.plain_out, (unsigned long long)c.wire_out);
+		}
 		if (!s->dead && s->imap->imap_stream)
 			mailimap_logout(s->imap);
 		if (s->imap->imap_stream) {
