@@ -65,6 +65,11 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 gets n bytes: the body goes on past what IMAP can address),
                 UID 3 claims 1000 bytes.
 
+  compress      the honest account, CAPABILITY with COMPRESS=DEFLATE (RFC
+                4978), done for real (raw deflate both ways, a sync flush
+                after each write) -- with a --compress-attack on connections
+                from number --attack-from (default 1) on; see class Compress.
+
   inbox-case    the honest account (IDLE too), but LIST names INBOX "Inbox"
                 and "INBOX" by turns (over all connections), as a server
                 might that changed its mind, and each SELECT answers after
@@ -869,6 +874,150 @@ class InboxCase(Honest):
         super().cmd_SELECT(tag, args, examine)
 
 
+# -- mode "compress" ---------------------------------------------------------------
+
+import zlib  # noqa: E402
+
+
+class DeflateSocket:
+    """A connection after COMPRESS DEFLATE: sendall deflates (raw, a sync
+    flush after each call), recv inflates.  .raw is the socket below."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.inflater = zlib.decompressobj(-15)
+        self.sent = 0               # compressed bytes sent
+
+    def deflate(self, data):
+        return self.deflater.compress(data) + self.deflater.flush(zlib.Z_SYNC_FLUSH)
+
+    def sendall(self, data):
+        z = self.deflate(data)
+        self.sent += len(z)
+        self.raw.sendall(z)
+
+    def recv(self, n):
+        while True:
+            data = self.raw.recv(n)
+            if not data:
+                return b""
+            out = self.inflater.decompress(data)
+            if out:
+                return out
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    def close(self):
+        self.raw.close()
+
+
+class Compress(Tagged):
+    """The honest account offering COMPRESS=DEFLATE, done for real.  From
+    connection --attack-from on, --compress-attack:
+      none       nothing: compression as it should be
+      corrupt    the body FETCH of --folder: its response starts, deflated
+                 as it should be, then comes a block of reserved type (a
+                 deflate stream no inflater accepts) and garbage; the
+                 connection stays open
+      truncated  that response deflated, but only its first half is sent,
+                 then the connection is closed (EOF inside the stream)
+      stalled    the same first half, then nothing, the connection open
+      bomb       that response is "* n FETCH (UID u FLAGS (" and then
+                 deflated "A"s without end, 1 MiB at a time (about 1 KB
+                 on the wire each): a line that never ends, inflating
+                 1000:1
+      inject     COMPRESS is answered OK and, in the same packet, a deflated
+                 "* OK" line, before the client could have its inflater in
+                 place; then what the client still sends is logged
+                 ("C-RAW: n bytes")
+    Connections before --attack-from (with inject) compress honestly, and
+    answer the body FETCH of --folder with "* BYE" and close: the client
+    has to connect again, and meets the attack."""
+
+    @property
+    def capabilities(self):
+        return "IMAP4rev1 LOGIN IDLE COMPRESS=DEFLATE"
+
+    def attacked(self):
+        return self.number >= OPTS.attack_from and OPTS.compress_attack != "none"
+
+    def cmd_COMPRESS(self, tag, args):
+        if args.strip().upper() != b"DEFLATE":
+            self.send(tag + " BAD only DEFLATE")
+            return
+        if isinstance(self.conn, DeflateSocket):
+            self.send(tag + " NO [COMPRESSIONACTIVE] already")
+            return
+        if self.attacked() and OPTS.compress_attack == "inject":
+            z = DeflateSocket(self.conn)
+            self.sendraw(("%s OK DEFLATE active\r\n" % tag).encode() +
+                         z.deflate(b"* OK [ALERT] injected before the inflater\r\n"))
+            self.log(b"S: <injected deflated bytes after the OK>")
+            self.conn = z
+            self.read_raw(3.0)
+            return
+        self.send(tag + " OK DEFLATE active")
+        self.conn = DeflateSocket(self.conn)
+
+    def fetch_hook(self, tag, kind, parts):
+        if kind != "body" or self.selected != OPTS.folder or not parts:
+            return False
+        if not isinstance(self.conn, DeflateSocket):
+            return False
+        attack = OPTS.compress_attack
+        if attack == "none":
+            return False
+        if not self.attacked():
+            if attack != "inject":
+                return False
+            self.send(b"* BYE going away (the next connection meets the attack)")
+            raise ConnectionError("closed to make the client connect again")
+        z, raw = self.conn, self.conn.raw
+        head, lit, tail = parts[0]
+        self.log(b"S: <compress attack %s>" % attack.encode())
+        if attack == "corrupt":
+            z.sendall(head)
+            rng = random.Random(4711)
+            raw.sendall(b"\x07" + bytes(rng.randrange(256) for _ in range(4096)))
+            self.hold()
+        elif attack in ("truncated", "stalled"):
+            data = z.deflate(head + (lit or b"") + tail)
+            raw.sendall(data[:len(data) // 2])
+            if attack == "truncated":
+                raise ConnectionError("cut inside the compressed stream")
+            self.hold()
+        else:                               # bomb
+            z.sendall(head.split(b" BODY[]")[0] + b" FLAGS (")
+            mib = b"A" * (1 << 20)
+            z.sendall(mib)
+            # from the second MiB of "A"s on, deflate's output repeats:
+            # about 1 KB, sent again and again without deflating anything
+            steady = z.deflate(mib)
+            inflated, sent = 2 << 20, z.sent + len(steady)
+            raw.settimeout(None)
+            try:
+                raw.sendall(steady)
+                while True:
+                    raw.sendall(steady)
+                    inflated += 1 << 20
+                    sent += len(steady)
+            finally:
+                self.log(b"S: <bomb: %d bytes deflated to %d>" % (sent, inflated))
+        return True
+
+    def hold(self):
+        """Keeps the connection open, silent, until the client goes."""
+        self.conn.settimeout(None)
+        try:
+            while self.conn.raw.recv(65536):
+                pass
+        except OSError:
+            pass
+        raise ConnectionError("client went away")
+
+
 MODES = {
     "no-starttls": NoStartTLS,
     "account": Account,
@@ -878,6 +1027,7 @@ MODES = {
     "appendlimit": AppendLimit,
     "big-sizes": BigSizes,
     "inbox-case": InboxCase,
+    "compress": Compress,
 }
 MODES.update(SESSION_MODES)
 
@@ -909,6 +1059,11 @@ def main():
                     help="appendlimit: the limit APPEND enforces (default: announced)")
     ap.add_argument("--select-delay", type=int, default=20,
                     help="inbox-case: milliseconds before each SELECT answers")
+    ap.add_argument("--compress-attack", default="none",
+                    choices=("none", "corrupt", "truncated", "stalled", "bomb", "inject"),
+                    help="compress: what the server does to its deflate stream")
+    ap.add_argument("--attack-from", type=int, default=1,
+                    help="compress: the first connection attacked")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     add_session_options(ap)
     a = ap.parse_args()

@@ -57,6 +57,9 @@ static int build_account(const struct config *cfg, const char *password, struct 
 	acct->user = cfg->url.user;
 	acct->password = password;
 	acct->timeout = (int)cfg->timeout;
+	acct->compress = !cfg->compress || strcmp(cfg->compress, "auto") == 0 ? IMAP_COMPRESS_AUTO
+			 : strcmp(cfg->compress, "yes") == 0                  ? IMAP_COMPRESS_YES
+									      : IMAP_COMPRESS_NO;
 	acct->security = cfg->url.tls     ? IMAP_SECURITY_TLS
 			 : cfg->plaintext ? IMAP_SECURITY_NONE
 					  : IMAP_SECURITY_STARTTLS;

@@ -421,7 +421,7 @@ static char **text_field(struct config *cfg, const struct config_option *o)
 	return (char **)((char *)cfg + o->offset);
 }
 
-/* Every option that takes one of two words got one of them. */
+/* Every option that takes one of two or three words got one of them. */
 static int check_choices(struct config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < config_options_count; i++) {
@@ -431,9 +431,16 @@ static int check_choices(struct config *cfg, char *err, size_t errlen)
 		if (!o->choice[0])
 			continue;
 		v = *text_field(cfg, o);
-		if (v && strcmp(v, o->choice[0]) != 0 && strcmp(v, o->choice[1]) != 0) {
-			snprintf(err, errlen, "-o %.*s= takes %s or %s", (int)config_option_name_len(o),
-				 o->fuse_template, o->choice[0], o->choice[1]);
+		if (v && strcmp(v, o->choice[0]) != 0 && strcmp(v, o->choice[1]) != 0 &&
+		    (!o->choice[2] || strcmp(v, o->choice[2]) != 0)) {
+			if (o->choice[2])
+				snprintf(err, errlen, "-o %.*s= takes %s, %s or %s",
+					 (int)config_option_name_len(o), o->fuse_template, o->choice[0],
+					 o->choice[1], o->choice[2]);
+			else
+				snprintf(err, errlen, "-o %.*s= takes %s or %s",
+					 (int)config_option_name_len(o), o->fuse_template, o->choice[0],
+					 o->choice[1]);
 			return -EINVAL;
 		}
 	}

@@ -33,6 +33,7 @@ struct config {
 	char *rm;         /* "trash" or "expunge" */
 	char *watch;      /* comma-separated folders to IDLE on, besides INBOX */
 	char *offline;    /* "cached" or "fail" */
+	char *compress;   /* "auto", "yes" or "no" */
 	int plaintext;
 	int route_incoming;
 	unsigned connections;

@@ -20,6 +20,9 @@ const struct config_option config_options[] = {
 	       "ca_file=PATH        trust the CA certificates in PATH (default: system store)"),
 	OPTION("tls_verify=%s", CONFIG_TEXT, tls_verify, { "yes", "no" },
 	       "tls_verify=no       accept any certificate (testing only!)"),
+	OPTION("compress=%s", CONFIG_TEXT, compress, { "auto", "yes", "no" },
+	       "compress=auto|yes|no COMPRESS=DEFLATE when the server offers it: auto (default)\n"
+	       "                           on a link with a round trip of 10 ms or more, never on loopback"),
 	OPTION("plaintext", CONFIG_FLAG, plaintext, { NULL, NULL },
 	       "plaintext           allow imap:// without TLS (trusted networks only)"),
 	OPTION("connections=%u", CONFIG_NUMBER, connections, { NULL, NULL },

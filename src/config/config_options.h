@@ -25,7 +25,7 @@ struct config_option {
 	const char *fuse_template; /* for fuse_opt: "name=%s", "name=%u", "name" */
 	enum config_option_kind kind;
 	size_t offset;         /* of its field in struct config */
-	const char *choice[2]; /* the two values a TEXT takes, or NULL */
+	const char *choice[3]; /* the two or three values a TEXT takes, or NULL */
 	const char *usage;     /* --help's text after "-o "; NULL: not listed */
 };
 

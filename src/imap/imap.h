@@ -20,6 +20,14 @@ enum imap_security {
 	IMAP_SECURITY_NONE,     /* imap:// with -o plaintext, named explicitly */
 };
 
+/* COMPRESS=DEFLATE (RFC 4978) after login: */
+enum imap_compress {
+	IMAP_COMPRESS_AUTO, /* when the link is not loopback and its round trip
+			     * is long (imap_compress_wanted in imap_p.h) */
+	IMAP_COMPRESS_YES,  /* whenever the server offers it */
+	IMAP_COMPRESS_NO,
+};
+
 /* Everything needed to open a session; owned by main, read-only afterwards. */
 struct imap_account {
 	const char *host;
@@ -29,6 +37,7 @@ struct imap_account {
 	const char *password;
 	SSL_CTX *tls; /* NULL only with IMAP_SECURITY_NONE */
 	int timeout;  /* seconds of inactivity before a wait fails */
+	enum imap_compress compress;
 };
 
 struct imap_session;

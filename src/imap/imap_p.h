@@ -9,9 +9,11 @@
  *   imap_structure.c  BODYSTRUCTURE as a MIME tree     -> read, session
  *   imap_metadata.c   METADATA (RFC 5464)              -> session
  *   imap_read.c       LIST, SELECT, FETCH, SEARCH ALL  -> session, uidset
- *   imap_session.c    the session: connect, STARTTLS, login, ENABLE, the
- *                     operation limits, the selected folder's state, and
- *                     libetpan result -> errno         -> trace, tls.c
+ *   imap_session.c    the session: connect, STARTTLS, login, COMPRESS,
+ *                     ENABLE, the operation limits, the selected folder's
+ *                     state, and libetpan result -> errno
+ *                                                      -> trace, tls.c,
+ *                                                         compress.c
  *   imap_trace.c      the -d log of what a session sends
  *   imap_uidset.c     UID order and UID-set expansion (pure)
  */
@@ -29,6 +31,8 @@ struct imap_session {
 	bool timed_out;   /* died because the server stopped answering */
 	bool parse_error; /* died on a response libetpan could not parse */
 	bool qresync;     /* ENABLE QRESYNC succeeded */
+	bool compressed;  /* COMPRESS DEFLATE succeeded: compress.c is below */
+	unsigned rtt_us;  /* the shortest CAPABILITY round trip at login */
 	int op_seconds;   /* time limit of the current operation */
 	unsigned id;
 	struct imap_trace *trace; /* owned; with -d only */
@@ -42,6 +46,18 @@ struct imap_session {
  * code (a BYE is MAILIMAP_ERROR_FATAL, a BAD MAILIMAP_ERROR_PROTOCOL);
  * with MAILIMAP_NO_ERROR *cond is MAILIMAP_RESP_COND_STATE_OK or _NO. */
 int imap_plain_command(struct imap_session *s, const char *command, int *cond);
+
+/* Whether a read would return data without waiting for the socket: what
+ * libetpan buffered, or what the compression layer has (poll(2) sees
+ * neither). */
+bool imap_input_buffered(const struct imap_session *s);
+
+/* -o compress=auto's rule: compress unless the server is on this machine's
+ * loopback, and then only when the shortest CAPABILITY round trip at login
+ * reached IMAP_COMPRESS_RTT_US -- a link that is not a LAN.  The measurements
+ * behind it are in README ("Compression on slow links").  Pure. */
+#define IMAP_COMPRESS_RTT_US 10000
+bool imap_compress_wanted(enum imap_compress mode, bool loopback, unsigned rtt_us);
 
 /* libetpan result -> 0 or -errno; marks the session dead when the
  * connection is unusable and logs once. */

@@ -1,6 +1,6 @@
 /* imap_session.c - owns one libetpan session: connecting (through tls.c),
- * STARTTLS, authentication, the capabilities and ENABLE QRESYNC that follow
- * login, the limits of each operation, what the session knows of the folder
+ * STARTTLS, authentication, the capabilities, COMPRESS (through compress.c)
+ * and ENABLE QRESYNC that follow login, the limits of each operation, what the session knows of the folder
  * it has selected, the sending of a command line libetpan cannot send
  * itself, and the one switch where libetpan's result codes become errno
  * (imap_map_error).  The command files (imap_read.c, imap_write.c,
@@ -8,12 +8,14 @@
 #include "imap.h"
 #include "imap_p.h"
 #include "util/log.h"
+#include "compress.h"
 #include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <libetpan/libetpan.h>
 
@@ -22,6 +24,8 @@ int mailimap_token_send(mailstream *fd, const char *atom);
 int mailimap_crlf_send(mailstream *fd);
 
 static unsigned next_session_id;
+/* -o compress: what was said about it, once per process */
+static bool told_compress, told_no_compress;
 
 /* libetpan reads the socket this much at a time: large literals (message
  * bodies) stream several times faster than with its usual 8 KiB. */
@@ -37,10 +41,21 @@ static mailstream_low *low_of(const struct imap_session *s)
 	return s->imap && s->imap->imap_stream ? mailstream_get_low(s->imap->imap_stream) : NULL;
 }
 
+/* tls.c's stream: the operation's limits and its failures live there */
+static mailstream_low *transport_of(const struct imap_session *s)
+{
+	return compress_stream_below(low_of(s));
+}
+
+bool imap_input_buffered(const struct imap_session *s)
+{
+	return s->imap->imap_stream->read_buffer_len != 0 || compress_stream_pending(low_of(s));
+}
+
 void imap_limit_operation(struct imap_session *s, int seconds)
 {
 	s->op_seconds = seconds;
-	tls_stream_limit(low_of(s), IMAP_OPERATION_BYTES, seconds);
+	tls_stream_limit(transport_of(s), IMAP_OPERATION_BYTES, seconds);
 }
 
 void imap_renew_operation(struct imap_session *s)
@@ -51,7 +66,7 @@ void imap_renew_operation(struct imap_session *s)
 void imap_allow(struct imap_session *s, uint64_t bytes)
 {
 	/* a transfer that big may take a while: at least 16 KiB/s */
-	tls_stream_allow(low_of(s), bytes, (int)(bytes / 16384));
+	tls_stream_allow(transport_of(s), bytes, (int)(bytes / 16384));
 }
 
 bool imap_timed_out(const struct imap_session *s)
@@ -104,12 +119,13 @@ int imap_map_error(struct imap_session *s, int r, const char *what)
 	case MAILIMAP_ERROR_PROTOCOL:
 	case MAILIMAP_ERROR_SSL:
 	case MAILIMAP_ERROR_CONNECTION_REFUSED:
-		if (tls_stream_timed_out(low_of(s)))
+		if (tls_stream_timed_out(transport_of(s)))
 			s->timed_out = true;
 		if (!s->dead)
 			log_warn("session %u: %s failed: %s (libetpan error %d)", s->id, what,
 				 s->timed_out ? "the server stopped answering (or took too long)"
-				 : tls_stream_over_budget(low_of(s))
+				 : compress_stream_failure(low_of(s)) ? compress_stream_failure(low_of(s))
+				 : tls_stream_over_budget(transport_of(s))
 					 ? "the server sent more than one request may take"
 				 : r == MAILIMAP_ERROR_PARSE ? "unparsable response"
 							     : "connection lost",
@@ -133,13 +149,24 @@ bool imap_has_capability(struct imap_session *s, const char *name)
 	return mailimap_has_extension(s->imap, (char *)name) != 0;
 }
 
+/* CAPABILITY, timed: the shortest round trip is kept in s->rtt_us (for
+ * -o compress=auto). */
 static int refresh_capabilities(struct imap_session *s)
 {
 	struct mailimap_capability_data *caps = NULL;
-	int r = mailimap_capability(s->imap, &caps);
+	struct timespec t0, t1;
+	long long us;
+	int r;
 
-	if (r == MAILIMAP_NO_ERROR)
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = mailimap_capability(s->imap, &caps);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	if (r == MAILIMAP_NO_ERROR) {
 		mailimap_capability_data_free(caps);
+		if (us >= 0 && (!s->rtt_us || (unsigned long long)us < s->rtt_us))
+			s->rtt_us = us > 0 && us < (long long)UINT32_MAX ? (unsigned)us : 1;
+	}
 	return imap_map_error(s, r, "CAPABILITY");
 }
 
@@ -296,6 +323,97 @@ static int connect_stream(struct imap_session *s, const struct imap_account *a, 
 	return r == MAILIMAP_NO_ERROR_AUTHENTICATED ? 1 : 0;
 }
 
+bool imap_compress_wanted(enum imap_compress mode, bool loopback, unsigned rtt_us)
+{
+	switch (mode) {
+	case IMAP_COMPRESS_YES:
+		return true;
+	case IMAP_COMPRESS_NO:
+		return false;
+	default:
+		return !loopback && rtt_us >= IMAP_COMPRESS_RTT_US;
+	}
+}
+
+/* true the first time only, over all threads */
+static bool first_time(bool *told)
+{
+	return !__atomic_exchange_n(told, true, __ATOMIC_RELAXED);
+}
+
+/* compress.c charges what it inflates beyond what crossed the wire to the
+ * operation's budget in tls.c */
+static bool charge_transport(mailstream_low *below, uint64_t bytes, void *ctx)
+{
+	(void)ctx;
+	return tls_stream_charge(below, bytes);
+}
+
+/* COMPRESS DEFLATE (RFC 4978) when a->compress and the link say so, and the
+ * server offers it; then every byte goes through compress.c.  0 also when
+ * it is not done (not wanted, not offered, refused); -errno with err set
+ * when the connection cannot go on. */
+static int start_compression(struct imap_session *s, const struct imap_account *a, char *err, size_t errlen)
+{
+	mailstream_low *low = low_of(s), *deflated;
+	bool loopback = tls_stream_peer_is_loopback(low);
+	double ms = s->rtt_us / 1000.0;
+	int cond, r;
+
+	if (!imap_compress_wanted(a->compress, loopback, s->rtt_us)) {
+		log_debug("session %u: not compressing (%s; round trip %.2f ms)", s->id,
+			  a->compress == IMAP_COMPRESS_NO ? "-o compress=no"
+			  : loopback                      ? "loopback"
+							  : "a short round trip",
+			  ms);
+		return 0;
+	}
+	if (!imap_has_capability(s, "COMPRESS=DEFLATE")) {
+		if (a->compress == IMAP_COMPRESS_YES && first_time(&told_no_compress))
+			log_info("-o compress=yes: %s does not offer COMPRESS=DEFLATE; the connections "
+				 "stay uncompressed",
+				 a->host);
+		return 0;
+	}
+	r = imap_plain_command(s, "COMPRESS DEFLATE", &cond);
+	if (r == MAILIMAP_ERROR_PROTOCOL || (r == MAILIMAP_NO_ERROR && cond != MAILIMAP_RESP_COND_STATE_OK)) {
+		/* a BAD or NO: the server goes on uncompressed */
+		if (first_time(&told_no_compress))
+			log_info("%s refused COMPRESS DEFLATE: %.200s; the connections stay uncompressed",
+				 a->host, imap_server_text(s));
+		return 0;
+	}
+	if (r != MAILIMAP_NO_ERROR) {
+		snprintf(err, errlen, "COMPRESS with %s failed: connection lost", a->host);
+		s->dead = true;
+		return -EIO;
+	}
+	/* what libetpan read past the OK came before the inflater: it would be
+	 * taken as plain text (as with STARTTLS, refuse rather than guess) */
+	if (s->imap->imap_stream->read_buffer_len != 0) {
+		snprintf(err, errlen,
+			 "%s sent more after its answer to COMPRESS, before compression began: "
+			 "refusing to continue",
+			 a->host);
+		s->dead = true;
+		return -EIO; /* a broken server, like any dead connection */
+	}
+	deflated = compress_stream_new(low, charge_transport, NULL);
+	if (!deflated) {
+		snprintf(err, errlen, "out of memory");
+		s->dead = true;
+		return -ENOMEM;
+	}
+	mailstream_set_low(s->imap->imap_stream, deflated);
+	s->compressed = true;
+	if (first_time(&told_compress))
+		log_info("compressing the connections to %s (COMPRESS=DEFLATE; round trip %.2f ms%s)",
+			 a->host, ms, a->compress == IMAP_COMPRESS_YES ? ", -o compress=yes" : "");
+	else
+		log_debug("session %u: compressing (round trip %.2f ms)", s->id, ms);
+	return 0;
+}
+
 /* QRESYNC (RFC 7162): a resync learns which UIDs vanished without listing
  * every UID.  Expunges then arrive as VANISHED, which libetpan parses.
  * 0 also when the server refuses it (the session resyncs without it). */
@@ -366,6 +484,8 @@ int imap_open(const struct imap_account *a, struct imap_session **out, char *err
 		snprintf(err, errlen, "%s closed the connection after login", a->host);
 		goto fail;
 	}
+	if ((r = start_compression(s, a, err, errlen)) < 0)
+		goto fail;
 	if (imap_has_capability(s, "QRESYNC") && (r = enable_qresync(s)) < 0) {
 		snprintf(err, errlen, "%s closed the connection after ENABLE", a->host);
 		goto fail;
@@ -385,6 +505,15 @@ void imap_close(struct imap_session *s)
 	if (!s)
 		return;
 	if (s->imap) {
+		if (s->compressed && log_debug_enabled()) {
+			struct compress_counts c;
+
+			compress_stream_counts(low_of(s), &c);
+			log_debug("session %u: read %llu bytes (%llu on the wire), wrote %llu (%llu on the "
+				  "wire)",
+				  s->id, (unsigned long long)c.plain_in, (unsigned long long)c.wire_in,
+				  (unsigned long long)c.plain_out, (unsigned long long)c.wire_out);
+		}
 		if (!s->dead && s->imap->imap_stream)
 			mailimap_logout(s->imap);
 		if (s->imap->imap_stream) {

@@ -92,8 +92,8 @@ int imap_idle(struct imap_session *s, int wake_fd, int seconds)
 	r = mailimap_idle(s->imap);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "IDLE");
-	/* bytes libetpan already buffered would not wake poll */
-	if (s->imap->imap_stream->read_buffer_len == 0) {
+	/* bytes libetpan (or the inflater) already holds would not wake poll */
+	if (!imap_input_buffered(s)) {
 		struct pollfd pfd[2] = {
 			{ .fd = mailimap_idle_get_fd(s->imap), .events = POLLIN },
 			{ .fd = wake_fd, .events = POLLIN },

@@ -484,3 +484,36 @@ void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds
 	if (st->deadline.tv_sec || st->deadline.tv_nsec)
 		st->deadline.tv_sec += more_seconds;
 }
+
+bool tls_stream_charge(mailstream_low *low, uint64_t bytes)
+{
+	struct stream *st;
+
+	if (!low || low->driver != &stream_driver)
+		return true;
+	st = low->data;
+	if (bytes > st->budget) {
+		st->over_budget = true;
+		return false;
+	}
+	st->budget -= bytes;
+	return true;
+}
+
+bool tls_stream_peer_is_loopback(mailstream_low *low)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!low || low->driver != &stream_driver ||
+	    getpeername(((struct stream *)low->data)->fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}

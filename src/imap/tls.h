@@ -40,5 +40,13 @@ bool tls_stream_timed_out(mailstream_low *low);
 void tls_stream_limit(mailstream_low *low, uint64_t max_bytes, int max_seconds);
 void tls_stream_allow(mailstream_low *low, uint64_t more_bytes, int more_seconds);
 bool tls_stream_over_budget(mailstream_low *low);
+/* Counts bytes read by a layer above (inflated by compress.c beyond what
+ * crossed the wire) against the operation's budget: false, and the stream
+ * over budget, when they do not fit.  True for a stream of another driver. */
+bool tls_stream_charge(mailstream_low *low, uint64_t bytes);
+
+/* Whether the stream's peer is this machine's loopback (127.0.0.0/8, ::1,
+ * or ::ffff:127.0.0.0/104).  False for a stream of another driver. */
+bool tls_stream_peer_is_loopback(mailstream_low *low);
 
 #endif

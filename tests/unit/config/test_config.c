@@ -169,6 +169,7 @@ static void test_bad_options(void **state)
 		{ "imapfs", "-o", "timeout=0", "imaps://u@h", "/mnt", NULL },
 		{ "imapfs", "-o", "plaintext", "imaps://u@h", "/mnt", NULL },
 		{ "imapfs", "-o", "offline=maybe", "imaps://u@h", "/mnt", NULL },
+		{ "imapfs", "-o", "compress=maybe", "imaps://u@h", "/mnt", NULL },
 		{ "imapfs", "ftp://u@h", "/mnt", NULL },
 	};
 	struct config cfg;
@@ -182,6 +183,29 @@ static void test_bad_options(void **state)
 		assert_true(err[0] != '\0');
 		config_free(&cfg);
 	}
+}
+
+/* compress= takes one of three words, each of them, and names all three
+ * when refused. */
+static void test_compress_choices(void **state)
+{
+	static const char *words[] = { "auto", "yes", "no" };
+	const char *bad[] = { "imapfs", "-o", "compress=deflate", "imaps://u@h", "/mnt", NULL };
+	struct config cfg;
+	char opt[32], err[256];
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		const char *argv[] = { "imapfs", "-o", opt, "imaps://u@h", "/mnt", NULL };
+
+		snprintf(opt, sizeof(opt), "compress=%s", words[i]);
+		assert_int_equal(parse(argv, &cfg, err, sizeof(err)), 0);
+		assert_string_equal(cfg.compress, words[i]);
+		config_free(&cfg);
+	}
+	assert_int_equal(parse(bad, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "-o compress= takes auto, yes or no");
+	config_free(&cfg);
 }
 
 static void test_credentials(void **state)
@@ -509,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_compress_choices),
 		cmocka_unit_test(test_credentials),
 		cmocka_unit_test(test_password_sources),
 		cmocka_unit_test(test_netrc),
