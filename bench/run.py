@@ -2,7 +2,8 @@
 """imapfs benchmark: imapfs against a peer tool, same server, same run.
 
     IMAPFS_BIN=./imapfs python3 bench/run.py [--smoke] [--runs N] [--tls]
-        [--imapfs-opts OPTS] [--out FILE] [--keep] [--max-minutes M]
+        [--wan] [--scale] [--no-loopback] [--imapfs-opts OPTS] [--out FILE]
+        [--keep] [--max-minutes M]
 
 Starts a private Dovecot on 127.0.0.1 (scripts/dovecot-env), writes the
 benchmark folders straight into its Maildir, warms the server once (every
@@ -10,21 +11,36 @@ peer and one imapfs pass), then measures, interleaving imapfs and its peer
 in every round:
 
   P1 cold `ls -l` of the mixed folder   vs Python imaplib, one UID FETCH 1:*
+                                           (and vs the floor + that FETCH)
   P2 warm `ls -l` (same mount again)    vs `ls -l` of a local 10,000-file dir
+                                           (and vs the floor's warm `ls -l`)
   P3 cold `cat` of every message        vs mbsync full pull into empty Maildir
   P4 cold `cat` of the large message    vs curl imap://.../Huge;UID=n
   P5 warm `cat` of every message        vs `cat` of the local Maildir files
   P6 remount (same cache_dir), `ls -l`  vs P1's cold imapfs `ls -l`
+                                           (and vs the floor + one round trip)
   P7 peak RSS (VmHWM) of imapfs after `ls -l` of the many-small folder
+  P1 and P3 also on the realistic folder (heavy-tailed sizes, text-heavy).
+
+The floor is bench/floorfs.c (built by `make`): a minimal FUSE filesystem
+serving the same names and sizes from memory.
+
+--wan: the same server through bench/relay.py (a delay-and-rate relay on
+127.0.0.1) at 40 ms / 50 Mbit/s and 150 ms / 5 Mbit/s, imapfs against an
+already logged-in imaplib connection (W1-W5, mv of 50 messages).
+--scale: a folder of 1,000,000 messages (peak RSS, remount `ls -l` vs the
+floor) and an account of 100,000 folders (mount + `ls` of the root).
 
 cold = fresh mount with an empty -o cache_dir; warm = the same mount again.
-Medians of --runs runs (default 5; --smoke: small folders, 1 run).  The
-table (markdown) is printed and written to --out (default
-bench/last-results.md; --smoke writes nothing unless --out is given).
+Medians of --runs runs (default 5, WAN 3; --smoke: small folders, one WAN
+profile, 1 run).  The table (markdown) is printed and written to --out
+(default bench/last-results.md; --smoke writes nothing unless --out is
+given).
 
 Only the Python standard library plus dovecot, mbsync (isync), curl, ls,
-cat and fusermount3.  Everything started is stopped, every mount unmounted
-and the work directory removed at the end (also on error or Ctrl-C).
+cat, head, mv and fusermount3.  Everything started is stopped, every mount
+unmounted and the work directory removed at the end (also on error or
+Ctrl-C).
 """
 
 import argparse
@@ -36,6 +52,7 @@ import math
 import os
 import platform
 import random
+import select
 import shutil
 import signal
 import socket
@@ -48,16 +65,31 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DOVECOT_ENV = os.path.join(REPO, "scripts", "dovecot-env")
+RELAY = os.path.join(REPO, "bench", "relay.py")
 PYTHON = sys.executable or "/usr/bin/python3"
+IMAP_ZLIB = "/usr/lib/dovecot/modules/lib30_imap_zlib_plugin.so"
 
 MIXED, HUGE, MANY = "Bench10k", "Huge", "Bench100k"
+REAL, SMALL = "Real10k", "Wan55"
+MOVESRC, MOVEDST = "MoveSrc", "MoveDst"
+BIG = "Bench1M"
 MiB = 1024 * 1024
 
-FULL = {"mixed": 10000, "huge": 10 * MiB, "many": 100000, "runs": 5}
-SMOKE = {"mixed": 500, "huge": 1 * MiB, "many": 2000, "runs": 1}
+FULL = {"mixed": 10000, "huge": 10 * MiB, "many": 100000, "real": 10000, "small": 55,
+        "runs": 5, "wan_runs": 3, "big": 1000000, "folders": 100000, "scale_runs": 1}
+SMOKE = {"mixed": 500, "huge": 1 * MiB, "many": 2000, "real": 300, "small": 55,
+         "runs": 1, "wan_runs": 1, "big": 20000, "folders": 2000, "scale_runs": 1}
 
-TARGETS = {"P1": 1.0, "P2": 3.0, "P3": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3}
+# (name, round trip ms, Mbit/s per direction); --smoke: the first only
+PROFILES = [("40 ms RTT, 50 Mbit/s", 40, 50), ("150 ms RTT, 5 Mbit/s", 150, 5)]
+MV_BATCH = 50          # `mv` of this many messages in one command (first profile)
+
+TARGETS = {"P1": 1.0, "P1f": 1.2, "P1r": 1.0, "P2": 3.0, "P2f": 1.2, "P3": 1.0,
+           "P3r": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2,
+           "W1": 1.2, "W2": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2}
 P7_TARGET_MIB = 128
+S1_TARGET_MIB = 128
+S3_TARGET_S = 2.0
 
 _deadline = None
 
@@ -207,14 +239,92 @@ def gen_mixed(env, count, rnd, pool):
     return w
 
 
-def gen_many(env, count, rnd, pool):
-    w = Writer(env, MANY)
+def gen_many(env, count, rnd, pool, folder=MANY, prefix="Small"):
+    """Small (0.3-1.5 KB) messages; also the 1,000,000-message folder."""
+    w = Writer(env, folder)
+    tag = prefix.lower()
     for i in range(count):
+        if i % 10000 == 0:
+            check_deadline("writing %s" % folder)
         when = rand_when(rnd)
-        raw = text_message(rnd, pool, subject_for(rnd, "Small", i + 1),
-                           "small.%06d@bench.localhost" % (i + 1), when,
+        raw = text_message(rnd, pool, subject_for(rnd, prefix, i + 1),
+                           "%s.%07d@bench.localhost" % (tag, i + 1), when,
                            rnd.randint(200, 1200))
         w.add(raw, when, "S" if i % 3 else "")
+    return w
+
+
+# The realistic folder: a heavy-tailed size mix (share, smallest, largest),
+# sizes log-uniform-ish inside a class (exponent 0.65 leans towards the top:
+# 10,000 messages come to ~390 MB), bodies mostly text, so that they
+# compress.  Each class gets its exact share (rounded), in a seeded order.
+REAL_CLASSES = [(0.80, 1000, 10000), (0.17, 10000, 100000),
+                (0.027, 100000, 1000000), (0.003, 1000000, 10000000)]
+
+
+def real_sizes(count, rnd):
+    counts = [int(round(share * count)) for share, _, _ in REAL_CLASSES]
+    counts[0] += count - sum(counts)
+    sizes = []
+    for n, (_, lo, hi) in zip(counts, REAL_CLASSES):
+        sizes += [int(lo * (hi / lo) ** (rnd.random() ** 0.65)) for _ in range(n)]
+    rnd.shuffle(sizes)
+    return sizes
+
+
+def long_text(rnd, pool, size):
+    parts, n = [], 0
+    while n < size:
+        t = pool.take(rnd, min(size - n, 1 * MiB))
+        parts.append(t)
+        n += len(t)
+    return b"".join(parts)
+
+
+def real_message(rnd, pool, subject, msgid, when, size):
+    """About `size` bytes: plain text up to 30 KB; then text plus an HTML
+    version of it; from 100 KB on a short text with an attachment that is
+    text (a log or CSV, 7bit) two times in three, else base64 (binary)."""
+    if size < 30000:
+        return text_message(rnd, pool, subject, msgid, when, max(200, size - 400))
+    b = "==real%016x==" % rnd.getrandbits(64)
+    if size < 100000:
+        text = pool.take(rnd, size * 2 // 5)
+        html = (b"<html><body>\n" + b"".join(
+            b"<p>" + line + b"</p>\n" for line in pool.take(rnd, size * 2 // 5).split(b"\n")
+            if line) + b"</body></html>\n")
+        return (headers(rnd, subject, msgid, when,
+                        "Content-Type: multipart/alternative; boundary=\"%s\"\n" % b) +
+                ("\n--%s\nContent-Type: text/plain; charset=us-ascii\n\n" % b).encode() +
+                text + ("\n--%s\nContent-Type: text/html; charset=us-ascii\n\n" % b).encode() +
+                html + ("--%s--\n" % b).encode())
+    text = pool.take(rnd, rnd.randint(500, 3000))
+    if rnd.random() < 2 / 3:
+        att = long_text(rnd, pool, size - len(text) - 800)
+        part = ("Content-Type: text/plain; charset=us-ascii; name=\"report.log\"\n"
+                "Content-Disposition: attachment; filename=\"report.log\"\n"
+                "Content-Transfer-Encoding: 7bit\n\n").encode() + att
+    else:
+        att = b64_lf(rnd.randbytes(max(1024, (size - len(text) - 800) * 57 // 78)))
+        part = ("Content-Type: application/pdf; name=\"scan.pdf\"\n"
+                "Content-Disposition: attachment; filename=\"scan.pdf\"\n"
+                "Content-Transfer-Encoding: base64\n\n").encode() + att
+    return (headers(rnd, subject, msgid, when,
+                    "Content-Type: multipart/mixed; boundary=\"%s\"\n" % b) +
+            ("This is a multi-part message in MIME format.\n\n--%s\n"
+             "Content-Type: text/plain; charset=us-ascii\n\n" % b).encode() + text +
+            ("\n--%s\n" % b).encode() + part + ("--%s--\n" % b).encode())
+
+
+def gen_real(env, folder, count, rnd, pool, prefix="Real"):
+    w = Writer(env, folder)
+    for i, size in enumerate(real_sizes(count, rnd)):
+        if i % 1000 == 0:
+            check_deadline("writing %s" % folder)
+        when = rand_when(rnd)
+        raw = real_message(rnd, pool, subject_for(rnd, prefix, i + 1),
+                           "%s.%06d@bench.localhost" % (prefix.lower(), i + 1), when, size)
+        w.add(raw, when, "S" if i % 5 else "")
     return w
 
 
@@ -275,14 +385,15 @@ def is_mounted(path):
 class Mount:
     live = []
 
-    def __init__(self, binary, url, path, opts, logdir, name):
-        self.binary, self.url, self.path, self.opts = binary, url, path, opts
+    def __init__(self, argv, path, logdir, name):
+        """argv: the whole command (imapfs ... -f URL PATH, or floorfs SPEC PATH)."""
+        self.argv, self.path, self.name = argv, path, name
         self.log_path = os.path.join(logdir, name + ".stderr")
         self.proc = None
 
     def start(self, timeout=30):
         os.makedirs(self.path, exist_ok=True)
-        argv = [self.binary, "-o", ",".join(self.opts), "-f", self.url, self.path]
+        argv = self.argv
         self.errf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.errf,
                                      stderr=self.errf, start_new_session=True)
@@ -296,8 +407,8 @@ class Mount:
             time.sleep(0.02)
         rc = self.proc.poll()
         self.kill()
-        raise BenchError("imapfs did not mount (exit %s): %s\n%s" % (
-            rc, " ".join(argv), self.stderr_tail()))
+        raise BenchError("%s did not mount within %ds (exit %s): %s\n%s" % (
+            self.name, timeout, rc, " ".join(argv), self.stderr_tail()))
 
     def stderr_tail(self):
         try:
@@ -324,10 +435,11 @@ class Mount:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise BenchError("imapfs did not exit within %ds of fusermount3 -u" % timeout)
+            raise BenchError("%s did not exit within %ds of fusermount3 -u" % (self.name, timeout))
         self._done()
         if rc != 0:
-            raise BenchError("imapfs exited %d after unmount:\n%s" % (rc, self.stderr_tail()))
+            raise BenchError("%s exited %d after unmount:\n%s" % (self.name, rc,
+                                                                  self.stderr_tail()))
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -357,15 +469,17 @@ class Mount:
 # transports: plain IMAP on loopback (default) or implicit TLS (--tls)
 
 class Transport:
-    def __init__(self, name, env, work, pwfile):
+    def __init__(self, name, env, work, pwfile, port=None):
+        """name: "plain" or "tls"; port: another port on 127.0.0.1 leading to
+        the same server (the WAN relay's), else Dovecot's own."""
         self.name, self.env, self.work, self.pwfile = name, env, work, pwfile
         self.tls = name == "tls"
         self.user, self.password = env["USER"], env["PASSWORD"]
         if self.tls:
             # the test certificate is for DNS:localhost (127.0.0.1 in /etc/hosts)
-            self.host, self.port = "localhost", int(env["IMAPS_PORT"])
+            self.host, self.port = "localhost", int(port or env["IMAPS_PORT"])
         else:
-            self.host, self.port = "127.0.0.1", int(env["IMAP_PORT"])
+            self.host, self.port = "127.0.0.1", int(port or env["IMAP_PORT"])
 
     # imapfs
     def imapfs_url(self):
@@ -378,12 +492,12 @@ class Transport:
         return o + extra
 
     # imaplib
-    def imaplib_connect(self):
+    def imaplib_connect(self, timeout=120):
         if self.tls:
             ctx = ssl.create_default_context(cafile=self.env["CA_FILE"])
-            m = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=ctx, timeout=120)
+            m = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=ctx, timeout=timeout)
         else:
-            m = imaplib.IMAP4(self.host, self.port, timeout=120)
+            m = imaplib.IMAP4(self.host, self.port, timeout=timeout)
         m.login(self.user, self.password)
         return m
 
@@ -392,6 +506,10 @@ class Transport:
         rc = os.path.join(self.work, "mbsyncrc-" + self.name)
         tls = ("SSLType IMAPS\nCertificateFile %s\n" % self.env["CA_FILE"]
                if self.tls else "SSLType None\nAuthMechs LOGIN\n")
+        # mbsync 1.4 compresses whenever the server offers COMPRESS=DEFLATE
+        # (ours does, when Dovecot has imap_zlib): on loopback that only
+        # costs, so it is turned off, as imaplib and curl do not compress
+        tls += "DisableExtensions COMPRESS=DEFLATE\n"
         with open(rc, "w") as f:
             f.write("FSync no\n\n"
                     "IMAPAccount bench\nHost %s\nPort %d\nUser %s\n"
@@ -421,15 +539,20 @@ class Transport:
         return a
 
 
+META = "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+
+
 def imaplib_listing(t, folder):
-    """The P1 peer: connect, log in, EXAMINE, one UID FETCH 1:*, log out."""
+    """The P1 peer: connect, log in, EXAMINE, one UID FETCH 1:*, log out.
+    Returns (messages, seconds from EXAMINE to the FETCH's end)."""
     m = t.imaplib_connect()
     try:
+        t0 = time.perf_counter()
         typ, data = m.select('"%s"' % folder, readonly=True)
         if typ != "OK":
             raise BenchError("EXAMINE %s: %r" % (folder, data))
-        typ, data = m.uid("FETCH", "1:*", "(UID FLAGS RFC822.SIZE INTERNALDATE "
-                          "BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        typ, data = m.uid("FETCH", "1:*", META)
+        sec = time.perf_counter() - t0
         if typ != "OK":
             raise BenchError("UID FETCH: %r" % (data,))
         n = sum(1 for d in data if isinstance(d, tuple))
@@ -438,16 +561,76 @@ def imaplib_listing(t, folder):
             m.logout()
         except Exception:
             pass
-    return n
+    return n, sec
 
 
 def timed_imaplib(t, folder, expect):
+    """(seconds from connect to logout, seconds of EXAMINE + FETCH)"""
     t0 = time.perf_counter()
-    n = imaplib_listing(t, folder)
+    n, fetch = imaplib_listing(t, folder)
     sec = time.perf_counter() - t0
     if n != expect:
         raise BenchError("imaplib fetched %d messages of %s, expected %d" % (n, folder, expect))
-    return sec
+    return sec, fetch
+
+
+def imap_ok(m, typ, data, what):
+    if typ != "OK":
+        raise BenchError("%s: %s %r" % (what, typ, data))
+    return data
+
+
+def select_folder(m, folder, readonly=True):
+    typ, data = m.select('"%s"' % folder, readonly=readonly)
+    imap_ok(m, typ, data, "SELECT %s" % folder)
+    return int(data[0])
+
+
+def uids(m):
+    typ, data = m.uid("SEARCH", "ALL")
+    return [int(x) for x in imap_ok(m, typ, data, "UID SEARCH")[0].split()]
+
+
+def literal_bytes(data):
+    """Total size of the literals in an imaplib FETCH answer, and how many."""
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    return sum(len(x) for x in parts), len(parts)
+
+
+def round_trip(m, n=5):
+    """Median time of a NOOP on a logged-in connection (one round trip)."""
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        imap_ok(m, *m.noop(), "NOOP")
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def streamed_fetch(m, items, limit_s):
+    """UID FETCH 1:* ITEMS on a selected imaplib connection, reading the answer
+    as it comes and keeping nothing (a folder of a million messages would not
+    fit in imaplib's list).  Returns the number of FETCH responses."""
+    tag = b"bsf1"
+    m.send(tag + b" UID FETCH 1:* " + items.encode() + b"\r\n")
+    deadline = time.monotonic() + limit_s
+    n = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise BenchError("streamed FETCH took over %ds" % limit_s)
+        line = m.readline()
+        if not line:
+            raise BenchError("connection closed during a streamed FETCH")
+        if line.startswith(tag + b" "):
+            if not line.startswith(tag + b" OK"):
+                raise BenchError("streamed FETCH: %r" % line[:200])
+            return n
+        if line.startswith(b"* ") and b" FETCH " in line[:40]:
+            n += 1
+        while line.endswith(b"}\r\n"):
+            size = int(line[line.rindex(b"{") + 1:-3])
+            m.read(size)
+            line = m.readline()
 
 
 def count_files(d):
@@ -471,74 +654,223 @@ def cat_bytes(d):
 # --------------------------------------------------------------------------
 # the benchmark
 
+class Relay:
+    """bench/relay.py as a child process: one WAN profile for every port."""
+
+    def __init__(self, work, name, rtt_ms, mbit, ports, max_seconds):
+        self.log_path = os.path.join(work, "relay-%s.stderr" % name)
+        self.errf = open(self.log_path, "ab")
+        argv = [PYTHON, RELAY, "--rtt-ms", str(rtt_ms), "--mbit", str(mbit),
+                "--max-seconds", str(int(max_seconds))] + [str(p) for p in ports]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.errf, start_new_session=True)
+        deadline = time.monotonic() + 15
+        line = b""
+        while time.monotonic() < deadline and not line.endswith(b"\n"):
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                c = os.read(self.proc.stdout.fileno(), 256)
+                if not c:
+                    break
+                line += c
+        words = line.split()
+        if len(words) != len(ports) + 1 or words[0] != b"ports":
+            self.stop()
+            raise BenchError("the relay did not start: %r" % line)
+        self.ports = [int(w) for w in words[1:]]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()     # the relay exits at end of file
+            except OSError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for f in (self.proc.stdout, self.errf):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def floor_spec(d, path):
+    """Write floorfs's spec (SIZE MTIME NAME per line) from the listing of d."""
+    n = 0
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f, os.scandir(d) as it:
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            name = e.name.replace("\n", "_")
+            f.write("%d %d %s\n" % (st.st_size, int(st.st_mtime), name))
+            n += 1
+    return n
+
+
+def head_cmd(d):
+    # the first 4 KB of every message, one process (GNU head, -c per file)
+    return ["sh", "-c", 'cd "$1" && exec head -q -c 4096 -- * > /dev/null', "sh", d]
+
+
+def shell_bytes(script, d, timeout=900):
+    p = subprocess.run(["sh", "-c", script, "sh", d], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    if p.returncode != 0:
+        raise BenchError("%s in %s failed: %s" % (script, d, p.stderr.decode(errors="replace")))
+    return int(p.stdout.split()[0])
+
+
 class Bench:
     def __init__(self, args, sizes):
         self.args, self.sizes = args, sizes
         self.binary = args.imapfs_bin
+        self.floorfs = args.floorfs_bin
         self.extra = [o for o in (args.imapfs_opts or "").split(",") if o]
         self.work = None
-        self.dovecot_dir = None
+        self.dovecot_dirs = []
+        self.relays = []
         self.seq = 0
+        self.compress = False
+        self.totals = {}
 
     # -- setup ---------------------------------------------------------------
+    def start_dovecot(self, name):
+        d = os.path.join(self.work, name)
+        self.dovecot_dirs.append(d)
+        subprocess.run([PYTHON, DOVECOT_ENV, "start", d], check=True,
+                       stdout=subprocess.DEVNULL, timeout=120)
+        with open(os.path.join(d, "env.json")) as f:
+            return json.load(f)
+
     def setup(self):
         self.work = tempfile.mkdtemp(prefix="imapfs-bench-", dir="/tmp")
         os.chmod(self.work, 0o755)  # Dovecot's mail user must traverse it
-        self.dovecot_dir = os.path.join(self.work, "dovecot")
         log("work dir %s; starting Dovecot" % self.work)
-        subprocess.run([PYTHON, DOVECOT_ENV, "start", self.dovecot_dir], check=True,
-                       stdout=subprocess.DEVNULL, timeout=120)
-        with open(os.path.join(self.dovecot_dir, "env.json")) as f:
-            self.env = json.load(f)
+        self.env = self.start_dovecot("dovecot")
         self.pwfile = os.path.join(self.work, "password")
         fd = os.open(self.pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(self.env["PASSWORD"] + "\n")
         self.plain = Transport("plain", self.env, self.work, self.pwfile)
+        self.enable_compress()
+
+    def enable_compress(self):
+        """Offer COMPRESS=DEFLATE (RFC 4978) as most servers do: append
+        Dovecot's imap_zlib plugin to the instance's generated dovecot.conf
+        and reload it (SIGHUP to the master)."""
+        if not os.path.exists(IMAP_ZLIB):
+            log("no imap_zlib plugin: the server does not offer COMPRESS")
+            return
+        with open(self.env["CONF"], "a") as f:
+            f.write("\n# added by bench/run.py\nprotocol imap {\n"
+                    "  mail_plugins = $mail_plugins imap_zlib\n}\n")
+        os.kill(int(self.env["PID"]), signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                m = self.plain.imaplib_connect(timeout=10)
+                try:
+                    typ, data = m.capability()
+                finally:
+                    m.logout()
+                if b"COMPRESS=DEFLATE" in data[0].upper():
+                    self.compress = True
+                    log("the server offers COMPRESS=DEFLATE")
+                    return
+            except (OSError, imaplib.IMAP4.error):
+                pass
+            time.sleep(0.2)
+        raise BenchError("Dovecot did not offer COMPRESS=DEFLATE after a reload")
+
+    def move_count(self):
+        s, a = self.sizes, self.args
+        tr = 2 if a.tls else 1
+        return tr * (len(self.profiles()) * s["wan_runs"] * 2 +
+                     s["wan_runs"] * 2 * MV_BATCH) + 10
+
+    def profiles(self):
+        return PROFILES[:1] if self.args.smoke else PROFILES
 
     def generate(self):
-        t = self.plain
+        a, s, t = self.args, self.sizes, self.plain
+        loop, wan, scale = not a.no_loopback, a.wan, a.scale
+        folders = []
+        if loop or wan:
+            folders += [MIXED, HUGE]
+        if loop:
+            folders += [MANY, REAL]
+        if wan:
+            folders += [SMALL, MOVESRC, MOVEDST]
+        if scale:
+            folders += [BIG]
         m = t.imaplib_connect()
         try:
-            for f in (MIXED, HUGE, MANY):
+            for f in folders:
                 for cmd in (m.create, m.subscribe):
                     typ, data = cmd(f)
                     if typ != "OK":
                         raise BenchError("%s %s: %r" % (cmd.__name__, f, data))
         finally:
             m.logout()
+        self.folders = folders
         rnd = random.Random(20240229)
-        t0 = time.monotonic()
         pool = TextPool(rnd)
-        s = self.sizes
-        w = gen_mixed(self.env, s["mixed"], rnd, pool)
-        self.mixed_total = w.total_crlf
-        srt = sorted(w.sizes)
-        log("wrote %d messages into %s: %.1f MB, median %.1f KB, max %.0f KB (%.1fs)" % (
-            w.n, MIXED, w.total_crlf / 1e6, srt[len(srt) // 2] / 1024, srt[-1] / 1024,
-            time.monotonic() - t0))
+        counts = {}
+
+        def done(w, folder, t0):
+            srt = sorted(w.sizes) or [0]
+            self.totals[folder] = w.total_crlf
+            counts[folder] = w.n
+            log("wrote %d messages into %s: %.1f MB, median %.1f KB, max %.0f KB (%.1fs)" % (
+                w.n, folder, w.total_crlf / 1e6, srt[len(srt) // 2] / 1024, srt[-1] / 1024,
+                time.monotonic() - t0))
+            return w
+        # the first three draw from one generator, in this order, as before
+        if MIXED in folders:
+            t0 = time.monotonic()
+            done(gen_mixed(self.env, s["mixed"], rnd, pool), MIXED, t0)
+            t0 = time.monotonic()
+            w = done(gen_huge(self.env, s["huge"], rnd, pool), HUGE, t0)
+            self.huge_size = w.total_crlf
+        if MANY in folders:
+            t0 = time.monotonic()
+            done(gen_many(self.env, s["many"], rnd, pool), MANY, t0)
+        if REAL in folders:
+            t0 = time.monotonic()
+            done(gen_real(self.env, REAL, s["real"], random.Random(7001), pool), REAL, t0)
+        if SMALL in folders:
+            t0 = time.monotonic()
+            w = done(gen_real(self.env, SMALL, s["small"], random.Random(7002), pool,
+                              prefix="Wan"), SMALL, t0)
+            self.small_sizes = list(w.sizes)
+            t0 = time.monotonic()
+            done(gen_many(self.env, self.move_count(), random.Random(7003), pool,
+                          folder=MOVESRC, prefix="Move"), MOVESRC, t0)
+            counts[MOVEDST] = 0
+        if BIG in folders:
+            t0 = time.monotonic()
+            done(gen_many(self.env, s["big"], random.Random(7004), pool, folder=BIG,
+                          prefix="Big"), BIG, t0)
+        # Dovecot indexes the new files at the first SELECT (no doveadm)
         t0 = time.monotonic()
-        w = gen_huge(self.env, s["huge"], rnd, pool)
-        self.huge_size = w.total_crlf
-        log("wrote one %.2f MB message into %s (%.1fs)" % (
-            self.huge_size / 1e6, HUGE, time.monotonic() - t0))
-        t0 = time.monotonic()
-        w = gen_many(self.env, s["many"], rnd, pool)
-        log("wrote %d messages into %s: %.1f MB (%.1fs)" % (
-            w.n, MANY, w.total_crlf / 1e6, time.monotonic() - t0))
-        # Dovecot indexes the new files at the first SELECT
-        t0 = time.monotonic()
-        m = t.imaplib_connect()
+        m = t.imaplib_connect(timeout=3600)
         try:
-            for f, n in ((MIXED, s["mixed"]), (HUGE, 1), (MANY, s["many"])):
-                typ, data = m.select(f, readonly=True)
-                if typ != "OK" or int(data[0]) != n:
-                    raise BenchError("Dovecot sees %r messages in %s, expected %d" % (data, f, n))
-            m.select(HUGE, readonly=True)
-            typ, data = m.uid("SEARCH", "ALL")
-            self.huge_uid = int(data[0].split()[0])
+            for f in folders:
+                check_deadline("indexing %s" % f)
+                t1 = time.monotonic()
+                n = select_folder(m, f)
+                if n != counts[f]:
+                    raise BenchError("Dovecot sees %d messages in %s, expected %d" % (
+                        n, f, counts[f]))
+                if f == HUGE:
+                    self.huge_uid = uids(m)[0]
+                if time.monotonic() - t1 > 5:
+                    log("  Dovecot indexed %s in %.1fs" % (f, time.monotonic() - t1))
         finally:
             m.logout()
+        self.counts = counts
         log("Dovecot indexed the folders (%.1fs)" % (time.monotonic() - t0))
 
     # -- helpers -------------------------------------------------------------
@@ -548,25 +880,36 @@ class Bench:
         os.makedirs(d)
         return d
 
-    def mount(self, t, cache_dir, name, extra=None):
+    def mount(self, t, cache_dir, name, extra=None, timeout=30):
         mnt = self.fresh_dir("mnt")
         opts = t.imapfs_opts(cache_dir, self.extra if extra is None else extra)
-        return Mount(self.binary, t.imapfs_url(), mnt, opts, self.work, name).start()
+        argv = [self.binary, "-o", ",".join(opts), "-f", t.imapfs_url(), mnt]
+        return Mount(argv, mnt, self.work, name).start(timeout)
 
-    def mbsync_pull(self, t):
+    def mount_floor(self, spec, name, timeout=120):
+        mnt = self.fresh_dir("floor")
+        return Mount([self.floorfs, "-s", spec, mnt], mnt, self.work, name).start(timeout)
+
+    def mbsync_pull(self, t, folder=MIXED):
         local = self.fresh_dir("maildir")
-        rc = t.mbsyncrc(local, MIXED)
+        rc = t.mbsyncrc(local, folder)
         sec, _ = run_timed(["mbsync", "-q", "-c", rc, "bench"], timeout=900)
         return sec, local
+
+    def mbsync_count(self, local, folder):
+        n = sum(count_files(os.path.join(local, folder, sub)) for sub in ("cur", "new"))
+        if n != self.counts[folder]:
+            raise BenchError("mbsync pulled %d messages of %s, expected %d" % (
+                n, folder, self.counts[folder]))
 
     # -- warm-up -------------------------------------------------------------
     def warm_up(self, t):
         s = self.sizes
         log("[%s] warm-up: imaplib listing of each folder" % t.name)
-        for f, n in ((MIXED, s["mixed"]), (HUGE, 1), (MANY, s["many"])):
-            sec = timed_imaplib(t, f, n)
+        for f in (MIXED, HUGE, MANY, REAL):
+            sec, _ = timed_imaplib(t, f, self.counts[f])
             log("  imaplib %s: %.2fs" % (f, sec))
-        log("[%s] warm-up: mbsync pull of %s" % (t.name, MIXED))
+        log("[%s] warm-up: mbsync pull of %s and %s" % (t.name, MIXED, REAL))
         sec, local = self.mbsync_pull(t)
         cur = os.path.join(local, MIXED, "cur")
         # mbsync puts unseen messages into new/: one directory for the local peer
@@ -577,8 +920,12 @@ class Bench:
         if n != s["mixed"]:
             raise BenchError("mbsync pulled %d messages, expected %d" % (n, s["mixed"]))
         got = cat_bytes(cur)
-        log("  mbsync: %d messages, %.1f MB in %.2fs" % (n, got / 1e6, sec))
+        log("  mbsync %s: %d messages, %.1f MB in %.2fs" % (MIXED, n, got / 1e6, sec))
         self.local_cur = cur     # local peer for P2 and P5 (kept)
+        sec, local = self.mbsync_pull(t, REAL)
+        self.mbsync_count(local, REAL)
+        shutil.rmtree(local)
+        log("  mbsync %s: %.2fs" % (REAL, sec))
         log("[%s] warm-up: curl of %s UID %d" % (t.name, HUGE, self.huge_uid))
         out = os.path.join(self.work, "huge.eml")
         sec, _ = run_timed(t.curl_argv(HUGE, self.huge_uid, out), timeout=300)
@@ -591,19 +938,23 @@ class Bench:
         cache = self.fresh_dir("cache")
         mt = self.mount(t, cache, "warmup-" + t.name)
         try:
-            for f, n in ((MIXED, s["mixed"]), (HUGE, 1), (MANY, s["many"])):
+            for f in (MIXED, HUGE, MANY, REAL):
                 d = os.path.join(mt.path, f)
                 sec, _ = run_timed(ls_cmd(d), timeout=900)
                 got = count_files(d)
-                if got != n:
-                    raise BenchError("imapfs lists %d files in %s, expected %d" % (got, f, n))
+                if got != self.counts[f]:
+                    raise BenchError("imapfs lists %d files in %s, expected %d" % (
+                        got, f, self.counts[f]))
                 log("  imapfs ls -l %s: %d files, %.2fs" % (f, got, sec))
-            for f, expect in ((MIXED, self.mixed_total), (HUGE, self.huge_size)):
+            # the floor serves the same names, sizes and dates
+            self.floor_spec = os.path.join(self.work, "floor-%s.spec" % MIXED)
+            floor_spec(os.path.join(mt.path, MIXED), self.floor_spec)
+            for f in (MIXED, HUGE, REAL):
                 t0 = time.perf_counter()
                 got = cat_bytes(os.path.join(mt.path, f))
-                if got != expect:
+                if got != self.totals[f]:
                     raise BenchError("cat of imapfs %s gave %d bytes, expected %d" % (
-                        f, got, expect))
+                        f, got, self.totals[f]))
                 log("  imapfs cat %s: %.1f MB, %.2fs" % (f, got / 1e6, time.perf_counter() - t0))
         finally:
             mt.stop()
@@ -612,97 +963,434 @@ class Bench:
         run_timed(ls_cmd(self.local_cur))
         run_timed(cat_cmd(self.local_cur))
 
-    # -- measured rounds -------------------------------------------------------
+    # -- measured rounds (loopback) ---------------------------------------------
     def measure(self, t, runs):
-        s = self.sizes
-        r = {k: [] for k in ("P1i", "P1p", "P2i", "P2p", "P3i", "P3p", "P4i", "P4p",
-                             "P5i", "P5p", "P6i", "P7rss", "P7ls")}
-        mixed = lambda mt: os.path.join(mt.path, MIXED)  # noqa: E731
+        r = {k: [] for k in ("P1i", "P1p", "P1q", "P1ri", "P1rp", "P2i", "P2p", "F", "RT",
+                             "P3i", "P3p", "P3ri", "P3rp", "P4i", "P4p", "P5i", "P5p", "P6i",
+                             "P7rss", "P7ls")}
+        folder = lambda mt, f=MIXED: os.path.join(mt.path, f)  # noqa: E731
+        fl = self.mount_floor(self.floor_spec, "floor-" + t.name)
+        try:
+            n = count_files(fl.path)
+            if n != self.counts[MIXED]:
+                raise BenchError("the floor lists %d files, expected %d" % (n, self.counts[MIXED]))
+            for i in range(runs):
+                check_deadline("round %d" % (i + 1))
+                log("[%s] round %d/%d" % (t.name, i + 1, runs))
+                self.measure_round(t, r, folder, fl)
+        finally:
+            fl.stop()
+        # the floor's peers: what the kernel and one IMAP exchange cost at least
+        r["P1fp"] = [a + b for a, b in zip(r["F"], r["P1q"])]
+        r["P6fp"] = [a + b for a, b in zip(r["F"], r["RT"])]
+        return r
+
+    def measure_round(self, t, r, folder, fl):
+        # P1 / P2 / P6, and the floor
+        settle()
+        p, q = timed_imaplib(t, MIXED, self.counts[MIXED])
+        r["P1p"].append(p)
+        r["P1q"].append(q)
+        m = t.imaplib_connect()
+        try:
+            r["RT"].append(round_trip(m))
+        finally:
+            m.logout()
+        cache = self.fresh_dir("cache")
+        settle()
+        mt = self.mount(t, cache, "p1-" + t.name)
+        try:
+            r["P1i"].append(run_timed(ls_cmd(folder(mt)))[0])
+            r["P2i"].append(run_timed(ls_cmd(folder(mt)))[0])
+        finally:
+            mt.stop()
+        settle()
+        mt = self.mount(t, cache, "p6-" + t.name)
+        try:
+            r["P6i"].append(run_timed(ls_cmd(folder(mt)))[0])
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        settle()
+        r["P2p"].append(run_timed(ls_cmd(self.local_cur))[0])
+        run_timed(ls_cmd(fl.path))            # warm (it is, unless evicted)
+        r["F"].append(run_timed(ls_cmd(fl.path))[0])
+        log("  P1 ls cold %.3fs / imaplib %.3fs (EXAMINE+FETCH %.3fs); P2 ls warm %.4fs / "
+            "local %.4fs / floor %.4fs; P6 ls after remount %.3fs; round trip %.2fms" % (
+                r["P1i"][-1], r["P1p"][-1], r["P1q"][-1], r["P2i"][-1], r["P2p"][-1],
+                r["F"][-1], r["P6i"][-1], r["RT"][-1] * 1000))
+        # P1 on the realistic folder
+        settle()
+        r["P1rp"].append(timed_imaplib(t, REAL, self.counts[REAL])[0])
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, "p1r-" + t.name)
+        try:
+            r["P1ri"].append(run_timed(ls_cmd(folder(mt, REAL)))[0])
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        log("  P1 %s ls cold %.3fs / imaplib %.3fs" % (REAL, r["P1ri"][-1], r["P1rp"][-1]))
+        # P3 / P5
+        settle()
+        sec, local = self.mbsync_pull(t)
+        self.mbsync_count(local, MIXED)
+        shutil.rmtree(local)
+        settle()
+        r["P3p"].append(sec)
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, "p3-" + t.name)
+        try:
+            r["P3i"].append(run_timed(cat_cmd(folder(mt)), timeout=900)[0])
+            r["P5i"].append(run_timed(cat_cmd(folder(mt)), timeout=900)[0])
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        settle()
+        r["P5p"].append(run_timed(cat_cmd(self.local_cur))[0])
+        log("  P3 cat cold %.2fs / mbsync %.2fs; P5 cat warm %.3fs / local %.3fs" % (
+            r["P3i"][-1], r["P3p"][-1], r["P5i"][-1], r["P5p"][-1]))
+        # P3 on the realistic folder
+        settle()
+        sec, local = self.mbsync_pull(t, REAL)
+        self.mbsync_count(local, REAL)
+        shutil.rmtree(local)
+        settle()
+        r["P3rp"].append(sec)
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, "p3r-" + t.name)
+        try:
+            r["P3ri"].append(run_timed(cat_cmd(folder(mt, REAL)), timeout=900)[0])
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        log("  P3 %s cat cold %.2fs / mbsync %.2fs" % (REAL, r["P3ri"][-1], r["P3rp"][-1]))
+        # P4
+        settle()
+        r["P4p"].append(run_timed(t.curl_argv(HUGE, self.huge_uid, "/dev/null"),
+                                  timeout=300)[0])
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, "p4-" + t.name)
+        try:
+            d = os.path.join(mt.path, HUGE)
+            names = os.listdir(d)   # the listing is not part of P4
+            if len(names) != 1:
+                raise BenchError("imapfs lists %r in %s" % (names, HUGE))
+            r["P4i"].append(run_timed(["cat", os.path.join(d, names[0])], timeout=300)[0])
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        log("  P4 cat large cold %.3fs / curl %.3fs" % (r["P4i"][-1], r["P4p"][-1]))
+        # P7
+        settle()
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, "p7-" + t.name)
+        try:
+            r["P7ls"].append(run_timed(ls_cmd(os.path.join(mt.path, MANY)), timeout=900)[0])
+            r["P7rss"].append(mt.vm_hwm_kib() / 1024)
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        log("  P7 ls -l %s %.2fs, VmHWM %.1f MiB" % (MANY, r["P7ls"][-1], r["P7rss"][-1]))
+
+    # -- WAN -------------------------------------------------------------------
+    def start_relay(self, name, rtt, mbit):
+        left = (_deadline - time.monotonic()) if _deadline else 3600
+        rl = Relay(self.work, name, rtt, mbit,
+                   [self.env["IMAP_PORT"], self.env["IMAPS_PORT"]], max(60, left + 120))
+        self.relays.append(rl)
+        return rl
+
+    def stop_relay(self, rl):
+        rl.stop()
+        if rl in self.relays:
+            self.relays.remove(rl)
+
+    def wan_warm_up(self):
+        """The server's caches, when the loopback table did not warm them."""
+        t = self.plain
+        m = t.imaplib_connect()
+        try:
+            for f, items in ((MIXED, META), (HUGE, "BODY.PEEK[]"), (SMALL, "BODY.PEEK[]"),
+                             (MOVESRC, META)):
+                select_folder(m, f)
+                imap_ok(m, *m.uid("FETCH", "1:*", items), "warm-up FETCH")
+        finally:
+            m.logout()
+
+    def wan_mount(self, t, name):
+        """A fresh (cold) mount, logged in (imapfs logs in and lists the
+        folders before it mounts); the root is listed too, untimed."""
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, name, timeout=120)
+        mt.cache = cache
+        os.listdir(mt.path)
+        return mt
+
+    def wan_unmount(self, mt):
+        mt.stop(timeout=120)
+        shutil.rmtree(mt.cache)
+
+    def measure_wan(self, t, runs, batch):
+        r = {k: [] for k in ("RTT", "W1i", "W1p", "W2i", "W2p", "W3i", "W3p", "W4i", "W4p",
+                             "W5i", "W5p", "MVi", "MVp")}
         for i in range(runs):
-            check_deadline("round %d" % (i + 1))
+            check_deadline("WAN round %d" % (i + 1))
             log("[%s] round %d/%d" % (t.name, i + 1, runs))
-            # P1 / P2 / P6
+            self.wan_round(t, r, batch, check=(i == 0))
+        return r
+
+    def wan_round(self, t, r, batch, check):
+        s = self.sizes
+        m = t.imaplib_connect()     # the peer: logged in before any timing
+        try:
+            r["RTT"].append(round_trip(m, 3))
+            # W1: cold ls -l of the big folder
             settle()
-            r["P1p"].append(timed_imaplib(t, MIXED, s["mixed"]))
-            cache = self.fresh_dir("cache")
-            settle()
-            mt = self.mount(t, cache, "p1-" + t.name)
+            t0 = time.perf_counter()
+            select_folder(m, MIXED, readonly=False)
+            data = imap_ok(m, *m.uid("FETCH", "1:*", META), "UID FETCH")
+            r["W1p"].append(time.perf_counter() - t0)
+            if literal_bytes(data)[1] != self.counts[MIXED]:
+                raise BenchError("imaplib fetched %d messages of %s" % (
+                    literal_bytes(data)[1], MIXED))
+            mt = self.wan_mount(t, "w1-" + t.name)
             try:
-                r["P1i"].append(run_timed(ls_cmd(mixed(mt)))[0])
-                r["P2i"].append(run_timed(ls_cmd(mixed(mt)))[0])
+                r["W1i"].append(run_timed(ls_cmd(os.path.join(mt.path, MIXED)))[0])
+                if check and count_files(os.path.join(mt.path, MIXED)) != self.counts[MIXED]:
+                    raise BenchError("imapfs lists the wrong number of files in " + MIXED)
             finally:
-                mt.stop()
+                self.wan_unmount(mt)
+            log("  W1 ls -l cold %.3fs / imaplib SELECT+FETCH %.3fs (round trip %.1fms)" % (
+                r["W1i"][-1], r["W1p"][-1], r["RTT"][-1] * 1000))
+            # W2: cold cat of the large message
             settle()
-            mt = self.mount(t, cache, "p6-" + t.name)
-            try:
-                r["P6i"].append(run_timed(ls_cmd(mixed(mt)))[0])
-            finally:
-                mt.stop()
-            shutil.rmtree(cache)
-            settle()
-            r["P2p"].append(run_timed(ls_cmd(self.local_cur))[0])
-            log("  P1 ls cold %.3fs / imaplib %.3fs; P2 ls warm %.4fs / local %.4fs; "
-                "P6 ls after remount %.3fs" % (r["P1i"][-1], r["P1p"][-1], r["P2i"][-1],
-                                              r["P2p"][-1], r["P6i"][-1]))
-            # P3 / P5
-            settle()
-            sec, local = self.mbsync_pull(t)
-            n = sum(count_files(os.path.join(local, MIXED, sub)) for sub in ("cur", "new"))
-            shutil.rmtree(local)
-            if n != s["mixed"]:
-                raise BenchError("mbsync pulled %d messages, expected %d" % (n, s["mixed"]))
-            settle()
-            r["P3p"].append(sec)
-            cache = self.fresh_dir("cache")
-            mt = self.mount(t, cache, "p3-" + t.name)
-            try:
-                r["P3i"].append(run_timed(cat_cmd(mixed(mt)), timeout=900)[0])
-                r["P5i"].append(run_timed(cat_cmd(mixed(mt)), timeout=900)[0])
-            finally:
-                mt.stop()
-            shutil.rmtree(cache)
-            settle()
-            r["P5p"].append(run_timed(cat_cmd(self.local_cur))[0])
-            log("  P3 cat cold %.2fs / mbsync %.2fs; P5 cat warm %.3fs / local %.3fs" % (
-                r["P3i"][-1], r["P3p"][-1], r["P5i"][-1], r["P5p"][-1]))
-            # P4
-            settle()
-            r["P4p"].append(run_timed(t.curl_argv(HUGE, self.huge_uid, "/dev/null"),
-                                      timeout=300)[0])
-            cache = self.fresh_dir("cache")
-            mt = self.mount(t, cache, "p4-" + t.name)
+            select_folder(m, HUGE)
+            t0 = time.perf_counter()
+            data = imap_ok(m, *m.uid("FETCH", str(self.huge_uid), "BODY.PEEK[]"), "UID FETCH")
+            r["W2p"].append(time.perf_counter() - t0)
+            if literal_bytes(data) != (self.huge_size, 1):
+                raise BenchError("imaplib fetched %r bytes of the large message" % (
+                    literal_bytes(data),))
+            mt = self.wan_mount(t, "w2-" + t.name)
             try:
                 d = os.path.join(mt.path, HUGE)
-                names = os.listdir(d)   # the listing is not part of P4
+                names = os.listdir(d)
                 if len(names) != 1:
                     raise BenchError("imapfs lists %r in %s" % (names, HUGE))
-                r["P4i"].append(run_timed(["cat", os.path.join(d, names[0])],
-                                          timeout=300)[0])
+                f = os.path.join(d, names[0])
+                r["W2i"].append(run_timed(["cat", f], timeout=900)[0])
+                if check and os.path.getsize(f) != self.huge_size:
+                    raise BenchError("imapfs shows the large message with the wrong size")
             finally:
-                mt.stop()
-            shutil.rmtree(cache)
-            log("  P4 cat large cold %.3fs / curl %.3fs" % (r["P4i"][-1], r["P4p"][-1]))
-            # P7
+                self.wan_unmount(mt)
+            log("  W2 cat large cold %.3fs / imaplib FETCH %.3fs" % (r["W2i"][-1], r["W2p"][-1]))
+            # W3 and W4: every message of the small folder, whole and first 4 KB
+            settle()
+            select_folder(m, SMALL)
+            t0 = time.perf_counter()
+            data = imap_ok(m, *m.uid("FETCH", "1:*", "BODY.PEEK[]"), "UID FETCH")
+            r["W3p"].append(time.perf_counter() - t0)
+            if literal_bytes(data) != (self.totals[SMALL], s["small"]):
+                raise BenchError("imaplib fetched %r of %s" % (literal_bytes(data), SMALL))
+            mt = self.wan_mount(t, "w3-" + t.name)
+            try:
+                d = os.path.join(mt.path, SMALL)
+                os.listdir(d)
+                r["W3i"].append(run_timed(cat_cmd(d), timeout=900)[0])
+                if check and cat_bytes(d) != self.totals[SMALL]:
+                    raise BenchError("cat of imapfs %s gave the wrong number of bytes" % SMALL)
+            finally:
+                self.wan_unmount(mt)
+            head_total = sum(min(4096, x) for x in self.small_sizes)
+            settle()
+            t0 = time.perf_counter()
+            data = imap_ok(m, *m.uid("FETCH", "1:*", "BODY.PEEK[]<0.4096>"), "UID FETCH")
+            r["W4p"].append(time.perf_counter() - t0)
+            if literal_bytes(data) != (head_total, s["small"]):
+                raise BenchError("imaplib fetched %r of %s (partial)" % (
+                    literal_bytes(data), SMALL))
+            mt = self.wan_mount(t, "w4-" + t.name)
+            try:
+                d = os.path.join(mt.path, SMALL)
+                os.listdir(d)
+                r["W4i"].append(run_timed(head_cmd(d), timeout=900)[0])
+                if check and shell_bytes('cd "$1" && head -q -c 4096 -- * | wc -c',
+                                         d) != head_total:
+                    raise BenchError("head of imapfs %s gave the wrong number of bytes" % SMALL)
+            finally:
+                self.wan_unmount(mt)
+            log("  W3 cat * cold %.3fs / imaplib FETCH %.3fs; W4 head -c 4096 cold %.3fs / "
+                "imaplib FETCH <0.4096> %.3fs" % (r["W3i"][-1], r["W3p"][-1], r["W4i"][-1],
+                                                   r["W4p"][-1]))
+            # W5: mv of one message (and of MV_BATCH in one command)
+            settle()
+            select_folder(m, MOVESRC, readonly=False)
+            left = uids(m)
+            if len(left) < 1 + (MV_BATCH if batch else 0):
+                raise BenchError("%s ran out of messages" % MOVESRC)
+            t0 = time.perf_counter()
+            imap_ok(m, *m.uid("MOVE", str(left[0]), MOVEDST), "UID MOVE")
+            r["W5p"].append(time.perf_counter() - t0)
+            if batch:
+                uidset = ",".join(str(u) for u in left[1:1 + MV_BATCH])
+                t0 = time.perf_counter()
+                imap_ok(m, *m.uid("MOVE", uidset, MOVEDST), "UID MOVE")
+                r["MVp"].append((time.perf_counter() - t0) / MV_BATCH)
+        finally:
+            try:
+                m.logout()
+            except Exception:
+                pass
+        mt = self.wan_mount(t, "w5-" + t.name)
+        try:
+            src, dst = os.path.join(mt.path, MOVESRC), os.path.join(mt.path, MOVEDST)
+            names = sorted(os.listdir(src))
+            before = len(os.listdir(dst))
+            if len(names) < 1 + (MV_BATCH if batch else 0):
+                raise BenchError("%s ran out of messages" % MOVESRC)
+            r["W5i"].append(run_timed(["mv", "--", os.path.join(src, names[0]), dst + "/"],
+                                      timeout=300)[0])
+            moved = 1
+            if batch:
+                argv = (["mv", "--"] + [os.path.join(src, n) for n in names[1:1 + MV_BATCH]] +
+                        [dst + "/"])
+                r["MVi"].append(run_timed(argv, timeout=900)[0] / MV_BATCH)
+                moved += MV_BATCH
+            got = len(os.listdir(src)), len(os.listdir(dst))
+            if got != (len(names) - moved, before + moved):
+                raise BenchError("after mv imapfs lists %r in %s and %s, expected %r" % (
+                    got, MOVESRC, MOVEDST, (len(names) - moved, before + moved)))
+        finally:
+            self.wan_unmount(mt)
+        log("  W5 mv cold %.3fs / imaplib UID MOVE %.3fs%s" % (
+            r["W5i"][-1], r["W5p"][-1], "; mv of %d: %.1f ms / message, UID MOVE of %d: "
+            "%.1f ms / message" % (MV_BATCH, r["MVi"][-1] * 1000, MV_BATCH,
+                                   r["MVp"][-1] * 1000) if batch else ""))
+
+    # -- scale -------------------------------------------------------------------
+    def measure_scale(self, runs):
+        """S1/S2 on the 1,000,000-message folder, S3 on 100,000 folders (plain
+        IMAP on loopback only)."""
+        t = self.plain
+        r = {k: [] for k in ("S1rss", "S1ls", "S2i", "S2f", "S3i", "S3p")}
+        n_big = self.counts[BIG]
+        step = 3600
+        log("[scale] warm-up: one streamed metadata FETCH of %s" % BIG)
+        m = t.imaplib_connect(timeout=step)
+        try:
+            select_folder(m, BIG)
+            t0 = time.perf_counter()
+            n = streamed_fetch(m, META, step)
+            if n != n_big:
+                raise BenchError("the streamed FETCH gave %d messages of %s" % (n, BIG))
+            log("  %d messages in %.1fs" % (n, time.perf_counter() - t0))
+        finally:
+            m.logout()
+        spec = None
+        for i in range(runs):
+            check_deadline("scale round %d" % (i + 1))
+            log("[scale] round %d/%d: %s" % (i + 1, runs, BIG))
             settle()
             cache = self.fresh_dir("cache")
-            mt = self.mount(t, cache, "p7-" + t.name)
+            mt = self.mount(t, cache, "s1-%d" % i, timeout=600)
             try:
-                r["P7ls"].append(run_timed(ls_cmd(os.path.join(mt.path, MANY)),
-                                           timeout=900)[0])
-                r["P7rss"].append(mt.vm_hwm_kib() / 1024)
+                d = os.path.join(mt.path, BIG)
+                r["S1ls"].append(run_timed(ls_cmd(d), timeout=step)[0])
+                r["S1rss"].append(mt.vm_hwm_kib() / 1024)
+                if spec is None:
+                    spec = os.path.join(self.work, "floor-%s.spec" % BIG)
+                    t0 = time.monotonic()
+                    if floor_spec(d, spec) != n_big:
+                        raise BenchError("imapfs lists the wrong number of files in " + BIG)
+                    log("  floor spec from the listing (%.1fs)" % (time.monotonic() - t0))
             finally:
-                mt.stop()
+                mt.stop(timeout=600)
+            log("  S1 ls -l cold %.2fs, VmHWM %.1f MiB" % (r["S1ls"][-1], r["S1rss"][-1]))
+            settle()
+            mt = self.mount(t, cache, "s2-%d" % i, timeout=600)
+            try:
+                r["S2i"].append(run_timed(ls_cmd(os.path.join(mt.path, BIG)), timeout=step)[0])
+            finally:
+                mt.stop(timeout=600)
             shutil.rmtree(cache)
-            log("  P7 ls -l %s %.2fs, VmHWM %.1f MiB" % (MANY, r["P7ls"][-1], r["P7rss"][-1]))
+            fl = self.mount_floor(spec, "floor-s2-%d" % i, timeout=600)
+            try:
+                run_timed(ls_cmd(fl.path), timeout=step)
+                r["S2f"].append(run_timed(ls_cmd(fl.path), timeout=step)[0])
+            finally:
+                fl.stop(timeout=600)
+            log("  S2 ls -l after remount %.2fs / floor warm %.2fs" % (r["S2i"][-1],
+                                                                       r["S2f"][-1]))
+        self.folders_account(r, runs)
         return r
+
+    def folders_account(self, r, runs):
+        """A second Dovecot whose account has s["folders"] folders, made as
+        Maildir++ directories straight on disk (Dovecot lists what is there)."""
+        nf = self.sizes["folders"]
+        log("[scale] starting a second Dovecot for %d folders" % nf)
+        env = self.start_dovecot("dovecot-folders")
+        pwfile = os.path.join(self.work, "password-folders")
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(env["PASSWORD"] + "\n")
+        t = Transport("plain", env, self.work, pwfile)
+        uid, gid = int(env["MAIL_UID"]), int(env["MAIL_GID"])
+        chown = os.geteuid() == 0
+        t0 = time.monotonic()
+        for i in range(nf):
+            if i % 10000 == 0:
+                check_deadline("making folders")
+            base = os.path.join(env["MAIL_DIR"], "Project %06d" % (i + 1))
+            for p in (base, base + "/cur", base + "/new", base + "/tmp"):
+                os.mkdir(p, 0o700)
+                if chown:
+                    os.chown(p, uid, gid)
+        log("  made %d folders (%.1fs)" % (nf, time.monotonic() - t0))
+        for i in range(runs + 1):          # the first is the warm-up
+            check_deadline("folders round %d" % i)
+            m = t.imaplib_connect(timeout=1800)
+            try:
+                t0 = time.perf_counter()
+                typ, data = m.list('""', "*")
+                sec = time.perf_counter() - t0
+                imap_ok(m, typ, data, "LIST")
+            finally:
+                m.logout()
+            if len(data) < nf:
+                raise BenchError("LIST gave %d folders, expected %d" % (len(data), nf))
+            if i:
+                r["S3p"].append(sec)
+            cache = self.fresh_dir("cache")
+            mnt = self.fresh_dir("mnt")
+            opts = t.imapfs_opts(cache, self.extra)
+            argv = [self.binary, "-o", ",".join(opts), "-f", t.imapfs_url(), mnt]
+            t0 = time.perf_counter()
+            mt = Mount(argv, mnt, self.work, "s3-%d" % i).start(timeout=600)
+            try:
+                _, p = run_timed(["ls", mnt], timeout=600, stdout=subprocess.PIPE)
+                sec = time.perf_counter() - t0
+                n = p.stdout.count(b"\n")
+            finally:
+                mt.stop(timeout=600)
+            shutil.rmtree(cache)
+            if n < nf:
+                raise BenchError("imapfs lists %d folders at the root, expected %d" % (n, nf))
+            if i:
+                r["S3i"].append(sec)
+            log("  S3%s mount + ls of the root %.2fs (%d entries) / imaplib LIST %.2fs" % (
+                " (warm-up)" if not i else "", sec, n, r["S3p"][-1] if i else 0))
 
     # -- cleanup -------------------------------------------------------------
     def cleanup(self):
         for mt in list(Mount.live):
             mt.kill()
-        if self.dovecot_dir and os.path.exists(os.path.join(self.dovecot_dir, "env.json")):
-            subprocess.run([PYTHON, DOVECOT_ENV, "stop", self.dovecot_dir],
-                           stdout=subprocess.DEVNULL, timeout=60)
+        for rl in list(self.relays):
+            self.stop_relay(rl)
+        for d in self.dovecot_dirs:
+            if os.path.exists(os.path.join(d, "env.json")):
+                subprocess.run([PYTHON, DOVECOT_ENV, "stop", d],
+                               stdout=subprocess.DEVNULL, timeout=60)
         if self.work:
             if self.args.keep:
                 log("kept %s" % self.work)
@@ -761,17 +1449,53 @@ def fmt_s(x):
     return "%.2f ms" % (x * 1000)
 
 
-def table(r, sizes, args, transport):
+def ratio_row(pid, what, imapfs, peer, peer_time, ratio, tgt):
+    return "| %s | %s | %s | %s | %s | %.2f | ≤ %.1f | %s |" % (
+        pid, what, imapfs, peer, peer_time, ratio, tgt, "ok" if ratio <= tgt else "**miss**")
+
+
+def ratio_rows(r, rows, units=fmt_s):
+    """rows: (id, what, imapfs key, peer text, peer key); medians of each key."""
     med = {k: statistics.median(v) for k, v in r.items() if v}
+    out = []
+    for pid, what, ki, peer, kp in rows:
+        if ki not in med or kp not in med:
+            continue
+        ratio = med[ki] / med[kp] if med[kp] > 0 else float("inf")
+        out.append(ratio_row(pid, what, units(med[ki]), peer, units(med[kp]), ratio,
+                             TARGETS[pid]))
+    return med, out
+
+
+def runs_line(r, raw=()):
+    return "; ".join("%s %s" % (k, "/".join(
+        ("%.1f" % x) if k in raw else fmt_s(x).replace(" ", "") for x in v))
+        for k, v in r.items() if v)
+
+
+HEAD = ["| # | what | imapfs | peer | peer time | ratio | target | |",
+        "|---|---|---:|---|---:|---:|---:|---|"]
+
+
+def table(r, sizes, transport, counts, totals):
     mix, many = "{:,}".format(sizes["mixed"]), "{:,}".format(sizes["many"])
+    real = "{:,}".format(sizes["real"])
     huge = "%g MB" % (sizes["huge"] / MiB)
     rows = [
         ("P1", "cold `ls -l` of the %s-message folder" % mix, "P1i",
          "imaplib `UID FETCH 1:*` (UID FLAGS RFC822.SIZE INTERNALDATE subject)", "P1p"),
+        ("P1f", "the same, against the floor", "P1i",
+         "floorfs warm `ls -l` + imaplib EXAMINE and that FETCH", "P1fp"),
+        ("P1r", "cold `ls -l` of the realistic %s-message folder" % real, "P1ri",
+         "imaplib `UID FETCH 1:*` (as P1)", "P1rp"),
         ("P2", "warm `ls -l` of the same folder", "P2i",
          "`ls -l` of a local directory of %s files" % mix, "P2p"),
+        ("P2f", "the same, against the floor", "P2i",
+         "floorfs warm `ls -l` (the same names and sizes)", "F"),
         ("P3", "cold `cat` of every message of the %s-message folder" % mix, "P3i",
          "mbsync (`FSync no`) full pull into an empty Maildir", "P3p"),
+        ("P3r", "cold `cat` of every message of the realistic folder (%.0f MB)" % (
+            totals.get(REAL, 0) / 1e6), "P3ri", "mbsync (as P3)", "P3rp"),
         ("P4", "cold `cat` of the %s message" % huge, "P4i",
          "curl `%s://…/%s;UID=n`" % ("imap" if transport == "plain" else "imaps", HUGE),
          "P4p"),
@@ -779,85 +1503,195 @@ def table(r, sizes, args, transport):
          "`cat` of the same messages in a local Maildir", "P5p"),
         ("P6", "remount (same cache_dir), `ls -l` of the %s-message folder" % mix, "P6i",
          "P1's cold imapfs `ls -l`", "P1i"),
+        ("P6f", "the same, against the floor", "P6i",
+         "floorfs warm `ls -l` + one round trip (NOOP)", "P6fp"),
     ]
-    out = ["| # | what | imapfs | peer | peer time | ratio | target | |",
-           "|---|---|---:|---|---:|---:|---:|---|"]
-    for pid, what, ki, peer, kp in rows:
-        if ki not in med or kp not in med:
-            continue
-        ratio = med[ki] / med[kp] if med[kp] > 0 else float("inf")
-        tgt = TARGETS[pid]
-        out.append("| %s | %s | %s | %s | %s | %.2f | ≤ %.1f | %s |" % (
-            pid, what, fmt_s(med[ki]), peer, fmt_s(med[kp]), ratio, tgt,
-            "ok" if ratio <= tgt else "**miss**"))
+    med, out = ratio_rows(r, rows)
+    out = HEAD + out
     if "P7rss" in med:
         out.append("| P7 | peak RSS (VmHWM) of imapfs after `ls -l` of the %s-message "
                    "folder (`ls -l` took %s) | %.1f MiB | — | — | — | ≤ %d MiB | %s |" % (
                        many, fmt_s(med["P7ls"]), med["P7rss"], P7_TARGET_MIB,
                        "ok" if med["P7rss"] <= P7_TARGET_MIB else "**miss**"))
-    runs_line = "; ".join("%s %s" % (k, "/".join(
-        ("%.1f" % x) if k == "P7rss" else fmt_s(x).replace(" ", "") for x in v))
-        for k, v in r.items() if v)
-    return "\n".join(out), runs_line
+    return "\n".join(out), runs_line(r, ("P7rss",))
 
 
-def report(results, sizes, args, started):
+def wan_table(r, sizes, counts, totals, batch):
+    mix = "{:,}".format(counts[MIXED])
+    rows = [
+        ("W1", "cold `ls -l` of the %s-message folder" % mix, "W1i",
+         "imaplib SELECT + `UID FETCH 1:*` (UID FLAGS RFC822.SIZE INTERNALDATE subject)",
+         "W1p"),
+        ("W2", "cold `cat` of the %g MB message" % (sizes["huge"] / MiB), "W2i",
+         "imaplib `UID FETCH n BODY.PEEK[]`", "W2p"),
+        ("W3", "cold `cat` of every message of the %d-message folder (%.2f MB)" % (
+            counts[SMALL], totals[SMALL] / 1e6), "W3i",
+         "imaplib `UID FETCH 1:* BODY.PEEK[]`", "W3p"),
+        ("W4", "`head -c 4096` of every message of that folder (cold)", "W4i",
+         "imaplib `UID FETCH 1:* BODY.PEEK[]<0.4096>`", "W4p"),
+        ("W5", "`mv` of one message to another folder", "W5i", "imaplib `UID MOVE`", "W5p"),
+    ]
+    med, out = ratio_rows(r, rows)
+    out = HEAD + out
+    if batch and "MVi" in med:
+        out.append("| mv%d | `mv` of %d messages in one command, per message | %s | imaplib "
+                   "one `UID MOVE` of %d UIDs, per message | %s | %.2f | (reported) | |" % (
+                       MV_BATCH, MV_BATCH, fmt_s(med["MVi"]), MV_BATCH, fmt_s(med["MVp"]),
+                       med["MVi"] / med["MVp"] if med["MVp"] > 0 else float("inf")))
+    note = "Round trip through the relay (imaplib NOOP): %s." % fmt_s(med.get("RTT", 0))
+    return "\n".join(out) + "\n\n" + note, runs_line(r)
+
+
+def scale_table(r, counts, sizes):
+    med = {k: statistics.median(v) for k, v in r.items() if v}
+    out = list(HEAD)
+    if "S1rss" in med:
+        out.append("| S1 | peak RSS (VmHWM) of imapfs after a cold `ls -l` of the %s-message "
+                   "folder (`ls -l` took %s) | %.1f MiB | — | — | — | ≤ %d MiB | %s |" % (
+                       "{:,}".format(counts[BIG]), fmt_s(med["S1ls"]), med["S1rss"],
+                       S1_TARGET_MIB, "ok" if med["S1rss"] <= S1_TARGET_MIB else "**miss**"))
+    _, rows = ratio_rows(r, [("S2", "remount (same cache_dir), `ls -l` of that folder", "S2i",
+                              "floorfs warm `ls -l` of the same names and sizes", "S2f")])
+    out += rows
+    if "S3i" in med:
+        out.append("| S3 | mount + `ls` of the root of an account of %s folders (cold cache) "
+                   "| %s | imaplib `LIST \"\" *` (for scale) | %s | — | ≤ %g s | %s |" % (
+                       "{:,}".format(sizes["folders"]), fmt_s(med["S3i"]), fmt_s(med["S3p"]),
+                       S3_TARGET_S, "ok" if med["S3i"] <= S3_TARGET_S else "**miss**"))
+    return "\n".join(out), runs_line(r, ("S1rss",))
+
+
+def report(results, sizes, args, started, b):
+    counts, totals = b.counts, b.totals
+    data = []
+    for f, what in ((MIXED, "mixed sizes"), (HUGE, "large"), (MANY, "small"),
+                    (REAL, "realistic (heavy-tailed sizes)"), (SMALL, "realistic, WAN"),
+                    (MOVESRC, "small, for mv"), (BIG, "small, scale")):
+        if f in counts:
+            data.append("%s: %s message%s, %s, %.1f MB" % (
+                f, "{:,}".format(counts[f]), "" if counts[f] == 1 else "s", what,
+                totals.get(f, 0) / 1e6))
+    if args.scale:
+        data.append("%s empty folders in a second account" % "{:,}".format(sizes["folders"]))
     head = ["# imapfs benchmark%s" % (" (smoke)" if args.smoke else ""), "",
             "- machine: %s" % machine(),
             "- imapfs: %s (`%s`)%s" % (first_line([args.imapfs_bin, "-V"]), args.imapfs_bin,
                                        (", -o " + args.imapfs_opts) if args.imapfs_opts
                                        else ""),
-            "- peers: %s; %s; %s; Python %s imaplib; server %s" % (
+            "- peers: %s; %s; %s; Python %s imaplib; server %s%s; floor: bench/floorfs "
+            "(libfuse %s)" % (
                 first_line(["mbsync", "--version"]), first_line(["curl", "--version"]).split(
                     " (")[0], "coreutils " + first_line(["ls", "--version"]).split()[-1],
                 platform.python_version(), "Dovecot " + first_line(["dovecot", "--version"])
-                .split()[0]),
-            "- data: %s messages of mixed sizes (%.0f MB), one %g MB message, "
-            "%s small messages; medians of %d run(s); %s" % (
-                "{:,}".format(sizes["mixed"]), sizes.get("mixed_total", 0) / 1e6,
-                sizes["huge"] / MiB, "{:,}".format(sizes["many"]), sizes["runs"],
+                .split()[0], " (offers COMPRESS=DEFLATE; mbsync has it turned off)"
+                if b.compress else "", first_line(["pkg-config", "--modversion", "fuse3"])),
+            "- data: %s" % "; ".join(data),
+            "- medians of %s; %s" % (", ".join(
+                ["%d run(s) on loopback" % sizes["runs"]] * (not args.no_loopback) +
+                ["%d over the WAN relay" % sizes["wan_runs"]] * args.wan +
+                ["%d for scale" % sizes["scale_runs"]] * args.scale),
                 time.strftime("%Y-%m-%d", time.localtime(started))),
             "- command: `%s`" % " ".join(["bench/run.py"] + sys.argv[1:]), ""]
     parts = ["\n".join(head)]
-    for tname, r in results:
-        tab, runs_line = table(r, sizes, args, tname)
-        title = ("Plain IMAP on loopback (`-o plaintext`, `imap://alice@127.0.0.1:PORT`)"
-                 if tname == "plain" else
-                 "IMAPS on loopback (`imaps://alice@localhost:PORT`, `-o ca_file`)")
-        parts.append("## %s\n\n%s\n\nAll runs: %s\n" % (title, tab, runs_line))
+    for kind, tname, label, r in results:
+        tls = tname == "tls"
+        if kind == "loop":
+            tab, line = table(r, sizes, tname, counts, totals)
+            title = ("Plain IMAP on loopback (`-o plaintext`, `imap://alice@127.0.0.1:PORT`)"
+                     if not tls else
+                     "IMAPS on loopback (`imaps://alice@localhost:PORT`, `-o ca_file`)")
+        elif kind == "wan":
+            tab, line = wan_table(r, sizes, counts, totals, "MVi" in r and r["MVi"])
+            title = "WAN %s, %s through bench/relay.py" % (label, "IMAPS" if tls else
+                                                           "plain IMAP")
+        else:
+            tab, line = scale_table(r, counts, sizes)
+            title = "Scale (plain IMAP on loopback)"
+        parts.append("## %s\n\n%s\n\nAll runs: %s\n" % (title, tab, line))
     parts.append(
-        "cold = fresh mount with an empty `-o cache_dir`; warm = the same mount again; "
-        "P6 = unmount and mount again with the same cache_dir.  Dovecot was warmed by "
-        "every peer and one imapfs pass before measuring; imapfs and peer runs are "
-        "interleaved.  `cat` = `cd DIR && cat -- * > /dev/null` for imapfs and the "
-        "local Maildir alike; P4 times `cat` of the one file after an untimed listing; "
-        "the imaplib peer is timed in-process from connect to logout.\n")
+        "cold = fresh mount with an empty `-o cache_dir`; warm = the same mount again.\n")
+    if any(k == "loop" for k, _, _, _ in results):
+        parts.append(
+            "Loopback: P6 = unmount and mount again with the same cache_dir.  Dovecot was "
+            "warmed by every peer and one imapfs pass before measuring; imapfs and peer runs "
+            "are interleaved.  `cat` = `cd DIR && cat -- * > /dev/null` for imapfs and the "
+            "local Maildir alike; P4 times `cat` of the one file after an untimed listing; "
+            "the imaplib peer of P1 is timed in-process from connect to logout (P1f: from "
+            "EXAMINE to the end of the FETCH).  The floor (bench/floorfs) serves the same "
+            "names and sizes from memory, and was listed once before its timed `ls -l`.\n")
+    if any(k == "scale" for k, _, _, _ in results):
+        parts.append(
+            "Scale: S1 is a cold mount; S2 unmounts and mounts again with the same "
+            "cache_dir, against the floor listing the same names (listed once before); S3 "
+            "is timed from starting imapfs (cold cache) to the end of `ls` of the mount "
+            "point, in an account of its own (a second Dovecot) whose folders were made "
+            "straight on disk.\n")
+    if any(k == "wan" for k, _, _, _ in results):
+        parts.append(
+            "WAN: every tool goes through the same relay (one link per direction, shared by "
+            "all connections: the rate is per direction, half the round trip each way).  "
+            "The peer is one imaplib connection, logged in (and the folder selected, except "
+            "for W1) before the timing starts; each imapfs run is a fresh mount (logged in, "
+            "root listed), and W2-W5 list the folder before the timing starts.  W4 is "
+            "`head -q -c 4096 -- *`.  W5 and mv%d move to another folder (the `mv` returns "
+            "when the server has done it).\n" % MV_BATCH)
     return "\n".join(parts)
+
+
+def find_floorfs(path):
+    if os.access(path, os.X_OK) and os.path.getmtime(path) >= os.path.getmtime(
+            os.path.join(REPO, "bench", "floorfs.c")):
+        return True
+    rel = os.path.relpath(path, REPO)
+    p = subprocess.run(["make", "-s", "-C", REPO, rel], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    if p.returncode != 0:
+        print(p.stdout.decode(errors="replace")[-2000:], file=sys.stderr)
+    return os.access(path, os.X_OK)
 
 
 def main():
     global _deadline
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true",
-                    help="small folders, 1 run (CI: keeps the harness working)")
-    ap.add_argument("--runs", type=int, help="measured runs per item (default 5, smoke 1)")
-    ap.add_argument("--tls", action="store_true", help="also measure over IMAPS (second table)")
+                    help="small folders, 1 run, one WAN profile (CI: keeps the harness working)")
+    ap.add_argument("--runs", type=int,
+                    help="measured runs per item (default 5 on loopback, 3 over the WAN; smoke 1)")
+    ap.add_argument("--tls", action="store_true", help="also measure over IMAPS (more tables)")
+    ap.add_argument("--wan", action="store_true",
+                    help="also measure through the WAN relay (40 ms / 50 Mbit/s and "
+                    "150 ms / 5 Mbit/s; --smoke: the first only)")
+    ap.add_argument("--scale", action="store_true",
+                    help="also the scale items: 1,000,000 messages, 100,000 folders (long)")
+    ap.add_argument("--scale-runs", type=int, help="runs of the scale items (default 1)")
+    ap.add_argument("--no-loopback", action="store_true",
+                    help="leave out the loopback table (with --wan or --scale)")
     ap.add_argument("--imapfs-opts", default="",
                     help="extra imapfs -o options, e.g. memory_cache=64M,prefetch=8")
     ap.add_argument("--imapfs-bin", default=os.environ.get("IMAPFS_BIN",
                                                            os.path.join(REPO, "imapfs")))
+    ap.add_argument("--floorfs-bin", default=os.environ.get(
+        "FLOORFS_BIN", os.path.join(REPO, "build", "bench", "floorfs")))
     ap.add_argument("--out", help="write the markdown table here "
                     "(default bench/last-results.md; none with --smoke)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--max-minutes", type=float,
-                    help="give up (cleanly) after this long (default 30, smoke 5)")
+                    help="give up (cleanly) after this long (default 30, +30 with --wan, "
+                    "+120 with --scale; smoke 5, +3, +15)")
     args = ap.parse_args()
+    if args.no_loopback and not (args.wan or args.scale):
+        ap.error("--no-loopback leaves nothing to measure without --wan or --scale")
     sizes = dict(SMOKE if args.smoke else FULL)
     if args.runs:
-        sizes["runs"] = max(1, args.runs)
-    _deadline = time.monotonic() + 60 * (args.max_minutes or (5 if args.smoke else 30))
+        sizes["runs"] = sizes["wan_runs"] = max(1, args.runs)
+    if args.scale_runs:
+        sizes["scale_runs"] = max(1, args.scale_runs)
+    minutes = args.max_minutes or ((5 + 3 * args.wan + 15 * args.scale) if args.smoke else
+                                   (30 + 30 * args.wan + 120 * args.scale))
+    _deadline = time.monotonic() + 60 * minutes
     args.imapfs_bin = os.path.abspath(args.imapfs_bin)
-    for tool in ("mbsync", "curl", "fusermount3", "dovecot"):
+    args.floorfs_bin = os.path.abspath(args.floorfs_bin)
+    for tool in ("mbsync", "curl", "fusermount3", "dovecot", "head", "mv"):
         if not shutil.which(tool) and not (tool == "dovecot" and os.path.exists(
                 "/usr/sbin/dovecot")):
             print("bench: %s is missing (apt-get install isync curl fuse3 dovecot-imapd)"
@@ -866,6 +1700,10 @@ def main():
     if not os.access(args.imapfs_bin, os.X_OK):
         print("bench: no imapfs binary at %s (set IMAPFS_BIN)" % args.imapfs_bin,
               file=sys.stderr)
+        return 2
+    if (not args.no_loopback or args.scale) and not find_floorfs(args.floorfs_bin):
+        print("bench: no floorfs at %s (make build/bench/floorfs, or set FLOORFS_BIN)"
+              % args.floorfs_bin, file=sys.stderr)
         return 2
 
     def on_signal(signum, frame):
@@ -880,14 +1718,32 @@ def main():
     try:
         b.setup()
         b.generate()
-        sizes["mixed_total"] = b.mixed_total
         transports = [b.plain]
         if args.tls:
             transports.append(Transport("tls", b.env, b.work, b.pwfile))
-        for t in transports:
-            check_deadline("warm-up")
-            b.warm_up(t)
-            results.append((t.name, b.measure(t, sizes["runs"])))
+        if not args.no_loopback:
+            for t in transports:
+                check_deadline("warm-up")
+                b.warm_up(t)
+                results.append(("loop", t.name, "", b.measure(t, sizes["runs"])))
+        if args.wan:
+            if args.no_loopback:
+                b.wan_warm_up()
+            for i, (label, rtt, mbit) in enumerate(b.profiles()):
+                check_deadline("WAN " + label)
+                log("WAN %s: starting the relay" % label)
+                rl = b.start_relay("wan%d" % i, rtt, mbit)
+                try:
+                    for t in transports:
+                        tw = Transport(t.name, b.env, b.work, b.pwfile,
+                                       port=rl.ports[1 if t.tls else 0])
+                        results.append(("wan", t.name, label,
+                                        b.measure_wan(tw, sizes["wan_runs"], batch=(i == 0))))
+                finally:
+                    b.stop_relay(rl)
+        if args.scale:
+            check_deadline("scale")
+            results.append(("scale", "plain", "", b.measure_scale(sizes["scale_runs"])))
     except BenchError as e:
         print("bench: error: %s" % e, file=sys.stderr)
         return 1
@@ -896,7 +1752,7 @@ def main():
         return 130
     finally:
         b.cleanup()
-    text = report(results, sizes, args, started)
+    text = report(results, sizes, args, started, b)
     print()
     print(text)
     out = args.out or (None if args.smoke else os.path.join(REPO, "bench", "last-results.md"))
