@@ -429,8 +429,20 @@ class Mount:
         """fusermount3 -u and wait for imapfs to exit (it may write its cache)."""
         if self.proc is None:
             return
-        subprocess.run(["fusermount3", "-u", self.path], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30)
+        # a busy mount (a process still inside it) cannot be unmounted: try
+        # for a few seconds, then kill rather than wait for an exit that
+        # will not come
+        deadline = time.monotonic() + 10
+        while True:
+            p = subprocess.run(["fusermount3", "-u", self.path], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=30)
+            if p.returncode == 0 or not is_mounted(self.path):
+                break
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.kill()
+                raise BenchError("%s: fusermount3 -u failed: %s" % (
+                    self.name, p.stderr.decode(errors="replace").strip()))
+            time.sleep(0.2)
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -1664,6 +1676,10 @@ def main():
     ap.add_argument("--scale", action="store_true",
                     help="also the scale items: 1,000,000 messages, 100,000 folders (long)")
     ap.add_argument("--scale-runs", type=int, help="runs of the scale items (default 1)")
+    ap.add_argument("--scale-messages", type=int,
+                    help="messages of the scale folder (default 1,000,000; smoke 20,000)")
+    ap.add_argument("--scale-folders", type=int,
+                    help="folders of the scale account (default 100,000; smoke 2,000)")
     ap.add_argument("--no-loopback", action="store_true",
                     help="leave out the loopback table (with --wan or --scale)")
     ap.add_argument("--imapfs-opts", default="",
@@ -1686,6 +1702,10 @@ def main():
         sizes["runs"] = sizes["wan_runs"] = max(1, args.runs)
     if args.scale_runs:
         sizes["scale_runs"] = max(1, args.scale_runs)
+    if args.scale_messages:
+        sizes["big"] = max(1, args.scale_messages)
+    if args.scale_folders:
+        sizes["folders"] = max(1, args.scale_folders)
     minutes = args.max_minutes or ((5 + 3 * args.wan + 15 * args.scale) if args.smoke else
                                    (30 + 30 * args.wan + 120 * args.scale))
     _deadline = time.monotonic() + 60 * minutes
