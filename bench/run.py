@@ -1365,14 +1365,14 @@ class Bench:
             try:
                 t0 = time.perf_counter()
                 typ, data = m.list('""', "*")
-                sec = time.perf_counter() - t0
+                list_sec = time.perf_counter() - t0
                 imap_ok(m, typ, data, "LIST")
             finally:
                 m.logout()
             if len(data) < nf:
                 raise BenchError("LIST gave %d folders, expected %d" % (len(data), nf))
             if i:
-                r["S3p"].append(sec)
+                r["S3p"].append(list_sec)
             cache = self.fresh_dir("cache")
             mnt = self.fresh_dir("mnt")
             opts = t.imapfs_opts(cache, self.extra)
@@ -1391,7 +1391,7 @@ class Bench:
             if i:
                 r["S3i"].append(sec)
             log("  S3%s mount + ls of the root %.2fs (%d entries) / imaplib LIST %.2fs" % (
-                " (warm-up)" if not i else "", sec, n, r["S3p"][-1] if i else 0))
+                " (warm-up)" if not i else "", sec, n, list_sec))
 
     # -- cleanup -------------------------------------------------------------
     def cleanup(self):
