@@ -22,7 +22,9 @@ TLS passes through untouched (the relay sees bytes only).
 
 Bounded lifetime: it exits after --max-seconds (default 3 hours), on
 SIGTERM/SIGINT, or when its standard input reaches end of file (the harness
-keeps a pipe open, so the relay goes when the harness does).  Only
+keeps a pipe open, so the relay goes when the harness does).  A line
+"stats" on standard input is answered with "stats UP DOWN" on standard
+output: the bytes relayed so far in each direction.  Only
 127.0.0.1 is ever listened on or connected to.  Standard library only.
 """
 
@@ -166,9 +168,11 @@ class Relay:
             loop.add_signal_handler(sig, stop.set)
 
         def watch_stdin():
+            # "stats" asks for the byte counters; end of file means stop
             try:
-                while sys.stdin.buffer.read(4096):
-                    pass
+                for line in sys.stdin.buffer:
+                    if line.strip() == b"stats":
+                        print("stats %d %d" % (self.up.bytes, self.down.bytes), flush=True)
             except (OSError, ValueError):
                 pass
             loop.call_soon_threadsafe(stop.set)

@@ -691,6 +691,24 @@ class Relay:
             raise BenchError("the relay did not start: %r" % line)
         self.ports = [int(w) for w in words[1:]]
 
+    def down_bytes(self):
+        """Bytes relayed from the server to the clients so far."""
+        self.proc.stdin.write(b"stats\n")
+        self.proc.stdin.flush()
+        line = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not line.endswith(b"\n"):
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                c = os.read(self.proc.stdout.fileno(), 256)
+                if not c:
+                    break
+                line += c
+        words = line.split()
+        if len(words) != 3 or words[0] != b"stats":
+            raise BenchError("the relay did not answer stats: %r" % line)
+        return int(words[2])
+
     def stop(self):
         if self.proc.poll() is None:
             try:
@@ -1142,32 +1160,44 @@ class Bench:
         mt.stop(timeout=120)
         shutil.rmtree(mt.cache)
 
-    def measure_wan(self, t, runs, batch):
+    def measure_wan(self, t, runs, batch, rl):
         r = {k: [] for k in ("RTT", "W1i", "W1p", "W2i", "W2p", "W3i", "W3p", "W4i", "W4p",
                              "W5i", "W5p", "MVi", "MVp")}
         for i in range(runs):
             check_deadline("WAN round %d" % (i + 1))
             log("[%s] round %d/%d" % (t.name, i + 1, runs))
-            self.wan_round(t, r, batch, check=(i == 0))
+            self.wan_round(t, r, batch, i == 0, rl)
         return r
 
-    def wan_round(self, t, r, batch, check):
+    def wan_round(self, t, r, batch, check, rl):
         s = self.sizes
+        # bytes from the server during each timed step: key + "b"
+        last = [0]
+
+        def mark():
+            last[0] = rl.down_bytes()
+
+        def count(key):
+            r.setdefault(key + "b", []).append(rl.down_bytes() - last[0])
         m = t.imaplib_connect()     # the peer: logged in before any timing
         try:
             r["RTT"].append(round_trip(m, 3))
             # W1: cold ls -l of the big folder
             settle()
+            mark()
             t0 = time.perf_counter()
             select_folder(m, MIXED, readonly=False)
             data = imap_ok(m, *m.uid("FETCH", "1:*", META), "UID FETCH")
             r["W1p"].append(time.perf_counter() - t0)
+            count("W1p")
             if literal_bytes(data)[1] != self.counts[MIXED]:
                 raise BenchError("imaplib fetched %d messages of %s" % (
                     literal_bytes(data)[1], MIXED))
             mt = self.wan_mount(t, "w1-" + t.name)
             try:
+                mark()
                 r["W1i"].append(run_timed(ls_cmd(os.path.join(mt.path, MIXED)))[0])
+                count("W1i")
                 if check and count_files(os.path.join(mt.path, MIXED)) != self.counts[MIXED]:
                     raise BenchError("imapfs lists the wrong number of files in " + MIXED)
             finally:
@@ -1177,9 +1207,11 @@ class Bench:
             # W2: cold cat of the large message
             settle()
             select_folder(m, HUGE)
+            mark()
             t0 = time.perf_counter()
             data = imap_ok(m, *m.uid("FETCH", str(self.huge_uid), "BODY.PEEK[]"), "UID FETCH")
             r["W2p"].append(time.perf_counter() - t0)
+            count("W2p")
             if literal_bytes(data) != (self.huge_size, 1):
                 raise BenchError("imaplib fetched %r bytes of the large message" % (
                     literal_bytes(data),))
@@ -1190,7 +1222,9 @@ class Bench:
                 if len(names) != 1:
                     raise BenchError("imapfs lists %r in %s" % (names, HUGE))
                 f = os.path.join(d, names[0])
+                mark()
                 r["W2i"].append(run_timed(["cat", f], timeout=900)[0])
+                count("W2i")
                 if check and os.path.getsize(f) != self.huge_size:
                     raise BenchError("imapfs shows the large message with the wrong size")
             finally:
@@ -1199,25 +1233,31 @@ class Bench:
             # W3 and W4: every message of the small folder, whole and first 4 KB
             settle()
             select_folder(m, SMALL)
+            mark()
             t0 = time.perf_counter()
             data = imap_ok(m, *m.uid("FETCH", "1:*", "BODY.PEEK[]"), "UID FETCH")
             r["W3p"].append(time.perf_counter() - t0)
+            count("W3p")
             if literal_bytes(data) != (self.totals[SMALL], s["small"]):
                 raise BenchError("imaplib fetched %r of %s" % (literal_bytes(data), SMALL))
             mt = self.wan_mount(t, "w3-" + t.name)
             try:
                 d = os.path.join(mt.path, SMALL)
                 os.listdir(d)
+                mark()
                 r["W3i"].append(run_timed(cat_cmd(d), timeout=900)[0])
+                count("W3i")
                 if check and cat_bytes(d) != self.totals[SMALL]:
                     raise BenchError("cat of imapfs %s gave the wrong number of bytes" % SMALL)
             finally:
                 self.wan_unmount(mt)
             head_total = sum(min(4096, x) for x in self.small_sizes)
             settle()
+            mark()
             t0 = time.perf_counter()
             data = imap_ok(m, *m.uid("FETCH", "1:*", "BODY.PEEK[]<0.4096>"), "UID FETCH")
             r["W4p"].append(time.perf_counter() - t0)
+            count("W4p")
             if literal_bytes(data) != (head_total, s["small"]):
                 raise BenchError("imaplib fetched %r of %s (partial)" % (
                     literal_bytes(data), SMALL))
@@ -1225,7 +1265,9 @@ class Bench:
             try:
                 d = os.path.join(mt.path, SMALL)
                 os.listdir(d)
+                mark()
                 r["W4i"].append(run_timed(head_cmd(d), timeout=900)[0])
+                count("W4i")
                 if check and shell_bytes('cd "$1" && head -q -c 4096 -- * | wc -c',
                                          d) != head_total:
                     raise BenchError("head of imapfs %s gave the wrong number of bytes" % SMALL)
@@ -1240,9 +1282,11 @@ class Bench:
             left = uids(m)
             if len(left) < 1 + (MV_BATCH if batch else 0):
                 raise BenchError("%s ran out of messages" % MOVESRC)
+            mark()
             t0 = time.perf_counter()
             imap_ok(m, *m.uid("MOVE", str(left[0]), MOVEDST), "UID MOVE")
             r["W5p"].append(time.perf_counter() - t0)
+            count("W5p")
             if batch:
                 uidset = ",".join(str(u) for u in left[1:1 + MV_BATCH])
                 t0 = time.perf_counter()
@@ -1260,8 +1304,10 @@ class Bench:
             before = len(os.listdir(dst))
             if len(names) < 1 + (MV_BATCH if batch else 0):
                 raise BenchError("%s ran out of messages" % MOVESRC)
+            mark()
             r["W5i"].append(run_timed(["mv", "--", os.path.join(src, names[0]), dst + "/"],
                                       timeout=300)[0])
+            count("W5i")
             moved = 1
             if batch:
                 argv = (["mv", "--"] + [os.path.join(src, n) for n in names[1:1 + MV_BATCH]] +
@@ -1461,6 +1507,14 @@ def fmt_s(x):
     return "%.2f ms" % (x * 1000)
 
 
+def fmt_bytes(n):
+    if n >= 1e6:
+        return "%.2f MB" % (n / 1e6)
+    if n >= 1e3:
+        return "%.1f KB" % (n / 1e3)
+    return "%d B" % n
+
+
 def ratio_row(pid, what, imapfs, peer, peer_time, ratio, tgt):
     return "| %s | %s | %s | %s | %s | %.2f | ≤ %.1f | %s |" % (
         pid, what, imapfs, peer, peer_time, ratio, tgt, "ok" if ratio <= tgt else "**miss**")
@@ -1551,7 +1605,13 @@ def wan_table(r, sizes, counts, totals, batch):
                        MV_BATCH, MV_BATCH, fmt_s(med["MVi"]), MV_BATCH, fmt_s(med["MVp"]),
                        med["MVi"] / med["MVp"] if med["MVp"] > 0 else float("inf")))
     note = "Round trip through the relay (imaplib NOOP): %s." % fmt_s(med.get("RTT", 0))
-    return "\n".join(out) + "\n\n" + note, runs_line(r)
+    got = ["%s %s / %s" % (w, fmt_bytes(med[w + "ib"]), fmt_bytes(med[w + "pb"]))
+           for w in ("W1", "W2", "W3", "W4", "W5") if w + "ib" in med and w + "pb" in med]
+    if got:
+        note += ("  Bytes from the server during each timed step (imapfs / imaplib, all "
+                 "connections): %s." % "; ".join(got))
+    return "\n".join(out) + "\n\n" + note, runs_line(
+        {k: v for k, v in r.items() if not k.endswith("b")})
 
 
 def scale_table(r, counts, sizes):
@@ -1758,7 +1818,7 @@ def main():
                         tw = Transport(t.name, b.env, b.work, b.pwfile,
                                        port=rl.ports[1 if t.tls else 0])
                         results.append(("wan", t.name, label,
-                                        b.measure_wan(tw, sizes["wan_runs"], batch=(i == 0))))
+                                        b.measure_wan(tw, sizes["wan_runs"], i == 0, rl)))
                 finally:
                     b.stop_relay(rl)
         if args.scale:
