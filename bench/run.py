@@ -752,6 +752,14 @@ def shell_bytes(script, d, timeout=900):
     return int(p.stdout.split()[0])
 
 
+def reconfigure(env, text):
+    """Append text to the dovecot.conf scripts/dovecot-env wrote, and have
+    Dovecot reload it (SIGHUP to the master; new sessions see it)."""
+    with open(env["CONF"], "a") as f:
+        f.write("\n# added by bench/run.py\n" + text)
+    os.kill(int(env["PID"]), signal.SIGHUP)
+
+
 class Bench:
     def __init__(self, args, sizes):
         self.args, self.sizes = args, sizes
@@ -793,10 +801,7 @@ class Bench:
         if not os.path.exists(IMAP_ZLIB):
             log("no imap_zlib plugin: the server does not offer COMPRESS")
             return
-        with open(self.env["CONF"], "a") as f:
-            f.write("\n# added by bench/run.py\nprotocol imap {\n"
-                    "  mail_plugins = $mail_plugins imap_zlib\n}\n")
-        os.kill(int(self.env["PID"]), signal.SIGHUP)
+        reconfigure(self.env, "protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -1388,6 +1393,13 @@ class Bench:
         nf = self.sizes["folders"]
         log("[scale] starting a second Dovecot for %d folders" % nf)
         env = self.start_dovecot("dovecot-folders")
+        # The folders are made on disk, behind Dovecot's back.  Once the
+        # warm-up LIST has put them in its mailbox list index, LIST may be
+        # answered from that index alone, as a server that keeps its folder
+        # list in a database does (else every LIST stats every directory:
+        # 2.2 s per 20,000 folders here, against 0.15 s)
+        reconfigure(env, "mailbox_list_index_very_dirty_syncs = yes\n")
+        time.sleep(1)
         pwfile = os.path.join(self.work, "password-folders")
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
