@@ -693,6 +693,24 @@ class Relay:
 
     def down_bytes(self):
         """Bytes relayed from the server to the clients so far."""
+        return self.stats()[1]
+
+    def wait_quiet(self, quiet_s, limit_s):
+        """Wait until nothing has crossed the relay for quiet_s (a mount's
+        spare sessions logging in, say); False if that took over limit_s."""
+        deadline = time.monotonic() + limit_s
+        last, since = self.stats(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.stats()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return True
+        return False
+
+    def stats(self):
+        """(bytes up, bytes down) relayed so far."""
         self.proc.stdin.write(b"stats\n")
         self.proc.stdin.flush()
         line = b""
@@ -707,7 +725,7 @@ class Relay:
         words = line.split()
         if len(words) != 3 or words[0] != b"stats":
             raise BenchError("the relay did not answer stats: %r" % line)
-        return int(words[2])
+        return int(words[1]), int(words[2])
 
     def stop(self):
         if self.proc.poll() is None:
@@ -1152,13 +1170,18 @@ class Bench:
         finally:
             m.logout()
 
-    def wan_mount(self, t, name):
+    def wan_mount(self, t, name, rl):
         """A fresh (cold) mount, logged in (imapfs logs in and lists the
-        folders before it mounts); the root is listed too, untimed."""
+        folders before it mounts); the root is listed too, and whatever the
+        mount does by itself on the network right after (spare sessions
+        logging in) is let finish: connection setup is not timed."""
         cache = self.fresh_dir("cache")
         mt = self.mount(t, cache, name, timeout=120)
         mt.cache = cache
         os.listdir(mt.path)
+        rtt = self.profile_rtt
+        if not rl.wait_quiet(max(0.3, 3 * rtt), 30):
+            log("  (%s: the mount was still busy on the network after 30 s)" % name)
         return mt
 
     def wan_unmount(self, mt):
@@ -1198,7 +1221,7 @@ class Bench:
             if literal_bytes(data)[1] != self.counts[MIXED]:
                 raise BenchError("imaplib fetched %d messages of %s" % (
                     literal_bytes(data)[1], MIXED))
-            mt = self.wan_mount(t, "w1-" + t.name)
+            mt = self.wan_mount(t, "w1-" + t.name, rl)
             try:
                 mark()
                 r["W1i"].append(run_timed(ls_cmd(os.path.join(mt.path, MIXED)))[0])
@@ -1220,7 +1243,7 @@ class Bench:
             if literal_bytes(data) != (self.huge_size, 1):
                 raise BenchError("imaplib fetched %r bytes of the large message" % (
                     literal_bytes(data),))
-            mt = self.wan_mount(t, "w2-" + t.name)
+            mt = self.wan_mount(t, "w2-" + t.name, rl)
             try:
                 d = os.path.join(mt.path, HUGE)
                 names = os.listdir(d)
@@ -1245,7 +1268,7 @@ class Bench:
             count("W3p")
             if literal_bytes(data) != (self.totals[SMALL], s["small"]):
                 raise BenchError("imaplib fetched %r of %s" % (literal_bytes(data), SMALL))
-            mt = self.wan_mount(t, "w3-" + t.name)
+            mt = self.wan_mount(t, "w3-" + t.name, rl)
             try:
                 d = os.path.join(mt.path, SMALL)
                 os.listdir(d)
@@ -1266,7 +1289,7 @@ class Bench:
             if literal_bytes(data) != (head_total, s["small"]):
                 raise BenchError("imaplib fetched %r of %s (partial)" % (
                     literal_bytes(data), SMALL))
-            mt = self.wan_mount(t, "w4-" + t.name)
+            mt = self.wan_mount(t, "w4-" + t.name, rl)
             try:
                 d = os.path.join(mt.path, SMALL)
                 os.listdir(d)
@@ -1302,7 +1325,7 @@ class Bench:
                 m.logout()
             except Exception:
                 pass
-        mt = self.wan_mount(t, "w5-" + t.name)
+        mt = self.wan_mount(t, "w5-" + t.name, rl)
         try:
             src, dst = os.path.join(mt.path, MOVESRC), os.path.join(mt.path, MOVEDST)
             names = sorted(os.listdir(src))
@@ -1716,7 +1739,8 @@ def report(results, sizes, args, started, b):
             "all connections: the rate is per direction, half the round trip each way).  "
             "The peer is one imaplib connection, logged in (and the folder selected, except "
             "for W1) before the timing starts; each imapfs run is a fresh mount (logged in, "
-            "root listed), and W2-W5 list the folder before the timing starts.  W4 is "
+            "root listed, quiet on the network for three round trips), and W2-W5 list the "
+            "folder before the timing starts.  W4 is "
             "`head -q -c 4096 -- *`.  W5 and mv%d move to another folder (the `mv` returns "
             "when the server has done it).\n" % MV_BATCH)
     return "\n".join(parts)
@@ -1825,6 +1849,7 @@ def main():
                 check_deadline("WAN " + label)
                 log("WAN %s: starting the relay" % label)
                 rl = b.start_relay("wan%d" % i, rtt, mbit)
+                b.profile_rtt = rtt / 1000.0
                 try:
                     for t in transports:
                         tw = Transport(t.name, b.env, b.work, b.pwfile,
