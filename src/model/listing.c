@@ -255,6 +255,17 @@ bool mb_is_removed_locked(const struct folder *f, uint32_t uid)
 	return false;
 }
 
+struct listing *mb_listing_known(struct folder *f, double max_age)
+{
+	struct listing *l = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->listing && mb_age(&f->fetched_at) < max_age)
+		l = mb_listing_get(f->listing);
+	pthread_mutex_unlock(&f->lock);
+	return l;
+}
+
 void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid)
 {
 	pthread_mutex_lock(&f->lock);

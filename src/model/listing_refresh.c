@@ -128,6 +128,7 @@ static struct listing *publish_locked(struct folder *f, struct refresh *r, int e
 		}
 		mb_listing_put(f->listing);
 		f->listing = r->result;
+		mb_stamp(&f->fetched_at);
 		/* marked stale while the sync ran: it may not show that change */
 		if (f->stale_marks == r->stale_marks)
 			mb_stamp(&f->synced_at);

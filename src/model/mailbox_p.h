@@ -71,14 +71,15 @@ struct folder {
 	/* With lock: broadcast when a sync of this folder ends (syncing
 	 * cleared, listing swapped); readers that cannot be served wait on it. */
 	pthread_cond_t synced;
-	struct listing *listing;   /* NULL until first synced */
-	struct timespec synced_at; /* zero: stale, sync before use */
-	unsigned stale_marks;      /* times marked stale: a sync that saw one begin keeps it stale */
-	time_t last_sync;          /* wall clock of the last good sync, for .status */
-	bool syncing;              /* a thread syncs it, with no lock held */
-	bool disk_tried;           /* the listing saved by an earlier mount was looked for */
-	bool reloaded;             /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
-	uint32_t *removed;         /* UIDs moved or deleted here since the last sync */
+	struct listing *listing;    /* NULL until first synced */
+	struct timespec synced_at;  /* zero: stale, sync before use */
+	struct timespec fetched_at; /* the last good sync; stale marks leave it */
+	unsigned stale_marks;       /* times marked stale: a sync that saw one begin keeps it stale */
+	time_t last_sync;           /* wall clock of the last good sync, for .status */
+	bool syncing;               /* a thread syncs it, with no lock held */
+	bool disk_tried;            /* the listing saved by an earlier mount was looked for */
+	bool reloaded;              /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
+	uint32_t *removed;          /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
 	struct alias *aliases; /* names used by mv/cp for messages that came in */
 	size_t naliases;
@@ -218,6 +219,10 @@ bool mb_offline_refused(struct mailbox *mb);
  * network I/O: call with no lock held. */
 int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result,
 		    struct imap_folder_state *seen);
+/* f's listing, referenced, if a sync fetched it less than max_age seconds
+ * ago, stale marks or not (this mount's own changes are in its overlays);
+ * else NULL.  Never asks the server. */
+struct listing *mb_listing_known(struct folder *f, double max_age);
 /* A message of ours arrived in f with uid (COPYUID, APPENDUID). */
 void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid);
 /* UIDVALIDITY and the lowest UID the next arrival in f can have, known

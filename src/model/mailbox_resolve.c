@@ -84,6 +84,19 @@ static bool may_name_message(struct folder *f, const char *name)
 	return found;
 }
 
+/* A name that may have arrived since is looked for in a listing at most
+ * this old (seconds): a burst of lookups costs one sync a second. */
+#define MB_MISS_REFRESH 1
+
+/* Can uid be a message that arrived since f's listing was fetched?  Not
+ * when a SELECT of this mount, fresh, put the next arrival above it. */
+static bool may_have_arrived(struct mailbox *mb, struct folder *f, uint32_t uid)
+{
+	uint32_t validity, next = mb_known_next_uid(mb, f, &validity);
+
+	return !next || uid >= next;
+}
+
 /* Finds the message name stands for in f (name NULL: message *uid),
  * refreshing the listing once if it is not there yet, unless it was moved
  * away or deleted through the mount. */
@@ -91,14 +104,17 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 			struct stat *st, uint32_t *uidvalidity)
 {
 	const struct msg *m = NULL;
-	bool hidden = false;
+	bool hidden = false, newer = false;
 	struct listing *l;
 	int err;
 
-	bool newer = false;
-
 	for (int pass = 0; pass < 2 && !m && !hidden && (pass == 0 || newer); pass++) {
-		l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : 1, &err);
+		/* a name is answered from what this mount knows when it fetched
+		 * the listing within dir_cache, even marked stale by its own mv:
+		 * a burst of mv into one folder costs no sync of it per name */
+		l = name ? mb_listing_known(f, pass == 0 ? mb->opt.dir_cache : MB_MISS_REFRESH) : NULL;
+		if (!l)
+			l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : MB_MISS_REFRESH, &err);
 		if (!l)
 			return err;
 		pthread_mutex_lock(&f->lock);
@@ -112,9 +128,11 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 			mb_msg_stat(mb, f->id, m, st);
 		if (m && uidvalidity)
 			*uidvalidity = l->uidvalidity;
-		/* only a UID above what the listing knows can have arrived since:
-		 * any other miss is one (mv's target name, say) without asking */
-		newer = !m && name && names_parse_uid(name, uid) == 0 && *uid > listing_top_uid(l);
+		/* a name missing from a listing fetched within dir_cache is a miss
+		 * (as ls would show it; mv's target name, say), unless its UID is
+		 * at or above where the next arrival can be */
+		newer = !m && name && names_parse_uid(name, uid) == 0 && *uid > listing_top_uid(l) &&
+			may_have_arrived(mb, f, *uid);
 		mb_listing_put(l);
 	}
 	return m ? 0 : -ENOENT;
@@ -163,9 +181,23 @@ bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32
 	return found;
 }
 
+/* The attributes uid of f had in the listing this mount knows, moved away
+ * or not: a message keeps its size and date wherever it goes. */
+static bool known_stat(struct mailbox *mb, struct folder *f, uint32_t uid, struct stat *st)
+{
+	struct listing *l = mb_listing_known(f, MB_ANY_AGE);
+	const struct msg *m = l ? mb_listing_find(l, uid) : NULL;
+
+	if (m)
+		mb_msg_stat(mb, f->id, m, st);
+	mb_listing_put(l);
+	return m != NULL;
+}
+
 int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, struct stat *st)
 {
-	struct stat ignored;
+	struct stat ignored, before;
+	bool moved = false;
 	struct folder *f;
 	int r = -ENOENT;
 
@@ -176,8 +208,21 @@ int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, str
 		f = mb_folder(mb, *id);
 		if (f && !f->noselect && f->server)
 			r = find_message(mb, f, NULL, uid, st ? st : &ignored, NULL);
-		if (r != -ENOENT || !mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
+		if (r != -ENOENT)
 			break;
+		moved = f && st && known_stat(mb, f, *uid, &before);
+		if (!mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
+			break;
+		f = mb_folder(mb, *id);
+		/* moved by this mount: its attributes as its new folder's listing
+		 * knows them, or from where it came (a message never changes),
+		 * rather than a sync of the new folder for a stat */
+		if (moved && f) {
+			if (!known_stat(mb, f, *uid, st))
+				*st = before;
+			r = 0;
+			break;
+		}
 	}
 	if (r == 0 && st)
 		st->st_ino = ino;
