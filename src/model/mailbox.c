@@ -105,12 +105,74 @@ int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, con
 	return 0;
 }
 
+/* ---- the path index: an account of 100,000 folders is looked up by
+ * name without walking them all ---- */
+
+static size_t path_hash(const char *path)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)h;
+}
+
+static void index_insert_locked(struct mailbox *mb, struct folder *f)
+{
+	size_t mask = mb->by_path_cap - 1, i = path_hash(f->path) & mask;
+
+	while (mb->by_path[i])
+		i = (i + 1) & mask;
+	mb->by_path[i] = f->id + 1;
+}
+
+/* Rebuilds the index for at least n folders (load below one half); false
+ * when there is no memory (lookups then walk the folders). */
+static bool index_rebuild_locked(struct mailbox *mb, size_t n)
+{
+	size_t cap = 64;
+	uint32_t *slots;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	slots = calloc(cap, sizeof(*slots));
+	free(mb->by_path);
+	mb->by_path = slots;
+	mb->by_path_cap = slots ? cap : 0;
+	for (size_t i = 0; slots && i < mb->nfolders; i++)
+		index_insert_locked(mb, mb->folders[i]);
+	return slots != NULL;
+}
+
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path)
 {
-	for (size_t i = 0; i < mb->nfolders; i++)
-		if (strcmp(mb->folders[i]->path, path) == 0)
-			return mb->folders[i];
+	if (!mb->by_path_cap) {
+		for (size_t i = 0; i < mb->nfolders; i++)
+			if (strcmp(mb->folders[i]->path, path) == 0)
+				return mb->folders[i];
+		return NULL;
+	}
+	for (size_t mask = mb->by_path_cap - 1, i = path_hash(path) & mask; mb->by_path[i];
+	     i = (i + 1) & mask) {
+		struct folder *f = mb->folders[mb->by_path[i] - 1];
+
+		if (strcmp(f->path, path) == 0)
+			return f;
+	}
 	return NULL;
+}
+
+void mb_reindex_locked(struct mailbox *mb)
+{
+	index_rebuild_locked(mb, mb->nfolders);
+	for (size_t i = 0; i < mb->nfolders; i++)
+		mb->folders[i]->nsub = 0;
+	for (size_t i = 1; i < mb->nfolders; i++) {
+		const struct folder *f = mb->folders[i];
+
+		if (f->present && f->parent < mb->nfolders)
+			mb->folders[f->parent]->nsub++;
+	}
 }
 
 struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path)
@@ -127,8 +189,13 @@ struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path)
 		mb->cap = cap;
 	}
 	f = folder_new((uint32_t)mb->nfolders, path);
-	if (f)
-		mb->folders[mb->nfolders++] = f;
+	if (!f)
+		return NULL;
+	mb->folders[mb->nfolders++] = f;
+	if (2 * mb->nfolders > mb->by_path_cap)
+		index_rebuild_locked(mb, mb->nfolders);
+	else
+		index_insert_locked(mb, f);
 	return f;
 }
 
@@ -197,6 +264,7 @@ void mailbox_free(struct mailbox *mb)
 	for (size_t i = 0; i < mb->nfolders; i++)
 		folder_free(mb->folders[i]);
 	free(mb->folders);
+	free(mb->by_path);
 	for (size_t i = 0; i < mb->nretired; i++)
 		free(mb->retired[i]);
 	free(mb->retired);
@@ -213,11 +281,7 @@ void mailbox_free(struct mailbox *mb)
 
 size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id)
 {
-	size_t n = 0;
-
-	for (size_t i = 1; i < mb->nfolders; i++)
-		n += mb->folders[i]->present && mb->folders[i]->parent == id;
-	return n;
+	return id < mb->nfolders ? mb->folders[id]->nsub : 0;
 }
 
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st)
@@ -314,13 +378,21 @@ int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st)
 
 struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name)
 {
-	for (size_t i = 1; i < mb->nfolders; i++) {
-		struct folder *f = mb->folders[i];
+	const char *dir = parent < mb->nfolders ? mb->folders[parent]->path : NULL;
+	size_t dlen = dir ? strlen(dir) : 0, nlen = strlen(name);
+	char stack[512], *path = dlen + nlen + 2 <= sizeof(stack) ? stack : malloc(dlen + nlen + 2);
+	struct folder *f;
 
-		if (f->present && f->parent == parent && strcmp(f->leaf, name) == 0)
-			return f;
-	}
-	return NULL;
+	if (!dir || !path)
+		return NULL;
+	memcpy(path, dir, dlen);
+	if (dlen)
+		path[dlen++] = '/';
+	memcpy(path + dlen, name, nlen + 1);
+	f = mb_folder_by_path_locked(mb, path);
+	if (path != stack)
+		free(path);
+	return f && f->present && f->parent == parent ? f : NULL;
 }
 
 static int lookup_subfolder(struct mailbox *mb, uint32_t parent, const char *name, struct stat *st)

@@ -205,6 +205,7 @@ static void rename_in_model(struct mailbox *mb, struct folder *f, uint32_t new_p
 		free(server);
 	}
 	f->parent = new_parent;
+	mb_reindex_locked(mb);
 	pthread_rwlock_unlock(&mb->tree_lock);
 }
 

@@ -63,6 +63,7 @@ struct folder {
 	atomic_bool noselect;
 	bool present;     /* in the last LIST (or an ancestor of one); tree_lock */
 	unsigned special; /* IMAP_LIST_TRASH etc. from LIST; tree_lock */
+	uint32_t nsub;    /* present subfolders (mb_recount_locked); tree_lock */
 
 	/* Protects the fields below.  Second in the model's order: taken
 	 * under tree_lock or alone; nothing of the model's is taken inside
@@ -113,6 +114,8 @@ struct mailbox {
 	pthread_rwlock_t tree_lock;
 	struct folder **folders; /* index = folder id; never shrinks */
 	size_t nfolders, cap;
+	uint32_t *by_path; /* open-addressed hash of paths: folder id + 1, 0 empty */
+	size_t by_path_cap;
 
 	atomic_char delim; /* the server's hierarchy delimiter */
 
@@ -239,6 +242,9 @@ struct folder *mb_folder(struct mailbox *mb, uint32_t id);
 struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id);
 struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name);
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
+/* After folders were added, renamed, or came and went (tree_lock held for
+ * writing): the path index and the subfolder counts follow. */
+void mb_reindex_locked(struct mailbox *mb);
 size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
 /* A new folder at path (its parents are the caller's), or NULL; tree_lock
  * held for writing. */

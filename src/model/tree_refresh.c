@@ -222,6 +222,7 @@ static int list_and_apply(struct mailbox *mb, bool first)
 	}
 	for (size_t i = 0; i < lr.n; i++)
 		apply_listed_locked(mb, &lr.v[i]);
+	mb_reindex_locked(mb);
 	/* a folder that went may come back re-created: ask before serving it */
 	for (size_t i = 1; was && i < nwas; i++)
 		if (was[i] && !mb->folders[i]->present)
