@@ -92,6 +92,10 @@ typedef void imap_meta_cb(const struct imap_meta *meta, void *ctx);
  * one-line, user-facing reason into err. */
 int imap_open(const struct imap_account *acct, struct imap_session **out, char *err, size_t errlen);
 
+/* Ends every network wait of every session at once, and from then on:
+ * for a daemon on its way out while something waits on a frozen server. */
+void imap_abort_waits(void);
+
 /* Closes the session.  LOGOUT is sent only to a healthy session; a dead one is
  * torn down without a word so the close never blocks on a dead peer. */
 void imap_close(struct imap_session *s);

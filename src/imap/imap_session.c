@@ -500,6 +500,11 @@ fail:
 	return r < 0 ? r : -EIO;
 }
 
+void imap_abort_waits(void)
+{
+	tls_abort_waits();
+}
+
 void imap_close(struct imap_session *s)
 {
 	if (!s)

@@ -6,6 +6,7 @@
  * Locks: pool.lock (src/README, "Locks"); nothing is taken while it is
  * held, and it is never held across network I/O. */
 #include "pool.h"
+#include "util/deadline.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -16,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define BACKOFF_FIRST 1 /* seconds before the first reconnection attempt */
+#define BACKOFF_FIRST 1   /* seconds before the first reconnection attempt */
+#define STOP_WAIT_MS 2000 /* how long an unmount waits for a connection attempt */
 #define BACKOFF_MAX 60
 
 struct slot {
@@ -31,10 +33,12 @@ struct pool {
 	pthread_cond_t idle;   /* signalled when a slot is checked in */
 	pthread_cond_t health; /* signalled when `down` changes or on stop */
 
-	bool down;                    /* the server cannot be reached */
-	time_t down_since;            /* wall clock, for .status */
-	struct timespec next_attempt; /* monotonic */
-	int backoff;                  /* seconds until the attempt after next */
+	bool down;
+	bool reconnecting;
+	/* the reconnector is opening a session (no lock held) */ /* the server cannot be reached */
+	time_t down_since;                                        /* wall clock, for .status */
+	struct timespec next_attempt;                             /* monotonic */
+	int backoff;                                              /* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
 	bool started;          /* with reconnector: pool_start's and */
@@ -315,6 +319,14 @@ static void adopt(struct pool *p, struct imap_session *s)
 	imap_close(s);
 }
 
+static void set_reconnecting(struct pool *p, bool on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->reconnecting = on;
+	pthread_cond_broadcast(&p->health);
+	pthread_mutex_unlock(&p->lock);
+}
+
 /* Slots without a session, checked under the lock. */
 static int empty_slots(struct pool *p)
 {
@@ -335,14 +347,18 @@ static void warm_up(struct pool *p)
 	for (int n = empty_slots(p); n > 0 && !pool_is_down(p); n--) {
 		struct imap_session *s = NULL;
 		char err[512];
+		int r;
 
 		pthread_mutex_lock(&p->lock);
 		if (p->stopping) {
 			pthread_mutex_unlock(&p->lock);
 			return;
 		}
+		p->reconnecting = true;
 		pthread_mutex_unlock(&p->lock);
-		if (imap_open(p->acct, &s, err, sizeof(err)) < 0) {
+		r = imap_open(p->acct, &s, err, sizeof(err));
+		set_reconnecting(p, false);
+		if (r < 0) {
 			log_info("opening a spare IMAP session: %s (later, when needed)", err);
 			return;
 		}
@@ -370,8 +386,10 @@ static void *reconnect_loop(void *arg)
 			continue;
 		}
 		p->attempts++;
+		p->reconnecting = true;
 		pthread_mutex_unlock(&p->lock);
 		r = imap_open(p->acct, &s, err, sizeof(err));
+		set_reconnecting(p, false);
 		if (r == 0) {
 			adopt(p, s);
 			mark_up(p);
@@ -398,11 +416,22 @@ int pool_start(struct pool *p)
 
 void pool_stop(struct pool *p)
 {
+	struct timespec until;
+
 	if (!p->started)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->health);
+	/* the reconnector may be opening a session on a frozen server: after a
+	 * moment, every wait is ended rather than the unmount held for it */
+	deadline_in(&until, p->down ? 0 : STOP_WAIT_MS);
+	while (p->reconnecting && deadline_wait(&p->health, &p->lock, &until))
+		;
+	if (p->reconnecting) {
+		log_warn("a connection attempt is still under way: giving it up");
+		imap_abort_waits();
+	}
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->reconnector, NULL);
 	p->started = false;

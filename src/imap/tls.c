@@ -53,12 +53,42 @@ static int timeout_ms(mailstream_low *low)
 	return (int)(s > 0 ? s * 1000 : 30000);
 }
 
+/* Every wait of every stream also watches this pipe: a byte in it (never
+ * read back) ends them all, at once and from then on (tls_abort_waits). */
+static int abort_pipe[2] = { -1, -1 };
+static pthread_once_t abort_once = PTHREAD_ONCE_INIT;
+
+static void abort_pipe_init(void)
+{
+	if (pipe(abort_pipe) == 0) {
+		fcntl(abort_pipe[0], F_SETFD, FD_CLOEXEC);
+		fcntl(abort_pipe[1], F_SETFD, FD_CLOEXEC);
+		fcntl(abort_pipe[1], F_SETFL, O_NONBLOCK);
+	}
+}
+
+static int abort_fd(void)
+{
+	pthread_once(&abort_once, abort_pipe_init);
+	return abort_pipe[0];
+}
+
+void tls_abort_waits(void)
+{
+	char c = 1;
+
+	pthread_once(&abort_once, abort_pipe_init);
+	if (abort_pipe[1] >= 0 && write(abort_pipe[1], &c, 1) < 0)
+		log_warn("cannot end the network waits: %s", strerror(errno));
+}
+
 /* Waits for fd readiness or cancellation; 0 when ready, -1 otherwise. */
 static int wait_fd(struct stream *st, short events, int ms)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = st->fd, .events = events },
 		{ .fd = st->cancel_pipe[0], .events = POLLIN },
+		{ .fd = abort_fd(), .events = POLLIN },
 	};
 
 	for (;;) {
@@ -69,7 +99,7 @@ static int wait_fd(struct stream *st, short events, int ms)
 			st->timed_out = true;
 			return -1;
 		}
-		r = poll(pfd, 2, left < ms ? (int)left : ms);
+		r = poll(pfd, 3, left < ms ? (int)left : ms);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -77,7 +107,7 @@ static int wait_fd(struct stream *st, short events, int ms)
 			st->timed_out = true;
 		if (r <= 0)
 			return -1;
-		if (pfd[1].revents)
+		if (pfd[1].revents || pfd[2].revents)
 			return -1;
 		return 0;
 	}
@@ -247,7 +277,7 @@ static void set_socket_options(int fd)
 /* Non-blocking connect bounded by ms; 0 or an errno value. */
 static int connect_one(int fd, const struct addrinfo *ai, int ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct pollfd pfd[2] = { { .fd = fd, .events = POLLOUT }, { .fd = abort_fd(), .events = POLLIN } };
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 
@@ -255,7 +285,7 @@ static int connect_one(int fd, const struct addrinfo *ai, int ms)
 		return 0;
 	if (errno != EINPROGRESS)
 		return errno;
-	if (poll(&pfd, 1, ms) <= 0)
+	if (poll(pfd, 2, ms) <= 0 || pfd[1].revents)
 		return ETIMEDOUT;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		return errno;

@@ -20,6 +20,10 @@ SSL_CTX *tls_ctx_new(const char *ca_file, bool verify, char *err, size_t errlen)
  * timeout_s seconds.  Returns a non-blocking socket fd or -1 with err set. */
 int tls_tcp_connect(const char *host, uint16_t port, int timeout_s, char *err, size_t errlen);
 
+/* Ends every network wait of every stream, now and from then on (the
+ * daemon is on its way out and something still waits on a frozen server). */
+void tls_abort_waits(void);
+
 /* Wraps fd in a stream driver.  With ctx == NULL the stream is plain TCP;
  * otherwise a TLS handshake (SNI and host name check against host) runs
  * first, within handshake_s seconds in all (0: no bound but the waits').
