@@ -20,8 +20,9 @@ enum outcome {
 	OUTCOME_COMPLETED,
 	OUTCOME_ROLLED_BACK,
 	OUTCOME_HALF,
-	OUTCOME_GONE,  /* neither in the source nor arrived in the destination */
-	OUTCOME_STALE, /* a folder's UIDVALIDITY changed (re-created) */
+	OUTCOME_GONE,    /* neither in the source nor arrived in the destination */
+	OUTCOME_STALE,   /* a folder's UIDVALIDITY changed (re-created) */
+	OUTCOME_REFUSED, /* the server refuses what would finish it */
 };
 
 struct changes {
@@ -101,7 +102,8 @@ struct resolve_job {
 	bool undo; /* a refused step: a half-done move goes back */
 	enum outcome outcome;
 	uint32_t new_uid;
-	int err; /* of a finishing step that failed */
+	int err;      /* of a finishing step that failed */
+	bool refused; /* ... because the server said no (the session lives) */
 };
 
 struct arrival_scan {
@@ -185,10 +187,17 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 	}
 	if ((in_src = present(s, e->src_uid, &info)) < 0)
 		return in_src;
-	if (!e->dest) { /* a delete for good: do it (again) */
+	if (!e->dest) { /* a delete for good: done, or (its connection lost) done now */
 		imap_message_info_free(&info);
-		job->outcome = OUTCOME_COMPLETED;
-		return in_src ? imap_delete_message(s, e->src_uid) : 0;
+		job->outcome = !in_src     ? OUTCOME_COMPLETED
+			       : job->undo ? OUTCOME_ROLLED_BACK
+					   : OUTCOME_UNKNOWN;
+		if (job->outcome == OUTCOME_UNKNOWN) {
+			job->err = imap_delete_message(s, e->src_uid);
+			job->refused = job->err && !imap_dead(s);
+			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_COMPLETED;
+		}
+		return 0;
 	}
 	if ((r = select_checked(s, e->dest, e->dest_validity)) != 0 ||
 	    (r = find_arrival(s, e, &job->new_uid)) < 0) {
@@ -214,6 +223,7 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 		} else {
 			job->outcome = r == 1 ? OUTCOME_STALE : OUTCOME_UNKNOWN;
 		}
+		job->refused = job->err && !imap_dead(s);
 	}
 	imap_message_info_free(&info);
 	return r < 0 ? r : 0;
@@ -278,7 +288,9 @@ static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_sta
 	r = apply_flags(s, job->e); /* idempotent: the wanted flags, again */
 	if (r == 0 || r == -ENOENT)
 		job->outcome = r == 0 ? OUTCOME_COMPLETED : OUTCOME_GONE;
-	return r == -ENOENT ? 0 : r;
+	else if (!imap_dead(s))
+		job->outcome = OUTCOME_REFUSED; /* e.g. a keyword the folder does not allow */
+	return r == -ENOENT || job->outcome == OUTCOME_REFUSED ? 0 : r;
 }
 
 /* Asks the server what became of e (finishing or undoing a half-done
@@ -291,6 +303,11 @@ static enum outcome ask(struct mailbox *mb, const struct journal_entry *e, bool 
 					       : resolve_move_fn;
 	int r = pool_run(mb->pool, NULL, 0, fn, &job);
 
+	if (r == 0 && job.refused) {
+		log_warn("the server refuses to finish the %s of %.100s UID %u: %s", journal_op_name(e->op),
+			 e->src ? e->src : e->dest, e->src_uid, strerror(-job.err));
+		return OUTCOME_REFUSED;
+	}
 	if (r < 0 || job.err) {
 		log_warn("cannot find out yet what became of the %s of %s UID %u: %s", journal_op_name(e->op),
 			 e->src ? e->src : e->dest, e->src_uid, strerror(r < 0 ? -r : -job.err));
@@ -322,6 +339,18 @@ static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outc
 	case OUTCOME_ROLLED_BACK:
 		journal_done(mb->journal, e->id);
 		return refused < 0 ? refused : -EIO;
+	case OUTCOME_REFUSED:
+		if (e->op == JOURNAL_FLAGS) {
+			journal_done(mb->journal, e->id);
+			return refused < 0 ? refused : -EPERM;
+		}
+		log_warn("the %s of %.100s UID %u (to %.100s) is left as the server has it (see "
+			 "unresolved.txt)",
+			 journal_op_name(e->op), e->src ? e->src : "-", e->src_uid, e->dest ? e->dest : "-");
+		journal_park(mb->journal, e->id,
+			     "the server refuses the command that would finish or undo it: the message is "
+			     "left as the server has it (in the source, and maybe in the destination too)");
+		return -EIO;
 	case OUTCOME_GONE:
 	case OUTCOME_STALE:
 		if (e->op == JOURNAL_FLAGS) { /* no mail at stake: nothing to keep */

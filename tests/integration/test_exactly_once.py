@@ -449,3 +449,37 @@ def test_copy_fallback_refused_step(scratch_dovecot_nomove, fault_proxy, scratch
     assert [r["sha"] for r in in_src] == [msg["sha"]] and not in_dst, (in_src, in_dst)
     assert "\\Deleted" not in in_src[0]["flags"], in_src[0]["flags"]
     assert "\\Flagged" in in_src[0]["flags"], in_src[0]["flags"]
+
+
+# -- 5. a refusal is final: nothing left pending ---------------------------------------
+
+@pytest.mark.deadline(120)
+def test_refused_flag_change_is_not_kept(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    """The server refuses the STORE of a flag change, and again when imapfs
+    checks: setxattr fails (EPERM from the code CANNOT), the message keeps
+    its flags, and the journal holds nothing that would retry it."""
+    server = scratch_server()
+    token = wh.unique("x5")
+    folder = token + "-F"
+    msg = wh.make_msg(token, 0)
+    m = server.connect()
+    try:
+        wh.seed(m, folder, [msg], flags=["\\Seen"])
+    finally:
+        m.logout()
+    port, log = fault_proxy(server.env["IMAP_PORT"], cut_on="STORE", cut_when="refuse", cut_count=2)
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=5",
+            "cache_dir=" + str(tmp_path / "cache-flags")]
+    mnt = scratch_mounter(server, url=url, opts=opts)
+    d = helpers.folder_path(mnt.path, folder)
+    with pytest.raises(OSError) as ei:
+        os.setxattr(os.path.join(d, os.listdir(d)[0]), "user.imap.flags", b"\\Flagged")
+    assert ei.value.errno == errno.EPERM, ei.value
+    assert helpers.read_text(log).count("REFUSED") == 2
+    wait_settled(mnt, 10)
+    m = server.connect()
+    try:
+        assert wh.folder_contents(m, folder)[0]["flags"] == ["\\Seen"]
+    finally:
+        m.logout()
