@@ -1,0 +1,113 @@
+"""Round trips (README: Performance, "Real networks"): on a distant server
+each command imapfs sends beyond what the work needs costs a round trip.
+These tests count the commands on the wire (plain IMAP through
+scripts/fault-proxy.py, which logs every command line) for work whose
+ideal is known:
+  - mv of several messages into a listed folder: one UID MOVE each, and no
+    SELECT, STATUS or LIST between them;
+  - cat of every message of a listed folder: the first pass asks for the
+    first messages in one UID FETCH, the first one included;
+  - a fresh mount opens its spare sessions by itself (a first parallel read
+    does not pay for TCP, TLS and LOGIN)."""
+
+import os
+import re
+import subprocess
+import time
+
+import helpers
+import live_helpers as lh
+import write_helpers as wh
+
+
+def proxied(server, fault_proxy, scratch_mounter, tmp_path, extra=()):
+    port, log = fault_proxy(server.env["IMAP_PORT"])
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=10",
+            "cache_dir=" + str(tmp_path / "cache-rt")] + list(extra)
+    return scratch_mounter(server, url=url, opts=opts), log
+
+
+def commands_after(log, mark):
+    """Command words ("UID MOVE", "SELECT", ...) the client sent after the
+    log grew past mark, in order."""
+    text = helpers.read_text(log)[mark:]
+    out = []
+    for m in re.finditer(r"#\d+ C: \S+ ((?:UID )?[A-Z]+)", text):
+        out.append(m.group(1))
+    return out
+
+
+def log_size(log):
+    return len(helpers.read_text(log))
+
+
+def settle(mnt, log, quiet=0.5, timeout=15):
+    """Waits until the mount sent nothing for `quiet` seconds (spare
+    sessions opened, IDLE started)."""
+    deadline = time.monotonic() + timeout
+    last, since = log_size(log), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = log_size(log)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError("the mount never went quiet")
+
+
+def test_mv_burst_is_one_move_each(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    server = scratch_server()
+    token = wh.unique("rt1")
+    msgs = [wh.make_msg(token, i) for i in range(8)]
+    m = server.connect()
+    try:
+        wh.seed(m, token + "-A", msgs)
+        wh.create_folder(m, token + "-B")
+    finally:
+        m.logout()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    os.listdir(b)
+    settle(mnt, log)
+    mark = log_size(log)
+    r = subprocess.run(["mv"] + [os.path.join(a, n) for n in names] + [b + "/"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    sent = [c for c in commands_after(log, mark) if c not in ("IDLE", "DONE", "NOOP")]
+    assert sent == ["UID MOVE"] * len(names), sent
+    assert wh.wait_once(server, msgs, [token + "-A", token + "-B"], allowed=[token + "-B"]) == []
+
+
+def test_cat_of_a_folder_starts_with_one_fetch(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    server = scratch_server()
+    token = wh.unique("rt2")
+    msgs = [wh.make_msg(token, i, size=3000) for i in range(6)]
+    m = server.connect()
+    try:
+        wh.seed(m, token + "-C", msgs)
+    finally:
+        m.logout()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, token + "-C")
+    names = sorted(os.listdir(d))
+    settle(mnt, log)
+    mark = log_size(log)
+    for n in names:
+        with open(os.path.join(d, n), "rb") as f:
+            f.read()
+    fetches = [c for c in commands_after(log, mark) if c == "UID FETCH"]
+    assert fetches == ["UID FETCH"], "cat of 6 small messages sent %s" % fetches
+    text = helpers.read_text(log)[mark:]
+    assert re.search(r"UID FETCH 1,2,3,4,5,6 ", text), text[-2000:]
+
+
+def test_spare_sessions_opened_after_mount(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    server = scratch_server()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path, extra=["connections=3"])
+    settle(mnt, log)
+    st = lh.read_status(mnt.path)
+    idle = [c for c in st["text"].splitlines() if c.startswith("connection ") and " idle" in c]
+    assert len(idle) == 3, st["text"]
