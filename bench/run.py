@@ -676,7 +676,16 @@ class Relay:
                 "--max-seconds", str(int(max_seconds))] + [str(p) for p in ports]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.errf, start_new_session=True)
-        deadline = time.monotonic() + 15
+        line = self.read_line(15)
+        words = line.split()
+        if len(words) != len(ports) + 1 or words[0] != b"ports":
+            self.stop()
+            raise BenchError("the relay did not start: %r" % line)
+        self.ports = [int(w) for w in words[1:]]
+
+    def read_line(self, limit_s):
+        """One line the relay prints, waiting at most limit_s."""
+        deadline = time.monotonic() + limit_s
         line = b""
         while time.monotonic() < deadline and not line.endswith(b"\n"):
             r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
@@ -685,11 +694,7 @@ class Relay:
                 if not c:
                     break
                 line += c
-        words = line.split()
-        if len(words) != len(ports) + 1 or words[0] != b"ports":
-            self.stop()
-            raise BenchError("the relay did not start: %r" % line)
-        self.ports = [int(w) for w in words[1:]]
+        return line
 
     def down_bytes(self):
         """Bytes relayed from the server to the clients so far."""
@@ -713,15 +718,7 @@ class Relay:
         """(bytes up, bytes down) relayed so far."""
         self.proc.stdin.write(b"stats\n")
         self.proc.stdin.flush()
-        line = b""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not line.endswith(b"\n"):
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                c = os.read(self.proc.stdout.fileno(), 256)
-                if not c:
-                    break
-                line += c
+        line = self.read_line(10)
         words = line.split()
         if len(words) != 3 or words[0] != b"stats":
             raise BenchError("the relay did not answer stats: %r" % line)
