@@ -81,8 +81,14 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 	else
 		r = mailimap_select(s->imap, mbox);
 	if (r == MAILIMAP_ERROR_SELECT) {
+		const char *code = imap_response_code(s);
+		int err = imap_refusal_errno(code, imap_server_text(s));
+
 		log_warn("session %u: SELECT %.200s refused: %.200s", s->id, mbox, imap_server_text(s));
-		return -ENOENT;
+		/* a folder in use or a server in trouble ([INUSE],
+		 * [UNAVAILABLE]) is no folder gone: a change being resolved
+		 * must wait, not be given up; a bare NO still means gone */
+		return err == -EIO && !code ? -ENOENT : err;
 	}
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_map_error(s, r, "SELECT");

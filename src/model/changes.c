@@ -57,14 +57,17 @@ static bool claim_locked(struct changes *c, uint64_t id)
 	return true;
 }
 
-/* Claims entry id for this thread; false when another has it. */
+/* Claims pending entry id for this thread; false when another has it, or
+ * when it is no longer pending: a copy of the pending list goes out of date
+ * while its first entries are worked on, and an entry its own thread has
+ * concluded meanwhile (a cp told it succeeded) must not be resolved again. */
 static bool claim(struct mailbox *mb, uint64_t id)
 {
 	struct changes *c = state_of(mb);
 	bool ok;
 
 	pthread_mutex_lock(&c->lock);
-	ok = claim_locked(c, id);
+	ok = journal_is_pending(mb->journal, id) && claim_locked(c, id);
 	pthread_mutex_unlock(&c->lock);
 	return ok;
 }
@@ -155,20 +158,40 @@ static int select_checked(struct imap_session *s, const char *folder, uint32_t v
 	return validity && st.uidvalidity != validity;
 }
 
-/* The half-done move, undone: the copy in dest goes, the source keeps no
- * \Deleted (the COPY fallback may have set it before its EXPUNGE failed). */
-static int undo_half(struct imap_session *s, const struct journal_entry *e, uint32_t copy,
-		     const struct imap_message_info *src)
+/* The source (selected) keeps no \Deleted: the COPY fallback may have set
+ * it before its EXPUNGE failed. */
+static int clear_deleted(struct imap_session *s, uint32_t uid, const struct imap_message_info *src)
 {
 	struct flag_set keep = { .system = src->system_flags & ~(unsigned)IMAP_FLAG_DELETED,
 				 .keywords = src->keywords,
 				 .nkeywords = src->nkeywords };
-	int r = imap_delete_message(s, copy);
 
-	if (r == 0 && select_checked(s, e->src, e->src_validity) == 0 &&
-	    (src->system_flags & IMAP_FLAG_DELETED))
-		r = imap_store_flags(s, e->src_uid, &keep, false);
-	return r;
+	return src->system_flags & IMAP_FLAG_DELETED ? imap_store_flags(s, uid, &keep, false) : 0;
+}
+
+/* A folder that cannot be selected as it was recorded: -errno (-ESTALE
+ * when it was re-created or deleted). */
+static int select_same(struct imap_session *s, const char *folder, uint32_t validity)
+{
+	int r = select_checked(s, folder, validity);
+
+	return r == 1 ? -ESTALE : r;
+}
+
+/* The half-done move, undone: the source first loses its \Deleted, then
+ * the copy in dest goes -- in this order, a step that fails leaves the
+ * move half done (both copies, none marked), to be undone again later;
+ * the other order could leave one copy, marked for any client's EXPUNGE. */
+static int undo_half(struct imap_session *s, const struct journal_entry *e, uint32_t copy,
+		     const struct imap_message_info *src)
+{
+	int r = select_same(s, e->src, e->src_validity);
+
+	if (r == 0)
+		r = clear_deleted(s, e->src_uid, src);
+	if (r == 0)
+		r = select_same(s, e->dest, e->dest_validity);
+	return r < 0 ? r : imap_delete_message(s, copy);
 }
 
 static int resolve_move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
@@ -187,16 +210,23 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 	}
 	if ((in_src = present(s, e->src_uid, &info)) < 0)
 		return in_src;
-	if (!e->dest) { /* a delete for good: done, or (its connection lost) done now */
-		imap_message_info_free(&info);
-		job->outcome = !in_src     ? OUTCOME_COMPLETED
-			       : job->undo ? OUTCOME_ROLLED_BACK
-					   : OUTCOME_UNKNOWN;
-		if (job->outcome == OUTCOME_UNKNOWN) {
-			job->err = imap_delete_message(s, e->src_uid);
+	if (!e->dest) {
+		/* a delete for good is STORE +\Deleted, then UID EXPUNGE: gone
+		 * is done, unmarked is not done (as a move found rolled back:
+		 * not sent again unless its caller still waits), marked is
+		 * half done -- finished, or unmarked when the server refused
+		 * the EXPUNGE */
+		if (!in_src || !(info.system_flags & IMAP_FLAG_DELETED)) {
+			job->outcome = in_src ? OUTCOME_ROLLED_BACK : OUTCOME_COMPLETED;
+		} else {
+			job->err = job->undo ? clear_deleted(s, e->src_uid, &info)
+					     : imap_delete_message(s, e->src_uid);
 			job->refused = job->err && !imap_dead(s);
-			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_COMPLETED;
+			job->outcome = job->err    ? OUTCOME_UNKNOWN
+				       : job->undo ? OUTCOME_ROLLED_BACK
+						   : OUTCOME_COMPLETED;
 		}
+		imap_message_info_free(&info);
 		return 0;
 	}
 	if ((r = select_checked(s, e->dest, e->dest_validity)) != 0 ||
@@ -334,8 +364,10 @@ static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outc
 {
 	switch (o) {
 	case OUTCOME_COMPLETED:
-		journal_done(mb->journal, e->id);
-		return 0;
+		/* not forgotten on disk, the entry stays pending, and a pending
+		 * APPEND is taken back by the resolver: the caller must hear
+		 * that it failed (a move found done again is only forgotten) */
+		return journal_done(mb->journal, e->id) < 0 ? -EIO : 0;
 	case OUTCOME_ROLLED_BACK:
 		journal_done(mb->journal, e->id);
 		return refused < 0 ? refused : -EIO;
@@ -446,6 +478,58 @@ static int send_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	return r;
 }
 
+static bool touches(const struct journal_entry *e, const char *folder)
+{
+	return !folder || (e->src && strcmp(e->src, folder) == 0) ||
+	       (e->dest && strcmp(e->dest, folder) == 0);
+}
+
+static bool busy(struct mailbox *mb, uint64_t id)
+{
+	struct changes *c = state_of(mb);
+	bool found = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < BUSY_MAX && !found; i++)
+		found = c->busy[i] == id;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+/* An earlier change to e's folders left pending is resolved before e is
+ * sent: resolved later, it could take e's message for its own (a cp
+ * retried after a failed one has the same size and date), and a move
+ * found half done would be finished or undone against the wrong copy.
+ * -EIO while one cannot be resolved; changes other threads are sending
+ * now (busy) are theirs to resolve. */
+static int settle_first(struct mailbox *mb, const struct journal_entry *e)
+{
+	const char *folders[2] = { e->src, e->dest };
+	struct journal_entry *v;
+	const char *stuck = NULL;
+	size_t n;
+
+	if (!mb->journal || journal_count(mb->journal) == 0)
+		return 0;
+	for (int k = 0; k < 2; k++)
+		if (folders[k])
+			changes_settle(mb, folders[k]);
+	if (journal_pending(mb->journal, &v, &n) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		for (int k = 0; k < 2 && !stuck; k++)
+			if (folders[k] && touches(&v[i], folders[k]) && !busy(mb, v[i].id))
+				stuck = folders[k];
+		journal_entry_free(&v[i]);
+	}
+	free(v);
+	if (stuck)
+		log_warn("an earlier change to %.100s is not resolved yet: not sending another there "
+			 "until it is",
+			 stuck);
+	return stuck ? -EIO : 0;
+}
+
 /* Sends e; unless it plainly succeeded, resolves it.  A change whose
  * connection died and that turns out not done is sent once more. */
 static int send_and_resolve(struct mailbox *mb, struct send_job *job)
@@ -454,7 +538,11 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 	const char *folder = e->op == JOURNAL_APPEND ? NULL : e->src;
 	enum outcome o = OUTCOME_UNKNOWN;
 	uint32_t new_uid = 0;
-	int r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+	int r = settle_first(mb, e);
+
+	if (r < 0)
+		return r;
+	r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
 
 	if (r < 0 && !job->recorded && job->died) {
 		job->died = false; /* lost before anything was sent */
@@ -536,12 +624,6 @@ int changes_append(struct mailbox *mb, const struct change_dest *dest, const cha
 }
 
 /* ---- pending entries ---- */
-
-static bool touches(const struct journal_entry *e, const char *folder)
-{
-	return !folder || (e->src && strcmp(e->src, folder) == 0) ||
-	       (e->dest && strcmp(e->dest, folder) == 0);
-}
 
 /* An entry found pending (an earlier mount, or a call that could not
  * learn its outcome): whoever asked has had an answer, so nothing is sent

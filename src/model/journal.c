@@ -513,6 +513,16 @@ size_t journal_count(struct journal *j)
 	return n;
 }
 
+bool journal_is_pending(struct journal *j, uint64_t id)
+{
+	bool pending;
+
+	pthread_mutex_lock(&j->lock);
+	pending = find_locked(j, id) != NULL;
+	pthread_mutex_unlock(&j->lock);
+	return pending;
+}
+
 int journal_open_staged(struct journal *j, const char *name)
 {
 	return files_open_at(j->dirfd, name);

@@ -21,8 +21,10 @@
 
 /* ---- moving and deleting messages ---- */
 
-/* What the listing knows of uid in f: enough to recognise it later. */
-static void identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
+/* What the listing knows of uid in f: enough to recognise it later.
+ * false when the listing does not have it (then its arrival could not be
+ * told from a rolled-back change: it is not changed). */
+static bool identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
 		     struct change_msg *m)
 {
 	int err;
@@ -37,6 +39,7 @@ static void identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_
 	}
 	if (l)
 		mb_listing_put(l);
+	return msg != NULL;
 }
 
 /* Moves message uid of folder f to folder to (NULL: deletes it for good),
@@ -49,7 +52,10 @@ static int change_message(struct mailbox *mb, struct folder *f, uint32_t uid, ui
 	struct change_msg m;
 	int r;
 
-	identity(mb, f, uid, validity, &m);
+	if (!identity(mb, f, uid, validity, &m)) {
+		log_warn("UID %u of %.100s is not in its folder's listing: not changing it", uid, f->path);
+		return -ENOENT;
+	}
 	if (to)
 		dest.next_uid = mb_known_next_uid(mb, to, &dest.validity);
 	r = changes_move(mb, &m, to ? &dest : NULL, new_uid);
