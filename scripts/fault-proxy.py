@@ -3,6 +3,7 @@
 
     scripts/fault-proxy.py TARGET_PORT [--port P] [--cut-on CMD]
                            [--cut-when request|response|refuse] [--cut-count N]
+                           [--refuse-code CODE] [--arm-on CMD]
                            [--log FILE] [--lifetime SECONDS]
 
 Listens on 127.0.0.1 (port P, default: a free one), prints the listening port
@@ -24,6 +25,11 @@ as the first line on stdout, and forwards every connection to
                  (default: response)
 --cut-count N    only the first N matching commands (over all connections)
                  are cut; later ones pass through untouched (default 1)
+--refuse-code C  the response code of a refusal (default CANNOT; e.g.
+                 UNAVAILABLE, INUSE: a server in trouble for a while)
+--arm-on CMD     cut nothing until a client command CMD has passed (over
+                 all connections; for a second proxy behind a first, that
+                 cuts at a later step than the first)
 --log FILE       log the conversation ("C: " client lines, "S: " server
                  lines, literals as "{N bytes}", "CUT ..." events)
 --lifetime S     exit after S seconds (default 300)
@@ -65,18 +71,23 @@ class Log:
 class State:
     """Shared over all connections: how many cuts are left."""
 
-    def __init__(self, cut_on, cut_when, cut_count):
+    def __init__(self, cut_on, cut_when, cut_count, refuse_code="CANNOT", arm_on=None):
         self.cut_on = cut_on.upper().encode() if cut_on else None
         self.cut_when = cut_when
         self.left = cut_count
+        self.refuse_code = refuse_code.encode()
+        self.arm_on = arm_on.upper().encode() if arm_on else None
+        self.armed = not arm_on
         self.lock = threading.Lock()
 
     def take(self, cmd):
-        """True if a command with word `cmd` is to be cut (uses one cut)."""
-        if not self.cut_on or cmd.upper() != self.cut_on:
-            return False
+        """True if a command with word `cmd` is to be cut (uses one cut);
+        a command with the --arm-on word arms the cuts after it."""
         with self.lock:
-            if self.left <= 0:
+            hit = self.armed and self.cut_on is not None and cmd.upper() == self.cut_on
+            if self.arm_on is not None and cmd.upper() == self.arm_on:
+                self.armed = True
+            if not hit or self.left <= 0:
                 return False
             self.left -= 1
             return True
@@ -201,7 +212,8 @@ class Relay:
                                 if out:
                                     self.s.sendall(b"".join(out))
                                     out = []
-                                self.c.sendall(tag + b" NO [CANNOT] refused by the fault proxy\r\n")
+                                self.c.sendall(tag + b" NO [" + self.state.refuse_code +
+                                              b"] refused by the fault proxy\r\n")
                                 self.log(self.cid, "REFUSED %s %s" % (
                                     tag.decode("ascii", "replace"), cmd.decode("ascii", "replace")))
                                 continue
@@ -275,19 +287,22 @@ def main(argv):
     ap.add_argument("--cut-on")
     ap.add_argument("--cut-when", choices=("request", "response", "refuse"), default="response")
     ap.add_argument("--cut-count", type=int, default=1)
+    ap.add_argument("--refuse-code", default="CANNOT")
+    ap.add_argument("--arm-on")
     ap.add_argument("--log")
     ap.add_argument("--lifetime", type=float, default=300)
     a = ap.parse_args(argv)
 
     log = Log(a.log)
-    state = State(a.cut_on, a.cut_when, a.cut_count)
+    state = State(a.cut_on, a.cut_when, a.cut_count, a.refuse_code, a.arm_on)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", a.port))
     ls.listen(64)
     print(ls.getsockname()[1], flush=True)
-    log(0, "listening on %d -> %d, cut-on %s, cut-when %s, cut-count %d" % (
-        ls.getsockname()[1], a.target_port, a.cut_on, a.cut_when, a.cut_count))
+    log(0, "listening on %d -> %d, cut-on %s, cut-when %s, cut-count %d, refuse-code %s, "
+        "arm-on %s" % (ls.getsockname()[1], a.target_port, a.cut_on, a.cut_when, a.cut_count,
+                       a.refuse_code, a.arm_on))
 
     def expire():
         log(0, "lifetime over")

@@ -347,18 +347,22 @@ def scratch_mounter(imapfs_bin, tmp_path):
 @pytest.fixture
 def fault_proxy(tmp_path):
     """fault_proxy(target_port, cut_on=None, cut_when="response", cut_count=1,
-    lifetime=120) -> (port, log path): scripts/fault-proxy.py on 127.0.0.1,
-    stopped after the test."""
+    lifetime=120, refuse_code=None, arm_on=None) -> (port, log path):
+    scripts/fault-proxy.py on 127.0.0.1, stopped after the test."""
     procs = []
 
     def start(target_port, cut_on=None, cut_when="response", cut_count=1,
-              lifetime=120):
+              lifetime=120, refuse_code=None, arm_on=None):
         log = str(tmp_path / ("proxy-%d.log" % len(procs)))
         args = [helpers.PYTHON, os.path.join(helpers.SCRIPTS, "fault-proxy.py"),
                 str(target_port), "--cut-when", cut_when, "--cut-count",
                 str(cut_count), "--lifetime", str(lifetime), "--log", log]
         if cut_on:
             args += ["--cut-on", cut_on]
+        if refuse_code:
+            args += ["--refuse-code", refuse_code]
+        if arm_on:
+            args += ["--arm-on", arm_on]
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         procs.append(p)
         line = p.stdout.readline()

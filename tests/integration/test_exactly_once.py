@@ -483,3 +483,55 @@ def test_refused_flag_change_is_not_kept(scratch_server, fault_proxy, scratch_mo
         assert wh.folder_contents(m, folder)[0]["flags"] == ["\\Seen"]
     finally:
         m.logout()
+
+
+# -- 6. a server in trouble while a change is checked -----------------------------------
+
+@pytest.mark.deadline(120)
+def test_cp_checked_while_server_unavailable(scratch_server, fault_proxy, scratch_mounter,
+                                             tmp_path):
+    """The APPEND of a cp is stored but its answer lost; the SELECT that
+    checks it is then refused NO [UNAVAILABLE] a few times (a server in
+    trouble, not a folder gone).  The cp fails, and a cp of the same
+    message retried at once is not sent while the first is unresolved (it
+    would look the same on the server).  In the end the folder holds as
+    many copies as cp calls succeeded: none is given up on a guess."""
+    server = scratch_server()
+    token = wh.unique("x6")
+    folder = token + "-Cp"
+    msg = wh.make_msg(token, 0)
+    m = server.connect()
+    try:
+        wh.create_folder(m, folder)
+    finally:
+        m.logout()
+    # the server side proxy refuses SELECT once an APPEND has gone by; the
+    # client side one swallows the APPEND's answer and cuts the connection
+    inner, inner_log = fault_proxy(server.env["IMAP_PORT"], cut_on="SELECT", cut_when="refuse",
+                                   cut_count=3, refuse_code="UNAVAILABLE", arm_on="APPEND")
+    outer, outer_log = fault_proxy(inner, cut_on="APPEND", cut_when="response")
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], outer)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=5",
+            "cache_dir=" + str(tmp_path / "cache-unavailable")]
+    mnt = scratch_mounter(server, url=url, opts=opts)
+    d = helpers.folder_path(mnt.path, folder)
+    assert os.listdir(d) == []
+    succeeded = 0
+    for name in ("first.eml", "again.eml"):
+        try:
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(msg["raw"])
+            succeeded += 1
+        except OSError as e:
+            assert e.errno == errno.EIO, e
+    assert "CUT response" in helpers.read_text(outer_log), "the APPEND's answer was not cut"
+    assert "REFUSED" in helpers.read_text(inner_log), "no SELECT was refused"
+    wait_settled(mnt, 60)
+    m = server.connect()
+    try:
+        stored = [r for r in wh.folder_contents(m, folder) if r["sha"] == msg["sha"]]
+    finally:
+        m.logout()
+    assert len(stored) == succeeded, "%d cp succeeded, %d copies stored:\n%s" % (
+        succeeded, len(stored), helpers.read_text(mnt.stderr_path)[-4000:])
+    assert succeeded < 2, "the retried cp was sent while the first was unresolved"
