@@ -217,8 +217,16 @@ void imap_message_info_free(struct imap_message_info *info);
  * other clients' deleted mail).  *new_uid is 0 when the server did not say. */
 int imap_move(struct imap_session *s, uint32_t uid, const char *dest, uint32_t *new_uid);
 
-/* UID STORE FLAGS.SILENT (replace) or +FLAGS.SILENT (add). */
-int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs, bool add);
+/* UID STORE FLAGS.SILENT (replace), +FLAGS.SILENT (add) or -FLAGS.SILENT
+ * (remove).  Adding and removing leave the other flags as they are, also
+ * those another client or session sets meanwhile. */
+enum imap_store_mode {
+	IMAP_STORE_SET,
+	IMAP_STORE_ADD,
+	IMAP_STORE_REMOVE
+};
+int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs,
+		     enum imap_store_mode mode);
 
 /* Deletes one message for good: \Deleted + UID EXPUNGE (UIDPLUS needed,
  * else -EXDEV). */

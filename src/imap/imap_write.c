@@ -138,16 +138,20 @@ fail:
 	return NULL;
 }
 
-int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs, bool add)
+int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs,
+		     enum imap_store_mode mode)
 {
 	struct mailimap_flag_list *fl = flag_list_of(fs);
-	struct mailimap_store_att_flags *att;
+	struct mailimap_store_att_flags *att = NULL;
 	struct mailimap_set *set = uid_set(uid);
 	int r;
 
-	att = fl ? (add ? mailimap_store_att_flags_new_add_flags_silent(fl)
-			: mailimap_store_att_flags_new_set_flags_silent(fl))
-		 : NULL;
+	if (fl && mode == IMAP_STORE_ADD)
+		att = mailimap_store_att_flags_new_add_flags_silent(fl);
+	else if (fl && mode == IMAP_STORE_REMOVE)
+		att = mailimap_store_att_flags_new_remove_flags_silent(fl);
+	else if (fl)
+		att = mailimap_store_att_flags_new_set_flags_silent(fl);
 	if (!att || !set) {
 		if (att)
 			mailimap_store_att_flags_free(att);
@@ -188,7 +192,7 @@ int imap_delete_message(struct imap_session *s, uint32_t uid)
 			 "message)");
 		return -EXDEV;
 	}
-	r = imap_store_flags(s, uid, &deleted, true);
+	r = imap_store_flags(s, uid, &deleted, IMAP_STORE_ADD);
 	return r < 0 ? r : expunge_uid(s, uid);
 }
 

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define RESOLVE_INTERVAL 5 /* seconds between the resolver's rounds */
@@ -162,11 +163,10 @@ static int select_checked(struct imap_session *s, const char *folder, uint32_t v
  * it before its EXPUNGE failed. */
 static int clear_deleted(struct imap_session *s, uint32_t uid, const struct imap_message_info *src)
 {
-	struct flag_set keep = { .system = src->system_flags & ~(unsigned)IMAP_FLAG_DELETED,
-				 .keywords = src->keywords,
-				 .nkeywords = src->nkeywords };
+	struct flag_set deleted = { .system = IMAP_FLAG_DELETED };
 
-	return src->system_flags & IMAP_FLAG_DELETED ? imap_store_flags(s, uid, &keep, false) : 0;
+	return src->system_flags & IMAP_FLAG_DELETED ? imap_store_flags(s, uid, &deleted, IMAP_STORE_REMOVE)
+						     : 0;
 }
 
 /* A folder that cannot be selected as it was recorded: -errno (-ESTALE
@@ -277,12 +277,33 @@ static int resolve_append_fn(struct imap_session *s, const struct imap_folder_st
 	return r;
 }
 
-/* Sets the flags of e->src_uid (selected) to e->text, keeping \Deleted,
- * which belongs to rm.  -ENOENT when the message is gone. */
+/* The keywords of `of` that `in` lacks (pointers into of's, not copies). */
+static size_t keywords_missing(char **out, const struct flag_set *of, char *const *in, size_t nin)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < of->nkeywords; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nin && !found; j++)
+			found = strcasecmp(of->keywords[i], in[j]) == 0;
+		if (!found)
+			out[k++] = of->keywords[i];
+	}
+	return k;
+}
+
+/* Sets the flags of e->src_uid (selected) to e->text, by adding and
+ * removing what differs from the flags it has now -- never by replacing
+ * them all, which would undo what another session does meanwhile (the
+ * \Deleted of an rm between its STORE and its EXPUNGE, another client's
+ * \Answered).  \Deleted belongs to rm: left as it is.  -ENOENT when the
+ * message is gone. */
 static int apply_flags(struct imap_session *s, const struct journal_entry *e)
 {
 	struct imap_message_info info;
-	struct flag_set want;
+	struct flag_set want, have = { 0 }, add = { 0 }, remove = { 0 };
+	bool fetched = false;
 	int r = flags_parse(e->text ? e->text : "", e->text ? strlen(e->text) : 0, &want);
 
 	if (r < 0)
@@ -294,11 +315,31 @@ static int apply_flags(struct imap_session *s, const struct journal_entry *e)
 		}
 	}
 	if (r == 0 && (r = imap_fetch_info(s, e->src_uid, &info)) == 0) {
-		want.system = (want.system & ~(unsigned)IMAP_FLAG_DELETED) |
-			      (info.system_flags & IMAP_FLAG_DELETED);
-		imap_message_info_free(&info);
-		r = imap_store_flags(s, e->src_uid, &want, false);
+		fetched = true;
+		have = (struct flag_set){ .system = info.system_flags,
+					  .keywords = info.keywords,
+					  .nkeywords = info.nkeywords };
+		add.keywords = calloc(want.nkeywords + 1, sizeof(char *));
+		remove.keywords = calloc(info.nkeywords + 1, sizeof(char *));
+		if (!add.keywords || !remove.keywords)
+			r = -ENOMEM;
 	}
+	if (r == 0) {
+		unsigned keep = ~(unsigned)IMAP_FLAG_DELETED;
+
+		add.system = want.system & ~have.system & keep;
+		add.nkeywords = keywords_missing(add.keywords, &want, have.keywords, have.nkeywords);
+		remove.system = have.system & ~want.system & keep;
+		remove.nkeywords = keywords_missing(remove.keywords, &have, want.keywords, want.nkeywords);
+		if (remove.system || remove.nkeywords)
+			r = imap_store_flags(s, e->src_uid, &remove, IMAP_STORE_REMOVE);
+		if (r == 0 && (add.system || add.nkeywords))
+			r = imap_store_flags(s, e->src_uid, &add, IMAP_STORE_ADD);
+	}
+	free(add.keywords);
+	free(remove.keywords);
+	if (fetched)
+		imap_message_info_free(&info);
 	flags_free(&want);
 	return r;
 }
