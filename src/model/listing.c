@@ -191,6 +191,8 @@ int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size,
 {
 	struct listing *l = b->l;
 
+	if (l->count >= LISTING_MAX_MESSAGES)
+		return -EFBIG;
 	if (l->count == b->cap && grow_msgs(b) < 0)
 		return -ENOMEM;
 	if (l->names_len + name_len + 1 > b->names_cap && grow_names(b, l->names_len + name_len + 1) < 0)
