@@ -87,7 +87,8 @@ struct folder {
 	struct known_class *classes; /* message classes derived so far (a ring) */
 	size_t nclasses;
 	/* The lowest UID the next arrival can have, as a SELECT of this mount
-	 * saw it (at next_at) or our own arrivals raised it since: a change
+	 * saw it (at next_at) or our own arrivals raised it since (each only
+	 * when it took that very UID: no gap another client may fill): a change
 	 * journaled within dir_cache of next_at needs no STATUS for it. */
 	uint32_t next_uid, next_validity;
 	struct timespec next_at;
@@ -226,7 +227,8 @@ int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, s
  * ago, stale marks or not (this mount's own changes are in its overlays);
  * else NULL.  Never asks the server. */
 struct listing *mb_listing_known(struct folder *f, double max_age);
-/* A message of ours arrived in f with uid (COPYUID, APPENDUID). */
+/* A message of ours arrived in f with uid (COPYUID, APPENDUID): the next
+ * UID known moves past it when it was that UID. */
 void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid);
 /* UIDVALIDITY and the lowest UID the next arrival in f can have, known
  * without asking the server (0 when not known freshly enough). */
