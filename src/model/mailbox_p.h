@@ -53,7 +53,9 @@ struct known_class {
 /* path and server are read without a lock (pool_run callers, the watcher,
  * prefetch), so they are atomic and a string they held is never freed before
  * unmount: a replaced one goes to mailbox.retired (mb_rename_locked).  A
- * folder is never freed before unmount either. */
+ * folder is never freed before unmount either: a deleted one stays, not
+ * present, with its path (re-created, it gets its id back) until a present
+ * folder takes that path, when its path becomes "" (one owner a path). */
 struct folder {
 	uint32_t id;
 	uint32_t parent;        /* folder id; the root is its own parent; tree_lock */
@@ -243,6 +245,7 @@ struct listing *mb_load_listing(const struct mailbox *mb, const struct folder *f
 struct folder *mb_folder(struct mailbox *mb, uint32_t id);
 struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id);
 struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name);
+/* The present folder at path, else a deleted one that had it, else NULL. */
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
 /* After folders were added, renamed, or came and went (tree_lock held for
  * writing): the path index and the subfolder counts follow. */
@@ -252,8 +255,9 @@ size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
  * held for writing. */
 struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path);
 /* Gives f a new path (and leaf) or server name (either may be NULL: kept);
- * the old strings are retired, not freed.  tree_lock held for writing.
- * -ENOMEM leaves f as it was. */
+ * the old strings are retired, not freed.  A present f takes its new path
+ * from the deleted folders that still hold it (their path becomes "").
+ * tree_lock held for writing.  -ENOMEM leaves f as it was. */
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
