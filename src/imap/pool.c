@@ -31,14 +31,13 @@ struct pool {
 	const struct imap_account *acct;
 	pthread_mutex_t lock;  /* protects down .. stopping, and slots */
 	pthread_cond_t idle;   /* signalled when a slot is checked in */
-	pthread_cond_t health; /* signalled when `down` changes or on stop */
+	pthread_cond_t health; /* signalled when `down` or `reconnecting` changes, or on stop */
 
-	bool down;
-	bool reconnecting;
-	/* the reconnector is opening a session (no lock held) */ /* the server cannot be reached */
-	time_t down_since;                                        /* wall clock, for .status */
-	struct timespec next_attempt;                             /* monotonic */
-	int backoff;                                              /* seconds until the attempt after next */
+	bool down;                    /* the server cannot be reached */
+	bool reconnecting;            /* the reconnector is opening a session (no lock held) */
+	time_t down_since;            /* wall clock, for .status */
+	struct timespec next_attempt; /* monotonic */
+	int backoff;                  /* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
 	bool started;          /* with reconnector: pool_start's and */

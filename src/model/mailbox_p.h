@@ -65,7 +65,7 @@ struct folder {
 	atomic_bool noselect;
 	bool present;     /* in the last LIST (or an ancestor of one); tree_lock */
 	unsigned special; /* IMAP_LIST_TRASH etc. from LIST; tree_lock */
-	uint32_t nsub;    /* present subfolders (mb_recount_locked); tree_lock */
+	uint32_t nsub;    /* present subfolders (counted by mb_reindex_locked); tree_lock */
 
 	/* Protects the fields below.  Second in the model's order: taken
 	 * under tree_lock or alone; nothing of the model's is taken inside
@@ -109,11 +109,12 @@ struct mailbox {
 	gid_t gid;
 	time_t mount_time;
 
-	/* Protects folders, nfolders, cap, retired and each folder's tree
-	 * fields (parent, leaf, present, special).  First in the model's
-	 * order: folder.lock may be taken inside it (read or write), and the
-	 * change hook called (it only queues: notify.lock, a leaf).  Never
-	 * held across I/O. */
+	/* Protects folders, nfolders, cap, by_path, by_path_cap, retired and
+	 * each folder's tree fields (parent, leaf, present, special, nsub; path
+	 * and server are written under it too, and read without it: atomic).
+	 * First in the model's order: folder.lock may be taken inside it (read
+	 * or write), and the change hook called (it only queues: notify.lock, a
+	 * leaf).  Never held across I/O. */
 	pthread_rwlock_t tree_lock;
 	struct folder **folders; /* index = folder id; never shrinks */
 	size_t nfolders, cap;
