@@ -202,6 +202,11 @@ static int messages_fn(struct imap_session *s, const struct imap_folder_state *s
 	struct run *run = ctx;
 
 	(void)st;
+	/* on the retry after a lost session, the heads that came before it
+	 * are done (got_head zeroed them): a 0 would go out as '*' */
+	run->nclaimed = imap_uids_drop_zero(run->claimed, run->nclaimed);
+	if (!run->nclaimed)
+		return 0;
 	if (imap_expect_validity(s, run->job->uidvalidity) < 0)
 		return -ESTALE;
 	return imap_fetch_heads(s, run->claimed, run->nclaimed, CACHE_BLOCK_SIZE, got_head, run);

@@ -153,11 +153,16 @@ int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t h
  * full listing data the parser cannot read). */
 int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx);
 
-/* The first len bytes of each of the messages uids, in one UID FETCH;
- * cb gets each message's bytes (valid during the call). */
+/* The first len bytes of each of the messages uids (none 0: see
+ * imap_uids_drop_zero), in one UID FETCH; cb gets each message's bytes
+ * (valid during the call). */
 typedef void imap_part_cb(uint32_t uid, const char *data, size_t len, void *ctx);
 int imap_fetch_heads(struct imap_session *s, const uint32_t *uids, size_t n, uint32_t len, imap_part_cb *cb,
 		     void *ctx);
+/* Drops the zeros from uids[n] in place, the others keeping their order;
+ * returns how many are left.  No message has UID 0, and libetpan would send
+ * one as '*' (the newest message in the folder).  Pure. */
+size_t imap_uids_drop_zero(uint32_t *uids, size_t n);
 
 /* UID SEARCH ALL: every UID of the selected folder, ascending, malloc'd. */
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);

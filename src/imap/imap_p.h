@@ -15,7 +15,7 @@
  *                                                      -> trace, tls.c,
  *                                                         compress.c
  *   imap_trace.c      the -d log of what a session sends
- *   imap_uidset.c     UID order and UID-set expansion (pure)
+ *   imap_uidset.c     UID order, UID-set expansion, UID 0 weeded out (pure)
  */
 #ifndef IMAPFS_IMAP_P_H
 #define IMAPFS_IMAP_P_H

@@ -1,6 +1,6 @@
-/* imap_uidset.c - owns UID arithmetic with no I/O: the order of UIDs, and
- * the expansion of a UID set a server sent (VANISHED) into the UIDs it
- * names.  Pure functions. */
+/* imap_uidset.c - owns UID arithmetic with no I/O: the order of UIDs, the
+ * expansion of a UID set a server sent (VANISHED) into the UIDs it names,
+ * and the weeding of UID 0 out of a list to send.  Pure functions. */
 #include "imap_p.h"
 
 #include <errno.h>
@@ -11,6 +11,16 @@ int imap_cmp_uid(const void *a, const void *b)
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+size_t imap_uids_drop_zero(uint32_t *uids, size_t n)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (uids[i])
+			uids[out++] = uids[i];
+	return out;
 }
 
 struct uid_vec {

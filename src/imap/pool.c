@@ -31,14 +31,13 @@ struct pool {
 	const struct imap_account *acct;
 	pthread_mutex_t lock;  /* protects down .. stopping, and slots */
 	pthread_cond_t idle;   /* signalled when a slot is checked in */
-	pthread_cond_t health; /* signalled when `down` changes or on stop */
+	pthread_cond_t health; /* signalled when `down` or `reconnecting` changes, or on stop */
 
-	bool down;
-	bool reconnecting;
-	/* the reconnector is opening a session (no lock held) */ /* the server cannot be reached */
-	time_t down_since;                                        /* wall clock, for .status */
-	struct timespec next_attempt;                             /* monotonic */
-	int backoff;                                              /* seconds until the attempt after next */
+	bool down;                    /* the server cannot be reached */
+	bool reconnecting;            /* the reconnector is opening a session (no lock held) */
+	time_t down_since;            /* wall clock, for .status */
+	struct timespec next_attempt; /* monotonic */
+	int backoff;                  /* seconds until the attempt after next */
 	unsigned attempts;
 	bool stopping;
 	bool started;          /* with reconnector: pool_start's and */
@@ -341,28 +340,35 @@ static int empty_slots(struct pool *p)
 
 /* Once mounted, the other sessions are opened ahead of need: on a distant
  * server a session costs several round trips (TCP, TLS, LOGIN, ENABLE),
- * which a first parallel read would otherwise wait for. */
+ * which a first parallel read would otherwise wait for.  The slot being
+ * filled is checked out (busy) while its session opens, and checked in
+ * after (which wakes a waiting request): a request never opens the same
+ * slot meanwhile, which would be one login more than the pool's size and
+ * could be refused by a per-user connection limit. */
 static void warm_up(struct pool *p)
 {
-	for (int n = empty_slots(p); n > 0 && !pool_is_down(p); n--) {
+	for (int n = empty_slots(p); n > 0; n--) {
 		struct imap_session *s = NULL;
 		char err[512];
-		int r;
+		int i, r;
 
 		pthread_mutex_lock(&p->lock);
-		if (p->stopping) {
+		for (i = 0; i < p->nslots && (p->slots[i].busy || p->slots[i].session); i++)
+			;
+		if (p->stopping || p->down || i == p->nslots) {
 			pthread_mutex_unlock(&p->lock);
 			return;
 		}
+		p->slots[i].busy = true;
 		p->reconnecting = true;
 		pthread_mutex_unlock(&p->lock);
 		r = imap_open(p->acct, &s, err, sizeof(err));
 		set_reconnecting(p, false);
+		checkin(p, i, r == 0 ? s : NULL);
 		if (r < 0) {
 			log_info("opening a spare IMAP session: %s (later, when needed)", err);
 			return;
 		}
-		adopt(p, s);
 	}
 }
 

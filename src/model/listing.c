@@ -191,6 +191,8 @@ int listing_builder_push(struct listing_builder *b, uint32_t uid, uint32_t size,
 {
 	struct listing *l = b->l;
 
+	if (l->count >= LISTING_MAX_MESSAGES)
+		return -EFBIG;
 	if (l->count == b->cap && grow_msgs(b) < 0)
 		return -ENOMEM;
 	if (l->names_len + name_len + 1 > b->names_cap && grow_names(b, l->names_len + name_len + 1) < 0)
@@ -269,7 +271,10 @@ struct listing *mb_listing_known(struct folder *f, double max_age)
 void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid)
 {
 	pthread_mutex_lock(&f->lock);
-	if (validity == f->next_validity && uid >= f->next_uid)
+	/* only an arrival at the next UID itself moves it on: above a gap,
+	 * another client's messages may hold the UIDs skipped, and a lookup of
+	 * one must not be answered from a listing that cannot show it */
+	if (validity == f->next_validity && uid == f->next_uid)
 		f->next_uid = uid + 1;
 	pthread_mutex_unlock(&f->lock);
 }

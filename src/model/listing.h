@@ -58,8 +58,16 @@ int listing_cmp_uid(const void *a, const void *b);
  * then goes by UID). */
 void listing_index_names(struct listing *l);
 
+/* The most messages a listing holds (with their names, at most about 3 GB;
+ * the names' offsets stay within 32 bits): a server that claims more, as a
+ * hostile EXISTS can, has the folder's sync fail with EFBIG instead of
+ * memory grow without limit.  A saved listing may hold as many
+ * (LISTING_MAX_COUNT is above it). */
+#define LISTING_MAX_MESSAGES 10000000u
+
 /* Accumulates a new listing while FETCH responses stream in.  Messages come
- * in any order, maybe twice; finish sorts them by UID and drops repeats. */
+ * in any order, maybe twice; finish sorts them by UID and drops repeats.
+ * push fails with -EFBIG past LISTING_MAX_MESSAGES (repeats counted). */
 struct listing_builder {
 	struct listing *l; /* owned until finish */
 	size_t cap, names_cap;

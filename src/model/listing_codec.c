@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* every listing the model builds can be saved and read back */
+_Static_assert(LISTING_MAX_MESSAGES <= LISTING_MAX_COUNT, "a listing of ours is refused when loaded");
+
 /* "1IMFSTL" and the format version, read as a host-order u64 */
 #define LISTING_MAGIC (0x004c5453464d4931ull | (uint64_t)LISTING_FORMAT_VERSION << 56)
 

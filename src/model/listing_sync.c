@@ -62,7 +62,8 @@ struct sync_job {
 	struct listing_builder b; /* a full sync in progress */
 	bool started;
 	bool incremental_failed;       /* fall back to a full sync */
-	uint32_t next;                 /* full sync: next message number to fetch */
+	uint64_t next;                 /* full sync: next message number to fetch (64
+					* bits: after 4294967295 it ends the loop, not wraps) */
 	uint32_t chunk;                /* messages per FETCH now */
 	uint32_t bad;                  /* a message number whose data cannot be parsed */
 	struct imap_folder_state seen; /* what the last SELECT said */
@@ -100,10 +101,14 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 	struct listing_builder *b = &job->b;
 	int r;
 
+	/* each chunk renews the operation's budget: without this bound a
+	 * server claiming billions of messages would fill memory */
+	if (st->exists > LISTING_MAX_MESSAGES)
+		return -EFBIG;
 	if (job->bad && (r = list_bad_message(s, job)) < 0)
 		return r;
 	while (job->next <= st->exists) {
-		uint32_t lo = job->next;
+		uint32_t lo = (uint32_t)job->next;
 		uint32_t hi = st->exists - lo < job->chunk ? st->exists : lo + job->chunk - 1;
 
 		imap_renew_operation(s); /* each chunk is bounded, not the whole folder */
@@ -111,7 +116,7 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 		if (r < 0 && imap_parse_failed(s)) {
 			if (lo == hi) {
 				job->bad = lo;
-				job->next = lo + 1;
+				job->next = (uint64_t)lo + 1;
 			} else {
 				job->chunk = (hi - lo + 1) / 2;
 			}
@@ -121,9 +126,9 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 			return r;
 		if (b->err)
 			return b->err;
-		job->next = hi + 1;
-		if (job->chunk < FETCH_CHUNK)
-			job->chunk *= 2;
+		job->next = (uint64_t)hi + 1;
+		/* back up after a halving, never past FETCH_CHUNK */
+		job->chunk = job->chunk * 2 < FETCH_CHUNK ? job->chunk * 2 : FETCH_CHUNK;
 	}
 	return 0;
 }
@@ -316,6 +321,10 @@ int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, s
 	while (r == SYNC_AGAIN && ++rounds < SYNC_MAX_ROUNDS);
 	if (job.started)
 		listing_builder_abandon(&job.b);
+	if (r == -EFBIG)
+		log_warn("folder %s: the server lists more messages than the %u a listing may hold "
+			 "(EXISTS %u); not listed",
+			 f->path, LISTING_MAX_MESSAGES, job.seen.exists);
 	*result = r == 0 ? job.result : NULL;
 	*seen = job.seen;
 	return r == SYNC_AGAIN ? -EIO : r;

@@ -86,6 +86,8 @@ static void retire_locked(struct mailbox *mb, char *old)
 	mb->retired[mb->nretired++] = old;
 }
 
+static void disown_path_locked(struct mailbox *mb, const struct folder *f);
+
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server)
 {
 	char *p = path ? take_string_locked(mb, path) : NULL;
@@ -99,6 +101,8 @@ int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, con
 	if (p) {
 		retire_locked(mb, atomic_exchange(&f->path, p));
 		f->leaf = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+		if (f->present)
+			disown_path_locked(mb, f);
 	}
 	if (s)
 		retire_locked(mb, atomic_exchange(&f->server, s));
@@ -106,7 +110,13 @@ int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, con
 }
 
 /* ---- the path index: an account of 100,000 folders is looked up by
- * name without walking them all ---- */
+ * name without walking them all ----
+ *
+ * A deleted folder stays in the tree, absent, with its path: re-created, it
+ * gets its id (its inode) back.  A path has one owner: when a present
+ * folder takes a path an absent one still holds (mkdir B, rmdir B, mkdir A,
+ * mv A B), the absent one loses it (disown_path_locked), else the next LIST
+ * could give the deleted folder's id to the renamed one. */
 
 static size_t path_hash(const char *path)
 {
@@ -115,6 +125,13 @@ static size_t path_hash(const char *path)
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
 	return (size_t)h;
+}
+
+/* A folder that lost its path to a present one: it holds the root's "",
+ * which no lookup of a folder asks for, and is left out of the index. */
+static bool path_lost(const struct folder *f)
+{
+	return f->id != 0 && f->path[0] == '\0';
 }
 
 static void index_insert_locked(struct mailbox *mb, struct folder *f)
@@ -140,26 +157,75 @@ static bool index_rebuild_locked(struct mailbox *mb, size_t n)
 	mb->by_path = slots;
 	mb->by_path_cap = slots ? cap : 0;
 	for (size_t i = 0; slots && i < mb->nfolders; i++)
-		index_insert_locked(mb, mb->folders[i]);
+		if (!path_lost(mb->folders[i]))
+			index_insert_locked(mb, mb->folders[i]);
 	return slots != NULL;
+}
+
+/* The folders holding path, one a call (present or not, in no particular
+ * order), *step starting at 0; NULL after the last.  Between a rename and
+ * the rebuild that follows it under the same write lock (mb_reindex_locked)
+ * the index may miss the renamed folder; only disown_path_locked looks
+ * then, and it looks for the others. */
+static struct folder *next_holder_locked(struct mailbox *mb, const char *path, size_t *step)
+{
+	size_t mask, h;
+
+	if (!mb->by_path_cap) {
+		while (*step < mb->nfolders) {
+			struct folder *f = mb->folders[(*step)++];
+
+			if (strcmp(f->path, path) == 0)
+				return f;
+		}
+		return NULL;
+	}
+	mask = mb->by_path_cap - 1;
+	h = path_hash(path);
+	for (;;) {
+		uint32_t slot = mb->by_path[(h + *step) & mask];
+
+		if (!slot)
+			return NULL;
+		(*step)++;
+		if (strcmp(mb->folders[slot - 1]->path, path) == 0)
+			return mb->folders[slot - 1];
+	}
 }
 
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path)
 {
-	if (!mb->by_path_cap) {
-		for (size_t i = 0; i < mb->nfolders; i++)
-			if (strcmp(mb->folders[i]->path, path) == 0)
-				return mb->folders[i];
-		return NULL;
-	}
-	for (size_t mask = mb->by_path_cap - 1, i = path_hash(path) & mask; mb->by_path[i];
-	     i = (i + 1) & mask) {
-		struct folder *f = mb->folders[mb->by_path[i] - 1];
+	struct folder *f, *absent = NULL;
+	size_t step = 0;
 
-		if (strcmp(f->path, path) == 0)
+	/* the present folder with the path, else a deleted one that had it */
+	while ((f = next_holder_locked(mb, path, &step))) {
+		if (f->present)
 			return f;
+		if (!absent)
+			absent = f;
 	}
-	return NULL;
+	return absent;
+}
+
+/* f, present, has just taken its path: the absent folders that still hold
+ * it lose it.  (Out of memory, one keeps it: lookups still prefer f.) */
+static void disown_path_locked(struct mailbox *mb, const struct folder *f)
+{
+	struct folder *g;
+	size_t step = 0;
+
+	while ((g = next_holder_locked(mb, f->path, &step))) {
+		char *lost;
+
+		if (g == f || g->present)
+			continue;
+		lost = take_string_locked(mb, "");
+		if (!lost)
+			return;
+		retire_locked(mb, atomic_exchange(&g->path, lost));
+		g->leaf = lost;
+	}
 }
 
 void mb_reindex_locked(struct mailbox *mb)

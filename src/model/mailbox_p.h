@@ -53,7 +53,9 @@ struct known_class {
 /* path and server are read without a lock (pool_run callers, the watcher,
  * prefetch), so they are atomic and a string they held is never freed before
  * unmount: a replaced one goes to mailbox.retired (mb_rename_locked).  A
- * folder is never freed before unmount either. */
+ * folder is never freed before unmount either: a deleted one stays, not
+ * present, with its path (re-created, it gets its id back) until a present
+ * folder takes that path, when its path becomes "" (one owner a path). */
 struct folder {
 	uint32_t id;
 	uint32_t parent;        /* folder id; the root is its own parent; tree_lock */
@@ -63,7 +65,7 @@ struct folder {
 	atomic_bool noselect;
 	bool present;     /* in the last LIST (or an ancestor of one); tree_lock */
 	unsigned special; /* IMAP_LIST_TRASH etc. from LIST; tree_lock */
-	uint32_t nsub;    /* present subfolders (mb_recount_locked); tree_lock */
+	uint32_t nsub;    /* present subfolders (counted by mb_reindex_locked); tree_lock */
 
 	/* Protects the fields below.  Second in the model's order: taken
 	 * under tree_lock or alone; nothing of the model's is taken inside
@@ -87,7 +89,8 @@ struct folder {
 	struct known_class *classes; /* message classes derived so far (a ring) */
 	size_t nclasses;
 	/* The lowest UID the next arrival can have, as a SELECT of this mount
-	 * saw it (at next_at) or our own arrivals raised it since: a change
+	 * saw it (at next_at) or our own arrivals raised it since (each only
+	 * when it took that very UID: no gap another client may fill): a change
 	 * journaled within dir_cache of next_at needs no STATUS for it. */
 	uint32_t next_uid, next_validity;
 	struct timespec next_at;
@@ -106,11 +109,12 @@ struct mailbox {
 	gid_t gid;
 	time_t mount_time;
 
-	/* Protects folders, nfolders, cap, retired and each folder's tree
-	 * fields (parent, leaf, present, special).  First in the model's
-	 * order: folder.lock may be taken inside it (read or write), and the
-	 * change hook called (it only queues: notify.lock, a leaf).  Never
-	 * held across I/O. */
+	/* Protects folders, nfolders, cap, by_path, by_path_cap, retired and
+	 * each folder's tree fields (parent, leaf, present, special, nsub; path
+	 * and server are written under it too, and read without it: atomic).
+	 * First in the model's order: folder.lock may be taken inside it (read
+	 * or write), and the change hook called (it only queues: notify.lock, a
+	 * leaf).  Never held across I/O. */
 	pthread_rwlock_t tree_lock;
 	struct folder **folders; /* index = folder id; never shrinks */
 	size_t nfolders, cap;
@@ -226,7 +230,8 @@ int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, s
  * ago, stale marks or not (this mount's own changes are in its overlays);
  * else NULL.  Never asks the server. */
 struct listing *mb_listing_known(struct folder *f, double max_age);
-/* A message of ours arrived in f with uid (COPYUID, APPENDUID). */
+/* A message of ours arrived in f with uid (COPYUID, APPENDUID): the next
+ * UID known moves past it when it was that UID. */
 void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid);
 /* UIDVALIDITY and the lowest UID the next arrival in f can have, known
  * without asking the server (0 when not known freshly enough). */
@@ -241,6 +246,7 @@ struct listing *mb_load_listing(const struct mailbox *mb, const struct folder *f
 struct folder *mb_folder(struct mailbox *mb, uint32_t id);
 struct folder *mb_folder_locked(struct mailbox *mb, uint32_t id);
 struct folder *mb_subfolder_locked(struct mailbox *mb, uint32_t parent, const char *name);
+/* The present folder at path, else a deleted one that had it, else NULL. */
 struct folder *mb_folder_by_path_locked(struct mailbox *mb, const char *path);
 /* After folders were added, renamed, or came and went (tree_lock held for
  * writing): the path index and the subfolder counts follow. */
@@ -250,8 +256,9 @@ size_t mb_count_subdirs_locked(struct mailbox *mb, uint32_t id);
  * held for writing. */
 struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path);
 /* Gives f a new path (and leaf) or server name (either may be NULL: kept);
- * the old strings are retired, not freed.  tree_lock held for writing.
- * -ENOMEM leaves f as it was. */
+ * the old strings are retired, not freed.  A present f takes its new path
+ * from the deleted folders that still hold it (their path becomes "").
+ * tree_lock held for writing.  -ENOMEM leaves f as it was. */
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);

@@ -88,13 +88,15 @@ static bool may_name_message(struct folder *f, const char *name)
  * this old (seconds): a burst of lookups costs one sync a second. */
 #define MB_MISS_REFRESH 1
 
-/* Can uid be a message that arrived since f's listing was fetched?  Not
- * when a SELECT of this mount, fresh, put the next arrival above it. */
-static bool may_have_arrived(struct mailbox *mb, struct folder *f, uint32_t uid)
+/* Can uid be a message that arrived since f's listing (of UIDVALIDITY
+ * validity) was fetched?  Not when a SELECT of this mount, fresh, put the
+ * next arrival above it -- in that same UIDVALIDITY: another's next UID
+ * says nothing of this listing's UIDs. */
+static bool may_have_arrived(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity)
 {
-	uint32_t validity, next = mb_known_next_uid(mb, f, &validity);
+	uint32_t next_validity = 0, next = mb_known_next_uid(mb, f, &next_validity);
 
-	return !next || uid >= next;
+	return !next || next_validity != validity || uid >= next;
 }
 
 /* Finds the message name stands for in f (name NULL: message *uid),
@@ -132,7 +134,7 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 		 * (as ls would show it; mv's target name, say), unless its UID is
 		 * at or above where the next arrival can be */
 		newer = !m && name && names_parse_uid(name, uid) == 0 && *uid > listing_top_uid(l) &&
-			may_have_arrived(mb, f, *uid);
+			may_have_arrived(mb, f, *uid, l->uidvalidity);
 		mb_listing_put(l);
 	}
 	return m ? 0 : -ENOENT;

@@ -7,6 +7,8 @@
 - rmdir while another client appends to the folder destroys nothing, and a
   subfolder imapfs does not show still makes rmdir fail with ENOTEMPTY;
 - mv onto a name a listed message has is EEXIST, and both messages stay;
+- a message another client put in a folder just below the UID our own mv
+  got there is found by its name at once;
 - a Subject with bidi overrides or zero-width characters gives a file name
   without them."""
 
@@ -237,6 +239,46 @@ def test_alias_never_hides_a_listed_message(scratch_dovecot, scratch_mounter):
     assert helpers.sha256_file(os.path.join(db, "5.eml")) == c[3]["sha"]
     assert helpers.sha256_file(os.path.join(db, "1.eml")) == a[4]["sha"]
     assert wh.listing_uids(db) == [1, 2, 3, 4, 5, 6]
+
+
+def test_arrival_in_a_gap_below_ours_is_found(scratch_dovecot, scratch_mounter):
+    """names=uid: the mount has listed B (UID 1; next UID 2).  Another client
+    appends UID 2 to B, then mv brings A's message into B as UID 3.  B/2.eml
+    is found (the lookup asks the server again) instead of ENOENT for
+    dir_cache: our own arrival at 3 must not move the next UID known past
+    the gap at 2."""
+    fa, fb = wh.unique_folder("GapA"), wh.unique_folder("GapB")
+    tok = wh.unique("gap")
+    a, b, other = [wh.make_msg(tok, 0)], [wh.make_msg(tok, 1)], wh.make_msg(tok, 2)
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, fa, a)
+        wh.seed(m, fb, b)
+    finally:
+        m.logout()
+    assert a[0]["uid"] == 1 and b[0]["uid"] == 1
+    mnt = scratch_mounter(scratch_dovecot, extra_opts=["names=uid"])
+    da, db = (helpers.folder_path(mnt.path, f) for f in (fa, fb))
+    assert wh.listing_uids(da) == [1]
+    assert wh.listing_uids(db) == [1]      # B synced: its next UID is 2
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, fb, [other], create=False)
+    finally:
+        m.logout()
+    assert other["uid"] == 2
+    os.rename(os.path.join(da, "1.eml"), os.path.join(db, "moved.eml"))
+    m = scratch_dovecot.connect()
+    try:
+        assert wh.check_once(m, a, allowed=[fb]) == []
+        assert [r["uid"] for r in wh.folder_contents(m, fb)] == [1, 2, 3]
+    finally:
+        m.logout()
+    # a name missing from the listing is looked for again at most once a
+    # second (MB_MISS_REFRESH): wait that out, well within dir_cache (10 s)
+    time.sleep(1.5)
+    assert helpers.sha256_file(os.path.join(db, "2.eml")) == other["sha"]
+    assert helpers.sha256_file(os.path.join(db, "moved.eml")) == a[0]["sha"]
 
 
 # -- rmdir never destroys mail ------------------------------------------------------

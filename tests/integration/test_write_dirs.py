@@ -171,6 +171,51 @@ def test_mv_directory_into_other(scratch_dovecot, scratch_mounter):
         m.logout()
 
 
+def test_mv_directory_onto_a_deleted_name(scratch_dovecot, scratch_mounter, tmp_path):
+    """mkdir B, rmdir B, mkdir A, mv A B: B is A's directory (the same inode)
+    at once and after the next LIST (touch MOUNT), lists, and takes a cp --
+    the B deleted before, which imapfs keeps (not present) with its name,
+    has no claim to the name any more.  dir_cache=0: every lookup reaches
+    imapfs, none is answered from the kernel's cache."""
+    a, b = wh.unique("Erst"), wh.unique("Ziel")
+    mnt = scratch_mounter(scratch_dovecot, extra_opts=["dir_cache=0"])
+    pa, pb = os.path.join(mnt.path, a), os.path.join(mnt.path, b)
+    os.mkdir(pb)
+    os.rmdir(pb)
+    assert b not in os.listdir(mnt.path)
+    os.mkdir(pa)
+    ino = os.stat(pa).st_ino
+    os.rename(pa, pb)
+    top = os.listdir(mnt.path)
+    assert b in top and a not in top, top
+    assert os.stat(pb).st_ino == ino
+    assert os.listdir(pb) == []
+    st = server_state(scratch_dovecot)
+    assert b in st["list"] and a not in st["list"]
+
+    msg = wh.make_msg(wh.unique("ontodeleted"), 0)
+    src = tmp_path / "msg.eml"
+    src.write_bytes(msg["raw"])
+    r = wh.run(["cp", str(src), pb + "/"])
+    assert r.returncode == 0, r.stderr
+    m = scratch_dovecot.connect()
+    try:
+        assert wh.check_once(m, [msg], allowed=[b]) == []
+    finally:
+        m.logout()
+    assert os.path.exists(os.path.join(pb, "msg.eml"))
+    listed = os.listdir(pb)
+    assert len(listed) == 1, listed
+    assert helpers.sha256_file(os.path.join(pb, listed[0])) == msg["sha"]
+
+    os.utime(mnt.path)                  # touch MOUNT: LIST again
+    top = os.listdir(mnt.path)
+    assert b in top and a not in top, top
+    assert os.stat(pb).st_ino == ino
+    assert os.listdir(pb) == listed
+    assert helpers.sha256_file(os.path.join(pb, listed[0])) == msg["sha"]
+
+
 def test_rename_inbox_eperm(scratch_dovecot, scratch_mounter):
     mnt = scratch_mounter(scratch_dovecot)
     with pytest.raises(OSError) as ei:

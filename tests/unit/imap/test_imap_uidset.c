@@ -1,6 +1,6 @@
 /* Unit tests for src/imap/imap_uidset.c: the UIDs a VANISHED set names,
  * clipped to the UIDs the caller knows, whatever order, stars and sizes a
- * server sends. */
+ * server sends; UID 0 weeded out of a list to send. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +157,22 @@ static void test_cmp_uid(void **state)
 	assert_memory_equal(v, sorted, sizeof(v));
 }
 
+/* UID 0 (what libetpan sends as '*') is weeded out of a list to send, the
+ * other UIDs keeping their order; a list of zeros leaves nothing. */
+static void test_drop_zero(void **state)
+{
+	uint32_t mixed[] = { 0, 9, 0, 0, 3, UINT32_MAX, 0 }, zeros[] = { 0, 0, 0 }, none[] = { 4, 2 };
+	const uint32_t mixed_left[] = { 9, 3, UINT32_MAX }, none_left[] = { 4, 2 };
+
+	(void)state;
+	assert_int_equal(imap_uids_drop_zero(mixed, ARRAY_LEN(mixed)), ARRAY_LEN(mixed_left));
+	assert_memory_equal(mixed, mixed_left, sizeof(mixed_left));
+	assert_int_equal(imap_uids_drop_zero(zeros, ARRAY_LEN(zeros)), 0);
+	assert_int_equal(imap_uids_drop_zero(none, ARRAY_LEN(none)), ARRAY_LEN(none_left));
+	assert_memory_equal(none, none_left, sizeof(none_left));
+	assert_int_equal(imap_uids_drop_zero(NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_bound_is_inclusive),
 		cmocka_unit_test(test_no_list),
 		cmocka_unit_test(test_cmp_uid),
+		cmocka_unit_test(test_drop_zero),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
