@@ -10,6 +10,7 @@ import pytest
 
 import helpers
 import write_helpers as wh
+from relay_helpers import command_relay  # noqa: F401  (fixture)
 
 ALL = {"user.imap.flags", "user.imap.uid", "user.imap.internaldate",
        "user.imap.message_id"}
@@ -162,3 +163,38 @@ def test_cp_a_keeps_flags_and_date(one, tmp_path):
     assert xflags(copy) == {"\\Seen", "\\Answered", "$Label2"}
     assert server_flags(server, folder, msg["uid"]) == {"\\Seen", "\\Answered",
                                                         "$Label2"}
+
+
+def test_set_flags_keeps_a_change_made_meanwhile(scratch_dovecot, command_relay, scratch_mounter,
+                                                 tmp_path):
+    """Another client sets \\Answered right before imapfs's STORE reaches the
+    server (after imapfs read the flags): the STORE adds and removes only
+    what the user changed, so \\Answered stays (a STORE FLAGS replacing them
+    all dropped it, and the \\Deleted of an rm in flight the same way)."""
+    folder = wh.unique_folder("Xr")
+    msg = wh.make_msg(wh.unique("xr"), 0)
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, [msg], flags=["\\Seen", "$Old"])
+    finally:
+        m.logout()
+    relay = command_relay(scratch_dovecot.env["IMAP_PORT"])
+    url = "imap://%s@127.0.0.1:%d" % (scratch_dovecot.env["USER"], relay.port)
+    opts = ["password_file=" + scratch_dovecot.env["PASSWORD_FILE"], "plaintext",
+            "cache_dir=" + str(tmp_path / "cache-flags-relay")]
+    mnt = scratch_mounter(scratch_dovecot, url=url, opts=opts)
+    path = os.path.join(helpers.folder_path(mnt.path, folder), wh.canonical(msg, msg["uid"]))
+
+    def other_client():
+        c = scratch_dovecot.connect()
+        try:
+            c.select(wh.mailgen.qmbox(folder))
+            c.uid("STORE", str(msg["uid"]), "+FLAGS", "(\\Answered)")
+        finally:
+            c.logout()
+
+    relay.arm("STORE", other_client)
+    os.setxattr(path, "user.imap.flags", b"\\Seen \\Flagged")
+    assert relay.fired, "no STORE went through the relay"
+    assert server_flags(scratch_dovecot, folder, msg["uid"]) == {
+        "\\Seen", "\\Flagged", "\\Answered"}
