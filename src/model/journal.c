@@ -20,9 +20,8 @@
 #define JOURNAL_LOG "journal.log"
 #define JOURNAL_TMP "journal.log.tmp"
 #define JOURNAL_UNRESOLVED "unresolved.txt"
-#define JOURNAL_MAX_LOG (256u << 20)     /* bytes read at open; beyond: damaged */
-#define JOURNAL_COMPACT_BYTES (8u << 20) /* rewrite when mostly resolved */
-#define JOURNAL_LOCK_TRIES 50            /* 5 s for an imapfs on its way out */
+#define JOURNAL_MAX_LOG (256u << 20) /* bytes read at open; beyond: damaged */
+#define JOURNAL_LOCK_TRIES 50        /* 5 s for an imapfs on its way out */
 #define JOURNAL_LOCK_PAUSE_NS 100000000L
 
 struct journal {
@@ -33,6 +32,7 @@ struct journal {
 	size_t n, cap, live;
 	uint64_t next_id;
 	uint64_t log_bytes;
+	uint64_t records; /* in the log, ADD and DONE: compaction leaves one per live entry */
 	char damage[512]; /* what open found, for .status; "" if nothing */
 	char name[128];   /* of the journal directory, for messages */
 };
@@ -103,6 +103,7 @@ static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, voi
 	struct journal_entry e, *old;
 	int r;
 
+	j->records++;
 	if (kind == JOURNAL_REC_DONE) {
 		uint64_t id = 0;
 
@@ -187,6 +188,7 @@ static int set_aside(struct journal *j, size_t good, uint64_t size)
 		journal_entry_free(&j->v[i]);
 	}
 	j->n = j->live = 0;
+	j->records = 0;
 	if (renameat(j->dirfd, JOURNAL_LOG, j->dirfd, name) < 0)
 		return -errno;
 	close(j->fd);
@@ -351,6 +353,7 @@ static int append_locked(struct journal *j, const void *rec, size_t len)
 		return r;
 	}
 	j->log_bytes += len;
+	j->records++;
 	return 0;
 }
 
@@ -392,12 +395,13 @@ out:
 /* Rewrites the log with the live entries only (when it has grown). */
 static int compact_locked(struct journal *j)
 {
+	uint64_t bytes = 0;
 	int fd, r = 0;
 
 	if (j->live == 0) {
 		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
 			return -errno;
-		j->log_bytes = 0;
+		j->log_bytes = j->records = 0;
 		return 0;
 	}
 	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
@@ -405,7 +409,8 @@ static int compact_locked(struct journal *j)
 	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
 	if (fd < 0)
 		return fd;
-	j->log_bytes = 0;
+	/* log_bytes stays the old log's until the switch: a failed append cuts
+	 * the log back to it */
 	for (size_t i = 0; r == 0 && i < j->n; i++) {
 		uint8_t *rec;
 		size_t len;
@@ -413,7 +418,7 @@ static int compact_locked(struct journal *j)
 		if (!j->v[i].op || (r = journal_encode_add(&j->v[i], &rec, &len)) < 0)
 			continue;
 		r = files_write_all(fd, rec, len);
-		j->log_bytes += len;
+		bytes += len;
 		free(rec);
 	}
 	if (r == 0 && fsync(fd) < 0)
@@ -429,6 +434,8 @@ static int compact_locked(struct journal *j)
 	}
 	close(j->fd);
 	j->fd = fd;
+	j->log_bytes = bytes;
+	j->records = j->live;
 	return 0;
 }
 
@@ -461,7 +468,11 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 			unlinkat(j->dirfd, e->staged, 0);
 		tombstone_locked(j, e);
 		squeeze_locked(j);
-		if (j->live == 0 || (j->log_bytes > JOURNAL_COMPACT_BYTES && j->live < j->n / 4 + 1))
+		/* by the records in the log, not the slots in memory: squeeze
+		 * keeps those near the live count, so one long-pending entry
+		 * would hold compaction off while the log grows without end */
+		if (j->live == 0 ||
+		    (j->log_bytes > JOURNAL_COMPACT_BYTES && j->records > 4 * (uint64_t)j->live))
 			r = compact_locked(j);
 	}
 	pthread_mutex_unlock(&j->lock);

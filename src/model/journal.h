@@ -23,6 +23,10 @@
 struct journal;
 
 #define JOURNAL_MAX_PENDING 100000u /* entries; beyond, new changes get ENOSPC */
+/* The log is rewritten with the pending entries only once it is larger than
+ * this and fewer than a quarter of its records are pending entries (it is
+ * emptied as soon as nothing is pending). */
+#define JOURNAL_COMPACT_BYTES (8u << 20)
 
 /* The journal directory's name for an account ("user@host:port"): one
  * path component. */

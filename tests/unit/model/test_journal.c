@@ -3,7 +3,8 @@
  * middle is detected and set aside, never replayed; entries survive a
  * reopen until done; staged messages are written and removed; unresolved
  * entries land in unresolved.txt with their staged message; the log is
- * emptied when nothing is pending; files are private. */
+ * emptied when nothing is pending, and compacted while an entry stays
+ * pending; files are private. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -310,6 +311,50 @@ static void test_torn_tail_dropped_damage_set_aside(void **state)
 	assert_non_null(strstr(dump("unresolved.txt"), "src=INBOX/3"));
 }
 
+/* Adds and finishes one entry with a big field: about 60 kB more log.
+ * (sample(0)'s strings: those of sample(1) to 7 stay as they are.) */
+static void churn(struct journal *j)
+{
+	static char text[60000];
+	struct journal_entry e = sample(0);
+
+	if (!text[0])
+		memset(text, 'x', sizeof(text) - 1);
+	e.text = text;
+	assert_int_equal(journal_add(j, &e, NULL, 0), 0);
+	assert_int_equal(journal_done(j, e.id), 0);
+}
+
+/* One entry pending for long must not hold compaction off: the log stays
+ * within a record of the threshold instead of growing until the next mount
+ * finds it too large and sets it all aside. */
+static void test_log_bounded_with_one_pending(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry keep = sample(1), *p;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &keep, NULL, 0), 0);
+	for (unsigned k = 0; k < (JOURNAL_COMPACT_BYTES + JOURNAL_COMPACT_BYTES / 4) / 60000; k++) {
+		churn(j);
+		assert_true(log_size() < JOURNAL_COMPACT_BYTES + 2 * 60000);
+	}
+	assert_true(log_size() < JOURNAL_COMPACT_BYTES); /* compacted at least once */
+	journal_close(j);
+
+	j = open_journal();
+	assert_int_equal(journal_pending(j, &p, &n), 0);
+	assert_int_equal(n, 1);
+	assert_same(&p[0], &keep);
+	assert_int_equal(p[0].id, keep.id);
+	journal_entry_free(&p[0]);
+	free(p);
+	assert_int_equal(journal_done(j, keep.id), 0);
+	assert_int_equal(log_size(), 0);
+	journal_close(j);
+}
+
 static void test_one_imapfs_per_journal(void **state)
 {
 	struct journal *a = open_journal(), *b = NULL;
@@ -347,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_survive_reopen_until_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staged_append_and_park, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_dropped_damage_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_bounded_with_one_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_imapfs_per_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
 	};
