@@ -23,6 +23,7 @@
 #define JOURNAL_MAX_LOG (256u << 20) /* bytes read at open; beyond: damaged */
 #define JOURNAL_LOCK_TRIES 50        /* 5 s for an imapfs on its way out */
 #define JOURNAL_LOCK_PAUSE_NS 100000000L
+#define JOURNAL_NAME_TRIES 100 /* name-2, name-3...: for a file kept for the user */
 
 struct journal {
 	int dirfd;               /* the journal directory */
@@ -170,12 +171,91 @@ static void report_rest(struct journal *j, const uint8_t *data, size_t len)
 	}
 }
 
-/* The log is not to be trusted: set it aside whole, say so, start afresh. */
+/* A new, empty log as journal.log.tmp, already locked: it takes the name
+ * journal.log only with the lock held, so that the name never leads a
+ * second imapfs to a log it could lock.  fd or -errno (-EBUSY when some
+ * other process has locked the new file first). */
+static int new_log(struct journal *j)
+{
+	int fd, r;
+
+	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	return fd;
+}
+
+/* Renames the new log fd (new_log, written and synced) over journal.log and
+ * makes it the one appended to.  Once the rename is done the switch is
+ * made, even if syncing the directory then fails (that is reported): later
+ * records must go to the file named journal.log, not to the replaced one.
+ * Closing the old one lets go of its lock; nothing opens it by that name
+ * any more. */
+static int switch_log(struct journal *j, int fd, uint64_t bytes, uint64_t records)
+{
+	if (renameat(j->dirfd, JOURNAL_TMP, j->dirfd, JOURNAL_LOG) < 0) {
+		int r = -errno;
+
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	close(j->fd);
+	j->fd = fd;
+	j->log_bytes = bytes;
+	j->records = records;
+	return fsync(j->dirfd) < 0 ? -errno : 0;
+}
+
+/* Gives the file from a second name, stem.ext or, when a file has that
+ * one, stem-2.ext, stem-3.ext...: what is kept for the user is never
+ * replaced.  The name given is in out. */
+static int name_aside(struct journal *j, const char *from, const char *stem, const char *ext, char *out,
+		      size_t len)
+{
+	for (int i = 1; i <= JOURNAL_NAME_TRIES; i++) {
+		if (i == 1)
+			snprintf(out, len, "%s%s", stem, ext);
+		else
+			snprintf(out, len, "%s-%d%s", stem, i, ext);
+		if (linkat(j->dirfd, from, j->dirfd, out, 0) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* The log is not to be trusted: set it aside whole, say so, start afresh.
+ * It is linked to its new name before a new log is renamed over it, so
+ * that journal.log names a log this imapfs holds locked at every moment. */
 static int set_aside(struct journal *j, size_t good, uint64_t size)
 {
-	char name[64], line[600];
+	char stem[48], name[64], line[600];
+	int fd, r;
 
-	snprintf(name, sizeof(name), "damaged-%lld.log", (long long)time(NULL));
+	fd = new_log(j);
+	if (fd < 0)
+		return fd;
+	snprintf(stem, sizeof(stem), "damaged-%lld", (long long)time(NULL));
+	if ((r = name_aside(j, JOURNAL_LOG, stem, ".log", name, sizeof(name))) < 0) {
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	r = switch_log(j, fd, 0, 0);
+	if (j->fd != fd) {
+		unlinkat(j->dirfd, name, 0); /* still journal.log: next mount's to judge */
+		return r;
+	}
 	snprintf(j->damage, sizeof(j->damage),
 		 "journal damaged at byte %zu of %" PRIu64 ": set aside as %s/%s, %zu entries not replayed",
 		 good, size, j->name, name, j->live);
@@ -188,12 +268,7 @@ static int set_aside(struct journal *j, size_t good, uint64_t size)
 		journal_entry_free(&j->v[i]);
 	}
 	j->n = j->live = 0;
-	j->records = 0;
-	if (renameat(j->dirfd, JOURNAL_LOG, j->dirfd, name) < 0)
-		return -errno;
-	close(j->fd);
-	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
-	return j->fd < 0 ? j->fd : 0;
+	return r;
 }
 
 static int load(struct journal *j)
@@ -236,6 +311,39 @@ static int load(struct journal *j)
 	return 0;
 }
 
+/* Opens journal.log as j->fd and locks it: one imapfs per journal, since
+ * two resolving the same entries, or one compacting under the other, would
+ * each be wrong.  An imapfs just unmounted may still be writing its cache
+ * out: it is given a moment.  The lock counts only on the file that
+ * journal.log names once it is held: the holder may have just put a new
+ * log in place (compaction) and let go of the old one.  -EBUSY when
+ * another imapfs holds it. */
+static int lock_log(struct journal *j)
+{
+	struct stat held, named;
+
+	for (int i = 0; i < JOURNAL_LOCK_TRIES; i++) {
+		if (i)
+			nanosleep(&(struct timespec){ 0, JOURNAL_LOCK_PAUSE_NS }, NULL);
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
+		if (j->fd < 0)
+			return j->fd;
+		if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK)
+				return -errno;
+			continue;
+		}
+		if (fstat(j->fd, &held) < 0)
+			return -errno;
+		if (fstatat(j->dirfd, JOURNAL_LOG, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    named.st_dev == held.st_dev && named.st_ino == held.st_ino)
+			return 0;
+	}
+	return -EBUSY;
+}
+
 void journal_dir_name(const char *account, char *out, size_t len)
 {
 	size_t n = (size_t)snprintf(out, len, "journal-");
@@ -267,19 +375,7 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 		r = j->dirfd;
 		goto fail;
 	}
-	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
-	if (j->fd < 0) {
-		r = j->fd;
-		goto fail;
-	}
-	/* one imapfs per journal: two resolving the same entries, or one
-	 * compacting under the other, would each be wrong.  An imapfs just
-	 * unmounted may still be writing its cache out: give it a moment. */
-	for (int i = 0; i < JOURNAL_LOCK_TRIES && flock(j->fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	     i++)
-		nanosleep(&(struct timespec){ 0, JOURNAL_LOCK_PAUSE_NS }, NULL);
-	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if ((r = lock_log(j)) == -EBUSY) {
 		snprintf(err, errlen,
 			 "the change journal %s/ is in use by another imapfs of this "
 			 "account with the same cache directory (unmount it, or give this one its own "
@@ -288,6 +384,8 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 		journal_close(j);
 		return r;
 	}
+	if (r < 0)
+		goto fail;
 	if ((r = load(j)) < 0)
 		goto fail;
 	if (j->live)
@@ -404,13 +502,9 @@ static int compact_locked(struct journal *j)
 		j->log_bytes = j->records = 0;
 		return 0;
 	}
-	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
-		return -errno;
-	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
+	fd = new_log(j);
 	if (fd < 0)
 		return fd;
-	/* log_bytes stays the old log's until the switch: a failed append cuts
-	 * the log back to it */
 	for (size_t i = 0; r == 0 && i < j->n; i++) {
 		uint8_t *rec;
 		size_t len;
@@ -423,20 +517,14 @@ static int compact_locked(struct journal *j)
 	}
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
-	if (r == 0 && renameat(j->dirfd, JOURNAL_TMP, j->dirfd, JOURNAL_LOG) < 0)
-		r = -errno;
-	if (r == 0 && fsync(j->dirfd) < 0)
-		r = -errno;
 	if (r < 0) {
 		close(fd);
 		unlinkat(j->dirfd, JOURNAL_TMP, 0);
 		return r;
 	}
-	close(j->fd);
-	j->fd = fd;
-	j->log_bytes = bytes;
-	j->records = j->live;
-	return 0;
+	/* log_bytes stays the old log's until the switch: a failed append
+	 * cuts the log back to it */
+	return switch_log(j, fd, bytes, j->live);
 }
 
 static int finish(struct journal *j, uint64_t id, const char *why)

@@ -4,7 +4,8 @@
  * reopen until done; staged messages are written and removed; unresolved
  * entries land in unresolved.txt with their staged message; the log is
  * emptied when nothing is pending, and compacted while an entry stays
- * pending; files are private. */
+ * pending; the lock that keeps a second imapfs out goes with every new log;
+ * files are private. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -369,6 +371,60 @@ static void test_one_imapfs_per_journal(void **state)
 	journal_close(b);
 }
 
+/* journal.log, whichever file it names now, is locked by the journal open
+ * in this test: a second imapfs can neither lock it nor open the journal. */
+static void assert_log_held(void)
+{
+	struct journal *other = NULL;
+	char path[160], err[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	close(fd);
+	assert_int_equal(journal_open(dirfd_, "journal", &other, err, sizeof(err)), -EBUSY);
+	assert_null(other);
+}
+
+/* A compaction and a damaged log set aside each put a new file in place of
+ * journal.log; the lock must come with it, and the records that follow
+ * must go to it. */
+static void test_lock_follows_a_new_log(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry keep = sample(1), later = sample(2);
+	char path[160];
+	off_t size = 0;
+	int fd, k;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &keep, NULL, 0), 0);
+	for (k = 0; k < 2 * (int)(JOURNAL_COMPACT_BYTES / 60000) && log_size() >= size; k++) {
+		size = log_size();
+		churn(j);
+	}
+	assert_true(log_size() < size); /* compacted */
+	assert_log_held();
+	assert_int_equal(journal_add(j, &later, NULL, 0), 0);
+	journal_close(j);
+	j = open_journal();
+	assert_int_equal(journal_count(j), 2);
+	journal_close(j);
+
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	fd = open(path, O_RDWR); /* damage the first, a good one follows */
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff", 1, 12), 1);
+	close(fd);
+	j = open_journal();
+	assert_int_equal(journal_count(j), 0); /* set aside */
+	assert_log_held();
+	journal_close(j);
+}
+
 static void test_refuses_a_linked_log(void **state)
 {
 	struct journal *j;
@@ -394,6 +450,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_tail_dropped_damage_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_bounded_with_one_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_imapfs_per_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_follows_a_new_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
 	};
 
