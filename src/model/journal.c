@@ -1,6 +1,7 @@
 /* journal.c - owns the change journal's files (see journal.h): appending
  * and syncing records, the pending entries in memory, staged messages,
  * compaction, and what is set aside as damaged or unresolved. */
+#define _GNU_SOURCE /* renameat2 and RENAME_NOREPLACE, in <stdio.h> */
 #include "journal.h"
 #include "util/files.h"
 #include "util/log.h"
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -23,7 +25,7 @@
 #define JOURNAL_MAX_LOG (256u << 20) /* bytes read at open; beyond: damaged */
 #define JOURNAL_LOCK_TRIES 50        /* 5 s for an imapfs on its way out */
 #define JOURNAL_LOCK_PAUSE_NS 100000000L
-#define JOURNAL_NAME_TRIES 100 /* name-2, name-3...: for a file kept for the user */
+#define JOURNAL_NAME_TRIES 100 /* names (x-2, x-3...) or ids tried for a file of ours */
 
 struct journal {
 	int dirfd;               /* the journal directory */
@@ -215,23 +217,41 @@ static int switch_log(struct journal *j, int fd, uint64_t bytes, uint64_t record
 	return fsync(j->dirfd) < 0 ? -errno : 0;
 }
 
-/* Gives the file from a second name, stem.ext or, when a file has that
- * one, stem-2.ext, stem-3.ext...: what is kept for the user is never
- * replaced.  The name given is in out. */
-static int name_aside(struct journal *j, const char *from, const char *stem, const char *ext, char *out,
-		      size_t len)
+/* Renames from to to unless to exists (-EEXIST). */
+static int rename_noreplace(int dirfd, const char *from, const char *to)
 {
-	for (int i = 1; i <= JOURNAL_NAME_TRIES; i++) {
+	if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	/* a file system without RENAME_NOREPLACE (NFS): a link does not
+	 * replace either */
+	if (linkat(dirfd, from, dirfd, to, 0) < 0)
+		return -errno;
+	unlinkat(dirfd, from, 0);
+	return 0;
+}
+
+/* Gives the file from a new name, stem.ext or, when a file has that one,
+ * stem-2.ext, stem-3.ext...: what is kept for the user is never replaced.
+ * move: from loses its name, else it keeps it (a second link).  The name
+ * given is in out. */
+static int name_aside(struct journal *j, const char *from, const char *stem, const char *ext, bool move,
+		      char *out, size_t len)
+{
+	int r = -EEXIST;
+
+	for (int i = 1; i <= JOURNAL_NAME_TRIES && r == -EEXIST; i++) {
 		if (i == 1)
 			snprintf(out, len, "%s%s", stem, ext);
 		else
 			snprintf(out, len, "%s-%d%s", stem, i, ext);
-		if (linkat(j->dirfd, from, j->dirfd, out, 0) == 0)
-			return 0;
-		if (errno != EEXIST)
-			return -errno;
+		if (move)
+			r = rename_noreplace(j->dirfd, from, out);
+		else
+			r = linkat(j->dirfd, from, j->dirfd, out, 0) < 0 ? -errno : 0;
 	}
-	return -EEXIST;
+	return r;
 }
 
 /* The log is not to be trusted: set it aside whole, say so, start afresh.
@@ -246,7 +266,7 @@ static int set_aside(struct journal *j, size_t good, uint64_t size)
 	if (fd < 0)
 		return fd;
 	snprintf(stem, sizeof(stem), "damaged-%lld", (long long)time(NULL));
-	if ((r = name_aside(j, JOURNAL_LOG, stem, ".log", name, sizeof(name))) < 0) {
+	if ((r = name_aside(j, JOURNAL_LOG, stem, ".log", false, name, sizeof(name))) < 0) {
 		close(fd);
 		unlinkat(j->dirfd, JOURNAL_TMP, 0);
 		return r;
@@ -361,6 +381,8 @@ void journal_dir_name(const char *account, char *out, size_t len)
 int journal_open(int dirfd, const char *name, struct journal **out, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));
+	struct timespec now;
+	uint64_t first = 0;
 	int r = -ENOMEM;
 
 	*out = NULL;
@@ -388,6 +410,18 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 		goto fail;
 	if ((r = load(j)) < 0)
 		goto fail;
+	/* ids are unique across mounts, not only within one: a staged
+	 * append-ID.eml left by a crash, or an unresolved-ID.eml kept for the
+	 * user, must not meet a new entry's.  The first id is the wall clock
+	 * in 2^-20 s (1M ids per second, seconds << 20 plus the fraction, so
+	 * that a mount a moment after another starts above it too): far more
+	 * than a mount hands out, each id being synced to disk, so each mount
+	 * starts above the ids of those before it; and never below the ids
+	 * still in the log, whatever the clock says. */
+	if (clock_gettime(CLOCK_REALTIME, &now) == 0 && now.tv_sec > 0)
+		first = (uint64_t)now.tv_sec << 20 | (uint64_t)now.tv_nsec >> 10;
+	if (j->next_id < first)
+		j->next_id = first;
 	if (j->live)
 		log_info("journal: %zu changes pending from an earlier mount", j->live);
 	*out = j;
@@ -455,22 +489,35 @@ static int append_locked(struct journal *j, const void *rec, size_t len)
 	return 0;
 }
 
+static int take_id(struct journal *j, uint64_t *id)
+{
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	r = j->live >= JOURNAL_MAX_PENDING ? -ENOSPC : 0;
+	*id = j->next_id++;
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
 int journal_add(struct journal *j, struct journal_entry *e, const void *data, size_t len)
 {
 	struct journal_entry copy;
 	uint8_t *rec = NULL;
 	size_t reclen;
-	int r;
+	int r = take_id(j, &e->id);
 
-	pthread_mutex_lock(&j->lock);
-	r = j->live >= JOURNAL_MAX_PENDING ? -ENOSPC : 0;
-	e->id = j->next_id++;
-	pthread_mutex_unlock(&j->lock);
+	for (int i = 1; r == 0 && data; i++) {
+		r = stage(j, e->id, data, len, &e->staged);
+		/* an append-ID.eml already there (left by a crash, the clock
+		 * set back since) is not this entry's to replace: the next id */
+		if (r != -EEXIST || i == JOURNAL_NAME_TRIES)
+			break;
+		r = take_id(j, &e->id);
+	}
 	if (r < 0)
 		return r;
 	e->recorded = time(NULL);
-	if (data && (r = stage(j, e->id, data, len, &e->staged)) < 0)
-		return r;
 	if ((r = journal_encode_add(e, &rec, &reclen)) < 0 || (r = journal_entry_copy(&copy, e)) < 0)
 		goto out;
 	pthread_mutex_lock(&j->lock);
@@ -531,7 +578,7 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 {
 	uint8_t rec[JOURNAL_REC_OVERHEAD + 8];
 	struct journal_entry *e;
-	char kept[48];
+	char stem[48], kept[64], line[1024];
 	int r;
 
 	pthread_mutex_lock(&j->lock);
@@ -540,19 +587,28 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 		pthread_mutex_unlock(&j->lock);
 		return -ENOENT;
 	}
-	if (why) {
-		report(j, why, e);
-		if (e->staged) {
-			snprintf(kept, sizeof(kept), "unresolved-%" PRIu64 ".eml", id);
-			if (renameat(j->dirfd, e->staged, j->dirfd, kept) == 0) {
-				free(e->staged);
-				e->staged = NULL;
-			}
+	if (why && e->staged) {
+		/* the message is the user's now: under a name of its own, never
+		 * over one kept before (unresolved-ID-2.eml...), and left where
+		 * it is if it cannot be renamed */
+		snprintf(stem, sizeof(stem), "unresolved-%" PRIu64, id);
+		r = name_aside(j, e->staged, stem, ".eml", true, kept, sizeof(kept));
+		if (r < 0)
+			log_err("journal: cannot keep %s/%s as %s.eml: %s", j->name, e->staged, stem,
+				strerror(-r));
+		snprintf(line, sizeof(line), "%s (its message is kept as %s)", why,
+			 r == 0 ? kept : e->staged);
+		report(j, line, e);
+		if (r == 0) {
+			free(e->staged);
+			e->staged = NULL;
 		}
+	} else if (why) {
+		report(j, why, e);
 	}
 	r = append_locked(j, rec, journal_encode_done(id, rec));
 	if (r == 0) {
-		if (e->staged)
+		if (e->staged && !why)
 			unlinkat(j->dirfd, e->staged, 0);
 		tombstone_locked(j, e);
 		squeeze_locked(j);

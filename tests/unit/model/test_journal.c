@@ -5,6 +5,7 @@
  * entries land in unresolved.txt with their staged message; the log is
  * emptied when nothing is pending, and compacted while an entry stays
  * pending; the lock that keeps a second imapfs out goes with every new log;
+ * ids are not used again by a later mount and no kept file is replaced;
  * files are private. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -425,6 +426,96 @@ static void test_lock_follows_a_new_log(void **state)
 	journal_close(j);
 }
 
+/* Writes a file into the journal directory, as something left there. */
+static void plant(const char *name, const char *text)
+{
+	char path[160];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/journal/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* An APPEND parked at each of two mounts: each message is kept under its
+ * own name, and a file already there is never replaced. */
+static void test_kept_messages_never_replaced(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	struct journal_entry f = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 6 };
+	struct journal_entry g = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	char name[64], taken[64];
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e, "First", 5), 0);
+	assert_int_equal(journal_park(j, e.id, "folder Drafts was deleted"), 0);
+	journal_close(j);
+
+	j = open_journal(); /* the journal is empty: nothing to count ids from */
+	assert_int_equal(journal_add(j, &f, "Second", 6), 0);
+	assert_true(f.id != e.id);
+	assert_int_equal(journal_park(j, f.id, "folder Drafts was deleted"), 0);
+	snprintf(name, sizeof(name), "unresolved-%llu.eml", (unsigned long long)e.id);
+	assert_string_equal(dump(name), "First");
+	snprintf(name, sizeof(name), "unresolved-%llu.eml", (unsigned long long)f.id);
+	assert_string_equal(dump(name), "Second");
+
+	/* the name is taken (say, by a mount whose clock was ahead) */
+	assert_int_equal(journal_add(j, &g, "Third", 5), 0);
+	snprintf(taken, sizeof(taken), "unresolved-%llu.eml", (unsigned long long)g.id);
+	plant(taken, "Planted");
+	assert_int_equal(journal_park(j, g.id, "folder Drafts was deleted"), 0);
+	assert_string_equal(dump(taken), "Planted");
+	snprintf(name, sizeof(name), "unresolved-%llu-2.eml", (unsigned long long)g.id);
+	assert_string_equal(dump(name), "Third");
+	assert_non_null(strstr(dump("unresolved.txt"), name)); /* the user is told where */
+	free(e.staged);
+	free(f.staged);
+	free(g.staged);
+	journal_close(j);
+}
+
+/* Staged files left by a crash (the entry never recorded) are in the way of
+ * neither a fresh journal's ids nor the next ones. */
+static void test_stale_staged_files_not_in_the_way(void **state)
+{
+	struct journal *j;
+	struct journal_entry m = sample(1);
+	struct journal_entry e = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	struct journal_entry f = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	char name[64];
+	int fd;
+
+	(void)state;
+	for (unsigned id = 1; id <= 3; id++) {
+		snprintf(name, sizeof(name), "append-%u.eml", id);
+		plant(name, "Stale");
+	}
+	j = open_journal();
+	assert_int_equal(journal_add(j, &e, "Fresh", 5), 0);
+	assert_string_equal(dump("append-1.eml"), "Stale");
+
+	assert_int_equal(journal_add(j, &m, NULL, 0), 0);
+	snprintf(name, sizeof(name), "append-%llu.eml", (unsigned long long)m.id + 1);
+	plant(name, "Stale");
+	assert_int_equal(journal_add(j, &f, "Newer", 5), 0);
+	assert_true(f.id > m.id + 1);
+	assert_string_equal(dump(name), "Stale");
+	fd = journal_open_staged(j, f.staged);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, name, sizeof(name)), 5);
+	assert_memory_equal(name, "Newer", 5);
+	close(fd);
+	free(e.staged);
+	free(f.staged);
+	journal_close(j);
+}
+
 static void test_refuses_a_linked_log(void **state)
 {
 	struct journal *j;
@@ -451,6 +542,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_bounded_with_one_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_imapfs_per_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_follows_a_new_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_messages_never_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_staged_files_not_in_the_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
 	};
 
