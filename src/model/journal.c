@@ -1,6 +1,7 @@
 /* journal.c - owns the change journal's files (see journal.h): appending
  * and syncing records, the pending entries in memory, staged messages,
  * compaction, and what is set aside as damaged or unresolved. */
+#define _GNU_SOURCE /* renameat2 and RENAME_NOREPLACE, in <stdio.h> */
 #include "journal.h"
 #include "util/files.h"
 #include "util/log.h"
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -20,10 +22,10 @@
 #define JOURNAL_LOG "journal.log"
 #define JOURNAL_TMP "journal.log.tmp"
 #define JOURNAL_UNRESOLVED "unresolved.txt"
-#define JOURNAL_MAX_LOG (256u << 20)     /* bytes read at open; beyond: damaged */
-#define JOURNAL_COMPACT_BYTES (8u << 20) /* rewrite when mostly resolved */
-#define JOURNAL_LOCK_TRIES 50            /* 5 s for an imapfs on its way out */
+#define JOURNAL_MAX_LOG (256u << 20) /* bytes read at open; beyond: damaged */
+#define JOURNAL_LOCK_TRIES 50        /* 5 s for an imapfs on its way out */
 #define JOURNAL_LOCK_PAUSE_NS 100000000L
+#define JOURNAL_NAME_TRIES 100 /* names (x-2, x-3...) or ids tried for a file of ours */
 
 struct journal {
 	int dirfd;               /* the journal directory */
@@ -33,6 +35,7 @@ struct journal {
 	size_t n, cap, live;
 	uint64_t next_id;
 	uint64_t log_bytes;
+	uint64_t records; /* in the log, ADD and DONE: compaction leaves one per live entry */
 	char damage[512]; /* what open found, for .status; "" if nothing */
 	char name[128];   /* of the journal directory, for messages */
 };
@@ -103,6 +106,7 @@ static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, voi
 	struct journal_entry e, *old;
 	int r;
 
+	j->records++;
 	if (kind == JOURNAL_REC_DONE) {
 		uint64_t id = 0;
 
@@ -169,12 +173,109 @@ static void report_rest(struct journal *j, const uint8_t *data, size_t len)
 	}
 }
 
-/* The log is not to be trusted: set it aside whole, say so, start afresh. */
+/* A new, empty log as journal.log.tmp, already locked: it takes the name
+ * journal.log only with the lock held, so that the name never leads a
+ * second imapfs to a log it could lock.  fd or -errno (-EBUSY when some
+ * other process has locked the new file first). */
+static int new_log(struct journal *j)
+{
+	int fd, r;
+
+	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	return fd;
+}
+
+/* Renames the new log fd (new_log, written and synced) over journal.log and
+ * makes it the one appended to.  Once the rename is done the switch is
+ * made, even if syncing the directory then fails (that is reported): later
+ * records must go to the file named journal.log, not to the replaced one.
+ * Closing the old one lets go of its lock; nothing opens it by that name
+ * any more. */
+static int switch_log(struct journal *j, int fd, uint64_t bytes, uint64_t records)
+{
+	if (renameat(j->dirfd, JOURNAL_TMP, j->dirfd, JOURNAL_LOG) < 0) {
+		int r = -errno;
+
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	close(j->fd);
+	j->fd = fd;
+	j->log_bytes = bytes;
+	j->records = records;
+	return fsync(j->dirfd) < 0 ? -errno : 0;
+}
+
+/* Renames from to to unless to exists (-EEXIST). */
+static int rename_noreplace(int dirfd, const char *from, const char *to)
+{
+	if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	/* a file system without RENAME_NOREPLACE (NFS): a link does not
+	 * replace either */
+	if (linkat(dirfd, from, dirfd, to, 0) < 0)
+		return -errno;
+	unlinkat(dirfd, from, 0);
+	return 0;
+}
+
+/* Gives the file from a new name, stem.ext or, when a file has that one,
+ * stem-2.ext, stem-3.ext...: what is kept for the user is never replaced.
+ * move: from loses its name, else it keeps it (a second link).  The name
+ * given is in out. */
+static int name_aside(struct journal *j, const char *from, const char *stem, const char *ext, bool move,
+		      char *out, size_t len)
+{
+	int r = -EEXIST;
+
+	for (int i = 1; i <= JOURNAL_NAME_TRIES && r == -EEXIST; i++) {
+		if (i == 1)
+			snprintf(out, len, "%s%s", stem, ext);
+		else
+			snprintf(out, len, "%s-%d%s", stem, i, ext);
+		if (move)
+			r = rename_noreplace(j->dirfd, from, out);
+		else
+			r = linkat(j->dirfd, from, j->dirfd, out, 0) < 0 ? -errno : 0;
+	}
+	return r;
+}
+
+/* The log is not to be trusted: set it aside whole, say so, start afresh.
+ * It is linked to its new name before a new log is renamed over it, so
+ * that journal.log names a log this imapfs holds locked at every moment. */
 static int set_aside(struct journal *j, size_t good, uint64_t size)
 {
-	char name[64], line[600];
+	char stem[48], name[64], line[600];
+	int fd, r;
 
-	snprintf(name, sizeof(name), "damaged-%lld.log", (long long)time(NULL));
+	fd = new_log(j);
+	if (fd < 0)
+		return fd;
+	snprintf(stem, sizeof(stem), "damaged-%lld", (long long)time(NULL));
+	if ((r = name_aside(j, JOURNAL_LOG, stem, ".log", false, name, sizeof(name))) < 0) {
+		close(fd);
+		unlinkat(j->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	r = switch_log(j, fd, 0, 0);
+	if (j->fd != fd) {
+		unlinkat(j->dirfd, name, 0); /* still journal.log: next mount's to judge */
+		return r;
+	}
 	snprintf(j->damage, sizeof(j->damage),
 		 "journal damaged at byte %zu of %" PRIu64 ": set aside as %s/%s, %zu entries not replayed",
 		 good, size, j->name, name, j->live);
@@ -187,11 +288,7 @@ static int set_aside(struct journal *j, size_t good, uint64_t size)
 		journal_entry_free(&j->v[i]);
 	}
 	j->n = j->live = 0;
-	if (renameat(j->dirfd, JOURNAL_LOG, j->dirfd, name) < 0)
-		return -errno;
-	close(j->fd);
-	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
-	return j->fd < 0 ? j->fd : 0;
+	return r;
 }
 
 static int load(struct journal *j)
@@ -234,6 +331,39 @@ static int load(struct journal *j)
 	return 0;
 }
 
+/* Opens journal.log as j->fd and locks it: one imapfs per journal, since
+ * two resolving the same entries, or one compacting under the other, would
+ * each be wrong.  An imapfs just unmounted may still be writing its cache
+ * out: it is given a moment.  The lock counts only on the file that
+ * journal.log names once it is held: the holder may have just put a new
+ * log in place (compaction) and let go of the old one.  -EBUSY when
+ * another imapfs holds it. */
+static int lock_log(struct journal *j)
+{
+	struct stat held, named;
+
+	for (int i = 0; i < JOURNAL_LOCK_TRIES; i++) {
+		if (i)
+			nanosleep(&(struct timespec){ 0, JOURNAL_LOCK_PAUSE_NS }, NULL);
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
+		if (j->fd < 0)
+			return j->fd;
+		if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK)
+				return -errno;
+			continue;
+		}
+		if (fstat(j->fd, &held) < 0)
+			return -errno;
+		if (fstatat(j->dirfd, JOURNAL_LOG, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    named.st_dev == held.st_dev && named.st_ino == held.st_ino)
+			return 0;
+	}
+	return -EBUSY;
+}
+
 void journal_dir_name(const char *account, char *out, size_t len)
 {
 	size_t n = (size_t)snprintf(out, len, "journal-");
@@ -251,6 +381,8 @@ void journal_dir_name(const char *account, char *out, size_t len)
 int journal_open(int dirfd, const char *name, struct journal **out, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));
+	struct timespec now;
+	uint64_t first = 0;
 	int r = -ENOMEM;
 
 	*out = NULL;
@@ -265,19 +397,7 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 		r = j->dirfd;
 		goto fail;
 	}
-	j->fd = files_append_at(j->dirfd, JOURNAL_LOG);
-	if (j->fd < 0) {
-		r = j->fd;
-		goto fail;
-	}
-	/* one imapfs per journal: two resolving the same entries, or one
-	 * compacting under the other, would each be wrong.  An imapfs just
-	 * unmounted may still be writing its cache out: give it a moment. */
-	for (int i = 0; i < JOURNAL_LOCK_TRIES && flock(j->fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	     i++)
-		nanosleep(&(struct timespec){ 0, JOURNAL_LOCK_PAUSE_NS }, NULL);
-	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if ((r = lock_log(j)) == -EBUSY) {
 		snprintf(err, errlen,
 			 "the change journal %s/ is in use by another imapfs of this "
 			 "account with the same cache directory (unmount it, or give this one its own "
@@ -286,8 +406,22 @@ int journal_open(int dirfd, const char *name, struct journal **out, char *err, s
 		journal_close(j);
 		return r;
 	}
+	if (r < 0)
+		goto fail;
 	if ((r = load(j)) < 0)
 		goto fail;
+	/* ids are unique across mounts, not only within one: a staged
+	 * append-ID.eml left by a crash, or an unresolved-ID.eml kept for the
+	 * user, must not meet a new entry's.  The first id is the wall clock
+	 * in 2^-20 s (1M ids per second, seconds << 20 plus the fraction, so
+	 * that a mount a moment after another starts above it too): far more
+	 * than a mount hands out, each id being synced to disk, so each mount
+	 * starts above the ids of those before it; and never below the ids
+	 * still in the log, whatever the clock says. */
+	if (clock_gettime(CLOCK_REALTIME, &now) == 0 && now.tv_sec > 0)
+		first = (uint64_t)now.tv_sec << 20 | (uint64_t)now.tv_nsec >> 10;
+	if (j->next_id < first)
+		j->next_id = first;
 	if (j->live)
 		log_info("journal: %zu changes pending from an earlier mount", j->live);
 	*out = j;
@@ -351,7 +485,19 @@ static int append_locked(struct journal *j, const void *rec, size_t len)
 		return r;
 	}
 	j->log_bytes += len;
+	j->records++;
 	return 0;
+}
+
+static int take_id(struct journal *j, uint64_t *id)
+{
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	r = j->live >= JOURNAL_MAX_PENDING ? -ENOSPC : 0;
+	*id = j->next_id++;
+	pthread_mutex_unlock(&j->lock);
+	return r;
 }
 
 int journal_add(struct journal *j, struct journal_entry *e, const void *data, size_t len)
@@ -359,17 +505,19 @@ int journal_add(struct journal *j, struct journal_entry *e, const void *data, si
 	struct journal_entry copy;
 	uint8_t *rec = NULL;
 	size_t reclen;
-	int r;
+	int r = take_id(j, &e->id);
 
-	pthread_mutex_lock(&j->lock);
-	r = j->live >= JOURNAL_MAX_PENDING ? -ENOSPC : 0;
-	e->id = j->next_id++;
-	pthread_mutex_unlock(&j->lock);
+	for (int i = 1; r == 0 && data; i++) {
+		r = stage(j, e->id, data, len, &e->staged);
+		/* an append-ID.eml already there (left by a crash, the clock
+		 * set back since) is not this entry's to replace: the next id */
+		if (r != -EEXIST || i == JOURNAL_NAME_TRIES)
+			break;
+		r = take_id(j, &e->id);
+	}
 	if (r < 0)
 		return r;
 	e->recorded = time(NULL);
-	if (data && (r = stage(j, e->id, data, len, &e->staged)) < 0)
-		return r;
 	if ((r = journal_encode_add(e, &rec, &reclen)) < 0 || (r = journal_entry_copy(&copy, e)) < 0)
 		goto out;
 	pthread_mutex_lock(&j->lock);
@@ -392,20 +540,18 @@ out:
 /* Rewrites the log with the live entries only (when it has grown). */
 static int compact_locked(struct journal *j)
 {
+	uint64_t bytes = 0;
 	int fd, r = 0;
 
 	if (j->live == 0) {
 		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
 			return -errno;
-		j->log_bytes = 0;
+		j->log_bytes = j->records = 0;
 		return 0;
 	}
-	if (unlinkat(j->dirfd, JOURNAL_TMP, 0) < 0 && errno != ENOENT)
-		return -errno;
-	fd = files_create_at(j->dirfd, JOURNAL_TMP, O_RDWR | O_APPEND);
+	fd = new_log(j);
 	if (fd < 0)
 		return fd;
-	j->log_bytes = 0;
 	for (size_t i = 0; r == 0 && i < j->n; i++) {
 		uint8_t *rec;
 		size_t len;
@@ -413,30 +559,26 @@ static int compact_locked(struct journal *j)
 		if (!j->v[i].op || (r = journal_encode_add(&j->v[i], &rec, &len)) < 0)
 			continue;
 		r = files_write_all(fd, rec, len);
-		j->log_bytes += len;
+		bytes += len;
 		free(rec);
 	}
 	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && renameat(j->dirfd, JOURNAL_TMP, j->dirfd, JOURNAL_LOG) < 0)
-		r = -errno;
-	if (r == 0 && fsync(j->dirfd) < 0)
 		r = -errno;
 	if (r < 0) {
 		close(fd);
 		unlinkat(j->dirfd, JOURNAL_TMP, 0);
 		return r;
 	}
-	close(j->fd);
-	j->fd = fd;
-	return 0;
+	/* log_bytes stays the old log's until the switch: a failed append
+	 * cuts the log back to it */
+	return switch_log(j, fd, bytes, j->live);
 }
 
 static int finish(struct journal *j, uint64_t id, const char *why)
 {
 	uint8_t rec[JOURNAL_REC_OVERHEAD + 8];
 	struct journal_entry *e;
-	char kept[48];
+	char stem[48], kept[64], line[1024];
 	int r;
 
 	pthread_mutex_lock(&j->lock);
@@ -445,23 +587,36 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 		pthread_mutex_unlock(&j->lock);
 		return -ENOENT;
 	}
-	if (why) {
-		report(j, why, e);
-		if (e->staged) {
-			snprintf(kept, sizeof(kept), "unresolved-%" PRIu64 ".eml", id);
-			if (renameat(j->dirfd, e->staged, j->dirfd, kept) == 0) {
-				free(e->staged);
-				e->staged = NULL;
-			}
+	if (why && e->staged) {
+		/* the message is the user's now: under a name of its own, never
+		 * over one kept before (unresolved-ID-2.eml...), and left where
+		 * it is if it cannot be renamed */
+		snprintf(stem, sizeof(stem), "unresolved-%" PRIu64, id);
+		r = name_aside(j, e->staged, stem, ".eml", true, kept, sizeof(kept));
+		if (r < 0)
+			log_err("journal: cannot keep %s/%s as %s.eml: %s", j->name, e->staged, stem,
+				strerror(-r));
+		snprintf(line, sizeof(line), "%s (its message is kept as %s)", why,
+			 r == 0 ? kept : e->staged);
+		report(j, line, e);
+		if (r == 0) {
+			free(e->staged);
+			e->staged = NULL;
 		}
+	} else if (why) {
+		report(j, why, e);
 	}
 	r = append_locked(j, rec, journal_encode_done(id, rec));
 	if (r == 0) {
-		if (e->staged)
+		if (e->staged && !why)
 			unlinkat(j->dirfd, e->staged, 0);
 		tombstone_locked(j, e);
 		squeeze_locked(j);
-		if (j->live == 0 || (j->log_bytes > JOURNAL_COMPACT_BYTES && j->live < j->n / 4 + 1))
+		/* by the records in the log, not the slots in memory: squeeze
+		 * keeps those near the live count, so one long-pending entry
+		 * would hold compaction off while the log grows without end */
+		if (j->live == 0 ||
+		    (j->log_bytes > JOURNAL_COMPACT_BYTES && j->records > 4 * (uint64_t)j->live))
 			r = compact_locked(j);
 	}
 	pthread_mutex_unlock(&j->lock);

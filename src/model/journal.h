@@ -9,7 +9,12 @@
  *   journal.log          the records (journal_codec.h)
  *   append-ID.eml        the message an APPEND entry sends
  *   unresolved.txt       what could not be resolved, for the user to read
+ *   unresolved-ID.eml    the message of an APPEND left unresolved
+ *                        (unresolved-ID-2.eml... if the name was taken)
  *   damaged-TIME.log     a journal found damaged: reported, never replayed
+ *                        (damaged-TIME-2.log... likewise)
+ * Entry ids grow and are not used again by a later mount (they start from
+ * the clock), so no file named by an id is ever another entry's.
  *
  * Thread-safe.  Its lock is a leaf: taken last, held only over local disk
  * I/O, never across network I/O. */
@@ -23,6 +28,10 @@
 struct journal;
 
 #define JOURNAL_MAX_PENDING 100000u /* entries; beyond, new changes get ENOSPC */
+/* The log is rewritten with the pending entries only once it is larger than
+ * this and fewer than a quarter of its records are pending entries (it is
+ * emptied as soon as nothing is pending). */
+#define JOURNAL_COMPACT_BYTES (8u << 20)
 
 /* The journal directory's name for an account ("user@host:port"): one
  * path component. */
@@ -47,8 +56,9 @@ int journal_add(struct journal *j, struct journal_entry *e, const void *data, si
 int journal_done(struct journal *j, uint64_t id);
 
 /* Entry id cannot be resolved: why (one line) and the entry go to
- * unresolved.txt, its staged message is kept there as unresolved-ID.eml,
- * and it is forgotten. */
+ * unresolved.txt, its staged message is kept there as unresolved-ID.eml
+ * (or -2, -3...: never over a file kept before; the paragraph in
+ * unresolved.txt names it), and it is forgotten. */
 int journal_park(struct journal *j, uint64_t id, const char *why);
 
 /* Copies of the pending entries, oldest first; free each with

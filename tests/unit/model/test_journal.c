@@ -3,7 +3,10 @@
  * middle is detected and set aside, never replayed; entries survive a
  * reopen until done; staged messages are written and removed; unresolved
  * entries land in unresolved.txt with their staged message; the log is
- * emptied when nothing is pending; files are private. */
+ * emptied when nothing is pending, and compacted while an entry stays
+ * pending; the lock that keeps a second imapfs out goes with every new log;
+ * ids are not used again by a later mount and no kept file is replaced;
+ * files are private. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -310,6 +314,50 @@ static void test_torn_tail_dropped_damage_set_aside(void **state)
 	assert_non_null(strstr(dump("unresolved.txt"), "src=INBOX/3"));
 }
 
+/* Adds and finishes one entry with a big field: about 60 kB more log.
+ * (sample(0)'s strings: those of sample(1) to 7 stay as they are.) */
+static void churn(struct journal *j)
+{
+	static char text[60000];
+	struct journal_entry e = sample(0);
+
+	if (!text[0])
+		memset(text, 'x', sizeof(text) - 1);
+	e.text = text;
+	assert_int_equal(journal_add(j, &e, NULL, 0), 0);
+	assert_int_equal(journal_done(j, e.id), 0);
+}
+
+/* One entry pending for long must not hold compaction off: the log stays
+ * within a record of the threshold instead of growing until the next mount
+ * finds it too large and sets it all aside. */
+static void test_log_bounded_with_one_pending(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry keep = sample(1), *p;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &keep, NULL, 0), 0);
+	for (unsigned k = 0; k < (JOURNAL_COMPACT_BYTES + JOURNAL_COMPACT_BYTES / 4) / 60000; k++) {
+		churn(j);
+		assert_true(log_size() < JOURNAL_COMPACT_BYTES + 2 * 60000);
+	}
+	assert_true(log_size() < JOURNAL_COMPACT_BYTES); /* compacted at least once */
+	journal_close(j);
+
+	j = open_journal();
+	assert_int_equal(journal_pending(j, &p, &n), 0);
+	assert_int_equal(n, 1);
+	assert_same(&p[0], &keep);
+	assert_int_equal(p[0].id, keep.id);
+	journal_entry_free(&p[0]);
+	free(p);
+	assert_int_equal(journal_done(j, keep.id), 0);
+	assert_int_equal(log_size(), 0);
+	journal_close(j);
+}
+
 static void test_one_imapfs_per_journal(void **state)
 {
 	struct journal *a = open_journal(), *b = NULL;
@@ -322,6 +370,150 @@ static void test_one_imapfs_per_journal(void **state)
 	journal_close(a);
 	b = open_journal();
 	journal_close(b);
+}
+
+/* journal.log, whichever file it names now, is locked by the journal open
+ * in this test: a second imapfs can neither lock it nor open the journal. */
+static void assert_log_held(void)
+{
+	struct journal *other = NULL;
+	char path[160], err[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	close(fd);
+	assert_int_equal(journal_open(dirfd_, "journal", &other, err, sizeof(err)), -EBUSY);
+	assert_null(other);
+}
+
+/* A compaction and a damaged log set aside each put a new file in place of
+ * journal.log; the lock must come with it, and the records that follow
+ * must go to it. */
+static void test_lock_follows_a_new_log(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry keep = sample(1), later = sample(2);
+	char path[160];
+	off_t size = 0;
+	int fd, k;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &keep, NULL, 0), 0);
+	for (k = 0; k < 2 * (int)(JOURNAL_COMPACT_BYTES / 60000) && log_size() >= size; k++) {
+		size = log_size();
+		churn(j);
+	}
+	assert_true(log_size() < size); /* compacted */
+	assert_log_held();
+	assert_int_equal(journal_add(j, &later, NULL, 0), 0);
+	journal_close(j);
+	j = open_journal();
+	assert_int_equal(journal_count(j), 2);
+	journal_close(j);
+
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	fd = open(path, O_RDWR); /* damage the first, a good one follows */
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff", 1, 12), 1);
+	close(fd);
+	j = open_journal();
+	assert_int_equal(journal_count(j), 0); /* set aside */
+	assert_log_held();
+	journal_close(j);
+}
+
+/* Writes a file into the journal directory, as something left there. */
+static void plant(const char *name, const char *text)
+{
+	char path[160];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/journal/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* An APPEND parked at each of two mounts: each message is kept under its
+ * own name, and a file already there is never replaced. */
+static void test_kept_messages_never_replaced(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	struct journal_entry f = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 6 };
+	struct journal_entry g = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	char name[64], taken[64];
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e, "First", 5), 0);
+	assert_int_equal(journal_park(j, e.id, "folder Drafts was deleted"), 0);
+	journal_close(j);
+
+	j = open_journal(); /* the journal is empty: nothing to count ids from */
+	assert_int_equal(journal_add(j, &f, "Second", 6), 0);
+	assert_true(f.id != e.id);
+	assert_int_equal(journal_park(j, f.id, "folder Drafts was deleted"), 0);
+	snprintf(name, sizeof(name), "unresolved-%llu.eml", (unsigned long long)e.id);
+	assert_string_equal(dump(name), "First");
+	snprintf(name, sizeof(name), "unresolved-%llu.eml", (unsigned long long)f.id);
+	assert_string_equal(dump(name), "Second");
+
+	/* the name is taken (say, by a mount whose clock was ahead) */
+	assert_int_equal(journal_add(j, &g, "Third", 5), 0);
+	snprintf(taken, sizeof(taken), "unresolved-%llu.eml", (unsigned long long)g.id);
+	plant(taken, "Planted");
+	assert_int_equal(journal_park(j, g.id, "folder Drafts was deleted"), 0);
+	assert_string_equal(dump(taken), "Planted");
+	snprintf(name, sizeof(name), "unresolved-%llu-2.eml", (unsigned long long)g.id);
+	assert_string_equal(dump(name), "Third");
+	assert_non_null(strstr(dump("unresolved.txt"), name)); /* the user is told where */
+	free(e.staged);
+	free(f.staged);
+	free(g.staged);
+	journal_close(j);
+}
+
+/* Staged files left by a crash (the entry never recorded) are in the way of
+ * neither a fresh journal's ids nor the next ones. */
+static void test_stale_staged_files_not_in_the_way(void **state)
+{
+	struct journal *j;
+	struct journal_entry m = sample(1);
+	struct journal_entry e = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	struct journal_entry f = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	char name[64];
+	int fd;
+
+	(void)state;
+	for (unsigned id = 1; id <= 3; id++) {
+		snprintf(name, sizeof(name), "append-%u.eml", id);
+		plant(name, "Stale");
+	}
+	j = open_journal();
+	assert_int_equal(journal_add(j, &e, "Fresh", 5), 0);
+	assert_string_equal(dump("append-1.eml"), "Stale");
+
+	assert_int_equal(journal_add(j, &m, NULL, 0), 0);
+	snprintf(name, sizeof(name), "append-%llu.eml", (unsigned long long)m.id + 1);
+	plant(name, "Stale");
+	assert_int_equal(journal_add(j, &f, "Newer", 5), 0);
+	assert_true(f.id > m.id + 1);
+	assert_string_equal(dump(name), "Stale");
+	fd = journal_open_staged(j, f.staged);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, name, sizeof(name)), 5);
+	assert_memory_equal(name, "Newer", 5);
+	close(fd);
+	free(e.staged);
+	free(f.staged);
+	journal_close(j);
 }
 
 static void test_refuses_a_linked_log(void **state)
@@ -347,7 +539,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_survive_reopen_until_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staged_append_and_park, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_dropped_damage_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_bounded_with_one_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_imapfs_per_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_follows_a_new_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_messages_never_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_staged_files_not_in_the_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
 	};
 
