@@ -1,0 +1,299 @@
+/* changes_check.c - owns finding out from the server what became of a
+ * change (changes.h): is the message still in its source, did it arrive in
+ * the destination (never an older copy), and finishing or undoing a move
+ * or delete left half done; and setting flags, which is its own check. */
+#include "changes_p.h"
+#include "imap/flags.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct resolve_job {
+	const struct journal_entry *e;
+	bool undo; /* a refused step: a half-done move goes back */
+	enum outcome outcome;
+	uint32_t new_uid;
+	int err;      /* of a finishing step that failed */
+	bool refused; /* ... because the server said no (the session lives) */
+};
+
+struct arrival_scan {
+	const struct journal_entry *e;
+	uint32_t uid; /* first match, 0 if none */
+};
+
+static void match_arrival(const struct imap_meta *m, void *ctx)
+{
+	struct arrival_scan *a = ctx;
+
+	/* "UID n:*" also returns the highest UID below n: filter */
+	if (a->uid || m->uid < a->e->dest_uidnext || !m->has_size || !m->has_date)
+		return;
+	if ((a->e->size && m->size != a->e->size) || m->internaldate != a->e->internaldate)
+		return;
+	a->uid = m->uid;
+}
+
+/* The message of e among the arrivals in dest (selected): 0 or -errno. */
+static int find_arrival(struct imap_session *s, const struct journal_entry *e, uint32_t *uid)
+{
+	struct arrival_scan a = { .e = e };
+	int r = imap_fetch_meta(s, true, e->dest_uidnext ? e->dest_uidnext : 1, 0, match_arrival, &a);
+
+	*uid = a.uid;
+	return r;
+}
+
+/* Is uid in the selected folder?  1 yes (flags in *info), 0 no, or -errno. */
+static int present(struct imap_session *s, uint32_t uid, struct imap_message_info *info)
+{
+	int r = imap_fetch_info(s, uid, info);
+
+	return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+}
+
+/* SELECTs folder afresh and checks its UIDVALIDITY: 0, 1 when it changed
+ * (or the folder is gone), or -errno. */
+int changes_select_checked(struct imap_session *s, const char *folder, uint32_t validity)
+{
+	struct imap_folder_state st;
+	int r = imap_select(s, folder, true, &st);
+
+	if (r == -ENOENT)
+		return 1;
+	if (r < 0)
+		return r;
+	return validity && st.uidvalidity != validity;
+}
+
+/* The source (selected) keeps no \Deleted: the COPY fallback may have set
+ * it before its EXPUNGE failed. */
+static int clear_deleted(struct imap_session *s, uint32_t uid, const struct imap_message_info *src)
+{
+	struct flag_set deleted = { .system = IMAP_FLAG_DELETED };
+
+	return src->system_flags & IMAP_FLAG_DELETED ? imap_store_flags(s, uid, &deleted, IMAP_STORE_REMOVE)
+						     : 0;
+}
+
+/* A folder that cannot be selected as it was recorded: -errno (-ESTALE
+ * when it was re-created or deleted). */
+static int select_same(struct imap_session *s, const char *folder, uint32_t validity)
+{
+	int r = changes_select_checked(s, folder, validity);
+
+	return r == 1 ? -ESTALE : r;
+}
+
+/* The half-done move, undone: the source first loses its \Deleted, then
+ * the copy in dest goes -- in this order, a step that fails leaves the
+ * move half done (both copies, none marked), to be undone again later;
+ * the other order could leave one copy, marked for any client's EXPUNGE. */
+static int undo_half(struct imap_session *s, const struct journal_entry *e, uint32_t copy,
+		     const struct imap_message_info *src)
+{
+	int r = select_same(s, e->src, e->src_validity);
+
+	if (r == 0)
+		r = clear_deleted(s, e->src_uid, src);
+	if (r == 0)
+		r = select_same(s, e->dest, e->dest_validity);
+	return r < 0 ? r : imap_delete_message(s, copy);
+}
+
+static int resolve_move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct resolve_job *job = ctx;
+	const struct journal_entry *e = job->e;
+	struct imap_message_info info = { 0 };
+	int in_src, r;
+
+	(void)st;
+	job->outcome = OUTCOME_UNKNOWN;
+	if ((r = changes_select_checked(s, e->src, e->src_validity)) != 0) {
+		if (r == 1)
+			job->outcome = OUTCOME_STALE;
+		return r < 0 ? r : 0;
+	}
+	if ((in_src = present(s, e->src_uid, &info)) < 0)
+		return in_src;
+	if (!e->dest) {
+		/* a delete for good is STORE +\Deleted, then UID EXPUNGE: gone
+		 * is done, unmarked is not done (as a move found rolled back:
+		 * not sent again unless its caller still waits), marked is
+		 * half done -- finished, or unmarked when the server refused
+		 * the EXPUNGE */
+		if (!in_src || !(info.system_flags & IMAP_FLAG_DELETED)) {
+			job->outcome = in_src ? OUTCOME_ROLLED_BACK : OUTCOME_COMPLETED;
+		} else {
+			job->err = job->undo ? clear_deleted(s, e->src_uid, &info)
+					     : imap_delete_message(s, e->src_uid);
+			job->refused = job->err && !imap_dead(s);
+			job->outcome = job->err    ? OUTCOME_UNKNOWN
+				       : job->undo ? OUTCOME_ROLLED_BACK
+						   : OUTCOME_COMPLETED;
+		}
+		imap_message_info_free(&info);
+		return 0;
+	}
+	if ((r = changes_select_checked(s, e->dest, e->dest_validity)) != 0 ||
+	    (r = find_arrival(s, e, &job->new_uid)) < 0) {
+		if (r == 1)
+			job->outcome = OUTCOME_STALE;
+		imap_message_info_free(&info);
+		return r < 0 ? r : 0;
+	}
+	if (!in_src)
+		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_GONE;
+	else if (!job->new_uid)
+		job->outcome = OUTCOME_ROLLED_BACK;
+	else
+		job->outcome = OUTCOME_HALF;
+	if (job->outcome == OUTCOME_HALF) {
+		if (job->undo) {
+			job->err = undo_half(s, e, job->new_uid, &info);
+			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_ROLLED_BACK;
+			job->new_uid = 0;
+		} else if ((r = changes_select_checked(s, e->src, e->src_validity)) == 0) {
+			job->err = imap_delete_message(s, e->src_uid);
+			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_COMPLETED;
+		} else {
+			job->outcome = r == 1 ? OUTCOME_STALE : OUTCOME_UNKNOWN;
+		}
+		job->refused = job->err && !imap_dead(s);
+	}
+	imap_message_info_free(&info);
+	return r < 0 ? r : 0;
+}
+
+static int resolve_append_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct resolve_job *job = ctx;
+	int r;
+
+	(void)st;
+	job->outcome = OUTCOME_UNKNOWN;
+	r = changes_select_checked(s, job->e->dest, job->e->dest_validity);
+	if (r == 1)
+		job->outcome = OUTCOME_STALE;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = find_arrival(s, job->e, &job->new_uid);
+	if (r == 0)
+		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_ROLLED_BACK;
+	return r;
+}
+
+/* The keywords of `of` that `in` lacks (pointers into of's, not copies). */
+static size_t keywords_missing(char **out, const struct flag_set *of, char *const *in, size_t nin)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < of->nkeywords; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nin && !found; j++)
+			found = strcasecmp(of->keywords[i], in[j]) == 0;
+		if (!found)
+			out[k++] = of->keywords[i];
+	}
+	return k;
+}
+
+/* Sets the flags of e->src_uid (selected) to e->text, by adding and
+ * removing what differs from the flags it has now -- never by replacing
+ * them all, which would undo what another session does meanwhile (the
+ * \Deleted of an rm between its STORE and its EXPUNGE, another client's
+ * \Answered).  \Deleted belongs to rm: left as it is.  -ENOENT when the
+ * message is gone. */
+int changes_apply_flags(struct imap_session *s, const struct journal_entry *e)
+{
+	struct imap_message_info info;
+	struct flag_set want, have = { 0 }, add = { 0 }, remove = { 0 };
+	bool fetched = false;
+	int r = flags_parse(e->text ? e->text : "", e->text ? strlen(e->text) : 0, &want);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < want.nkeywords; i++) {
+		if (!imap_keyword_permitted(s, want.keywords[i])) {
+			log_warn("%.100s does not allow the keyword %.100s", e->src, want.keywords[i]);
+			r = -EPERM;
+		}
+	}
+	if (r == 0 && (r = imap_fetch_info(s, e->src_uid, &info)) == 0) {
+		fetched = true;
+		have = (struct flag_set){ .system = info.system_flags,
+					  .keywords = info.keywords,
+					  .nkeywords = info.nkeywords };
+		add.keywords = calloc(want.nkeywords + 1, sizeof(char *));
+		remove.keywords = calloc(info.nkeywords + 1, sizeof(char *));
+		if (!add.keywords || !remove.keywords)
+			r = -ENOMEM;
+	}
+	if (r == 0) {
+		unsigned keep = ~(unsigned)IMAP_FLAG_DELETED;
+
+		add.system = want.system & ~have.system & keep;
+		add.nkeywords = keywords_missing(add.keywords, &want, have.keywords, have.nkeywords);
+		remove.system = have.system & ~want.system & keep;
+		remove.nkeywords = keywords_missing(remove.keywords, &have, want.keywords, want.nkeywords);
+		if (remove.system || remove.nkeywords)
+			r = imap_store_flags(s, e->src_uid, &remove, IMAP_STORE_REMOVE);
+		if (r == 0 && (add.system || add.nkeywords))
+			r = imap_store_flags(s, e->src_uid, &add, IMAP_STORE_ADD);
+	}
+	free(add.keywords);
+	free(remove.keywords);
+	if (fetched)
+		imap_message_info_free(&info);
+	flags_free(&want);
+	return r;
+}
+
+static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct resolve_job *job = ctx;
+	int r;
+
+	(void)st;
+	job->outcome = OUTCOME_UNKNOWN;
+	r = changes_select_checked(s, job->e->src, job->e->src_validity);
+	if (r == 1)
+		job->outcome = OUTCOME_STALE;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = changes_apply_flags(s, job->e); /* idempotent: the wanted flags, again */
+	if (r == 0 || r == -ENOENT)
+		job->outcome = r == 0 ? OUTCOME_COMPLETED : OUTCOME_GONE;
+	else if (!imap_dead(s))
+		job->outcome = OUTCOME_REFUSED; /* e.g. a keyword the folder does not allow */
+	return r == -ENOENT || job->outcome == OUTCOME_REFUSED ? 0 : r;
+}
+
+/* Asks the server what became of e (finishing or undoing a half-done
+ * move on the way); OUTCOME_UNKNOWN when it cannot be reached. */
+enum outcome changes_ask(struct mailbox *mb, const struct journal_entry *e, bool undo, uint32_t *new_uid)
+{
+	struct resolve_job job = { .e = e, .undo = undo };
+	pool_fn *fn = e->op == JOURNAL_APPEND  ? resolve_append_fn
+		      : e->op == JOURNAL_FLAGS ? resolve_flags_fn
+					       : resolve_move_fn;
+	int r = pool_run(mb->pool, NULL, 0, fn, &job);
+
+	if (r == 0 && job.refused) {
+		log_warn("the server refuses to finish the %s of %.100s UID %u: %s", journal_op_name(e->op),
+			 e->src ? e->src : e->dest, e->src_uid, strerror(-job.err));
+		return OUTCOME_REFUSED;
+	}
+	if (r < 0 || job.err) {
+		log_warn("cannot find out yet what became of the %s of %s UID %u: %s", journal_op_name(e->op),
+			 e->src ? e->src : e->dest, e->src_uid, strerror(r < 0 ? -r : -job.err));
+		return OUTCOME_UNKNOWN;
+	}
+	*new_uid = job.new_uid;
+	return job.outcome;
+}
