@@ -18,6 +18,11 @@
 
 #define QUEUE_MAX 32
 #define BATCH_MAX 64
+/* Two workers: the first blocks of a batch of messages and the last block
+ * of a large one among them (which opening it checks: see mailbox_read.c)
+ * come in one round trip, in parallel on two sessions, not one after the
+ * other. */
+#define WORKERS 2
 
 struct job {
 	char *folder;
@@ -27,13 +32,15 @@ struct job {
 	size_t n;
 	uint32_t uid; /* or blocks first..last of uid */
 	uint32_t first, last;
+	bool claimed; /* block first (= last) was claimed when queued */
 };
 
 struct prefetch {
 	struct pool *pool; /* this field and the three below: set once */
 	struct cache *cache;
 	unsigned depth;
-	pthread_t thread; /* set by prefetch_start, before running */
+	pthread_t threads[WORKERS]; /* set by prefetch_start, before running */
+	int nthreads;
 
 	pthread_mutex_t lock; /* protects the fields below */
 	pthread_cond_t wake;  /* with lock: a job queued, or stopping */
@@ -56,6 +63,11 @@ static void release_claims(struct prefetch *p, struct job *j)
 {
 	for (size_t i = 0; j && i < j->n; i++) {
 		struct cache_key k = { j->key, j->uidvalidity, j->uids[i], 0 };
+
+		cache_release_claim(p->cache, &k, NULL, 0);
+	}
+	if (j && j->claimed) {
+		struct cache_key k = { j->key, j->uidvalidity, j->uid, j->first };
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
@@ -161,20 +173,39 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 		job_free(j);
 }
 
-void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
-		     uint32_t first, uint32_t last)
+static void queue_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+			 uint32_t uid, uint32_t first, uint32_t last, bool claimed)
 {
-	struct job *j;
+	struct job *j = new_job(folder, key, uidvalidity);
 
-	if (!p || !p->depth || last < first)
+	if (!j) {
+		if (claimed)
+			cache_release_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first },
+					    NULL, 0);
 		return;
-	j = new_job(folder, key, uidvalidity);
-	if (!j)
-		return;
+	}
 	j->uid = uid;
 	j->first = first;
 	j->last = last;
+	j->claimed = claimed;
 	enqueue(p, j);
+}
+
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
+		     uint32_t first, uint32_t last)
+{
+	if (p && p->depth && last >= first)
+		queue_blocks(p, folder, key, uidvalidity, uid, first, last, false);
+}
+
+void prefetch_last_block(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+			 uint32_t uid, uint32_t block)
+{
+	struct cache_key k = { key, uidvalidity, uid, block };
+
+	/* claimed now, as for messages: opening the message waits for it */
+	if (p && p->depth && cache_claim(p->cache, &k))
+		queue_blocks(p, folder, key, uidvalidity, uid, block, block, true);
 }
 
 struct run {
@@ -295,13 +326,15 @@ static void run_blocks(struct prefetch *p, struct job *j)
 	struct block_run br = { .p = p, .job = j };
 	uint32_t b = j->first;
 
-	br.buf = malloc((size_t)RUN_MAX * CACHE_BLOCK_SIZE);
+	br.buf = malloc((size_t)(j->claimed ? 1 : RUN_MAX) * CACHE_BLOCK_SIZE);
+	if (!br.buf)
+		release_claims(p, j);
 	while (br.buf && b <= j->last) {
 		int r;
 
 		br.first = b;
 		br.released = 0;
-		br.count = claim_run(p, j, b);
+		br.count = j->claimed ? 1 : claim_run(p, j, b);
 		if (br.count == 0) {
 			b++;
 			continue;
@@ -355,9 +388,13 @@ int prefetch_start(struct prefetch *p)
 	pthread_mutex_unlock(&p->lock);
 	if (running)
 		return 0;
-	r = pthread_create(&p->thread, NULL, worker, p);
-	if (r)
-		return -r;
+	for (r = 0; r == 0 && p->nthreads < WORKERS; p->nthreads++)
+		r = pthread_create(&p->threads[p->nthreads], NULL, worker, p);
+	if (r) {
+		p->nthreads--;
+		if (!p->nthreads)
+			return -r;
+	}
 	pthread_mutex_lock(&p->lock);
 	p->running = true;
 	pthread_mutex_unlock(&p->lock);
@@ -374,8 +411,9 @@ void prefetch_stop(struct prefetch *p)
 	running = p->running;
 	p->running = false;
 	p->stopping = true;
-	pthread_cond_signal(&p->wake);
+	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->lock);
-	if (running)
-		pthread_join(p->thread, NULL);
+	for (int i = 0; running && i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	p->nthreads = 0;
 }

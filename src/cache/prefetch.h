@@ -2,7 +2,7 @@
  * block of the next messages a reader will open (one batched UID FETCH for
  * several), and the next blocks of a large message read sequentially.
  * Claimed blocks make a reader who arrives first wait instead of fetching
- * twice.  Jobs run on a worker thread through the pool.  Thread-safe. */
+ * twice.  Jobs run on two worker threads through the pool.  Thread-safe. */
 #ifndef IMAPFS_PREFETCH_H
 #define IMAPFS_PREFETCH_H
 
@@ -28,5 +28,9 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 /* Blocks first..last of one message. */
 void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
 		     uint32_t first, uint32_t last);
+/* The block of one message its opening will check (the one holding its
+ * claimed end), claimed at once. */
+void prefetch_last_block(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+			 uint32_t uid, uint32_t block);
 
 #endif

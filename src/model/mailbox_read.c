@@ -153,9 +153,37 @@ static size_t name_position(const struct listing *l, const struct msg *m)
 	return SIZE_MAX;
 }
 
+static const struct msg *msg_at(const struct listing *l, int order, size_t pos)
+{
+	return &l->msgs[order == 1 ? pos : l->by_name[pos]];
+}
+
 static uint32_t uid_at(const struct listing *l, int order, size_t pos)
 {
-	return l->msgs[order == 1 ? pos : l->by_name[pos]].uid;
+	return msg_at(l, order, pos)->uid;
+}
+
+#define TAILS_MAX 8 /* last blocks asked for with one batch */
+
+/* The messages of a batch larger than a block: opening each will check its
+ * size by its last block (verified_size), which is asked for now, beside the
+ * batch, rather than one round trip per message when the reader gets there. */
+static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct listing *l, int order,
+			     size_t from, size_t to)
+{
+	unsigned n = 0;
+
+	for (size_t i = from; i <= to && n < TAILS_MAX; i++) {
+		const struct msg *m = msg_at(l, order, i);
+		uint64_t size = mb_msg_size(m);
+
+		if (size <= CACHE_BLOCK_SIZE ||
+		    (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED))
+			continue;
+		prefetch_last_block(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, m->uid,
+				    last_block(size));
+		n++;
+	}
 }
 
 /* A reader opening messages one after another, in UID order (tar, cp -r,
@@ -198,6 +226,8 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 		f->ahead_to = to;
 	}
 	pthread_mutex_unlock(&f->lock);
+	if (order && from <= to)
+		read_ahead_tails(mb, f, l, order, from, to);
 	for (size_t i = from, n = 0; order && i <= to && from <= to; i++) {
 		uids[n++] = uid_at(l, order, i);
 		if (n == sizeof(uids) / sizeof(uids[0]) || i == to) {
@@ -209,16 +239,21 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 }
 
 /* A large message read from start to end gets its next blocks fetched. */
-static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32_t block)
+static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32_t block, size_t size)
 {
 	unsigned depth = prefetch_depth(mb->prefetch);
 	uint32_t last = last_block(f->size), to, ahead;
 	/* concurrent reads of one file only blur this guess: relaxed is enough */
 	uint32_t prev = __atomic_exchange_n(&f->last_block, block, __ATOMIC_RELAXED);
 
-	/* a read right after the previous one (or from the start: prev is
-	 * UINT32_MAX before the first read, and wraps to 0) */
+	/* a read right after the previous one, or from the start (prev is
+	 * UINT32_MAX before the first read, and wraps to 0) in large reads
+	 * (cat, cp); a small first read (head, file) waits until the reader
+	 * goes on to block 1 -- else head -c 4096 of a 10 MB mail would
+	 * fetch its first MiB */
 	if (!depth || block != prev + 1 || block >= last)
+		return;
+	if (block == 0 && size < CACHE_BLOCK_SIZE / 2)
 		return;
 	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
 	if (ahead > block + depth / 2)
@@ -325,7 +360,7 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	if (mb_offline_refused(mb))
 		return -EIO;
 	if ((uint64_t)off < f->size)
-		read_ahead_blocks(mb, f, (uint32_t)(off / CACHE_BLOCK_SIZE));
+		read_ahead_blocks(mb, f, (uint32_t)(off / CACHE_BLOCK_SIZE), size);
 	while (done < size && (uint64_t)off + done < f->size) {
 		uint64_t pos = (uint64_t)off + done;
 		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
