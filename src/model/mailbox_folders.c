@@ -52,7 +52,7 @@ static int create_fn(struct imap_session *s, const struct imap_folder_state *st,
 	return r;
 }
 
-int mb_create_folder(struct mailbox *mb, const char *path)
+int mb_create_folder(struct mailbox *mb, const char *path, bool *lost)
 {
 	struct folder_job job = { 0 };
 	char *server = NULL;
@@ -65,6 +65,8 @@ int mb_create_folder(struct mailbox *mb, const char *path)
 	free(server);
 	if (mb_refresh_tree(mb, 0) == 0 && (r == -EEXIST || job.unknown) && mb_find_folder(mb, path, 0))
 		r = 0;
+	if (lost)
+		*lost = r < 0 && job.unknown;
 	return r;
 }
 
@@ -96,7 +98,7 @@ int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct 
 	path = child_path(mb, inode_folder(parent), name);
 	if (!path)
 		return -ENOENT;
-	r = mb_create_folder(mb, path);
+	r = mb_create_folder(mb, path, NULL);
 	f = r == 0 ? mb_find_folder(mb, path, 0) : NULL;
 	free(path);
 	if (r == 0 && !f)

@@ -292,8 +292,9 @@ struct folder *mb_selectable(struct mailbox *mb, uint64_t ino);
  * (IMAP_LIST_*); NULL when none. */
 struct folder *mb_find_folder(struct mailbox *mb, const char *path, unsigned special);
 /* CREATE path (a mount-relative UTF-8 path), then LIST; 0 also when the
- * connection died and the folder is there. */
-int mb_create_folder(struct mailbox *mb, const char *path);
+ * connection died and the folder is there.  *lost (may be NULL): it failed
+ * because the connection died (no answer, not a refusal). */
+int mb_create_folder(struct mailbox *mb, const char *path, bool *lost);
 /* RENAME folder f to newname under new_parent, then LIST. */
 int mb_rename_folder(struct mailbox *mb, struct folder *f, uint32_t new_parent, const char *newname);
 

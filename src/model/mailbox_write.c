@@ -88,6 +88,7 @@ static int move_message(struct mailbox *mb, struct folder *f, uint32_t uid, uint
 static int trash_folder(struct mailbox *mb, struct folder **out)
 {
 	const char *path = mb->opt.trash ? mb->opt.trash : "Trash";
+	bool lost = false;
 	int r;
 
 	*out = mb->opt.trash ? NULL : mb_find_folder(mb, NULL, IMAP_LIST_TRASH);
@@ -98,12 +99,14 @@ static int trash_folder(struct mailbox *mb, struct folder **out)
 	if (*out)
 		return 0;
 	log_info("creating the trash folder %s", path);
-	r = mb_create_folder(mb, path);
-	if (r < 0 && r != -EEXIST && !mb->opt.trash) {
-		/* a server that keeps every folder under INBOX refuses others */
+	r = mb_create_folder(mb, path, &lost);
+	if (r < 0 && r != -EEXIST && !lost && !mb->opt.trash) {
+		/* a server that keeps every folder under INBOX refuses others
+		 * (refuses: a connection lost is no answer, and would put the
+		 * trash somewhere else for good) */
 		path = "INBOX/Trash";
 		log_info("creating the trash folder %s instead", path);
-		r = mb_create_folder(mb, path);
+		r = mb_create_folder(mb, path, NULL);
 	}
 	if (r < 0 && r != -EEXIST)
 		return r;
