@@ -220,6 +220,11 @@ static void got_head(uint32_t uid, const char *data, size_t len, void *ctx)
 	struct run *run = ctx;
 	struct cache_key k = { run->job->key, run->job->uidvalidity, uid, 0 };
 
+	/* an empty head is no message's: a server answers "" for one another
+	 * client expunged meanwhile (and NO for the command, after the
+	 * heads); kept, it would read as a message of 0 bytes */
+	if (len == 0)
+		data = NULL;
 	for (size_t i = 0; i < run->nclaimed; i++) {
 		if (run->claimed[i] == uid) {
 			cache_release_claim(run->p->cache, &k, data, len);

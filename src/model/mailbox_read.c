@@ -320,6 +320,12 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 			 f->path);
 		real = -EFBIG;
 	}
+	if (real == 0 && file->size > 0) {
+		/* no message is empty: its body is gone (expunged by another
+		 * client while this session still lists it) -- never an EOF */
+		log_warn("UID %u of %s: the server returns no bytes for it (expunged?)", file->uid, f->path);
+		real = -EIO;
+	}
 	if (real < 0) {
 		mb_listing_put(l);
 		mailbox_release(file);
