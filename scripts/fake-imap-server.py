@@ -16,8 +16,9 @@ Modes:
   account       plain TCP (mount with -o plaintext), CAPABILITY "IMAP4rev1
                 LOGIN", any LOGIN accepted; a tiny scripted account (see
                 ACCOUNT / account_messages()) with lying RFC822.SIZEs, a
-                message whose body FETCH answers NO, and a folder whose
-                SELECT answers NO.  Deterministic: a test can import this
+                message whose body FETCH answers NO, one expunged after
+                it was listed (an empty body, then NO [EXPUNGEISSUED]),
+                and a folder whose SELECT answers NO.  Deterministic: a test can import this
                 file and call account_messages() for the expected bytes.
 
   bye-mid-fetch plain TCP, CAPABILITY "IMAP4rev1 LOGIN IDLE", an honest
@@ -186,8 +187,15 @@ ACCOUNT = {
     "Fine": [
         (1, "Fine message", 900, None, r"\Seen", True),
     ],
+    # UID 1 expunged by "another client" after it was listed: its body
+    # comes back as an empty literal and the FETCH ends NO [EXPUNGEISSUED]
+    # (Dovecot's answer), after the other messages' bodies
+    "Gone": [
+        (1, "Gone meanwhile", 900, None, "", "expunged"),
+        (2, "Still here", 800, None, "", True),
+    ],
 }
-ACCOUNT_FOLDERS = ["INBOX", "Broken", "Fine"]
+ACCOUNT_FOLDERS = ["INBOX", "Broken", "Fine", "Gone"]
 
 
 def make_message(folder, uid, subject, length):
@@ -382,11 +390,14 @@ class Account(Session):
             return
         for head, lit, tail in parts:
             self.sendraw(head + (lit or b"") + tail)
+        if body and any(msgs[uid]["deliverable"] == "expunged" for _, uid in targets):
+            self.send(tag + " NO [EXPUNGEISSUED] some of the messages no longer exist")
+            return
         self.send(tag + " OK %sFETCH completed" % ("UID " if by_uid else ""))
 
     def fetch_parts(self, seq, uid, msg, items, body):
         if body:
-            data = msg["body"]
+            data = b"" if msg["deliverable"] == "expunged" else msg["body"]
             if body.group(1) is not None:
                 off, ln = int(body.group(1)), int(body.group(2))
                 part, origin = data[off:off + ln], "<%d>" % off

@@ -9,6 +9,8 @@ scripts/fake-imap-server.py --mode account (plain TCP, -o plaintext):
          UID 5  honest, 700 bytes
   Broken SELECT answers "NO cannot open"
   Fine   one honest message
+  Gone   UID 1 expunged after it was listed: its body comes back empty and
+         the FETCH ends NO [EXPUNGEISSUED]; UID 2 honest
 
 No Dovecot is needed: these tests mount the fake server directly."""
 
@@ -179,6 +181,21 @@ def test_unselectable_folder_is_eio(account):
     want = TRUTH["Fine"][1]["body"]
     got = read_all(msg_path(m.path, "Fine", 1))
     assert got == want, "Fine UID 1: %s" % describe(got, want)
+
+
+# -- 3b. a message expunged by another client after it was listed -------------------
+
+def test_expunged_message_is_eio_not_empty(account):
+    """Opening the first message of Gone sends one UID FETCH for the heads
+    of the folder; the server answers UID 1's with an empty literal (it
+    was expunged meanwhile) and the command NO [EXPUNGEISSUED].  Reading
+    UID 1 fails with EIO -- never an empty file -- and UID 2 reads right."""
+    m, log = account
+    assert_eio(lambda: read_all(msg_path(m.path, "Gone", 1)), "reading Gone UID 1")
+    assert "EXPUNGEISSUED" in helpers.read_text(log), "the server never said EXPUNGEISSUED"
+    want = TRUTH["Gone"][2]["body"]
+    got = read_all(msg_path(m.path, "Gone", 2))
+    assert got == want, "Gone UID 2: %s" % describe(got, want)
 
 
 # -- 4. the failures are logged -----------------------------------------------------
