@@ -397,7 +397,8 @@ static bool on_body(int type, struct mailimap_msg_att_body_section *section, con
 		bf->overflow = true;
 		return false;
 	}
-	memcpy(bf->buf + bf->got, bytes, len);
+	if (len) /* an empty literal (a message expunged meanwhile): buf may be NULL */
+		memcpy(bf->buf + bf->got, bytes, len);
 	bf->got += len;
 	if (bf->progress)
 		bf->progress(bf->buf, bf->got, bf->progress_ctx);
