@@ -89,11 +89,12 @@ static void resync(struct watcher *wr, uint64_t ino, enum watcher_state after)
 	set_state(wr, after, r == 0);
 }
 
-/* Opens a session with the folder selected; -errno and a state otherwise. */
-static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t *ino)
+/* Opens a session with the folder selected (*st: what SELECT reported);
+ * -errno and a state otherwise. */
+static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t *ino,
+			 struct imap_folder_state *st)
 {
 	struct watch *w = wr->w;
-	struct imap_folder_state st;
 	const char *server;
 	char err[512];
 	int r;
@@ -125,7 +126,7 @@ static int connect_watch(struct watcher *wr, struct imap_session **out, uint64_t
 		*out = NULL;
 		return -EOPNOTSUPP;
 	}
-	r = imap_select(*out, server, true, &st);
+	r = imap_select(*out, server, true, st);
 	if (r < 0) {
 		imap_close(*out);
 		*out = NULL;
@@ -174,7 +175,9 @@ static void *watch_loop(void *arg)
 		int r;
 
 		if (!s) {
-			r = connect_watch(wr, &s, &ino);
+			struct imap_folder_state st;
+
+			r = connect_watch(wr, &s, &ino, &st);
 			if (r == -EOPNOTSUPP) {
 				poll_forever(wr, ino);
 				break;
@@ -188,8 +191,12 @@ static void *watch_loop(void *arg)
 				backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
 				continue;
 			}
-			/* whatever happened while nobody watched */
-			resync(wr, ino, W_IDLE);
+			/* whatever happened while nobody watched, unless the
+			 * listing already shows it (a mount that just listed
+			 * the folder: no second SELECT on a pool session) */
+			set_state(wr, W_SYNCING, false);
+			r = mailbox_catch_up(w->mb, ino, &st);
+			set_state(wr, W_IDLE, r == 0);
 		}
 		set_state(wr, W_IDLE, false);
 		/* the IDLE itself, then what DONE brings, within the usual bounds */

@@ -675,6 +675,25 @@ int mailbox_resync(struct mailbox *mb, uint64_t ino)
 	return r;
 }
 
+int mailbox_catch_up(struct mailbox *mb, uint64_t ino, const struct imap_folder_state *seen)
+{
+	struct folder *f;
+	struct listing *l;
+	bool current;
+
+	if (!inode_is_folder(ino) || !seen->highestmodseq)
+		return mailbox_resync(mb, ino);
+	f = mb_folder(mb, inode_folder(ino));
+	if (!f)
+		return -ENOENT;
+	/* a listing synced at or after that state holds everything up to it,
+	 * and whatever changes later is the watcher's to report */
+	l = mb_listing_known(f, MB_ANY_AGE);
+	current = l && l->uidvalidity == seen->uidvalidity && l->modseq >= seen->highestmodseq;
+	mb_listing_put(l);
+	return current ? 0 : mailbox_resync(mb, ino);
+}
+
 int mailbox_watch_target(struct mailbox *mb, const char *path, uint64_t *ino, const char **server)
 {
 	struct folder *f;

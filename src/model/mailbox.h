@@ -159,6 +159,11 @@ void mailbox_set_change_hook(struct mailbox *mb, mailbox_change_hook *fn, void *
 /* Syncs folder ino with the server now (touch, IDLE), reporting changes. */
 int mailbox_resync(struct mailbox *mb, uint64_t ino);
 
+/* The same, unless the listing of ino already reflects seen, the state a
+ * SELECT reported (CONDSTORE's HIGHESTMODSEQ, same UIDVALIDITY): the
+ * first sync of a watcher that just selected a folder this mount listed. */
+int mailbox_catch_up(struct mailbox *mb, uint64_t ino, const struct imap_folder_state *seen);
+
 /* The folder ino of a folder path ("INBOX"), even one not LISTed yet, and
  * its server name, valid until mailbox_free (a name replaced by RENAME or
  * by a later LIST is kept, not freed). */

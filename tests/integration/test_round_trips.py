@@ -111,3 +111,25 @@ def test_spare_sessions_opened_after_mount(scratch_server, fault_proxy, scratch_
     st = lh.read_status(mnt.path)
     idle = [c for c in st["text"].splitlines() if c.startswith("connection ") and " idle" in c]
     assert len(idle) == 3, st["text"]
+
+
+def test_mount_selects_inbox_once_per_role(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    """The mount lists INBOX on a pool session and its watcher selects it
+    for IDLE; when the listing already shows what the watcher's SELECT
+    reported (HIGHESTMODSEQ), the watcher does not sync INBOX once more
+    (that SELECT took the pool session another folder was selected on:
+    a round trip on the mount and one more on the next use of that folder)."""
+    server = scratch_server()
+    m = server.connect()
+    try:
+        wh.seed(m, "INBOX", [wh.make_msg(wh.unique("rt4"), i) for i in range(3)])
+    finally:
+        m.logout()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
+    assert len(os.listdir(os.path.join(mnt.path, "INBOX"))) == 3
+    settle(mnt, log)
+    text = helpers.read_text(log)
+    sessions = re.findall(r"#(\d+) C: \S+ SELECT INBOX\b", text)
+    idle = set(re.findall(r"#(\d+) C: \S+ IDLE\b", text))
+    assert len(idle) == 1, text[-3000:]
+    assert sorted(s in idle for s in sessions) == [False, True], text[-3000:]
