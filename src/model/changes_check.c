@@ -104,6 +104,20 @@ static int undo_half(struct imap_session *s, const struct journal_entry *e, uint
 	return r < 0 ? r : imap_delete_message(s, copy);
 }
 
+/* Selects folder, checked to be the one of validity still: false, with
+ * what the pool function returns in *ret, when the session failed or the
+ * folder was re-created (the job's outcome is then STALE). */
+static bool select_for(struct imap_session *s, struct resolve_job *job, const char *folder, uint32_t validity,
+		       int *ret)
+{
+	int r = changes_select_checked(s, folder, validity);
+
+	if (r == 1)
+		job->outcome = OUTCOME_STALE;
+	*ret = r < 0 ? r : 0;
+	return r == 0;
+}
+
 static int resolve_move_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct resolve_job *job = ctx;
@@ -113,11 +127,8 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 
 	(void)st;
 	job->outcome = OUTCOME_UNKNOWN;
-	if ((r = changes_select_checked(s, e->src, e->src_validity)) != 0) {
-		if (r == 1)
-			job->outcome = OUTCOME_STALE;
-		return r < 0 ? r : 0;
-	}
+	if (!select_for(s, job, e->src, e->src_validity, &r))
+		return r;
 	if ((in_src = present(s, e->src_uid, &info)) < 0)
 		return in_src;
 	if (!e->dest) {
@@ -139,12 +150,10 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 		imap_message_info_free(&info);
 		return 0;
 	}
-	if ((r = changes_select_checked(s, e->dest, e->dest_validity)) != 0 ||
+	if (!select_for(s, job, e->dest, e->dest_validity, &r) ||
 	    (r = find_arrival(s, e, &job->new_uid)) < 0) {
-		if (r == 1)
-			job->outcome = OUTCOME_STALE;
 		imap_message_info_free(&info);
-		return r < 0 ? r : 0;
+		return r;
 	}
 	if (!in_src)
 		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_GONE;
@@ -157,11 +166,11 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 			job->err = undo_half(s, e, job->new_uid, &info);
 			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_ROLLED_BACK;
 			job->new_uid = 0;
-		} else if ((r = changes_select_checked(s, e->src, e->src_validity)) == 0) {
+		} else if (select_for(s, job, e->src, e->src_validity, &r)) {
 			job->err = imap_delete_message(s, e->src_uid);
 			job->outcome = job->err ? OUTCOME_UNKNOWN : OUTCOME_COMPLETED;
-		} else {
-			job->outcome = r == 1 ? OUTCOME_STALE : OUTCOME_UNKNOWN;
+		} else if (job->outcome != OUTCOME_STALE) {
+			job->outcome = OUTCOME_UNKNOWN;
 		}
 		job->refused = job->err && !imap_dead(s);
 	}
@@ -176,11 +185,8 @@ static int resolve_append_fn(struct imap_session *s, const struct imap_folder_st
 
 	(void)st;
 	job->outcome = OUTCOME_UNKNOWN;
-	r = changes_select_checked(s, job->e->dest, job->e->dest_validity);
-	if (r == 1)
-		job->outcome = OUTCOME_STALE;
-	if (r != 0)
-		return r < 0 ? r : 0;
+	if (!select_for(s, job, job->e->dest, job->e->dest_validity, &r))
+		return r;
 	r = find_arrival(s, job->e, &job->new_uid);
 	if (r == 0)
 		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_ROLLED_BACK;
@@ -261,11 +267,8 @@ static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_sta
 
 	(void)st;
 	job->outcome = OUTCOME_UNKNOWN;
-	r = changes_select_checked(s, job->e->src, job->e->src_validity);
-	if (r == 1)
-		job->outcome = OUTCOME_STALE;
-	if (r != 0)
-		return r < 0 ? r : 0;
+	if (!select_for(s, job, job->e->src, job->e->src_validity, &r))
+		return r;
 	r = changes_apply_flags(s, job->e); /* idempotent: the wanted flags, again */
 	if (r == 0 || r == -ENOENT)
 		job->outcome = r == 0 ? OUTCOME_COMPLETED : OUTCOME_GONE;
