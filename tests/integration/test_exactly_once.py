@@ -26,6 +26,7 @@ import write_helpers as wh
 from helpers import mailgen
 
 KILL_MIN, KILL_MAX = 0.05, 0.4      # seconds between SIGKILLs of server sessions
+OPS_PER_KILL = 30                    # ... and one at least every this many operations
 
 
 # -- faults ---------------------------------------------------------------------
@@ -101,16 +102,31 @@ def session_pids(server):
 
 
 class SessionKiller:
-    """SIGKILLs one of the server's session processes every 0.05-0.4 s."""
+    """SIGKILLs one of the server's session processes every 0.05-0.4 s,
+    and at once whenever the operations tick past OPS_PER_KILL more: on a
+    fast server (Cyrus finishes the matrix in a few seconds) the clock alone
+    injected as few as 4 faults; the ticks keep the faults proportional to
+    the work, and the kill still lands during whatever operation runs next."""
 
     def __init__(self, server, seed=7):
         self.server, self.rnd = server, random.Random(seed)
-        self.kills = 0
+        self.kills = self.ops = 0
         self.stop_ev = threading.Event()
+        self.nudge = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
+    def tick(self):
+        """One operation done (called by the test's thread)."""
+        self.ops += 1
+        if self.ops % OPS_PER_KILL == 0:
+            self.nudge.set()
+
     def run(self):
-        while not self.stop_ev.wait(self.rnd.uniform(KILL_MIN, KILL_MAX)):
+        while not self.stop_ev.is_set():
+            self.nudge.wait(self.rnd.uniform(KILL_MIN, KILL_MAX))
+            self.nudge.clear()
+            if self.stop_ev.is_set():
+                break
             pids = session_pids(self.server)
             if pids:
                 try:
@@ -125,6 +141,7 @@ class SessionKiller:
 
     def __exit__(self, *exc):
         self.stop_ev.set()
+        self.nudge.set()
         self.thread.join(10)
 
 
@@ -226,6 +243,7 @@ def test_fault_matrix(scratch_server, scratch_mounter, tmp_path):
             except OSError as e:
                 results["mv"].append((msg, errname(e)))
             ops += 1
+            killer.tick()
         for msg in removing:
             try:
                 os.unlink(os.path.join(sdir, by_uid[msg["uid"]]))
@@ -233,6 +251,7 @@ def test_fault_matrix(scratch_server, scratch_mounter, tmp_path):
             except OSError as e:
                 results["rm"].append((msg, errname(e)))
             ops += 1
+            killer.tick()
         for i, msg in enumerate(copies):
             try:
                 with open(os.path.join(cdir, "new-%d.eml" % i), "wb") as f:
@@ -241,6 +260,7 @@ def test_fault_matrix(scratch_server, scratch_mounter, tmp_path):
             except OSError as e:
                 results["cp"].append((msg, errname(e)))
             ops += 1
+            killer.tick()
         for msg in flagged:
             try:
                 os.setxattr(os.path.join(fdir, fl_names[msg["uid"]]), "user.imap.flags",
@@ -249,6 +269,7 @@ def test_fault_matrix(scratch_server, scratch_mounter, tmp_path):
             except OSError as e:
                 results["flags"].append((msg, errname(e)))
             ops += 1
+            killer.tick()
         faults = killer.kills
     server_back(server)
     wait_settled(mnt, 90)
