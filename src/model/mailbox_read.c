@@ -238,30 +238,41 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	}
 }
 
-/* A large message read from start to end gets its next blocks fetched. */
-static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint32_t block, size_t size)
+/* A large message read from start to end gets its next blocks fetched.
+ * off and size are those of the read (off inside the message). */
+static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64_t off, size_t size)
 {
 	unsigned depth = prefetch_depth(mb->prefetch);
-	uint32_t last = last_block(f->size), to, ahead;
-	/* concurrent reads of one file only blur this guess: relaxed is enough */
-	uint32_t prev = __atomic_exchange_n(&f->last_block, block, __ATOMIC_RELAXED);
+	uint32_t last = last_block(f->size), block = (uint32_t)(off / CACHE_BLOCK_SIZE);
+	uint32_t end = last_block(off + (size ? size : 1)), from, to, ahead;
+	uint32_t prev;
+	bool sequential;
 
-	/* a read right after the previous one, or from the start (prev is
-	 * UINT32_MAX before the first read, and wraps to 0) in large reads
-	 * (cat, cp); a small first read (head, file) waits until the reader
-	 * goes on to block 1 -- else head -c 4096 of a 10 MB mail would
-	 * fetch its first MiB */
-	if (!depth || block != prev + 1 || block >= last)
-		return;
-	if (block == 0 && size < CACHE_BLOCK_SIZE / 2)
+	if (end > last)
+		end = last;
+	/* the block the previous read ended in: concurrent reads of one file
+	 * only blur this guess, relaxed is enough */
+	prev = __atomic_exchange_n(&f->last_block, end, __ATOMIC_RELAXED);
+	/* a read from the start in large reads (cat, cp), or one that goes on
+	 * where the previous one ended -- the kernel's reads span several
+	 * blocks (256 KiB) and may arrive a little out of order; a small first
+	 * read (head, file) waits until the reader goes on -- else head -c
+	 * 4096 of a 10 MB mail would fetch its first MiB */
+	if (block == 0)
+		sequential = size >= CACHE_BLOCK_SIZE / 2;
+	else
+		sequential = prev != UINT32_MAX && block <= prev + 1 && prev < block + depth;
+	if (!depth || !sequential || end >= last)
 		return;
 	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
-	if (ahead > block + depth / 2)
+	if (ahead > end + depth / 2)
 		return;
-	to = block + depth < last ? block + depth : last;
+	to = end + depth < last ? end + depth : last;
+	from = ahead > end ? ahead + 1 : end + 1;
+	if (from > to)
+		return;
 	__atomic_store_n(&f->ahead_block, to, __ATOMIC_RELAXED);
-	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid,
-			ahead > block ? ahead + 1 : block + 1, to);
+	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
 }
 
 int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached)
@@ -366,7 +377,7 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	if (mb_offline_refused(mb))
 		return -EIO;
 	if ((uint64_t)off < f->size)
-		read_ahead_blocks(mb, f, (uint32_t)(off / CACHE_BLOCK_SIZE), size);
+		read_ahead_blocks(mb, f, (uint64_t)off, size);
 	while (done < size && (uint64_t)off + done < f->size) {
 		uint64_t pos = (uint64_t)off + done;
 		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };

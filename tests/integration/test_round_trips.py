@@ -8,7 +8,8 @@ ideal is known:
   - cat of every message of a listed folder: the first pass asks for the
     first messages in one UID FETCH, the first one included;
   - a fresh mount opens its spare sessions by itself (a first parallel read
-    does not pay for TCP, TLS and LOGIN)."""
+    does not pay for TCP, TLS and LOGIN);
+  - cat of a large message: a few FETCHes of long runs, not one per block."""
 
 import os
 import re
@@ -133,3 +134,32 @@ def test_mount_selects_inbox_once_per_role(scratch_server, fault_proxy, scratch_
     idle = set(re.findall(r"#(\d+) C: \S+ IDLE\b", text))
     assert len(idle) == 1, text[-3000:]
     assert sorted(s in idle for s in sessions) == [False, True], text[-3000:]
+
+
+def test_cat_of_a_large_message_reads_ahead_in_runs(scratch_server, fault_proxy, scratch_mounter,
+                                                     tmp_path):
+    """The kernel reads 256 KiB (two blocks) at a time: read-ahead must see
+    such reads as sequential and keep its window going to the end.  It once
+    took a read at block 2 after one at block 0 for a jump: after the first
+    8 MiB run every further block (some 14 of a 10 MB message) cost a
+    FETCH and a round trip of its own."""
+    server = scratch_server()
+    token = wh.unique("rt5")
+    msg = wh.make_msg(token, 0, size=10 * 1024 * 1024)
+    m = server.connect()
+    try:
+        wh.seed(m, token + "-L", [msg])
+    finally:
+        m.logout()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, token + "-L")
+    names = os.listdir(d)
+    settle(mnt, log)
+    mark = log_size(log)
+    # cat's own reads (128 KiB), not one read of the whole file
+    r = subprocess.run(["cat", os.path.join(d, names[0])], capture_output=True, timeout=60)
+    assert r.returncode == 0 and helpers.sha256(r.stdout) == msg["sha"], r.stderr
+    fetches = [c for c in commands_after(log, mark) if c == "UID FETCH"]
+    # the size check (last block), the first read's blocks, then runs of
+    # up to 64 blocks: 80 blocks need about five, never one per block
+    assert 2 <= len(fetches) <= 8, "cat of a 10 MB message sent %d UID FETCHes" % len(fetches)
