@@ -64,7 +64,10 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 RFC822.SIZE of 4294967000 (near 4 GiB); UID 1 has 900 bytes,
                 UIDs 2 and 3 never end (a partial FETCH BODY[]<o.n> always
                 gets n bytes: the body goes on past what IMAP can address),
-                UID 3 claims 1000 bytes.
+                UID 3 claims 1000 bytes; and a folder Spill whose UID 1
+                (1,000,000 bytes, honest size) answers a partial FETCH of
+                more than 131072 bytes (a read-ahead run) with 100 bytes
+                more than asked for.
 
   compress      the honest account, CAPABILITY with COMPRESS=DEFLATE (RFC
                 4978), done for real (raw deflate both ways, a sync flush
@@ -849,14 +852,19 @@ BIG_SIZES = {
         (2, "Endless", 900, NEAR_4G, "", True),
         (3, "Endless small", 900, 1000, "", True),
     ],
+    "Spill": [(1, "Spills over", 1000000, None, "", True)],
 }
 
 
 class BigSizes(Honest):
     account = BIG_SIZES
-    folders = ["INBOX", "Huge"]
+    folders = ["INBOX", "Huge", "Spill"]
 
     def fetch_parts(self, seq, uid, msg, items, body):
+        if self.selected == "Spill" and body and body.group(1) is not None and int(body.group(2)) > 131072:
+            off, ln = int(body.group(1)), int(body.group(2))
+            part = msg["body"][off:off + ln] + b"y" * 100
+            return (b"* %d FETCH (UID %d BODY[]<%d> {%d}\r\n" % (seq, uid, off, len(part)), part, b")\r\n")
         if self.selected != "Huge" or uid == 1 or not body or body.group(1) is None:
             return super().fetch_parts(seq, uid, msg, items, body)
         off, ln = int(body.group(1)), int(body.group(2))

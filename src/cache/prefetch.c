@@ -270,47 +270,59 @@ struct block_run {
 	struct job *job;
 	uint32_t first, count; /* blocks claimed, fetched in one command */
 	uint32_t released;     /* blocks of the run already handed to the cache */
-	char *buf;
-	size_t len;
+	char *block;           /* the block arriving: CACHE_BLOCK_SIZE bytes */
+	size_t fill;           /* of it so far */
 };
 
-/* Each block is handed over as soon as it is complete: the reader waiting
- * for the first block of a long run does not wait for the whole run. */
-static void release_done(struct block_run *br, const char *buf, size_t got, bool all)
+static void release_next(struct block_run *br, const char *data, size_t len)
 {
-	while (br->released < br->count) {
-		size_t at = (size_t)br->released * CACHE_BLOCK_SIZE;
-		size_t len = got > at ? got - at : 0;
-		struct cache_key k = { br->job->key, br->job->uidvalidity, br->job->uid,
-				       br->first + br->released };
+	struct cache_key k = { br->job->key, br->job->uidvalidity, br->job->uid, br->first + br->released };
 
-		if (len > CACHE_BLOCK_SIZE)
-			len = CACHE_BLOCK_SIZE;
-		if (!all && len < CACHE_BLOCK_SIZE)
-			return;
-		cache_release_claim(br->p->cache, &k, buf ? buf + at : NULL, len);
-		br->released++;
-	}
+	cache_release_claim(br->p->cache, &k, data, len);
+	br->released++;
 }
 
-static void on_progress(const char *buf, size_t got, void *ctx)
+/* Each block is handed over as soon as it is complete: the reader waiting
+ * for the first block of a long run does not wait for the whole run, and
+ * the run needs one block of memory, whatever its length. */
+static bool take_bytes(const char *bytes, size_t len, void *ctx)
 {
-	release_done(ctx, buf, got, false);
+	struct block_run *br = ctx;
+
+	while (len > 0 && br->released < br->count) {
+		size_t n = CACHE_BLOCK_SIZE - br->fill;
+
+		if (n > len)
+			n = len;
+		memcpy(br->block + br->fill, bytes, n);
+		br->fill += n;
+		bytes += n;
+		len -= n;
+		if (br->fill == CACHE_BLOCK_SIZE) {
+			release_next(br, br->block, CACHE_BLOCK_SIZE);
+			br->fill = 0;
+		}
+	}
+	return len == 0; /* the FETCH asked for count blocks at most */
 }
 
 static int block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct block_run *br = ctx;
+	uint32_t from = br->first + br->released;
+	size_t got;
 
 	(void)st;
 	if (imap_expect_validity(s, br->job->uidvalidity) < 0)
 		return -ESTALE;
-	return imap_fetch_body_progress(s, br->job->uid, br->first * CACHE_BLOCK_SIZE,
-					br->count * CACHE_BLOCK_SIZE, br->buf, &br->len, on_progress, br);
+	/* a retry after a lost session goes on from the first block not handed over */
+	br->fill = 0;
+	return imap_fetch_body_stream(s, br->job->uid, from * CACHE_BLOCK_SIZE,
+				      (br->count - br->released) * CACHE_BLOCK_SIZE, take_bytes, br, &got);
 }
 
 /* Claims a run of missing blocks from `from` on; returns its length. */
-#define RUN_MAX 64
+#define RUN_MAX 256
 
 static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
 {
@@ -331,10 +343,10 @@ static void run_blocks(struct prefetch *p, struct job *j)
 	struct block_run br = { .p = p, .job = j };
 	uint32_t b = j->first;
 
-	br.buf = malloc((size_t)(j->claimed ? 1 : RUN_MAX) * CACHE_BLOCK_SIZE);
-	if (!br.buf)
+	br.block = malloc(CACHE_BLOCK_SIZE);
+	if (!br.block)
 		release_claims(p, j);
-	while (br.buf && b <= j->last) {
+	while (br.block && b <= j->last) {
 		int r;
 
 		br.first = b;
@@ -345,13 +357,17 @@ static void run_blocks(struct prefetch *p, struct job *j)
 			continue;
 		}
 		r = pool_run(p->pool, j->folder, 0, block_fn, &br);
-		/* what is left: the message's short last block, or nothing on error */
-		release_done(&br, r == 0 ? br.buf : NULL, r == 0 ? br.len : 0, true);
+		/* the message's short last block; then the blocks past its end
+		 * are known empty -- or, on error, released for readers to fetch */
+		if (r == 0 && br.fill > 0)
+			release_next(&br, br.block, br.fill);
+		while (br.released < br.count)
+			release_next(&br, r == 0 ? br.block : NULL, 0);
 		if (r < 0)
 			break;
 		b += br.count;
 	}
-	free(br.buf);
+	free(br.block);
 }
 
 static void *worker(void *arg)

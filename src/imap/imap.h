@@ -167,17 +167,19 @@ size_t imap_uids_drop_zero(uint32_t *uids, size_t n);
 /* UID SEARCH ALL: every UID of the selected folder, ascending, malloc'd. */
 int imap_search_all(struct imap_session *s, uint32_t **uids, size_t *count);
 
-/* Called as body bytes arrive: buf holds `got` bytes so far. */
-typedef void imap_progress_cb(const char *buf, size_t got, void *ctx);
-
 /* UID FETCH uid BODY.PEEK[]<offset.len> into buf (len bytes of room).
  * *got is how many bytes the server had (0 past the end).  -ENOENT when the
  * message no longer exists, -EIO when the server would not deliver it. */
 int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
 		    size_t *got);
-/* The same, calling progress as the bytes stream in. */
-int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
-			     size_t *got, imap_progress_cb *progress, void *ctx);
+/* Takes the next len bytes of a body as they arrive; false (no room for
+ * them) fails the fetch as a server sending too much does, session and all. */
+typedef bool imap_chunk_cb(const char *bytes, size_t len, void *ctx);
+/* The same, the bytes handed to sink as they stream in instead of kept:
+ * a long range costs no buffer of its size.  At most len bytes reach
+ * sink (more fails the session); *got is how many did. */
+int imap_fetch_body_stream(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+			   imap_chunk_cb *sink, void *ctx, size_t *got);
 
 /* UID FETCH uid BODY.PEEK[part_id] ("1", "2.1"): the raw part, at most max
  * bytes (more is -EIO), malloc'd.  -EINVAL when part_id is no part number. */

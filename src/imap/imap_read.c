@@ -369,8 +369,8 @@ struct body_fetch {
 	size_t max; /* with grow: the buffer may grow up to this */
 	bool grow;
 	bool overflow;
-	imap_progress_cb *progress; /* told how much has arrived, as it does */
-	void *progress_ctx;
+	imap_chunk_cb *sink; /* set: the bytes go here, buf is not used */
+	void *sink_ctx;
 };
 
 static bool on_body(int type, struct mailimap_msg_att_body_section *section, const char *bytes, size_t len,
@@ -397,11 +397,15 @@ static bool on_body(int type, struct mailimap_msg_att_body_section *section, con
 		bf->overflow = true;
 		return false;
 	}
-	if (len) /* an empty literal (a message expunged meanwhile): buf may be NULL */
-		memcpy(bf->buf + bf->got, bytes, len);
 	bf->got += len;
-	if (bf->progress)
-		bf->progress(bf->buf, bf->got, bf->progress_ctx);
+	if (bf->sink) {
+		/* a sink full before the range is: more than asked for, too */
+		if (len && !bf->sink(bytes, len, bf->sink_ctx))
+			bf->overflow = true;
+		return !bf->overflow;
+	}
+	if (len) /* an empty literal (a message expunged meanwhile): buf may be NULL */
+		memcpy(bf->buf + bf->got - len, bytes, len);
 	return true;
 }
 
@@ -459,26 +463,34 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	return r;
 }
 
+/* UID FETCH BODY.PEEK[]<offset.len> of uid, the bytes going where bf says. */
+static int fetch_range(struct imap_session *s, uint32_t uid, uint32_t offset, struct body_fetch *bf)
+{
+	struct mailimap_section *sec = mailimap_section_new(NULL);
+
+	if (!sec)
+		return -ENOMEM;
+	return fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, bf->room),
+			     bf, "UID FETCH BODY");
+}
+
 int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
 		    size_t *got)
 {
-	return imap_fetch_body_progress(s, uid, offset, len, buf, got, NULL, NULL);
+	struct body_fetch bf = { .buf = buf, .room = len };
+	int r = fetch_range(s, uid, offset, &bf);
+
+	*got = r == 0 ? bf.got : 0;
+	return r;
 }
 
-int imap_fetch_body_progress(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len, char *buf,
-			     size_t *got, imap_progress_cb *progress, void *ctx)
+int imap_fetch_body_stream(struct imap_session *s, uint32_t uid, uint32_t offset, uint32_t len,
+			   imap_chunk_cb *sink, void *ctx, size_t *got)
 {
-	struct body_fetch bf = { .buf = buf, .room = len, .progress = progress, .progress_ctx = ctx };
-	struct mailimap_section *sec = mailimap_section_new(NULL);
-	int r;
+	struct body_fetch bf = { .room = len, .sink = sink, .sink_ctx = ctx };
+	int r = fetch_range(s, uid, offset, &bf);
 
-	*got = 0;
-	if (!sec)
-		return -ENOMEM;
-	r = fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, len), &bf,
-			  "UID FETCH BODY");
-	if (r == 0)
-		*got = bf.got;
+	*got = bf.got;
 	return r;
 }
 

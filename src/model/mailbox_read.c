@@ -268,6 +268,10 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 	if (ahead > end + depth / 2)
 		return;
 	to = end + depth < last ? end + depth : last;
+	/* a short rest joins this run: on a server that stores LF (Dovecot's
+	 * Maildir) each FETCH at an offset rereads the message up to it */
+	if (last - to < depth / 2)
+		to = last;
 	from = ahead > end ? ahead + 1 : end + 1;
 	if (from > to)
 		return;

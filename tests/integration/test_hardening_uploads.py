@@ -12,6 +12,7 @@
 """
 
 import errno
+import imaplib
 import os
 import subprocess
 
@@ -214,6 +215,39 @@ def test_sizes_near_4gib_stay_64_bit(imapfs_bin, fake_server, tmp_path):
             open(os.path.join(huge, "2.eml"), "rb").close()
         assert e.value.errno == errno.EFBIG
         assert os.stat(os.path.join(huge, "2.eml")).st_size == 4294967000
+    finally:
+        mnt.stop()
+
+
+def test_read_ahead_run_longer_than_asked(imapfs_bin, fake_server, tmp_path):
+    """A server that answers a read-ahead run (a partial FETCH of many
+    blocks) with more bytes than asked for: the session is given up, the
+    blocks are fetched one by one instead, and cat reads the exact bytes
+    (an independent imaplib BODY[]); the daemon goes on."""
+    port, log = fake_server("big-sizes", lifetime=90)
+    pw = tmp_path / "fake-password"
+    pw.write_text("any-password\n")
+    pw.chmod(0o600)
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("alice", "any-password")
+    m.select("Spill")
+    typ, data = m.uid("FETCH", "1", "(BODY.PEEK[])")
+    m.logout()
+    want = data[0][1]
+    assert typ == "OK" and len(want) == 1000000
+    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
+                        str(tmp_path / "smnt"),
+                        ["plaintext", "password_file=%s" % pw, "names=uid",
+                         "cache_dir=%s" % (tmp_path / "scache")],
+                        logdir=str(tmp_path), name="imapfs-spill")
+    mnt.start()
+    try:
+        p = os.path.join(mnt.path, "Spill", "1.eml")
+        r = subprocess.run(["cat", p], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == want
+        assert "sent more than" in helpers.read_text(mnt.stderr_path)
+        assert os.listdir(os.path.join(mnt.path, "INBOX")) == ["1.eml"]
     finally:
         mnt.stop()
 
