@@ -356,7 +356,9 @@ static void run_blocks(struct prefetch *p, struct job *j)
 			b++;
 			continue;
 		}
-		r = pool_run(p->pool, j->folder, 0, block_fn, &br);
+		/* a message's last block (its size check) runs beside the batch
+		 * the reader waits for, not on the session the batch needs */
+		r = pool_run(p->pool, j->folder, j->claimed ? POOL_BESIDE : 0, block_fn, &br);
 		/* the message's short last block; then the blocks past its end
 		 * are known empty -- or, on error, released for readers to fetch */
 		if (r == 0 && br.fill > 0)

@@ -101,8 +101,9 @@ void pool_free(struct pool *p)
 /* Scores an idle slot: its folder already selected beats an open session
  * with nothing selected, which beats one with another folder selected (its
  * folder is kept for whoever comes back to it: no SELECT then), which beats
- * opening a new one. */
-static int slot_score(const struct slot *sl, const char *folder)
+ * opening a new one.  A side job (POOL_BESIDE) ranks the folder's own
+ * session below every other open one. */
+static int slot_score(const struct slot *sl, const char *folder, bool beside)
 {
 	const char *sel;
 
@@ -112,18 +113,18 @@ static int slot_score(const struct slot *sl, const char *folder)
 		return 1;
 	sel = imap_selected(sl->session);
 	if (folder && sel && strcmp(sel, folder) == 0)
-		return 4;
-	return sel ? 2 : 3;
+		return beside ? 2 : 5;
+	return sel ? 3 : 4;
 }
 
 /* A free slot, waiting at most until deadline; -1 when none came. */
-static int checkout_locked(struct pool *p, const char *folder, const struct timespec *deadline)
+static int checkout_locked(struct pool *p, const char *folder, bool beside, const struct timespec *deadline)
 {
 	for (;;) {
 		int best = -1, best_score = -1;
 
 		for (int i = 0; i < p->nslots; i++) {
-			int sc = slot_score(&p->slots[i], folder);
+			int sc = slot_score(&p->slots[i], folder, beside);
 
 			if (sc > best_score) {
 				best = i;
@@ -241,7 +242,7 @@ int pool_run(struct pool *p, const char *folder, unsigned flags, pool_fn *fn, vo
 		pthread_mutex_unlock(&p->lock);
 		return -EIO;
 	}
-	i = checkout_locked(p, folder, &deadline);
+	i = checkout_locked(p, folder, (flags & POOL_BESIDE) != 0, &deadline);
 	s = i >= 0 ? p->slots[i].session : NULL;
 	pthread_mutex_unlock(&p->lock);
 	if (i < 0) {

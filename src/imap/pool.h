@@ -28,6 +28,9 @@ void pool_free(struct pool *p);
 enum {
 	POOL_FRESH_SELECT = 1 << 0, /* SELECT again even if selected: exact EXISTS */
 	POOL_NO_RETRY = 1 << 1,     /* fn changes things: never run it twice blindly */
+	POOL_BESIDE = 1 << 2,       /* a side job: leaves a session that has folder
+				     * selected to the work a reader waits for,
+				     * when another is free */
 };
 
 /* Checks out a session (waiting while all are busy, at most the account's

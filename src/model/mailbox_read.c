@@ -226,8 +226,6 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 		f->ahead_to = to;
 	}
 	pthread_mutex_unlock(&f->lock);
-	if (order && from <= to)
-		read_ahead_tails(mb, f, l, order, from, to);
 	for (size_t i = from, n = 0; order && i <= to && from <= to; i++) {
 		uids[n++] = uid_at(l, order, i);
 		if (n == sizeof(uids) / sizeof(uids[0]) || i == to) {
@@ -236,6 +234,11 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 			n = 0;
 		}
 	}
+	/* queued after the batch: the reader waits for the batch first, which
+	 * so takes the session that has the folder selected (a tail queued
+	 * first took it, and the batch paid a SELECT) */
+	if (order && from <= to)
+		read_ahead_tails(mb, f, l, order, from, to);
 }
 
 /* A large message read from start to end gets its next blocks fetched.

@@ -163,3 +163,36 @@ def test_cat_of_a_large_message_reads_ahead_in_runs(scratch_server, fault_proxy,
     # the size check (last block), the first read's blocks, then runs of
     # up to 64 blocks: 80 blocks need about five, never one per block
     assert 2 <= len(fetches) <= 8, "cat of a 10 MB message sent %d UID FETCHes" % len(fetches)
+
+
+def test_folder_batch_needs_no_select_beside_a_large_message(scratch_server, fault_proxy,
+                                                              scratch_mounter, tmp_path):
+    """A pass over a listed folder with a large message in it: the batch
+    of first blocks (what the reader waits for first) goes out on the
+    session that has the folder selected; the large message's last block
+    (its size check) goes beside it.  When the last block was queued
+    first it took that session, and the batch paid a SELECT first -- a
+    round trip before the first byte of the pass."""
+    server = scratch_server()
+    token = wh.unique("rt6")
+    msgs = [wh.make_msg(token, i, size=3000) for i in range(6)]
+    msgs.insert(3, wh.make_msg(token, 6, size=400 * 1024))
+    m = server.connect()
+    try:
+        wh.seed(m, token + "-M", msgs)
+    finally:
+        m.logout()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, token + "-M")
+    names = sorted(os.listdir(d))
+    settle(mnt, log)
+    mark = log_size(log)
+    r = subprocess.run(["sh", "-c", 'cd "$1" && exec head -q -c 4096 -- * > /dev/null', "sh", d],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = helpers.read_text(log)[mark:]
+    batch = re.search(r"#(\d+) C: \S+ UID FETCH \d+,\d+", text)
+    assert batch, text[-3000:]
+    selects = re.findall(r"#(\d+) C: \S+ SELECT ", text[:batch.start()])
+    assert batch.group(1) not in selects, "the batch's session selected first:\n" + text[-3000:]
+    assert len(names) == 7
