@@ -67,7 +67,10 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 UID 3 claims 1000 bytes; and a folder Spill whose UID 1
                 (1,000,000 bytes, honest size) answers a partial FETCH of
                 more than 131072 bytes (a read-ahead run) with 100 bytes
-                more than asked for.
+                more than asked for; and a folder Shifted whose UID 1
+                (400,000 bytes, honest size) answers a partial FETCH
+                BODY[]<o.n> with o > 0 with the n bytes from o + 1, labelled
+                BODY[]<o+1> (the right bytes of another range).
 
   compress      the honest account, CAPABILITY with COMPRESS=DEFLATE (RFC
                 4978), done for real (raw deflate both ways, a sync flush
@@ -853,17 +856,22 @@ BIG_SIZES = {
         (3, "Endless small", 900, 1000, "", True),
     ],
     "Spill": [(1, "Spills over", 1000000, None, "", True)],
+    "Shifted": [(1, "Shifted by one", 400000, None, "", True)],
 }
 
 
 class BigSizes(Honest):
     account = BIG_SIZES
-    folders = ["INBOX", "Huge", "Spill"]
+    folders = ["INBOX", "Huge", "Spill", "Shifted"]
 
     def fetch_parts(self, seq, uid, msg, items, body):
         if self.selected == "Spill" and body and body.group(1) is not None and int(body.group(2)) > 131072:
             off, ln = int(body.group(1)), int(body.group(2))
             part = msg["body"][off:off + ln] + b"y" * 100
+            return (b"* %d FETCH (UID %d BODY[]<%d> {%d}\r\n" % (seq, uid, off, len(part)), part, b")\r\n")
+        if self.selected == "Shifted" and body and body.group(1) is not None and int(body.group(1)) > 0:
+            off, ln = int(body.group(1)) + 1, int(body.group(2))
+            part = msg["body"][off:off + ln]
             return (b"* %d FETCH (UID %d BODY[]<%d> {%d}\r\n" % (seq, uid, off, len(part)), part, b")\r\n")
         if self.selected != "Huge" or uid == 1 or not body or body.group(1) is None:
             return super().fetch_parts(seq, uid, msg, items, body)

@@ -79,8 +79,9 @@ struct imap_meta {
 	uint32_t flags;
 	const char *headers; /* BODY[HEADER.FIELDS (SUBJECT)], may be NULL */
 	size_t headers_len;
-	bool has_size; /* the response carried RFC822.SIZE, */
-	bool has_date; /* and INTERNALDATE: not an unsolicited flag update */
+	uint32_t origin; /* of a partial BODY[]<origin> */
+	bool has_size;   /* the response carried RFC822.SIZE, */
+	bool has_date;   /* and INTERNALDATE: not an unsolicited flag update */
 };
 
 typedef void imap_list_cb(const char *name, char delim, unsigned flags, void *ctx);

@@ -205,6 +205,7 @@ void imap_meta_from_att(const struct mailimap_msg_att *att, struct imap_meta *m)
 			if (st->att_data.att_body_section) {
 				m->headers = st->att_data.att_body_section->sec_body_part;
 				m->headers_len = st->att_data.att_body_section->sec_length;
+				m->origin = st->att_data.att_body_section->sec_origin_octet;
 			}
 			break;
 		default:
@@ -369,6 +370,9 @@ struct body_fetch {
 	size_t max; /* with grow: the buffer may grow up to this */
 	bool grow;
 	bool overflow;
+	uint32_t origin; /* the offset asked for: a response's <origin> must be it */
+	bool misplaced;  /* ... and was not (its origin in got_origin) */
+	uint32_t got_origin;
 	imap_chunk_cb *sink; /* set: the bytes go here, buf is not used */
 	void *sink_ctx;
 };
@@ -379,7 +383,13 @@ static bool on_body(int type, struct mailimap_msg_att_body_section *section, con
 	struct body_fetch *bf = ctx;
 
 	(void)type;
-	(void)section;
+	if (section && section->sec_origin_octet != bf->origin) {
+		/* the bytes of another range than asked: placed where we
+		 * asked, they would be the wrong bytes of the message */
+		bf->misplaced = true;
+		bf->got_origin = section->sec_origin_octet;
+		return false;
+	}
 	if (bf->grow && len > bf->room - bf->got && bf->got + len <= bf->max) {
 		size_t room = bf->room ? bf->room : 65536;
 		char *p;
@@ -419,8 +429,14 @@ static bool collect_body(clist *res, uint32_t uid, struct body_fetch *bf)
 		imap_meta_from_att(clist_content(it), &m);
 		if (m.uid != uid)
 			continue;
-		if (bf->got == 0 && m.headers && m.headers_len)
+		if (bf->got || !m.headers || !m.headers_len)
+			return true;
+		if (m.origin != bf->origin) { /* as in on_body */
+			bf->misplaced = true;
+			bf->got_origin = m.origin;
+		} else {
 			on_body(0, NULL, m.headers, m.headers_len, bf);
+		}
 		return true;
 	}
 	return false;
@@ -451,8 +467,14 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 	if (r == MAILIMAP_NO_ERROR) {
 		r = collect_body(res, uid, bf) ? 0 : -ENOENT;
 		mailimap_fetch_list_free(res);
-	} else if (!bf->overflow) {
+	} else if (!bf->overflow && !bf->misplaced) {
 		return imap_map_error(s, r, what);
+	}
+	if (bf->misplaced) {
+		log_warn("session %u: server sent the bytes of UID %u from offset %u, not %u as asked", s->id,
+			 uid, bf->got_origin, bf->origin);
+		s->dead = true;
+		return -EIO;
 	}
 	if (bf->overflow) {
 		log_warn("session %u: server sent more than %zu bytes for UID %u", s->id,
@@ -470,6 +492,7 @@ static int fetch_range(struct imap_session *s, uint32_t uid, uint32_t offset, st
 
 	if (!sec)
 		return -ENOMEM;
+	bf->origin = offset;
 	return fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, bf->room),
 			     bf, "UID FETCH BODY");
 }

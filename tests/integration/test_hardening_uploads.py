@@ -252,6 +252,39 @@ def test_read_ahead_run_longer_than_asked(imapfs_bin, fake_server, tmp_path):
         mnt.stop()
 
 
+def test_bytes_of_another_range_are_refused(imapfs_bin, fake_server, tmp_path):
+    """A server that answers a partial FETCH BODY[]<o.n> (o > 0) with the
+    bytes of another range, labelled BODY[]<o+1>: imapfs never places them
+    where it asked.  Opening the message (whose last block is fetched to
+    check its size) or reading it fails with EIO, again on a second try
+    (nothing wrong was cached), and the daemon goes on."""
+    port, log = fake_server("big-sizes", lifetime=90)
+    pw = tmp_path / "fake-password"
+    pw.write_text("any-password\n")
+    pw.chmod(0o600)
+    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
+                        str(tmp_path / "smnt"),
+                        ["plaintext", "password_file=%s" % pw, "names=uid",
+                         "cache_dir=%s" % (tmp_path / "scache")],
+                        logdir=str(tmp_path), name="imapfs-shifted")
+    mnt.start()
+    try:
+        p = os.path.join(mnt.path, "Shifted", "1.eml")
+        assert os.stat(p).st_size == 400000
+        for _ in range(2):
+            with pytest.raises(OSError) as e:
+                with open(p, "rb") as f:
+                    f.seek(300000)
+                    f.read(1000)
+            assert e.value.errno == errno.EIO
+        assert "server sent the bytes of UID 1 from offset" in helpers.read_text(mnt.stderr_path)
+        assert os.listdir(os.path.join(mnt.path, "INBOX")) == ["1.eml"]
+        with open(os.path.join(mnt.path, "INBOX", "1.eml"), "rb") as f:
+            assert len(f.read()) == 800
+    finally:
+        mnt.stop()
+
+
 def _body_fetches(log):
     with open(log, "rb") as f:
         return sum(1 for l in f.read().splitlines()
