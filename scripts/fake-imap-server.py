@@ -70,7 +70,10 @@ account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
                 more than asked for; and a folder Shifted whose UID 1
                 (400,000 bytes, honest size) answers a partial FETCH
                 BODY[]<o.n> with o > 0 with the n bytes from o + 1, labelled
-                BODY[]<o+1> (the right bytes of another range).
+                BODY[]<o+1> (the right bytes of another range); and a
+                folder Cut whose UID 1 (8 blocks, 1048576 bytes) sees the
+                first partial FETCH of more than 131072 bytes answered in
+                full and the connection closed before the tagged OK.
 
   compress      the honest account, CAPABILITY with COMPRESS=DEFLATE (RFC
                 4978), done for real (raw deflate both ways, a sync flush
@@ -857,12 +860,24 @@ BIG_SIZES = {
     ],
     "Spill": [(1, "Spills over", 1000000, None, "", True)],
     "Shifted": [(1, "Shifted by one", 400000, None, "", True)],
+    "Cut": [(1, "Cut before the OK", 8 * 131072, None, "", True)],
 }
 
 
 class BigSizes(Honest):
     account = BIG_SIZES
-    folders = ["INBOX", "Huge", "Spill", "Shifted"]
+    folders = ["INBOX", "Huge", "Spill", "Shifted", "Cut"]
+
+    def fetch_hook(self, tag, kind, parts):
+        if self.selected != "Cut" or kind != "body" or not parts or b"BODY[]<" not in parts[0][0] \
+                or len(parts[0][1] or b"") <= 131072:
+            return False
+        if not Budget.take("cut", 1):
+            return False
+        head, lit, tail = parts[0]
+        self.log(b"S: <Cut: the whole run, then the connection closed before the tagged OK>")
+        self.sendraw(head + lit + tail)
+        raise ConnectionError("Cut: connection closed before the tagged OK")
 
     def fetch_parts(self, seq, uid, msg, items, body):
         if self.selected == "Spill" and body and body.group(1) is not None and int(body.group(2)) > 131072:

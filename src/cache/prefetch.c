@@ -313,9 +313,14 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 	size_t got;
 
 	(void)st;
+	/* a retry after a lost session goes on from the first block not
+	 * handed over -- if any: the session may have died after the last
+	 * one came, before the tagged OK, and a range of 0 bytes goes out
+	 * as BODY.PEEK[], the whole message */
+	if (br->released == br->count)
+		return 0;
 	if (imap_expect_validity(s, br->job->uidvalidity) < 0)
 		return -ESTALE;
-	/* a retry after a lost session goes on from the first block not handed over */
 	br->fill = 0;
 	return imap_fetch_body_stream(s, br->job->uid, from * CACHE_BLOCK_SIZE,
 				      (br->count - br->released) * CACHE_BLOCK_SIZE, take_bytes, br, &got);

@@ -252,6 +252,45 @@ def test_read_ahead_run_longer_than_asked(imapfs_bin, fake_server, tmp_path):
         mnt.stop()
 
 
+def test_read_ahead_run_cut_before_its_ok(imapfs_bin, fake_server, tmp_path):
+    """The connection is closed after a read-ahead run's bytes all came but
+    before its tagged OK: cat reads the exact bytes (an independent imaplib
+    BODY[]), and the retry on a new connection asks for nothing more -- it
+    asked for a range of 0 bytes, which libetpan sends as the whole message
+    (BODY.PEEK[]), refused as soon as it came."""
+    port, log = fake_server("big-sizes", lifetime=90)
+    pw = tmp_path / "fake-password"
+    pw.write_text("any-password\n")
+    pw.chmod(0o600)
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("alice", "any-password")
+    m.select("Cut")
+    typ, data = m.uid("FETCH", "1", "(BODY.PEEK[])")
+    m.logout()
+    want = data[0][1]
+    assert typ == "OK" and len(want) == 8 * 131072
+    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
+                        str(tmp_path / "smnt"),
+                        ["plaintext", "password_file=%s" % pw, "names=uid",
+                         "cache_dir=%s" % (tmp_path / "scache")],
+                        logdir=str(tmp_path), name="imapfs-cut")
+    mnt.start()
+    try:
+        r = subprocess.run(["cat", os.path.join(mnt.path, "Cut", "1.eml")], capture_output=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == want
+        assert os.listdir(os.path.join(mnt.path, "INBOX")) == ["1.eml"]
+    finally:
+        mnt.stop()
+    with open(log, "rb") as f:
+        conv = f.read()
+    assert b"<Cut: the whole run" in conv
+    whole = [l for l in conv.splitlines() if l.startswith(b"C: ") and b"(UID BODY.PEEK[])" in l]
+    assert not whole, whole
+    assert "server sent" not in helpers.read_text(mnt.stderr_path)
+
+
 def test_bytes_of_another_range_are_refused(imapfs_bin, fake_server, tmp_path):
     """A server that answers a partial FETCH BODY[]<o.n> (o > 0) with the
     bytes of another range, labelled BODY[]<o+1>: imapfs never places them
