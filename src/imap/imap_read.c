@@ -488,9 +488,11 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 /* UID FETCH BODY.PEEK[]<offset.len> of uid, the bytes going where bf says. */
 static int fetch_range(struct imap_session *s, uint32_t uid, uint32_t offset, struct body_fetch *bf)
 {
-	struct mailimap_section *sec = mailimap_section_new(NULL);
+	struct mailimap_section *sec;
 
-	if (!sec)
+	if (bf->room == 0) /* libetpan would send <offset.0> as BODY.PEEK[], the whole message */
+		return 0;
+	if (!(sec = mailimap_section_new(NULL)))
 		return -ENOMEM;
 	bf->origin = offset;
 	return fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, bf->room),
