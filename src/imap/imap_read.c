@@ -9,6 +9,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -90,8 +91,12 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 		 * must wait, not be given up; a bare NO still means gone */
 		return err == -EIO && !code ? -ENOENT : err;
 	}
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_map_error(s, r, "SELECT");
+	if (r != MAILIMAP_NO_ERROR) {
+		char what[240]; /* which folder: a stall is often one folder's */
+
+		snprintf(what, sizeof(what), "SELECT %.200s", mbox);
+		return imap_map_error(s, r, what);
+	}
 	s->selected = strdup(mbox);
 	if (!s->selected)
 		return -ENOMEM;
