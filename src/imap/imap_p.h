@@ -8,7 +8,10 @@
  *                                                       flags.c
  *   imap_structure.c  BODYSTRUCTURE as a MIME tree     -> read, session
  *   imap_metadata.c   METADATA (RFC 5464)              -> session
- *   imap_read.c       LIST, SELECT, FETCH, SEARCH ALL  -> session, uidset
+ *   imap_read.c       LIST, SELECT, FETCH, SEARCH ALL  -> session, uidset,
+ *                                                       stalls
+ *   imap_stalls.c     folders the server stopped answering a SELECT for:
+ *                     when to ask for them again
  *   imap_session.c    the session: connect, STARTTLS, login, COMPRESS,
  *                     ENABLE, the operation limits, the selected folder's
  *                     state, and libetpan result -> errno
@@ -37,6 +40,18 @@ struct imap_session {
 	unsigned id;
 	struct imap_trace *trace; /* owned; with -d only */
 };
+
+/* ---- imap_stalls.c ---- */
+
+/* The server stopped answering a SELECT of folder: it rests (5 s, doubled
+ * by each stall in a row, up to 60 s). */
+void imap_stall_note(const char *folder);
+
+/* Seconds folder still rests; 0: it may be asked for. */
+int imap_stall_left(const char *folder);
+
+/* A SELECT of folder succeeded: its next stall rests 5 s again. */
+void imap_stall_clear(const char *folder);
 
 /* ---- imap_session.c ---- */
 

@@ -70,11 +70,16 @@ int imap_list(struct imap_session *s, imap_list_cb *cb, void *ctx)
 int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct imap_folder_state *state)
 {
 	uint64_t modseq = 0;
-	int r;
+	int left, r;
 
 	if (!fresh && s->selected && strcmp(s->selected, mbox) == 0) {
 		imap_read_state(s, state);
 		return 0;
+	}
+	if ((left = imap_stall_left(mbox)) > 0) {
+		log_debug("session %u: %.200s rests %d s more after a stall: not selected", s->id, mbox,
+			  left);
+		return -EIO;
 	}
 	imap_forget_selection(s);
 	if (imap_has_capability(s, "CONDSTORE"))
@@ -95,8 +100,12 @@ int imap_select(struct imap_session *s, const char *mbox, bool fresh, struct ima
 		char what[240]; /* which folder: a stall is often one folder's */
 
 		snprintf(what, sizeof(what), "SELECT %.200s", mbox);
-		return imap_map_error(s, r, what);
+		r = imap_map_error(s, r, what);
+		if (s->timed_out)
+			imap_stall_note(mbox);
+		return r;
 	}
+	imap_stall_clear(mbox);
 	s->selected = strdup(mbox);
 	if (!s->selected)
 		return -ENOMEM;

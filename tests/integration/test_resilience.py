@@ -23,7 +23,9 @@ Every operation that could hang is done by a child process (live.op /
 live.holder) with a time limit, so a hang is reported as such.
 """
 
+import errno
 import os
+import re
 import subprocess
 import threading
 import time
@@ -169,6 +171,78 @@ def test_unmount_while_frozen(scratch_server, live):
         pytest.fail("imapfs still runs 10 s after the unmount (server frozen)")
     print("unmounted and exited in %.1f s" % (time.monotonic() - t0))
     assert rc == 0, "imapfs exited with %s\n%s" % (rc, mnt.stderr()[-3000:])
+
+
+def plant_empty_uidlist_lock(server, folder):
+    """What a Dovecot session process SIGKILLed between creating its
+    dovecot-uidlist.lock and writing its PID into it leaves (with
+    dotlock_use_excl = yes): a lock without a PID, which Dovecot breaks only
+    after 2 minutes.  Every SELECT of the folder waits for it."""
+    lock = os.path.join(server.env["MAIL_DIR"], folder, "dovecot-uidlist.lock")
+    with open(lock, "w"):
+        pass
+    os.chown(lock, server.env["MAIL_UID"], server.env["MAIL_GID"])
+    return lock
+
+
+@pytest.mark.slow
+@pytest.mark.deadline(150)
+def test_stalled_folder_rests(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    """A folder whose SELECT the server stops answering (Dovecot waiting on
+    a lock without a PID) rests: while ls of it is retried every 0.5 s for
+    30 s, it is SELECTed 4 times at most on the wire (stalls of TIMEOUT s,
+    rests of 5, 10, 20 s: 3 measured; asked again at once after each stall,
+    6, each leaving a Dovecot process waiting on the lock), and an ls
+    during a rest fails with EIO at once; another folder lists throughout;
+    once the lock is gone the folder lists again within its rest."""
+    server = scratch_server()
+    m = server.connect()
+    try:
+        wh.seed(m, "Stuck", [wh.make_msg(wh.unique("st"), i) for i in range(2)])
+        wh.seed(m, "Fine", [wh.make_msg(wh.unique("fi"), 0)])
+    finally:
+        m.logout()
+    port, log = fault_proxy(server.env["IMAP_PORT"], lifetime=140)
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    mnt = scratch_mounter(server, url=url, opts=[
+        "password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=%d" % TIMEOUT,
+        "prefetch=0", "cache_dir=" + str(tmp_path / "cache-stall")])
+    stuck, fine = (helpers.folder_path(mnt.path, f) for f in ("Stuck", "Fine"))
+    assert len(os.listdir(fine)) == 1
+    lock = plant_empty_uidlist_lock(server, "Stuck")
+    results = []
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30:
+            t1 = time.monotonic()
+            try:
+                os.listdir(stuck)
+                results.append(("ok", time.monotonic() - t1))
+            except OSError as e:
+                results.append((errno.errorcode.get(e.errno, e.errno), time.monotonic() - t1))
+            time.sleep(0.5)
+        fine_ok = helpers.wait_for(lambda: len(os.listdir(fine)) == 1, 5, 0.2)
+    finally:
+        os.unlink(lock)
+    selects = re.findall(r"#\d+ C: \S+ SELECT Stuck\b", helpers.read_text(log))
+    print("ls of Stuck: %s; SELECTs on the wire: %d" % (
+        ", ".join("%s %.1fs" % r for r in results), len(selects)))
+    assert all(r[0] in ("EIO", "ETIMEDOUT") for r in results), results
+    assert 2 <= len(selects) <= 4, "SELECT Stuck sent %d times in 30 s" % len(selects)
+    fast = [r for r in results if r[1] < 1.0]
+    assert len(fast) >= len(results) - len(selects) - 2, results
+    assert fine_ok, "Fine does not list while Stuck rests"
+    rests = re.findall(r"not asked for it again for (\d+) s", mnt.stderr())
+    assert rests[:3] == ["5", "10", "20"][:len(rests[:3])] and len(rests) >= 2, rests
+    back = helpers.wait_for(lambda: _lists(stuck) == 2, 30, 0.5)
+    assert back, "Stuck does not list again after the lock is gone"
+
+
+def _lists(path):
+    try:
+        return len(os.listdir(path))
+    except OSError:
+        return -1
 
 
 # -- 6. reconnect after the server went away ---------------------------------------
