@@ -455,27 +455,50 @@ static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e
 	return o;
 }
 
+/* Do e and h change a folder in common? */
+static bool share_folder(const struct journal_entry *e, const struct journal_entry *h)
+{
+	const char *mine[2] = { e->src, e->dest }, *theirs[2] = { h->src, h->dest };
+
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 2; j++) {
+			if (mine[i] && theirs[j] && strcmp(mine[i], theirs[j]) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+#define HELD_MAX 8 /* entries left unresolved before a round gives up */
+
+/* Entries the server could not be asked about stay pending, and so does
+ * every later entry that changes one of their folders (a folder's changes
+ * are resolved in the order they were made); the others go on -- one
+ * folder the server stalls on holds up no other folder's changes.  An
+ * unreachable server ends the round. */
 size_t changes_settle(struct mailbox *mb, const char *folder)
 {
+	const struct journal_entry *held[HELD_MAX];
 	struct journal_entry *v;
-	size_t n;
+	size_t n, nheld = 0;
 
 	if (!mb->journal || journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
 		return mb->journal ? journal_count(mb->journal) : 0;
-	for (size_t i = 0; i < n; i++) {
-		enum outcome o = OUTCOME_COMPLETED;
+	for (size_t i = 0; i < n && nheld < HELD_MAX && !pool_is_down(mb->pool); i++) {
+		bool after_held = false;
 
-		if (touches(&v[i], folder) && claim(mb, v[i].id)) {
-			o = settle_one(mb, &v[i]);
+		for (size_t k = 0; k < nheld && !after_held; k++)
+			after_held = share_folder(&v[i], held[k]);
+		if (after_held) {
+			held[nheld++] = &v[i];
+		} else if (touches(&v[i], folder) && claim(mb, v[i].id)) {
+			if (settle_one(mb, &v[i]) == OUTCOME_UNKNOWN)
+				held[nheld++] = &v[i];
 			release(mb, v[i].id);
 		}
-		journal_entry_free(&v[i]);
-		if (o == OUTCOME_UNKNOWN) { /* the server cannot be asked: later */
-			for (size_t k = i + 1; k < n; k++)
-				journal_entry_free(&v[k]);
-			break;
-		}
 	}
+	for (size_t i = 0; i < n; i++)
+		journal_entry_free(&v[i]);
 	free(v);
 	return journal_count(mb->journal);
 }

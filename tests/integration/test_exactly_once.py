@@ -12,6 +12,7 @@ not stored.  The fault matrix prints one line with the number of
 operations, faults, messages lost and duplicated."""
 
 import errno
+import imaplib
 import os
 import random
 import signal
@@ -556,3 +557,75 @@ def test_cp_checked_while_server_unavailable(scratch_server, fault_proxy, scratc
     assert len(stored) == succeeded, "%d cp succeeded, %d copies stored:\n%s" % (
         succeeded, len(stored), helpers.read_text(mnt.stderr_path)[-4000:])
     assert succeeded < 2, "the retried cp was sent while the first was unresolved"
+
+
+# -- 7. a folder the server stalls on holds up no other folder's changes ----------------
+
+REFUSALS = 200      # checks refused while the first mount lives
+
+@pytest.mark.slow
+@pytest.mark.deadline(200)
+def test_stuck_folder_holds_up_no_other(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    """Two moves are left pending, Stuck -> Fine first, then A -> B (the
+    server did both, but their answers were cut and every check refused
+    NO [UNAVAILABLE]; imapfs is then SIGKILLed).  Dovecot is then made to
+    stall every SELECT of Stuck (a dovecot-uidlist.lock without a PID, as a
+    session killed mid-lock leaves).  The next mount with the same cache
+    resolves A -> B within 20 s although the earlier Stuck entry cannot be
+    checked; once the lock is gone, Stuck's too; each message exactly once."""
+    server = scratch_server()
+    token = wh.unique("x7")
+    x, y = wh.make_msg(token, 0), wh.make_msg(token, 1)
+    m = server.connect()
+    try:
+        wh.seed(m, "Stuck", [x])
+        wh.seed(m, "A", [y])
+        wh.create_folder(m, "Fine")
+        wh.create_folder(m, "B")
+    finally:
+        m.logout()
+    inner, inner_log = fault_proxy(server.env["IMAP_PORT"], cut_on="FETCH", cut_when="refuse",
+                                   cut_count=REFUSALS, refuse_code="UNAVAILABLE", arm_on="MOVE",
+                                   lifetime=190)
+    outer, outer_log = fault_proxy(inner, cut_on="MOVE", cut_when="response", cut_count=2,
+                                   lifetime=190)
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], outer)   # the journal is per URL
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=3",
+            "cache_dir=" + str(tmp_path / "cache-stuck")]
+    first = scratch_mounter(server, url=url, opts=opts)
+    names = {f: os.listdir(helpers.folder_path(first.path, f)) for f in ("Stuck", "Fine", "A", "B")}
+    for src, dst in (("Stuck", "Fine"), ("A", "B")):   # listed before the first MOVE arms
+        s, d = (helpers.folder_path(first.path, f) for f in (src, dst))
+        with pytest.raises(OSError):
+            os.rename(os.path.join(s, names[src][0]), os.path.join(d, names[src][0]))
+    assert helpers.read_text(outer_log).count("CUT response") == 2, helpers.read_text(outer_log)
+    assert pending(first.path) == 2, lh.read_status(first.path)["text"]
+    os.kill(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(10)
+    first.stopped = True
+    helpers.cleanup_mountpoint(first.path)
+    # the refusals that are left go to a client of our own
+    m = imaplib.IMAP4("127.0.0.1", outer)
+    try:
+        m.login(server.env["USER"], server.env["PASSWORD"])
+        m.select("Fine")
+        assert any(m.uid("FETCH", "1:*", "(UID)")[0] == "OK" for _ in range(REFUSALS + 1))
+    finally:
+        m.logout()
+    lock = os.path.join(server.env["MAIL_DIR"], "Stuck", "dovecot-uidlist.lock")
+    with open(lock, "w"):
+        pass
+    os.chown(lock, server.env["MAIL_UID"], server.env["MAIL_GID"])
+    try:
+        again = scratch_mounter(server, url=url, opts=opts)
+        st = lh.wait_status(again.path, lambda s: "journal: 1 pending" in s["text"], 20, 0.5)
+        assert "journal: 1 pending" in st["text"], "A -> B waits behind Stuck:\n%s\n%s" % (
+            st["text"], again.stderr()[-3000:])
+        assert "src=Stuck" in st["text"], st["text"]
+    finally:
+        os.unlink(lock)
+    wait_settled(again, 90)
+    inv = inventory(server)
+    lost, dup, lines = count_problems(inv, [x, y])
+    assert lost == 0 and dup == 0, "\n".join(lines)
+    assert [w[0] for w in inv[x["sha"]]] == ["Fine"] and [w[0] for w in inv[y["sha"]]] == ["B"], inv
