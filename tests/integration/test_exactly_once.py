@@ -612,10 +612,7 @@ def test_stuck_folder_holds_up_no_other(scratch_server, fault_proxy, scratch_mou
         assert any(m.uid("FETCH", "1:*", "(UID)")[0] == "OK" for _ in range(REFUSALS + 1))
     finally:
         m.logout()
-    lock = os.path.join(server.env["MAIL_DIR"], "Stuck", "dovecot-uidlist.lock")
-    with open(lock, "w"):
-        pass
-    os.chown(lock, server.env["MAIL_UID"], server.env["MAIL_GID"])
+    lock = wh.plant_empty_uidlist_lock(server, "Stuck")
     try:
         again = scratch_mounter(server, url=url, opts=opts)
         st = lh.wait_status(again.path, lambda s: "journal: 1 pending" in s["text"], 20, 0.5)

@@ -173,18 +173,6 @@ def test_unmount_while_frozen(scratch_server, live):
     assert rc == 0, "imapfs exited with %s\n%s" % (rc, mnt.stderr()[-3000:])
 
 
-def plant_empty_uidlist_lock(server, folder):
-    """What a Dovecot session process SIGKILLed between creating its
-    dovecot-uidlist.lock and writing its PID into it leaves (with
-    dotlock_use_excl = yes): a lock without a PID, which Dovecot breaks only
-    after 2 minutes.  Every SELECT of the folder waits for it."""
-    lock = os.path.join(server.env["MAIL_DIR"], folder, "dovecot-uidlist.lock")
-    with open(lock, "w"):
-        pass
-    os.chown(lock, server.env["MAIL_UID"], server.env["MAIL_GID"])
-    return lock
-
-
 @pytest.mark.slow
 @pytest.mark.deadline(150)
 def test_stalled_folder_rests(scratch_server, fault_proxy, scratch_mounter, tmp_path):
@@ -209,7 +197,7 @@ def test_stalled_folder_rests(scratch_server, fault_proxy, scratch_mounter, tmp_
         "prefetch=0", "cache_dir=" + str(tmp_path / "cache-stall")])
     stuck, fine = (helpers.folder_path(mnt.path, f) for f in ("Stuck", "Fine"))
     assert len(os.listdir(fine)) == 1
-    lock = plant_empty_uidlist_lock(server, "Stuck")
+    lock = wh.plant_empty_uidlist_lock(server, "Stuck")
     results = []
     try:
         t0 = time.monotonic()

@@ -532,3 +532,15 @@ def folder_counts(m):
         mm = re.search(rb"MESSAGES (\d+)", st[0] or b"") if typ == "OK" else None
         out[name] = int(mm.group(1)) if mm else None
     return out
+
+
+def plant_empty_uidlist_lock(server, folder):
+    """What a Dovecot session process SIGKILLed between creating its
+    dovecot-uidlist.lock and writing its PID into it leaves (with
+    dotlock_use_excl = yes): a lock without a PID, which Dovecot breaks only
+    after 2 minutes.  Every SELECT of the folder waits for it."""
+    lock = os.path.join(server.env["MAIL_DIR"], folder, "dovecot-uidlist.lock")
+    with open(lock, "w"):
+        pass
+    os.chown(lock, server.env["MAIL_UID"], server.env["MAIL_GID"])
+    return lock
