@@ -192,19 +192,39 @@ def test_server_refusing_too_big_is_efbig(imapfs_bin, fake_server, tmp_path):
         mnt.stop()
 
 
-def test_sizes_near_4gib_stay_64_bit(imapfs_bin, fake_server, tmp_path):
-    """RFC822.SIZE 4294967000: st_blocks is computed without wrapping (it
-    was 0); a body that goes on past 4 GiB (more than IMAP can address) is
-    refused at open with EFBIG instead of showing as an empty file."""
+def _big_sizes(imapfs_bin, fake_server, tmp_path, name, *opts):
+    """The fake server in big-sizes mode and a plain mount of it (names=uid,
+    a cache of its own, opts added), not started: (port, log, mount)."""
     port, log = fake_server("big-sizes", lifetime=90)
     pw = tmp_path / "fake-password"
     pw.write_text("any-password\n")
     pw.chmod(0o600)
     mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
-                        str(tmp_path / "bmnt"),
+                        str(tmp_path / (name + "-mnt")),
                         ["plaintext", "password_file=%s" % pw, "names=uid",
-                         "cache_dir=%s" % (tmp_path / "bcache"), "prefetch=0"],
-                        logdir=str(tmp_path), name="imapfs-big")
+                         "cache_dir=%s" % (tmp_path / (name + "-cache"))] + list(opts),
+                        logdir=str(tmp_path), name="imapfs-" + name)
+    return port, log, mnt
+
+
+def _whole_body(port, folder):
+    """UID 1 of folder, BODY[] as an independent client (imaplib) reads it."""
+    m = imaplib.IMAP4("127.0.0.1", port)
+    try:
+        m.login("alice", "any-password")
+        m.select(folder)
+        typ, data = m.uid("FETCH", "1", "(BODY.PEEK[])")
+    finally:
+        m.logout()
+    assert typ == "OK", data
+    return data[0][1]
+
+
+def test_sizes_near_4gib_stay_64_bit(imapfs_bin, fake_server, tmp_path):
+    """RFC822.SIZE 4294967000: st_blocks is computed without wrapping (it
+    was 0); a body that goes on past 4 GiB (more than IMAP can address) is
+    refused at open with EFBIG instead of showing as an empty file."""
+    _, _, mnt = _big_sizes(imapfs_bin, fake_server, tmp_path, "big", "prefetch=0")
     mnt.start()
     try:
         huge = os.path.join(mnt.path, "Huge")
@@ -224,22 +244,9 @@ def test_read_ahead_run_longer_than_asked(imapfs_bin, fake_server, tmp_path):
     blocks) with more bytes than asked for: the session is given up, the
     blocks are fetched one by one instead, and cat reads the exact bytes
     (an independent imaplib BODY[]); the daemon goes on."""
-    port, log = fake_server("big-sizes", lifetime=90)
-    pw = tmp_path / "fake-password"
-    pw.write_text("any-password\n")
-    pw.chmod(0o600)
-    m = imaplib.IMAP4("127.0.0.1", port)
-    m.login("alice", "any-password")
-    m.select("Spill")
-    typ, data = m.uid("FETCH", "1", "(BODY.PEEK[])")
-    m.logout()
-    want = data[0][1]
-    assert typ == "OK" and len(want) == 1000000
-    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
-                        str(tmp_path / "smnt"),
-                        ["plaintext", "password_file=%s" % pw, "names=uid",
-                         "cache_dir=%s" % (tmp_path / "scache")],
-                        logdir=str(tmp_path), name="imapfs-spill")
+    port, log, mnt = _big_sizes(imapfs_bin, fake_server, tmp_path, "spill")
+    want = _whole_body(port, "Spill")
+    assert len(want) == 1000000
     mnt.start()
     try:
         p = os.path.join(mnt.path, "Spill", "1.eml")
@@ -258,22 +265,9 @@ def test_read_ahead_run_cut_before_its_ok(imapfs_bin, fake_server, tmp_path):
     BODY[]), and the retry on a new connection asks for nothing more -- it
     asked for a range of 0 bytes, which libetpan sends as the whole message
     (BODY.PEEK[]), refused as soon as it came."""
-    port, log = fake_server("big-sizes", lifetime=90)
-    pw = tmp_path / "fake-password"
-    pw.write_text("any-password\n")
-    pw.chmod(0o600)
-    m = imaplib.IMAP4("127.0.0.1", port)
-    m.login("alice", "any-password")
-    m.select("Cut")
-    typ, data = m.uid("FETCH", "1", "(BODY.PEEK[])")
-    m.logout()
-    want = data[0][1]
-    assert typ == "OK" and len(want) == 8 * 131072
-    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
-                        str(tmp_path / "smnt"),
-                        ["plaintext", "password_file=%s" % pw, "names=uid",
-                         "cache_dir=%s" % (tmp_path / "scache")],
-                        logdir=str(tmp_path), name="imapfs-cut")
+    port, log, mnt = _big_sizes(imapfs_bin, fake_server, tmp_path, "cut")
+    want = _whole_body(port, "Cut")
+    assert len(want) == 8 * 131072
     mnt.start()
     try:
         r = subprocess.run(["cat", os.path.join(mnt.path, "Cut", "1.eml")], capture_output=True,
@@ -297,15 +291,7 @@ def test_bytes_of_another_range_are_refused(imapfs_bin, fake_server, tmp_path):
     where it asked.  Opening the message (whose last block is fetched to
     check its size) or reading it fails with EIO, again on a second try
     (nothing wrong was cached), and the daemon goes on."""
-    port, log = fake_server("big-sizes", lifetime=90)
-    pw = tmp_path / "fake-password"
-    pw.write_text("any-password\n")
-    pw.chmod(0o600)
-    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
-                        str(tmp_path / "smnt"),
-                        ["plaintext", "password_file=%s" % pw, "names=uid",
-                         "cache_dir=%s" % (tmp_path / "scache")],
-                        logdir=str(tmp_path), name="imapfs-shifted")
+    _, _, mnt = _big_sizes(imapfs_bin, fake_server, tmp_path, "shifted")
     mnt.start()
     try:
         p = os.path.join(mnt.path, "Shifted", "1.eml")
@@ -335,16 +321,8 @@ def test_lying_size_found_in_few_fetches(imapfs_bin, fake_server, tmp_path, uid,
     """A claimed size near 4 GiB for 900 bytes, or a body without end under a
     claim of 1000 bytes: the real size (or EFBIG: past 4 GiB) is found in a
     few dozen FETCHes, not one per 128 KiB block (32,768 of them)."""
-    port, log = fake_server("big-sizes", lifetime=90)
-    pw = tmp_path / "fake-password"
-    pw.write_text("any-password\n")
-    pw.chmod(0o600)
-    mnt = helpers.Mount(imapfs_bin, "imap://alice@127.0.0.1:%d" % port,
-                        str(tmp_path / "lmnt"),
-                        ["plaintext", "password_file=%s" % pw, "names=uid",
-                         "cache_dir=%s" % (tmp_path / "lcache"), "prefetch=0",
-                         "cache_size=0"],
-                        logdir=str(tmp_path), name="imapfs-lie")
+    _, log, mnt = _big_sizes(imapfs_bin, fake_server, tmp_path, "lie", "prefetch=0",
+                             "cache_size=0")
     mnt.start()
     try:
         p = os.path.join(mnt.path, "Huge", "%d.eml" % uid)
