@@ -58,6 +58,21 @@ def settle(mnt, log, quiet=0.5, timeout=15):
     raise AssertionError("the mount never went quiet")
 
 
+def listed_folder(server, fault_proxy, scratch_mounter, tmp_path, folder, msgs):
+    """folder seeded with msgs, and a mount through the proxy that has
+    listed it and gone quiet: (mount, log, folder path, names, log mark)."""
+    m = server.connect()
+    try:
+        wh.seed(m, folder, msgs)
+    finally:
+        m.logout()
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, folder)
+    names = sorted(os.listdir(d))
+    settle(mnt, log)
+    return mnt, log, d, names, log_size(log)
+
+
 def test_mv_burst_is_one_move_each(scratch_server, fault_proxy, scratch_mounter, tmp_path):
     server = scratch_server()
     token = wh.unique("rt1")
@@ -86,16 +101,8 @@ def test_cat_of_a_folder_starts_with_one_fetch(scratch_server, fault_proxy, scra
     server = scratch_server()
     token = wh.unique("rt2")
     msgs = [wh.make_msg(token, i, size=3000) for i in range(6)]
-    m = server.connect()
-    try:
-        wh.seed(m, token + "-C", msgs)
-    finally:
-        m.logout()
-    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
-    d = helpers.folder_path(mnt.path, token + "-C")
-    names = sorted(os.listdir(d))
-    settle(mnt, log)
-    mark = log_size(log)
+    mnt, log, d, names, mark = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                             token + "-C", msgs)
     for n in names:
         with open(os.path.join(d, n), "rb") as f:
             f.read()
@@ -146,16 +153,8 @@ def test_cat_of_a_large_message_reads_ahead_in_runs(scratch_server, fault_proxy,
     server = scratch_server()
     token = wh.unique("rt5")
     msg = wh.make_msg(token, 0, size=10 * 1024 * 1024)
-    m = server.connect()
-    try:
-        wh.seed(m, token + "-L", [msg])
-    finally:
-        m.logout()
-    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
-    d = helpers.folder_path(mnt.path, token + "-L")
-    names = os.listdir(d)
-    settle(mnt, log)
-    mark = log_size(log)
+    mnt, log, d, names, mark = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                             token + "-L", [msg])
     # cat's own reads (128 KiB), not one read of the whole file
     r = subprocess.run(["cat", os.path.join(d, names[0])], capture_output=True, timeout=60)
     assert r.returncode == 0 and helpers.sha256(r.stdout) == msg["sha"], r.stderr
@@ -177,16 +176,8 @@ def test_folder_batch_needs_no_select_beside_a_large_message(scratch_server, fau
     token = wh.unique("rt6")
     msgs = [wh.make_msg(token, i, size=3000) for i in range(6)]
     msgs.insert(3, wh.make_msg(token, 6, size=400 * 1024))
-    m = server.connect()
-    try:
-        wh.seed(m, token + "-M", msgs)
-    finally:
-        m.logout()
-    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path)
-    d = helpers.folder_path(mnt.path, token + "-M")
-    names = sorted(os.listdir(d))
-    settle(mnt, log)
-    mark = log_size(log)
+    mnt, log, d, names, mark = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                             token + "-M", msgs)
     r = subprocess.run(["sh", "-c", 'cd "$1" && exec head -q -c 4096 -- * > /dev/null', "sh", d],
                        capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
