@@ -458,15 +458,7 @@ static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e
 /* Do e and h change a folder in common? */
 static bool share_folder(const struct journal_entry *e, const struct journal_entry *h)
 {
-	const char *mine[2] = { e->src, e->dest }, *theirs[2] = { h->src, h->dest };
-
-	for (int i = 0; i < 2; i++) {
-		for (int j = 0; j < 2; j++) {
-			if (mine[i] && theirs[j] && strcmp(mine[i], theirs[j]) == 0)
-				return true;
-		}
-	}
-	return false;
+	return (h->src && touches(e, h->src)) || (h->dest && touches(e, h->dest));
 }
 
 #define HELD_MAX 8 /* entries left unresolved before a round gives up */
