@@ -5,7 +5,9 @@
  *   2 .. 15           virtual control files (INODE_CTL_*)
  *   16 + id           folder directory `id`
  *   (id + 1) << 32 | uid   message `uid` of folder `id`
- *   (INODE_UPLOAD_FOLDER + 1) << 32 | n   file n being written by cp */
+ *   (INODE_UPLOAD_FOLDER + 1) << 32 | n   file n being written by cp
+ *   (INODE_VIRTUAL_FOLDER + 1) << 32 | n  virtual node n (vnode.h):
+ *                     `.parts` directories, part files, searches */
 #ifndef IMAPFS_INODE_H
 #define IMAPFS_INODE_H
 
@@ -16,7 +18,8 @@
 #define INODE_CTL_RFOLDERS 2u /* MOUNT/.receive-folders */
 #define INODE_CTL_STATUS 3u   /* MOUNT/.status */
 #define INODE_FOLDER_BASE 16u
-#define INODE_UPLOAD_FOLDER 0xfffffffeu /* no real folder gets this id */
+#define INODE_UPLOAD_FOLDER 0xfffffffeu  /* no real folder gets this id */
+#define INODE_VIRTUAL_FOLDER 0xfffffffdu /* nor this one */
 
 static inline uint64_t inode_of_folder(uint32_t id)
 {
