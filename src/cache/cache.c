@@ -52,7 +52,7 @@ static size_t key_hash(const struct cache_key *k, size_t n)
 
 	h *= 0x9E3779B97F4A7C15ull;
 
-	h ^= (uint64_t)k->uid * 0xC2B2AE3D27D4EB4Full + k->block;
+	h ^= (uint64_t)k->uid * 0xC2B2AE3D27D4EB4Full + k->block + ((uint64_t)k->section << 32);
 	h ^= h >> 29;
 	return (size_t)(h % n);
 }
@@ -60,7 +60,28 @@ static size_t key_hash(const struct cache_key *k, size_t n)
 static bool key_eq(const struct cache_key *a, const struct cache_key *b)
 {
 	return a->folder == b->folder && a->uid == b->uid && a->block == b->block &&
-	       a->uidvalidity == b->uidvalidity;
+	       a->uidvalidity == b->uidvalidity && a->section == b->section;
+}
+
+uint32_t cache_section_code(const char *section)
+{
+	uint32_t code = 0, n = 0;
+	unsigned count = 0;
+
+	for (const char *p = section;; p++) {
+		if (*p >= '0' && *p <= '9') {
+			n = n * 10 + (uint32_t)(*p - '0');
+			if (n > 255)
+				return 0;
+			continue;
+		}
+		if ((*p != '.' && *p) || n == 0 || ++count > 4)
+			return 0;
+		code = code << 8 | n;
+		n = 0;
+		if (!*p)
+			return code;
+	}
 }
 
 struct cache *cache_new(const struct cache_options *o)

@@ -20,8 +20,15 @@ struct cache_key {
 	uint64_t folder; /* hash of account and folder name: stable across mounts */
 	uint32_t uidvalidity;
 	uint32_t uid;
-	uint32_t block; /* offset / CACHE_BLOCK_SIZE */
+	uint32_t block;   /* offset / CACHE_BLOCK_SIZE */
+	uint32_t section; /* 0: the whole message; else the MIME part whose
+			   * decoded bytes these are (cache_section_code) */
 };
+
+/* A MIME section ("2", "1.3") as a cache_key's section: its numbers, one
+ * per byte, most significant first.  0 for a section the code cannot hold
+ * (more than four numbers, or one over 255): such parts are not cached. */
+uint32_t cache_section_code(const char *section);
 
 /* Fetches one block into buf (CACHE_BLOCK_SIZE bytes of room); *len is the
  * number of bytes the message has in that block (short at its end).  Runs

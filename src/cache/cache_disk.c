@@ -84,7 +84,8 @@ uint32_t cache_crc32(uint32_t crc, const void *data, size_t len)
 
 static size_t bucket(const struct disk_cache *d, const struct cache_key *k)
 {
-	uint64_t h = k->folder ^ ((uint64_t)k->uid << 20) ^ k->block ^ ((uint64_t)k->uidvalidity << 40);
+	uint64_t h = k->folder ^ ((uint64_t)k->uid << 20) ^ k->block ^ ((uint64_t)k->uidvalidity << 40) ^
+		     ((uint64_t)k->section << 8);
 
 	h *= 0x9E3779B97F4A7C15ull;
 	return (size_t)(h >> 32) % d->nbuckets;
@@ -93,11 +94,11 @@ static size_t bucket(const struct disk_cache *d, const struct cache_key *k)
 static bool same_key(const struct cache_key *a, const struct cache_key *b)
 {
 	return a->folder == b->folder && a->uid == b->uid && a->block == b->block &&
-	       a->uidvalidity == b->uidvalidity;
+	       a->uidvalidity == b->uidvalidity && a->section == b->section;
 }
 
 #define FOLDER_NAME_MAX 17 /* 16 hex digits */
-#define BLOCK_NAME_MAX 40  /* three 32-bit numbers, two '-' */
+#define BLOCK_NAME_MAX 48  /* four 32-bit numbers, three '-' */
 #define TMP_PREFIX "tmp."  /* a block being written */
 #define TMP_NAME_MAX 64
 #define DISK_BUCKETS 16384 /* a 2 GiB cache's blocks, one per bucket */
@@ -107,9 +108,30 @@ static void folder_name(uint64_t folder, char out[FOLDER_NAME_MAX])
 	snprintf(out, FOLDER_NAME_MAX, "%016" PRIx64, folder);
 }
 
+/* UIDVALIDITY-UID-BLOCK for a message's bytes, -SECTION added for a part's */
 static void block_name(const struct cache_key *k, char out[BLOCK_NAME_MAX])
 {
-	snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity, k->uid, k->block);
+	if (k->section)
+		snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity,
+			 k->uid, k->block, k->section);
+	else
+		snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity, k->uid,
+			 k->block);
+}
+
+/* The key a block file's name gives, or false when it is no block's. */
+static bool parse_block_name(const char *name, struct cache_key *k)
+{
+	char check[BLOCK_NAME_MAX];
+	int n = sscanf(name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k->uidvalidity, &k->uid,
+		       &k->block, &k->section);
+
+	if (n == 3)
+		k->section = 0;
+	else if (n != 4 || k->section == 0)
+		return false;
+	block_name(k, check);
+	return strcmp(check, name) == 0; /* nothing around or between the numbers */
 }
 
 /* The directory of a folder's blocks, or -errno. */
@@ -263,9 +285,7 @@ static void index_folder(struct disk_cache *d, int top, const char *name)
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 || !S_ISREG(st.st_mode) ||
-		    st.st_uid != geteuid() ||
-		    sscanf(de->d_name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k.uidvalidity, &k.uid,
-			   &k.block) != 3) {
+		    st.st_uid != geteuid() || !parse_block_name(de->d_name, &k)) {
 			unlinkat(dfd, de->d_name, 0);
 			continue;
 		}

@@ -62,12 +62,12 @@ static void job_free(struct job *j)
 static void release_claims(struct prefetch *p, struct job *j)
 {
 	for (size_t i = 0; j && i < j->n; i++) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uids[i], 0 };
+		struct cache_key k = { j->key, j->uidvalidity, j->uids[i], 0, 0 };
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
 	if (j && j->claimed) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uid, j->first };
+		struct cache_key k = { j->key, j->uidvalidity, j->uid, j->first, 0 };
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
@@ -162,7 +162,7 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 	/* claimed now, not when the worker gets to it: a reader who arrives
 	 * first waits for this fetch instead of sending its own */
 	for (size_t i = 0; i < n && j->n < BATCH_MAX; i++) {
-		struct cache_key k = { key, uidvalidity, uids[i], 0 };
+		struct cache_key k = { key, uidvalidity, uids[i], 0, 0 };
 
 		if (cache_claim(p->cache, &k))
 			j->uids[j->n++] = uids[i];
@@ -180,7 +180,7 @@ static void queue_blocks(struct prefetch *p, const char *folder, uint64_t key, u
 
 	if (!j) {
 		if (claimed)
-			cache_release_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first },
+			cache_release_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first, 0 },
 					    NULL, 0);
 		return;
 	}
@@ -201,7 +201,7 @@ void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint3
 void prefetch_last_block(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 			 uint32_t uid, uint32_t block)
 {
-	struct cache_key k = { key, uidvalidity, uid, block };
+	struct cache_key k = { key, uidvalidity, uid, block, 0 };
 
 	/* claimed now, as for messages: opening the message waits for it */
 	if (p && p->depth && cache_claim(p->cache, &k))
@@ -218,7 +218,7 @@ struct run {
 static void got_head(uint32_t uid, const char *data, size_t len, void *ctx)
 {
 	struct run *run = ctx;
-	struct cache_key k = { run->job->key, run->job->uidvalidity, uid, 0 };
+	struct cache_key k = { run->job->key, run->job->uidvalidity, uid, 0, 0 };
 
 	/* an empty head is no message's: a server answers "" for one another
 	 * client expunged meanwhile (and NO for the command, after the
@@ -258,7 +258,7 @@ static void run_messages(struct prefetch *p, struct job *j)
 		log_debug("prefetch of %zu messages in %s failed", run.nclaimed, j->folder);
 	/* what did not arrive is released empty: readers fetch it themselves */
 	for (size_t i = 0; i < run.nclaimed; i++) {
-		struct cache_key k = { j->key, j->uidvalidity, run.claimed[i], 0 };
+		struct cache_key k = { j->key, j->uidvalidity, run.claimed[i], 0, 0 };
 
 		if (run.claimed[i])
 			cache_release_claim(p->cache, &k, NULL, 0);
@@ -276,7 +276,8 @@ struct block_run {
 
 static void release_next(struct block_run *br, const char *data, size_t len)
 {
-	struct cache_key k = { br->job->key, br->job->uidvalidity, br->job->uid, br->first + br->released };
+	struct cache_key k = { br->job->key, br->job->uidvalidity, br->job->uid, br->first + br->released,
+			       0 };
 
 	cache_release_claim(br->p->cache, &k, data, len);
 	br->released++;
@@ -334,7 +335,7 @@ static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from
 	uint32_t n = 0;
 
 	while (from + n <= j->last && n < RUN_MAX) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n };
+		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n, 0 };
 
 		if (!cache_claim(p->cache, &k))
 			break;

@@ -56,7 +56,7 @@ static int fill_block(const struct cache_key *key, char *buf, size_t *len, void 
 /* Length of block `block` of the message, fetching it into the cache. */
 static long block_length(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
 {
-	struct cache_key key = { f->key, f->uidvalidity, f->uid, block };
+	struct cache_key key = { f->key, f->uidvalidity, f->uid, block, 0 };
 	struct fill_ctx fc = { mb, f };
 	size_t len = 0;
 	long r = cache_read(mb->cache, &key, fill_block, &fc, 0, NULL, 0, &len);
@@ -387,7 +387,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 		read_ahead_blocks(mb, f, (uint64_t)off, size);
 	while (done < size && (uint64_t)off + done < f->size) {
 		uint64_t pos = (uint64_t)off + done;
-		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE) };
+		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE),
+					 0 };
 		size_t at = pos % CACHE_BLOCK_SIZE, blen = 0;
 		size_t want = size - done;
 		long n;
