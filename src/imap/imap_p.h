@@ -8,6 +8,8 @@
  *                                                       flags.c
  *   imap_structure.c  BODYSTRUCTURE as a MIME tree     -> read, session
  *   imap_metadata.c   METADATA (RFC 5464)              -> session
+ *   imap_binary.c     BINARY (RFC 3516): decoded part  -> read, session
+ *                     sizes and bytes
  *   imap_read.c       LIST, SELECT, FETCH, SEARCH ALL  -> session, uidset,
  *                                                       stalls
  *   imap_stalls.c     folders the server stopped answering a SELECT for:
@@ -140,6 +142,18 @@ int imap_refusal_errno(const char *code, const char *text);
  * libetpan will send it: it rewrites a bare LF or a bare CR to CRLF while
  * sending, which would make a literal longer than announced.  Pure. */
 char *imap_crlf_copy(const char *value, size_t *len);
+
+/* ---- imap_binary.c ---- */
+
+/* The longest section ("2.1.3") sent or accepted, and the most sections one
+ * imap_fetch_binary_sizes asks for. */
+#define IMAP_BINARY_SECTION_MAX 64
+#define IMAP_BINARY_SIZES_MAX 1000
+
+/* Whether section names a part as RFC 3516 writes it: nonzero 32-bit numbers
+ * without leading zeros joined by dots ("1", "2.1"), at most
+ * IMAP_BINARY_SECTION_MAX bytes.  Pure. */
+bool imap_binary_section_valid(const char *section);
 
 /* ---- imap_trace.c ---- */
 
