@@ -2,7 +2,7 @@
  * (imap_session.c), the commands that read (imap_read.c), keep a folder in
  * step (imap_sync.c), change things (imap_write.c), METADATA
  * (imap_metadata.c), BODYSTRUCTURE (imap_structure.c), parts the server
- * decodes (imap_binary.c); imap_p.h says
+ * decodes (imap_binary.c) and searches (imap_search.c); imap_p.h says
  * which file calls which.  Commands return 0 (or what their comment says)
  * or -errno: libetpan's result codes become errno in one place
  * (imap_session.c).  A session is used by one thread at a time (the pool
@@ -315,5 +315,20 @@ int imap_fetch_binary_sizes(struct imap_session *s, uint32_t uid, const char *co
  * (like imap_fetch_body does). */
 int imap_fetch_binary(struct imap_session *s, uint32_t uid, const char *section, uint32_t offset,
 		      uint32_t len, char *buf, size_t *got);
+
+/* ---- searches (imap_search.c) ---- */
+
+/* UID SEARCH [CHARSET UTF-8] query on the selected folder: the matching UIDs,
+ * ascending, malloc'd (*uids NULL when none).  query is an RFC 9051 search
+ * key list as the user wrote it (`FROM "alice" SINCE 1-Nov-2026`,
+ * `OR SUBJECT invoice BODY Rechnung`); non-ASCII bytes (UTF-8) are sent as
+ * literals (LITERAL+ `{n+}` when offered), with CHARSET UTF-8.  -EINVAL for a
+ * query with CR, LF or NUL, over 1024 bytes, or that the server answers BAD
+ * (its message copied into err); -EIO/-ETIMEDOUT/... as other commands.
+ * Also -EOPNOTSUPP when the server refuses CHARSET UTF-8 (NO [BADCHARSET])
+ * for a query with non-ASCII bytes (an ASCII one is retried without it), and
+ * -EBADF, sending nothing, when no folder is selected. */
+int imap_search(struct imap_session *s, const char *query, uint32_t **uids, size_t *count, char *err,
+		size_t errlen);
 
 #endif
