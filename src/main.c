@@ -182,6 +182,7 @@ int main(int argc, char **argv)
 	log_init(cfg.debug, false);
 	mailstream_network_delay.tv_sec = cfg.timeout;
 	imap_metadata_init();
+	imap_binary_init();
 	snprintf(account, sizeof(account), "%s@%s:%u", cfg.url.user, cfg.url.host, cfg.url.port);
 	journal_dir_name(account, journal_name, sizeof(journal_name));
 	if (!(cache_dir = config_cache_dir(&cfg, err, sizeof(err))) ||

@@ -1,7 +1,8 @@
 /* imap.h - IMAP over libetpan, one session at a time: the session itself
  * (imap_session.c), the commands that read (imap_read.c), keep a folder in
  * step (imap_sync.c), change things (imap_write.c), METADATA
- * (imap_metadata.c) and BODYSTRUCTURE (imap_structure.c); imap_p.h says
+ * (imap_metadata.c), BODYSTRUCTURE (imap_structure.c), parts the server
+ * decodes (imap_binary.c) and searches (imap_search.c); imap_p.h says
  * which file calls which.  Commands return 0 (or what their comment says)
  * or -errno: libetpan's result codes become errno in one place
  * (imap_session.c).  A session is used by one thread at a time (the pool
@@ -288,5 +289,46 @@ struct mime_message;
  * tree with no bodies loaded; free with imap_structure_free. */
 int imap_fetch_structure(struct imap_session *s, uint32_t uid, struct mime_message *out);
 void imap_structure_free(struct mime_message *m);
+
+/* ---- MIME parts decoded by the server (imap_binary.c; RFC 3516) ---- */
+
+/* Registers the BINARY fetch-data parser with libetpan: once, at startup
+ * (next to imap_metadata_init). */
+void imap_binary_init(void);
+/* Whether the server offers BINARY. */
+bool imap_has_binary(struct imap_session *s);
+/* UID FETCH uid (BINARY.SIZE[sections[0]] ... BINARY.SIZE[sections[n-1]]) in
+ * ONE command: sizes[i] is the decoded size of sections[i].  n <= 1000.
+ * -ENOENT: the message no longer exists; -EIO: the server refused (e.g.
+ * NO [UNKNOWN-CTE] for a broken encoding) or left a size out;
+ * -EINVAL: a section that is not of the form "1", "2.1", ... (digits and dots).
+ * -EOPNOTSUPP, sending nothing, when the server lacks BINARY.
+ * A size is the server's word, not a promise: Dovecot 2.3.19 reports some
+ * base64 parts that are followed by another part as smaller than the bytes
+ * BINARY[] then delivers, so read a part until a short read, not up to its
+ * size. */
+int imap_fetch_binary_sizes(struct imap_session *s, uint32_t uid, const char *const *sections, size_t n,
+			    uint64_t *sizes);
+/* UID FETCH uid BINARY.PEEK[section]<offset.len> into buf (len bytes of room);
+ * *got is how many bytes the server had (0 past the end).  Same errors.
+ * More bytes than asked, or an origin other than offset, fails the session
+ * (like imap_fetch_body does). */
+int imap_fetch_binary(struct imap_session *s, uint32_t uid, const char *section, uint32_t offset,
+		      uint32_t len, char *buf, size_t *got);
+
+/* ---- searches (imap_search.c) ---- */
+
+/* UID SEARCH [CHARSET UTF-8] query on the selected folder: the matching UIDs,
+ * ascending, malloc'd (*uids NULL when none).  query is an RFC 9051 search
+ * key list as the user wrote it (`FROM "alice" SINCE 1-Nov-2026`,
+ * `OR SUBJECT invoice BODY Rechnung`); non-ASCII bytes (UTF-8) are sent as
+ * literals (LITERAL+ `{n+}` when offered), with CHARSET UTF-8.  -EINVAL for a
+ * query with CR, LF or NUL, over 1024 bytes, or that the server answers BAD
+ * (its message copied into err); -EIO/-ETIMEDOUT/... as other commands.
+ * Also -EOPNOTSUPP when the server refuses CHARSET UTF-8 (NO [BADCHARSET])
+ * for a query with non-ASCII bytes (an ASCII one is retried without it), and
+ * -EBADF, sending nothing, when no folder is selected. */
+int imap_search(struct imap_session *s, const char *query, uint32_t **uids, size_t *count, char *err,
+		size_t errlen);
 
 #endif

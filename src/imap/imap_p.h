@@ -8,6 +8,9 @@
  *                                                       flags.c
  *   imap_structure.c  BODYSTRUCTURE as a MIME tree     -> read, session
  *   imap_metadata.c   METADATA (RFC 5464)              -> session
+ *   imap_binary.c     BINARY (RFC 3516): decoded part  -> read, session
+ *                     sizes and bytes
+ *   imap_search.c     UID SEARCH with the user's keys  -> session, uidset
  *   imap_read.c       LIST, SELECT, FETCH, SEARCH ALL  -> session, uidset,
  *                                                       stalls
  *   imap_stalls.c     folders the server stopped answering a SELECT for:
@@ -140,6 +143,46 @@ int imap_refusal_errno(const char *code, const char *text);
  * libetpan will send it: it rewrites a bare LF or a bare CR to CRLF while
  * sending, which would make a literal longer than announced.  Pure. */
 char *imap_crlf_copy(const char *value, size_t *len);
+
+/* ---- imap_binary.c ---- */
+
+/* The longest section ("2.1.3") sent or accepted, and the most sections one
+ * imap_fetch_binary_sizes asks for. */
+#define IMAP_BINARY_SECTION_MAX 64
+#define IMAP_BINARY_SIZES_MAX 1000
+
+/* Whether section names a part as RFC 3516 writes it: nonzero 32-bit numbers
+ * without leading zeros joined by dots ("1", "2.1"), at most
+ * IMAP_BINARY_SECTION_MAX bytes.  Pure. */
+bool imap_binary_section_valid(const char *section);
+
+/* ---- imap_search.c ---- */
+
+/* The query limits of imap_search, and the most UIDs an answer may hold. */
+#define IMAP_SEARCH_QUERY_MAX 1024
+#define IMAP_SEARCH_UIDS_MAX 10000000
+
+/* A UID SEARCH command without its tag: text (NUL-terminated, len bytes)
+ * holds a literal for every quoted string or atom of the query with a
+ * non-ASCII byte.  Without LITERAL+ each is a synchronizing one, and the
+ * sender must wait for the server's "+" at each offset of waits (just past
+ * the CRLF of a "{n}"). */
+struct imap_search_cmd {
+	char *text; /* owned */
+	size_t len;
+	size_t *waits; /* owned; nwaits of them, ascending */
+	size_t nwaits;
+	bool ascii; /* the query had no byte over 0x7f */
+};
+
+/* "UID SEARCH [CHARSET UTF-8 ]query" as above ({n+} literals with
+ * literal_plus).  -EINVAL, with a reason in err, for a query that is empty,
+ * over IMAP_SEARCH_QUERY_MAX bytes, holds a CR, LF or other control, an
+ * unterminated quoted string, a '{' outside one, or bytes that are not
+ * UTF-8; -ENOMEM.  Pure. */
+int imap_search_command(const char *query, bool charset, bool literal_plus, struct imap_search_cmd *cmd,
+			char *err, size_t errlen);
+void imap_search_cmd_free(struct imap_search_cmd *cmd);
 
 /* ---- imap_trace.c ---- */
 
