@@ -12,11 +12,14 @@
 #include "live/notify.h"
 #include "fuse/ops.h"
 #include "imap/pool.h"
+#include "model/parts.h"
 #include "model/quota.h"
+#include "model/search.h"
 #include "cache/prefetch.h"
 #include "model/receive.h"
 #include "imap/tls.h"
 #include "model/upload.h"
+#include "model/vnode.h"
 #include "live/watch.h"
 
 #include <errno.h>
@@ -152,6 +155,9 @@ int main(int argc, char **argv)
 	struct notify *notify = NULL;
 	struct watch *watch = NULL;
 	struct quota *quota = NULL;
+	struct vnodes *vnodes = NULL;
+	struct parts *parts = NULL;
+	struct search *search = NULL;
 	char account[600], server_url[700];
 	struct files_dir *cache_dir = NULL;
 	struct journal *journal = NULL;
@@ -230,7 +236,10 @@ int main(int argc, char **argv)
 		mailbox_set_change_hook(mb, notify_changes, notify);
 	watch = notify ? watch_new(mb, pool, &acct, cfg.watch, (int)cfg.dir_cache) : NULL;
 	quota = watch ? quota_new(pool) : NULL;
-	if (!quota) {
+	vnodes = quota ? vnodes_new() : NULL;
+	parts = vnodes ? parts_new(mb, vnodes) : NULL;
+	search = parts ? search_new(mb, vnodes) : NULL;
+	if (!search) {
 		fail(prefetch && !notify ? "cannot resolve the mount point" : "out of memory");
 		goto out;
 	}
@@ -252,11 +261,17 @@ int main(int argc, char **argv)
 				    .notify = notify,
 				    .watch = watch,
 				    .quota = quota,
+				    .vnodes = vnodes,
+				    .parts = parts,
+				    .search = search,
 				    .server_url = server_url,
 				    .entry_timeout = cfg.dir_cache,
 				    .attr_timeout = 3600 };
 	status = run_fuse(&args, &cfg, &ctx, pool);
 out:
+	search_free(search);
+	parts_free(parts);
+	vnodes_free(vnodes);
 	quota_free(quota);
 	watch_free(watch);
 	notify_free(notify);

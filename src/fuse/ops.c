@@ -174,6 +174,8 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	default:
 		break;
 	}
+	if (ops_virtual_lookup(req, parent, name))
+		return;
 	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {
 		if (ops_ctl_name(parent, name))
 			ops_ctl_stat(c, &st);
@@ -197,17 +199,17 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
+/* Inodes of folders and messages are computed: only virtual ones are kept. */
 static void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino;
-	(void)nlookup; /* inodes are computed, nothing to free */
+	ops_virtual_forget(ctx_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		ops_virtual_forget(ctx_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -227,6 +229,8 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			return;
 		}
 	}
+	if (ops_virtual_getattr(req, ino))
+		return;
 	if (ino == INODE_CTL_RFOLDERS || ino == INODE_CTL_STATUS) {
 		if (ino == INODE_CTL_RFOLDERS)
 			ops_ctl_stat(c, &st);
@@ -252,8 +256,11 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mailbox_dir *d;
-	int r = mailbox_opendir(ctx_of(req)->mailbox, ino, &d);
+	int r;
 
+	if (ops_virtual_opendir(req, ino, fi))
+		return;
+	r = mailbox_opendir(ctx_of(req)->mailbox, ino, &d);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -292,9 +299,18 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			   bool plus)
 {
 	struct ops_context *c = ctx_of(req);
-	struct ops_handle *h = ops_handle_get(fi, OPS_HANDLE_DIR);
-	const struct mailbox_dir *d = h ? h->obj : NULL;
-	char *buf = h ? malloc(size) : NULL;
+	struct ops_handle *h = ops_handle_get(fi, OPS_HANDLE_VDIR);
+	const struct mailbox_dir *d;
+	char *buf;
+
+	if (h) {
+		ops_virtual_readdir(req, ino, h, size, off, plus);
+		ops_handle_put(h);
+		return;
+	}
+	h = ops_handle_get(fi, OPS_HANDLE_DIR);
+	d = h ? h->obj : NULL;
+	buf = h ? malloc(size) : NULL;
 	size_t used = 0;
 	const char *name;
 	struct stat st;
@@ -360,6 +376,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ops_status_open(req, fi);
 		return;
 	}
+	if (ops_virtual_open(req, ino, fi))
+		return;
 	/* messages are immutable in IMAP */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND))) {
 		fuse_reply_err(req, EPERM);
@@ -395,6 +413,11 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	if (h && h->kind == OPS_HANDLE_TEXT) {
 		ops_handle_put(h);
 		ops_ctl_read(req, size, off, fi);
+		return;
+	}
+	if (h && h->kind == OPS_HANDLE_PART) {
+		ops_virtual_read(req, h, size, off);
+		ops_handle_put(h);
 		return;
 	}
 	if (h && (h->kind == OPS_HANDLE_MESSAGE || h->kind == OPS_HANDLE_UPLOAD))

@@ -11,9 +11,12 @@ struct ops_context {
 	struct uploads *uploads;
 	struct receive *receive;
 	struct prefetch *prefetch;
-	struct notify *notify;  /* may be NULL */
-	struct watch *watch;    /* may be NULL */
-	struct quota *quota;    /* may be NULL */
+	struct notify *notify; /* may be NULL */
+	struct watch *watch;   /* may be NULL */
+	struct quota *quota;   /* may be NULL */
+	struct vnodes *vnodes; /* `.parts` directories and their files */
+	struct parts *parts;
+	struct search *search;  /* `.search` directories */
 	const char *server_url; /* for .status: imaps://user@host:port */
 	double entry_timeout;   /* how long the kernel may trust a name */
 	double attr_timeout;    /* how long it may trust a message's attributes */
@@ -30,6 +33,8 @@ enum ops_handle_kind {
 	OPS_HANDLE_MESSAGE, /* struct mailbox_file */
 	OPS_HANDLE_UPLOAD,  /* struct upload */
 	OPS_HANDLE_TEXT,    /* ops_ctl.c's handle: .receive-folders, .status */
+	OPS_HANDLE_VDIR,    /* ops_virtual.c: a `.parts` listing */
+	OPS_HANDLE_PART,    /* ops_virtual.c: a part file */
 };
 
 /* Every fi->fh is one of these: a reference-counted wrapper, so a request
@@ -80,6 +85,24 @@ void ops_ctl_open_text(fuse_req_t req, struct fuse_file_info *fi, char *text, si
 bool ops_status_name(fuse_ino_t parent, const char *name);
 void ops_status_stat(struct stat *st);
 void ops_status_open(fuse_req_t req, struct fuse_file_info *fi);
+
+/* ops_virtual.c: `.parts` directories and part files (model/vnode.h).
+ * The bool functions answer the request and return true when ino (or
+ * parent and name) is theirs, and leave it alone otherwise. */
+bool ops_virtual_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+bool ops_virtual_getattr(fuse_req_t req, fuse_ino_t ino);
+bool ops_virtual_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+bool ops_virtual_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+bool ops_virtual_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ops_virtual_readdir(fuse_req_t req, fuse_ino_t ino, struct ops_handle *h, size_t size, off_t off,
+			 bool plus);
+void ops_virtual_read(fuse_req_t req, struct ops_handle *h, size_t size, off_t off);
+void ops_virtual_forget(struct ops_context *c, fuse_ino_t ino, uint64_t nlookup);
+/* The folder whose messages directory ino shows: ino itself for a real
+ * one, the folder of a search directory, 0 for a read-only view. */
+fuse_ino_t ops_virtual_folder(fuse_req_t req, fuse_ino_t ino);
+/* touch of a search directory: asks the server again; true when answered. */
+bool ops_virtual_touch(fuse_req_t req, fuse_ino_t ino);
 
 /* ops_write.c */
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);

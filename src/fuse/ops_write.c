@@ -41,6 +41,13 @@ static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, boo
 	fuse_reply_entry(req, &e);
 }
 
+/* `.parts` directories and their files, searches: nothing in them is made
+ * or changed (rm and mv act on the messages of a search directory) */
+static bool read_only_view(fuse_ino_t ino)
+{
+	return inode_is_virtual(ino);
+}
+
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct ops_context *c = ctx_of(req);
@@ -48,6 +55,14 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, 
 	struct stat st;
 	int r;
 
+	if (read_only_view(ino)) {
+		if (!(to_set & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+				 FUSE_SET_ATTR_MTIME_NOW)) &&
+		    ops_virtual_touch(req, ino))
+			return;
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	switch (notify_announced(c->notify, req, 0, NULL, &ino, NULL)) {
 	case NOTIFY_NONE:
 		break;
@@ -130,6 +145,10 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct stat st;
 	int r;
 
+	if (read_only_view(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)mode;
 	(void)rdev;
 	if (notify_announced(c->notify, req, parent, name, &ino, NULL) != NOTIFY_ADD) {
@@ -148,6 +167,10 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	if (read_only_view(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)link;
 	(void)parent;
 	(void)name;
@@ -156,6 +179,10 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 
 void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	if (read_only_view(ino) || read_only_view(newparent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)ino;
 	(void)newparent;
 	(void)newname;
@@ -166,6 +193,10 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct stat st;
 
+	if (read_only_view(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)mode;
 	if (ops_ctl_name(parent, name) || ops_status_name(parent, name)) {
 		fuse_reply_err(req, EEXIST);
@@ -178,6 +209,11 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_ino_t ino = 0;
 
+	parent = ops_virtual_folder(req, parent); /* rm in a search directory */
+	if (!parent) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	switch (notify_announced(ctx_of(req)->notify, req, parent, name, &ino, NULL)) {
 	case NOTIFY_NONE:
 		break;
@@ -197,12 +233,22 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (read_only_view(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	fuse_reply_err(req, -mailbox_rmdir(ctx_of(req)->mailbox, parent, name));
 }
 
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		const char *newname, unsigned int flags)
 {
+	parent = ops_virtual_folder(req, parent); /* mv out of or into a search directory */
+	newparent = ops_virtual_folder(req, newparent);
+	if (!parent || !newparent) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (flags & ~RENAME_NOREPLACE) { /* RENAME_EXCHANGE and friends */
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -228,6 +274,10 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	struct stat st;
 	int r;
 
+	if (read_only_view(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (!S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -320,6 +370,8 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		ops_ctl_getxattr(req, name, size);
 		return;
 	}
+	if (ops_virtual_getxattr(req, ino, name, size))
+		return;
 	if (pending_upload(req, ino) || !inode_is_message(ino)) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -353,7 +405,7 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0, used = 0, vlen;
 	int r;
 
-	if (!inode_is_message(ino) || pending_upload(req, ino)) {
+	if (!inode_is_message(ino) || inode_is_virtual(ino) || pending_upload(req, ino)) {
 		ops_reply_value(req, "", 0, size);
 		return;
 	}
@@ -386,6 +438,10 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	struct ops_context *c = ctx_of(req);
 	int r;
 
+	if (read_only_view(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	(void)flags;
 	if (pending_upload(req, ino))
 		r = uploads_setxattr(c->uploads, ino, name, value, size);
@@ -406,6 +462,10 @@ void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	int r;
 
+	if (read_only_view(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (!inode_is_message(ino) || pending_upload(req, ino))
 		r = -ENODATA;
 	else if (strcmp(name, "user.imap.flags") == 0)

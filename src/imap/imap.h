@@ -188,6 +188,11 @@ int imap_fetch_body_stream(struct imap_session *s, uint32_t uid, uint32_t offset
 int imap_fetch_part(struct imap_session *s, uint32_t uid, const char *part_id, size_t max, char **data,
 		    size_t *len);
 
+/* UID FETCH uid BODY.PEEK[part_id]<offset.len> into buf (len bytes of
+ * room), still transfer-encoded; *got as imap_fetch_body's. */
+int imap_fetch_part_range(struct imap_session *s, uint32_t uid, const char *part_id, uint32_t offset,
+			  uint32_t len, char *buf, size_t *got);
+
 /* ---- keeping a folder in step (imap_sync.c) ---- */
 
 /* UID FETCH 1:top (UID FLAGS) (CHANGEDSINCE modseq [VANISHED]): cb gets

@@ -500,14 +500,18 @@ static int fetch_section(struct imap_session *s, uint32_t uid, struct mailimap_f
 }
 
 /* UID FETCH BODY.PEEK[]<offset.len> of uid, the bytes going where bf says. */
-static int fetch_range(struct imap_session *s, uint32_t uid, uint32_t offset, struct body_fetch *bf)
+static struct mailimap_section *part_section(const char *part_id);
+
+/* BODY.PEEK[part]<offset.room>; part NULL: the whole message's bytes */
+static int fetch_range(struct imap_session *s, uint32_t uid, const char *part, uint32_t offset,
+		       struct body_fetch *bf)
 {
 	struct mailimap_section *sec;
 
 	if (bf->room == 0) /* libetpan would send <offset.0> as BODY.PEEK[], the whole message */
 		return 0;
-	if (!(sec = mailimap_section_new(NULL)))
-		return -ENOMEM;
+	if (!(sec = part ? part_section(part) : mailimap_section_new(NULL)))
+		return part ? -EINVAL : -ENOMEM;
 	bf->origin = offset;
 	return fetch_section(s, uid, mailimap_fetch_att_new_body_peek_section_partial(sec, offset, bf->room),
 			     bf, "UID FETCH BODY");
@@ -517,7 +521,17 @@ int imap_fetch_body(struct imap_session *s, uint32_t uid, uint32_t offset, uint3
 		    size_t *got)
 {
 	struct body_fetch bf = { .buf = buf, .room = len };
-	int r = fetch_range(s, uid, offset, &bf);
+	int r = fetch_range(s, uid, NULL, offset, &bf);
+
+	*got = r == 0 ? bf.got : 0;
+	return r;
+}
+
+int imap_fetch_part_range(struct imap_session *s, uint32_t uid, const char *part_id, uint32_t offset,
+			  uint32_t len, char *buf, size_t *got)
+{
+	struct body_fetch bf = { .buf = buf, .room = len };
+	int r = fetch_range(s, uid, part_id, offset, &bf);
 
 	*got = r == 0 ? bf.got : 0;
 	return r;
@@ -527,7 +541,7 @@ int imap_fetch_body_stream(struct imap_session *s, uint32_t uid, uint32_t offset
 			   imap_chunk_cb *sink, void *ctx, size_t *got)
 {
 	struct body_fetch bf = { .room = len, .sink = sink, .sink_ctx = ctx };
-	int r = fetch_range(s, uid, offset, &bf);
+	int r = fetch_range(s, uid, NULL, offset, &bf);
 
 	*got = bf.got;
 	return r;

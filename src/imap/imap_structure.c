@@ -22,18 +22,18 @@ static char *lower_dup(const char *s)
 	return out;
 }
 
-static int add_params(struct mime_part *p, const struct mailimap_body_fld_param *params)
+static int copy_params(struct mime_param **out, size_t *count, const struct mailimap_body_fld_param *params)
 {
 	size_t n = params && params->pa_list ? (size_t)clist_count(params->pa_list) : 0;
 
 	if (n == 0)
 		return 0;
-	p->params = calloc(n, sizeof(*p->params));
-	if (!p->params)
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
 		return -ENOMEM;
 	for (clistiter *it = clist_begin(params->pa_list); it; it = clist_next(it)) {
 		const struct mailimap_single_body_fld_param *sp = clist_content(it);
-		struct mime_param *mp = &p->params[p->nparams];
+		struct mime_param *mp = &(*out)[*count];
 
 		mp->name = lower_dup(sp->pa_name);
 		mp->value = strdup(sp->pa_value ? sp->pa_value : "");
@@ -42,9 +42,14 @@ static int add_params(struct mime_part *p, const struct mailimap_body_fld_param 
 			free(mp->value);
 			return -ENOMEM;
 		}
-		p->nparams++;
+		(*count)++;
 	}
 	return 0;
+}
+
+static int add_params(struct mime_part *p, const struct mailimap_body_fld_param *params)
+{
+	return copy_params(&p->params, &p->nparams, params);
 }
 
 static const char *encoding_name(const struct mailimap_body_fld_enc *enc)
@@ -89,7 +94,28 @@ static char *dsp_filename(const struct mailimap_body_fld_dsp *dsp)
 	return NULL;
 }
 
-static int one_part(struct mime_part *p, const struct mailimap_body_type_1part *b)
+static int build(struct mime_part *p, const struct mailimap_body *b, const char *id, int depth,
+		 size_t *budget);
+
+/* The body of an attached message: a multipart's children are SECTION.1
+ * ..., a single part is SECTION.1 itself. */
+static int attached_body(struct mime_part *p, const struct mailimap_body *body, int depth, size_t *budget)
+{
+	char id[256];
+
+	if (!body)
+		return 0;
+	p->message = calloc(1, sizeof(*p->message));
+	if (!p->message)
+		return -ENOMEM;
+	if (body->bd_type == MAILIMAP_BODY_MPART)
+		snprintf(id, sizeof(id), "%s", p->part_id);
+	else
+		snprintf(id, sizeof(id), "%s.1", p->part_id);
+	return build(p->message, body, id, depth + 1, budget);
+}
+
+static int one_part(struct mime_part *p, const struct mailimap_body_type_1part *b, int depth, size_t *budget)
 {
 	const struct mailimap_body_fields *fields = NULL;
 	const char *type = "text", *subtype = "plain";
@@ -115,15 +141,22 @@ static int one_part(struct mime_part *p, const struct mailimap_body_type_1part *
 	p->type = lower_dup(type);
 	p->subtype = lower_dup(subtype);
 	p->encoding = lower_dup(encoding_name(fields ? fields->bd_encoding : NULL));
-	if (b->bd_ext_1part)
-		p->disposition_filename = dsp_filename(b->bd_ext_1part->bd_disposition);
-	if (!p->type || !p->subtype || !p->encoding)
-		return -ENOMEM;
-	return add_params(p, fields ? fields->bd_parameter : NULL);
-}
+	if (fields)
+		p->octets = fields->bd_size;
+	if (b->bd_ext_1part && b->bd_ext_1part->bd_disposition) {
+		const struct mailimap_body_fld_dsp *dsp = b->bd_ext_1part->bd_disposition;
 
-static int build(struct mime_part *p, const struct mailimap_body *b, const char *id, int depth,
-		 size_t *budget);
+		p->disposition_filename = dsp_filename(dsp);
+		if (copy_params(&p->dparams, &p->ndparams, dsp->dsp_attributes) < 0)
+			return -ENOMEM;
+	}
+	if (!p->type || !p->subtype || !p->encoding ||
+	    add_params(p, fields ? fields->bd_parameter : NULL) < 0)
+		return -ENOMEM;
+	if (b->bd_type == MAILIMAP_BODY_TYPE_1PART_MSG)
+		return attached_body(p, b->bd_data.bd_type_msg->bd_body, depth, budget);
+	return 0;
+}
 
 static int multi_part(struct mime_part *p, const struct mailimap_body_type_mpart *b, const char *id,
 		      int depth, size_t *budget)
@@ -166,7 +199,7 @@ static int build(struct mime_part *p, const struct mailimap_body *b, const char 
 	if (b->bd_type == MAILIMAP_BODY_MPART && b->bd_data.bd_body_mpart)
 		return multi_part(p, b->bd_data.bd_body_mpart, id, depth, budget);
 	if (b->bd_type == MAILIMAP_BODY_1PART && b->bd_data.bd_body_1part)
-		return one_part(p, b->bd_data.bd_body_1part);
+		return one_part(p, b->bd_data.bd_body_1part, depth, budget);
 	return -EINVAL;
 }
 
@@ -178,6 +211,14 @@ static void part_free(struct mime_part *p)
 		free(p->params[i].name);
 		free(p->params[i].value);
 	}
+	for (size_t i = 0; i < p->ndparams; i++) {
+		free(p->dparams[i].name);
+		free(p->dparams[i].value);
+	}
+	if (p->message)
+		part_free(p->message);
+	free(p->message);
+	free(p->dparams);
 	free(p->children);
 	free(p->params);
 	free(p->type);

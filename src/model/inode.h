@@ -53,6 +53,11 @@ static inline bool inode_is_upload(uint64_t ino)
 	return inode_is_message(ino) && inode_folder(ino) == INODE_UPLOAD_FOLDER;
 }
 
+static inline bool inode_is_virtual(uint64_t ino)
+{
+	return ino >> 32 == (uint64_t)INODE_VIRTUAL_FOLDER + 1;
+}
+
 static inline uint32_t inode_uid(uint64_t ino)
 {
 	return (uint32_t)(ino & 0xffffffffu);

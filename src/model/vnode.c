@@ -194,3 +194,26 @@ size_t vnodes_count(struct vnodes *v)
 	pthread_mutex_unlock(&v->lock);
 	return n;
 }
+
+int vnodes_count_entry(struct vnodes *v, struct view_entry *e)
+{
+	struct vnode_key k = { e->kind, e->folder, e->uid, e->text ? e->text : "" };
+	uint64_t ino;
+	int r;
+
+	if (e->kind == 0)
+		return 0;
+	r = vnodes_lookup(v, &k, &ino);
+	if (r == 0)
+		e->st.st_ino = ino;
+	return r;
+}
+
+void view_entries_free(struct view_entry *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		free(v[i].text);
+	}
+	free(v);
+}

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "inode.h"
 
@@ -35,6 +36,18 @@ struct vnode_key {
 
 struct vnodes;
 
+/* An entry of a virtual directory's listing.  A virtual node's (kind not
+ * 0) inode is counted when the entry is handed to the kernel
+ * (vnodes_count_entry); a message's is in st already. */
+struct view_entry {
+	char *name;
+	struct stat st;
+	enum vnode_kind kind; /* 0: a message */
+	uint32_t folder, uid;
+	char *text; /* malloc'd, with kind */
+};
+void view_entries_free(struct view_entry *v, size_t n);
+
 struct vnodes *vnodes_new(void);
 void vnodes_free(struct vnodes *v);
 
@@ -46,12 +59,9 @@ int vnodes_lookup(struct vnodes *v, const struct vnode_key *key, uint64_t *ino);
 int vnodes_get(struct vnodes *v, uint64_t ino, struct vnode_key *key, char *text);
 /* The kernel forgot nlookup lookups of ino: at zero it goes. */
 void vnodes_forget(struct vnodes *v, uint64_t ino, uint64_t nlookup);
+/* One lookup of the entry's node counted, its inode put in e->st. */
+int vnodes_count_entry(struct vnodes *v, struct view_entry *e);
 /* Nodes held now. */
 size_t vnodes_count(struct vnodes *v);
-
-static inline bool inode_is_virtual(uint64_t ino)
-{
-	return ino >> 32 == (uint64_t)INODE_VIRTUAL_FOLDER + 1;
-}
 
 #endif

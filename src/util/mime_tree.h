@@ -6,6 +6,7 @@
 #define IMAPFS_MIME_TREE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define MIME_MAX_DEPTH 20   /* multiparts nested deeper are not split */
 #define MIME_MAX_PARTS 1000 /* parts per message; later ones are dropped */
@@ -37,6 +38,13 @@ struct mime_part {
 	size_t body_len;
 	struct mime_part *children; /* multipart children; none for message/rfc822 */
 	size_t nchildren;
+	/* Filled from BODYSTRUCTURE only (NULL, 0 from msgclass_parse): */
+	uint64_t octets;            /* body size, still transfer-encoded */
+	struct mime_param *dparams; /* Content-Disposition parameters as sent
+				      * (names lower-case, RFC 2231 not joined) */
+	size_t ndparams;
+	struct mime_part *message; /* message/rfc822: the attached message's
+				      * body (sections SECTION.1 ...), else NULL */
 };
 
 struct mime_message {

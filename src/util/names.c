@@ -39,10 +39,9 @@ static uint32_t next_cp(const unsigned char **p, size_t *left)
 	return cp;
 }
 
-/* Writes the cleaned subject into dst, at most room bytes, and returns its
- * length. A space is only written together with the character after it, so
- * the result is trimmed at both ends even when cut short. */
-static size_t clean_subject(char *dst, size_t room, const char *subject)
+/* A space is only written together with the character after it, so the
+ * result is trimmed at both ends even when cut short. */
+size_t names_clean(char *dst, size_t room, const char *subject)
 {
 	const unsigned char *p = (const unsigned char *)subject;
 	size_t left = strlen(subject), n = 0;
@@ -88,7 +87,7 @@ int names_message_file(char *buf, size_t bufsize, enum names_mode mode, int64_t 
 	buf[plen++] = ' ';
 	slen = (size_t)snprintf(suffix, sizeof(suffix), ".%" PRIu32 EML_SUFFIX, uid);
 	if (subject_utf8)
-		n = clean_subject(buf + plen, NAMES_MAX - plen - slen, subject_utf8);
+		n = names_clean(buf + plen, NAMES_MAX - plen - slen, subject_utf8);
 	if (n == 0) {
 		n = sizeof(NO_SUBJECT) - 1;
 		memcpy(buf + plen, NO_SUBJECT, n);

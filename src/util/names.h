@@ -115,6 +115,15 @@ int names_message_file(char *buf, size_t bufsize, enum names_mode mode, int64_t 
 		       const char *subject_utf8, uint32_t uid);
 
 /*
+ * text (UTF-8) cleaned as a subject is in NAMES_READABLE (whitespace and
+ * control runs folded and trimmed, format characters dropped, '/' replaced,
+ * invalid bytes replaced), written into dst without a NUL, cut on a
+ * character boundary to at most room bytes.  Returns its length (0: nothing
+ * visible was left).
+ */
+size_t names_clean(char *dst, size_t room, const char *text);
+
+/*
  * Parse the UID out of a message file name: "UID.eml" or "anything.UID.eml"
  * (anything may be empty). UID is decimal 1..4294967295 without leading
  * zeros or sign; ".eml" is matched case-sensitively, since we only ever

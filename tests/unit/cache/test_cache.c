@@ -32,7 +32,7 @@ static struct cache *mem_cache(size_t limit)
 static long read_block(struct cache *c, struct source *src, uint32_t uid, uint32_t block, size_t at,
 		       char *out, size_t len)
 {
-	struct cache_key k = { 1, 7, uid, block };
+	struct cache_key k = { 1, 7, uid, block, 0 };
 	size_t blen;
 
 	return cache_read(c, &k, fill, src, at, out, len, &blen);
@@ -42,7 +42,7 @@ static void test_hit_and_miss(void **state)
 {
 	struct cache *c = mem_cache(4 * CACHE_BLOCK_SIZE);
 	struct source src = { 0 };
-	struct cache_key k = { 1, 7, 5, 2 };
+	struct cache_key k = { 1, 7, 5, 2, 0 };
 	char out[100];
 
 	(void)state;
@@ -274,8 +274,8 @@ static void test_disk_survives_new_cache(void **state)
 {
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
-	struct cache_key k1 = { 0x1234567890abcdefull, 7, 5, 0 };
-	struct cache_key k2 = { 0x1234567890abcdefull, 7, 99, 3 }; /* short block */
+	struct cache_key k1 = { 0x1234567890abcdefull, 7, 5, 0, 0 };
+	struct cache_key k2 = { 0x1234567890abcdefull, 7, 99, 3, 0 }; /* short block */
 	struct cache *c;
 	char path[PATH_MAX];
 	struct stat st;
@@ -312,6 +312,46 @@ static void test_disk_survives_new_cache(void **state)
 	rm_tmpdir(dir);
 }
 
+/* A part's blocks (a section code) are blocks of their own, in memory and
+ * on disk, beside the message's; sections the code cannot hold get 0. */
+static void test_section_blocks(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key whole = { 0x42ull, 7, 5, 0, 0 };
+	struct cache_key part = { 0x42ull, 7, 5, 0, 0 };
+	char path[PATH_MAX];
+	struct cache *c;
+
+	(void)state;
+	assert_int_equal(cache_section_code("1"), 1);
+	assert_int_equal(cache_section_code("2.1"), 0x0201);
+	assert_int_equal(cache_section_code("255.1.2.3"), 0xff010203u);
+	assert_int_equal(cache_section_code("1.2.3.4.5"), 0);
+	assert_int_equal(cache_section_code("256"), 0);
+	assert_int_equal(cache_section_code("0"), 0);
+	assert_int_equal(cache_section_code("1..2"), 0);
+	assert_int_equal(cache_section_code(""), 0);
+	assert_int_equal(cache_section_code("1.x"), 0);
+	part.section = cache_section_code("2.1");
+
+	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	read_whole(c, &src, &whole);
+	read_whole(c, &src, &part);
+	assert_int_equal(src.fills, 2); /* not the same block */
+	cache_free(c);
+	snprintf(path, sizeof(path), "%s/blocks/%016" PRIx64 "/7-5-0-513", dir, part.folder);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_true(block_file_exists(dir, &whole));
+
+	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
+	read_whole(c, &src, &part);
+	read_whole(c, &src, &whole);
+	assert_int_equal(src.fills, 2); /* both found on disk again */
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
 static void test_disk_lru_eviction(void **state)
 {
 	char *dir = make_tmpdir();
@@ -322,7 +362,7 @@ static void test_disk_lru_eviction(void **state)
 
 	(void)state;
 	for (uint32_t i = 0; i < 6; i++)
-		k[i] = (struct cache_key){ 3, 7, i, 0 };
+		k[i] = (struct cache_key){ 3, 7, i, 0, 0 };
 	/* memory_limit 0: every read after the first goes to the disk tier */
 	c = disk_cache(dir, 0, limit);
 	read_whole(c, &src, &k[1]);
@@ -353,7 +393,7 @@ static void test_disk_lru_eviction(void **state)
 
 	/* many more blocks: the total stays within the limit all along */
 	for (uint32_t uid = 10; uid < 40; uid++) {
-		struct cache_key kk = { 3, 7, uid, uid % 4 };
+		struct cache_key kk = { 3, 7, uid, uid % 4, 0 };
 
 		read_whole(c, &src, &kk);
 		assert_true(blocks_du(dir) <= (off_t)limit);
@@ -417,7 +457,7 @@ static void test_disk_damaged_files(void **state)
 
 	(void)state;
 	for (uint32_t i = 0; i < N; i++) {
-		k[i] = (struct cache_key){ 4, 7, 100 + i, i };
+		k[i] = (struct cache_key){ 4, 7, 100 + i, i, 0 };
 		block_path(dir, &k[i], path[i], sizeof(path[i]));
 	}
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
@@ -469,7 +509,7 @@ static void test_disk_leftover_tmp_removed(void **state)
 {
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
-	struct cache_key k = { 5, 7, 1, 0 };
+	struct cache_key k = { 5, 7, 1, 0, 0 };
 	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
 	struct cache *c;
 	int fd;
@@ -505,8 +545,8 @@ static void test_disk_drop_folder(void **state)
 
 	(void)state;
 	for (uint32_t i = 0; i < 3; i++) {
-		a[i] = (struct cache_key){ 0xaaull, 7, i + 1, 0 };
-		b[i] = (struct cache_key){ 0xbbull, 7, i + 1, 0 };
+		a[i] = (struct cache_key){ 0xaaull, 7, i + 1, 0, 0 };
+		b[i] = (struct cache_key){ 0xbbull, 7, i + 1, 0, 0 };
 	}
 	c = disk_cache(dir, 16 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
 	for (int i = 0; i < 3; i++) {
@@ -590,11 +630,11 @@ static void test_disk_private_modes(void **state)
 	(void)state;
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
 	for (uint32_t uid = 1; uid <= 3; uid++) {
-		struct cache_key k = { uid, 7, uid, 0 }; /* three folders */
+		struct cache_key k = { uid, 7, uid, 0, 0 }; /* three folders */
 
 		read_whole(c, &src, &k);
 	}
-	cache_put(c, &(struct cache_key){ 9, 7, 1, 0 }, "put", 3);
+	cache_put(c, &(struct cache_key){ 9, 7, 1, 0, 0 }, "put", 3);
 	cache_free(c);
 	umask(old);
 	snprintf(blocks, sizeof(blocks), "%s/blocks", dir);
@@ -623,7 +663,7 @@ static void test_disk_concurrent_single_fetch(void **state)
 {
 	char *dir = make_tmpdir();
 	struct source src = { .delay = 100000 };
-	struct cache_key k = { 1, 7, 42, 3 }; /* the block reader_thread reads */
+	struct cache_key k = { 1, 7, 42, 3, 0 }; /* the block reader_thread reads */
 	struct cache *c;
 
 	(void)state;
@@ -657,7 +697,7 @@ static void test_memory_limit_many_blocks(void **state)
 
 		assert_non_null(c);
 		for (uint32_t i = 0; i < 100; i++) {
-			struct cache_key k = { 6, 7, 1 + i / 4, i % 4 };
+			struct cache_key k = { 6, 7, 1 + i / 4, i % 4, 0 };
 
 			read_whole(c, &src, &k);
 			cache_stats(c, &bytes, &hits, &misses);
@@ -681,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_drop_folder),
 		cmocka_unit_test(test_concurrent_single_fetch),
 		cmocka_unit_test(test_disk_survives_new_cache),
+		cmocka_unit_test(test_section_blocks),
 		cmocka_unit_test(test_disk_lru_eviction),
 		cmocka_unit_test(test_disk_damaged_files),
 		cmocka_unit_test(test_disk_leftover_tmp_removed),

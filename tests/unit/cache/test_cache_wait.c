@@ -61,7 +61,7 @@ static struct cache *waiting_cache(void)
 static void test_stalled_claim(void **state)
 {
 	struct cache *c = waiting_cache();
-	struct cache_key k = { 1, 7, 5, 0 };
+	struct cache_key k = { 1, 7, 5, 0, 0 };
 	struct source src = { 0 };
 	long ms;
 
@@ -86,7 +86,7 @@ static void test_stalled_claim(void **state)
 static void test_stalled_claim_fetch_fails(void **state)
 {
 	struct cache *c = waiting_cache();
-	struct cache_key k = { 1, 7, 6, 0 };
+	struct cache_key k = { 1, 7, 6, 0, 0 };
 	struct source src = { .fail = 1 };
 
 	(void)state;
@@ -116,7 +116,7 @@ static void *slow_reader_thread(void *arg)
  * then cached for both. */
 static void test_slow_fill_of_another_reader(void **state)
 {
-	struct slow_reader slow = { waiting_cache(), { 1, 7, 8, 2 }, { .delay = SLOW_FILL_US }, 0 };
+	struct slow_reader slow = { waiting_cache(), { 1, 7, 8, 2, 0 }, { .delay = SLOW_FILL_US }, 0 };
 	struct source fast = { 0 };
 	pthread_t t;
 	long ms;
