@@ -302,21 +302,11 @@ void imap_structure_free(struct mime_message *m);
 void imap_binary_init(void);
 /* Whether the server offers BINARY. */
 bool imap_has_binary(struct imap_session *s);
-/* UID FETCH uid (BINARY.SIZE[sections[0]] ... BINARY.SIZE[sections[n-1]]) in
- * ONE command: sizes[i] is the decoded size of sections[i].  n <= 1000.
- * -ENOENT: the message no longer exists; -EIO: the server refused (e.g.
- * NO [UNKNOWN-CTE] for a broken encoding) or left a size out;
- * -EINVAL: a section that is not of the form "1", "2.1", ... (digits and dots).
- * -EOPNOTSUPP, sending nothing, when the server lacks BINARY.
- * A size is the server's word, not a promise: Dovecot 2.3.19 reports some
- * base64 parts that are followed by another part as smaller than the bytes
- * BINARY[] then delivers, so read a part until a short read, not up to its
- * size. */
-int imap_fetch_binary_sizes(struct imap_session *s, uint32_t uid, const char *const *sections, size_t n,
-			    uint64_t *sizes);
 /* UID FETCH uid BINARY.PEEK[section]<offset.len> into buf (len bytes of room);
- * *got is how many bytes the server had (0 past the end).  Same errors.
- * More bytes than asked, or an origin other than offset, fails the session
+ * *got is how many bytes the server had (0 past the end).  -ENOENT: the
+ * message no longer exists; -EIO: the server refused (a broken encoding);
+ * -EINVAL: section is no "1", "2.1", ...; -EOPNOTSUPP: no BINARY.  More
+ * bytes than asked, or an origin other than offset, fails the session
  * (like imap_fetch_body does). */
 int imap_fetch_binary(struct imap_session *s, uint32_t uid, const char *section, uint32_t offset,
 		      uint32_t len, char *buf, size_t *got);

@@ -1,10 +1,11 @@
 /* imap_binary.c - owns RFC 3516 BINARY, which libetpan 1.9.4 does not
- * parse: a parser for the BINARY[...] and BINARY.SIZE[...] items of a FETCH
- * response, registered through libetpan's extension API, and the two
- * fetches built on it -- the decoded sizes of a message's parts, and a range
- * of one part's decoded bytes.  The server undoes the part's
- * Content-Transfer-Encoding, so a part's size and bytes are known without
- * fetching and decoding it whole here. */
+ * parse: a parser for the BINARY[...] (and BINARY.SIZE[...]) items of a
+ * FETCH response, registered through libetpan's extension API, and the
+ * fetch built on it: a range of one part's decoded bytes.  The server undoes
+ * the part's Content-Transfer-Encoding, so a range costs its own bytes, not
+ * the whole part's.  BINARY.SIZE is parsed but never asked for: Dovecot
+ * 2.3.19 reports some base64 parts followed by another part as smaller than
+ * the bytes BINARY[] then delivers (model/parts.c counts sizes itself). */
 #include "imap.h"
 #include "imap_p.h"
 #include "util/log.h"
@@ -385,61 +386,6 @@ static bool add_item(struct mailimap_fetch_type *ft, const char *text)
 	if (copy && !att)
 		free(copy);
 	return imap_add_att(ft, att);
-}
-
-int imap_fetch_binary_sizes(struct imap_session *s, uint32_t uid, const char *const *sections, size_t n,
-			    uint64_t *sizes)
-{
-	char text[IMAP_BINARY_SECTION_MAX + 16];
-	struct binary_fetch bf = { 0 };
-	struct mailimap_fetch_type *ft;
-	clist *res;
-	bool seen = false;
-	int r;
-
-	if (n > IMAP_BINARY_SIZES_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!imap_binary_section_valid(sections[i]))
-			return -EINVAL;
-	if (!imap_has_binary(s))
-		return -EOPNOTSUPP;
-	if (uid == 0) /* libetpan would send it as '*' */
-		return -ENOENT;
-	if (n == 0)
-		return 0;
-	ft = uid_fetch_type();
-	for (size_t i = 0; ft && i < n; i++) {
-		snprintf(text, sizeof(text), "BINARY.SIZE[%s]", sections[i]);
-		if (!add_item(ft, text))
-			ft = NULL;
-	}
-	if (!ft)
-		return -ENOMEM;
-	r = fetch_items(s, uid, ft, &bf, &res, "UID FETCH BINARY.SIZE");
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		const struct binary_item *b = find_item(res, uid, sections[i], true, &seen);
-
-		if (!seen) {
-			r = -ENOENT;
-		} else if (!b) {
-			/* also a refusal: libetpan reports a NO as success once
-			 * any FETCH response came (Dovecot sends the UID alone) */
-			log_warn("session %u: UID FETCH BINARY.SIZE of UID %u: no size of part %s (%.200s)",
-				 s->id, uid, sections[i], imap_server_text(s));
-			r = -EIO;
-		} else if (b->size > UINT32_MAX) {
-			log_warn("session %u: UID %u part %s: decoded size %llu is over 4 GiB", s->id, uid,
-				 sections[i], (unsigned long long)b->size);
-			r = -EIO;
-		} else {
-			sizes[i] = b->size;
-		}
-	}
-	mailimap_fetch_list_free(res);
-	return r;
 }
 
 int imap_fetch_binary(struct imap_session *s, uint32_t uid, const char *section, uint32_t offset,

@@ -146,10 +146,8 @@ char *imap_crlf_copy(const char *value, size_t *len);
 
 /* ---- imap_binary.c ---- */
 
-/* The longest section ("2.1.3") sent or accepted, and the most sections one
- * imap_fetch_binary_sizes asks for. */
+/* The longest section ("2.1.3") sent or accepted. */
 #define IMAP_BINARY_SECTION_MAX 64
-#define IMAP_BINARY_SIZES_MAX 1000
 
 /* Whether section names a part as RFC 3516 writes it: nonzero 32-bit numbers
  * without leading zeros joined by dots ("1", "2.1"), at most
