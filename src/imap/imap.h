@@ -151,6 +151,9 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected);
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi, imap_meta_cb *cb,
 		    void *ctx);
 
+/* The same for the messages uids (ascending, none 0), in one UID FETCH. */
+int imap_fetch_meta_uids(struct imap_session *s, const uint32_t *uids, size_t n, imap_meta_cb *cb, void *ctx);
+
 /* UID and RFC822.SIZE of message number seq alone (to name a message whose
  * full listing data the parser cannot read). */
 int imap_fetch_uid_size(struct imap_session *s, uint32_t seq, imap_meta_cb *cb, void *ctx);

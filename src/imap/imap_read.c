@@ -302,11 +302,11 @@ static struct mailimap_fetch_type *meta_fetch_type(void)
 	return ft;
 }
 
-int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
-			 struct mailimap_fetch_type *ft, uint64_t changedsince, imap_meta_cb *cb, void *ctx)
+static int fetch_streaming_set(struct imap_session *s, bool by_uid, struct mailimap_set *set,
+			       struct mailimap_fetch_type *ft, uint64_t changedsince, imap_meta_cb *cb,
+			       void *ctx)
 {
 	struct meta_fetch mf = { cb, ctx };
-	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
 	clist *res = NULL;
 	int r;
 
@@ -328,6 +328,38 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 		mailimap_fetch_list_free(res);
 	imap_fetch_request_free(ft, set);
 	return imap_map_error(s, r, "FETCH");
+}
+
+int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi,
+			 struct mailimap_fetch_type *ft, uint64_t changedsince, imap_meta_cb *cb, void *ctx)
+{
+	return fetch_streaming_set(s, by_uid, mailimap_set_new_interval(lo, hi), ft, changedsince, cb, ctx);
+}
+
+int imap_fetch_meta_uids(struct imap_session *s, const uint32_t *uids, size_t n, imap_meta_cb *cb, void *ctx)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	bool ok = set != NULL;
+
+	if (n == 0) {
+		if (set)
+			mailimap_set_free(set);
+		return 0;
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		size_t j = i;
+
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1) /* runs as lo:hi */
+			j++;
+		ok = uids[i] != 0 && mailimap_set_add_interval(set, uids[i], uids[j]) == MAILIMAP_NO_ERROR;
+		i = j;
+	}
+	if (!ok) {
+		if (set)
+			mailimap_set_free(set);
+		return -EINVAL;
+	}
+	return fetch_streaming_set(s, true, set, meta_fetch_type(), 0, cb, ctx);
 }
 
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi, imap_meta_cb *cb,

@@ -19,8 +19,7 @@
 #define SYNC_MAX_ROUNDS 200
 #define FLAG_CHANGES_FIRST 64 /* first allocation for CONDSTORE flag changes */
 
-/* Turns one FETCH answer into a listing entry. */
-static void builder_add_meta(const struct imap_meta *m, void *ctx)
+void mb_listing_add_meta(const struct imap_meta *m, void *ctx)
 {
 	struct listing_builder *b = ctx;
 	char name[NAMES_MAX + 1];
@@ -77,7 +76,7 @@ static void add_bare(const struct imap_meta *m, void *ctx)
 	enum names_mode mode = b->mode;
 
 	b->mode = NAMES_UID; /* its date and subject could not be read */
-	builder_add_meta(m, b);
+	mb_listing_add_meta(m, b);
 	b->mode = mode;
 }
 
@@ -112,7 +111,7 @@ static int sync_full(struct imap_session *s, const struct imap_folder_state *st,
 		uint32_t hi = st->exists - lo < job->chunk ? st->exists : lo + job->chunk - 1;
 
 		imap_renew_operation(s); /* each chunk is bounded, not the whole folder */
-		r = imap_fetch_meta(s, false, lo, hi, builder_add_meta, b);
+		r = imap_fetch_meta(s, false, lo, hi, mb_listing_add_meta, b);
 		if (r < 0 && imap_parse_failed(s)) {
 			if (lo == hi) {
 				job->bad = lo;
@@ -207,7 +206,7 @@ static int sync_incremental(struct imap_session *s, const struct imap_folder_sta
 
 	/* "top+1:*" always matches the last message: ask only when there is news */
 	if (!st->uidnext || st->uidnext > top + 1) {
-		r = imap_fetch_meta(s, true, top + 1, 0, builder_add_meta, b);
+		r = imap_fetch_meta(s, true, top + 1, 0, mb_listing_add_meta, b);
 		if (r < 0 || b->err)
 			return r < 0 ? r : b->err;
 	}

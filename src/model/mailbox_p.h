@@ -230,6 +230,9 @@ int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, s
  * ago, stale marks or not (this mount's own changes are in its overlays);
  * else NULL.  Never asks the server. */
 struct listing *mb_listing_known(struct folder *f, double max_age);
+/* An imap_meta_cb: one FETCH answer (UID, size, date, flags, Subject)
+ * pushed into the listing_builder ctx under the name a listing gives it. */
+void mb_listing_add_meta(const struct imap_meta *m, void *ctx);
 /* A message of ours arrived in f with uid (COPYUID, APPENDUID): the next
  * UID known moves past it when it was that UID. */
 void mb_note_arrival(struct folder *f, uint32_t validity, uint32_t uid);

@@ -18,6 +18,7 @@
 
 #define RESULTS_KEPT 256 /* (folder, query) results kept */
 #define SEARCH_WORKERS 4 /* folders searched at once by an account-wide query */
+#define META_CHUNK 20000 /* hits' metadata per FETCH (as a listing's chunks) */
 
 struct result {
 	uint32_t folder;
@@ -25,6 +26,8 @@ struct result {
 	uint32_t uidvalidity;
 	uint32_t *uids; /* ascending */
 	size_t n;
+	struct listing *unlisted; /* the hits the folder's listing did not
+				   * hold then: their names and attributes */
 	struct timespec at;
 };
 
@@ -53,6 +56,7 @@ static void result_clear(struct result *r)
 {
 	free(r->query);
 	free(r->uids);
+	mb_listing_put(r->unlisted);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -77,33 +81,78 @@ uint32_t search_folder_of(const struct vnode_key *k)
 
 struct search_job {
 	const char *query;
+	struct listing *known; /* the folder's listing, any age; may be NULL */
+	enum names_mode names;
 	uint32_t *uids;
 	size_t n;
 	uint32_t uidvalidity;
+	struct listing *unlisted;
 	char err[256];
 };
+
+/* The hits the known listing does not hold, listed in the same session:
+ * a search costs the metadata of those only, not a listing of the folder. */
+static int list_unlisted(struct imap_session *is, struct search_job *job)
+{
+	bool all = !job->known || job->known->uidvalidity != job->uidvalidity;
+	struct listing_builder b;
+	uint32_t *missing = malloc((job->n ? job->n : 1) * sizeof(*missing));
+	size_t n = 0;
+	int r = missing ? listing_builder_init(&b, job->names, job->uidvalidity) : -ENOMEM;
+
+	if (r < 0) {
+		free(missing);
+		return r;
+	}
+	for (size_t i = 0; i < job->n; i++)
+		if (all || !mb_listing_find(job->known, job->uids[i]))
+			missing[n++] = job->uids[i];
+	for (size_t at = 0; at < n && r == 0 && !b.err; at += META_CHUNK) {
+		imap_renew_operation(is);
+		r = imap_fetch_meta_uids(is, missing + at, n - at < META_CHUNK ? n - at : META_CHUNK,
+					 mb_listing_add_meta, &b);
+	}
+	free(missing);
+	if (r == 0 && b.err)
+		r = b.err;
+	if (r < 0) {
+		listing_builder_abandon(&b);
+		return r;
+	}
+	listing_builder_finish(&b);
+	job->unlisted = b.l;
+	return 0;
+}
 
 static int search_fn(struct imap_session *is, const struct imap_folder_state *st, void *ctx)
 {
 	struct search_job *job = ctx;
+	int r;
 
+	free(job->uids);
+	job->uids = NULL;
+	mb_listing_put(job->unlisted);
+	job->unlisted = NULL;
 	job->uidvalidity = st ? st->uidvalidity : 0;
-	return imap_search(is, job->query, &job->uids, &job->n, job->err, sizeof(job->err));
+	r = imap_search(is, job->query, &job->uids, &job->n, job->err, sizeof(job->err));
+	return r < 0 ? r : list_unlisted(is, job);
 }
 
 /* The hits of query in folder, as kept or asked now: a copy of them
- * (*uids malloc'd) and the UIDVALIDITY they hold for. */
+ * (*uids malloc'd), the UIDVALIDITY they hold for, and the listing of those
+ * the folder's listing did not hold (*unlisted referenced, may be NULL). */
 static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_t **uids, size_t *n,
-		   uint32_t *validity)
+		   uint32_t *validity, struct listing **unlisted)
 {
 	struct folder *f = mb_folder(s->mb, folder);
 	const char *server = f && !atomic_load(&f->noselect) ? atomic_load(&f->server) : NULL;
-	struct search_job job = { query, NULL, 0, 0, "" };
+	struct search_job job = { query, NULL, s->mb->opt.names, NULL, 0, 0, NULL, "" };
 	struct result *slot;
 	int r = 1;
 
 	*uids = NULL;
 	*n = 0;
+	*unlisted = NULL;
 	if (!server)
 		return 0; /* nothing to search: no hits */
 	pthread_mutex_lock(&s->lock);
@@ -119,6 +168,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 					memcpy(*uids, k->uids, k->n * sizeof(**uids));
 				*n = k->n;
 				*validity = k->uidvalidity;
+				*unlisted = k->unlisted ? mb_listing_get(k->unlisted) : NULL;
 			}
 		}
 	}
@@ -127,13 +177,16 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 		return r;
 	/* a session that has the folder selected may not have been told of
 	 * new mail yet: SEARCH answers for what the session knows */
+	job.known = mb_listing_known(f, MB_ANY_AGE);
 	r = pool_run(s->mb->pool, server, POOL_FRESH_SELECT, search_fn, &job);
+	mb_listing_put(job.known);
 	if (r < 0) {
 		if (r == -EINVAL)
 			log_warn("search of %s for \"%s\" refused: %s", server, query, job.err);
 		else
 			log_warn("cannot search %s for \"%s\": %s", server, query, strerror(-r));
 		free(job.uids);
+		mb_listing_put(job.unlisted);
 		return r;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -148,6 +201,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 		if (job.n)
 			memcpy(slot->uids, job.uids, job.n * sizeof(*slot->uids));
 		slot->n = job.n;
+		slot->unlisted = job.unlisted ? mb_listing_get(job.unlisted) : NULL;
 		mb_stamp(&slot->at);
 	} else {
 		result_clear(slot);
@@ -156,6 +210,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 	*uids = job.uids;
 	*n = job.n;
 	*validity = job.uidvalidity;
+	*unlisted = job.unlisted;
 	return 0;
 }
 
@@ -179,24 +234,29 @@ void search_refresh(struct search *s, const struct vnode_key *k)
 	}
 }
 
-/* The messages of folder among uids as directory entries: the listing's
- * names and attributes, without those moved or removed meanwhile. */
+/* The messages of folder among uids as directory entries, with the names
+ * and attributes the folder's listing gives them (or, for those it did not
+ * hold at the search, unlisted's), without those moved or removed since. */
 static int message_entries(struct search *s, uint32_t folder, const uint32_t *uids, size_t n,
-			   uint32_t validity, struct view_entry **v, size_t *count, size_t *cap)
+			   uint32_t validity, const struct listing *unlisted, struct view_entry **v,
+			   size_t *count, size_t *cap)
 {
 	struct folder *f = mb_folder(s->mb, folder);
-	struct listing *l;
+	struct listing *known;
 	int r = 0;
 
 	if (!f || n == 0)
 		return 0;
-	l = mb_listing(s->mb, f, s->mb->opt.dir_cache, &r);
-	if (!l)
-		return r < 0 ? r : -EIO;
-	for (size_t i = 0; i < n && r == 0 && l->uidvalidity == validity; i++) {
-		struct msg *m = mb_listing_find(l, uids[i]);
+	known = mb_listing_known(f, MB_ANY_AGE);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct listing *l = known && known->uidvalidity == validity ? known : NULL;
+		struct msg *m = l ? mb_listing_find(l, uids[i]) : NULL;
 		bool removed;
 
+		if (!m && unlisted && unlisted->uidvalidity == validity) {
+			l = unlisted;
+			m = mb_listing_find(l, uids[i]);
+		}
 		if (!m)
 			continue;
 		pthread_mutex_lock(&f->lock);
@@ -221,7 +281,7 @@ static int message_entries(struct search *s, uint32_t folder, const uint32_t *ui
 		if (!(*v)[(*count)++].name)
 			r = -ENOMEM;
 	}
-	mb_listing_put(l);
+	mb_listing_put(known);
 	return r;
 }
 
@@ -243,13 +303,15 @@ static void *sweep_worker(void *arg)
 
 	for (size_t i; (i = atomic_fetch_add(&w->next, 1)) < w->n && atomic_load(&w->err) == 0;) {
 		uint32_t *uids = NULL, validity = 0;
+		struct listing *unlisted = NULL;
 		size_t n = 0;
-		int r = hits_of(w->s, w->ids[i], w->query, &uids, &n, &validity);
+		int r = hits_of(w->s, w->ids[i], w->query, &uids, &n, &validity, &unlisted);
 
 		if (r == -EINVAL)
 			atomic_store(&w->err, r);
 		w->hit[i] = r == 0 && n > 0;
 		free(uids);
+		mb_listing_put(unlisted);
 	}
 	return NULL;
 }
@@ -364,6 +426,7 @@ static int branch_entries(struct search *s, uint32_t folder, const char *query, 
 int search_list(struct search *s, const struct vnode_key *k, struct view_entry **out, size_t *n)
 {
 	uint32_t folder = search_folder_of(k), *uids = NULL, validity = 0;
+	struct listing *unlisted = NULL;
 	struct view_entry *v = NULL;
 	size_t count = 0, cap = 0, nuids = 0, nmarked = 0;
 	bool *marked = NULL;
@@ -379,10 +442,11 @@ int search_list(struct search *s, const struct vnode_key *k, struct view_entry *
 			r = branch_entries(s, folder, k->text, marked, nmarked, &v, &count, &cap);
 	}
 	if (r == 0 && folder)
-		r = hits_of(s, folder, k->text, &uids, &nuids, &validity);
+		r = hits_of(s, folder, k->text, &uids, &nuids, &validity, &unlisted);
 	if (r == 0 && folder)
-		r = message_entries(s, folder, uids, nuids, validity, &v, &count, &cap);
+		r = message_entries(s, folder, uids, nuids, validity, unlisted, &v, &count, &cap);
 	free(uids);
+	mb_listing_put(unlisted);
 	free(marked);
 	if (r < 0) {
 		view_entries_free(v, count);
