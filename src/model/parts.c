@@ -29,6 +29,8 @@ enum part_source {
 		       * or an attached message's raw bytes */
 	FROM_DECODED, /* BODY[section] whole, decoded here, every block cached */
 	FROM_BINARY,  /* BINARY[section] ranges: the server decodes */
+	FROM_NOWHERE, /* its size could not be learnt (over LOCAL_PART_MAX,
+		       * or the server would not give it): reads are EIO */
 };
 
 /* A leaf part's decoded size, and where its bytes come from. */
@@ -233,7 +235,19 @@ static int size_encoded(struct imap_session *s, struct structure_job *job, struc
 		if (r != -EINVAL)
 			return r;
 	}
+	if (part->octets > LOCAL_PART_MAX) {
+		log_warn("UID %u part %s: %llu bytes encoded, more than imapfs decodes itself: reads are EIO",
+			 job->m->uid, part->part_id, (unsigned long long)part->octets);
+		ps->size = 0;
+		ps->source = FROM_NOWHERE;
+		return 0;
+	}
 	r = fetch_local(s, job->m->uid, part, &data, &len);
+	if (r == -EIO && !imap_dead(s)) { /* this part only: the others stay readable */
+		ps->size = 0;
+		ps->source = FROM_NOWHERE;
+		return 0;
+	}
 	if (r == 0) {
 		struct cache_key k = { job->folder_key, job->m->uidvalidity, job->m->uid, 0,
 				       cache_section_code(part->part_id) };
@@ -509,6 +523,8 @@ static int part_block_fn(struct imap_session *s, const struct imap_folder_state 
 					 job->len);
 	case FROM_DECODED:
 		break;
+	case FROM_NOWHERE:
+		return -EIO;
 	}
 	r = fetch_local(s, job->rd->m->uid, part, &data, &len);
 	if (r == 0)
@@ -544,6 +560,8 @@ ssize_t parts_read(struct parts *p, const struct vnode_key *k, char *buf, size_t
 	rd.ps = size_of(rd.m, k->text);
 	if (!rd.ps)
 		r = -ENOENT;
+	else if (rd.ps->source == FROM_NOWHERE)
+		r = -EIO;
 	while (r == 0 && off >= 0 && (uint64_t)off + done < rd.ps->size && done < size) {
 		uint64_t pos = (uint64_t)off + done;
 		struct cache_key key = { mb_folder_key(p->mb, f), rd.m->uidvalidity, rd.m->uid,

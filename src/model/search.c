@@ -28,6 +28,7 @@ struct result {
 	size_t n;
 	struct listing *unlisted; /* the hits the folder's listing did not
 				   * hold then: their names and attributes */
+	uint64_t seen;            /* listing_mark of the folder's listing then */
 	struct timespec at;
 };
 
@@ -138,6 +139,20 @@ static int search_fn(struct imap_session *is, const struct imap_folder_state *st
 	return r < 0 ? r : list_unlisted(is, job);
 }
 
+/* What a listing says of its folder, folded: a sync that found a change
+ * (IDLE's, a touch's, dir_cache's) makes a listing with another mark, and
+ * the results taken before it are asked again. */
+static uint64_t listing_mark(const struct listing *l)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t parts[4] = { l ? l->uidvalidity : 0, l ? l->count : 0, l ? listing_top_uid(l) : 0,
+			      l ? l->modseq : 0 };
+
+	for (size_t i = 0; i < 4; i++)
+		h = (h ^ parts[i]) * 0x100000001b3ull;
+	return h;
+}
+
 /* The hits of query in folder, as kept or asked now: a copy of them
  * (*uids malloc'd), the UIDVALIDITY they hold for, and the listing of those
  * the folder's listing did not hold (*unlisted referenced, may be NULL). */
@@ -148,6 +163,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 	const char *server = f && !atomic_load(&f->noselect) ? atomic_load(&f->server) : NULL;
 	struct search_job job = { query, NULL, s->mb->opt.names, NULL, 0, 0, NULL, "" };
 	struct result *slot;
+	uint64_t mark;
 	int r = 1;
 
 	*uids = NULL;
@@ -155,12 +171,14 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 	*unlisted = NULL;
 	if (!server)
 		return 0; /* nothing to search: no hits */
+	job.known = mb_listing_known(f, MB_ANY_AGE);
+	mark = listing_mark(job.known);
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < RESULTS_KEPT && r == 1; i++) {
 		struct result *k = &s->kept[i];
 
 		if (k->query && k->folder == folder && strcmp(k->query, query) == 0 &&
-		    mb_age(&k->at) <= s->mb->opt.dir_cache) {
+		    mb_age(&k->at) <= s->mb->opt.dir_cache && k->seen == mark) {
 			*uids = k->n ? malloc(k->n * sizeof(**uids)) : NULL;
 			r = k->n && !*uids ? -ENOMEM : 0;
 			if (r == 0) {
@@ -202,6 +220,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 			memcpy(slot->uids, job.uids, job.n * sizeof(*slot->uids));
 		slot->n = job.n;
 		slot->unlisted = job.unlisted ? mb_listing_get(job.unlisted) : NULL;
+		slot->seen = mark;
 		mb_stamp(&slot->at);
 	} else {
 		result_clear(slot);

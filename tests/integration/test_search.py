@@ -369,3 +369,24 @@ def test_results_follow_changes(scratch_dovecot, scratch_mounter):
     gone = wh.canonical(new[0], new[0]["uid"])
     assert helpers.wait_for(lambda: gone not in os.listdir(s), timeout=12, interval=0.3), \
         os.listdir(s)
+
+
+def test_results_follow_idle(scratch_dovecot, scratch_mounter):
+    """In a watched folder (IDLE), a new match shows without a touch and long
+    before dir_cache (600 s here): the watcher's sync makes a new listing,
+    and results taken before it are asked again."""
+    folder, msgs = _erin_folder(scratch_dovecot, "SrchIdle", n_erin=1)
+    mnt = scratch_mounter(scratch_dovecot,
+                          extra_opts=["dir_cache=600", "watch=" + folder])
+    s = os.path.join(helpers.folder_path(mnt.path, folder), ".search", 'FROM "erin"')
+    assert os.listdir(s) == [wh.canonical(msgs[0], msgs[0]["uid"])]
+    new = pf.search_msg(wh.unique("idle"), 0, "erin@example.org", "Erin idles",
+                        dt.datetime(2026, 12, 2, 9, 0, tzinfo=wh.UTC), "new")
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, [new], create=False)
+    finally:
+        m.logout()
+    want = sorted(wh.canonical(x, x["uid"]) for x in (msgs[0], new))
+    assert helpers.wait_for(lambda: sorted(os.listdir(s)) == want, timeout=15, interval=0.3), \
+        (os.listdir(s), want)
