@@ -20,6 +20,9 @@ in every round:
   P6 remount (same cache_dir), `ls -l`  vs P1's cold imapfs `ls -l`
                                            (and vs the floor + one round trip)
   P7 peak RSS (VmHWM) of imapfs after `ls -l` of the many-small folder
+  Q1 cold `ls -l` of the many-small     vs imaplib, logged in: EXAMINE,
+     folder's .search/SUBJECT "00 " (1%,   UID SEARCH, one UID FETCH of
+     the folder never listed)              the hits' metadata (as P1)
   P1 and P3 also on the realistic folder (heavy-tailed sizes, text-heavy).
 
 The floor is bench/floorfs.c (built by `make`): a minimal FUSE filesystem
@@ -86,8 +89,13 @@ MV_BATCH = 50          # `mv` of this many messages in one command (first profil
 
 TARGETS = {"P1": 1.0, "P1f": 1.2, "P1r": 1.0, "P2": 3.0, "P2f": 1.2, "P3": 1.0,
            "P3r": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2,
-           "W1": 1.2, "W2": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2}
+           "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2}
 P7_TARGET_MIB = 128
+# Q1: a search directory of the many-small folder.  Its subjects are
+# "Small NNNNNN words..." (gen_many, subject_for: NNNNNN = 1..count, then
+# words without digits), so "00 " is in exactly the subjects of every
+# hundredth message: 1% (1,000 of 100,000; 20 of 2,000 with --smoke)
+Q1_QUERY = 'SUBJECT "00 "'
 S1_TARGET_MIB = 128
 S3_TARGET_S = 2.0
 
@@ -586,6 +594,26 @@ def timed_imaplib(t, folder, expect):
     return sec, fetch
 
 
+def imaplib_search(m, folder, query, expect=None):
+    """The Q1 peer, on a logged-in connection: EXAMINE, UID SEARCH QUERY,
+    one UID FETCH of the hits' metadata (what P1 fetches).  Returns (hits,
+    seconds of the three)."""
+    t0 = time.perf_counter()
+    typ, data = m.select('"%s"' % folder, readonly=True)
+    imap_ok(m, typ, data, "EXAMINE %s" % folder)
+    typ, data = m.uid("SEARCH", query)
+    hits = imap_ok(m, typ, data, "UID SEARCH %s" % query)[0].split()
+    n = 0
+    if hits:
+        typ, data = m.uid("FETCH", b",".join(hits).decode(), META)
+        n = sum(1 for d in imap_ok(m, typ, data, "UID FETCH") if isinstance(d, tuple))
+    sec = time.perf_counter() - t0
+    if n != len(hits) or (expect is not None and n != expect):
+        raise BenchError("imaplib: UID SEARCH %s in %s found %d, FETCH gave %d, expected %s" % (
+            query, folder, len(hits), n, expect))
+    return n, sec
+
+
 def imap_ok(m, typ, data, what):
     if typ != "OK":
         raise BenchError("%s: %s %r" % (what, typ, data))
@@ -956,6 +984,18 @@ class Bench:
         for f in (MIXED, HUGE, MANY, REAL):
             sec, _ = timed_imaplib(t, f, self.counts[f])
             log("  imaplib %s: %.2fs" % (f, sec))
+        # Q1's expectation (and Dovecot's search of that folder warmed)
+        m = t.imaplib_connect()
+        try:
+            self.q1_hits, sec = imaplib_search(m, MANY, Q1_QUERY)
+        finally:
+            m.logout()
+        if self.q1_hits != self.counts[MANY] // 100:
+            raise BenchError("imaplib: UID SEARCH %s in %s found %d messages, expected %d "
+                             "(1%%: the subjects numbered NNNN00)" % (
+                                 Q1_QUERY, MANY, self.q1_hits, self.counts[MANY] // 100))
+        log("  imaplib UID SEARCH %s in %s: %d hits, %.3fs" % (Q1_QUERY, MANY, self.q1_hits,
+                                                              sec))
         log("[%s] warm-up: mbsync pull of %s and %s" % (t.name, MIXED, REAL))
         sec, local = self.mbsync_pull(t)
         cur = os.path.join(local, MIXED, "cur")
@@ -1014,7 +1054,7 @@ class Bench:
     def measure(self, t, runs):
         r = {k: [] for k in ("P1i", "P1p", "P1q", "P1ri", "P1rp", "P2i", "P2p", "F", "RT",
                              "P3i", "P3p", "P3ri", "P3rp", "P4i", "P4p", "P5i", "P5p", "P6i",
-                             "P7rss", "P7ls")}
+                             "P7rss", "P7ls", "Q1i", "Q1p")}
         folder = lambda mt, f=MIXED: os.path.join(mt.path, f)  # noqa: E731
         fl = self.mount_floor(self.floor_spec, "floor-" + t.name)
         try:
@@ -1138,6 +1178,29 @@ class Bench:
             mt.stop()
         shutil.rmtree(cache)
         log("  P7 ls -l %s %.2fs, VmHWM %.1f MiB" % (MANY, r["P7ls"][-1], r["P7rss"][-1]))
+        # Q1: a search directory of the many-small folder, cold (the folder
+        # never listed) against imaplib, logged in before the timing
+        settle()
+        m = t.imaplib_connect()
+        try:
+            r["Q1p"].append(imaplib_search(m, MANY, Q1_QUERY, self.q1_hits)[1])
+        finally:
+            m.logout()
+        settle()
+        cache = self.fresh_dir("cache")
+        mt = self.mount(t, cache, "q1-" + t.name)
+        try:
+            d = os.path.join(mt.path, MANY, ".search", Q1_QUERY)
+            r["Q1i"].append(run_timed(ls_cmd(d), timeout=900)[0])
+            got = count_files(d)
+            if got != self.q1_hits:
+                raise BenchError("imapfs lists %d files in %s/.search/%s, imaplib's UID SEARCH "
+                                 "found %d" % (got, MANY, Q1_QUERY, self.q1_hits))
+        finally:
+            mt.stop()
+        shutil.rmtree(cache)
+        log("  Q1 ls -l %s/.search/%s cold %.3fs / imaplib EXAMINE+SEARCH+FETCH %.3fs "
+            "(%d hits)" % (MANY, Q1_QUERY, r["Q1i"][-1], r["Q1p"][-1], self.q1_hits))
 
     # -- WAN -------------------------------------------------------------------
     def start_relay(self, name, rtt, mbit):
@@ -1608,6 +1671,12 @@ def table(r, sizes, transport, counts, totals):
                    "folder (`ls -l` took %s) | %.1f MiB | — | — | — | ≤ %d MiB | %s |" % (
                        many, fmt_s(med["P7ls"]), med["P7rss"], P7_TARGET_MIB,
                        "ok" if med["P7rss"] <= P7_TARGET_MIB else "**miss**"))
+    out += ratio_rows(r, [
+        ("Q1", "cold `ls -l` of `.search/%s` in the %s-message folder (%s hits, "
+         "the folder never listed)" % (Q1_QUERY, many, "{:,}".format(
+             counts.get(MANY, 0) // 100)), "Q1i",
+         "imaplib (logged in) EXAMINE + `UID SEARCH` + `UID FETCH` of the hits (as P1)",
+         "Q1p")])[1]
     return "\n".join(out), runs_line(r, ("P7rss",))
 
 
@@ -1720,7 +1789,10 @@ def report(results, sizes, args, started, b):
             "local Maildir alike; P4 times `cat` of the one file after an untimed listing; "
             "the imaplib peer of P1 is timed in-process from connect to logout (P1f: from "
             "EXAMINE to the end of the FETCH).  The floor (bench/floorfs) serves the same "
-            "names and sizes from memory, and was listed once before its timed `ls -l`.\n")
+            "names and sizes from memory, and was listed once before its timed `ls -l`.  "
+            "Q1: a fresh mount (empty cache_dir, the folder never listed) times `ls -l` of "
+            "the search directory; its peer is one imaplib connection, logged in before "
+            "the timing, EXAMINE to the end of the FETCH of the hits.\n")
     if any(k == "scale" for k, _, _, _ in results):
         parts.append(
             "Scale: S1 is a cold mount; S2 unmounts and mounts again with the same "
