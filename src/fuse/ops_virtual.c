@@ -9,6 +9,7 @@
 #include "model/parts.h"
 #include "model/search.h"
 #include "model/vnode.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +45,6 @@ static void reply_entry(fuse_req_t req, const struct stat *st)
 	struct fuse_entry_param e;
 
 	ops_fill_entry(ctx_of(req), st, &e);
-	e.generation = 0;
 	fuse_reply_entry(req, &e);
 }
 
@@ -64,6 +64,8 @@ bool ops_virtual_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			r = parts_lookup(c->parts, &k, name, &st);
 	} else if (inode_is_folder(parent) && parts_is_dir_name(name)) {
 		r = parts_lookup_in_folder(c->parts, parent, name, &st);
+		if (r == -ENOENT)
+			return false; /* no such message: maybe a folder of that name */
 	} else if (inode_is_folder(parent) && strcmp(name, SEARCH_DIR_NAME) == 0) {
 		r = search_lookup_in_folder(c->search, parent, name, &st);
 	} else {
@@ -200,10 +202,18 @@ void ops_virtual_readdir(fuse_req_t req, fuse_ino_t ino, struct ops_handle *h, s
 		} else if (plus) {
 			struct fuse_entry_param ep;
 
-			if (vnodes_count_entry(c->vnodes, e) < 0)
+			int r = vnodes_count_entry(c->vnodes, e);
+
+			if (r < 0) {
+				log_warn("listing of a virtual directory cut short: %s", strerror(-r));
+				if (used == 0) {
+					free(buf);
+					fuse_reply_err(req, -r);
+					return;
+				}
 				break;
+			}
 			ops_fill_entry(c, &e->st, &ep);
-			ep.generation = 0;
 			need = fuse_add_direntry_plus(req, buf + used, size - used, e->name, &ep,
 						      (off_t)i + 1);
 			if (need > size - used && e->kind) /* not handed out */
@@ -275,7 +285,7 @@ bool ops_virtual_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size
 		fuse_reply_err(req, ENODATA);
 		return true;
 	}
-	if (strcmp(name, "user.imap.parts") != 0)
+	if (strcmp(name, "user.imap.parts") != 0 || !inode_is_message(ino) || inode_is_upload(ino))
 		return false;
 	r = parts_xattr(ctx_of(req)->parts, ino, &value, &len);
 	if (r < 0)

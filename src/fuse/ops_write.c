@@ -243,9 +243,16 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		const char *newname, unsigned int flags)
 {
-	parent = ops_virtual_folder(req, parent); /* mv out of or into a search directory */
+	/* mv out of or into a search directory moves a message: never a folder
+	 * (a search's folders show matches, they are not the folders) */
+	bool via_search = inode_is_virtual(parent) || inode_is_virtual(newparent);
+	struct stat st;
+
+	parent = ops_virtual_folder(req, parent);
 	newparent = ops_virtual_folder(req, newparent);
-	if (!parent || !newparent) {
+	if (!parent || !newparent ||
+	    (via_search &&
+	     (mailbox_lookup(ctx_of(req)->mailbox, parent, name, &st) < 0 || !S_ISREG(st.st_mode)))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}

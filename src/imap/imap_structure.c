@@ -103,8 +103,8 @@ static int attached_body(struct mime_part *p, const struct mailimap_body *body, 
 {
 	char id[256];
 
-	if (!body)
-		return 0;
+	if (!body || depth + 1 > MIME_MAX_DEPTH || *budget == 0)
+		return 0; /* past the limits: not split (mime_tree.h) */
 	p->message = calloc(1, sizeof(*p->message));
 	if (!p->message)
 		return -ENOMEM;
@@ -175,6 +175,8 @@ static int multi_part(struct mime_part *p, const struct mailimap_body_type_mpart
 	if (n && !p->children)
 		return -ENOMEM;
 	for (clistiter *it = clist_begin(b->bd_list); it; it = clist_next(it), i++) {
+		if (depth + 1 > MIME_MAX_DEPTH || *budget == 0)
+			break; /* past the limits: not split (mime_tree.h) */
 		if (*id)
 			snprintf(child_id, sizeof(child_id), "%s.%zu", id, i + 1);
 		else

@@ -192,16 +192,18 @@ static void keep_blocks(struct cache *cache, struct cache_key k, const char *dat
  * lines are regular; -EINVAL when they say nothing certain. */
 static int size_from_ends(struct imap_session *s, uint32_t uid, const struct mime_part *part, uint64_t *size)
 {
-	char head[END_BYTES], tail[END_BYTES];
+	char head[END_BYTES], tail[END_BYTES + 1];
 	size_t hlen = 0, tlen = 0;
 	int r;
 
 	if (part->octets < 2 * END_BYTES || part->octets > UINT32_MAX)
 		return -EINVAL;
 	r = imap_fetch_part_range(s, uid, part->part_id, 0, END_BYTES, head, &hlen);
+	/* one byte more than is left: the body must end where BODYSTRUCTURE
+	 * says, or the count is of something else */
 	if (r == 0)
 		r = imap_fetch_part_range(s, uid, part->part_id, (uint32_t)(part->octets - END_BYTES),
-					  END_BYTES, tail, &tlen);
+					  END_BYTES + 1, tail, &tlen);
 	if (r < 0)
 		return r;
 	if (hlen != END_BYTES || tlen != END_BYTES)
@@ -420,6 +422,7 @@ int parts_list(struct parts *p, const struct vnode_key *k, struct view_entry **o
 		v[i].name = strdup(entries[i].name);
 		v[i].text = strdup(entries[i].part->part_id);
 		v[i].kind = VNODE_PART_FILE;
+		v[i].has_parts = entries[i].attached;
 		v[i].folder = k->folder;
 		v[i].uid = k->uid;
 		file_stat(&msg, 0, ps ? ps->size : 0, &v[i].st);
@@ -451,7 +454,8 @@ int parts_lookup(struct parts *p, const struct vnode_key *k, const char *name, s
 		if (strcmp(v[i].name, name) == 0) {
 			r = vnodes_count_entry(p->vnodes, &v[i]);
 			*st = v[i].st;
-		} else if (dir && strncmp(v[i].name, name, len - strlen(PARTS_SUFFIX)) == 0 &&
+		} else if (dir && v[i].has_parts &&
+			   strncmp(v[i].name, name, len - strlen(PARTS_SUFFIX)) == 0 &&
 			   v[i].name[len - strlen(PARTS_SUFFIX)] == 0 && parts_is_dir_name(name)) {
 			v[i].kind = VNODE_PARTS_DIR;
 			r = vnodes_count_entry(p->vnodes, &v[i]);
@@ -501,10 +505,30 @@ struct block_job {
 	size_t *len;
 };
 
+/* The bytes a block of the part holds by its size, which the server's
+ * answer must match: a size counted from a base64 part's ends assumes
+ * regular lines, and a block that says otherwise fails the read rather
+ * than give a file whose length is not its size. */
+static int check_block(const struct block_job *job, size_t got)
+{
+	uint64_t at = (uint64_t)job->key->block * CACHE_BLOCK_SIZE, size = job->rd->ps->size;
+	uint64_t want = size - at < CACHE_BLOCK_SIZE ? size - at : CACHE_BLOCK_SIZE;
+
+	if (got == want)
+		return 0;
+	log_warn("UID %u part %s: block %u holds %zu bytes where its size (%llu) says %llu: EIO",
+		 job->rd->m->uid, job->rd->ps->part->part_id, job->key->block, got, (unsigned long long)size,
+		 (unsigned long long)want);
+	return -EIO;
+}
+
 static int part_block_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct block_job *job = ctx;
 	const struct mime_part *part = job->rd->ps->part;
+	uint64_t at = (uint64_t)job->key->block * CACHE_BLOCK_SIZE, left = job->rd->ps->size - at;
+	/* the last block asks for a byte more: one past the size shows */
+	uint32_t ask = left < CACHE_BLOCK_SIZE ? (uint32_t)left + 1 : CACHE_BLOCK_SIZE;
 	char *data = NULL;
 	size_t len = 0;
 	int r;
@@ -514,19 +538,24 @@ static int part_block_fn(struct imap_session *s, const struct imap_folder_state 
 		return -ESTALE;
 	switch (job->rd->ps->source) {
 	case FROM_RAW:
-		return imap_fetch_part_range(s, job->rd->m->uid, part->part_id,
-					     job->key->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE, job->buf,
-					     job->len);
+		r = imap_fetch_part_range(s, job->rd->m->uid, part->part_id, (uint32_t)at, ask, job->buf,
+					  job->len);
+		return r < 0 ? r : check_block(job, *job->len);
 	case FROM_BINARY:
-		return imap_fetch_binary(s, job->rd->m->uid, part->part_id,
-					 job->key->block * CACHE_BLOCK_SIZE, CACHE_BLOCK_SIZE, job->buf,
-					 job->len);
+		r = imap_fetch_binary(s, job->rd->m->uid, part->part_id, (uint32_t)at, ask, job->buf,
+				      job->len);
+		return r < 0 ? r : check_block(job, *job->len);
 	case FROM_DECODED:
 		break;
 	case FROM_NOWHERE:
 		return -EIO;
 	}
 	r = fetch_local(s, job->rd->m->uid, part, &data, &len);
+	if (r == 0 && len != job->rd->ps->size) {
+		log_warn("UID %u part %s: %zu bytes decoded where its size says %llu: EIO", job->rd->m->uid,
+			 part->part_id, len, (unsigned long long)job->rd->ps->size);
+		r = -EIO;
+	}
 	if (r == 0)
 		keep_blocks(job->rd->p->mb->cache, *job->key, data, len, job->buf, job->len);
 	free(data);

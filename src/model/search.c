@@ -1,5 +1,6 @@
 /* search.c - owns search directories (search.h): the UID SEARCH results
- * per (folder, query), kept for dir_cache seconds, the account-wide search
+ * per (folder, query), the last QUERIES_KEPT of each folder kept for
+ * dir_cache seconds (or until the folder's listing changes), the account-wide search
  * over every folder (SEARCH_WORKERS at once over the pool), and the
  * entries each search directory shows.  Lock: search.lock, a leaf
  * (src/README, "Locks"); no search runs under it. */
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESULTS_KEPT 256 /* (folder, query) results kept */
+#define QUERIES_KEPT 8   /* results kept per folder (its last queries) */
 #define SEARCH_WORKERS 4 /* folders searched at once by an account-wide query */
 #define META_CHUNK 20000 /* hits' metadata per FETCH (as a listing's chunks) */
 
@@ -32,13 +33,18 @@ struct result {
 	struct timespec at;
 };
 
+struct folder_results {
+	struct result kept[QUERIES_KEPT];
+	size_t next; /* the slot the next result takes */
+};
+
 struct search {
 	struct mailbox *mb;
 	struct vnodes *vnodes;
-	/* Leaf lock: protects kept and next. */
+	/* Leaf lock: protects by_folder, nfolders and every result in them. */
 	pthread_mutex_t lock;
-	struct result kept[RESULTS_KEPT];
-	size_t next;
+	struct folder_results **by_folder; /* by folder id; NULL: none kept */
+	size_t nfolders;
 };
 
 struct search *search_new(struct mailbox *mb, struct vnodes *v)
@@ -65,10 +71,32 @@ void search_free(struct search *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < RESULTS_KEPT; i++)
-		result_clear(&s->kept[i]);
+	for (size_t f = 0; f < s->nfolders; f++) {
+		for (size_t i = 0; s->by_folder[f] && i < QUERIES_KEPT; i++)
+			result_clear(&s->by_folder[f]->kept[i]);
+		free(s->by_folder[f]);
+	}
+	free(s->by_folder);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+/* The results kept for folder, made when make is set; under the lock. */
+static struct folder_results *results_of(struct search *s, uint32_t folder, bool make)
+{
+	if (folder >= s->nfolders) {
+		struct folder_results **v;
+		size_t n = (size_t)folder + 1;
+
+		if (!make || !(v = realloc(s->by_folder, n * sizeof(*v))))
+			return NULL;
+		memset(v + s->nfolders, 0, (n - s->nfolders) * sizeof(*v));
+		s->by_folder = v;
+		s->nfolders = n;
+	}
+	if (!s->by_folder[folder] && make)
+		s->by_folder[folder] = calloc(1, sizeof(**s->by_folder));
+	return s->by_folder[folder];
 }
 
 uint32_t search_folder_of(const struct vnode_key *k)
@@ -162,6 +190,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 	struct folder *f = mb_folder(s->mb, folder);
 	const char *server = f && !atomic_load(&f->noselect) ? atomic_load(&f->server) : NULL;
 	struct search_job job = { query, NULL, s->mb->opt.names, NULL, 0, 0, NULL, "" };
+	struct folder_results *kept;
 	struct result *slot;
 	uint64_t mark;
 	int r = 1;
@@ -174,8 +203,9 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 	job.known = mb_listing_known(f, MB_ANY_AGE);
 	mark = listing_mark(job.known);
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < RESULTS_KEPT && r == 1; i++) {
-		struct result *k = &s->kept[i];
+	kept = results_of(s, folder, false);
+	for (size_t i = 0; kept && i < QUERIES_KEPT && r == 1; i++) {
+		struct result *k = &kept->kept[i];
 
 		if (k->query && k->folder == folder && strcmp(k->query, query) == 0 &&
 		    mb_age(&k->at) <= s->mb->opt.dir_cache && k->seen == mark) {
@@ -191,11 +221,12 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (r <= 0)
+	if (r <= 0) {
+		mb_listing_put(job.known);
 		return r;
+	}
 	/* a session that has the folder selected may not have been told of
 	 * new mail yet: SEARCH answers for what the session knows */
-	job.known = mb_listing_known(f, MB_ANY_AGE);
 	r = pool_run(s->mb->pool, server, POOL_FRESH_SELECT, search_fn, &job);
 	mb_listing_put(job.known);
 	if (r < 0) {
@@ -208,8 +239,13 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 		return r;
 	}
 	pthread_mutex_lock(&s->lock);
-	slot = &s->kept[s->next];
-	s->next = (s->next + 1) % RESULTS_KEPT;
+	kept = results_of(s, folder, true);
+	if (!kept) { /* out of memory: the result is not kept */
+		pthread_mutex_unlock(&s->lock);
+		goto out;
+	}
+	slot = &kept->kept[kept->next];
+	kept->next = (kept->next + 1) % QUERIES_KEPT;
 	result_clear(slot);
 	slot->folder = folder;
 	slot->query = strdup(query);
@@ -226,6 +262,7 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 		result_clear(slot);
 	}
 	pthread_mutex_unlock(&s->lock);
+out:
 	*uids = job.uids;
 	*n = job.n;
 	*validity = job.uidvalidity;
@@ -236,13 +273,16 @@ static int hits_of(struct search *s, uint32_t folder, const char *query, uint32_
 void search_refresh(struct search *s, const struct vnode_key *k)
 {
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < RESULTS_KEPT; i++) {
-		struct result *r = &s->kept[i];
-
+	for (size_t f = 0; f < s->nfolders; f++) {
 		/* an account-wide query's directories refresh every folder's */
-		if (r->query && strcmp(r->query, k->text) == 0 &&
-		    (r->folder == k->folder || k->kind == VNODE_SEARCH_BRANCH || k->folder == 0))
-			result_clear(r);
+		if (!s->by_folder[f] || (f != k->folder && k->kind != VNODE_SEARCH_BRANCH && k->folder != 0))
+			continue;
+		for (size_t i = 0; i < QUERIES_KEPT; i++) {
+			struct result *r = &s->by_folder[f]->kept[i];
+
+			if (r->query && strcmp(r->query, k->text) == 0)
+				result_clear(r);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (search_folder_of(k)) {

@@ -44,7 +44,8 @@ struct view_entry {
 	struct stat st;
 	enum vnode_kind kind; /* 0: a message */
 	uint32_t folder, uid;
-	char *text; /* malloc'd, with kind */
+	char *text;     /* malloc'd, with kind */
+	bool has_parts; /* an attached message: NAME.parts is its `.parts` */
 };
 void view_entries_free(struct view_entry *v, size_t n);
 

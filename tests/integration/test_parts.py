@@ -10,6 +10,8 @@ Python's email package (parts_fixtures.entries()), and test_oracle_matches_serve
 checks that oracle against the server (BODYSTRUCTURE sections and types,
 BODY.PEEK[SECTION] with the transfer encoding undone) without a mount."""
 
+import base64
+import datetime as dt
 import errno
 import os
 import re
@@ -356,16 +358,21 @@ def test_parts_are_read_only(seeded, mnt, scratch_dovecot):
     assert read(f) == pf.all_dirs(rec["raw"])[""][2]["content"]
 
 
+MIME_MAX_DEPTH = 20  # util/mime_tree.h: multiparts nested deeper are not split
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_malformed_structure(seeded, mnt, scratch_dovecot, key):
     """A multipart without its closing boundary, broken base64, multiparts
-    nested 60 deep: the parts the server reports, or EIO for the part or the
-    directory -- and the mount serves the rest afterwards."""
+    nested 60 deep: the parts the server reports (those nested deeper than
+    MIME_MAX_DEPTH left out), or EIO for the part or the directory -- and
+    the mount serves the rest afterwards."""
     rec = seeded[key]
     m = scratch_dovecot.connect()
     try:
         m.select(wh.mailgen.qmbox(rec["folder"]), readonly=True)
-        server = [s for s, t in pf.server_dirs(pf.bodystructure(m, rec["uid"]))[""]]
+        server = [s for s, t in pf.server_dirs(pf.bodystructure(m, rec["uid"]))[""]
+                  if s.count(".") < MIME_MAX_DEPTH]
     finally:
         m.logout()
     base = parts_path(mnt, rec)
@@ -472,3 +479,64 @@ def test_small_part_of_large_message_transfers_little(scratch_dovecot, fault_pro
     assert sent > 2048, "no part bytes went through the proxy? (%d)" % sent
     # the directory is right (its listing is not part of the count)
     assert sorted(os.listdir(base)) == ["1 text.txt", "2 big.bin"]
+
+
+def _b64_lines(data, width=76):
+    enc = base64.b64encode(data)
+    return [enc[i:i + width] for i in range(0, len(enc), width)]
+
+
+def _raw_with_body_lines(token, lines, name):
+    head = ("From: a@example.org\r\nTo: b@example.org\r\nSubject: %s\r\n"
+            "Message-ID: <%s@example.org>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n--BB\r\n"
+            "Content-Type: text/plain\r\n\r\nsee attached\r\n--BB\r\n"
+            "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+            "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n" % (token, token, name))
+    return head.encode() + b"\r\n".join(lines) + b"\r\n--BB--\r\n"
+
+
+def test_irregular_base64_never_misreports(scratch_dovecot, scratch_mounter):
+    """A large base64 part is sized from its first and last lines; one whose
+    lines in between differ (same bytes, other line lengths: 3 bytes fewer
+    decoded) must not read as a file whose length is not its size: its
+    reads fail with EIO, while a regular one reads exactly."""
+    data = bytes((i * 7) % 256 for i in range(30000))
+    lines = _b64_lines(data)
+    odd = lines[:200] + [b"A" * 50] * 6 + lines[204:]  # 4 x 78 bytes -> 6 x 52
+    token = wh.unique("b64")
+    folder = wh.unique_folder("PartsB64")
+    msgs = [{"raw": _raw_with_body_lines(token + "r", lines, "regular.bin"),
+             "when": dt.datetime(2026, 11, 1, tzinfo=wh.UTC)},
+            {"raw": _raw_with_body_lines(token + "o", odd, "odd.bin"),
+             "when": dt.datetime(2026, 11, 2, tzinfo=wh.UTC)}]
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, msgs)
+    finally:
+        m.logout()
+    mnt = scratch_mounter(scratch_dovecot)
+    d = helpers.folder_path(mnt.path, folder)
+    regular = os.path.join(d, "%d.eml.parts" % msgs[0]["uid"], "2 regular.bin")
+    assert os.stat(regular).st_size == len(data)
+    assert read(regular) == data
+    odd_path = os.path.join(d, "%d.eml.parts" % msgs[1]["uid"], "2 odd.bin")
+    size = os.stat(odd_path).st_size
+    try:
+        got = read(odd_path)
+    except OSError as e:
+        assert e.errno == errno.EIO, e
+    else:
+        assert len(got) == size, (len(got), size)  # if read at all, exactly its size
+    assert mnt.proc.poll() is None
+
+
+def test_parts_xattr_only_on_messages(seeded, mnt):
+    """user.imap.parts is a message's: a folder, the root, a part file and a
+    `.parts` directory have none (ENODATA), and nothing is fetched for them."""
+    rec = seeded["mixed"]
+    for path in (folder_dir(mnt, rec), mnt.path, parts_path(mnt, rec),
+                 os.path.join(parts_path(mnt, rec), sorted(os.listdir(parts_path(mnt, rec)))[0])):
+        with pytest.raises(OSError) as e:
+            os.getxattr(path, "user.imap.parts")
+        assert e.value.errno == errno.ENODATA, (path, e.value)

@@ -253,6 +253,38 @@ def test_mount_search_tree(scratch_dovecot, scratch_mounter, tree):
     child = helpers.folder_path(mnt.path, P + "/Child")
     assert sorted(os.listdir(os.path.join(child, ".search", query))) == \
         sorted(os.listdir(helpers.folder_path(top, P + "/Child")))
+    # a search's folders are not the folders: mv and rmdir of one is refused,
+    # and the folder stays where it is
+    for op in (lambda: os.rename(os.path.join(top, P, "Child"), os.path.join(mnt.path, "Moved")),
+               lambda: os.rename(os.path.join(top, P), os.path.join(top, "Moved")),
+               lambda: os.rmdir(os.path.join(top, R))):
+        assert errno_of(op) == errno.EROFS
+    m = scratch_dovecot.connect()
+    try:
+        names = wh.all_folders(m)
+    finally:
+        m.logout()
+    assert P + "/Child" in names and "Moved" not in names, names
+
+
+def test_open_message_survives_its_search(scratch_dovecot, scratch_mounter):
+    """A message open in its folder and listed in a search is one kernel
+    inode (same number, same generation): listing the search while the file
+    is open and read must not turn the open file stale (EIO)."""
+    folder, msgs = _erin_folder(scratch_dovecot, "SrchOpen", n_erin=1)
+    mnt = scratch_mounter(scratch_dovecot)
+    d = helpers.folder_path(mnt.path, folder)
+    name = wh.canonical(msgs[0], msgs[0]["uid"])
+    s = os.path.join(d, ".search", 'FROM "erin"')
+    with open(os.path.join(d, name), "rb") as f:
+        first = f.read(10)
+        for _ in range(3):
+            assert os.listdir(s) == [name]
+            os.stat(os.path.join(s, name))
+            os.stat(os.path.join(d, name))
+        rest = f.read()
+    assert first + rest == msgs[0]["raw"]
+    assert os.stat(os.path.join(s, name)).st_ino == os.stat(os.path.join(d, name)).st_ino
 
 
 # -- rm, mv, changes ----------------------------------------------------------------------------
