@@ -48,13 +48,24 @@ struct parsed {
 	size_t nsizes;
 };
 
+/* The last part decoded here whose section the cache cannot name (a
+ * forward of a forward ...): kept whole, so that reading it 128 KiB at a
+ * time fetches it once, not once a read.  At most LOCAL_PART_MAX. */
+struct spare_part {
+	uint32_t folder, uid, uidvalidity;
+	char section[VNODE_TEXT_MAX + 1];
+	char *data; /* NULL: none */
+	size_t len;
+};
+
 struct parts {
 	struct mailbox *mb;
 	struct vnodes *vnodes;
-	/* Leaf lock: protects kept, next and every parsed's refs. */
+	/* Leaf lock: protects kept, next, every parsed's refs and spare. */
 	pthread_mutex_t lock;
 	struct parsed *kept[PARSED_KEEP];
 	size_t next;
+	struct spare_part spare;
 };
 
 struct parts *parts_new(struct mailbox *mb, struct vnodes *v)
@@ -96,6 +107,7 @@ void parts_free(struct parts *p)
 	for (size_t i = 0; i < PARSED_KEEP; i++)
 		if (p->kept[i])
 			parsed_put(p, p->kept[i]);
+	free(p->spare.data);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -562,6 +574,80 @@ static int part_block_fn(struct imap_session *s, const struct imap_folder_state 
 	return r;
 }
 
+struct whole_job {
+	struct part_read *rd;
+	char *data;
+	size_t len;
+};
+
+static int decode_whole_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct whole_job *job = ctx;
+	int r;
+
+	(void)st;
+	if (imap_expect_validity(s, job->rd->m->uidvalidity) < 0)
+		return -ESTALE;
+	free(job->data);
+	job->data = NULL;
+	r = fetch_local(s, job->rd->m->uid, job->rd->ps->part, &job->data, &job->len);
+	if (r == 0 && job->len != job->rd->ps->size) {
+		log_warn("UID %u part %s: %zu bytes decoded where its size says %llu: EIO", job->rd->m->uid,
+			 job->rd->ps->part->part_id, job->len, (unsigned long long)job->rd->ps->size);
+		r = -EIO;
+	}
+	return r;
+}
+
+/* From the spare, when it holds rd's part: at most want bytes from pos;
+ * -1 when it holds another.  Under parts.lock. */
+static long copy_spare_locked(struct parts *p, const struct part_read *rd, uint64_t pos, char *out,
+			      size_t want)
+{
+	const struct spare_part *sp = &p->spare;
+
+	if (!sp->data || sp->folder != rd->m->folder || sp->uid != rd->m->uid ||
+	    sp->uidvalidity != rd->m->uidvalidity || strcmp(sp->section, rd->ps->part->part_id) != 0)
+		return -1;
+	if (pos >= sp->len)
+		return 0;
+	if (want > sp->len - pos)
+		want = (size_t)(sp->len - pos);
+	memcpy(out, sp->data + pos, want);
+	return (long)want;
+}
+
+/* Bytes of a decoded part the cache cannot hold: from the spare, which is
+ * fetched (whole, decoded) when it holds another part. */
+static long read_spare(struct part_read *rd, uint64_t pos, char *out, size_t want)
+{
+	struct parts *p = rd->p;
+	struct whole_job job = { rd, NULL, 0 };
+	long got;
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	got = copy_spare_locked(p, rd, pos, out, want);
+	pthread_mutex_unlock(&p->lock);
+	if (got >= 0)
+		return got;
+	r = pool_run(p->mb->pool, rd->server, 0, decode_whole_fn, &job);
+	if (r < 0) {
+		log_warn("cannot fetch part %s of UID %u of %s: %s", rd->ps->part->part_id, rd->m->uid,
+			 rd->server, strerror(r == -ESTALE ? EIO : -r));
+		free(job.data);
+		return r == -ESTALE ? -EIO : r;
+	}
+	pthread_mutex_lock(&p->lock);
+	free(p->spare.data);
+	p->spare =
+		(struct spare_part){ rd->m->folder, rd->m->uid, rd->m->uidvalidity, "", job.data, job.len };
+	snprintf(p->spare.section, sizeof(p->spare.section), "%s", rd->ps->part->part_id);
+	got = copy_spare_locked(p, rd, pos, out, want);
+	pthread_mutex_unlock(&p->lock);
+	return got;
+}
+
 static int fill_part_block(const struct cache_key *key, char *buf, size_t *len, void *ctx)
 {
 	struct part_read *rd = ctx;
@@ -603,7 +689,9 @@ ssize_t parts_read(struct parts *p, const struct vnode_key *k, char *buf, size_t
 		if (key.section) {
 			got = cache_read(p->mb->cache, &key, fill_part_block, &rd, at, buf + done, want,
 					 &blen);
-		} else { /* a section the cache cannot name: fetched each time */
+		} else if (rd.ps->source == FROM_DECODED) {
+			got = read_spare(&rd, pos, buf + done, want);
+		} else { /* a section the cache cannot name: its range fetched each time */
 			char *block = malloc(CACHE_BLOCK_SIZE);
 
 			got = block ? fill_part_block(&key, block, &blen, &rd) : -ENOMEM;

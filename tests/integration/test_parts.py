@@ -540,3 +540,44 @@ def test_parts_xattr_only_on_messages(seeded, mnt):
         with pytest.raises(OSError) as e:
             os.getxattr(path, "user.imap.parts")
         assert e.value.errno == errno.ENODATA, (path, e.value)
+
+
+@pytest.mark.deadline(240)
+def test_deep_section_decoded_once(scratch_dovecot, fault_proxy, scratch_mounter, tmp_path):
+    """A quoted-printable part five multiparts down (section 1.1.1.1.1: more
+    than the block cache's key can name) is decoded here: reading it
+    128 KiB at a time fetches it once, not once a read."""
+    import quopri
+    text = b"".join(b"line %05d of a long quoted-printable text: caf\xe9 = na\xefve\r\n" % i
+                    for i in range(12000))
+    qp = quopri.encodestring(text.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
+    body = (b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp)
+    for depth in range(5):
+        b = b"D%d" % depth
+        body = (b"Content-Type: multipart/mixed; boundary=\"" + b + b"\"\r\n\r\n--" + b + b"\r\n" +
+                body + b"\r\n--" + b + b"--\r\n")
+    token = wh.unique("deep5")
+    raw = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: deep five\r\n"
+           b"Message-ID: <" + token.encode() + b"@example.org>\r\nMIME-Version: 1.0\r\n" + body)
+    rec = {"raw": raw, "when": dt.datetime(2026, 11, 5, tzinfo=wh.UTC)}
+    folder = wh.unique_folder("PartsDeep")
+    m = scratch_dovecot.connect()
+    try:
+        wh.seed(m, folder, [rec])
+    finally:
+        m.logout()
+    mnt, log = _proxy_mount(scratch_dovecot, fault_proxy, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, folder)
+    base = os.path.join(d, "%d.eml.parts" % rec["uid"])
+    assert os.listdir(base) == ["1.1.1.1.1 text.txt"]
+    p = os.path.join(base, "1.1.1.1.1 text.txt")
+    assert os.stat(p).st_size == len(text)
+    mark = _settle(log)
+    with open(p, "rb", buffering=0) as f:
+        got = b"".join(iter(lambda: f.read(128 * 1024), b""))
+    assert got == text
+    sent = server_bytes_after(log, mark)
+    assert len(text) > 4 * 128 * 1024
+    assert sent < 2 * len(qp), "%d bytes for a %d-byte part read in %d pieces" % (
+        sent, len(qp), len(text) // (128 * 1024) + 1)
