@@ -293,6 +293,23 @@ void search_refresh(struct search *s, const struct vnode_key *k)
 	}
 }
 
+/* A new, zeroed entry at the end of *v (grown as needed; *count counts
+ * it), or NULL when out of memory. */
+static struct view_entry *next_entry(struct view_entry **v, size_t *count, size_t *cap)
+{
+	if (*count == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		struct view_entry *nv = realloc(*v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = ncap;
+	}
+	memset(&(*v)[*count], 0, sizeof(**v));
+	return &(*v)[(*count)++];
+}
+
 /* The messages of folder among uids as directory entries, with the names
  * and attributes the folder's listing gives them (or, for those it did not
  * hold at the search, unlisted's), without those moved or removed since. */
@@ -310,6 +327,7 @@ static int message_entries(struct search *s, uint32_t folder, const uint32_t *ui
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct listing *l = known && known->uidvalidity == validity ? known : NULL;
 		struct msg *m = l ? mb_listing_find(l, uids[i]) : NULL;
+		struct view_entry *e;
 		bool removed;
 
 		if (!m && unlisted && unlisted->uidvalidity == validity) {
@@ -323,21 +341,12 @@ static int message_entries(struct search *s, uint32_t folder, const uint32_t *ui
 		pthread_mutex_unlock(&f->lock);
 		if (removed)
 			continue;
-		if (*count == *cap) {
-			size_t ncap = *cap ? 2 * *cap : 16;
-			struct view_entry *nv = realloc(*v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			*v = nv;
-			*cap = ncap;
+		if (!(e = next_entry(v, count, cap))) {
+			r = -ENOMEM;
+			break;
 		}
-		memset(&(*v)[*count], 0, sizeof(**v));
-		mb_msg_stat(s->mb, folder, m, &(*v)[*count].st);
-		(*v)[*count].name = strdup(mb_msg_name(l, m));
-		if (!(*v)[(*count)++].name)
+		mb_msg_stat(s->mb, folder, m, &e->st);
+		if (!(e->name = strdup(mb_msg_name(l, m))))
 			r = -ENOMEM;
 	}
 	mb_listing_put(known);
@@ -455,27 +464,20 @@ static int branch_entries(struct search *s, uint32_t folder, const char *query, 
 	pthread_rwlock_rdlock(&mb->tree_lock);
 	for (size_t id = 1; id < nmarked && id < mb->nfolders && r == 0; id++) {
 		const struct folder *f = mb->folders[id];
+		struct view_entry *e;
 
 		if (!marked[id] || f->parent != folder || !f->present)
 			continue;
-		if (*count == *cap) {
-			size_t ncap = *cap ? 2 * *cap : 16;
-			struct view_entry *nv = realloc(*v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			*v = nv;
-			*cap = ncap;
+		if (!(e = next_entry(v, count, cap))) {
+			r = -ENOMEM;
+			break;
 		}
-		memset(&(*v)[*count], 0, sizeof(**v));
-		dir_stat(s, 0, 0700, &(*v)[*count].st);
-		(*v)[*count].kind = VNODE_SEARCH_BRANCH;
-		(*v)[*count].folder = (uint32_t)id;
-		(*v)[*count].name = strdup(f->leaf);
-		(*v)[*count].text = strdup(query);
-		if (!(*v)[(*count)++].name || !(*v)[*count - 1].text)
+		dir_stat(s, 0, 0700, &e->st);
+		e->kind = VNODE_SEARCH_BRANCH;
+		e->folder = (uint32_t)id;
+		e->name = strdup(f->leaf);
+		e->text = strdup(query);
+		if (!e->name || !e->text)
 			r = -ENOMEM;
 	}
 	pthread_rwlock_unlock(&mb->tree_lock);
