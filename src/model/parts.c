@@ -127,16 +127,10 @@ static bool is_encoded(const struct mime_part *part)
 	       (strcmp(part->encoding, "base64") == 0 || strcmp(part->encoding, "quoted-printable") == 0);
 }
 
-static bool is_attached(const struct mime_part *part)
-{
-	return part->type && strcmp(part->type, "message") == 0 && part->subtype &&
-	       strcmp(part->subtype, "rfc822") == 0;
-}
-
 /* Every leaf of the tree, attached messages' insides included. */
 static int add_leaves(const struct mime_part *part, struct parsed *m, size_t *cap)
 {
-	if (part->type && strcmp(part->type, "multipart") == 0) {
+	if (mime_is(part, "multipart", NULL)) {
 		for (size_t i = 0; i < part->nchildren; i++)
 			if (add_leaves(&part->children[i], m, cap) < 0)
 				return -ENOMEM;
@@ -167,7 +161,7 @@ static int fetch_local(struct imap_session *s, uint32_t uid, const struct mime_p
 
 	if (r < 0)
 		return r;
-	if (is_attached(part) || !is_encoded(part)) {
+	if (parts_is_attached(part) || !is_encoded(part)) {
 		*data = raw;
 		*len = rawlen;
 		return 0;
@@ -296,7 +290,7 @@ static int structure_fn(struct imap_session *s, const struct imap_folder_state *
 		return -ENOMEM;
 	binary = imap_has_binary(s);
 	for (size_t i = 0; i < m->nsizes && r == 0; i++)
-		if (is_encoded(m->sizes[i].part) && !is_attached(m->sizes[i].part))
+		if (is_encoded(m->sizes[i].part) && !parts_is_attached(m->sizes[i].part))
 			r = size_encoded(s, job, &m->sizes[i], binary);
 	return r;
 }

@@ -1,6 +1,7 @@
 /* parts_names.c - owns the listing of a `.parts` directory and its names
  * (parts_names.h): which parts are files, and what each file is called. */
 #include "parts_names.h"
+#include "mapi/mime.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -142,6 +143,11 @@ char *parts_param(const struct mime_param *params, size_t n, const char *name)
 	return v;
 }
 
+bool parts_is_attached(const struct mime_part *p)
+{
+	return mime_is(p, "message", "rfc822");
+}
+
 static const char *extension_of(const char *subtype)
 {
 	static const char *const table[][2] = {
@@ -157,8 +163,7 @@ static const char *extension_of(const char *subtype)
 
 void parts_entry_name(const struct mime_part *p, char *buf)
 {
-	bool attached = p->message || (p->type && strcmp(p->type, "message") == 0 && p->subtype &&
-				       strcmp(p->subtype, "rfc822") == 0);
+	bool attached = parts_is_attached(p);
 	size_t at = (size_t)snprintf(buf, NAMES_MAX + 1, "%s ", p->part_id ? p->part_id : "1");
 	size_t room = NAMES_MAX - at - (attached ? strlen(PARTS_EML) + strlen(PARTS_SUFFIX) : 0);
 	char *file = parts_param(p->dparams, p->ndparams, "filename");
@@ -185,17 +190,12 @@ void parts_entry_name(const struct mime_part *p, char *buf)
 	snprintf(buf + at + n, NAMES_MAX + 1 - at - n, "%s", attached ? PARTS_EML : "");
 }
 
-static bool is_attached(const struct mime_part *p)
-{
-	return p->type && p->subtype && strcmp(p->type, "message") == 0 && strcmp(p->subtype, "rfc822") == 0;
-}
-
 /* The attached message at section dir, anywhere in p. */
 static const struct mime_part *find_attached(const struct mime_part *p, const char *dir)
 {
 	const struct mime_part *found = NULL;
 
-	if (is_attached(p) && p->part_id && strcmp(p->part_id, dir) == 0)
+	if (parts_is_attached(p) && p->part_id && strcmp(p->part_id, dir) == 0)
 		return p;
 	for (size_t i = 0; i < p->nchildren && !found; i++)
 		found = find_attached(&p->children[i], dir);
@@ -212,7 +212,7 @@ struct collect {
 
 static void collect_leaves(const struct mime_part *p, struct collect *c)
 {
-	if (p->type && strcmp(p->type, "multipart") == 0) {
+	if (mime_is(p, "multipart", NULL)) {
 		for (size_t i = 0; i < p->nchildren; i++)
 			collect_leaves(&p->children[i], c);
 		return;
@@ -229,7 +229,7 @@ static void collect_leaves(const struct mime_part *p, struct collect *c)
 		c->cap = cap;
 	}
 	c->v[c->n].part = p;
-	c->v[c->n].attached = is_attached(p);
+	c->v[c->n].attached = parts_is_attached(p);
 	parts_entry_name(p, c->v[c->n].name);
 	c->n++;
 }

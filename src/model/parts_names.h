@@ -20,6 +20,10 @@ struct part_entry {
 	char name[NAMES_MAX + 1];
 };
 
+/* Whether p is an attached message (message/rfc822): a file of raw bytes
+ * with a `.parts` directory of its own. */
+bool parts_is_attached(const struct mime_part *p);
+
 /* The files of the `.parts` directory of section dir ("" the message
  * itself, else an attached message's section): every leaf part under it,
  * multiparts flattened, in section order, attached messages' insides left
