@@ -64,6 +64,11 @@ void imap_stall_clear(const char *folder);
  * code (a BYE is MAILIMAP_ERROR_FATAL, a BAD MAILIMAP_ERROR_PROTOCOL);
  * with MAILIMAP_NO_ERROR *cond is MAILIMAP_RESP_COND_STATE_OK or _NO. */
 int imap_plain_command(struct imap_session *s, const char *command, int *cond);
+/* The end of a command sent by hand: CRLF (unless line_read: the server
+ * already answered, its line read), then the response read and parsed.  A
+ * libetpan code; with MAILIMAP_NO_ERROR *resp (the caller frees it) ends
+ * in a tagged line (a BYE is MAILIMAP_ERROR_FATAL). */
+int imap_finish_command(mailimap *imap, bool line_read, struct mailimap_response **resp);
 
 /* Whether a read would return data without waiting for the socket: what
  * libetpan buffered, or what the compression layer has (poll(2) sees

@@ -14,9 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* libetpan's parser and sender helpers: exported, but in no installed
- * header. */
-int mailimap_crlf_send(mailstream *fd);
+/* libetpan's parser: exported, but in no installed header. */
 int mailimap_continue_req_parse(mailstream *fd, MMAPString *buffer, struct mailimap_parser_context *ctx,
 				size_t *indx, struct mailimap_continue_req **result, size_t progr_rate,
 				progress_function *progr_fun);
@@ -206,21 +204,8 @@ static int send_command(struct imap_session *s, const struct imap_search_cmd *cm
 				r = MAILIMAP_NO_ERROR;
 		}
 	}
-	if (r == MAILIMAP_NO_ERROR && !answered) {
-		r = mailimap_crlf_send(imap->imap_stream);
-		if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
-			r = MAILIMAP_ERROR_STREAM;
-		if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
-			r = MAILIMAP_ERROR_STREAM;
-	}
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_parse_response(imap, resp);
-	if (r == MAILIMAP_NO_ERROR &&
-	    (!(*resp)->rsp_resp_done || (*resp)->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED)) {
-		mailimap_response_free(*resp);
-		r = MAILIMAP_ERROR_FATAL; /* BYE */
-	}
-	return r;
+	/* answered: the server ended the command at a literal, its line read */
+	return r == MAILIMAP_NO_ERROR ? imap_finish_command(imap, answered, resp) : r;
 }
 
 /* The UIDs of the SEARCH responses, checked: a result naming UID 0 or a

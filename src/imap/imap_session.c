@@ -170,6 +170,28 @@ static int refresh_capabilities(struct imap_session *s)
 	return imap_map_error(s, r, "CAPABILITY");
 }
 
+int imap_finish_command(mailimap *imap, bool line_read, struct mailimap_response **resp)
+{
+	int r = MAILIMAP_NO_ERROR;
+
+	if (!line_read) {
+		r = mailimap_crlf_send(imap->imap_stream);
+		if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
+			r = MAILIMAP_ERROR_STREAM;
+		if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
+			r = MAILIMAP_ERROR_STREAM;
+	}
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_parse_response(imap, resp);
+	if (r == MAILIMAP_NO_ERROR &&
+	    (!(*resp)->rsp_resp_done || (*resp)->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED)) {
+		mailimap_response_free(*resp);
+		*resp = NULL;
+		r = MAILIMAP_ERROR_FATAL; /* BYE */
+	}
+	return r;
+}
+
 int imap_plain_command(struct imap_session *s, const char *command, int *cond)
 {
 	mailimap *imap = s->imap;
@@ -180,19 +202,9 @@ int imap_plain_command(struct imap_session *s, const char *command, int *cond)
 	if (r == MAILIMAP_NO_ERROR)
 		r = mailimap_token_send(imap->imap_stream, command);
 	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_crlf_send(imap->imap_stream);
-	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->imap_stream) == -1)
-		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(imap))
-		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR)
-		r = mailimap_parse_response(imap, &resp);
+		r = imap_finish_command(imap, false, &resp);
 	if (r != MAILIMAP_NO_ERROR)
 		return r;
-	if (!resp->rsp_resp_done || resp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED) {
-		mailimap_response_free(resp);
-		return MAILIMAP_ERROR_FATAL; /* BYE */
-	}
 	*cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
 	mailimap_response_free(resp);
 	return MAILIMAP_NO_ERROR;
