@@ -151,7 +151,8 @@ int imap_expect_validity(struct imap_session *s, uint32_t expected);
 int imap_fetch_meta(struct imap_session *s, bool by_uid, uint32_t lo, uint32_t hi, imap_meta_cb *cb,
 		    void *ctx);
 
-/* The same for the messages uids (ascending, none 0), in one UID FETCH. */
+/* The same for the messages uids (in any order, repeats allowed; a 0 is
+ * -EINVAL), in one UID FETCH, consecutive UIDs sent as ranges. */
 int imap_fetch_meta_uids(struct imap_session *s, const uint32_t *uids, size_t n, imap_meta_cb *cb, void *ctx);
 
 /* UID and RFC822.SIZE of message number seq alone (to name a message whose

@@ -21,7 +21,8 @@
  *                                                      -> trace, tls.c,
  *                                                         compress.c
  *   imap_trace.c      the -d log of what a session sends
- *   imap_uidset.c     UID order, UID-set expansion, UID 0 weeded out (pure)
+ *   imap_uidset.c     UID order, UID-set expansion, UID 0 weeded out, UID
+ *                     sets built from lists (pure)
  */
 #ifndef IMAPFS_IMAP_P_H
 #define IMAPFS_IMAP_P_H
@@ -214,5 +215,12 @@ int imap_cmp_uid(const void *a, const void *b);
  * ("5:3" is "3:5").  -E2BIG (nothing written) past IMAP_UIDSET_MAX UIDs,
  * -ENOMEM.  Pure. */
 int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t **uids, size_t *count);
+
+/* The UID set a command sends for uids[n], in any order, repeats allowed:
+ * ascending, each run of consecutive UIDs one range ("3:7,9,12:13"), each
+ * UID named once.  *out is the caller's (mailimap_set_free).  -EINVAL for
+ * n 0 or a UID 0 (libetpan would send '*', the newest message), -ENOMEM.
+ * Pure. */
+int imap_uidset_build(const uint32_t *uids, size_t n, struct mailimap_set **out);
 
 #endif

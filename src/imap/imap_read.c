@@ -338,27 +338,14 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 
 int imap_fetch_meta_uids(struct imap_session *s, const uint32_t *uids, size_t n, imap_meta_cb *cb, void *ctx)
 {
-	struct mailimap_set *set = mailimap_set_new_empty();
-	bool ok = set != NULL;
+	struct mailimap_set *set;
+	int r;
 
-	if (n == 0) {
-		if (set)
-			mailimap_set_free(set);
+	if (n == 0)
 		return 0;
-	}
-	for (size_t i = 0; ok && i < n; i++) {
-		size_t j = i;
-
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1) /* runs as lo:hi */
-			j++;
-		ok = uids[i] != 0 && mailimap_set_add_interval(set, uids[i], uids[j]) == MAILIMAP_NO_ERROR;
-		i = j;
-	}
-	if (!ok) {
-		if (set)
-			mailimap_set_free(set);
-		return -EINVAL;
-	}
+	r = imap_uidset_build(uids, n, &set);
+	if (r < 0)
+		return r;
 	return fetch_streaming_set(s, true, set, meta_fetch_type(), 0, cb, ctx);
 }
 

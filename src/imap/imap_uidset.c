@@ -1,10 +1,12 @@
 /* imap_uidset.c - owns UID arithmetic with no I/O: the order of UIDs, the
  * expansion of a UID set a server sent (VANISHED) into the UIDs it names,
- * and the weeding of UID 0 out of a list to send.  Pure functions. */
+ * the weeding of UID 0 out of a list to send, and the UID set of ranges a
+ * command sends for a list of UIDs.  Pure functions. */
 #include "imap_p.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int imap_cmp_uid(const void *a, const void *b)
 {
@@ -87,5 +89,50 @@ int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t 
 		qsort(uv.v, uv.count, sizeof(*uv.v), imap_cmp_uid);
 	*uids = uv.v;
 	*count = uv.count;
+	return 0;
+}
+
+int imap_uidset_build(const uint32_t *uids, size_t n, struct mailimap_set **out)
+{
+	const uint32_t *v = uids;
+	uint32_t *sorted = NULL;
+	struct mailimap_set *set;
+	int r = 0;
+
+	*out = NULL;
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 1; i < n && !sorted; i++) {
+		if (uids[i] >= uids[i - 1])
+			continue;
+		sorted = malloc(n * sizeof(*sorted)); /* out of order: sort a copy */
+		if (!sorted)
+			return -ENOMEM;
+		memcpy(sorted, uids, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), imap_cmp_uid);
+		v = sorted;
+	}
+	if (v[0] == 0) { /* the least: libetpan would send it as '*' */
+		free(sorted);
+		return -EINVAL;
+	}
+	set = mailimap_set_new_empty();
+	for (size_t i = 0; set && r == 0 && i < n; i++) {
+		size_t j = i;
+
+		/* a run of consecutive UIDs (repeats in it too) as lo:hi */
+		while (j + 1 < n && v[j + 1] <= (uint64_t)v[j] + 1)
+			j++;
+		if (mailimap_set_add_interval(set, v[i], v[j]) != MAILIMAP_NO_ERROR)
+			r = -ENOMEM;
+		i = j;
+	}
+	free(sorted);
+	if (!set || r < 0) {
+		if (set)
+			mailimap_set_free(set);
+		return -ENOMEM;
+	}
+	*out = set;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* Unit tests for src/imap/imap_uidset.c: the UIDs a VANISHED set names,
  * clipped to the UIDs the caller knows, whatever order, stars and sizes a
- * server sends; UID 0 weeded out of a list to send. */
+ * server sends; UID 0 weeded out of a list to send; the set of ranges sent
+ * for a list of UIDs. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,6 +174,94 @@ static void test_drop_zero(void **state)
 	assert_int_equal(imap_uids_drop_zero(NULL, 0), 0);
 }
 
+struct build_case {
+	const char *what;
+	uint32_t uids[10];
+	size_t n;
+	struct range want[6]; /* the set's items, in order */
+	size_t nwant;
+};
+
+static const struct build_case builds[] = {
+	{ "one UID", { 7 }, 1, { { 7, 7 } }, 1 },
+	{ "singles", { 2, 4, 9 }, 3, { { 2, 2 }, { 4, 4 }, { 9, 9 } }, 3 },
+	{ "one run", { 3, 4, 5, 6 }, 4, { { 3, 6 } }, 1 },
+	{ "runs and singles", { 1, 2, 3, 5, 8, 9 }, 6, { { 1, 3 }, { 5, 5 }, { 8, 9 } }, 3 },
+	{ "unsorted", { 9, 3, 8, 1, 2 }, 5, { { 1, 3 }, { 8, 9 } }, 2 },
+	{ "descending", { 6, 5, 4, 2 }, 4, { { 2, 2 }, { 4, 6 } }, 2 },
+	{ "repeats named once", { 4, 4, 5, 4, 7, 7 }, 6, { { 4, 5 }, { 7, 7 } }, 2 },
+	{ "repeats of one UID", { 3, 3, 3 }, 3, { { 3, 3 } }, 1 },
+	{ "at the top (no wrap)",
+	  { UINT32_MAX, 1, UINT32_MAX - 1 },
+	  3,
+	  { { 1, 1 }, { UINT32_MAX - 1, UINT32_MAX } },
+	  2 },
+};
+
+static void test_build_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(builds); i++) {
+		const struct build_case *c = &builds[i];
+		uint32_t copy[10];
+		struct mailimap_set *set = NULL;
+		size_t k = 0;
+
+		print_message("%s\n", c->what);
+		memcpy(copy, c->uids, sizeof(copy));
+		assert_int_equal(imap_uidset_build(c->uids, c->n, &set), 0);
+		assert_non_null(set);
+		assert_memory_equal(copy, c->uids, sizeof(copy)); /* the caller's list as it was */
+		for (clistiter *it = clist_begin(set->set_list); it; it = clist_next(it), k++) {
+			const struct mailimap_set_item *item = clist_content(it);
+
+			assert_true(k < c->nwant);
+			assert_int_equal(item->set_first, c->want[k].first);
+			assert_int_equal(item->set_last, c->want[k].last);
+		}
+		assert_int_equal(k, c->nwant);
+		mailimap_set_free(set);
+	}
+}
+
+/* Nothing to name, or a UID 0 anywhere (libetpan would send '*'): -EINVAL
+ * and no set. */
+static void test_build_refuses(void **state)
+{
+	const uint32_t zero_first[] = { 0, 4 }, zero_inside[] = { 5, 0, 7 }, one[] = { 1 };
+	struct mailimap_set *set = (struct mailimap_set *)1;
+
+	(void)state;
+	assert_int_equal(imap_uidset_build(one, 0, &set), -EINVAL);
+	assert_null(set);
+	set = (struct mailimap_set *)1;
+	assert_int_equal(imap_uidset_build(zero_first, ARRAY_LEN(zero_first), &set), -EINVAL);
+	assert_null(set);
+	set = (struct mailimap_set *)1;
+	assert_int_equal(imap_uidset_build(zero_inside, ARRAY_LEN(zero_inside), &set), -EINVAL);
+	assert_null(set);
+}
+
+/* What a server reads back is what was built: the set expands to the
+ * distinct UIDs given. */
+static void test_build_round_trip(void **state)
+{
+	uint32_t in[1000], *out = NULL;
+	struct mailimap_set *set = NULL;
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(in); i++)
+		in[i] = (uint32_t)(((i * 7919) % 1000) * 3 / 2 + 1); /* a shuffle, with gaps */
+	assert_int_equal(imap_uidset_build(in, ARRAY_LEN(in), &set), 0);
+	assert_int_equal(imap_uidset_expand(set, UINT32_MAX, &out, &n), 0);
+	qsort(in, ARRAY_LEN(in), sizeof(in[0]), imap_cmp_uid);
+	assert_int_equal(n, ARRAY_LEN(in));
+	assert_memory_equal(out, in, sizeof(in));
+	free(out);
+	mailimap_set_free(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +271,9 @@ int main(void)
 		cmocka_unit_test(test_no_list),
 		cmocka_unit_test(test_cmp_uid),
 		cmocka_unit_test(test_drop_zero),
+		cmocka_unit_test(test_build_table),
+		cmocka_unit_test(test_build_refuses),
+		cmocka_unit_test(test_build_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
