@@ -229,6 +229,10 @@ struct imap_message_info {
 int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_info *info);
 void imap_message_info_free(struct imap_message_info *info);
 
+/* The most UIDs one command of imap_batch.c names (consecutive UIDs go as
+ * one range, so its line stays short): callers send more in several. */
+#define IMAP_BATCH_MAX 4096
+
 /* Moves uid from the selected folder to dest: UID MOVE when the server has
  * MOVE, else UID COPY + UID STORE \Deleted + UID EXPUNGE of that UID alone.
  * -EXDEV when neither MOVE nor UIDPLUS is there (a bare EXPUNGE would purge

@@ -22,7 +22,7 @@
  *                                                         compress.c
  *   imap_trace.c      the -d log of what a session sends
  *   imap_uidset.c     UID order, UID-set expansion, UID 0 weeded out, UID
- *                     sets built from lists (pure)
+ *                     sets built from lists, COPYUID pairs (pure)
  */
 #ifndef IMAPFS_IMAP_P_H
 #define IMAPFS_IMAP_P_H
@@ -222,5 +222,18 @@ int imap_uidset_expand(const struct mailimap_set *set, uint32_t limit, uint32_t 
  * n 0 or a UID 0 (libetpan would send '*', the newest message), -ENOMEM.
  * Pure. */
 int imap_uidset_build(const uint32_t *uids, size_t n, struct mailimap_set **out);
+
+/* The pairs of a COPYUID (or APPENDUID) response: the i-th UID src names
+ * became the i-th UID dst names.  RFC 4315 section 3: "The source UID set is
+ * in the order the message(s) were copied; the destination UID set
+ * corresponds to the source UID set and is in the same order" -- the
+ * server's order, kept here (no sorting) -- and a range counts upwards
+ * whichever way it is written ("12:10" is 10,11,12).  A UID named twice is
+ * paired twice.  Into *src_uids and *dst_uids, *n of each, malloc'd (NULL
+ * when none; a NULL set names none).  -EPROTO when the sets name different
+ * numbers of UIDs or hold a '*'; -E2BIG past IMAP_BATCH_MAX pairs (more than
+ * any command sends); -ENOMEM.  Nothing written on failure.  Pure. */
+int imap_uidset_pair(const struct mailimap_set *src, const struct mailimap_set *dst, uint32_t **src_uids,
+		     uint32_t **dst_uids, size_t *n);
 
 #endif

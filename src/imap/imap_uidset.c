@@ -1,7 +1,8 @@
 /* imap_uidset.c - owns UID arithmetic with no I/O: the order of UIDs, the
  * expansion of a UID set a server sent (VANISHED) into the UIDs it names,
- * the weeding of UID 0 out of a list to send, and the UID set of ranges a
- * command sends for a list of UIDs.  Pure functions. */
+ * the weeding of UID 0 out of a list to send, the UID set of ranges a
+ * command sends for a list of UIDs, and the pairing of the two sets of a
+ * COPYUID.  Pure functions. */
 #include "imap_p.h"
 
 #include <errno.h>
@@ -134,5 +135,75 @@ int imap_uidset_build(const uint32_t *uids, size_t n, struct mailimap_set **out)
 		return -ENOMEM;
 	}
 	*out = set;
+	return 0;
+}
+
+/* How many UIDs set names (none for NULL); -EPROTO for a '*' (libetpan's 0)
+ * in it, which neither set of a COPYUID or APPENDUID may hold. */
+static int set_size(const struct mailimap_set *set, uint64_t *count)
+{
+	*count = 0;
+	for (clistiter *it = set && set->set_list ? clist_begin(set->set_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_set_item *item = clist_content(it);
+		uint32_t lo = item->set_first, hi = item->set_last;
+
+		if (lo == 0 || hi == 0)
+			return -EPROTO;
+		*count += (lo < hi ? hi - lo : lo - hi) + (uint64_t)1;
+	}
+	return 0;
+}
+
+/* The UIDs of set into out, in the server's order, each range upwards. */
+static void set_fill(const struct mailimap_set *set, uint32_t *out)
+{
+	size_t k = 0;
+
+	for (clistiter *it = set && set->set_list ? clist_begin(set->set_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_set_item *item = clist_content(it);
+		uint32_t lo = item->set_first, hi = item->set_last;
+
+		if (lo > hi) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		for (uint64_t u = lo; u <= hi; u++)
+			out[k++] = (uint32_t)u;
+	}
+}
+
+int imap_uidset_pair(const struct mailimap_set *src, const struct mailimap_set *dst, uint32_t **src_uids,
+		     uint32_t **dst_uids, size_t *n)
+{
+	uint64_t ns, nd;
+	int r;
+
+	*src_uids = NULL;
+	*dst_uids = NULL;
+	*n = 0;
+	if ((r = set_size(src, &ns)) < 0 || (r = set_size(dst, &nd)) < 0)
+		return r;
+	if (ns != nd)
+		return -EPROTO;
+	if (ns > IMAP_BATCH_MAX)
+		return -E2BIG;
+	if (ns == 0)
+		return 0;
+	*src_uids = malloc(ns * sizeof(**src_uids));
+	*dst_uids = malloc(ns * sizeof(**dst_uids));
+	if (!*src_uids || !*dst_uids) {
+		free(*src_uids);
+		free(*dst_uids);
+		*src_uids = NULL;
+		*dst_uids = NULL;
+		return -ENOMEM;
+	}
+	set_fill(src, *src_uids);
+	set_fill(dst, *dst_uids);
+	*n = (size_t)ns;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* Unit tests for src/imap/imap_uidset.c: the UIDs a VANISHED set names,
  * clipped to the UIDs the caller knows, whatever order, stars and sizes a
  * server sends; UID 0 weeded out of a list to send; the set of ranges sent
- * for a list of UIDs. */
+ * for a list of UIDs; the pairs of a COPYUID, in the server's order. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,6 +262,152 @@ static void test_build_round_trip(void **state)
 	mailimap_set_free(set);
 }
 
+struct pair_case {
+	const char *what; /* COPYUID's two sets as a server writes them */
+	struct range src[4], dst[4];
+	size_t nsrc, ndst;
+	uint32_t want_src[8], want_dst[8];
+	size_t nwant;
+};
+
+static const struct pair_case pairs[] = {
+	{ "(none) (none)", { { 0 } }, { { 0 } }, 0, 0, { 0 }, { 0 }, 0 },
+	{ "5 20", { { 5, 5 } }, { { 20, 20 } }, 1, 1, { 5 }, { 20 }, 1 },
+	{ "3:5 10:12", { { 3, 5 } }, { { 10, 12 } }, 1, 1, { 3, 4, 5 }, { 10, 11, 12 }, 3 },
+	{ "2,4,9 30:32 (singles to a range)",
+	  { { 2, 2 }, { 4, 4 }, { 9, 9 } },
+	  { { 30, 32 } },
+	  3,
+	  1,
+	  { 2, 4, 9 },
+	  { 30, 31, 32 },
+	  3 },
+	{ "9,3:4 20:22 (the server's order, not sorted)",
+	  { { 9, 9 }, { 3, 4 } },
+	  { { 20, 22 } },
+	  2,
+	  1,
+	  { 9, 3, 4 },
+	  { 20, 21, 22 },
+	  3 },
+	{ "3:5 12:10 (a reversed range counts upwards)",
+	  { { 3, 5 } },
+	  { { 12, 10 } },
+	  1,
+	  1,
+	  { 3, 4, 5 },
+	  { 10, 11, 12 },
+	  3 },
+	{ "5:3,8 40,12:10",
+	  { { 5, 3 }, { 8, 8 } },
+	  { { 40, 40 }, { 12, 10 } },
+	  2,
+	  2,
+	  { 3, 4, 5, 8 },
+	  { 40, 10, 11, 12 },
+	  4 },
+	{ "4,4 8:9 (a repeat paired twice)",
+	  { { 4, 4 }, { 4, 4 } },
+	  { { 8, 9 } },
+	  2,
+	  1,
+	  { 4, 4 },
+	  { 8, 9 },
+	  2 },
+};
+
+static void test_pair_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(pairs); i++) {
+		const struct pair_case *c = &pairs[i];
+		struct mailimap_set *src = make_set(c->src, c->nsrc), *dst = make_set(c->dst, c->ndst);
+		uint32_t *su = (uint32_t *)1, *du = (uint32_t *)1;
+		size_t n = 99;
+
+		print_message("%s\n", c->what);
+		assert_int_equal(imap_uidset_pair(src, dst, &su, &du, &n), 0);
+		assert_int_equal(n, c->nwant);
+		if (n) {
+			assert_memory_equal(su, c->want_src, n * sizeof(*su));
+			assert_memory_equal(du, c->want_dst, n * sizeof(*du));
+		} else {
+			assert_null(su);
+			assert_null(du);
+		}
+		free(su);
+		free(du);
+		mailimap_set_free(src);
+		mailimap_set_free(dst);
+	}
+}
+
+/* Sets that cannot be paired: nothing written, and why. */
+static void test_pair_refuses(void **state)
+{
+	static const struct range r1_3 = { 1, 3 }, r10_11 = { 10, 11 }, r5_star = { 5, STAR },
+				  r7_9 = { 7, 9 }, r1_5000 = { 1, 5000 }, r6001_11000 = { 6001, 11000 },
+				  r4 = { 4, 4 };
+	static const struct {
+		const struct range *src, *dst; /* NULL: no set at all */
+		int want;
+	} cases[] = {
+		{ &r1_3, &r10_11, -EPROTO },        /* 3 UIDs became 2 */
+		{ &r10_11, &r1_3, -EPROTO },        /* 2 became 3 */
+		{ &r4, NULL, -EPROTO },             /* a source and no destination */
+		{ NULL, &r4, -EPROTO },             /* the other way */
+		{ &r5_star, &r7_9, -EPROTO },       /* '*' in the source */
+		{ &r7_9, &r5_star, -EPROTO },       /* and in the destination */
+		{ &r1_5000, &r6001_11000, -E2BIG }, /* more than a command sends */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct mailimap_set *src = cases[i].src ? make_set(cases[i].src, 1) : NULL;
+		struct mailimap_set *dst = cases[i].dst ? make_set(cases[i].dst, 1) : NULL;
+		uint32_t *su = (uint32_t *)1, *du = (uint32_t *)1;
+		size_t n = 99;
+
+		print_message("case %zu\n", i);
+		assert_int_equal(imap_uidset_pair(src, dst, &su, &du, &n), cases[i].want);
+		assert_null(su);
+		assert_null(du);
+		assert_int_equal(n, 0);
+		if (src)
+			mailimap_set_free(src);
+		if (dst)
+			mailimap_set_free(dst);
+	}
+}
+
+/* As many pairs as a command sends still fit; no sets at all pair nothing. */
+static void test_pair_bounds(void **state)
+{
+	const struct range src = { 1, IMAP_BATCH_MAX },
+			   dst = { (uint32_t)IMAP_BATCH_MAX + 10, 2 * IMAP_BATCH_MAX + 9 };
+	struct mailimap_set *s = make_set(&src, 1), *d = make_set(&dst, 1);
+	uint32_t *su = NULL, *du = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(imap_uidset_pair(s, d, &su, &du, &n), 0);
+	assert_int_equal(n, IMAP_BATCH_MAX);
+	assert_int_equal(su[n - 1], IMAP_BATCH_MAX);
+	assert_int_equal(du[0], IMAP_BATCH_MAX + 10);
+	assert_int_equal(du[n - 1], 2 * IMAP_BATCH_MAX + 9);
+	free(su);
+	free(du);
+	mailimap_set_free(s);
+	mailimap_set_free(d);
+
+	su = du = (uint32_t *)1;
+	n = 99;
+	assert_int_equal(imap_uidset_pair(NULL, NULL, &su, &du, &n), 0);
+	assert_null(su);
+	assert_null(du);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +420,9 @@ int main(void)
 		cmocka_unit_test(test_build_table),
 		cmocka_unit_test(test_build_refuses),
 		cmocka_unit_test(test_build_round_trip),
+		cmocka_unit_test(test_pair_table),
+		cmocka_unit_test(test_pair_refuses),
+		cmocka_unit_test(test_pair_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
