@@ -1,6 +1,7 @@
 /* imap.h - IMAP over libetpan, one session at a time: the session itself
  * (imap_session.c), the commands that read (imap_read.c), keep a folder in
- * step (imap_sync.c), change things (imap_write.c), METADATA
+ * step (imap_sync.c), change messages, many at once (imap_batch.c), change
+ * other things (imap_write.c), METADATA
  * (imap_metadata.c), BODYSTRUCTURE (imap_structure.c), parts the server
  * decodes (imap_binary.c) and searches (imap_search.c); imap_p.h says
  * which file calls which.  Commands return 0 (or what their comment says)
@@ -211,9 +212,62 @@ int imap_fetch_changes(struct imap_session *s, uint32_t top, uint64_t modseq, im
  * server reported new, expunged or changed messages, 0 otherwise. */
 int imap_idle(struct imap_session *s, int wake_fd, int seconds);
 
-/* ---- changing things (imap_write.c) ---- */
+/* ---- changing messages of the selected folder, a UID set at once
+ * (imap_batch.c; one message is a set of one) ---- */
 
 struct flag_set;
+
+/* The most UIDs one command here names (consecutive UIDs go as one range,
+ * so its line stays short): more is -E2BIG, sending nothing. */
+#define IMAP_BATCH_MAX 4096
+
+/* Moves uid from the selected folder to dest: UID MOVE when the server has
+ * MOVE, else UID COPY + UID STORE \Deleted + UID EXPUNGE of that UID alone.
+ * -EXDEV when neither MOVE nor UIDPLUS is there (a bare EXPUNGE would purge
+ * other clients' deleted mail).  *new_uid is 0 when the server did not say. */
+int imap_move(struct imap_session *s, uint32_t uid, const char *dest, uint32_t *new_uid);
+/* The same for the messages uids[n] (any order, none 0: -EINVAL), in one
+ * command (or UID COPY, UID STORE and UID EXPUNGE of them all).
+ * dest_uids[i] (the caller's n) is the UID uids[i] got in dest by the
+ * server's COPYUID, 0 where it said nothing.  Without MOVE, a COPY that
+ * succeeded and an EXPUNGE that failed leave them in both folders, as with
+ * imap_move.  n 0 sends nothing. */
+int imap_move_set(struct imap_session *s, const uint32_t *uids, size_t n, const char *dest,
+		  uint32_t *dest_uids);
+
+/* UID STORE FLAGS.SILENT (replace), +FLAGS.SILENT (add) or -FLAGS.SILENT
+ * (remove).  Adding and removing leave the other flags as they are, also
+ * those another client or session sets meanwhile.  -EPERM when the server
+ * says the flags cannot be kept. */
+enum imap_store_mode {
+	IMAP_STORE_SET,
+	IMAP_STORE_ADD,
+	IMAP_STORE_REMOVE
+};
+int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs,
+		     enum imap_store_mode mode);
+/* The same for the messages uids[n] (any order, none 0: -EINVAL) in one
+ * UID STORE.  n 0 sends nothing. */
+int imap_store_set(struct imap_session *s, const uint32_t *uids, size_t n, const struct flag_set *fs,
+		   enum imap_store_mode mode);
+
+/* Deletes one message for good: \Deleted + UID EXPUNGE (UIDPLUS needed,
+ * else -EXDEV). */
+int imap_delete_message(struct imap_session *s, uint32_t uid);
+/* The same for the messages uids[n] (any order, none 0: -EINVAL): UID STORE
+ * +FLAGS.SILENT (\Deleted) of them all, then UID EXPUNGE of them all.
+ * n 0 sends nothing. */
+int imap_expunge_set(struct imap_session *s, const uint32_t *uids, size_t n);
+
+/* The keywords the selected folder's last FLAGS response named (SELECT's, or
+ * an untagged one since), system flags left out: into *kw, *n of them,
+ * malloc'd, each string too (the caller frees them all, e.g. as a flag_set
+ * with flags_free).  A keyword imapfs would not send (flags_parse's rules)
+ * is left out.  -EBADF when no folder is selected, -ENODATA when the server
+ * sent no FLAGS, -ENOMEM. */
+int imap_selected_keywords(struct imap_session *s, char ***kw, size_t *n);
+
+/* ---- changing things (imap_write.c) ---- */
 
 /* What UID FETCH (UID FLAGS RFC822.SIZE INTERNALDATE Message-ID) says. */
 struct imap_message_info {
@@ -228,31 +282,6 @@ struct imap_message_info {
 /* In the selected folder.  -ENOENT when the message is gone. */
 int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_info *info);
 void imap_message_info_free(struct imap_message_info *info);
-
-/* The most UIDs one command of imap_batch.c names (consecutive UIDs go as
- * one range, so its line stays short): callers send more in several. */
-#define IMAP_BATCH_MAX 4096
-
-/* Moves uid from the selected folder to dest: UID MOVE when the server has
- * MOVE, else UID COPY + UID STORE \Deleted + UID EXPUNGE of that UID alone.
- * -EXDEV when neither MOVE nor UIDPLUS is there (a bare EXPUNGE would purge
- * other clients' deleted mail).  *new_uid is 0 when the server did not say. */
-int imap_move(struct imap_session *s, uint32_t uid, const char *dest, uint32_t *new_uid);
-
-/* UID STORE FLAGS.SILENT (replace), +FLAGS.SILENT (add) or -FLAGS.SILENT
- * (remove).  Adding and removing leave the other flags as they are, also
- * those another client or session sets meanwhile. */
-enum imap_store_mode {
-	IMAP_STORE_SET,
-	IMAP_STORE_ADD,
-	IMAP_STORE_REMOVE
-};
-int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs,
-		     enum imap_store_mode mode);
-
-/* Deletes one message for good: \Deleted + UID EXPUNGE (UIDPLUS needed,
- * else -EXDEV). */
-int imap_delete_message(struct imap_session *s, uint32_t uid);
 
 /* The server's APPENDLIMIT=N (RFC 7889) from its capabilities, UINT64_MAX
  * when it announces none. */

@@ -4,8 +4,11 @@
  * each other:
  *
  *   imap_sync.c       CHANGEDSINCE / VANISHED, IDLE    -> read, session, uidset
- *   imap_write.c      commands that change the account -> read, session, trace,
- *                                                       flags.c
+ *   imap_batch.c      MOVE, STORE, EXPUNGE of UID sets -> write, session,
+ *                     (one message: a set of one); the   uidset, flags.c
+ *                     selected folder's keywords
+ *   imap_write.c      APPEND, folder commands; NO as   -> read, session, trace,
+ *                     errno; flag lists                   flags.c
  *   imap_structure.c  BODYSTRUCTURE as a MIME tree     -> read, session
  *   imap_metadata.c   METADATA (RFC 5464)              -> session
  *   imap_binary.c     BINARY (RFC 3516): decoded part  -> read, session
@@ -134,6 +137,17 @@ int imap_fetch_streaming(struct imap_session *s, bool by_uid, uint32_t lo, uint3
 			 struct mailimap_fetch_type *ft, uint64_t changedsince, imap_meta_cb *cb, void *ctx);
 
 /* ---- imap_write.c ---- */
+
+/* A command's libetpan result as 0 or -errno (imap_map_error), a NO turned
+ * into the errno a user can act on (imap_refusal_errno below). */
+int imap_refusal(struct imap_session *s, int r, const char *what);
+
+/* Whether text holds word, ASCII case ignored. */
+bool imap_text_has(const char *text, const char *word);
+
+/* fs as the flag list a command sends (system flags, then keywords; fs NULL:
+ * none); NULL when out of memory.  The caller frees it. */
+struct mailimap_flag_list *imap_flag_list(const struct flag_set *fs);
 
 /* A refusal (NO) as -errno: from its RFC 5530 response code when it has one
  * imapfs knows (ALREADYEXISTS -EEXIST, NONEXISTENT and TRYCREATE -ENOENT,

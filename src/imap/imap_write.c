@@ -1,9 +1,9 @@
-/* imap_write.c - owns every IMAP command that changes the account: MOVE (and
- * its COPY + STORE + UID EXPUNGE fallback), STORE, APPEND, CREATE, DELETE,
- * RENAME, (UN)SUBSCRIBE; what those may meet (a NO and its errno,
- * PERMANENTFLAGS, APPENDLIMIT, STATUS MESSAGES before a folder goes, the
- * STORAGE quota); and the look-ups that check what happened after a
- * connection died mid-command. */
+/* imap_write.c - owns the IMAP commands that change the account other than
+ * those on messages of the selected folder (imap_batch.c): APPEND, CREATE,
+ * DELETE, RENAME, (UN)SUBSCRIBE; what those and imap_batch.c's may meet (a
+ * NO and its errno, PERMANENTFLAGS, APPENDLIMIT, STATUS MESSAGES before a
+ * folder goes, the STORAGE quota); the flag lists they send; and the
+ * look-ups that check what happened after a connection died mid-command. */
 #include "imap.h"
 #include "imap_p.h"
 #include "flags.h"
@@ -17,7 +17,7 @@
 #include <time.h>
 
 /* strcasestr is a GNU extension: this is all we need of it. */
-static bool contains(const char *text, const char *word)
+bool imap_text_has(const char *text, const char *word)
 {
 	size_t n = strlen(word);
 
@@ -56,22 +56,21 @@ int imap_refusal_errno(const char *code, const char *text)
 			return -response_codes[i].err;
 	if (!text)
 		return -EIO;
-	if (contains(text, "quota"))
+	if (imap_text_has(text, "quota"))
 		return -ENOSPC;
-	if (contains(text, "too large") || contains(text, "too big"))
+	if (imap_text_has(text, "too large") || imap_text_has(text, "too big"))
 		return -EFBIG; /* APPEND over a folder's own APPENDLIMIT (RFC 7889) */
-	if (contains(text, "already exists"))
+	if (imap_text_has(text, "already exists"))
 		return -EEXIST;
-	if (contains(text, "doesn't exist") || contains(text, "does not exist") ||
-	    contains(text, "not found"))
+	if (imap_text_has(text, "doesn't exist") || imap_text_has(text, "does not exist") ||
+	    imap_text_has(text, "not found"))
 		return -ENOENT;
-	if (contains(text, "Permission denied") || contains(text, "not allowed"))
+	if (imap_text_has(text, "Permission denied") || imap_text_has(text, "not allowed"))
 		return -EACCES;
 	return -EIO;
 }
 
-/* A NO from the server, turned into the errno a user can act on. */
-static int refusal(struct imap_session *s, int r, const char *what)
+int imap_refusal(struct imap_session *s, int r, const char *what)
 {
 	const char *code = imap_response_code(s);
 	int err = imap_map_error(s, r, what);
@@ -84,23 +83,7 @@ static int refusal(struct imap_session *s, int r, const char *what)
 	return err;
 }
 
-static struct mailimap_set *uid_set(uint32_t uid)
-{
-	return mailimap_set_new_single(uid);
-}
-
-/* The first UID of a COPYUID/APPENDUID destination set. */
-static uint32_t first_uid(const struct mailimap_set *set)
-{
-	const struct mailimap_set_item *item;
-
-	if (!set || !set->set_list || clist_isempty(set->set_list))
-		return 0;
-	item = clist_content(clist_begin(set->set_list));
-	return item->set_first;
-}
-
-static struct mailimap_flag_list *flag_list_of(const struct flag_set *fs)
+struct mailimap_flag_list *imap_flag_list(const struct flag_set *fs)
 {
 	static const struct {
 		unsigned bit;
@@ -136,102 +119,6 @@ static struct mailimap_flag_list *flag_list_of(const struct flag_set *fs)
 fail:
 	mailimap_flag_list_free(fl);
 	return NULL;
-}
-
-int imap_store_flags(struct imap_session *s, uint32_t uid, const struct flag_set *fs,
-		     enum imap_store_mode mode)
-{
-	struct mailimap_flag_list *fl = flag_list_of(fs);
-	struct mailimap_store_att_flags *att = NULL;
-	struct mailimap_set *set = uid_set(uid);
-	int r;
-
-	if (fl && mode == IMAP_STORE_ADD)
-		att = mailimap_store_att_flags_new_add_flags_silent(fl);
-	else if (fl && mode == IMAP_STORE_REMOVE)
-		att = mailimap_store_att_flags_new_remove_flags_silent(fl);
-	else if (fl)
-		att = mailimap_store_att_flags_new_set_flags_silent(fl);
-	if (!att || !set) {
-		if (att)
-			mailimap_store_att_flags_free(att);
-		else if (fl)
-			mailimap_flag_list_free(fl);
-		if (set)
-			mailimap_set_free(set);
-		return -ENOMEM;
-	}
-	r = mailimap_uid_store(s->imap, set, att);
-	mailimap_store_att_flags_free(att);
-	mailimap_set_free(set);
-	r = refusal(s, r, "UID STORE");
-	if (r == -EIO && !s->dead && contains(imap_server_text(s), "permanent"))
-		return -EPERM;
-	return r;
-}
-
-static int expunge_uid(struct imap_session *s, uint32_t uid)
-{
-	struct mailimap_set *set = uid_set(uid);
-	int r;
-
-	if (!set)
-		return -ENOMEM;
-	r = mailimap_uid_expunge(s->imap, set);
-	mailimap_set_free(set);
-	return refusal(s, r, "UID EXPUNGE");
-}
-
-int imap_delete_message(struct imap_session *s, uint32_t uid)
-{
-	struct flag_set deleted = { .system = IMAP_FLAG_DELETED };
-	int r;
-
-	if (!imap_has_capability(s, "UIDPLUS")) {
-		log_warn("the server lacks UIDPLUS: refusing to EXPUNGE (it would purge every \\Deleted "
-			 "message)");
-		return -EXDEV;
-	}
-	r = imap_store_flags(s, uid, &deleted, IMAP_STORE_ADD);
-	return r < 0 ? r : expunge_uid(s, uid);
-}
-
-typedef int transfer_fn(mailimap *, struct mailimap_set *, const char *, uint32_t *, struct mailimap_set **,
-			struct mailimap_set **);
-
-static int transfer(struct imap_session *s, transfer_fn *fn, const char *what, uint32_t uid, const char *dest,
-		    uint32_t *new_uid)
-{
-	struct mailimap_set *set = uid_set(uid), *src = NULL, *dst = NULL;
-	uint32_t validity = 0;
-	int r;
-
-	if (!set)
-		return -ENOMEM;
-	r = fn(s->imap, set, dest, &validity, &src, &dst);
-	mailimap_set_free(set);
-	if (r == MAILIMAP_NO_ERROR)
-		*new_uid = first_uid(dst);
-	if (src)
-		mailimap_set_free(src);
-	if (dst)
-		mailimap_set_free(dst);
-	return refusal(s, r, what);
-}
-
-int imap_move(struct imap_session *s, uint32_t uid, const char *dest, uint32_t *new_uid)
-{
-	int r;
-
-	*new_uid = 0;
-	if (imap_has_capability(s, "MOVE"))
-		return transfer(s, mailimap_uidplus_uid_move, "UID MOVE", uid, dest, new_uid);
-	if (!imap_has_capability(s, "UIDPLUS")) {
-		log_warn("the server has neither MOVE nor UIDPLUS: cannot move one message safely");
-		return -EXDEV;
-	}
-	r = transfer(s, mailimap_uidplus_uid_copy, "UID COPY", uid, dest, new_uid);
-	return r < 0 ? r : imap_delete_message(s, uid);
 }
 
 static struct mailimap_date_time *date_of(int64_t t)
@@ -272,7 +159,7 @@ uint64_t imap_append_limit(struct imap_session *s)
 int imap_append(struct imap_session *s, const char *mbox, const struct flag_set *fs, int64_t date,
 		const char *data, size_t len, uint32_t *new_uid)
 {
-	struct mailimap_flag_list *fl = flag_list_of(fs);
+	struct mailimap_flag_list *fl = imap_flag_list(fs);
 	struct mailimap_date_time *dt = date ? date_of(date) : NULL;
 	uint32_t validity = 0;
 	int r;
@@ -303,7 +190,7 @@ int imap_append(struct imap_session *s, const char *mbox, const struct flag_set 
 	mailimap_flag_list_free(fl);
 	if (dt)
 		mailimap_date_time_free(dt);
-	return refusal(s, r, "APPEND");
+	return imap_refusal(s, r, "APPEND");
 }
 
 static void info_add_flags(const struct mailimap_msg_att_dynamic *dyn, struct imap_message_info *info)
@@ -330,7 +217,7 @@ int imap_fetch_info(struct imap_session *s, uint32_t uid, struct imap_message_in
 {
 	static const char *const message_id[] = { "Message-ID", NULL };
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	struct mailimap_set *set = uid_set(uid);
+	struct mailimap_set *set = mailimap_set_new_single(uid);
 	clist *res = NULL;
 	int r = -ENOENT;
 
@@ -390,28 +277,28 @@ void imap_message_info_free(struct imap_message_info *info)
 
 int imap_create_folder(struct imap_session *s, const char *mbox)
 {
-	return refusal(s, mailimap_create(s->imap, mbox), "CREATE");
+	return imap_refusal(s, mailimap_create(s->imap, mbox), "CREATE");
 }
 
 int imap_delete_folder(struct imap_session *s, const char *mbox)
 {
 	if (s->selected && strcmp(s->selected, mbox) == 0)
 		imap_forget_selection(s);
-	return refusal(s, mailimap_delete(s->imap, mbox), "DELETE");
+	return imap_refusal(s, mailimap_delete(s->imap, mbox), "DELETE");
 }
 
 int imap_rename_folder(struct imap_session *s, const char *from, const char *to)
 {
 	if (s->selected && strcmp(s->selected, from) == 0)
 		imap_forget_selection(s);
-	return refusal(s, mailimap_rename(s->imap, from, to), "RENAME");
+	return imap_refusal(s, mailimap_rename(s->imap, from, to), "RENAME");
 }
 
 int imap_subscribe(struct imap_session *s, const char *mbox, bool subscribe)
 {
 	int r = subscribe ? mailimap_subscribe(s->imap, mbox) : mailimap_unsubscribe(s->imap, mbox);
 
-	return refusal(s, r, subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
+	return imap_refusal(s, r, subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
 }
 
 int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_folder_state *out)
@@ -433,7 +320,7 @@ int imap_folder_status(struct imap_session *s, const char *mbox, struct imap_fol
 	r = mailimap_status(s->imap, mbox, atts, &st);
 	mailimap_status_att_list_free(atts);
 	if (r != MAILIMAP_NO_ERROR)
-		return refusal(s, r, "STATUS");
+		return imap_refusal(s, r, "STATUS");
 	for (clistiter *it = st->st_info_list ? clist_begin(st->st_info_list) : NULL; it;
 	     it = clist_next(it)) {
 		const struct mailimap_status_info *si = clist_content(it);
