@@ -1,12 +1,12 @@
-/* Unit tests for journal_codec.c and journal.c: records round-trip; a log
- * cut anywhere in its last record loses only that record; damage in the
- * middle is detected and set aside, never replayed; entries survive a
- * reopen until done; staged messages are written and removed; unresolved
- * entries land in unresolved.txt with their staged message; the log is
- * emptied when nothing is pending, and compacted while an entry stays
- * pending; the lock that keeps a second imapfs out goes with every new log;
- * ids are not used again by a later mount and no kept file is replaced;
- * files are private. */
+/* Unit tests for journal_codec.c and journal.c: records round-trip (SENT
+ * ones too, and an entry's flags); a log cut anywhere in its last record
+ * loses only that record; damage in the middle is detected and set aside,
+ * never replayed; entries survive a reopen until done; staged messages are
+ * written and removed; unresolved entries land in unresolved.txt with
+ * their staged message; the log is emptied when nothing is pending, and
+ * compacted while an entry stays pending; the lock that keeps a second
+ * imapfs out goes with every new log; ids are not used again by a later
+ * mount and no kept file is replaced; files are private. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +86,48 @@ static void test_codec_round_trip(void **state)
 	assert_int_equal(d.id, 42);
 	assert_string_equal(d.text, "\\Seen $Label1");
 	assert_null(d.staged);
+	journal_entry_free(&d);
+	free(rec);
+}
+
+static void test_codec_sent_and_flags(void **state)
+{
+	static uint64_t ids[JOURNAL_SENT_MAX_IDS + 1];
+	struct journal_entry e = sample(2), d;
+	struct journal_sent_rec s;
+	uint8_t *rec;
+	size_t len, good;
+	enum journal_scan_end end;
+	int n = 0;
+
+	(void)state;
+	for (size_t i = 0; i <= JOURNAL_SENT_MAX_IDS; i++)
+		ids[i] = 0x0102030405060708ull + i;
+	assert_int_equal(journal_encode_sent(ids, JOURNAL_SENT_MAX_IDS + 1, 1, 2, &rec, &len), -E2BIG);
+	assert_int_equal(journal_encode_sent(ids, JOURNAL_SENT_MAX_IDS, 77, 500, &rec, &len), 0);
+	assert_int_equal(journal_scan(rec, len, count_record, &n, &good, &end), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(good, len);
+	assert_int_equal(end, JOURNAL_CLEAN);
+	assert_int_equal(rec[2], JOURNAL_REC_SENT);
+	assert_int_equal(journal_decode_sent(rec + 7, len - JOURNAL_REC_OVERHEAD, &s), 0);
+	assert_int_equal(s.dest_validity, 77);
+	assert_int_equal(s.dest_uidnext, 500);
+	assert_int_equal(s.n, JOURNAL_SENT_MAX_IDS);
+	for (size_t i = 0; i < s.n; i++)
+		assert_true(journal_sent_id(&s, i) == ids[i]);
+	/* a count that does not match the ids there are */
+	assert_int_equal(journal_decode_sent(rec + 7, len - JOURNAL_REC_OVERHEAD - 8, &s), -EBADMSG);
+	assert_int_equal(journal_decode_sent(rec + 7, 11, &s), -EBADMSG);
+	free(rec);
+
+	/* the flags and the destination's state go with an ADD record */
+	e.id = 5;
+	e.flags = JOURNAL_ACKED | JOURNAL_SENT;
+	assert_int_equal(journal_encode_add(&e, &rec, &len), 0);
+	assert_int_equal(journal_decode_add(rec + 7, len - JOURNAL_REC_OVERHEAD, &d), 0);
+	assert_same(&e, &d);
+	assert_int_equal(d.flags, JOURNAL_ACKED | JOURNAL_SENT);
 	journal_entry_free(&d);
 	free(rec);
 }
@@ -534,6 +576,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_codec_sent_and_flags),
 		cmocka_unit_test(test_codec_rejects_bad_payloads),
 		cmocka_unit_test(test_scan_torn_tail_and_damage),
 		cmocka_unit_test_setup_teardown(test_entries_survive_reopen_until_done, setup, teardown),
