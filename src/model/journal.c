@@ -35,7 +35,7 @@ struct journal {
 	size_t n, cap, live;
 	uint64_t next_id;
 	uint64_t log_bytes;
-	uint64_t records; /* in the log, ADD and DONE: compaction leaves one per live entry */
+	uint64_t records; /* in the log, of any kind: compaction leaves one per live entry */
 	char damage[512]; /* what open found, for .status; "" if nothing */
 	char name[128];   /* of the journal directory, for messages */
 };
@@ -472,7 +472,8 @@ static int stage(struct journal *j, uint64_t id, const void *data, size_t len, c
 	return r;
 }
 
-static int append_locked(struct journal *j, const void *rec, size_t len)
+/* Appends the records rec (len bytes, count of them) with one sync. */
+static int append_locked(struct journal *j, const void *rec, size_t len, size_t count)
 {
 	int r = files_write_all(j->fd, rec, len);
 
@@ -485,7 +486,7 @@ static int append_locked(struct journal *j, const void *rec, size_t len)
 		return r;
 	}
 	j->log_bytes += len;
-	j->records++;
+	j->records += count;
 	return 0;
 }
 
@@ -521,7 +522,7 @@ int journal_add(struct journal *j, struct journal_entry *e, const void *data, si
 	if ((r = journal_encode_add(e, &rec, &reclen)) < 0 || (r = journal_entry_copy(&copy, e)) < 0)
 		goto out;
 	pthread_mutex_lock(&j->lock);
-	r = append_locked(j, rec, reclen);
+	r = append_locked(j, rec, reclen, 1);
 	if (r == 0 && (r = push_locked(j, &copy)) < 0)
 		log_err("journal: entry %" PRIu64 " written but not kept in memory", e->id);
 	pthread_mutex_unlock(&j->lock);
@@ -574,9 +575,46 @@ static int compact_locked(struct journal *j)
 	return switch_log(j, fd, bytes, j->live);
 }
 
+/* Forgets the pending ones among ids, with a DONE record each, in one
+ * write and one sync: a batch's end costs one sync, not one per message.
+ * Their staged files go too, unless kept (a parked entry's, left where it
+ * is when it could not be renamed aside). */
+static int forget_locked(struct journal *j, const uint64_t *ids, size_t n, bool keep_staged)
+{
+	uint8_t one[JOURNAL_REC_OVERHEAD + 8], *rec = one;
+	struct journal_entry *e;
+	size_t len = 0, count;
+	int r;
+
+	if (n > 1 && (n > SIZE_MAX / sizeof(one) || !(rec = malloc(n * sizeof(one)))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (find_locked(j, ids[i]))
+			len += journal_encode_done(ids[i], rec + len);
+	count = len / sizeof(one);
+	r = count ? append_locked(j, rec, len, count) : 0;
+	if (rec != one)
+		free(rec);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!(e = find_locked(j, ids[i])))
+			continue;
+		if (e->staged && !keep_staged)
+			unlinkat(j->dirfd, e->staged, 0);
+		tombstone_locked(j, e);
+	}
+	if (r < 0 || !count)
+		return r;
+	squeeze_locked(j);
+	/* by the records in the log, not the slots in memory: squeeze keeps
+	 * those near the live count, so one long-pending entry would hold
+	 * compaction off while the log grows without end */
+	if (j->live == 0 || (j->log_bytes > JOURNAL_COMPACT_BYTES && j->records > 4 * (uint64_t)j->live))
+		r = compact_locked(j);
+	return r;
+}
+
 static int finish(struct journal *j, uint64_t id, const char *why)
 {
-	uint8_t rec[JOURNAL_REC_OVERHEAD + 8];
 	struct journal_entry *e;
 	char stem[48], kept[64], line[1024];
 	int r;
@@ -606,19 +644,7 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 	} else if (why) {
 		report(j, why, e);
 	}
-	r = append_locked(j, rec, journal_encode_done(id, rec));
-	if (r == 0) {
-		if (e->staged && !why)
-			unlinkat(j->dirfd, e->staged, 0);
-		tombstone_locked(j, e);
-		squeeze_locked(j);
-		/* by the records in the log, not the slots in memory: squeeze
-		 * keeps those near the live count, so one long-pending entry
-		 * would hold compaction off while the log grows without end */
-		if (j->live == 0 ||
-		    (j->log_bytes > JOURNAL_COMPACT_BYTES && j->records > 4 * (uint64_t)j->live))
-			r = compact_locked(j);
-	}
+	r = forget_locked(j, &id, 1, why != NULL);
 	pthread_mutex_unlock(&j->lock);
 	if (r < 0)
 		log_err("journal: cannot record the end of entry %" PRIu64 ": %s", id, strerror(-r));
@@ -628,6 +654,18 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 int journal_done(struct journal *j, uint64_t id)
 {
 	return finish(j, id, NULL);
+}
+
+int journal_done_many(struct journal *j, const uint64_t *ids, size_t n)
+{
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	r = forget_locked(j, ids, n, false);
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		log_err("journal: cannot record the end of %zu entries: %s", n, strerror(-r));
+	return r;
 }
 
 int journal_park(struct journal *j, uint64_t id, const char *why)

@@ -55,6 +55,12 @@ int journal_add(struct journal *j, struct journal_entry *e, const void *data, si
  * removed). */
 int journal_done(struct journal *j, uint64_t id);
 
+/* The outcome of each of the n entries ids is known: as journal_done, with
+ * one write and one sync for them all, so that the end of a batch does not
+ * cost a sync per message.  Ids no longer pending are passed over.  0 or
+ * -errno of the disk. */
+int journal_done_many(struct journal *j, const uint64_t *ids, size_t n);
+
 /* Entry id cannot be resolved: why (one line) and the entry go to
  * unresolved.txt, its staged message is kept there as unresolved-ID.eml
  * (or -2, -3...: never over a file kept before; the paragraph in

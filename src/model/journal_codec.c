@@ -377,8 +377,9 @@ int journal_scan(const uint8_t *data, size_t len, journal_record_fn *fn, void *c
 	*good = i;
 	if (i == len)
 		return 0;
-	/* Records are appended and synced one by one, so a crash can cut
-	 * only the last.  A good record further on means damage instead. */
+	/* Records are appended and synced a write at a time (one record,
+	 * or journal_done_many's DONE records), so a crash can cut only the
+	 * last write.  A good record further on means damage instead. */
 	*end = i + 1 + journal_resync(data + i + 1, len - i - 1) < len ? JOURNAL_DAMAGED : JOURNAL_TORN_TAIL;
 	return 0;
 }

@@ -6,7 +6,8 @@
  * their staged message; the log is emptied when nothing is pending, and
  * compacted while an entry stays pending; the lock that keeps a second
  * imapfs out goes with every new log; ids are not used again by a later
- * mount and no kept file is replaced; files are private. */
+ * mount and no kept file is replaced; files are private; a batch's end is
+ * one write, its staged messages removed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -468,6 +469,64 @@ static void test_lock_follows_a_new_log(void **state)
 	journal_close(j);
 }
 
+/* Copies of the pending entries; n must be as given. */
+static struct journal_entry *pending(struct journal *j, size_t want)
+{
+	struct journal_entry *p;
+	size_t n;
+
+	assert_int_equal(journal_pending(j, &p, &n), 0);
+	assert_int_equal(n, want);
+	return p;
+}
+
+static void free_pending(struct journal_entry *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		journal_entry_free(&p[i]);
+	free(p);
+}
+
+/* The end of a batch: one DONE record each, one write; a staged message
+ * goes with its entry; an id not pending is passed over. */
+static void test_done_many_through_reopen(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e[3] = { sample(1), sample(2), sample(3) }, *p;
+	struct journal_entry a = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	uint64_t ids[4];
+	off_t before;
+
+	(void)state;
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(journal_add(j, &e[k], NULL, 0), 0);
+	assert_int_equal(journal_add(j, &a, "From:", 5), 0);
+	ids[0] = e[0].id;
+	ids[1] = a.id;
+	ids[2] = e[2].id;
+	ids[3] = a.id + 1000; /* never an entry */
+	before = log_size();
+	assert_int_equal(journal_done_many(j, ids, 4), 0);
+	assert_int_equal(log_size(), before + 3 * (JOURNAL_REC_OVERHEAD + 8));
+	assert_int_equal(journal_count(j), 1);
+	assert_true(journal_open_staged(j, a.staged) < 0); /* removed */
+	assert_int_equal(journal_done_many(j, ids, 4), 0); /* none pending: nothing written */
+	assert_int_equal(log_size(), before + 3 * (JOURNAL_REC_OVERHEAD + 8));
+	journal_close(j);
+
+	j = open_journal();
+	p = pending(j, 1);
+	assert_int_equal(p[0].id, e[1].id);
+	assert_same(&p[0], &e[1]);
+	free_pending(p, 1);
+	ids[0] = e[1].id;
+	assert_int_equal(journal_done_many(j, ids, 1), 0);
+	assert_int_equal(journal_count(j), 0);
+	assert_int_equal(log_size(), 0); /* nothing pending: emptied */
+	free(a.staged);
+	journal_close(j);
+}
+
 /* Writes a file into the journal directory, as something left there. */
 static void plant(const char *name, const char *text)
 {
@@ -588,6 +647,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kept_messages_never_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_staged_files_not_in_the_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_many_through_reopen, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
