@@ -100,13 +100,34 @@ static void squeeze_locked(struct journal *j)
 	j->n = k;
 }
 
+/* Entry id, if still pending, is in a batch about to be sent to a
+ * destination in the state given. */
+static void mark_sent_locked(struct journal *j, uint64_t id, uint32_t validity, uint32_t uidnext)
+{
+	struct journal_entry *e = find_locked(j, id);
+
+	if (e) {
+		e->flags |= JOURNAL_SENT;
+		e->dest_validity = validity;
+		e->dest_uidnext = uidnext;
+	}
+}
+
 static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, void *ctx)
 {
 	struct journal *j = ctx;
 	struct journal_entry e, *old;
+	struct journal_sent_rec s;
 	int r;
 
 	j->records++;
+	if (kind == JOURNAL_REC_SENT) {
+		if ((r = journal_decode_sent(p, len, &s)) < 0)
+			return r;
+		for (size_t i = 0; i < s.n; i++)
+			mark_sent_locked(j, journal_sent_id(&s, i), s.dest_validity, s.dest_uidnext);
+		return 0;
+	}
 	if (kind == JOURNAL_REC_DONE) {
 		uint64_t id = 0;
 
@@ -127,12 +148,12 @@ static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, voi
 static void describe(const struct journal_entry *e, char *buf, size_t len)
 {
 	snprintf(buf, len,
-		 "#%" PRIu64 " %s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
+		 "#%" PRIu64 " %s%s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
 		 "uidnext=%u message-id=%.200s size=%" PRIu64 " date=%" PRId64 " value=%.200s staged=%.80s",
 		 e->id, journal_op_name(e->op), e->flags & JOURNAL_ACKED ? " (acknowledged)" : "",
-		 e->src ? e->src : "-", e->src_validity, e->src_uid, e->dest ? e->dest : "-", e->dest_uidnext,
-		 e->message_id ? e->message_id : "-", e->size, e->internaldate,
-		 e->text ? e->text : (e->aux ? e->aux : "-"), e->staged ? e->staged : "-");
+		 e->flags & JOURNAL_SENT ? " (sent)" : "", e->src ? e->src : "-", e->src_validity, e->src_uid,
+		 e->dest ? e->dest : "-", e->dest_uidnext, e->message_id ? e->message_id : "-", e->size,
+		 e->internaldate, e->text ? e->text : (e->aux ? e->aux : "-"), e->staged ? e->staged : "-");
 }
 
 /* Appends a paragraph to unresolved.txt and syncs it. */
@@ -665,6 +686,31 @@ int journal_done_many(struct journal *j, const uint64_t *ids, size_t n)
 	pthread_mutex_unlock(&j->lock);
 	if (r < 0)
 		log_err("journal: cannot record the end of %zu entries: %s", n, strerror(-r));
+	return r;
+}
+
+int journal_sent(struct journal *j, const uint64_t *ids, size_t n, uint32_t dest_validity,
+		 uint32_t dest_uidnext)
+{
+	uint8_t *rec;
+	size_t len;
+	int r = 0;
+
+	/* a record per JOURNAL_SENT_MAX_IDS ids, each synced before the
+	 * next, so that a crash cuts the last one only (journal_scan) */
+	for (size_t i = 0, k; r == 0 && i < n; i += k) {
+		k = n - i < JOURNAL_SENT_MAX_IDS ? n - i : JOURNAL_SENT_MAX_IDS;
+		if ((r = journal_encode_sent(ids + i, k, dest_validity, dest_uidnext, &rec, &len)) < 0)
+			break;
+		pthread_mutex_lock(&j->lock);
+		r = append_locked(j, rec, len, 1);
+		for (size_t m = i; r == 0 && m < i + k; m++)
+			mark_sent_locked(j, ids[m], dest_validity, dest_uidnext);
+		pthread_mutex_unlock(&j->lock);
+		free(rec);
+	}
+	if (r < 0)
+		log_err("journal: cannot record a batch of %zu about to be sent: %s", n, strerror(-r));
 	return r;
 }
 
