@@ -605,6 +605,35 @@ static void test_torn_sent_dropped(void **state)
 	journal_close(j);
 }
 
+/* More ids than a SENT record holds: two records, and an entry named in
+ * the second is marked too. */
+static void test_sent_big_batch(void **state)
+{
+	static uint64_t ids[JOURNAL_SENT_MAX_IDS + 10];
+	struct journal *j = open_journal();
+	struct journal_entry e = sample(1), *p;
+	off_t before;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e, NULL, 0), 0);
+	for (size_t i = 0; i < JOURNAL_SENT_MAX_IDS + 10; i++)
+		ids[i] = e.id + 1000 + i; /* never entries */
+	ids[JOURNAL_SENT_MAX_IDS + 5] = e.id;
+	before = log_size();
+	assert_int_equal(journal_sent(j, ids, JOURNAL_SENT_MAX_IDS + 10, 77, 500), 0);
+	assert_int_equal(log_size(),
+			 before + 2 * (JOURNAL_REC_OVERHEAD + 12) + 8 * (JOURNAL_SENT_MAX_IDS + 10));
+	for (int round = 0; round < 2; round++) {
+		p = pending(j, 1);
+		assert_int_equal(p[0].flags, JOURNAL_SENT);
+		assert_int_equal(p[0].dest_uidnext, 500);
+		free_pending(p, 1);
+		journal_close(j);
+		j = open_journal();
+	}
+	journal_close(j);
+}
+
 /* The end of a batch: one DONE record each, one write; a staged message
  * goes with its entry; an id not pending is passed over. */
 static void test_done_many_through_reopen(void **state)
@@ -788,6 +817,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sent_marks_entries_through_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sent_survives_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_sent_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sent_big_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_many_through_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acked_kept_through_reopen, setup, teardown),
 	};
