@@ -35,7 +35,7 @@ struct journal {
 	size_t n, cap, live;
 	uint64_t next_id;
 	uint64_t log_bytes;
-	uint64_t records; /* in the log, ADD and DONE: compaction leaves one per live entry */
+	uint64_t records; /* in the log, of any kind: compaction leaves one per live entry */
 	char damage[512]; /* what open found, for .status; "" if nothing */
 	char name[128];   /* of the journal directory, for messages */
 };
@@ -100,13 +100,34 @@ static void squeeze_locked(struct journal *j)
 	j->n = k;
 }
 
+/* Entry id, if still pending, is in a batch about to be sent to a
+ * destination in the state given. */
+static void mark_sent_locked(struct journal *j, uint64_t id, uint32_t validity, uint32_t uidnext)
+{
+	struct journal_entry *e = find_locked(j, id);
+
+	if (e) {
+		e->flags |= JOURNAL_SENT;
+		e->dest_validity = validity;
+		e->dest_uidnext = uidnext;
+	}
+}
+
 static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, void *ctx)
 {
 	struct journal *j = ctx;
 	struct journal_entry e, *old;
+	struct journal_sent_rec s;
 	int r;
 
 	j->records++;
+	if (kind == JOURNAL_REC_SENT) {
+		if ((r = journal_decode_sent(p, len, &s)) < 0)
+			return r;
+		for (size_t i = 0; i < s.n; i++)
+			mark_sent_locked(j, journal_sent_id(&s, i), s.dest_validity, s.dest_uidnext);
+		return 0;
+	}
 	if (kind == JOURNAL_REC_DONE) {
 		uint64_t id = 0;
 
@@ -127,12 +148,12 @@ static int load_record(enum journal_kind kind, const uint8_t *p, size_t len, voi
 static void describe(const struct journal_entry *e, char *buf, size_t len)
 {
 	snprintf(buf, len,
-		 "#%" PRIu64 " %s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
+		 "#%" PRIu64 " %s%s%s src=%.200s uidvalidity=%u uid=%u dest=%.200s "
 		 "uidnext=%u message-id=%.200s size=%" PRIu64 " date=%" PRId64 " value=%.200s staged=%.80s",
 		 e->id, journal_op_name(e->op), e->flags & JOURNAL_ACKED ? " (acknowledged)" : "",
-		 e->src ? e->src : "-", e->src_validity, e->src_uid, e->dest ? e->dest : "-", e->dest_uidnext,
-		 e->message_id ? e->message_id : "-", e->size, e->internaldate,
-		 e->text ? e->text : (e->aux ? e->aux : "-"), e->staged ? e->staged : "-");
+		 e->flags & JOURNAL_SENT ? " (sent)" : "", e->src ? e->src : "-", e->src_validity, e->src_uid,
+		 e->dest ? e->dest : "-", e->dest_uidnext, e->message_id ? e->message_id : "-", e->size,
+		 e->internaldate, e->text ? e->text : (e->aux ? e->aux : "-"), e->staged ? e->staged : "-");
 }
 
 /* Appends a paragraph to unresolved.txt and syncs it. */
@@ -472,7 +493,8 @@ static int stage(struct journal *j, uint64_t id, const void *data, size_t len, c
 	return r;
 }
 
-static int append_locked(struct journal *j, const void *rec, size_t len)
+/* Appends the records rec (len bytes, count of them) with one sync. */
+static int append_locked(struct journal *j, const void *rec, size_t len, size_t count)
 {
 	int r = files_write_all(j->fd, rec, len);
 
@@ -485,7 +507,7 @@ static int append_locked(struct journal *j, const void *rec, size_t len)
 		return r;
 	}
 	j->log_bytes += len;
-	j->records++;
+	j->records += count;
 	return 0;
 }
 
@@ -521,7 +543,7 @@ int journal_add(struct journal *j, struct journal_entry *e, const void *data, si
 	if ((r = journal_encode_add(e, &rec, &reclen)) < 0 || (r = journal_entry_copy(&copy, e)) < 0)
 		goto out;
 	pthread_mutex_lock(&j->lock);
-	r = append_locked(j, rec, reclen);
+	r = append_locked(j, rec, reclen, 1);
 	if (r == 0 && (r = push_locked(j, &copy)) < 0)
 		log_err("journal: entry %" PRIu64 " written but not kept in memory", e->id);
 	pthread_mutex_unlock(&j->lock);
@@ -574,9 +596,46 @@ static int compact_locked(struct journal *j)
 	return switch_log(j, fd, bytes, j->live);
 }
 
+/* Forgets the pending ones among ids, with a DONE record each, in one
+ * write and one sync: a batch's end costs one sync, not one per message.
+ * Their staged files go too, unless kept (a parked entry's, left where it
+ * is when it could not be renamed aside). */
+static int forget_locked(struct journal *j, const uint64_t *ids, size_t n, bool keep_staged)
+{
+	uint8_t one[JOURNAL_REC_OVERHEAD + 8], *rec = one;
+	struct journal_entry *e;
+	size_t len = 0, count;
+	int r;
+
+	if (n > 1 && (n > SIZE_MAX / sizeof(one) || !(rec = malloc(n * sizeof(one)))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (find_locked(j, ids[i]))
+			len += journal_encode_done(ids[i], rec + len);
+	count = len / sizeof(one);
+	r = count ? append_locked(j, rec, len, count) : 0;
+	if (rec != one)
+		free(rec);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!(e = find_locked(j, ids[i])))
+			continue;
+		if (e->staged && !keep_staged)
+			unlinkat(j->dirfd, e->staged, 0);
+		tombstone_locked(j, e);
+	}
+	if (r < 0 || !count)
+		return r;
+	squeeze_locked(j);
+	/* by the records in the log, not the slots in memory: squeeze keeps
+	 * those near the live count, so one long-pending entry would hold
+	 * compaction off while the log grows without end */
+	if (j->live == 0 || (j->log_bytes > JOURNAL_COMPACT_BYTES && j->records > 4 * (uint64_t)j->live))
+		r = compact_locked(j);
+	return r;
+}
+
 static int finish(struct journal *j, uint64_t id, const char *why)
 {
-	uint8_t rec[JOURNAL_REC_OVERHEAD + 8];
 	struct journal_entry *e;
 	char stem[48], kept[64], line[1024];
 	int r;
@@ -606,19 +665,7 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 	} else if (why) {
 		report(j, why, e);
 	}
-	r = append_locked(j, rec, journal_encode_done(id, rec));
-	if (r == 0) {
-		if (e->staged && !why)
-			unlinkat(j->dirfd, e->staged, 0);
-		tombstone_locked(j, e);
-		squeeze_locked(j);
-		/* by the records in the log, not the slots in memory: squeeze
-		 * keeps those near the live count, so one long-pending entry
-		 * would hold compaction off while the log grows without end */
-		if (j->live == 0 ||
-		    (j->log_bytes > JOURNAL_COMPACT_BYTES && j->records > 4 * (uint64_t)j->live))
-			r = compact_locked(j);
-	}
+	r = forget_locked(j, &id, 1, why != NULL);
 	pthread_mutex_unlock(&j->lock);
 	if (r < 0)
 		log_err("journal: cannot record the end of entry %" PRIu64 ": %s", id, strerror(-r));
@@ -628,6 +675,43 @@ static int finish(struct journal *j, uint64_t id, const char *why)
 int journal_done(struct journal *j, uint64_t id)
 {
 	return finish(j, id, NULL);
+}
+
+int journal_done_many(struct journal *j, const uint64_t *ids, size_t n)
+{
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	r = forget_locked(j, ids, n, false);
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0)
+		log_err("journal: cannot record the end of %zu entries: %s", n, strerror(-r));
+	return r;
+}
+
+int journal_sent(struct journal *j, const uint64_t *ids, size_t n, uint32_t dest_validity,
+		 uint32_t dest_uidnext)
+{
+	uint8_t *rec;
+	size_t len;
+	int r = 0;
+
+	/* a record per JOURNAL_SENT_MAX_IDS ids, each synced before the
+	 * next, so that a crash cuts the last one only (journal_scan) */
+	for (size_t i = 0, k; r == 0 && i < n; i += k) {
+		k = n - i < JOURNAL_SENT_MAX_IDS ? n - i : JOURNAL_SENT_MAX_IDS;
+		if ((r = journal_encode_sent(ids + i, k, dest_validity, dest_uidnext, &rec, &len)) < 0)
+			break;
+		pthread_mutex_lock(&j->lock);
+		r = append_locked(j, rec, len, 1);
+		for (size_t m = i; r == 0 && m < i + k; m++)
+			mark_sent_locked(j, ids[m], dest_validity, dest_uidnext);
+		pthread_mutex_unlock(&j->lock);
+		free(rec);
+	}
+	if (r < 0)
+		log_err("journal: cannot record a batch of %zu about to be sent: %s", n, strerror(-r));
+	return r;
 }
 
 int journal_park(struct journal *j, uint64_t id, const char *why)

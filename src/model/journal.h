@@ -55,6 +55,25 @@ int journal_add(struct journal *j, struct journal_entry *e, const void *data, si
  * removed). */
 int journal_done(struct journal *j, uint64_t id);
 
+/* The outcome of each of the n entries ids is known: as journal_done, with
+ * one write and one sync for them all, so that the end of a batch does not
+ * cost a sync per message.  Ids no longer pending are passed over.  0 or
+ * -errno of the disk. */
+int journal_done_many(struct journal *j, const uint64_t *ids, size_t n);
+
+/* The n entries ids are about to go to the server together, to a
+ * destination whose UIDVALIDITY and UIDNEXT were just read.  Recorded
+ * durably before the batch is sent (one sync; one per JOURNAL_SENT_MAX_IDS
+ * ids), each entry still pending gets JOURNAL_SENT and these as its
+ * dest_validity and dest_uidnext: after a crash its outcome is in doubt,
+ * and the next mount must ask the server (from dest_uidnext on) rather
+ * than send it again and make a copy, while an entry without the flag was
+ * never sent.  Ids no longer pending are passed over.  0, or -errno of the
+ * disk: then the batch must not be sent (some of it may be marked already,
+ * which costs only the asking). */
+int journal_sent(struct journal *j, const uint64_t *ids, size_t n, uint32_t dest_validity,
+		 uint32_t dest_uidnext);
+
 /* Entry id cannot be resolved: why (one line) and the entry go to
  * unresolved.txt, its staged message is kept there as unresolved-ID.eml
  * (or -2, -3...: never over a file kept before; the paragraph in

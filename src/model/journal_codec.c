@@ -171,6 +171,43 @@ size_t journal_encode_done(uint64_t id, uint8_t *buf)
 	return JOURNAL_REC_OVERHEAD + sizeof(payload);
 }
 
+int journal_encode_sent(const uint64_t *ids, size_t n, uint32_t validity, uint32_t uidnext, uint8_t **out,
+			size_t *len)
+{
+	uint8_t *payload;
+	int r;
+
+	if (n > JOURNAL_SENT_MAX_IDS)
+		return -E2BIG;
+	payload = malloc(12 + 8 * n);
+	if (!payload)
+		return -ENOMEM;
+	put_u32(payload, validity);
+	put_u32(payload + 4, uidnext);
+	put_u32(payload + 8, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		put_u64(payload + 12 + 8 * i, ids[i]);
+	r = frame(JOURNAL_REC_SENT, payload, 12 + 8 * n, out, len);
+	free(payload);
+	return r;
+}
+
+int journal_decode_sent(const uint8_t *p, size_t len, struct journal_sent_rec *s)
+{
+	if (len < 12 || get_u32(p + 8) != (len - 12) / 8 || (len - 12) % 8)
+		return -EBADMSG;
+	s->dest_validity = get_u32(p);
+	s->dest_uidnext = get_u32(p + 4);
+	s->n = (len - 12) / 8;
+	s->ids = p + 12;
+	return 0;
+}
+
+uint64_t journal_sent_id(const struct journal_sent_rec *s, size_t i)
+{
+	return get_u64(s->ids + 8 * i);
+}
+
 /* A string field: no NUL inside, at most the payload bound. */
 static int take_str(char **to, const uint8_t *p, size_t n)
 {
@@ -312,7 +349,7 @@ size_t journal_record_len(const uint8_t *data, size_t len)
 	size_t n;
 
 	if (len < JOURNAL_REC_OVERHEAD || memcmp(data, magic, 2) != 0 ||
-	    (data[2] != JOURNAL_REC_ADD && data[2] != JOURNAL_REC_DONE))
+	    (data[2] != JOURNAL_REC_ADD && data[2] != JOURNAL_REC_DONE && data[2] != JOURNAL_REC_SENT))
 		return 0;
 	n = get_u32(data + 3);
 	if (n > JOURNAL_MAX_PAYLOAD || n > len - JOURNAL_REC_OVERHEAD)
@@ -340,8 +377,9 @@ int journal_scan(const uint8_t *data, size_t len, journal_record_fn *fn, void *c
 	*good = i;
 	if (i == len)
 		return 0;
-	/* Records are appended and synced one by one, so a crash can cut
-	 * only the last.  A good record further on means damage instead. */
+	/* Records are appended and synced a write at a time (one record,
+	 * or journal_done_many's DONE records), so a crash can cut only the
+	 * last write.  A good record further on means damage instead. */
 	*end = i + 1 + journal_resync(data + i + 1, len - i - 1) < len ? JOURNAL_DAMAGED : JOURNAL_TORN_TAIL;
 	return 0;
 }

@@ -3,7 +3,11 @@
  *
  * A record is  "IJ" kind:u8 len:u32  payload[len]  crc:u32  (little endian;
  * the CRC-32 covers kind, len and payload).  An ADD record's payload is a
- * list of fields  tag:u8 len:u32 bytes[len]; DONE's is the entry id (u64). */
+ * list of fields  tag:u8 len:u32 bytes[len]; DONE's is the entry id (u64).
+ * A SENT record's is  dest_validity:u32 dest_uidnext:u32 count:u32
+ * id:u64[count]: the entries a batch was about to send, and the state of
+ * its destination read before it, so that a later mount asks the server
+ * whether they arrived instead of sending them again. */
 #ifndef IMAPFS_JOURNAL_CODEC_H
 #define IMAPFS_JOURNAL_CODEC_H
 
@@ -25,6 +29,8 @@ enum journal_op {
 
 /* in journal_entry.flags */
 #define JOURNAL_ACKED 0x01 /* the caller was told it is done: finish, never drop */
+/* a batch holding it was about to be sent: its outcome is in doubt until asked */
+#define JOURNAL_SENT 0x02
 
 /* One change, with what is needed to recognise its outcome later.  Strings
  * are owned by the entry (journal_entry_free); NULL when absent. */
@@ -47,19 +53,37 @@ struct journal_entry {
 
 enum journal_kind {
 	JOURNAL_REC_ADD = 'A',
-	JOURNAL_REC_DONE = 'D'
+	JOURNAL_REC_DONE = 'D',
+	JOURNAL_REC_SENT = 'S'
 };
 
 #define JOURNAL_REC_OVERHEAD 11u         /* magic, kind, len, crc */
 #define JOURNAL_MAX_PAYLOAD (64u * 1024) /* any one record, bounded on read */
+/* the ids one SENT record holds (8,190) */
+#define JOURNAL_SENT_MAX_IDS ((JOURNAL_MAX_PAYLOAD - 12) / 8)
 
 /* Encodes an ADD record for e into a malloc'd buffer; 0 or -errno. */
 int journal_encode_add(const struct journal_entry *e, uint8_t **out, size_t *len);
 /* Encodes a DONE record for id into buf (at least JOURNAL_REC_OVERHEAD + 8). */
 size_t journal_encode_done(uint64_t id, uint8_t *buf);
+/* Encodes a SENT record for the n entries ids into a malloc'd buffer; 0,
+ * -E2BIG beyond JOURNAL_SENT_MAX_IDS, or -ENOMEM. */
+int journal_encode_sent(const uint64_t *ids, size_t n, uint32_t validity, uint32_t uidnext, uint8_t **out,
+			size_t *len);
 
 /* Decodes the payload of an ADD record; -EBADMSG when malformed. */
 int journal_decode_add(const uint8_t *p, size_t len, struct journal_entry *e);
+
+/* The payload of a SENT record, read in place: its ids stay in the payload
+ * (journal_sent_id), so that loading a big one allocates nothing. */
+struct journal_sent_rec {
+	uint32_t dest_validity, dest_uidnext;
+	size_t n;
+	const uint8_t *ids;
+};
+/* Decodes the payload of a SENT record; -EBADMSG when malformed. */
+int journal_decode_sent(const uint8_t *p, size_t len, struct journal_sent_rec *s);
+uint64_t journal_sent_id(const struct journal_sent_rec *s, size_t i);
 
 void journal_entry_free(struct journal_entry *e);
 /* A deep copy; 0 or -ENOMEM. */

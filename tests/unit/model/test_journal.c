@@ -1,12 +1,16 @@
-/* Unit tests for journal_codec.c and journal.c: records round-trip; a log
- * cut anywhere in its last record loses only that record; damage in the
- * middle is detected and set aside, never replayed; entries survive a
- * reopen until done; staged messages are written and removed; unresolved
- * entries land in unresolved.txt with their staged message; the log is
- * emptied when nothing is pending, and compacted while an entry stays
- * pending; the lock that keeps a second imapfs out goes with every new log;
- * ids are not used again by a later mount and no kept file is replaced;
- * files are private. */
+/* Unit tests for journal_codec.c and journal.c: records round-trip (SENT
+ * ones too, and an entry's flags); a log cut anywhere in its last record
+ * loses only that record; damage in the middle is detected and set aside,
+ * never replayed; entries survive a reopen until done; staged messages are
+ * written and removed; unresolved entries land in unresolved.txt with
+ * their staged message; the log is emptied when nothing is pending, and
+ * compacted while an entry stays pending; the lock that keeps a second
+ * imapfs out goes with every new log; ids are not used again by a later
+ * mount and no kept file is replaced; files are private; a batch's end is
+ * one write, its staged messages removed; a batch about to be sent (SENT
+ * records) marks its pending entries, through a reopen, a compaction and a
+ * torn tail, and passes over ids not pending; the flags an entry is given
+ * (JOURNAL_ACKED) are kept. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +90,48 @@ static void test_codec_round_trip(void **state)
 	assert_int_equal(d.id, 42);
 	assert_string_equal(d.text, "\\Seen $Label1");
 	assert_null(d.staged);
+	journal_entry_free(&d);
+	free(rec);
+}
+
+static void test_codec_sent_and_flags(void **state)
+{
+	static uint64_t ids[JOURNAL_SENT_MAX_IDS + 1];
+	struct journal_entry e = sample(2), d;
+	struct journal_sent_rec s;
+	uint8_t *rec;
+	size_t len, good;
+	enum journal_scan_end end;
+	int n = 0;
+
+	(void)state;
+	for (size_t i = 0; i <= JOURNAL_SENT_MAX_IDS; i++)
+		ids[i] = 0x0102030405060708ull + i;
+	assert_int_equal(journal_encode_sent(ids, JOURNAL_SENT_MAX_IDS + 1, 1, 2, &rec, &len), -E2BIG);
+	assert_int_equal(journal_encode_sent(ids, JOURNAL_SENT_MAX_IDS, 77, 500, &rec, &len), 0);
+	assert_int_equal(journal_scan(rec, len, count_record, &n, &good, &end), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(good, len);
+	assert_int_equal(end, JOURNAL_CLEAN);
+	assert_int_equal(rec[2], JOURNAL_REC_SENT);
+	assert_int_equal(journal_decode_sent(rec + 7, len - JOURNAL_REC_OVERHEAD, &s), 0);
+	assert_int_equal(s.dest_validity, 77);
+	assert_int_equal(s.dest_uidnext, 500);
+	assert_int_equal(s.n, JOURNAL_SENT_MAX_IDS);
+	for (size_t i = 0; i < s.n; i++)
+		assert_true(journal_sent_id(&s, i) == ids[i]);
+	/* a count that does not match the ids there are */
+	assert_int_equal(journal_decode_sent(rec + 7, len - JOURNAL_REC_OVERHEAD - 8, &s), -EBADMSG);
+	assert_int_equal(journal_decode_sent(rec + 7, 11, &s), -EBADMSG);
+	free(rec);
+
+	/* the flags and the destination's state go with an ADD record */
+	e.id = 5;
+	e.flags = JOURNAL_ACKED | JOURNAL_SENT;
+	assert_int_equal(journal_encode_add(&e, &rec, &len), 0);
+	assert_int_equal(journal_decode_add(rec + 7, len - JOURNAL_REC_OVERHEAD, &d), 0);
+	assert_same(&e, &d);
+	assert_int_equal(d.flags, JOURNAL_ACKED | JOURNAL_SENT);
 	journal_entry_free(&d);
 	free(rec);
 }
@@ -426,6 +472,228 @@ static void test_lock_follows_a_new_log(void **state)
 	journal_close(j);
 }
 
+/* Copies of the pending entries; n must be as given. */
+static struct journal_entry *pending(struct journal *j, size_t want)
+{
+	struct journal_entry *p;
+	size_t n;
+
+	assert_int_equal(journal_pending(j, &p, &n), 0);
+	assert_int_equal(n, want);
+	return p;
+}
+
+static void free_pending(struct journal_entry *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		journal_entry_free(&p[i]);
+	free(p);
+}
+
+/* What journal_status says (static buffer). */
+static const char *status(struct journal *j)
+{
+	static char buf[8192];
+	FILE *fp = fmemopen(buf, sizeof(buf), "w");
+
+	assert_non_null(fp);
+	journal_status(j, fp);
+	fclose(fp);
+	return buf;
+}
+
+/* A batch about to be sent marks its pending entries, with the state of
+ * the destination, in memory and through a reopen; ids not pending (done
+ * already, or never given) are passed over. */
+static void test_sent_marks_entries_through_reopen(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e[4] = { sample(1), sample(2), sample(3), sample(4) }, *p;
+	uint64_t batch[4];
+
+	(void)state;
+	for (unsigned k = 0; k < 4; k++)
+		assert_int_equal(journal_add(j, &e[k], NULL, 0), 0);
+	assert_int_equal(journal_done(j, e[3].id), 0);
+	batch[0] = e[0].id;
+	batch[1] = e[3].id; /* done */
+	batch[2] = e[2].id;
+	batch[3] = e[3].id + 1000; /* never an entry */
+	assert_int_equal(journal_sent(j, batch, 4, 77, 500), 0);
+	assert_int_equal(journal_sent(j, batch, 0, 1, 1), 0); /* nothing */
+	for (int round = 0; round < 2; round++) {
+		p = pending(j, 3);
+		assert_int_equal(p[0].flags, JOURNAL_SENT);
+		assert_int_equal(p[0].dest_validity, 77);
+		assert_int_equal(p[0].dest_uidnext, 500);
+		assert_int_equal(p[1].flags, 0); /* not in the batch: as it was */
+		assert_same(&p[1], &e[1]);
+		assert_int_equal(p[2].flags, JOURNAL_SENT);
+		assert_int_equal(p[2].dest_validity, 77);
+		assert_int_equal(p[2].dest_uidnext, 500);
+		assert_string_equal(p[2].src, e[2].src); /* the rest as it was */
+		assert_int_equal(p[2].src_uid, e[2].src_uid);
+		free_pending(p, 3);
+		assert_non_null(strstr(status(j), "move (sent) src=INBOX/1 "));
+		assert_non_null(strstr(status(j), "move src=INBOX/2 "));
+		assert_null(strstr(status(j), "damage"));
+		journal_close(j);
+		j = open_journal(); /* as after a crash */
+	}
+	journal_close(j);
+}
+
+/* A compaction rewrites the pending entries: their flags and the state of
+ * the destination must be in what it writes. */
+static void test_sent_survives_compaction(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry keep = sample(1), acked = sample(2), *p;
+	uint64_t id;
+	off_t size = 0;
+
+	(void)state;
+	acked.flags = JOURNAL_ACKED;
+	assert_int_equal(journal_add(j, &keep, NULL, 0), 0);
+	assert_int_equal(journal_add(j, &acked, NULL, 0), 0);
+	id = keep.id;
+	assert_int_equal(journal_sent(j, &id, 1, 88, 600), 0);
+	for (int k = 0; k < 2 * (int)(JOURNAL_COMPACT_BYTES / 60000) && log_size() >= size; k++) {
+		size = log_size();
+		churn(j);
+	}
+	assert_true(log_size() < size); /* compacted */
+	assert_true(log_size() < 1024); /* two ADD records, no SENT */
+	for (int round = 0; round < 2; round++) {
+		p = pending(j, 2);
+		assert_int_equal(p[0].flags, JOURNAL_SENT);
+		assert_int_equal(p[0].dest_validity, 88);
+		assert_int_equal(p[0].dest_uidnext, 600);
+		assert_int_equal(p[1].flags, JOURNAL_ACKED);
+		assert_same(&p[1], &acked);
+		free_pending(p, 2);
+		journal_close(j);
+		j = open_journal();
+	}
+	journal_close(j);
+}
+
+/* A crash while the SENT record was written: the batch was not sent, and
+ * its entries are as they were. */
+static void test_torn_sent_dropped(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e = sample(1), *p;
+	off_t before;
+	char path[160];
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e, NULL, 0), 0);
+	before = log_size();
+	assert_int_equal(journal_sent(j, &e.id, 1, 77, 500), 0);
+	assert_int_equal(log_size(), before + JOURNAL_REC_OVERHEAD + 12 + 8);
+	journal_close(j);
+	snprintf(path, sizeof(path), "%s/journal/journal.log", dir);
+	assert_int_equal(truncate(path, log_size() - 3), 0);
+	j = open_journal();
+	assert_int_equal(log_size(), before); /* cut back */
+	p = pending(j, 1);
+	assert_int_equal(p[0].flags, 0);
+	assert_same(&p[0], &e);
+	free_pending(p, 1);
+	assert_null(strstr(status(j), "damage"));
+	journal_close(j);
+}
+
+/* More ids than a SENT record holds: two records, and an entry named in
+ * the second is marked too. */
+static void test_sent_big_batch(void **state)
+{
+	static uint64_t ids[JOURNAL_SENT_MAX_IDS + 10];
+	struct journal *j = open_journal();
+	struct journal_entry e = sample(1), *p;
+	off_t before;
+
+	(void)state;
+	assert_int_equal(journal_add(j, &e, NULL, 0), 0);
+	for (size_t i = 0; i < JOURNAL_SENT_MAX_IDS + 10; i++)
+		ids[i] = e.id + 1000 + i; /* never entries */
+	ids[JOURNAL_SENT_MAX_IDS + 5] = e.id;
+	before = log_size();
+	assert_int_equal(journal_sent(j, ids, JOURNAL_SENT_MAX_IDS + 10, 77, 500), 0);
+	assert_int_equal(log_size(),
+			 before + 2 * (JOURNAL_REC_OVERHEAD + 12) + 8 * (JOURNAL_SENT_MAX_IDS + 10));
+	for (int round = 0; round < 2; round++) {
+		p = pending(j, 1);
+		assert_int_equal(p[0].flags, JOURNAL_SENT);
+		assert_int_equal(p[0].dest_uidnext, 500);
+		free_pending(p, 1);
+		journal_close(j);
+		j = open_journal();
+	}
+	journal_close(j);
+}
+
+/* The end of a batch: one DONE record each, one write; a staged message
+ * goes with its entry; an id not pending is passed over. */
+static void test_done_many_through_reopen(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e[3] = { sample(1), sample(2), sample(3) }, *p;
+	struct journal_entry a = { .op = JOURNAL_APPEND, .dest = "Drafts", .size = 5 };
+	uint64_t ids[4];
+	off_t before;
+
+	(void)state;
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(journal_add(j, &e[k], NULL, 0), 0);
+	assert_int_equal(journal_add(j, &a, "From:", 5), 0);
+	ids[0] = e[0].id;
+	ids[1] = a.id;
+	ids[2] = e[2].id;
+	ids[3] = a.id + 1000; /* never an entry */
+	before = log_size();
+	assert_int_equal(journal_done_many(j, ids, 4), 0);
+	assert_int_equal(log_size(), before + 3 * (JOURNAL_REC_OVERHEAD + 8));
+	assert_int_equal(journal_count(j), 1);
+	assert_true(journal_open_staged(j, a.staged) < 0); /* removed */
+	assert_int_equal(journal_done_many(j, ids, 4), 0); /* none pending: nothing written */
+	assert_int_equal(log_size(), before + 3 * (JOURNAL_REC_OVERHEAD + 8));
+	journal_close(j);
+
+	j = open_journal();
+	p = pending(j, 1);
+	assert_int_equal(p[0].id, e[1].id);
+	assert_same(&p[0], &e[1]);
+	free_pending(p, 1);
+	ids[0] = e[1].id;
+	assert_int_equal(journal_done_many(j, ids, 1), 0);
+	assert_int_equal(journal_count(j), 0);
+	assert_int_equal(log_size(), 0); /* nothing pending: emptied */
+	free(a.staged);
+	journal_close(j);
+}
+
+/* JOURNAL_ACKED, set by the caller before journal_add, is kept. */
+static void test_acked_kept_through_reopen(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_entry e = sample(1), *p;
+
+	(void)state;
+	e.flags = JOURNAL_ACKED;
+	assert_int_equal(journal_add(j, &e, NULL, 0), 0);
+	for (int round = 0; round < 2; round++) {
+		p = pending(j, 1);
+		assert_int_equal(p[0].flags, JOURNAL_ACKED);
+		free_pending(p, 1);
+		assert_non_null(strstr(status(j), "move (acknowledged) src=INBOX/1 "));
+		journal_close(j);
+		j = open_journal();
+	}
+	journal_close(j);
+}
+
 /* Writes a file into the journal directory, as something left there. */
 static void plant(const char *name, const char *text)
 {
@@ -534,6 +802,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_codec_sent_and_flags),
 		cmocka_unit_test(test_codec_rejects_bad_payloads),
 		cmocka_unit_test(test_scan_torn_tail_and_damage),
 		cmocka_unit_test_setup_teardown(test_entries_survive_reopen_until_done, setup, teardown),
@@ -545,6 +814,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kept_messages_never_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_staged_files_not_in_the_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_a_linked_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sent_marks_entries_through_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sent_survives_compaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_sent_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sent_big_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_many_through_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acked_kept_through_reopen, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
