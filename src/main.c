@@ -217,7 +217,9 @@ int main(int argc, char **argv)
 					   .cache_dir = cache_dir,
 					   .offline_fail = cfg.offline && strcmp(cfg.offline, "fail") == 0,
 					   .timeout = (int)cfg.timeout,
-					   .journal = journal })
+					   .journal = journal,
+					   .writeback = cfg.writeback,
+					   .writeback_delay = (int)cfg.writeback_delay })
 		     : NULL;
 	receive = mb ? receive_new(mb, pool,
 				   &(struct receive_options){ .account = account,

@@ -25,8 +25,10 @@
 #define SIZE_NUMBER_MAX (1ull << 50)
 
 #define DEFAULT_CONNECTIONS 4
-#define DEFAULT_TIMEOUT 30   /* seconds */
-#define DEFAULT_DIR_CACHE 10 /* seconds */
+#define DEFAULT_TIMEOUT 30        /* seconds */
+#define DEFAULT_DIR_CACHE 10      /* seconds */
+#define DEFAULT_WRITEBACK_DELAY 1 /* seconds */
+#define WRITEBACK_DELAY_MAX 3600
 #define DEFAULT_PREFETCH 64
 #define DEFAULT_MEMORY_CACHE (64u << 20)
 #define DEFAULT_CACHE_SIZE (1u << 30)
@@ -410,6 +412,7 @@ static void set_defaults(struct config *cfg)
 	cfg->connections = DEFAULT_CONNECTIONS;
 	cfg->timeout = DEFAULT_TIMEOUT;
 	cfg->dir_cache = DEFAULT_DIR_CACHE;
+	cfg->writeback_delay = DEFAULT_WRITEBACK_DELAY;
 	cfg->prefetch = DEFAULT_PREFETCH;
 	cfg->memory_cache_bytes = DEFAULT_MEMORY_CACHE;
 	cfg->cache_size_bytes = DEFAULT_CACHE_SIZE;
@@ -465,6 +468,10 @@ static int check_values(struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->timeout < 1 || cfg->timeout > TIMEOUT_MAX) {
 		snprintf(err, errlen, "-o timeout= takes 1 to %d seconds", TIMEOUT_MAX);
+		return -EINVAL;
+	}
+	if (cfg->writeback_delay > WRITEBACK_DELAY_MAX) {
+		snprintf(err, errlen, "-o writeback_delay= takes 0 to %d seconds", WRITEBACK_DELAY_MAX);
 		return -EINVAL;
 	}
 	if (cfg->plaintext && strncmp(cfg->url_text, IMAPS_SCHEME, strlen(IMAPS_SCHEME)) == 0) {

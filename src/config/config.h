@@ -36,6 +36,8 @@ struct config {
 	char *compress;   /* "auto", "yes" or "no" */
 	int plaintext;
 	int route_incoming;
+	int writeback;
+	unsigned writeback_delay;
 	unsigned connections;
 	unsigned timeout;
 	unsigned dir_cache;

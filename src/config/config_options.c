@@ -39,6 +39,11 @@ const struct config_option config_options[] = {
 	       "trash=NAME          folder rm moves to (default: \\Trash, else Trash)"),
 	OPTION("rm=%s", CONFIG_TEXT, rm, { "trash", "expunge" },
 	       "rm=trash|expunge    rm moves to the trash (default) or deletes for good"),
+	OPTION("writeback", CONFIG_FLAG, writeback, { NULL, NULL },
+	       "writeback           mv, rm and flag changes return once journaled; sent in\n"
+	       "                           batches in the background, also after being offline"),
+	OPTION("writeback_delay=%u", CONFIG_NUMBER, writeback_delay, { NULL, NULL },
+	       "writeback_delay=SECONDS  send changes at most this late (default 1)"),
 	OPTION("route_incoming", CONFIG_FLAG, route_incoming, { NULL, NULL },
 	       "route_incoming      move new INBOX mail to the receive folder of its class"),
 	OPTION("memory_cache=%s", CONFIG_TEXT, memory_cache, { NULL, NULL },

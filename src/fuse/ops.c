@@ -443,7 +443,9 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 }
 
 /* Nothing is stored before close (uploads are APPENDed once, at flush), but
- * a file being written reports its failure here too. */
+ * a file being written reports its failure here too.  Under -o writeback,
+ * fsync of a message or a folder waits until the changes made through the
+ * mount are on the server (sync FILE, sync DIR). */
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct ops_handle *h = ops_handle_any(fi);
@@ -453,8 +455,18 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	(void)datasync;
 	if (h && h->kind == OPS_HANDLE_UPLOAD)
 		r = upload_error(h->obj);
+	else if (h && h->kind == OPS_HANDLE_MESSAGE)
+		r = mailbox_sync_changes(ctx_of(req)->mailbox);
 	ops_handle_put(h);
 	fuse_reply_err(req, -r);
+}
+
+static void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -mailbox_sync_changes(ctx_of(req)->mailbox));
 }
 
 #define STATFS_UNIT 1024u
@@ -498,6 +510,7 @@ const struct fuse_lowlevel_ops ops_table = {
 	.flush = ops_flush,
 	.release = ops_release,
 	.fsync = ops_fsync,
+	.fsyncdir = ops_fsyncdir,
 	.opendir = ops_opendir,
 	.readdir = ops_readdir,
 	.readdirplus = ops_readdirplus,

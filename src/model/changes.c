@@ -12,22 +12,17 @@
 #include <time.h>
 
 #define RESOLVE_INTERVAL 5 /* seconds between the resolver's rounds */
-#define BUSY_MAX 64        /* entries being worked on at once */
-
-struct changes {
-	pthread_mutex_t lock;    /* protects what follows; taken after every
-				 * other model lock; journal.lock nests inside */
-	pthread_cond_t wake;     /* the resolver waits on it */
-	uint64_t busy[BUSY_MAX]; /* entry ids a thread is working on */
-	pthread_t thread;
-	bool running, stopping;
-};
 
 /* ---- entries a thread works on ---- */
 
 static struct changes *state_of(struct mailbox *mb)
 {
 	return mb->changes;
+}
+
+static bool acked(const struct journal_entry *e)
+{
+	return (e->flags & JOURNAL_ACKED) != 0;
 }
 
 static bool claim_locked(struct changes *c, uint64_t id)
@@ -63,7 +58,7 @@ static bool claim(struct mailbox *mb, uint64_t id)
 
 /* Records e and claims it in one step, so that no resolver can take it
  * for a change never sent (the journal's lock nests inside ours). */
-static int add_claimed(struct mailbox *mb, struct journal_entry *e, const void *data, size_t len)
+int changes_add_claimed(struct mailbox *mb, struct journal_entry *e, const void *data, size_t len)
 {
 	struct changes *c = state_of(mb);
 	int r;
@@ -76,7 +71,7 @@ static int add_claimed(struct mailbox *mb, struct journal_entry *e, const void *
 	return r;
 }
 
-static void release(struct mailbox *mb, uint64_t id)
+void changes_release(struct mailbox *mb, uint64_t id)
 {
 	struct changes *c = state_of(mb);
 
@@ -100,7 +95,7 @@ static const char *gone_reason(const struct journal_entry *e)
 /* Settles an outcome: the entry is forgotten or parked, or stays pending
  * (OUTCOME_UNKNOWN).  The errno the caller sees: 0 when the change is
  * done, `refused` (the server's answer) when it was rolled back. */
-static int conclude(struct mailbox *mb, const struct journal_entry *e, enum outcome o, int refused)
+int changes_conclude(struct mailbox *mb, const struct journal_entry *e, enum outcome o, int refused)
 {
 	switch (o) {
 	case OUTCOME_COMPLETED:
@@ -171,7 +166,7 @@ static int record(struct imap_session *s, struct send_job *job)
 		}
 	}
 	if (r == 0)
-		r = add_claimed(job->mb, job->e, job->data, job->data ? job->len : 0);
+		r = changes_add_claimed(job->mb, job->e, job->data, job->data ? job->len : 0);
 	if (r < 0) {
 		log_warn("%s of %.100s not sent: %s", journal_op_name(job->e->op),
 			 job->e->src ? job->e->src : job->e->dest,
@@ -224,7 +219,7 @@ static bool touches(const struct journal_entry *e, const char *folder)
 	       (e->dest && strcmp(e->dest, folder) == 0);
 }
 
-static bool busy(struct mailbox *mb, uint64_t id)
+bool changes_busy(struct mailbox *mb, uint64_t id)
 {
 	struct changes *c = state_of(mb);
 	bool found = false;
@@ -241,7 +236,7 @@ static bool busy(struct mailbox *mb, uint64_t id)
  * the same size (0: unknown) and date into one folder: each one's arrival
  * could pass for the other's (a cp retried after a failed one; a
  * duplicate moved after its twin). */
-static bool confusable(const struct journal_entry *p, const struct journal_entry *e)
+bool changes_confusable(const struct journal_entry *p, const struct journal_entry *e)
 {
 	if (p->src && e->src && p->src_uid == e->src_uid && p->src_validity == e->src_validity &&
 	    strcmp(p->src, e->src) == 0)
@@ -262,7 +257,7 @@ static bool find_confusable(struct mailbox *mb, const struct journal_entry *e, s
 	if (journal_pending(mb->journal, &v, &n) < 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		if (!found && confusable(&v[i], e) && !busy(mb, v[i].id)) {
+		if (!found && changes_confusable(&v[i], e) && !changes_busy(mb, v[i].id)) {
 			*out = v[i];
 			found = true;
 			continue; /* moved out: not freed here */
@@ -285,7 +280,10 @@ static int settle_first(struct mailbox *mb, const struct journal_entry *e)
 
 	if (!mb->journal || journal_count(mb->journal) == 0 || !find_confusable(mb, e, &p))
 		return 0;
-	changes_settle(mb, p.src ? p.src : p.dest);
+	if (acked(&p)) /* the flusher's (-o writeback): it is sent, then e */
+		changes_wait_entry(mb, p.id);
+	else
+		changes_settle(mb, p.src ? p.src : p.dest);
 	journal_entry_free(&p);
 	stuck = find_confusable(mb, e, &p);
 	if (stuck) {
@@ -330,8 +328,8 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 			o = OUTCOME_COMPLETED;
 		else if (o == OUTCOME_COMPLETED)
 			job->new_uid = new_uid;
-		r = conclude(mb, e, o, job->died ? -EIO : r);
-		release(mb, e->id);
+		r = changes_conclude(mb, e, o, job->died ? -EIO : r);
+		changes_release(mb, e->id);
 	}
 	return r;
 }
@@ -434,7 +432,7 @@ static enum outcome settle_append(struct mailbox *mb, const struct journal_entry
 						      "its bytes are kept next to this file");
 		return o;
 	}
-	conclude(mb, e, o, -EIO);
+	changes_conclude(mb, e, o, -EIO);
 	return o;
 }
 
@@ -451,7 +449,7 @@ static enum outcome settle_one(struct mailbox *mb, const struct journal_entry *e
 			 o == OUTCOME_COMPLETED     ? "done"
 			 : o == OUTCOME_ROLLED_BACK ? "not done"
 						    : "unresolvable");
-	conclude(mb, e, o, -EIO);
+	changes_conclude(mb, e, o, -EIO);
 	return o;
 }
 
@@ -481,12 +479,14 @@ size_t changes_settle(struct mailbox *mb, const char *folder)
 
 		for (size_t k = 0; k < nheld && !after_held; k++)
 			after_held = share_folder(&v[i], held[k]);
-		if (after_held) {
+		if (acked(&v[i])) {
+			continue; /* the flusher's: sent and resolved there */
+		} else if (after_held) {
 			held[nheld++] = &v[i];
 		} else if (touches(&v[i], folder) && claim(mb, v[i].id)) {
 			if (settle_one(mb, &v[i]) == OUTCOME_UNKNOWN)
 				held[nheld++] = &v[i];
-			release(mb, v[i].id);
+			changes_release(mb, v[i].id);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -559,6 +559,7 @@ int changes_init(struct mailbox *mb)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->wake, &attr);
 	pthread_condattr_destroy(&attr);
+	wb_init(c);
 	mb->changes = c;
 	return 0;
 }
@@ -569,6 +570,7 @@ void changes_free(struct mailbox *mb)
 
 	if (!c)
 		return;
+	wb_destroy(c);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -584,7 +586,7 @@ int changes_start(struct mailbox *mb)
 	if (pthread_create(&c->thread, NULL, resolver, mb) != 0)
 		return -EAGAIN;
 	c->running = true;
-	return 0;
+	return wb_start(mb);
 }
 
 void changes_stop(struct mailbox *mb)
@@ -593,6 +595,7 @@ void changes_stop(struct mailbox *mb)
 
 	if (!c || !c->running)
 		return;
+	wb_stop(mb);
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	pthread_cond_signal(&c->wake);

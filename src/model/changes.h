@@ -25,6 +25,8 @@
 
 #include "mailbox_p.h"
 
+#include <stdio.h>
+
 struct flag_set;
 
 /* A message as its listing knows it. */
@@ -69,6 +71,33 @@ size_t changes_settle(struct mailbox *mb, const char *folder);
  * moves and deletes take away: a listing hides them until resolved.
  * *uids malloc'd (NULL when none), ascending. */
 int changes_leaving(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t **uids, size_t *n);
+
+/* ---- -o writeback: changes return once journaled, and a flusher sends
+ * them in batches (writeback.c) ---- */
+
+/* Records the move of m to dest (NULL: deleted for good), shown under name
+ * there, as acknowledged; *id is its entry, claimed: the caller shows the
+ * change, then calls changes_queued. */
+int changes_queue_move(struct mailbox *mb, const struct change_msg *m, const struct change_dest *dest,
+		       const char *name, uint64_t *id);
+/* Records flags text for m likewise. */
+int changes_queue_flags(struct mailbox *mb, const struct change_msg *m, const char *text, uint64_t *id);
+/* The mount shows entry id's change: the flusher may send it. */
+void changes_queued(struct mailbox *mb, uint64_t id);
+/* Waits (up to the mount's timeout) until entry id is on the server: 0, or
+ * -errno (-EIO: not yet; the errno of its conflict). */
+int changes_wait_entry(struct mailbox *mb, uint64_t id);
+/* Waits until every acknowledged change is on the server (fsync, and
+ * unmount with log_left): 0, -EIO when some are not, or a conflict's
+ * errno since the wait began. */
+int changes_wait_all(struct mailbox *mb, bool log_left);
+/* The latest flags a pending change sets on uid of folder (server name),
+ * malloc'd; NULL when none. */
+char *changes_pending_flags(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t uid);
+/* Write-back's lines for .status. */
+void changes_status(struct mailbox *mb, FILE *out);
+/* The view of acknowledged changes an earlier mount left (at mount). */
+void changes_show_pending(struct mailbox *mb);
 
 /* The state of changes in flight, made with the mailbox (mb->journal may
  * be NULL: then changes are sent without a journal, as in a unit test). */

@@ -260,6 +260,47 @@ int changes_apply_flags(struct imap_session *s, const struct journal_entry *e)
 	return r;
 }
 
+/* Sets the flags of n messages of the selected folder to text in at most two
+ * commands, without reading their flags first: every flag text does not
+ * name -- the system flags but \Deleted, and the keywords the folder's
+ * FLAGS lists -- is removed, then text's flags added.  The same end as
+ * changes_apply_flags, and as safe to repeat. */
+int changes_apply_flags_set(struct imap_session *s, const uint32_t *uids, size_t n, const char *text)
+{
+	unsigned all = IMAP_FLAG_SEEN | IMAP_FLAG_ANSWERED | IMAP_FLAG_FLAGGED | IMAP_FLAG_DRAFT;
+	struct flag_set want, remove = { 0 };
+	char **have = NULL;
+	size_t nhave = 0;
+	int r = flags_parse(text ? text : "", text ? strlen(text) : 0, &want);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < want.nkeywords; i++)
+		if (!imap_keyword_permitted(s, want.keywords[i]))
+			r = -EPERM;
+	if (r == 0 && (r = imap_selected_keywords(s, &have, &nhave)) == -ENODATA)
+		r = 0; /* no FLAGS from the server: only text's keywords are known */
+	if (r == 0 && !(remove.keywords = calloc(nhave + 1, sizeof(char *))))
+		r = -ENOMEM;
+	if (r == 0) {
+		struct flag_set kw = { .keywords = have, .nkeywords = nhave };
+
+		want.system &= ~(unsigned)IMAP_FLAG_DELETED;
+		remove.system = all & ~want.system;
+		remove.nkeywords = keywords_missing(remove.keywords, &kw, want.keywords, want.nkeywords);
+		if (remove.system || remove.nkeywords)
+			r = imap_store_set(s, uids, n, &remove, IMAP_STORE_REMOVE);
+		if (r == 0 && (want.system || want.nkeywords))
+			r = imap_store_set(s, uids, n, &want, IMAP_STORE_ADD);
+	}
+	free(remove.keywords);
+	for (size_t i = 0; i < nhave; i++)
+		free(have[i]);
+	free(have);
+	flags_free(&want);
+	return r;
+}
+
 static int resolve_flags_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct resolve_job *job = ctx;

@@ -714,6 +714,16 @@ int journal_sent(struct journal *j, const uint64_t *ids, size_t n, uint32_t dest
 	return r;
 }
 
+void journal_unsent(struct journal *j, uint64_t id)
+{
+	struct journal_entry *e;
+
+	pthread_mutex_lock(&j->lock);
+	if ((e = find_locked(j, id)) != NULL)
+		e->flags &= (uint8_t)~JOURNAL_SENT;
+	pthread_mutex_unlock(&j->lock);
+}
+
 int journal_park(struct journal *j, uint64_t id, const char *why)
 {
 	return finish(j, id, why ? why : "unresolved");

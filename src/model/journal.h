@@ -73,6 +73,10 @@ int journal_done_many(struct journal *j, const uint64_t *ids, size_t n);
  * which costs only the asking). */
 int journal_sent(struct journal *j, const uint64_t *ids, size_t n, uint32_t dest_validity,
 		 uint32_t dest_uidnext);
+/* Entry id, marked sent, was found not done: it is sent again, under a
+ * SENT record of its own (in memory only: after a crash, asking again is
+ * right). */
+void journal_unsent(struct journal *j, uint64_t id);
 
 /* Entry id cannot be resolved: why (one line) and the entry go to
  * unresolved.txt, its staged message is kept there as unresolved-ID.eml

@@ -315,6 +315,19 @@ void mb_forget_message(struct folder *f, uint32_t uid)
 	pthread_mutex_unlock(&f->lock);
 }
 
+void mb_unforget_message(struct folder *f, uint32_t uid)
+{
+	size_t out = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->nremoved; i++)
+		if (f->removed[i] != uid)
+			f->removed[out++] = f->removed[i];
+	f->nremoved = out;
+	pthread_mutex_unlock(&f->lock);
+	mb_mark_stale(f);
+}
+
 void mb_add_alias(struct folder *f, const char *name, uint32_t uid)
 {
 	char *copy = strdup(name);

@@ -301,7 +301,7 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 	pthread_mutex_init(&mb->forward_lock, NULL);
 	pthread_mutex_init(&mb->rmdir_lock, NULL);
 	mb->journal = o->journal;
-	if (changes_init(mb) < 0 || !mb_folder_add_locked(mb, "")) {
+	if (changes_init(mb) < 0 || mb_pending_init(mb) < 0 || !mb_folder_add_locked(mb, "")) {
 		mailbox_free(mb);
 		return NULL;
 	}
@@ -310,7 +310,13 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 
 size_t mailbox_settle_changes(struct mailbox *mb)
 {
+	changes_show_pending(mb);
 	return changes_settle(mb, NULL);
+}
+
+int mailbox_sync_changes(struct mailbox *mb)
+{
+	return changes_wait_all(mb, false);
 }
 
 int mailbox_start(struct mailbox *mb)
@@ -340,6 +346,7 @@ void mailbox_free(struct mailbox *mb)
 	pthread_mutex_destroy(&mb->rmdir_lock);
 	free(mb->rmdir_busy);
 	changes_free(mb);
+	mb_pending_free(mb);
 	free(mb);
 }
 
@@ -577,6 +584,8 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 			r = -EIO;
 		if (d->listing && r == 0)
 			r = snapshot_removed(f, d);
+		if (d->listing && r == 0)
+			r = mb_pending_snapshot(mb, f->id, d);
 	}
 	if (r < 0) {
 		/* still listed, the server just will not open it: EIO; gone
@@ -600,12 +609,15 @@ void mailbox_closedir(struct mailbox_dir *d)
 	free(d->sub_ids);
 	mb_listing_put(d->listing);
 	free(d->removed);
+	for (size_t i = 0; i < d->narrivals; i++)
+		free(d->arrivals[i].name);
+	free(d->arrivals);
 	free(d);
 }
 
 size_t mailbox_dir_count(const struct mailbox_dir *d)
 {
-	return 2 + d->nsub + (d->listing ? d->listing->count : 0);
+	return 2 + d->nsub + (d->listing ? d->listing->count : 0) + d->narrivals;
 }
 
 int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, const char **name,
@@ -638,6 +650,11 @@ int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i,
 		return MAILBOX_DIR_ENTRY;
 	}
 	i -= d->nsub;
+	if (d->listing && i >= d->listing->count && i - d->listing->count < d->narrivals) {
+		*name = d->arrivals[i - d->listing->count].name;
+		*st = d->arrivals[i - d->listing->count].st;
+		return MAILBOX_DIR_ENTRY;
+	}
 	if (!d->listing || i >= d->listing->count)
 		return MAILBOX_DIR_END;
 	for (size_t k = 0; k < d->nremoved; k++)
@@ -737,6 +754,7 @@ void mailbox_status(struct mailbox *mb, FILE *out)
 	pthread_rwlock_unlock(&mb->tree_lock);
 	if (mb->journal)
 		journal_status(mb->journal, out);
+	changes_status(mb, out);
 }
 
 void mailbox_status_connections(struct mailbox *mb, FILE *out)

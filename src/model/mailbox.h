@@ -32,6 +32,8 @@ struct mailbox_options {
 	int timeout;                       /* the network timeout, seconds (0: 30): bounds waits for */
 					   /* another thread's LIST or folder sync */
 	struct journal *journal;           /* the change journal (journal.h); NULL: none */
+	bool writeback;                    /* -o writeback: mv, rm, flags return once journaled */
+	int writeback_delay;               /* seconds a change waits to be sent with others */
 };
 
 struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct mailbox_options *o);
@@ -129,6 +131,9 @@ int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **
 const char *mailbox_xattr_names(size_t *len);
 /* Replaces the flags (user.imap.flags); \Deleted in text is ignored. */
 int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t len);
+/* Waits until the changes -o writeback acknowledged are on the server
+ * (bounded by the timeout): 0, or -errno (EIO: not all; a conflict's). */
+int mailbox_sync_changes(struct mailbox *mb);
 
 /* ---- live updates ---- */
 

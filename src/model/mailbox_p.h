@@ -104,6 +104,7 @@ struct mailbox {
 	struct cache *cache;
 	struct journal *journal; /* every change recorded first; may be NULL */
 	struct changes *changes; /* changes in flight (changes.c) */
+	struct pending *pending; /* what -o writeback shows before the server has it */
 	struct mailbox_options opt;
 	uid_t uid;
 	gid_t gid;
@@ -156,8 +157,16 @@ struct mailbox {
 	size_t next_forward;
 };
 
+/* A message shown in a folder before the server has it there. */
+struct mailbox_dir_arrival {
+	char *name;
+	struct stat st;
+};
+
 struct mailbox_dir {
 	uint32_t folder;
+	struct mailbox_dir_arrival *arrivals; /* listed after the listing */
+	size_t narrivals;
 	struct listing *listing; /* referenced; NULL for a noselect folder */
 	uint32_t *removed;       /* copy of the folder's removed UIDs */
 	size_t nremoved;
@@ -204,6 +213,8 @@ void mb_mark_stale(struct folder *f);
 /* uid left f (moved, deleted): hide it until the next sync confirms. */
 void mb_forget_message(struct folder *f, uint32_t uid);
 void mb_forget_message_locked(struct folder *f, uint32_t uid);
+/* A change that hid uid was not made: shown again (and f synced). */
+void mb_unforget_message(struct folder *f, uint32_t uid);
 bool mb_is_removed_locked(const struct folder *f, uint32_t uid);
 void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
 
@@ -287,6 +298,31 @@ void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t
 bool mb_find_forward(struct mailbox *mb, uint64_t from, uint32_t *folder, uint32_t *uid);
 /* mailbox_lookup of a message name in folder f: st filled. */
 int mb_lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st);
+
+/* changes the server does not have yet (pending.c) */
+int mb_pending_init(struct mailbox *mb);
+void mb_pending_free(struct mailbox *mb);
+/* Journal entry `entry` brings message src_uid of src_folder into folder
+ * under name. */
+int mb_pending_add(struct mailbox *mb, uint64_t entry, uint32_t folder, const char *name, uint32_t src_folder,
+		   uint32_t src_uid);
+/* An arrival, as mb_pending_remove gives it back (name malloc'd). */
+struct mb_arrival {
+	uint32_t folder, src_folder, src_uid;
+	char *name;
+};
+/* The entry is settled: its arrival goes, into *out. */
+bool mb_pending_remove(struct mailbox *mb, uint64_t entry, struct mb_arrival *out);
+/* The arrival listed in folder under name; out-parameters may be NULL. */
+bool mb_pending_find(struct mailbox *mb, uint32_t folder, const char *name, uint64_t *entry,
+		     uint32_t *src_folder, uint32_t *src_uid);
+/* Is message src_uid of src_folder on its way somewhere (*entry: which)? */
+bool mb_pending_holds(struct mailbox *mb, uint32_t src_folder, uint32_t src_uid, uint64_t *entry);
+size_t mb_pending_count(struct mailbox *mb);
+/* The attributes of a message on its way, from its source's listing. */
+int mb_pending_stat(struct mailbox *mb, uint32_t src_folder, uint32_t src_uid, struct stat *st);
+/* The arrivals of folder, copied into d. */
+int mb_pending_snapshot(struct mailbox *mb, uint32_t folder, struct mailbox_dir *d);
 
 /* changes (mailbox_write.c, mailbox_folders.c) */
 /* The selectable folder behind directory inode ino, or NULL. */

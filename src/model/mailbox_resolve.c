@@ -3,6 +3,7 @@
  * (aliases, which never hide a listed message and go with their message),
  * and the forwards that let an inode follow a moved message. */
 #include "mailbox_p.h"
+#include "changes.h"
 #include "inode.h"
 
 #include <errno.h>
@@ -48,34 +49,40 @@ static void prune_aliases_locked(struct folder *f, const struct listing *l)
 /* The UID name stands for in l, 0 for none: a listed message's own name (or
  * UID.eml) first, then the newest alias of a listed message.  *hidden: it
  * names a message moved or deleted through the mount.  f->lock held. */
-static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, const char *name, bool *hidden)
+static uint32_t name_to_uid_locked(struct folder *f, const struct listing *l, const char *name, bool *hidden,
+				   bool *unlisted)
 {
 	const struct msg *m;
 	bool removed = false;
 	uint32_t uid;
 
 	*hidden = false;
+	*unlisted = false;
 	if (names_parse_uid(name, &uid) == 0 && (m = mb_listing_find(l, uid)) && name_matches(l, m, name)) {
 		if (!mb_is_removed_locked(f, uid))
 			return uid;
 		removed = true;
 	}
 	prune_aliases_locked(f, l);
-	for (size_t i = f->naliases; i-- > 0;)
-		if (strcmp(f->aliases[i].name, name) == 0 && mb_listing_find(l, f->aliases[i].uid))
+	for (size_t i = f->naliases; i-- > 0;) {
+		if (strcmp(f->aliases[i].name, name) != 0)
+			continue;
+		if (mb_listing_find(l, f->aliases[i].uid))
 			return f->aliases[i].uid;
+		*unlisted = true; /* arrived after l was fetched */
+	}
 	*hidden = removed;
 	return 0;
 }
 
 /* Whether name could be a message's at all: spares a listing refresh for
  * the names shells and editors try (".git", "foo.swp"). */
-static bool may_name_message(struct folder *f, const char *name)
+static bool may_name_message(struct mailbox *mb, struct folder *f, const char *name)
 {
 	bool found = false;
 	uint32_t uid;
 
-	if (names_parse_uid(name, &uid) == 0)
+	if (names_parse_uid(name, &uid) == 0 || mb_pending_find(mb, f->id, name, NULL, NULL, NULL))
 		return true;
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->naliases && !found; i++)
@@ -106,22 +113,25 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 			struct stat *st, uint32_t *uidvalidity)
 {
 	const struct msg *m = NULL;
-	bool hidden = false, newer = false;
+	bool hidden = false, newer = false, unlisted = false;
 	struct listing *l;
 	int err;
 
-	for (int pass = 0; pass < 2 && !m && !hidden && (pass == 0 || newer); pass++) {
+	for (int pass = 0; pass < 2 && !m && !hidden && (pass == 0 || newer || unlisted); pass++) {
 		/* a name is answered from what this mount knows when it fetched
 		 * the listing within dir_cache, even marked stale by its own mv:
-		 * a burst of mv into one folder costs no sync of it per name */
-		l = name ? mb_listing_known(f, pass == 0 ? mb->opt.dir_cache : MB_MISS_REFRESH) : NULL;
+		 * a burst of mv into one folder costs no sync of it per name --
+		 * but a name mv gave a message the listing predates is looked
+		 * up in the listing after it */
+		l = name && !unlisted ? mb_listing_known(f, pass == 0 ? mb->opt.dir_cache : MB_MISS_REFRESH)
+				      : NULL;
 		if (!l)
 			l = mb_listing(mb, f, pass == 0 ? mb->opt.dir_cache : MB_MISS_REFRESH, &err);
 		if (!l)
 			return err;
 		pthread_mutex_lock(&f->lock);
 		if (name)
-			*uid = name_to_uid_locked(f, l, name, &hidden);
+			*uid = name_to_uid_locked(f, l, name, &hidden, &unlisted);
 		else
 			hidden = mb_is_removed_locked(f, *uid);
 		pthread_mutex_unlock(&f->lock);
@@ -143,18 +153,31 @@ static int find_message(struct mailbox *mb, struct folder *f, const char *name, 
 int mb_resolve_message(struct mailbox *mb, struct folder *f, const char *name, uint32_t *uid,
 		       uint32_t *uidvalidity)
 {
-	if (f->noselect || !f->server || !may_name_message(f, name))
+	uint64_t entry;
+	int r;
+
+	if (f->noselect || !f->server || !may_name_message(mb, f, name))
 		return -ENOENT;
-	return find_message(mb, f, name, uid, NULL, uidvalidity);
+	r = find_message(mb, f, name, uid, NULL, uidvalidity);
+	if (r != -ENOENT || !mb_pending_find(mb, f->id, name, &entry, NULL, NULL))
+		return r;
+	/* a message on its way here (-o writeback) is changed again once it
+	 * is there, under its UID in this folder */
+	r = changes_wait_entry(mb, entry);
+	return r < 0 ? r : find_message(mb, f, name, uid, NULL, uidvalidity);
 }
 
 int mb_lookup_message(struct mailbox *mb, struct folder *f, const char *name, struct stat *st)
 {
-	uint32_t uid;
+	uint32_t uid, src_folder, src_uid;
+	int r;
 
-	if (f->noselect || !f->server || !may_name_message(f, name))
+	if (f->noselect || !f->server || !may_name_message(mb, f, name))
 		return -ENOENT;
-	return find_message(mb, f, name, &uid, st, NULL);
+	r = find_message(mb, f, name, &uid, st, NULL);
+	if (r == -ENOENT && mb_pending_find(mb, f->id, name, NULL, &src_folder, &src_uid))
+		r = mb_pending_stat(mb, src_folder, src_uid, st);
+	return r;
 }
 
 void mb_add_forward(struct mailbox *mb, uint64_t from, uint32_t folder, uint32_t uid)
@@ -212,6 +235,11 @@ int mb_locate(struct mailbox *mb, uint64_t ino, uint32_t *id, uint32_t *uid, str
 			r = find_message(mb, f, NULL, uid, st ? st : &ignored, NULL);
 		if (r != -ENOENT)
 			break;
+		if (mb_pending_holds(mb, *id, *uid, NULL)) {
+			/* on its way (-o writeback): still where it was, for reading */
+			r = st ? mb_pending_stat(mb, *id, *uid, st) : 0;
+			break;
+		}
 		moved = f && st && known_stat(mb, f, *uid, &before);
 		if (!mb_find_forward(mb, inode_of_message(*id, *uid), id, uid))
 			break;

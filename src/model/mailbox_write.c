@@ -42,20 +42,43 @@ static bool identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_
 	return msg != NULL;
 }
 
+/* -o writeback: the move is journaled, and shown at once -- gone from f,
+ * listed in to as name -- while the flusher sends it. */
+static int queue_message(struct mailbox *mb, struct folder *f, uint32_t uid, const struct change_msg *m,
+			 struct folder *to, const char *name)
+{
+	struct change_dest dest = { .folder = to ? to->server : NULL };
+	uint64_t id;
+	int r = changes_queue_move(mb, m, to ? &dest : NULL, name, &id);
+
+	if (r < 0)
+		return r;
+	mb_forget_message(f, uid);
+	if (mb_pending_add(mb, id, to ? to->id : UINT32_MAX, name, f->id, uid) < 0)
+		log_warn("UID %u of %.100s: out of memory; it is listed in its new folder once sent", uid,
+			 f->path);
+	changes_queued(mb, id);
+	return 1;
+}
+
 /* Moves message uid of folder f to folder to (NULL: deletes it for good),
- * exactly once (changes.c).  On success *new_uid is its UID there (0 if
- * the server did not say). */
+ * exactly once (changes.c), shown there as name.  On success *new_uid is
+ * its UID there (0 if the server did not say); 1 when it was queued
+ * (-o writeback). */
 static int change_message(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_t validity,
-			  struct folder *to, uint32_t *new_uid)
+			  struct folder *to, const char *name, uint32_t *new_uid)
 {
 	struct change_dest dest = { .folder = to ? to->server : NULL };
 	struct change_msg m;
 	int r;
 
+	*new_uid = 0;
 	if (!identity(mb, f, uid, validity, &m)) {
 		log_warn("UID %u of %.100s is not in its folder's listing: not changing it", uid, f->path);
 		return -ENOENT;
 	}
+	if (mb->opt.writeback && mb->journal)
+		return queue_message(mb, f, uid, &m, to, name);
 	if (to)
 		dest.next_uid = mb_known_next_uid(mb, to, &dest.validity);
 	r = changes_move(mb, &m, to ? &dest : NULL, new_uid);
@@ -70,10 +93,10 @@ static int move_message(struct mailbox *mb, struct folder *f, uint32_t uid, uint
 			struct folder *to, const char *newname)
 {
 	uint32_t new_uid = 0;
-	int r = change_message(mb, f, uid, validity, to, &new_uid);
+	int r = change_message(mb, f, uid, validity, to, newname, &new_uid);
 
-	if (r < 0)
-		return r;
+	if (r != 0)
+		return r < 0 ? r : 0;
 	mb_mark_stale(to);
 	if (new_uid) {
 		mb_add_alias(to, newname, new_uid);
@@ -139,7 +162,8 @@ int mailbox_unlink(struct mailbox *mb, uint64_t parent, const char *name)
 		return r;
 	if (trash && trash != f)
 		return move_message(mb, f, uid, validity, trash, name);
-	return change_message(mb, f, uid, validity, NULL, &gone);
+	r = change_message(mb, f, uid, validity, NULL, name, &gone);
+	return r < 0 ? r : 0;
 }
 
 int mailbox_move_to(struct mailbox *mb, uint64_t msg_ino, uint64_t folder_ino)
@@ -179,6 +203,8 @@ static int name_taken(struct mailbox *mb, struct folder *to, const char *name)
 	pthread_rwlock_unlock(&mb->tree_lock);
 	if (sub)
 		return -EISDIR;
+	if (mb_pending_find(mb, to->id, name, NULL, NULL, NULL))
+		return -EEXIST;
 	r = mb_resolve_message(mb, to, name, &uid, NULL);
 	if (r == 0)
 		return -EEXIST;
@@ -320,6 +346,15 @@ static int server_attr(struct mailbox *mb, struct folder *f, struct info_job *jo
 	return r;
 }
 
+static char *pending_flags(struct mailbox *mb, struct folder *f, uint32_t uid)
+{
+	uint32_t validity = 0;
+
+	if (!mb->journal || journal_count(mb->journal) == 0 || current_validity(mb, f, &validity) < 0)
+		return NULL;
+	return changes_pending_flags(mb, f->server, validity, uid);
+}
+
 int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **value, size_t *len)
 {
 	struct info_job job;
@@ -342,6 +377,8 @@ int mailbox_getxattr(struct mailbox *mb, uint64_t ino, const char *name, char **
 		if (r < 0)
 			return r;
 		*value = rfc3339(st.st_mtime);
+	} else if (strcmp(name, XATTR_FLAGS) == 0 && (*value = pending_flags(mb, f, job.uid))) {
+		/* set through the mount, not sent yet (-o writeback) */
 	} else if (strcmp(name, XATTR_FLAGS) == 0 || strcmp(name, XATTR_MESSAGE_ID) == 0) {
 		r = server_attr(mb, f, &job, strcmp(name, XATTR_FLAGS) == 0, value);
 		if (r < 0)
@@ -362,6 +399,7 @@ int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t
 	struct change_msg m;
 	struct folder *f;
 	char *canonical;
+	uint64_t id;
 	int r = flags_parse(text, len, &fs);
 
 	if (r < 0)
@@ -371,11 +409,18 @@ int mailbox_set_flags(struct mailbox *mb, uint64_t ino, const char *text, size_t
 	if (!canonical)
 		return -ENOMEM;
 	r = locate(mb, ino, &f, &job);
+	if (r == 0 && mb->opt.writeback && mb_pending_holds(mb, f->id, job.uid, &id) &&
+	    (r = changes_wait_entry(mb, id)) == 0)
+		r = locate(mb, ino, &f, &job); /* on its way: flags set where it arrived */
 	if (r == 0)
 		r = current_validity(mb, f, &job.uidvalidity);
 	if (r == 0) {
 		identity(mb, f, job.uid, job.uidvalidity, &m);
-		r = changes_flags(mb, &m, canonical);
+		if (mb->opt.writeback && mb->journal &&
+		    (r = changes_queue_flags(mb, &m, canonical, &id)) == 0)
+			changes_queued(mb, id);
+		else if (!mb->opt.writeback || !mb->journal)
+			r = changes_flags(mb, &m, canonical);
 	}
 	free(canonical);
 	return r;

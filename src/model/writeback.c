@@ -1,0 +1,727 @@
+/* writeback.c - owns -o writeback (changes.h): queueing mv, rm and flag
+ * changes as acknowledged journal entries, and the flusher thread that
+ * sends them in batches -- one UID MOVE of a UID set for the moves from
+ * one folder to another, one or two UID STOREs for the same flags on many
+ * messages -- and settles each exactly once, also after a lost connection
+ * or a crash; the waits of fsync and unmount; conflicts, for .status.
+ *
+ * An acknowledged entry (JOURNAL_ACKED) is the flusher's alone: the
+ * resolver and listing syncs pass over it.  Before a batch's first byte
+ * goes out its entries are marked sent, with the destination's UIDNEXT
+ * (journal_sent); an entry marked sent whose batch ended unclear is asked
+ * about (changes_ask) before anything is sent again, and a batch never
+ * holds two changes whose outcomes could be mistaken for each other. */
+#include "changes_p.h"
+#include "inode.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WB_BATCH_MAX 1000     /* changes in one command */
+#define WB_BURST_MS 200       /* nothing queued for this long: a burst is over */
+#define WB_RETRY_S 5          /* a round that left changes unsent: next try */
+#define WB_ROUND_GROUPS 1000  /* batches in one round, at most */
+#define WB_NOWHERE UINT32_MAX /* the folder of a message deleted for good */
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static bool acked(const struct journal_entry *e)
+{
+	return (e->flags & JOURNAL_ACKED) != 0;
+}
+
+static bool sent(const struct journal_entry *e)
+{
+	return (e->flags & JOURNAL_SENT) != 0;
+}
+
+/* ---- queueing (FUSE threads) ---- */
+
+static int queue(struct mailbox *mb, struct journal_entry *e, uint64_t *id)
+{
+	int r;
+
+	if (!mb->journal)
+		return -EIO;
+	e->flags = JOURNAL_ACKED;
+	r = changes_add_claimed(mb, e, NULL, 0);
+	if (r < 0)
+		log_warn("%s of %.100s UID %u not done: %s", journal_op_name(e->op), e->src, e->src_uid,
+			 r == -ENOSPC ? "the change journal is full" : strerror(-r));
+	*id = e->id;
+	return r;
+}
+
+int changes_queue_move(struct mailbox *mb, const struct change_msg *m, const struct change_dest *dest,
+		       const char *name, uint64_t *id)
+{
+	/* the destination's UIDNEXT is read when the change is sent */
+	struct journal_entry e = { .op = dest ? JOURNAL_MOVE : JOURNAL_EXPUNGE,
+				   .src_validity = m->validity,
+				   .src_uid = m->uid,
+				   .size = m->size,
+				   .internaldate = m->date };
+	int r = -ENOMEM;
+
+	if ((e.src = strdup(m->folder)) && (!dest || (e.dest = strdup(dest->folder))) &&
+	    (e.aux = strdup(name)))
+		r = queue(mb, &e, id);
+	journal_entry_free(&e);
+	return r;
+}
+
+int changes_queue_flags(struct mailbox *mb, const struct change_msg *m, const char *text, uint64_t *id)
+{
+	struct journal_entry e = { .op = JOURNAL_FLAGS, .src_validity = m->validity, .src_uid = m->uid };
+	int r = -ENOMEM;
+
+	if ((e.src = strdup(m->folder)) && (e.text = strdup(text)))
+		r = queue(mb, &e, id);
+	journal_entry_free(&e);
+	return r;
+}
+
+void changes_queued(struct mailbox *mb, uint64_t id)
+{
+	struct changes *c = mb->changes;
+	struct timespec now;
+
+	changes_release(mb, id);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&c->lock);
+	if (!c->first_queued.tv_sec && !c->first_queued.tv_nsec)
+		c->first_queued = now;
+	c->last_queued = now;
+	pthread_cond_signal(&c->flush_wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- what the mount shows ---- */
+
+static struct folder *folder_by_server(struct mailbox *mb, const char *server)
+{
+	struct folder *found = NULL;
+
+	pthread_rwlock_rdlock(&mb->tree_lock);
+	for (size_t i = 0; i < mb->nfolders && !found; i++) {
+		struct folder *f = mb->folders[i];
+		const char *name = f ? f->server : NULL;
+
+		if (name && f->present && strcmp(name, server) == 0)
+			found = f;
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+	return found;
+}
+
+void changes_show_pending(struct mailbox *mb)
+{
+	struct journal_entry *v;
+	size_t n;
+
+	if (!mb->journal || journal_pending(mb->journal, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct journal_entry *e = &v[i];
+		struct folder *src =
+			acked(e) && e->src && e->op != JOURNAL_FLAGS ? folder_by_server(mb, e->src) : NULL;
+		struct folder *dest = src && e->dest ? folder_by_server(mb, e->dest) : NULL;
+		char name[16];
+
+		if (src) {
+			snprintf(name, sizeof(name), "%u.eml", e->src_uid);
+			mb_forget_message(src, e->src_uid);
+			mb_pending_add(mb, e->id, dest ? dest->id : WB_NOWHERE, e->aux ? e->aux : name,
+				       src->id, e->src_uid);
+		}
+		journal_entry_free(&v[i]);
+	}
+	free(v);
+}
+
+/* e is on the server: its arrival gives way to the names and inodes of a
+ * message moved by the mount. */
+static void show_done(struct mailbox *mb, const struct journal_entry *e, uint32_t new_uid)
+{
+	struct mb_arrival a;
+	struct folder *to;
+
+	if (!mb_pending_remove(mb, e->id, &a))
+		return;
+	to = a.folder != WB_NOWHERE ? mb_folder(mb, a.folder) : NULL;
+	if (to && new_uid) {
+		mb_add_alias(to, a.name, new_uid);
+		mb_add_forward(mb, inode_of_message(a.src_folder, a.src_uid), to->id, new_uid);
+		mb_note_arrival(to, e->dest_validity, new_uid);
+	}
+	if (to)
+		mb_mark_stale(to);
+	free(a.name);
+}
+
+/* e was not made: the message is shown where the server has it. */
+static void show_undone(struct mailbox *mb, const struct journal_entry *e)
+{
+	struct mb_arrival a;
+	struct folder *f;
+
+	if (!mb_pending_remove(mb, e->id, &a))
+		return;
+	if ((f = mb_folder(mb, a.src_folder)))
+		mb_unforget_message(f, a.src_uid);
+	if (a.folder != WB_NOWHERE && (f = mb_folder(mb, a.folder)))
+		mb_mark_stale(f);
+	free(a.name);
+}
+
+/* ---- conflicts ---- */
+
+static void note_conflict(struct mailbox *mb, const struct journal_entry *e, const char *why, int err)
+{
+	struct changes *c = mb->changes;
+	char *line;
+
+	log_warn("write-back: the %s of %.100s UID %u%s%.100s was not made: %s", journal_op_name(e->op),
+		 e->src, e->src_uid, e->dest ? " to " : "", e->dest ? e->dest : "", why);
+	pthread_mutex_lock(&c->lock);
+	line = c->conflict[c->conflicts % WB_CONFLICTS];
+	snprintf(line, WB_LINE, "%s %.60s UID %u%s%.60s: %s", journal_op_name(e->op), e->src, e->src_uid,
+		 e->dest ? " -> " : "", e->dest ? e->dest : "", why);
+	c->conflict_id[c->conflicts % WB_CONFLICTS] = e->id;
+	c->conflict_err[c->conflicts % WB_CONFLICTS] = err;
+	c->conflicts++;
+	c->last_conflict = err;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Settles e by what the server says of it.  false: it stays pending. */
+static bool settle(struct mailbox *mb, const struct journal_entry *e, enum outcome o, uint32_t new_uid,
+		   int refused)
+{
+	switch (o) {
+	case OUTCOME_UNKNOWN:
+		return false;
+	case OUTCOME_COMPLETED:
+	case OUTCOME_HALF:
+		show_done(mb, e, new_uid);
+		journal_done(mb->journal, e->id);
+		return true;
+	case OUTCOME_ROLLED_BACK:
+		if (!refused) { /* lost on the way: sent again, with a new bound */
+			journal_unsent(mb->journal, e->id);
+			return false;
+		}
+		note_conflict(mb, e, strerror(-refused), refused);
+		journal_park(mb->journal, e->id,
+			     "write-back: the server refused the change; the message is left where it was");
+		show_undone(mb, e);
+		return true;
+	default:
+		note_conflict(mb, e,
+			      o == OUTCOME_STALE  ? "a folder was re-created (UIDVALIDITY changed)"
+			      : o == OUTCOME_GONE ? "the message is gone: another client moved or deleted it"
+						  : "the server refuses what would finish it",
+			      o == OUTCOME_REFUSED ? -EPERM : -ENOENT);
+		changes_conclude(mb, e, o, -EIO);
+		show_undone(mb, e);
+		return true;
+	}
+}
+
+/* ---- batches ---- */
+
+struct batch {
+	struct mailbox *mb;
+	struct journal_entry **e; /* members, in journal order */
+	size_t n;
+	uint32_t *uids, *dest_uids;
+	uint64_t *ids;
+	bool sent, died, stale;
+	int dest_err; /* the destination's STATUS failed */
+};
+
+static bool can_batch(const struct journal_entry *e)
+{
+	return acked(e) && !sent(e) &&
+	       (e->op == JOURNAL_MOVE || e->op == JOURNAL_EXPUNGE || e->op == JOURNAL_FLAGS);
+}
+
+static bool same_batch(const struct journal_entry *a, const struct journal_entry *b)
+{
+	return a->op == b->op && a->src_validity == b->src_validity && strcmp(a->src, b->src) == 0 &&
+	       (!a->dest || strcmp(a->dest, b->dest) == 0) && (!a->text || strcmp(a->text, b->text) == 0);
+}
+
+/* Picks the next batch from the pending entries v (journal order): the
+ * first entry free to go and the later ones of the same kind, source and
+ * destination (or flags) -- but none an earlier entry left out, or a
+ * member, could be mistaken for (the same message: changes to one message
+ * keep their order; a look-alike brought into the same folder: one at a
+ * time).  The number of members, their indexes in *members. */
+static size_t pick_batch(struct mailbox *mb, struct journal_entry *v, size_t n, size_t *members)
+{
+	struct journal_entry **left = malloc((n ? n : 1) * sizeof(*left));
+	size_t k = 0, nleft = 0;
+
+	if (!left)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct journal_entry *e = &v[i];
+		bool ok = can_batch(e) && k < WB_BATCH_MAX && (!k || same_batch(&v[members[0]], e));
+
+		for (size_t j = 0; ok && j < k; j++)
+			ok = !changes_confusable(&v[members[j]], e);
+		for (size_t j = 0; ok && j < nleft; j++)
+			ok = !changes_confusable(left[j], e);
+		if (ok && changes_busy(mb, e->id))
+			ok = false;
+		if (ok)
+			members[k++] = i;
+		else
+			left[nleft++] = e;
+	}
+	free(left);
+	return k;
+}
+
+static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
+{
+	struct batch *b = ctx;
+	const struct journal_entry *first = b->e[0];
+	struct imap_folder_state dst = { 0 };
+	int r;
+
+	(void)st;
+	if (imap_expect_validity(s, first->src_validity) < 0) {
+		b->stale = true;
+		return -ESTALE;
+	}
+	if (first->op == JOURNAL_FLAGS) /* idempotent: no bound, no sent mark */
+		return changes_apply_flags_set(s, b->uids, b->n, first->text);
+	if (first->dest && (r = imap_folder_status(s, first->dest, &dst)) < 0) {
+		b->died = imap_dead(s);
+		b->dest_err = r;
+		return r;
+	}
+	if (first->dest && !dst.uidnext) {
+		log_warn("%.100s did not say its UIDNEXT: not moving mail into it", first->dest);
+		return -EIO;
+	}
+	r = journal_sent(b->mb->journal, b->ids, b->n, dst.uidvalidity, dst.uidnext);
+	if (r < 0)
+		return r;
+	b->sent = true;
+	for (size_t i = 0; i < b->n; i++) {
+		b->e[i]->flags |= JOURNAL_SENT;
+		b->e[i]->dest_validity = dst.uidvalidity;
+		b->e[i]->dest_uidnext = dst.uidnext;
+	}
+	r = first->op == JOURNAL_MOVE ? imap_move_set(s, b->uids, b->n, first->dest, b->dest_uids)
+				      : imap_expunge_set(s, b->uids, b->n);
+	b->died = r < 0 && imap_dead(s);
+	return r;
+}
+
+static void note_batch(struct mailbox *mb, const struct batch *b, double seconds, int r)
+{
+	struct changes *c = mb->changes;
+
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->last_batch, WB_LINE, "%s of %zu from %.60s%s%.60s: %s in %.0f ms",
+		 journal_op_name(b->e[0]->op), b->n, b->e[0]->src, b->e[0]->dest ? " to " : "",
+		 b->e[0]->dest ? b->e[0]->dest : "", r == 0 ? "done" : strerror(-r), seconds * 1000);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool send_alone(struct mailbox *mb, struct journal_entry *e);
+
+/* Sends one batch and settles its members.  false: the server could not be
+ * reached; the round ends. */
+static bool send_batch(struct mailbox *mb, struct batch *b)
+{
+	struct timespec t0;
+	size_t done = 0;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < b->n; i++) {
+		b->uids[i] = b->e[i]->src_uid;
+		b->ids[i] = b->e[i]->id;
+		b->dest_uids[i] = 0;
+	}
+	r = pool_run(mb->pool, b->e[0]->src, POOL_NO_RETRY, batch_fn, b);
+	note_batch(mb, b, since(&t0), r);
+	if (r == 0) {
+		for (size_t i = 0; i < b->n; i++)
+			show_done(mb, b->e[i], b->dest_uids[i]);
+		journal_done_many(mb->journal, b->ids, b->n);
+		return true;
+	}
+	if (b->stale || (!b->died && b->dest_err == -ENOENT)) {
+		for (size_t i = 0; i < b->n; i++)
+			settle(mb, b->e[i], b->stale ? OUTCOME_STALE : OUTCOME_ROLLED_BACK, 0, -ENOENT);
+		return true;
+	}
+	if (!b->sent && b->e[0]->op != JOURNAL_FLAGS)
+		return false; /* nothing went out: tried again in the next round */
+	/* sent, and the end unclear (or refused): each member asked apart --
+	 * none of them could be mistaken for another (pick_batch) */
+	for (size_t i = 0; i < b->n; i++) {
+		uint32_t new_uid = 0;
+		enum outcome o = changes_ask(mb, b->e[i], !b->died, &new_uid);
+
+		if (o == OUTCOME_UNKNOWN)
+			break;
+		/* one member may have made the server refuse them all (a
+		 * message expunged meanwhile): the others go again, alone */
+		if (o == OUTCOME_ROLLED_BACK && !b->died && b->n > 1) {
+			journal_unsent(mb->journal, b->e[i]->id);
+			b->e[i]->flags &= (uint8_t)~JOURNAL_SENT;
+			done += send_alone(mb, b->e[i]);
+			continue;
+		}
+		done += settle(mb, b->e[i], o, new_uid, b->died ? 0 : r);
+	}
+	return done == b->n;
+}
+
+static bool send_alone(struct mailbox *mb, struct journal_entry *e)
+{
+	uint32_t uid, dest_uid;
+	uint64_t id;
+	struct batch one = { .mb = mb, .e = &e, .n = 1, .uids = &uid, .dest_uids = &dest_uid, .ids = &id };
+
+	return send_batch(mb, &one);
+}
+
+/* Entries marked sent whose batch ended unclear (here, or before a crash)
+ * are asked about before anything else goes.  false: the server could not
+ * be reached. */
+static bool resolve_in_doubt(struct mailbox *mb, struct journal_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t new_uid = 0;
+		enum outcome o;
+
+		if (!acked(&v[i]) || !sent(&v[i]) || v[i].op == JOURNAL_FLAGS || changes_busy(mb, v[i].id))
+			continue;
+		o = changes_ask(mb, &v[i], false, &new_uid);
+		if (o == OUTCOME_UNKNOWN)
+			return false;
+		settle(mb, &v[i], o, new_uid, 0);
+		/* this copy: sent again in this round, or settled */
+		v[i].flags = journal_is_pending(mb->journal, v[i].id) ? JOURNAL_ACKED : 0;
+	}
+	return true;
+}
+
+static size_t count_acked(struct mailbox *mb)
+{
+	struct journal_entry *v;
+	size_t n, k = 0;
+
+	if (!mb->journal || journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		k += acked(&v[i]);
+		journal_entry_free(&v[i]);
+	}
+	free(v);
+	return k;
+}
+
+/* One round: what was in doubt, then batch after batch.  The number of
+ * acknowledged changes left. */
+static size_t flush_round(struct mailbox *mb)
+{
+	struct changes *c = mb->changes;
+	bool reachable = true;
+
+	for (int g = 0; g < WB_ROUND_GROUPS && reachable && !pool_is_down(mb->pool); g++) {
+		struct batch b = { .mb = mb };
+		struct journal_entry *v;
+		size_t n, *members;
+		bool stopping;
+
+		pthread_mutex_lock(&c->lock);
+		stopping = c->stopping && !c->urgent;
+		pthread_mutex_unlock(&c->lock);
+		if (stopping || journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
+			break;
+		reachable = g > 0 || resolve_in_doubt(mb, v, n);
+		members = reachable ? malloc((n ? n : 1) * sizeof(*members)) : NULL;
+		b.n = members ? pick_batch(mb, v, n, members) : 0;
+		b.e = b.n ? calloc(b.n, sizeof(*b.e)) : NULL;
+		b.uids = b.n ? calloc(b.n, sizeof(*b.uids)) : NULL;
+		b.dest_uids = b.n ? calloc(b.n, sizeof(*b.dest_uids)) : NULL;
+		b.ids = b.n ? calloc(b.n, sizeof(*b.ids)) : NULL;
+		if (b.e && b.uids && b.dest_uids && b.ids) {
+			for (size_t i = 0; i < b.n; i++)
+				b.e[i] = &v[members[i]];
+			reachable = send_batch(mb, &b);
+		}
+		free(b.e);
+		free(b.uids);
+		free(b.dest_uids);
+		free(b.ids);
+		free(members);
+		for (size_t i = 0; i < n; i++)
+			journal_entry_free(&v[i]);
+		free(v);
+		if (!b.n)
+			break;
+	}
+	return count_acked(mb);
+}
+
+/* ---- the flusher ---- */
+
+static bool zero(const struct timespec *t)
+{
+	return !t->tv_sec && !t->tv_nsec;
+}
+
+/* Is a round due, c->lock held?  *wait: else, seconds until one may be. */
+static bool due_locked(struct mailbox *mb, double *wait, const struct timespec *retry_at)
+{
+	struct changes *c = mb->changes;
+	double delay = mb->opt.writeback_delay, burst = WB_BURST_MS / 1000.0;
+
+	*wait = 1;
+	if (c->urgent || (!zero(retry_at) && since(retry_at) >= 0))
+		return true;
+	if (zero(&c->first_queued))
+		return false;
+	if (since(&c->first_queued) >= delay || since(&c->last_queued) >= (burst < delay ? burst : delay))
+		return true;
+	*wait = burst - since(&c->last_queued);
+	if (delay - since(&c->first_queued) < *wait)
+		*wait = delay - since(&c->first_queued);
+	if (*wait < 0.001)
+		*wait = 0.001;
+	return false;
+}
+
+static void *flusher(void *arg)
+{
+	struct mailbox *mb = arg;
+	struct changes *c = mb->changes;
+	struct timespec retry_at, until;
+	double wait;
+
+	clock_gettime(CLOCK_MONOTONIC, &retry_at); /* what an earlier mount left */
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping || c->urgent) {
+		size_t left;
+
+		if (!due_locked(mb, &wait, &retry_at)) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += (time_t)wait;
+			until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&c->flush_wake, &c->lock, &until);
+			continue;
+		}
+		c->first_queued = (struct timespec){ 0 };
+		c->urgent = false;
+		pthread_mutex_unlock(&c->lock);
+		left = flush_round(mb);
+		pthread_mutex_lock(&c->lock);
+		c->rounds++;
+		c->unsent = left;
+		retry_at = (struct timespec){ 0 };
+		if (left) { /* unreachable, or busy: again soon */
+			clock_gettime(CLOCK_MONOTONIC, &retry_at);
+			retry_at.tv_sec += pool_is_down(mb->pool) ? 1 : WB_RETRY_S;
+		}
+		pthread_cond_broadcast(&c->flushed);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* ---- waiting ---- */
+
+static int mount_timeout(const struct mailbox *mb)
+{
+	return mb->opt.timeout > 0 ? mb->opt.timeout : MB_DEFAULT_TIMEOUT;
+}
+
+static void deadline_in(struct timespec *t, double seconds)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += (time_t)seconds;
+}
+
+/* Waits for one flusher round to end (or for a second); c->lock held. */
+static void await_round_locked(struct changes *c)
+{
+	unsigned long rounds = c->rounds;
+	struct timespec t;
+
+	c->urgent = true;
+	pthread_cond_signal(&c->flush_wake);
+	deadline_in(&t, 1);
+	while (c->rounds == rounds && c->flusher_running)
+		if (pthread_cond_timedwait(&c->flushed, &c->lock, &t) != 0)
+			break;
+}
+
+int changes_wait_entry(struct mailbox *mb, uint64_t id)
+{
+	struct changes *c = mb->changes;
+	struct timespec start;
+	int r = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	pthread_mutex_lock(&c->lock);
+	while (journal_is_pending(mb->journal, id) && c->flusher_running) {
+		if (since(&start) > mount_timeout(mb) || pool_is_down(mb->pool)) {
+			r = -EIO;
+			break;
+		}
+		await_round_locked(c);
+	}
+	for (size_t i = 0; i < WB_CONFLICTS && r == 0 && i < c->conflicts; i++)
+		if (c->conflict_id[i] == id)
+			r = c->conflict_err[i];
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0 && journal_is_pending(mb->journal, id))
+		r = -EIO;
+	return r;
+}
+
+int changes_wait_all(struct mailbox *mb, bool log_left)
+{
+	struct changes *c = mb->changes;
+	struct timespec start;
+	unsigned long conflicts;
+	size_t left;
+	int r = 0;
+
+	if (!c || !mb->journal || !count_acked(mb))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	pthread_mutex_lock(&c->lock);
+	conflicts = c->conflicts;
+	while (c->flusher_running && since(&start) < mount_timeout(mb) && !pool_is_down(mb->pool)) {
+		await_round_locked(c);
+		pthread_mutex_unlock(&c->lock);
+		left = count_acked(mb);
+		pthread_mutex_lock(&c->lock);
+		if (!left)
+			break;
+	}
+	if (c->conflicts != conflicts)
+		r = c->last_conflict;
+	pthread_mutex_unlock(&c->lock);
+	left = count_acked(mb);
+	if (left && log_left)
+		log_warn("unmount: %zu changes are not on the server yet; they stay in the journal and are "
+			 "sent by the next mount with this cache_dir (MOUNT/.status lists them)",
+			 left);
+	return left ? -EIO : r;
+}
+
+char *changes_pending_flags(struct mailbox *mb, const char *folder, uint32_t validity, uint32_t uid)
+{
+	struct journal_entry *v;
+	char *text = NULL;
+	size_t n;
+
+	if (!mb->journal || journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
+		return NULL;
+	for (size_t i = n; i-- > 0;) {
+		const struct journal_entry *e = &v[i];
+
+		if (!text && e->op == JOURNAL_FLAGS && e->src_uid == uid && e->src_validity == validity &&
+		    e->text && strcmp(e->src, folder) == 0)
+			text = strdup(e->text);
+	}
+	for (size_t i = 0; i < n; i++)
+		journal_entry_free(&v[i]);
+	free(v);
+	return text;
+}
+
+void changes_status(struct mailbox *mb, FILE *out)
+{
+	struct changes *c = mb->changes;
+
+	if (!c || (!mb->opt.writeback && !c->rounds))
+		return;
+	pthread_mutex_lock(&c->lock);
+	fprintf(out, "writeback: %s, delay %d s, %zu unsent, %s\n", mb->opt.writeback ? "on" : "off",
+		mb->opt.writeback_delay, c->unsent,
+		pool_is_down(mb->pool) ? "offline"
+		: c->unsent            ? "flushing"
+				       : "idle");
+	if (c->last_batch[0])
+		fprintf(out, "writeback last batch: %s\n", c->last_batch);
+	for (unsigned long i = c->conflicts > WB_CONFLICTS ? c->conflicts - WB_CONFLICTS : 0;
+	     i < c->conflicts; i++)
+		fprintf(out, "writeback conflict: %s\n", c->conflict[i % WB_CONFLICTS]);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- start and stop ---- */
+
+void wb_init(struct changes *c)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->flush_wake, &attr);
+	pthread_cond_init(&c->flushed, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+void wb_destroy(struct changes *c)
+{
+	pthread_cond_destroy(&c->flush_wake);
+	pthread_cond_destroy(&c->flushed);
+}
+
+int wb_start(struct mailbox *mb)
+{
+	struct changes *c = mb->changes;
+
+	/* also without -o writeback when an earlier mount left some: an
+	 * acknowledged change is never dropped */
+	if (!mb->opt.writeback && !count_acked(mb))
+		return 0;
+	if (pthread_create(&c->flusher, NULL, flusher, mb) != 0)
+		return -EAGAIN;
+	c->flusher_running = true;
+	return 0;
+}
+
+void wb_stop(struct mailbox *mb)
+{
+	struct changes *c = mb->changes;
+
+	if (!c->flusher_running)
+		return;
+	changes_wait_all(mb, true); /* unmount: sent first, within the timeout */
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	c->urgent = false;
+	pthread_cond_signal(&c->flush_wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->flusher, NULL);
+	c->flusher_running = false;
+}

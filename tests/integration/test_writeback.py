@@ -1,0 +1,332 @@
+"""-o writeback (README: "Write-back"): mv, rm and flag changes return once
+journaled, the mount shows them at once, and a flusher sends them in
+batches -- checked on the server with imaplib, message by message (SHA-256),
+and on the wire through scripts/fault-proxy.py (commands counted).
+
+With writeback_delay=60 nothing is sent by itself during a test: what the
+server has before an fsync (sync DIR), an unmount or a remount is what the
+mount did not send yet."""
+
+import os
+import signal
+import subprocess
+import time
+
+import helpers
+import live_helpers as lh
+import write_helpers as wh
+from test_round_trips import commands_after, log_size, proxied, settle
+
+HOLD = "writeback_delay=60"
+
+
+def seeded(server, token, n, dest=True, **kw):
+    msgs = [wh.make_msg(token, i, **kw) for i in range(n)]
+    m = server.connect()
+    try:
+        wh.seed(m, token + "-A", msgs)
+        if dest:
+            wh.create_folder(m, token + "-B")
+    finally:
+        m.logout()
+    return msgs
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def where(server, msgs, folders):
+    m = server.connect()
+    try:
+        found = wh.locate(m, msgs, folders)
+    finally:
+        m.logout()
+    return {k: [f for f, _ in v] for k, v in found.items()}
+
+
+def flags_on_server(server, folder):
+    """{Message-ID: set of flags} of folder."""
+    m = server.connect()
+    try:
+        return {r["msgid"]: set(r.get("flags", ())) for r in wh.folder_contents(m, folder)}
+    finally:
+        m.logout()
+
+
+def test_mv_shows_at_once_then_lands(scratch_dovecot, scratch_mounter):
+    server = scratch_dovecot
+    token = wh.unique("wb1")
+    msgs = seeded(server, token, 20)
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    shas = {n: helpers.sha256_file(os.path.join(a, n)) for n in names}
+    os.listdir(b)
+    t0 = time.monotonic()
+    r = subprocess.run(["mv"] + [os.path.join(a, n) for n in names] + [b + "/"],
+                       capture_output=True, timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert took < 5, "mv of 20 took %.1f s under write-back" % took
+    # the view: gone from A, in B under the same names, same bytes and size
+    assert os.listdir(a) == []
+    assert sorted(os.listdir(b)) == names
+    by_uid = {x["uid"]: x for x in msgs}
+    for n in names:
+        p = os.path.join(b, n)
+        assert helpers.sha256_file(p) == shas[n] == by_uid[helpers.uid_of(n)]["sha"]
+        assert os.stat(p).st_size == len(by_uid[helpers.uid_of(n)]["raw"])
+    # nothing sent yet: the server still has them all in A
+    assert set(sum(where(server, msgs, [token + "-A", token + "-B"]).values(), [])) == {token + "-A"}
+    st = lh.read_status(mnt.path)["text"]
+    assert "writeback: on" in st, st
+    fsync_dir(b)
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+    # listed under their UIDs there now (as after a plain mv); the names
+    # mv gave still open them
+    assert len(os.listdir(b)) == len(names)
+    for n in names:
+        assert helpers.sha256_file(os.path.join(b, n)) == shas[n]
+
+
+def test_rm_goes_to_the_trash_at_once(scratch_dovecot, scratch_mounter):
+    server = scratch_dovecot
+    token = wh.unique("wb2")
+    msgs = seeded(server, token, 6, dest=False)
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD, "trash=" + token + "-T"])
+    m = server.connect()
+    try:
+        wh.create_folder(m, token + "-T")
+    finally:
+        m.logout()
+    a = helpers.folder_path(mnt.path, token + "-A")
+    t = helpers.folder_path(mnt.path, token + "-T")
+    names = sorted(os.listdir(a))
+    for n in names:
+        os.unlink(os.path.join(a, n))
+    assert os.listdir(a) == []
+    assert sorted(os.listdir(t)) == names
+    assert set(sum(where(server, msgs, [token + "-A", token + "-T"]).values(), [])) == {token + "-A"}
+    fsync_dir(t)
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-T"],
+                         allowed=[token + "-T"]) == []
+    # rm in the trash deletes for good
+    for n in names[:2]:
+        os.unlink(os.path.join(t, n))
+    fsync_dir(t)
+    left = where(server, msgs, [token + "-A", token + "-T"])
+    assert sorted(len(v) for v in left.values()) == [0, 0, 1, 1, 1, 1], left
+
+
+def test_flags_read_back_at_once(scratch_dovecot, scratch_mounter):
+    server = scratch_dovecot
+    token = wh.unique("wb3")
+    msgs = seeded(server, token, 8, dest=False)
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    a = helpers.folder_path(mnt.path, token + "-A")
+    names = sorted(os.listdir(a))
+    for n in names:
+        os.setxattr(os.path.join(a, n), "user.imap.flags", b"\\Seen \\Flagged $Done")
+    for n in names:
+        assert os.getxattr(os.path.join(a, n), "user.imap.flags") == b"\\Seen \\Flagged $Done"
+    before = flags_on_server(server, token + "-A")
+    assert all("\\Flagged" not in f for f in before.values()), before
+    fsync_dir(a)
+    after = flags_on_server(server, token + "-A")
+    assert len(after) == len(msgs)
+    for msgid, f in after.items():
+        assert {"\\Seen", "\\Flagged", "$Done"} <= f, (msgid, f)
+    # taking a flag away, and the change after that, in order
+    p = os.path.join(a, names[0])
+    os.setxattr(p, "user.imap.flags", b"\\Seen")
+    os.setxattr(p, "user.imap.flags", b"\\Answered")
+    assert os.getxattr(p, "user.imap.flags") == b"\\Answered"
+    fsync_dir(a)
+    got = flags_on_server(server, token + "-A")
+    first = next(x["msgid"] for x in msgs if x["uid"] == helpers.uid_of(names[0]))
+    assert got[first] & {"\\Seen", "\\Answered", "\\Flagged", "$Done"} == {"\\Answered"}, got
+
+
+def test_batched_on_the_wire(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    server = scratch_server()
+    token = wh.unique("wb4")
+    msgs = seeded(server, token, 200)
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path, extra=["writeback", HOLD])
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    os.listdir(b)
+    settle(mnt, log)
+    mark = log_size(log)
+    for n in names:
+        os.setxattr(os.path.join(a, n), "user.imap.flags", b"\\Flagged")
+    r = subprocess.run(["mv"] + [os.path.join(a, n) for n in names] + [b + "/"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert commands_after(log, mark).count("UID MOVE") == 0
+    fsync_dir(b)
+    sent = [c for c in commands_after(log, mark) if c not in ("IDLE", "DONE", "NOOP")]
+    assert sent.count("UID MOVE") == 1, sent
+    assert sent.count("UID STORE") <= 2, sent
+    assert sent.count("UID FETCH") == 0 and sent.count("STATUS") <= 1, sent
+    assert len(sent) <= 8, sent
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+    got = flags_on_server(server, token + "-B")
+    assert all("\\Flagged" in f for f in got.values()), got
+
+
+def test_unmount_sends_what_is_pending(scratch_dovecot, scratch_mounter):
+    server = scratch_dovecot
+    token = wh.unique("wb5")
+    msgs = seeded(server, token, 30)
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    for n in os.listdir(a):
+        os.rename(os.path.join(a, n), os.path.join(b, n))
+    t0 = time.monotonic()
+    mnt.stop()
+    assert time.monotonic() - t0 < 10
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+
+
+def test_sigkill_then_remount_replays(scratch_dovecot, scratch_mounter, tmp_path):
+    server = scratch_dovecot
+    token = wh.unique("wb6")
+    msgs = seeded(server, token, 30)
+    cache = str(tmp_path / "cache-wb6")
+    opts = server.opts(cache) + ["writeback", HOLD]
+    mnt = scratch_mounter(server, opts=opts)
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    for n in names[:20]:
+        os.rename(os.path.join(a, n), os.path.join(b, n))
+    for n in names[20:25]:
+        os.setxattr(os.path.join(a, n), "user.imap.flags", b"\\Flagged")
+    os.kill(mnt.proc.pid, signal.SIGKILL)
+    mnt.proc.wait(10)
+    mnt.stopped = True
+    helpers.cleanup_mountpoint(mnt.path)
+    # nothing reached the server
+    assert set(sum(where(server, msgs, [token + "-A", token + "-B"]).values(), [])) == {token + "-A"}
+    again = scratch_mounter(server, opts=opts)
+    a, b = (helpers.folder_path(again.path, token + s) for s in ("-A", "-B"))
+    # what an earlier mount left is sent at once; every message is once
+    # where it was meant to go, and shown there
+    assert len(os.listdir(b)) == 20
+    assert sorted(os.listdir(a)) == names[20:]
+    fsync_dir(b)
+    moved = [x for x in msgs if any(helpers.uid_of(n) == x["uid"] for n in names[:20])]
+    assert len(moved) == 20
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"]) == []
+    assert wh.check_once(server.connect(), moved, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+    flagged = [f for f in flags_on_server(server, token + "-A").values() if "\\Flagged" in f]
+    assert len(flagged) == 5
+
+
+def test_offline_changes_are_replayed(scratch_server, scratch_mounter):
+    server = scratch_server()
+    token = wh.unique("wb7")
+    msgs = seeded(server, token, 30)
+    mnt = scratch_mounter(server, extra_opts=["writeback", "writeback_delay=0", "timeout=5"])
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    os.listdir(b)
+    server.stop()
+    slowest = 0.0
+    for n in names[:20]:
+        t0 = time.monotonic()
+        os.rename(os.path.join(a, n), os.path.join(b, n))
+        slowest = max(slowest, time.monotonic() - t0)
+    for n in names[20:25]:
+        t0 = time.monotonic()
+        os.setxattr(os.path.join(a, n), "user.imap.flags", b"\\Seen \\Flagged")
+        slowest = max(slowest, time.monotonic() - t0)
+    assert slowest < 0.5, "a change took %.3f s offline" % slowest
+    assert sorted(os.listdir(b)) == names[:20]
+    server.restart()
+    moved = [x for x in msgs if any(helpers.uid_of(n) == x["uid"] for n in names[:20])]
+    assert wh.wait_once(server, moved, [token + "-A", token + "-B"], allowed=[token + "-B"],
+                        timeout=30) == []
+    assert helpers.wait_for(
+        lambda: len([f for f in flags_on_server(server, token + "-A").values() if "\\Flagged" in f]) == 5,
+        30, 0.5)
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"]) == []
+
+
+def test_cut_during_the_batch(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    server = scratch_server()
+    token = wh.unique("wb8")
+    msgs = seeded(server, token, 40)
+    port, log = fault_proxy(server.env["IMAP_PORT"], cut_on="UID MOVE", cut_when="response")
+    url = "imap://%s@127.0.0.1:%d" % (server.env["USER"], port)
+    opts = ["password_file=" + server.env["PASSWORD_FILE"], "plaintext", "timeout=10",
+            "cache_dir=" + str(tmp_path / "cache-wb8"), "writeback", HOLD]
+    mnt = scratch_mounter(server, url=url, opts=opts)
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    os.listdir(b)
+    r = subprocess.run(["mv"] + [os.path.join(a, n) for n in names] + [b + "/"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fsync_dir(b)
+    assert "UID MOVE" in helpers.read_text(log)
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+    assert len(os.listdir(b)) == len(names)
+
+
+def test_conflicts_lose_nothing(scratch_dovecot, scratch_mounter):
+    """Another client expunges one message and deletes a destination before
+    the flush: those changes are not made, each is listed in .status, and
+    every other message lands once."""
+    server = scratch_dovecot
+    token = wh.unique("wb9")
+    msgs = seeded(server, token, 10)
+    m = server.connect()
+    try:
+        wh.create_folder(m, token + "-C")
+    finally:
+        m.logout()
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    a, b, c = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B", "-C"))
+    names = sorted(os.listdir(a))
+    os.listdir(b)
+    os.listdir(c)
+    for n in names[:6]:
+        os.rename(os.path.join(a, n), os.path.join(b, n))
+    for n in names[6:]:
+        os.rename(os.path.join(a, n), os.path.join(c, n))
+    gone_uid = helpers.uid_of(names[0])
+    m = server.connect()
+    try:
+        m.select('"%s-A"' % token)
+        m.uid("STORE", str(gone_uid), "+FLAGS.SILENT", "(\\Deleted)")
+        m.expunge()
+        m.delete('"%s-C"' % token)
+    finally:
+        m.logout()
+    try:
+        fsync_dir(b)
+    except OSError:
+        pass    # a conflict's errno
+    st = lh.read_status(mnt.path)["text"]
+    assert st.count("writeback conflict:") == 5, st
+    gone = next(x for x in msgs if x["uid"] == gone_uid)
+    rest = [x for x in msgs if x is not gone]
+    to_b = [x for x in rest if any(helpers.uid_of(n) == x["uid"] for n in names[:6])]
+    assert wh.check_once(server.connect(), to_b, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+    back = [x for x in rest if x not in to_b]
+    assert wh.check_once(server.connect(), back, [token + "-A", token + "-B"],
+                         allowed=[token + "-A"]) == []
+    assert where(server, [gone], [token + "-A", token + "-B"])[gone["msgid"]] == []
+    # the ones whose folder went are shown where they are again
+    assert helpers.wait_for(lambda: len(os.listdir(a)) == 4, 15)
