@@ -330,3 +330,96 @@ def test_conflicts_lose_nothing(scratch_dovecot, scratch_mounter):
     assert where(server, [gone], [token + "-A", token + "-B"])[gone["msgid"]] == []
     # the ones whose folder went are shown where they are again
     assert helpers.wait_for(lambda: len(os.listdir(a)) == 4, 15)
+
+
+def test_changing_a_message_on_its_way(scratch_dovecot, scratch_mounter):
+    """mv, setfattr or rm of a message whose move is not sent yet sends that
+    move first, then makes the new change to the message where it arrived."""
+    server = scratch_dovecot
+    token = wh.unique("wb10")
+    msgs = seeded(server, token, 3)
+    m = server.connect()
+    try:
+        wh.create_folder(m, token + "-C")
+        wh.create_folder(m, token + "-T")
+    finally:
+        m.logout()
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD, "trash=" + token + "-T"])
+    a, b, c = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B", "-C"))
+    names = sorted(os.listdir(a))
+    for n in names:
+        os.rename(os.path.join(a, n), os.path.join(b, n))
+    os.rename(os.path.join(b, names[0]), os.path.join(c, names[0]))
+    os.setxattr(os.path.join(b, names[1]), "user.imap.flags", b"\\Flagged")
+    os.unlink(os.path.join(b, names[2]))
+    assert os.listdir(c) == [names[0]]
+    assert os.getxattr(os.path.join(b, names[1]), "user.imap.flags") == b"\\Flagged"
+    fsync_dir(b)
+    by_uid = {x["uid"]: x for x in msgs}
+    first, second, third = (by_uid[helpers.uid_of(n)] for n in names)
+    assert wh.check_once(server.connect(), msgs, [token + s for s in ("-A", "-B", "-C", "-T")]) == []
+    got = where(server, msgs, [token + s for s in ("-A", "-B", "-C", "-T")])
+    assert got[first["msgid"]] == [token + "-C"]
+    assert got[second["msgid"]] == [token + "-B"]
+    assert got[third["msgid"]] == [token + "-T"]
+    assert "\\Flagged" in flags_on_server(server, token + "-B")[second["msgid"]]
+
+
+def test_look_alikes_land_once(scratch_dovecot, scratch_mounter):
+    """Messages of the same size and date moved to one folder together go in
+    separate batches (an unclear outcome must be attributable): all land
+    once."""
+    server = scratch_dovecot
+    token = wh.unique("wb11")
+    base = wh.make_msg(token, 0)
+    msgs = []
+    for i in range(8):      # the same bytes but for one digit of the Message-ID
+        raw = base["raw"].replace(base["msgid"][1:-1].encode(),
+                                  base["msgid"][1:-1].replace(".0@", ".%d@" % i).encode())
+        msgs.append(dict(base, raw=raw, msgid=base["msgid"].replace(".0@", ".%d@" % i),
+                         sha=helpers.sha256(raw)))
+    assert len({len(x["raw"]) for x in msgs}) == 1 and len({x["sha"] for x in msgs}) == 8
+    m = server.connect()
+    try:
+        wh.seed(m, token + "-A", msgs)
+        wh.create_folder(m, token + "-B")
+    finally:
+        m.logout()
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    r = subprocess.run(["mv"] + [os.path.join(a, n) for n in names] + [b + "/"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fsync_dir(b)
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"],
+                         allowed=[token + "-B"]) == []
+
+
+def test_unmount_offline_keeps_them_for_the_next_mount(scratch_server, scratch_mounter, tmp_path):
+    server = scratch_server()
+    token = wh.unique("wb12")
+    msgs = seeded(server, token, 10)
+    cache = str(tmp_path / "cache-wb12")
+    opts = server.opts(cache) + ["writeback", "timeout=3"]
+    mnt = scratch_mounter(server, opts=opts)
+    a, b = (helpers.folder_path(mnt.path, token + s) for s in ("-A", "-B"))
+    names = sorted(os.listdir(a))
+    os.listdir(b)
+    server.stop()
+    for n in names:
+        os.rename(os.path.join(a, n), os.path.join(b, n))
+    t0 = time.monotonic()
+    with __import__("pytest").raises(OSError):
+        fsync_dir(b)        # EIO: the server cannot be reached
+    assert time.monotonic() - t0 < 8
+    t0 = time.monotonic()
+    mnt.stop()
+    assert time.monotonic() - t0 < 8
+    assert "not on the server yet" in mnt.stderr()
+    server.restart()
+    again = scratch_mounter(server, opts=opts)
+    b = helpers.folder_path(again.path, token + "-B")
+    assert wh.wait_once(server, msgs, [token + "-A", token + "-B"], allowed=[token + "-B"],
+                        timeout=30) == []
+    assert helpers.wait_for(lambda: len(os.listdir(b)) == 10, 15)
