@@ -82,6 +82,13 @@ int changes_queue_move(struct mailbox *mb, const struct change_msg *m, const str
 		       const char *name, uint64_t *id);
 /* Records flags text for m likewise. */
 int changes_queue_flags(struct mailbox *mb, const struct change_msg *m, const char *text, uint64_t *id);
+/* Records the APPEND of data (len bytes; stored: as the server will store
+ * it), shown as name, to dest with flags and INTERNALDATE date (0: now), staging the data
+ * in the journal; *staged (malloc'd) names the copy, *id the entry,
+ * claimed as by changes_queue_move. */
+int changes_queue_append(struct mailbox *mb, const struct change_dest *dest, const char *name,
+			 const char *data, size_t len, uint64_t stored, const struct flag_set *flags,
+			 int64_t date, uint64_t *id, char **staged);
 /* The mount shows entry id's change: the flusher may send it. */
 void changes_queued(struct mailbox *mb, uint64_t id);
 /* Waits (up to the mount's timeout) until entry id is on the server: 0, or

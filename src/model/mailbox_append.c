@@ -3,11 +3,13 @@
  * and APPEND, made exactly once through the change journal (changes.c). */
 #include "mailbox_p.h"
 #include "changes.h"
+#include "inode.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 bool mailbox_looks_like_message(const char *data, size_t len)
 {
@@ -62,6 +64,27 @@ static uint64_t stored_size(const char *data, size_t len)
 	return n;
 }
 
+/* -o writeback: the copy is journaled, listed in f at once as name (the
+ * inode cp created), and stored by the flusher. */
+static int queue_append(struct mailbox *mb, struct folder *f, const char *name, uint64_t from_ino,
+			const char *data, size_t len, uint64_t stored, const struct flag_set *flags,
+			int64_t date)
+{
+	struct change_dest dest = { .folder = f->server };
+	int64_t when = date ? date : (int64_t)time(NULL);
+	char *staged;
+	uint64_t id;
+	int r = changes_queue_append(mb, &dest, name, data, len, stored, flags, when, &id, &staged);
+
+	if (r < 0)
+		return r;
+	if (mb_pending_add_copy(mb, id, f->id, name, inode_uid(from_ino), staged, len, when) < 0)
+		log_warn("a cp into %.100s: out of memory; listed once stored", f->path);
+	free(staged);
+	changes_queued(mb, id);
+	return 0;
+}
+
 int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, uint64_t from_ino,
 		   const char *data, size_t len, const struct flag_set *flags, int64_t date)
 {
@@ -78,6 +101,8 @@ int mailbox_append(struct mailbox *mb, uint64_t folder_ino, const char *name, ui
 	stored = stored_size(data, len);
 	if (stored > MAILBOX_APPEND_MAX)
 		return -EFBIG;
+	if (mb->opt.writeback && mb->journal)
+		return queue_append(mb, f, name, from_ino, data, len, stored, flags, date);
 	dest.next_uid = mb_known_next_uid(mb, f, &dest.validity);
 	r = changes_append(mb, &dest, data, len, stored, flags, date, &new_uid);
 	if (r < 0)

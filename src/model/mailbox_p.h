@@ -184,6 +184,7 @@ struct mailbox_file {
 	uint32_t uid;
 	uint64_t size; /* verified at open: at most UINT32_MAX */
 	char *server;
+	int staged_fd; /* > 0: a cp not stored yet (-o writeback), read from its copy */
 };
 
 /* How long a thread waits for another's LIST or folder sync, in network
@@ -311,6 +312,13 @@ struct mb_arrival {
 	uint32_t folder, src_folder, src_uid;
 	char *name;
 };
+/* Journal entry `entry` stores a cp (upload number `upload`, the low half of
+ * its inode) in folder as name: read from the journal's file staged, size
+ * bytes, INTERNALDATE date. */
+int mb_pending_add_copy(struct mailbox *mb, uint64_t entry, uint32_t folder, const char *name,
+			uint32_t upload, const char *staged, uint64_t size, int64_t date);
+/* The staged copy of the pending cp upload, opened: fd or -errno. */
+int mb_pending_open_copy(struct mailbox *mb, uint32_t upload, uint64_t *size);
 /* The entry is settled: its arrival goes, into *out. */
 bool mb_pending_remove(struct mailbox *mb, uint64_t entry, struct mb_arrival *out);
 /* The arrival listed in folder under name; out-parameters may be NULL. */

@@ -282,6 +282,25 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
 }
 
+/* A cp the server does not have yet (-o writeback): read from the
+ * journal's copy. */
+static int open_copy(struct mailbox *mb, uint32_t upload, struct mailbox_file **out)
+{
+	struct mailbox_file *file = calloc(1, sizeof(*file));
+
+	if (!file)
+		return -ENOMEM;
+	file->staged_fd = mb_pending_open_copy(mb, upload, &file->size);
+	if (file->staged_fd < 0) {
+		int r = file->staged_fd;
+
+		free(file);
+		return r;
+	}
+	*out = file;
+	return 0;
+}
+
 int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached)
 {
 	struct mailbox_file *file;
@@ -299,6 +318,8 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 	if (mb_offline_refused(mb))
 		return -EIO;
 	err = mb_locate(mb, ino, &id, &uid, NULL);
+	if (err == 0 && id == INODE_UPLOAD_FOLDER)
+		return open_copy(mb, uid, out);
 	f = err == 0 ? mb_folder(mb, id) : NULL;
 	if (!f)
 		return err ? err : -ENOENT;
@@ -370,6 +391,8 @@ void mailbox_release(struct mailbox_file *f)
 {
 	if (!f)
 		return;
+	if (f->staged_fd > 0)
+		close(f->staged_fd);
 	free(f->server);
 	free(f);
 }
@@ -381,6 +404,11 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 
 	if (off < 0)
 		return -EINVAL;
+	if (f->staged_fd > 0) {
+		ssize_t n = pread(f->staged_fd, buf, size, off);
+
+		return n < 0 ? -errno : (long)n;
+	}
 	if (mb_offline_refused(mb))
 		return -EIO;
 	if ((uint64_t)off < f->size)

@@ -22,6 +22,11 @@ struct pending_arrival {
 	uint32_t folder; /* where it is listed */
 	uint32_t src_folder, src_uid;
 	char *name;
+	/* a cp (src_folder INODE_UPLOAD_FOLDER): read from the journal's
+	 * staged copy, as big and as old as it will be stored */
+	char *staged;
+	uint64_t size;
+	int64_t date;
 };
 
 struct pending {
@@ -47,23 +52,27 @@ void mb_pending_free(struct mailbox *mb)
 
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		free(p->v[i].name);
+		free(p->v[i].staged);
+	}
 	free(p->v);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 	mb->pending = NULL;
 }
 
-int mb_pending_add(struct mailbox *mb, uint64_t entry, uint32_t folder, const char *name, uint32_t src_folder,
-		   uint32_t src_uid)
+static int add(struct mailbox *mb, const struct pending_arrival *a)
 {
 	struct pending *p = mb->pending;
-	char *copy = strdup(name);
+	char *copy = strdup(a->name), *staged = a->staged ? strdup(a->staged) : NULL;
 	int r = 0;
 
-	if (!copy)
+	if (!copy || (a->staged && !staged)) {
+		free(copy);
+		free(staged);
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&p->lock);
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 64;
@@ -74,13 +83,82 @@ int mb_pending_add(struct mailbox *mb, uint64_t entry, uint32_t folder, const ch
 			p->cap = cap;
 		}
 	}
-	if (p->n < p->cap)
-		p->v[p->n++] = (struct pending_arrival){ entry, folder, src_folder, src_uid, copy };
-	else
+	if (p->n < p->cap) {
+		p->v[p->n] = *a;
+		p->v[p->n].name = copy;
+		p->v[p->n++].staged = staged;
+	} else {
 		r = -ENOMEM;
+	}
 	pthread_mutex_unlock(&p->lock);
-	if (r < 0)
+	if (r < 0) {
 		free(copy);
+		free(staged);
+	}
+	return r;
+}
+
+int mb_pending_add(struct mailbox *mb, uint64_t entry, uint32_t folder, const char *name, uint32_t src_folder,
+		   uint32_t src_uid)
+{
+	struct pending_arrival a = { entry, folder, src_folder, src_uid, (char *)name, NULL, 0, 0 };
+
+	return add(mb, &a);
+}
+
+int mb_pending_add_copy(struct mailbox *mb, uint64_t entry, uint32_t folder, const char *name,
+			uint32_t upload, const char *staged, uint64_t size, int64_t date)
+{
+	struct pending_arrival a = { entry, folder, INODE_UPLOAD_FOLDER, upload, (char *)name, (char *)staged,
+				     size,  date };
+
+	return add(mb, &a);
+}
+
+int mb_pending_open_copy(struct mailbox *mb, uint32_t upload, uint64_t *size)
+{
+	struct pending *p = mb->pending;
+	char *staged = NULL;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = p->n; i-- > 0 && !staged;)
+		if (p->v[i].src_folder == INODE_UPLOAD_FOLDER && p->v[i].src_uid == upload &&
+		    p->v[i].staged) {
+			staged = strdup(p->v[i].staged);
+			*size = p->v[i].size;
+		}
+	pthread_mutex_unlock(&p->lock);
+	if (staged && mb->journal)
+		r = journal_open_staged(mb->journal, staged);
+	free(staged);
+	return r;
+}
+
+/* A cp's attributes, from its arrival; -ENOENT when none. */
+static int copy_stat(struct mailbox *mb, uint32_t upload, struct stat *st)
+{
+	struct pending *p = mb->pending;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = p->n; i-- > 0 && r < 0;) {
+		const struct pending_arrival *a = &p->v[i];
+
+		if (a->src_folder != INODE_UPLOAD_FOLDER || a->src_uid != upload)
+			continue;
+		memset(st, 0, sizeof(*st));
+		st->st_ino = inode_of_message(INODE_UPLOAD_FOLDER, upload);
+		st->st_mode = S_IFREG | 0600;
+		st->st_nlink = 1;
+		st->st_uid = mb->uid;
+		st->st_gid = mb->gid;
+		st->st_size = (off_t)a->size;
+		st->st_blocks = (st->st_size + 511) / 512;
+		st->st_mtime = st->st_ctime = st->st_atime = (time_t)a->date;
+		r = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
 	return r;
 }
 
@@ -97,6 +175,7 @@ bool mb_pending_remove(struct mailbox *mb, uint64_t entry, struct mb_arrival *ou
 			continue;
 		found = true;
 		*out = (struct mb_arrival){ a->folder, a->src_folder, a->src_uid, a->name };
+		free(a->staged);
 		memmove(&p->v[i], &p->v[i + 1], (p->n - i - 1) * sizeof(p->v[0]));
 		p->n--;
 	}
@@ -157,11 +236,13 @@ size_t mb_pending_count(struct mailbox *mb)
 
 int mb_pending_stat(struct mailbox *mb, uint32_t src_folder, uint32_t src_uid, struct stat *st)
 {
-	struct folder *f = mb_folder(mb, src_folder);
+	struct folder *f = src_folder == INODE_UPLOAD_FOLDER ? NULL : mb_folder(mb, src_folder);
 	struct listing *l;
 	const struct msg *m;
 	int err = -ENOENT;
 
+	if (src_folder == INODE_UPLOAD_FOLDER)
+		return copy_stat(mb, src_uid, st);
 	/* any age: a message never changes; after a remount, the listing an
 	 * earlier mount saved, or the server's */
 	l = f && !f->noselect && f->server ? mb_listing(mb, f, MB_ANY_AGE, &err) : NULL;
@@ -189,6 +270,7 @@ int mb_pending_snapshot(struct mailbox *mb, uint32_t folder, struct mailbox_dir 
 		for (size_t i = 0; i < p->n; i++)
 			if (p->v[i].folder == folder) {
 				mine[n] = p->v[i];
+				mine[n].staged = NULL;
 				mine[n].name = strdup(p->v[i].name);
 				if (!mine[n++].name)
 					r = -ENOMEM;

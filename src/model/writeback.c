@@ -12,6 +12,7 @@
  * about (changes_ask) before anything is sent again, and a batch never
  * holds two changes whose outcomes could be mistaken for each other. */
 #include "changes_p.h"
+#include "imap/flags.h"
 #include "inode.h"
 #include "util/log.h"
 
@@ -19,13 +20,19 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#define WB_BATCH_MAX 1000     /* changes in one command */
-#define WB_BURST_MS 200       /* nothing queued for this long: a burst is over */
-#define WB_RETRY_S 5          /* a round that left changes unsent: next try */
-#define WB_ROUND_GROUPS 1000  /* batches in one round, at most */
-#define WB_NOWHERE UINT32_MAX /* the folder of a message deleted for good */
+#define WB_BATCH_MAX 1000           /* changes in one command */
+#define WB_APPEND_MAX 100           /* messages stored in one batch, */
+#define WB_APPEND_BYTES (16u << 20) /* and their bytes */
+#define WB_BURST_MS 200             /* nothing queued for this long: a burst is over */
+#define WB_RETRY_S 5                /* a round that left changes unsent: next try */
+#define WB_ROUND_GROUPS 1000        /* batches in one round, at most */
+#define WB_NOWHERE UINT32_MAX       /* the folder of a message deleted for good */
+#define WB_UPLOAD_BASE 0x80000000u  /* cp numbers for arrivals shown at mount */
 
 static double since(const struct timespec *t)
 {
@@ -91,6 +98,35 @@ int changes_queue_flags(struct mailbox *mb, const struct change_msg *m, const ch
 	return r;
 }
 
+int changes_queue_append(struct mailbox *mb, const struct change_dest *dest, const char *name,
+			 const char *data, size_t len, uint64_t stored, const struct flag_set *flags,
+			 int64_t date, uint64_t *id, char **staged)
+{
+	struct journal_entry e = { .op = JOURNAL_APPEND,
+				   .flags = JOURNAL_ACKED,
+				   .size = stored,
+				   .internaldate = date ? date : (int64_t)time(NULL) };
+	int r = -ENOMEM;
+
+	*staged = NULL;
+	if (!mb->journal)
+		return -EIO;
+	if ((e.dest = strdup(dest->folder)) && (e.aux = strdup(name)) &&
+	    (!flags || (e.text = flags_format(flags))))
+		r = changes_add_claimed(mb, &e, data, len);
+	if (r == 0 && !(*staged = strdup(e.staged))) {
+		journal_done(mb->journal, e.id); /* nobody was told it is stored */
+		changes_release(mb, e.id);
+		r = -ENOMEM;
+	}
+	if (r < 0 && r != -ENOMEM)
+		log_warn("cp into %.100s not done: %s", dest->folder,
+			 r == -ENOSPC ? "the change journal is full" : strerror(-r));
+	*id = e.id;
+	journal_entry_free(&e);
+	return r;
+}
+
 void changes_queued(struct mailbox *mb, uint64_t id)
 {
 	struct changes *c = mb->changes;
@@ -136,8 +172,17 @@ void changes_show_pending(struct mailbox *mb)
 		struct folder *src =
 			acked(e) && e->src && e->op != JOURNAL_FLAGS ? folder_by_server(mb, e->src) : NULL;
 		struct folder *dest = src && e->dest ? folder_by_server(mb, e->dest) : NULL;
-		char name[16];
+		char name[24];
 
+		if (acked(e) && e->op == JOURNAL_APPEND && e->dest && e->staged &&
+		    (dest = folder_by_server(mb, e->dest))) {
+			/* no kernel inode is left from the cp: one of its own,
+			 * above any upload number this mount gives */
+			snprintf(name, sizeof(name), "%" PRIu64 ".eml", e->id % 1000000);
+			mb_pending_add_copy(mb, e->id, dest->id, e->aux ? e->aux : name,
+					    WB_UPLOAD_BASE | (uint32_t)(e->id & 0x7fffffff), e->staged,
+					    e->size, e->internaldate);
+		}
 		if (src) {
 			snprintf(name, sizeof(name), "%u.eml", e->src_uid);
 			mb_forget_message(src, e->src_uid);
@@ -191,12 +236,20 @@ static void note_conflict(struct mailbox *mb, const struct journal_entry *e, con
 	struct changes *c = mb->changes;
 	char *line;
 
-	log_warn("write-back: the %s of %.100s UID %u%s%.100s was not made: %s", journal_op_name(e->op),
-		 e->src, e->src_uid, e->dest ? " to " : "", e->dest ? e->dest : "", why);
+	char what[WB_LINE];
+
+	if (e->op == JOURNAL_APPEND)
+		snprintf(what, sizeof(what), "cp into %.100s (%.60s)", e->dest, e->aux ? e->aux : "-");
+	else
+		snprintf(what, sizeof(what), "%s of %.80s UID %u%s%.80s", journal_op_name(e->op), e->src,
+			 e->src_uid, e->dest ? " to " : "", e->dest ? e->dest : "");
+	log_warn("write-back: the %s was not made: %s%s", what, why,
+		 e->op == JOURNAL_APPEND ? "; the message is kept in the journal directory (unresolved.txt "
+					   "names the file)"
+					 : "");
 	pthread_mutex_lock(&c->lock);
 	line = c->conflict[c->conflicts % WB_CONFLICTS];
-	snprintf(line, WB_LINE, "%s %.60s UID %u%s%.60s: %s", journal_op_name(e->op), e->src, e->src_uid,
-		 e->dest ? " -> " : "", e->dest ? e->dest : "", why);
+	snprintf(line, WB_LINE, "%.160s: %.70s", what, why);
 	c->conflict_id[c->conflicts % WB_CONFLICTS] = e->id;
 	c->conflict_err[c->conflicts % WB_CONFLICTS] = err;
 	c->conflicts++;
@@ -246,6 +299,8 @@ struct batch {
 	size_t n;
 	uint32_t *uids, *dest_uids;
 	uint64_t *ids;
+	int *err;       /* APPEND: each member's outcome */
+	size_t died_at; /* APPEND: the member whose connection died */
 	bool sent, died, stale;
 	int dest_err; /* the destination's STATUS failed */
 };
@@ -253,13 +308,30 @@ struct batch {
 static bool can_batch(const struct journal_entry *e)
 {
 	return acked(e) && !sent(e) &&
-	       (e->op == JOURNAL_MOVE || e->op == JOURNAL_EXPUNGE || e->op == JOURNAL_FLAGS);
+	       (e->op == JOURNAL_MOVE || e->op == JOURNAL_EXPUNGE || e->op == JOURNAL_FLAGS ||
+		(e->op == JOURNAL_APPEND && e->staged && e->dest));
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 static bool same_batch(const struct journal_entry *a, const struct journal_entry *b)
 {
-	return a->op == b->op && a->src_validity == b->src_validity && strcmp(a->src, b->src) == 0 &&
-	       (!a->dest || strcmp(a->dest, b->dest) == 0) && (!a->text || strcmp(a->text, b->text) == 0);
+	if (a->op != b->op || !same_text(a->dest, b->dest))
+		return false;
+	if (a->op == JOURNAL_APPEND) /* each with its own flags and date */
+		return true;
+	return a->src_validity == b->src_validity && same_text(a->src, b->src) && same_text(a->text, b->text);
+}
+
+/* Is a batch of k members (of bytes so far) full before e? */
+static bool batch_full(const struct journal_entry *e, size_t k, uint64_t bytes)
+{
+	if (e->op != JOURNAL_APPEND)
+		return k >= WB_BATCH_MAX;
+	return k > 0 && (k >= WB_APPEND_MAX || bytes + e->size > WB_APPEND_BYTES);
 }
 
 /* Picks the next batch from the pending entries v (journal order): the
@@ -272,12 +344,13 @@ static size_t pick_batch(struct mailbox *mb, struct journal_entry *v, size_t n, 
 {
 	struct journal_entry **left = malloc((n ? n : 1) * sizeof(*left));
 	size_t k = 0, nleft = 0;
+	uint64_t bytes = 0;
 
 	if (!left)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		struct journal_entry *e = &v[i];
-		bool ok = can_batch(e) && k < WB_BATCH_MAX && (!k || same_batch(&v[members[0]], e));
+		bool ok = can_batch(e) && !batch_full(e, k, bytes) && (!k || same_batch(&v[members[0]], e));
 
 		for (size_t j = 0; ok && j < k; j++)
 			ok = !changes_confusable(&v[members[j]], e);
@@ -285,13 +358,63 @@ static size_t pick_batch(struct mailbox *mb, struct journal_entry *v, size_t n, 
 			ok = !changes_confusable(left[j], e);
 		if (ok && changes_busy(mb, e->id))
 			ok = false;
-		if (ok)
+		if (ok) {
 			members[k++] = i;
-		else
+			bytes += e->size;
+		} else
 			left[nleft++] = e;
 	}
 	free(left);
 	return k;
+}
+
+/* Stores member i of an APPEND batch from its staged copy. */
+static int append_one(struct imap_session *s, struct batch *b, size_t i)
+{
+	const struct journal_entry *e = b->e[i];
+	struct flag_set fs = { 0 };
+	struct stat st;
+	void *data = MAP_FAILED;
+	int fd, r = 0;
+
+	if (e->size > imap_append_limit(s))
+		return -EFBIG;
+	if (e->text && (r = flags_parse(e->text, strlen(e->text), &fs)) < 0)
+		return r;
+	fd = journal_open_staged(b->mb->journal, e->staged);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0 ||
+	    (data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+		r = fd < 0 ? fd : -EIO;
+	if (r == 0)
+		r = imap_append(s, e->dest, e->text ? &fs : NULL, e->internaldate, data, (size_t)st.st_size,
+				&b->dest_uids[i]);
+	if (data != MAP_FAILED)
+		munmap(data, (size_t)st.st_size);
+	if (fd >= 0)
+		close(fd);
+	flags_free(&fs);
+	return r;
+}
+
+/* The members of an APPEND batch one after another, each settled on its
+ * own: b->err[i] is its outcome (1: not tried, the connection died
+ * before). */
+static int append_all(struct imap_session *s, struct batch *b)
+{
+	int first_err = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->died) {
+			b->err[i] = 1;
+			continue;
+		}
+		b->err[i] = append_one(s, b, i);
+		b->died = b->err[i] < 0 && imap_dead(s);
+		b->died_at = i;
+		if (b->err[i] < 0 && !first_err)
+			first_err = b->err[i];
+	}
+	return first_err;
 }
 
 static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
@@ -302,7 +425,7 @@ static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, 
 	int r;
 
 	(void)st;
-	if (imap_expect_validity(s, first->src_validity) < 0) {
+	if (first->op != JOURNAL_APPEND && imap_expect_validity(s, first->src_validity) < 0) {
 		b->stale = true;
 		return -ESTALE;
 	}
@@ -326,6 +449,8 @@ static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, 
 		b->e[i]->dest_validity = dst.uidvalidity;
 		b->e[i]->dest_uidnext = dst.uidnext;
 	}
+	if (first->op == JOURNAL_APPEND)
+		return append_all(s, b);
 	r = first->op == JOURNAL_MOVE ? imap_move_set(s, b->uids, b->n, first->dest, b->dest_uids)
 				      : imap_expunge_set(s, b->uids, b->n);
 	b->died = r < 0 && imap_dead(s);
@@ -345,6 +470,32 @@ static void note_batch(struct mailbox *mb, const struct batch *b, double seconds
 
 static bool send_alone(struct mailbox *mb, struct journal_entry *e);
 
+/* Each member of an APPEND batch by what became of it: stored; refused
+ * (kept, reported); not tried (sent again); or, where the connection died,
+ * asked.  false: the connection died. */
+static bool settle_appends(struct mailbox *mb, struct batch *b)
+{
+	size_t ndone = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct journal_entry *e = b->e[i];
+		uint32_t new_uid = 0;
+
+		if (b->err[i] == 0) {
+			show_done(mb, e, b->dest_uids[i]);
+			b->ids[ndone++] = e->id;
+		} else if (b->err[i] == 1) {
+			journal_unsent(mb->journal, e->id); /* never went out */
+		} else if (b->died && i == b->died_at) {
+			settle(mb, e, changes_ask(mb, e, false, &new_uid), new_uid, 0);
+		} else {
+			settle(mb, e, OUTCOME_ROLLED_BACK, 0, b->err[i]);
+		}
+	}
+	journal_done_many(mb->journal, b->ids, ndone);
+	return !b->died;
+}
+
 /* Sends one batch and settles its members.  false: the server could not be
  * reached; the round ends. */
 static bool send_batch(struct mailbox *mb, struct batch *b)
@@ -361,6 +512,8 @@ static bool send_batch(struct mailbox *mb, struct batch *b)
 	}
 	r = pool_run(mb->pool, b->e[0]->src, POOL_NO_RETRY, batch_fn, b);
 	note_batch(mb, b, since(&t0), r);
+	if (b->e[0]->op == JOURNAL_APPEND && b->sent)
+		return settle_appends(mb, b);
 	if (r == 0) {
 		for (size_t i = 0; i < b->n; i++)
 			show_done(mb, b->e[i], b->dest_uids[i]);
@@ -399,7 +552,10 @@ static bool send_alone(struct mailbox *mb, struct journal_entry *e)
 {
 	uint32_t uid, dest_uid;
 	uint64_t id;
-	struct batch one = { .mb = mb, .e = &e, .n = 1, .uids = &uid, .dest_uids = &dest_uid, .ids = &id };
+	int err;
+	struct batch one = {
+		.mb = mb, .e = &e, .n = 1, .uids = &uid, .dest_uids = &dest_uid, .ids = &id, .err = &err
+	};
 
 	return send_batch(mb, &one);
 }
@@ -465,7 +621,8 @@ static size_t flush_round(struct mailbox *mb)
 		b.uids = b.n ? calloc(b.n, sizeof(*b.uids)) : NULL;
 		b.dest_uids = b.n ? calloc(b.n, sizeof(*b.dest_uids)) : NULL;
 		b.ids = b.n ? calloc(b.n, sizeof(*b.ids)) : NULL;
-		if (b.e && b.uids && b.dest_uids && b.ids) {
+		b.err = b.n ? calloc(b.n, sizeof(*b.err)) : NULL;
+		if (b.e && b.uids && b.dest_uids && b.ids && b.err) {
 			for (size_t i = 0; i < b.n; i++)
 				b.e[i] = &v[members[i]];
 			reachable = send_batch(mb, &b);
@@ -474,6 +631,7 @@ static size_t flush_round(struct mailbox *mb)
 		free(b.uids);
 		free(b.dest_uids);
 		free(b.ids);
+		free(b.err);
 		free(members);
 		for (size_t i = 0; i < n; i++)
 			journal_entry_free(&v[i]);

@@ -423,3 +423,76 @@ def test_unmount_offline_keeps_them_for_the_next_mount(scratch_server, scratch_m
     assert wh.wait_once(server, msgs, [token + "-A", token + "-B"], allowed=[token + "-B"],
                         timeout=30) == []
     assert helpers.wait_for(lambda: len(os.listdir(b)) == 10, 15)
+
+
+def write_file(path, data, flags=None):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        if flags:
+            os.setxattr(path, "user.imap.flags", flags)
+    finally:
+        os.close(fd)
+
+
+def test_cp_listed_and_readable_at_once(scratch_dovecot, scratch_mounter):
+    server = scratch_dovecot
+    token = wh.unique("wb13")
+    msgs = [wh.make_msg(token, i, size=2000 + 700 * i) for i in range(5)]
+    m = server.connect()
+    try:
+        wh.create_folder(m, token + "-B")
+    finally:
+        m.logout()
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    b = helpers.folder_path(mnt.path, token + "-B")
+    os.listdir(b)
+    for i, msg in enumerate(msgs):
+        write_file(os.path.join(b, "new-%d.eml" % i), msg["raw"], b"\\Seen $Kept" if i % 2 else None)
+    assert sorted(os.listdir(b)) == ["new-%d.eml" % i for i in range(5)]
+    for i, msg in enumerate(msgs):
+        p = os.path.join(b, "new-%d.eml" % i)
+        assert helpers.sha256_file(p) == msg["sha"]
+        assert os.stat(p).st_size == len(msg["raw"])
+    assert where(server, msgs, [token + "-B"]) == {x["msgid"]: [] for x in msgs}
+    fsync_dir(b)
+    assert wh.check_once(server.connect(), msgs, [token + "-B"], allowed=[token + "-B"]) == []
+    got = flags_on_server(server, token + "-B")
+    for i, msg in enumerate(msgs):
+        assert ({"\\Seen", "$Kept"} <= got[msg["msgid"]]) == bool(i % 2), got
+    # the names cp used still open them, now from the server
+    for i, msg in enumerate(msgs):
+        assert helpers.sha256_file(os.path.join(b, "new-%d.eml" % i)) == msg["sha"]
+    assert len(os.listdir(b)) == 5
+
+
+def test_cp_over_quota_is_kept_and_reported(scratch_server, scratch_mounter, tmp_path):
+    server = scratch_server(extra_args=["--quota=1M"])
+    token = wh.unique("wb14")
+    big = wh.make_msg(token, 0, size=1500000)
+    small = wh.make_msg(token, 1, size=3000)
+    m = server.connect()
+    try:
+        wh.create_folder(m, token + "-B")
+    finally:
+        m.logout()
+    cache = str(tmp_path / "cache-wb14")
+    mnt = scratch_mounter(server, opts=server.opts(cache) + ["writeback", HOLD])
+    b = helpers.folder_path(mnt.path, token + "-B")
+    os.listdir(b)
+    write_file(os.path.join(b, "big.eml"), big["raw"])     # returns 0: journaled
+    write_file(os.path.join(b, "small.eml"), small["raw"])
+    try:
+        fsync_dir(b)
+        raise AssertionError("fsync after a refused cp returned 0")
+    except OSError as e:
+        assert e.errno in (28, 5), e     # ENOSPC (the conflict's), or EIO
+    assert wh.check_once(server.connect(), [small], [token + "-B"]) == []
+    assert where(server, [big], [token + "-B"])[big["msgid"]] == []
+    st = lh.read_status(mnt.path)["text"]
+    assert "writeback conflict: cp into" in st, st
+    kept = [os.path.join(dp, f) for dp, _, fs in os.walk(cache) for f in fs
+            if f.startswith("unresolved-") and f.endswith(".eml")]
+    assert [helpers.sha256_file(p) for p in kept] == [big["sha"]], kept
+    assert "unresolved.txt" in mnt.stderr() or "journal directory" in mnt.stderr()
+    assert sorted(os.listdir(b)) == ["small.eml"] or len(os.listdir(b)) == 1
