@@ -105,6 +105,9 @@ char *changes_pending_flags(struct mailbox *mb, const char *folder, uint32_t val
 void changes_status(struct mailbox *mb, FILE *out);
 /* The view of acknowledged changes an earlier mount left (at mount). */
 void changes_show_pending(struct mailbox *mb);
+/* Sends them now, before the mount serves anything: no change made
+ * through it meets one of them half sent (at mount). */
+void changes_flush_now(struct mailbox *mb);
 
 /* The state of changes in flight, made with the mailbox (mb->journal may
  * be NULL: then changes are sent without a journal, as in a unit test). */

@@ -762,14 +762,15 @@ size_t journal_count(struct journal *j)
 	return n;
 }
 
-bool journal_is_pending(struct journal *j, uint64_t id)
+int journal_flags(struct journal *j, uint64_t id)
 {
-	bool pending;
+	const struct journal_entry *e;
+	int flags;
 
 	pthread_mutex_lock(&j->lock);
-	pending = find_locked(j, id) != NULL;
+	flags = (e = find_locked(j, id)) != NULL ? e->flags : -ENOENT;
 	pthread_mutex_unlock(&j->lock);
-	return pending;
+	return flags;
 }
 
 int journal_open_staged(struct journal *j, const char *name)

@@ -89,9 +89,14 @@ int journal_park(struct journal *j, uint64_t id, const char *why);
 int journal_pending(struct journal *j, struct journal_entry **out, size_t *n);
 size_t journal_count(struct journal *j);
 
-/* Is entry id still pending (not done, not parked)?  A copy taken by
- * journal_pending may be out of date by the time it is worked on. */
-bool journal_is_pending(struct journal *j, uint64_t id);
+/* Is entry id still pending (not done, not parked)?  Its flags
+ * (JOURNAL_ACKED, JOURNAL_SENT), or -ENOENT when it is not.  A copy taken
+ * by journal_pending may be out of date by the time it is worked on. */
+int journal_flags(struct journal *j, uint64_t id);
+static inline bool journal_is_pending(struct journal *j, uint64_t id)
+{
+	return journal_flags(j, id) >= 0;
+}
 
 /* Opens the staged message of an APPEND entry for reading; fd or -errno. */
 int journal_open_staged(struct journal *j, const char *name);

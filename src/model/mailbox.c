@@ -311,6 +311,7 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 size_t mailbox_settle_changes(struct mailbox *mb)
 {
 	changes_show_pending(mb);
+	changes_flush_now(mb);
 	return changes_settle(mb, NULL);
 }
 

@@ -4,6 +4,7 @@
  * and the model's renames (a folder keeps its id, so its inode, under its
  * new name, and so do the folders below it). */
 #include "mailbox_p.h"
+#include "changes.h"
 #include "inode.h"
 #include "util/log.h"
 
@@ -120,6 +121,10 @@ int mailbox_rmdir(struct mailbox *mb, uint64_t parent, const char *name)
 
 	if (!inode_is_folder(parent))
 		return -ENOTDIR;
+	/* changes not sent yet (-o writeback) may bring mail into it or
+	 * take mail out: on the server first, so the check below sees it */
+	if ((r = changes_wait_all(mb, false)) == -EIO)
+		return r;
 	mb_refresh_tree(mb, mb->opt.dir_cache);
 	pthread_rwlock_rdlock(&mb->tree_lock);
 	f = mb_subfolder_locked(mb, inode_folder(parent), name);
@@ -220,6 +225,8 @@ int mb_rename_folder(struct mailbox *mb, struct folder *f, uint32_t new_parent, 
 	int r = -ENOMEM;
 
 	if (!old_path || !new_path || (f->server && !old_server))
+		goto out;
+	if ((r = changes_wait_all(mb, false)) == -EIO) /* they name it by its old name */
 		goto out;
 	r = -EPERM;
 	if (!old_server || is_inbox(f))

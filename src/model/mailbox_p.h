@@ -319,6 +319,8 @@ int mb_pending_add_copy(struct mailbox *mb, uint64_t entry, uint32_t folder, con
 			uint32_t upload, const char *staged, uint64_t size, int64_t date);
 /* The staged copy of the pending cp upload, opened: fd or -errno. */
 int mb_pending_open_copy(struct mailbox *mb, uint32_t upload, uint64_t *size);
+/* A copy of the entry's arrival (name malloc'd), which stays. */
+bool mb_pending_get(struct mailbox *mb, uint64_t entry, struct mb_arrival *out);
 /* The entry is settled: its arrival goes, into *out. */
 bool mb_pending_remove(struct mailbox *mb, uint64_t entry, struct mb_arrival *out);
 /* The arrival listed in folder under name; out-parameters may be NULL. */

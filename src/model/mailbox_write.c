@@ -42,14 +42,36 @@ static bool identity(struct mailbox *mb, struct folder *f, uint32_t uid, uint32_
 	return msg != NULL;
 }
 
+/* A name no message in to answers to: name, else NAME~2.eml, ~3...
+ * (rm of two messages of one name into the trash: each keeps its own). */
+static const char *free_name(struct mailbox *mb, struct folder *to, const char *name, char *buf, size_t len)
+{
+	size_t stem = strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".eml") == 0 ? strlen(name) - 4
+										       : strlen(name);
+	struct stat st;
+
+	if (!to || mb_lookup_message(mb, to, name, &st) < 0)
+		return name;
+	for (unsigned i = 2; i < 100; i++) {
+		snprintf(buf, len, "%.*s~%u.eml", (int)(stem < 200 ? stem : 200), name, i);
+		if (mb_lookup_message(mb, to, buf, &st) < 0)
+			return buf;
+	}
+	return name;
+}
+
 /* -o writeback: the move is journaled, and shown at once -- gone from f,
  * listed in to as name -- while the flusher sends it. */
 static int queue_message(struct mailbox *mb, struct folder *f, uint32_t uid, const struct change_msg *m,
 			 struct folder *to, const char *name)
 {
 	struct change_dest dest = { .folder = to ? to->server : NULL };
+	char unique[NAMES_MAX + 1];
 	uint64_t id;
-	int r = changes_queue_move(mb, m, to ? &dest : NULL, name, &id);
+	int r;
+
+	name = free_name(mb, to, name, unique, sizeof(unique));
+	r = changes_queue_move(mb, m, to ? &dest : NULL, name, &id);
 
 	if (r < 0)
 		return r;

@@ -183,6 +183,26 @@ bool mb_pending_remove(struct mailbox *mb, uint64_t entry, struct mb_arrival *ou
 	return found;
 }
 
+bool mb_pending_get(struct mailbox *mb, uint64_t entry, struct mb_arrival *out)
+{
+	struct pending *p = mb->pending;
+	bool found = false;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n && !found; i++) {
+		const struct pending_arrival *a = &p->v[i];
+
+		if (a->entry == entry && (out->name = strdup(a->name))) {
+			out->folder = a->folder;
+			out->src_folder = a->src_folder;
+			out->src_uid = a->src_uid;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return found;
+}
+
 bool mb_pending_find(struct mailbox *mb, uint32_t folder, const char *name, uint64_t *entry,
 		     uint32_t *src_folder, uint32_t *src_uid)
 {

@@ -33,6 +33,8 @@
 #define WB_ROUND_GROUPS 1000        /* batches in one round, at most */
 #define WB_NOWHERE UINT32_MAX       /* the folder of a message deleted for good */
 #define WB_UPLOAD_BASE 0x80000000u  /* cp numbers for arrivals shown at mount */
+#define WB_ASK_AGAIN_S 2.0          /* a cut change found not done is asked again this much later */
+#define WB_CUT_RETRY_S 1            /* a round cut short: the next one */
 
 static double since(const struct timespec *t)
 {
@@ -194,6 +196,17 @@ void changes_show_pending(struct mailbox *mb)
 	free(v);
 }
 
+static size_t count_acked(struct mailbox *mb);
+static size_t flush_round(struct mailbox *mb, bool *cut);
+
+void changes_flush_now(struct mailbox *mb)
+{
+	bool cut;
+
+	if (count_acked(mb))
+		flush_round(mb, &cut);
+}
+
 /* e is on the server: its arrival gives way to the names and inodes of a
  * message moved by the mount. */
 static void show_done(struct mailbox *mb, const struct journal_entry *e, uint32_t new_uid)
@@ -201,8 +214,9 @@ static void show_done(struct mailbox *mb, const struct journal_entry *e, uint32_
 	struct mb_arrival a;
 	struct folder *to;
 
-	if (!mb_pending_remove(mb, e->id, &a))
+	if (!mb_pending_get(mb, e->id, &a))
 		return;
+	/* the names and inode it has now first: no lookup finds neither */
 	to = a.folder != WB_NOWHERE ? mb_folder(mb, a.folder) : NULL;
 	if (to && new_uid) {
 		mb_add_alias(to, a.name, new_uid);
@@ -212,6 +226,8 @@ static void show_done(struct mailbox *mb, const struct journal_entry *e, uint32_
 	if (to)
 		mb_mark_stale(to);
 	free(a.name);
+	if (mb_pending_remove(mb, e->id, &a))
+		free(a.name);
 }
 
 /* e was not made: the message is shown where the server has it. */
@@ -257,6 +273,19 @@ static void note_conflict(struct mailbox *mb, const struct journal_entry *e, con
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Was e (rolled back after a cut) asked about WB_ASK_AGAIN_S or more
+ * ago?  The first asking is noted.  Flusher thread only. */
+static bool asked_long_ago(struct changes *c, uint64_t id)
+{
+	for (size_t i = 0; i < WB_ASKED; i++)
+		if (c->asked[i].id == id)
+			return since(&c->asked[i].at) >= WB_ASK_AGAIN_S;
+	c->asked[c->nasked % WB_ASKED].id = id;
+	clock_gettime(CLOCK_MONOTONIC, &c->asked[c->nasked % WB_ASKED].at);
+	c->nasked++;
+	return false;
+}
+
 /* Settles e by what the server says of it.  false: it stays pending. */
 static bool settle(struct mailbox *mb, const struct journal_entry *e, enum outcome o, uint32_t new_uid,
 		   int refused)
@@ -270,8 +299,12 @@ static bool settle(struct mailbox *mb, const struct journal_entry *e, enum outco
 		journal_done(mb->journal, e->id);
 		return true;
 	case OUTCOME_ROLLED_BACK:
-		if (!refused) { /* lost on the way: sent again, with a new bound */
-			journal_unsent(mb->journal, e->id);
+		/* lost on the way: the dead session's command may still be
+		 * running on the server; sent again, under a new bound, only
+		 * when a second asking, a while later, finds it not done */
+		if (!refused) {
+			if (asked_long_ago(mb->changes, e->id))
+				journal_unsent(mb->journal, e->id);
 			return false;
 		}
 		note_conflict(mb, e, strerror(-refused), refused);
@@ -293,14 +326,22 @@ static bool settle(struct mailbox *mb, const struct journal_entry *e, enum outco
 
 /* ---- batches ---- */
 
+/* Entries a round passes over. */
+struct skip {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
 struct batch {
 	struct mailbox *mb;
 	struct journal_entry **e; /* members, in journal order */
 	size_t n;
 	uint32_t *uids, *dest_uids;
 	uint64_t *ids;
-	int *err;       /* APPEND: each member's outcome */
-	size_t died_at; /* APPEND: the member whose connection died */
+	int *err;          /* APPEND: each member's outcome */
+	struct skip *skip; /* refused before anything was sent: not again this round */
+	bool ran;          /* batch_fn ran (a session had the source selected) */
+	size_t died_at;    /* APPEND: the member whose connection died */
 	bool sent, died, stale;
 	int dest_err; /* the destination's STATUS failed */
 };
@@ -334,13 +375,27 @@ static bool batch_full(const struct journal_entry *e, size_t k, uint64_t bytes)
 	return k > 0 && (k >= WB_APPEND_MAX || bytes + e->size > WB_APPEND_BYTES);
 }
 
+static bool skipped(const struct batch *b, uint64_t id);
+
+static bool stopping(struct mailbox *mb)
+{
+	struct changes *c = mb->changes;
+	bool r;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->stopping && !c->urgent;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 /* Picks the next batch from the pending entries v (journal order): the
  * first entry free to go and the later ones of the same kind, source and
  * destination (or flags) -- but none an earlier entry left out, or a
  * member, could be mistaken for (the same message: changes to one message
  * keep their order; a look-alike brought into the same folder: one at a
  * time).  The number of members, their indexes in *members. */
-static size_t pick_batch(struct mailbox *mb, struct journal_entry *v, size_t n, size_t *members)
+static size_t pick_batch(struct mailbox *mb, const struct batch *b, struct journal_entry *v, size_t n,
+			 size_t *members)
 {
 	struct journal_entry **left = malloc((n ? n : 1) * sizeof(*left));
 	size_t k = 0, nleft = 0;
@@ -350,7 +405,10 @@ static size_t pick_batch(struct mailbox *mb, struct journal_entry *v, size_t n, 
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		struct journal_entry *e = &v[i];
-		bool ok = can_batch(e) && !batch_full(e, k, bytes) && (!k || same_batch(&v[members[0]], e));
+		bool ok = can_batch(e) && (!k || same_batch(&v[members[0]], e)) && !skipped(b, e->id);
+
+		if (ok && batch_full(e, k, bytes))
+			break;
 
 		for (size_t j = 0; ok && j < k; j++)
 			ok = !changes_confusable(&v[members[j]], e);
@@ -417,6 +475,31 @@ static int append_all(struct imap_session *s, struct batch *b)
 	return first_err;
 }
 
+static void mark_present(const struct imap_meta *m, void *ctx)
+{
+	struct batch *b = ctx;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->uids[i] == m->uid)
+			b->err[i] = 0;
+}
+
+/* UID STORE says OK for UIDs no longer there: those (moved or expunged by
+ * another client) are found by a FETCH after it, and reported. */
+static int set_flags(struct imap_session *s, struct batch *b)
+{
+	int r = changes_apply_flags_set(s, b->uids, b->n, b->e[0]->text);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < b->n; i++)
+		b->err[i] = -ENOENT;
+	if (imap_fetch_meta_uids(s, b->uids, b->n, mark_present, b) < 0)
+		for (size_t i = 0; i < b->n; i++)
+			b->err[i] = 0; /* cannot tell: taken as set */
+	return 0;
+}
+
 static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct batch *b = ctx;
@@ -425,12 +508,13 @@ static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, 
 	int r;
 
 	(void)st;
+	b->ran = true;
 	if (first->op != JOURNAL_APPEND && imap_expect_validity(s, first->src_validity) < 0) {
 		b->stale = true;
 		return -ESTALE;
 	}
 	if (first->op == JOURNAL_FLAGS) /* idempotent: no bound, no sent mark */
-		return changes_apply_flags_set(s, b->uids, b->n, first->text);
+		return set_flags(s, b);
 	if (first->dest && (r = imap_folder_status(s, first->dest, &dst)) < 0) {
 		b->died = imap_dead(s);
 		b->dest_err = r;
@@ -496,6 +580,33 @@ static bool settle_appends(struct mailbox *mb, struct batch *b)
 	return !b->died;
 }
 
+static bool skipped(const struct batch *b, uint64_t id)
+{
+	for (size_t i = 0; b->skip && i < b->skip->n; i++)
+		if (b->skip->ids[i] == id)
+			return true;
+	return false;
+}
+
+static void skip_all(struct batch *b)
+{
+	struct skip *sk = b->skip;
+
+	if (!sk)
+		return;
+	if (sk->n + b->n > sk->cap) {
+		size_t cap = (sk->n + b->n) * 2;
+		uint64_t *v = realloc(sk->ids, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		sk->ids = v;
+		sk->cap = cap;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		sk->ids[sk->n++] = b->e[i]->id;
+}
+
 /* Sends one batch and settles its members.  false: the server could not be
  * reached; the round ends. */
 static bool send_batch(struct mailbox *mb, struct batch *b)
@@ -515,9 +626,17 @@ static bool send_batch(struct mailbox *mb, struct batch *b)
 	if (b->e[0]->op == JOURNAL_APPEND && b->sent)
 		return settle_appends(mb, b);
 	if (r == 0) {
-		for (size_t i = 0; i < b->n; i++)
+		size_t ndone = 0;
+
+		for (size_t i = 0; i < b->n; i++) {
+			if (b->e[0]->op == JOURNAL_FLAGS && b->err[i] == -ENOENT) {
+				settle(mb, b->e[i], OUTCOME_GONE, 0, 0);
+				continue;
+			}
 			show_done(mb, b->e[i], b->dest_uids[i]);
-		journal_done_many(mb->journal, b->ids, b->n);
+			b->ids[ndone++] = b->e[i]->id;
+		}
+		journal_done_many(mb->journal, b->ids, ndone);
 		return true;
 	}
 	if (b->stale || (!b->died && b->dest_err == -ENOENT)) {
@@ -525,8 +644,17 @@ static bool send_batch(struct mailbox *mb, struct batch *b)
 			settle(mb, b->e[i], b->stale ? OUTCOME_STALE : OUTCOME_ROLLED_BACK, 0, -ENOENT);
 		return true;
 	}
-	if (!b->sent && b->e[0]->op != JOURNAL_FLAGS)
-		return false; /* nothing went out: tried again in the next round */
+	if (!b->sent && b->e[0]->op != JOURNAL_FLAGS) {
+		if (!b->ran && r == -ENOENT && b->e[0]->src) { /* the source folder is gone */
+			for (size_t i = 0; i < b->n; i++)
+				settle(mb, b->e[i], OUTCOME_STALE, 0, 0);
+			return true;
+		}
+		if (!b->ran || b->died)
+			return false; /* cut: tried again in the next round */
+		skip_all(b);          /* refused: the others go on; this one next round */
+		return true;
+	}
 	/* sent, and the end unclear (or refused): each member asked apart --
 	 * none of them could be mistaken for another (pick_batch) */
 	for (size_t i = 0; i < b->n; i++) {
@@ -571,12 +699,15 @@ static bool resolve_in_doubt(struct mailbox *mb, struct journal_entry *v, size_t
 
 		if (!acked(&v[i]) || !sent(&v[i]) || v[i].op == JOURNAL_FLAGS || changes_busy(mb, v[i].id))
 			continue;
+		if (stopping(mb))
+			return false; /* the next mount asks */
 		o = changes_ask(mb, &v[i], false, &new_uid);
 		if (o == OUTCOME_UNKNOWN)
 			return false;
 		settle(mb, &v[i], o, new_uid, 0);
-		/* this copy: sent again in this round, or settled */
-		v[i].flags = journal_is_pending(mb->journal, v[i].id) ? JOURNAL_ACKED : 0;
+		/* this copy: sent again in this round (no longer marked sent),
+		 * or settled, or still in doubt: passed over */
+		v[i].flags = journal_flags(mb->journal, v[i].id) == JOURNAL_ACKED ? JOURNAL_ACKED : 0;
 	}
 	return true;
 }
@@ -598,25 +729,21 @@ static size_t count_acked(struct mailbox *mb)
 
 /* One round: what was in doubt, then batch after batch.  The number of
  * acknowledged changes left. */
-static size_t flush_round(struct mailbox *mb)
+static size_t flush_round(struct mailbox *mb, bool *cut)
 {
-	struct changes *c = mb->changes;
+	struct skip skip = { 0 };
 	bool reachable = true;
 
-	for (int g = 0; g < WB_ROUND_GROUPS && reachable && !pool_is_down(mb->pool); g++) {
-		struct batch b = { .mb = mb };
+	for (int g = 0; g < WB_ROUND_GROUPS && reachable && !pool_is_down(mb->pool) && !stopping(mb); g++) {
+		struct batch b = { .mb = mb, .skip = &skip };
 		struct journal_entry *v;
 		size_t n, *members;
-		bool stopping;
 
-		pthread_mutex_lock(&c->lock);
-		stopping = c->stopping && !c->urgent;
-		pthread_mutex_unlock(&c->lock);
-		if (stopping || journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
+		if (journal_count(mb->journal) == 0 || journal_pending(mb->journal, &v, &n) < 0)
 			break;
 		reachable = g > 0 || resolve_in_doubt(mb, v, n);
 		members = reachable ? malloc((n ? n : 1) * sizeof(*members)) : NULL;
-		b.n = members ? pick_batch(mb, v, n, members) : 0;
+		b.n = members ? pick_batch(mb, &b, v, n, members) : 0;
 		b.e = b.n ? calloc(b.n, sizeof(*b.e)) : NULL;
 		b.uids = b.n ? calloc(b.n, sizeof(*b.uids)) : NULL;
 		b.dest_uids = b.n ? calloc(b.n, sizeof(*b.dest_uids)) : NULL;
@@ -639,6 +766,8 @@ static size_t flush_round(struct mailbox *mb)
 		if (!b.n)
 			break;
 	}
+	free(skip.ids);
+	*cut = !reachable || pool_is_down(mb->pool);
 	return count_acked(mb);
 }
 
@@ -681,6 +810,7 @@ static void *flusher(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping || c->urgent) {
 		size_t left;
+		bool cut;
 
 		if (!due_locked(mb, &wait, &retry_at)) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
@@ -696,14 +826,14 @@ static void *flusher(void *arg)
 		c->first_queued = (struct timespec){ 0 };
 		c->urgent = false;
 		pthread_mutex_unlock(&c->lock);
-		left = flush_round(mb);
+		left = flush_round(mb, &cut);
 		pthread_mutex_lock(&c->lock);
 		c->rounds++;
 		c->unsent = left;
 		retry_at = (struct timespec){ 0 };
-		if (left) { /* unreachable, or busy: again soon */
+		if (left) { /* cut short or refused: again, soon or later */
 			clock_gettime(CLOCK_MONOTONIC, &retry_at);
-			retry_at.tv_sec += pool_is_down(mb->pool) ? 1 : WB_RETRY_S;
+			retry_at.tv_sec += cut ? WB_CUT_RETRY_S : WB_RETRY_S;
 		}
 		pthread_cond_broadcast(&c->flushed);
 	}
@@ -725,13 +855,16 @@ static void deadline_in(struct timespec *t, double seconds)
 }
 
 /* Waits for one flusher round to end (or for a second); c->lock held. */
-static void await_round_locked(struct changes *c)
+static void await_round_locked(struct changes *c, bool push)
 {
 	unsigned long rounds = c->rounds;
 	struct timespec t;
 
-	c->urgent = true;
-	pthread_cond_signal(&c->flush_wake);
+	if (push) { /* once, and again only after a round that got on:
+		     * a round that cannot is not run back to back */
+		c->urgent = true;
+		pthread_cond_signal(&c->flush_wake);
+	}
 	deadline_in(&t, 1);
 	while (c->rounds == rounds && c->flusher_running)
 		if (pthread_cond_timedwait(&c->flushed, &c->lock, &t) != 0)
@@ -745,48 +878,60 @@ int changes_wait_entry(struct mailbox *mb, uint64_t id)
 	int r = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	pthread_mutex_lock(&c->lock);
-	while (journal_is_pending(mb->journal, id) && c->flusher_running) {
-		if (since(&start) > mount_timeout(mb) || pool_is_down(mb->pool)) {
+	for (bool first = true;; first = false) {
+		bool down = pool_is_down(mb->pool); /* pool.lock before changes.lock */
+
+		if (!journal_is_pending(mb->journal, id))
+			break;
+		if (since(&start) > mount_timeout(mb) || down) {
 			r = -EIO;
 			break;
 		}
-		await_round_locked(c);
+		pthread_mutex_lock(&c->lock);
+		if (c->flusher_running)
+			await_round_locked(c, first);
+		else
+			r = -EIO;
+		pthread_mutex_unlock(&c->lock);
+		if (r < 0)
+			break;
 	}
+	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < WB_CONFLICTS && r == 0 && i < c->conflicts; i++)
 		if (c->conflict_id[i] == id)
 			r = c->conflict_err[i];
 	pthread_mutex_unlock(&c->lock);
-	if (r == 0 && journal_is_pending(mb->journal, id))
-		r = -EIO;
 	return r;
 }
 
 int changes_wait_all(struct mailbox *mb, bool log_left)
 {
 	struct changes *c = mb->changes;
+	size_t left = c && mb->journal ? count_acked(mb) : 0, before = SIZE_MAX;
 	struct timespec start;
 	unsigned long conflicts;
-	size_t left;
+	bool running = true;
 	int r = 0;
 
-	if (!c || !mb->journal || !count_acked(mb))
+	if (!left)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	pthread_mutex_lock(&c->lock);
 	conflicts = c->conflicts;
-	while (c->flusher_running && since(&start) < mount_timeout(mb) && !pool_is_down(mb->pool)) {
-		await_round_locked(c);
-		pthread_mutex_unlock(&c->lock);
-		left = count_acked(mb);
+	pthread_mutex_unlock(&c->lock);
+	while (left && running && since(&start) < mount_timeout(mb) && !pool_is_down(mb->pool)) {
 		pthread_mutex_lock(&c->lock);
-		if (!left)
-			break;
+		running = c->flusher_running;
+		if (running)
+			await_round_locked(c, left < before);
+		pthread_mutex_unlock(&c->lock);
+		before = left;
+		left = count_acked(mb);
 	}
+	pthread_mutex_lock(&c->lock);
 	if (c->conflicts != conflicts)
 		r = c->last_conflict;
 	pthread_mutex_unlock(&c->lock);
-	left = count_acked(mb);
 	if (left && log_left)
 		log_warn("unmount: %zu changes are not on the server yet; they stay in the journal and are "
 			 "sent by the next mount with this cache_dir (MOUNT/.status lists them)",
@@ -818,15 +963,19 @@ char *changes_pending_flags(struct mailbox *mb, const char *folder, uint32_t val
 void changes_status(struct mailbox *mb, FILE *out)
 {
 	struct changes *c = mb->changes;
+	bool down = pool_is_down(mb->pool), running;
+	size_t unsent = count_acked(mb);
 
-	if (!c || (!mb->opt.writeback && !c->rounds))
+	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	fprintf(out, "writeback: %s, delay %d s, %zu unsent, %s\n", mb->opt.writeback ? "on" : "off",
-		mb->opt.writeback_delay, c->unsent,
-		pool_is_down(mb->pool) ? "offline"
-		: c->unsent            ? "flushing"
-				       : "idle");
+	running = c->flusher_running;
+	if (mb->opt.writeback || running)
+		fprintf(out, "writeback: %s, delay %d s, %zu unsent, %s\n", mb->opt.writeback ? "on" : "off",
+			mb->opt.writeback_delay, unsent,
+			down     ? "offline"
+			: unsent ? "flushing"
+				 : "idle");
 	if (c->last_batch[0])
 		fprintf(out, "writeback last batch: %s\n", c->last_batch);
 	for (unsigned long i = c->conflicts > WB_CONFLICTS ? c->conflicts - WB_CONFLICTS : 0;
@@ -862,9 +1011,11 @@ int wb_start(struct mailbox *mb)
 	 * acknowledged change is never dropped */
 	if (!mb->opt.writeback && !count_acked(mb))
 		return 0;
-	if (pthread_create(&c->flusher, NULL, flusher, mb) != 0)
+	pthread_mutex_lock(&c->lock);
+	c->flusher_running = pthread_create(&c->flusher, NULL, flusher, mb) == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (!c->flusher_running)
 		return -EAGAIN;
-	c->flusher_running = true;
 	return 0;
 }
 
@@ -881,5 +1032,7 @@ void wb_stop(struct mailbox *mb)
 	pthread_cond_signal(&c->flush_wake);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->flusher, NULL);
+	pthread_mutex_lock(&c->lock);
 	c->flusher_running = false;
+	pthread_mutex_unlock(&c->lock);
 }

@@ -173,7 +173,8 @@ def test_batched_on_the_wire(scratch_server, fault_proxy, scratch_mounter, tmp_p
     sent = [c for c in commands_after(log, mark) if c not in ("IDLE", "DONE", "NOOP")]
     assert sent.count("UID MOVE") == 1, sent
     assert sent.count("UID STORE") <= 2, sent
-    assert sent.count("UID FETCH") == 0 and sent.count("STATUS") <= 1, sent
+    # one FETCH finds UIDs the STORE passed over (gone meanwhile)
+    assert sent.count("UID FETCH") <= 1 and sent.count("STATUS") <= 1, sent
     assert len(sent) <= 8, sent
     assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"],
                          allowed=[token + "-B"]) == []
