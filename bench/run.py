@@ -2,8 +2,8 @@
 """imapfs benchmark: imapfs against a peer tool, same server, same run.
 
     IMAPFS_BIN=./imapfs python3 bench/run.py [--smoke] [--runs N] [--tls]
-        [--wan] [--scale] [--no-loopback] [--imapfs-opts OPTS] [--out FILE]
-        [--keep] [--max-minutes M]
+        [--wan] [--writeback] [--scale] [--no-loopback] [--imapfs-opts OPTS]
+        [--out FILE] [--keep] [--max-minutes M]
 
 Starts a private Dovecot on 127.0.0.1 (scripts/dovecot-env), writes the
 benchmark folders straight into its Maildir, warms the server once (every
@@ -31,6 +31,11 @@ serving the same names and sizes from memory.
 --wan: the same server through bench/relay.py (a delay-and-rate relay on
 127.0.0.1) at 40 ms / 50 Mbit/s and 150 ms / 5 Mbit/s, imapfs against an
 already logged-in imaplib connection (W1-W5, mv of 50 messages).
+--writeback: through the relay at 40 ms / 50 Mbit/s, `-o writeback` against
+the same mount without it: mv, rm and setfattr of 1,000 messages in one
+command (WB1-WB3; the synchronous peer on 200, times 5), the time until the
+server has them (WB1f-WB3f), 200 changes with the relay stopped (WB4) and
+the time until the server has them once it is back (WB4r).
 --scale: a folder of 1,000,000 messages (peak RSS, remount `ls -l` vs the
 floor) and an account of 100,000 folders (mount + `ls` of the root).
 
@@ -55,6 +60,7 @@ import math
 import os
 import platform
 import random
+import re
 import select
 import shutil
 import signal
@@ -75,13 +81,20 @@ IMAP_ZLIB = "/usr/lib/dovecot/modules/lib30_imap_zlib_plugin.so"
 MIXED, HUGE, MANY = "Bench10k", "Huge", "Bench100k"
 REAL, SMALL = "Real10k", "Wan55"
 MOVESRC, MOVEDST = "MoveSrc", "MoveDst"
+# --writeback: a source folder per item, reset (moved back, flags \Seen) before
+# every run; WB4 has folders and a trash of its own
+WB_MV, WB_MVDST, WB_RM, WB_TRASH = "WbMove", "WbMoveDst", "WbRm", "BenchTrash"
+WB_FLAG = "WbFlag"
+WB_OFF, WB_OFFDST, WB_OFFTRASH = "WbOffline", "WbOfflineDst", "WbOfflineTrash"
 BIG = "Bench1M"
 MiB = 1024 * 1024
 
 FULL = {"mixed": 10000, "huge": 10 * MiB, "many": 100000, "real": 10000, "small": 55,
-        "runs": 5, "wan_runs": 3, "big": 1000000, "folders": 100000, "scale_runs": 1}
+        "runs": 5, "wan_runs": 3, "big": 1000000, "folders": 100000, "scale_runs": 1,
+        "wb": 1000, "wb_sync": 200, "wb_off": 200, "wb_runs": 3}
 SMOKE = {"mixed": 500, "huge": 1 * MiB, "many": 2000, "real": 300, "small": 55,
-         "runs": 1, "wan_runs": 1, "big": 20000, "folders": 2000, "scale_runs": 1}
+         "runs": 1, "wan_runs": 1, "big": 20000, "folders": 2000, "scale_runs": 1,
+         "wb": 100, "wb_sync": 20, "wb_off": 100, "wb_runs": 1}
 
 # (name, round trip ms, Mbit/s per direction); --smoke: the first only
 PROFILES = [("40 ms RTT, 50 Mbit/s", 40, 50), ("150 ms RTT, 5 Mbit/s", 150, 5)]
@@ -89,8 +102,15 @@ MV_BATCH = 50          # `mv` of this many messages in one command (first profil
 
 TARGETS = {"P1": 1.0, "P1f": 1.2, "P1r": 1.0, "P2": 3.0, "P2f": 1.2, "P3": 1.0,
            "P3r": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2,
-           "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2}
+           "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2,
+           # --writeback (issue 16): the change under -o writeback against the
+           # same change without it; the "f" items against their budget
+           # (2 round trips + 1 s + writeback_delay, see wb_table)
+           "WB1": 0.05, "WB2": 0.05, "WB3": 0.05, "WB1f": 1.0, "WB2f": 1.0, "WB3f": 1.0}
 P7_TARGET_MIB = 128
+WB4_TARGET_MS = 10      # the slowest change offline, strictly below
+WB4R_TARGET_S = 10.0    # relay back until the server has every offline change
+WB_WAIT_S = 180         # give up waiting for the server after this long
 # Q1: a search directory of the many-small folder.  Its subjects are
 # "Small NNNNNN words..." (gen_many, subject_for: NNNNNN = 1..count, then
 # words without digits), so "00 " is in exactly the subjects of every
@@ -691,17 +711,81 @@ def cat_bytes(d):
     return int(p.stdout.split()[0])
 
 
+def status_messages(m, folder):
+    """MESSAGES of a folder (STATUS: not the selected one, whose view Dovecot
+    may answer from)."""
+    typ, data = m.status('"%s"' % folder, "(MESSAGES)")
+    data = imap_ok(m, typ, data, "STATUS %s" % folder)
+    hit = re.search(rb"MESSAGES (\d+)", b" ".join(x for x in data if isinstance(x, bytes)))
+    if not hit:
+        raise BenchError("STATUS %s: no MESSAGES in %r" % (folder, data))
+    return int(hit.group(1))
+
+
+def flagged_count(m):
+    """How many messages of the selected folder are \\Flagged: a NOOP, then
+    UID SEARCH FLAGGED (Dovecot's SEARCH sees the folder as the end of the
+    previous command left it, so without the NOOP it lags one poll)."""
+    imap_ok(m, *m.noop(), "NOOP")
+    typ, data = m.uid("SEARCH", "FLAGGED")
+    return len(imap_ok(m, typ, data, "UID SEARCH FLAGGED")[0].split())
+
+
+def fsync_dir(path):
+    """fsync of a directory of the mount: under -o writeback, returns when
+    everything the mount acknowledged is on the server."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def wb_status(mt):
+    """MOUNT/.status: (its `writeback:` line, the last batch, conflict lines)."""
+    with open(os.path.join(mt.path, ".status"), "rb") as f:
+        lines = f.read().decode(errors="replace").splitlines()
+    state = next((x for x in lines if x.startswith("writeback: ")), "")
+    batch = next((x[len("writeback last batch: "):] for x in lines
+                  if x.startswith("writeback last batch: ")), "")
+    return state, batch, [x for x in lines if x.startswith("writeback conflict: ")]
+
+
+def nearest_rank(xs, q):
+    """The q-quantile of xs by nearest rank (p99 of 200: the 198th)."""
+    xs = sorted(xs)
+    return xs[max(0, math.ceil(q * len(xs)) - 1)]
+
+
 # --------------------------------------------------------------------------
 # the benchmark
+
+# bench/relay.py listening on given ports (it always asks for free ones):
+# its asyncio.start_server is handed them in order.  For --writeback's WB4r,
+# which stops the relay and starts it again where the mount reconnects to.
+RELAY_ON_PORTS = r"""
+import asyncio, runpy, sys
+want = [int(p) for p in sys.argv[1].split(",")]
+start_server = asyncio.start_server
+async def on_port(cb, host, port, **kw):
+    return await start_server(cb, host, want.pop(0) if want else port, **kw)
+asyncio.start_server = on_port
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
 
 class Relay:
     """bench/relay.py as a child process: one WAN profile for every port."""
 
-    def __init__(self, work, name, rtt_ms, mbit, ports, max_seconds):
+    def __init__(self, work, name, rtt_ms, mbit, ports, max_seconds, listen=None):
+        """listen: the relay's own ports (one per target port), else free ones."""
         self.log_path = os.path.join(work, "relay-%s.stderr" % name)
         self.errf = open(self.log_path, "ab")
         argv = [PYTHON, RELAY, "--rtt-ms", str(rtt_ms), "--mbit", str(mbit),
                 "--max-seconds", str(int(max_seconds))] + [str(p) for p in ports]
+        if listen:
+            argv[1:1] = ["-c", RELAY_ON_PORTS, ",".join(str(p) for p in listen)]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.errf, start_new_session=True)
         line = self.read_line(15)
@@ -710,6 +794,9 @@ class Relay:
             self.stop()
             raise BenchError("the relay did not start: %r" % line)
         self.ports = [int(w) for w in words[1:]]
+        if listen and self.ports != [int(p) for p in listen]:
+            self.stop()
+            raise BenchError("the relay listens on %r, not on %r" % (self.ports, listen))
 
     def read_line(self, limit_s):
         """One line the relay prints, waiting at most limit_s."""
@@ -878,6 +965,9 @@ class Bench:
             folders += [MANY, REAL]
         if wan:
             folders += [SMALL, MOVESRC, MOVEDST]
+        if a.writeback:
+            folders += [WB_MV, WB_MVDST, WB_RM, WB_TRASH, WB_FLAG, WB_OFF, WB_OFFDST,
+                        WB_OFFTRASH]
         if scale:
             folders += [BIG]
         m = t.imaplib_connect()
@@ -924,6 +1014,17 @@ class Bench:
             done(gen_many(self.env, self.move_count(), random.Random(7003), pool,
                           folder=MOVESRC, prefix="Move"), MOVESRC, t0)
             counts[MOVEDST] = 0
+        if WB_MV in folders:
+            # one run's messages per source folder (the run moves them back)
+            n = s["wb"] + s["wb_sync"]
+            for seed, f, prefix, count in ((7005, WB_MV, "Wbmove", n), (7006, WB_RM, "Wbrm", n),
+                                           (7007, WB_FLAG, "Wbflag", n),
+                                           (7008, WB_OFF, "Wboff", s["wb_off"])):
+                t0 = time.monotonic()
+                done(gen_many(self.env, count, random.Random(seed), pool, folder=f,
+                              prefix=prefix), f, t0)
+            for f in (WB_MVDST, WB_TRASH, WB_OFFDST, WB_OFFTRASH):
+                counts[f] = 0
         if BIG in folders:
             t0 = time.monotonic()
             done(gen_many(self.env, s["big"], random.Random(7004), pool, folder=BIG,
@@ -1203,10 +1304,11 @@ class Bench:
             "(%d hits)" % (MANY, Q1_QUERY, r["Q1i"][-1], r["Q1p"][-1], self.q1_hits))
 
     # -- WAN -------------------------------------------------------------------
-    def start_relay(self, name, rtt, mbit):
+    def start_relay(self, name, rtt, mbit, listen=None):
         left = (_deadline - time.monotonic()) if _deadline else 3600
         rl = Relay(self.work, name, rtt, mbit,
-                   [self.env["IMAP_PORT"], self.env["IMAPS_PORT"]], max(60, left + 120))
+                   [self.env["IMAP_PORT"], self.env["IMAPS_PORT"]], max(60, left + 120),
+                   listen)
         self.relays.append(rl)
         return rl
 
@@ -1227,13 +1329,14 @@ class Bench:
         finally:
             m.logout()
 
-    def wan_mount(self, t, name, rl):
+    def wan_mount(self, t, name, rl, more=()):
         """A fresh (cold) mount, logged in (imapfs logs in and lists the
         folders before it mounts); the root is listed too, and whatever the
         mount does by itself on the network right after (spare sessions
-        logging in) is let finish: connection setup is not timed."""
+        logging in) is let finish: connection setup is not timed.  more:
+        -o options besides --imapfs-opts' and compress=."""
         cache = self.fresh_dir("cache")
-        mt = self.mount(t, cache, name, extra=self.wan_extra, timeout=120)
+        mt = self.mount(t, cache, name, extra=self.wan_extra + list(more), timeout=120)
         mt.cache = cache
         os.listdir(mt.path)
         rtt = self.profile_rtt
@@ -1409,6 +1512,255 @@ class Bench:
             r["W5i"][-1], r["W5p"][-1], "; mv of %d: %.1f ms / message, UID MOVE of %d: "
             "%.1f ms / message" % (MV_BATCH, r["MVi"][-1] * 1000, MV_BATCH,
                                    r["MVp"][-1] * 1000) if batch else ""))
+
+    # -- write-back ----------------------------------------------------------------
+    def wb_reset(self):
+        """Every --writeback message back in its source folder, flags \\Seen
+        only (straight to Dovecot, not through the relay)."""
+        m = self.plain.imaplib_connect()
+        try:
+            for src, others in ((WB_MV, (WB_MVDST,)), (WB_RM, (WB_TRASH,)), (WB_FLAG, ()),
+                                (WB_OFF, (WB_OFFDST, WB_OFFTRASH))):
+                for o in others:
+                    if select_folder(m, o, readonly=False):
+                        imap_ok(m, *m.uid("MOVE", "1:*", src), "UID MOVE from %s" % o)
+                n = select_folder(m, src, readonly=False)
+                if n != self.counts[src]:
+                    raise BenchError("%s holds %d messages after the reset, expected %d" % (
+                        src, n, self.counts[src]))
+                imap_ok(m, *m.uid("STORE", "1:*", "FLAGS.SILENT", "(\\Seen)"), "UID STORE")
+        finally:
+            m.logout()
+
+    def wait_server(self, m, ready, what, mt=None, pause=0.01):
+        """Ask ready(m) until it holds, pause seconds between the answer and
+        the next question; returns time.perf_counter() at the answer that
+        held.  BenchError after WB_WAIT_S."""
+        give_up = time.perf_counter() + WB_WAIT_S
+        while True:
+            ok = ready(m)
+            now = time.perf_counter()
+            if ok:
+                return now
+            if now > give_up:
+                raise BenchError("%s: the server did not have it within %d s%s" % (
+                    what, WB_WAIT_S, "; .status: %r" % (wb_status(mt),) if mt else ""))
+            time.sleep(pause)
+
+    def wb_settled(self, mt, d, what):
+        """fsync of folder d (untimed): everything on the server, then the
+        mount's .status must say so; returns its last batch."""
+        try:
+            fsync_dir(d)
+        except OSError as e:
+            raise BenchError("%s: fsync of %s: %s; .status: %r" % (what, d, e, wb_status(mt)))
+        state, batch, conflicts = wb_status(mt)
+        if conflicts or ", 0 unsent," not in state:
+            raise BenchError("%s: after fsync .status says %r %r" % (what, state, conflicts))
+        return batch
+
+    def measure_writeback(self, runs, rtt_ms, mbit):
+        """--writeback: WB1-WB4 over the relay at one WAN profile."""
+        r = {k: [] for k in ("RTT", "WBbud", "WB1i", "WB1s", "WB1f", "WB2i", "WB2s", "WB2f",
+                             "WB3i", "WB3s", "WB3f", "WB4max", "WB4p99", "WB4r")}
+        self.wb_notes = {"batch": {}, "offline": [], "delay": None,
+                         "fs": first_line(["stat", "-f", "-c", "%T", self.work])}
+        m = self.plain.imaplib_connect()      # Dovecot's caches of the folders
+        try:
+            for f in (WB_MV, WB_RM, WB_FLAG, WB_OFF):
+                select_folder(m, f)
+                imap_ok(m, *m.uid("FETCH", "1:*", META), "warm-up FETCH")
+        finally:
+            m.logout()
+        self.profile_rtt = rtt_ms / 1000.0
+        self.wb_relay = self.start_relay("wb", rtt_ms, mbit)
+        try:
+            for i in range(runs):
+                check_deadline("write-back round %d" % (i + 1))
+                log("[write-back] round %d/%d" % (i + 1, runs))
+                self.wb_round(r, rtt_ms, mbit)
+        finally:
+            self.stop_relay(self.wb_relay)
+        return r
+
+    def wb_quiet(self):
+        self.wb_relay.wait_quiet(max(0.3, 3 * self.profile_rtt), 30)
+
+    def wb_item(self, r, key, mt, m, argv, ready, rtts, d):
+        """One timed command under -o writeback (key + "i"), then the time
+        from its return until ready(m) holds on the relayed imaplib
+        connection, less rtts round trips (key + "f")."""
+        self.wb_quiet()
+        sec = run_timed(argv, timeout=900)[0]
+        t_ret = time.perf_counter()
+        t_seen = self.wait_server(m, ready, key, mt)
+        r[key + "i"].append(sec)
+        r[key + "f"].append(max(0.0, t_seen - t_ret - rtts * r["RTT"][-1]))
+        self.wb_notes["batch"].setdefault(key, []).append(self.wb_settled(mt, d, key))
+        log("  %s %.3fs, on the server %.3fs later (less %d RTT)" % (
+            key, sec, r[key + "f"][-1], rtts))
+
+    def wb_round(self, r, rtt_ms, mbit):
+        s = self.sizes
+        n, ns, off = s["wb"], s["wb_sync"], s["wb_off"]
+        scale = n / ns
+        flag = b"\\Flagged"
+        t = Transport("plain", self.env, self.work, self.pwfile, port=self.wb_relay.ports[0])
+        self.wb_reset()
+        settle()
+
+        def paths(d, names):
+            return [os.path.join(d, x) for x in names]
+
+        def listed(mt, folders):
+            dirs = {f: os.path.join(mt.path, f) for f in folders}
+            return dirs, {f: sorted(os.listdir(d)) for f, d in dirs.items()}
+
+        # WB1-WB3 under -o writeback, watched by imaplib through the relay
+        mt = self.wan_mount(t, "wb-%d" % self.seq, self.wb_relay, ["writeback",
+                                                                     "trash=" + WB_TRASH])
+        m = None
+        try:
+            m = t.imaplib_connect()
+            r["RTT"].append(round_trip(m, 5))
+            state = wb_status(mt)[0]
+            hit = re.search(r"delay (\d+) s", state)
+            if not hit:
+                raise BenchError("no `writeback:` line in .status: %r" % state)
+            self.wb_notes["delay"] = delay = int(hit.group(1))
+            r["WBbud"].append(2 * r["RTT"][-1] + 1.0 + delay)
+            dirs, names = listed(mt, (WB_MV, WB_MVDST, WB_RM, WB_TRASH, WB_FLAG))
+            for f in (WB_MV, WB_RM, WB_FLAG):
+                if len(names[f]) != n + ns:
+                    raise BenchError("imapfs lists %d files in %s, expected %d" % (
+                        len(names[f]), f, n + ns))
+            # WB1: mv
+            base = status_messages(m, WB_MVDST)
+            self.wb_item(r, "WB1", mt, m, ["mv", "--"] + paths(dirs[WB_MV], names[WB_MV][:n]) +
+                         [dirs[WB_MVDST] + "/"],
+                         lambda m: status_messages(m, WB_MVDST) == base + n, 1, dirs[WB_MVDST])
+            got = len(os.listdir(dirs[WB_MV])), len(os.listdir(dirs[WB_MVDST]))
+            if got != (ns, base + n):
+                raise BenchError("after mv imapfs lists %r in %s and %s, expected %r" % (
+                    got, WB_MV, WB_MVDST, (ns, base + n)))
+            # WB2: rm (to the trash)
+            base = status_messages(m, WB_TRASH)
+            self.wb_item(r, "WB2", mt, m, ["rm", "--"] + paths(dirs[WB_RM], names[WB_RM][:n]),
+                         lambda m: status_messages(m, WB_TRASH) == base + n, 1, dirs[WB_RM])
+            if len(os.listdir(dirs[WB_RM])) != ns:
+                raise BenchError("after rm imapfs lists %d files in %s, expected %d" % (
+                    len(os.listdir(dirs[WB_RM])), WB_RM, ns))
+            # WB3: flags
+            select_folder(m, WB_FLAG)
+            base = flagged_count(m)
+            self.wb_item(r, "WB3", mt, m, ["setfattr", "-n", "user.imap.flags", "-v",
+                                           flag.decode()] + paths(dirs[WB_FLAG],
+                                                                  names[WB_FLAG][:n]),
+                         lambda m: flagged_count(m) == base + n, 2, dirs[WB_FLAG])
+        finally:
+            if m is not None:
+                try:
+                    m.logout()
+                except Exception:
+                    pass
+            self.wan_unmount(mt)
+        # the same without write-back, on ns messages each (what is left)
+        settle()
+        mt = self.wan_mount(t, "wbs-%d" % self.seq, self.wb_relay, ["trash=" + WB_TRASH])
+        d = self.plain.imaplib_connect()      # checks only, straight to Dovecot
+        try:
+            dirs, names = listed(mt, (WB_MV, WB_MVDST, WB_RM, WB_TRASH, WB_FLAG))
+            steps = (("WB1s", "mv", ["mv", "--"] + paths(dirs[WB_MV], names[WB_MV][:ns]) +
+                      [dirs[WB_MVDST] + "/"], lambda: status_messages(d, WB_MVDST)),
+                     ("WB2s", "rm", ["rm", "--"] + paths(dirs[WB_RM], names[WB_RM][:ns]),
+                      lambda: status_messages(d, WB_TRASH)))
+            for key, what, argv, count in steps:
+                base = count()
+                self.wb_quiet()
+                r[key].append(run_timed(argv, timeout=900)[0] * scale)
+                if count() != base + ns:
+                    raise BenchError("%s of %d without write-back: the server has %d, "
+                                     "expected %d" % (what, ns, count(), base + ns))
+            # WB3s: ns messages WB3 did not flag
+            fresh = [x for x in names[WB_FLAG]
+                     if flag not in os.getxattr(os.path.join(dirs[WB_FLAG], x),
+                                                "user.imap.flags")][:ns]
+            if len(fresh) != ns:
+                raise BenchError("%s has %d messages without \\Flagged, expected %d" % (
+                    WB_FLAG, len(fresh), ns))
+            select_folder(d, WB_FLAG)
+            base = flagged_count(d)
+            self.wb_quiet()
+            r["WB3s"].append(run_timed(["setfattr", "-n", "user.imap.flags", "-v", flag.decode()] +
+                                       paths(dirs[WB_FLAG], fresh), timeout=900)[0] * scale)
+            if flagged_count(d) != base + ns:
+                raise BenchError("setfattr of %d without write-back: %d flagged, expected %d" % (
+                    ns, flagged_count(d), base + ns))
+        finally:
+            try:
+                d.logout()
+            except Exception:
+                pass
+            self.wan_unmount(mt)
+        for k in ("WB1", "WB2", "WB3"):
+            log("  %s without write-back: %.2fs for %d, x %g = %.2fs" % (
+                k, r[k + "s"][-1] / scale, ns, scale, r[k + "s"][-1]))
+        # WB4: offline (the relay stopped), then WB4r: the relay back
+        settle()
+        mt = self.wan_mount(t, "wbo-%d" % self.seq, self.wb_relay,
+                            ["writeback", "timeout=5", "trash=" + WB_OFFTRASH])
+        d = self.plain.imaplib_connect()
+        try:
+            dirs, names = listed(mt, (WB_OFF, WB_OFFDST, WB_OFFTRASH))
+            if len(names[WB_OFF]) != off:
+                raise BenchError("imapfs lists %d files in %s, expected %d" % (
+                    len(names[WB_OFF]), WB_OFF, off))
+            self.wb_quiet()
+            listen = self.wb_relay.ports
+            self.stop_relay(self.wb_relay)
+            t0 = time.monotonic()
+            while not wb_status(mt)[0].endswith("offline") and time.monotonic() - t0 < 15:
+                time.sleep(0.05)
+            went = wb_status(mt)[0].endswith("offline")
+            went_s = time.monotonic() - t0
+            ts, done = [], [0, 0, 0]
+            for i, x in enumerate(names[WB_OFF]):
+                p = os.path.join(dirs[WB_OFF], x)
+                t1 = time.perf_counter()
+                if i % 3 == 0:
+                    os.rename(p, os.path.join(dirs[WB_OFFDST], x))
+                elif i % 3 == 1:
+                    os.unlink(p)
+                else:
+                    os.setxattr(p, "user.imap.flags", flag)
+                ts.append(time.perf_counter() - t1)
+                done[i % 3] += 1
+            after = wb_status(mt)[0]
+            r["WB4max"].append(max(ts))
+            r["WB4p99"].append(nearest_rank(ts, 0.99))
+            self.wb_notes["offline"].append((went, went_s, after))
+            self.wb_relay = self.start_relay("wb-back", rtt_ms, mbit, listen=listen)
+            t0 = time.perf_counter()
+            want = (done[0], done[1], done[2], off - done[0] - done[1])
+
+            def landed(d):
+                n_src = select_folder(d, WB_OFF)
+                typ, data = d.uid("SEARCH", "FLAGGED")
+                fl = len(imap_ok(d, typ, data, "UID SEARCH FLAGGED")[0].split())
+                return (status_messages(d, WB_OFFDST), status_messages(d, WB_OFFTRASH), fl,
+                        n_src) == want
+            r["WB4r"].append(self.wait_server(d, landed, "WB4r", mt, pause=0.05) - t0)
+            self.wb_settled(mt, dirs[WB_OFF], "WB4")
+            log("  WB4 %d changes offline (%s after %.1fs): slowest %.2fms, p99 %.2fms; "
+                "WB4r on the server %.2fs after the relay was back" % (
+                    off, "offline" if went else "not offline", went_s, r["WB4max"][-1] * 1000,
+                    r["WB4p99"][-1] * 1000, r["WB4r"][-1]))
+        finally:
+            try:
+                d.logout()
+            except Exception:
+                pass
+            self.wan_unmount(mt)
 
     # -- scale -------------------------------------------------------------------
     def measure_scale(self, runs):
@@ -1613,8 +1965,10 @@ def fmt_bytes(n):
 
 
 def ratio_row(pid, what, imapfs, peer, peer_time, ratio, tgt):
-    return "| %s | %s | %s | %s | %s | %.2f | ≤ %.1f | %s |" % (
-        pid, what, imapfs, peer, peer_time, ratio, tgt, "ok" if ratio <= tgt else "**miss**")
+    # two decimals, more for the small ratios and targets of --writeback
+    return "| %s | %s | %s | %s | %s | %s | ≤ %s | %s |" % (
+        pid, what, imapfs, peer, peer_time, "%.2f" % ratio if ratio >= 0.01 else "%.4f" % ratio,
+        "%.1f" % tgt if tgt >= 0.1 else "%.2f" % tgt, "ok" if ratio <= tgt else "**miss**")
 
 
 def ratio_rows(r, rows, units=fmt_s):
@@ -1717,6 +2071,61 @@ def wan_table(r, sizes, counts, totals, batch):
         {k: v for k, v in r.items() if not k.endswith("b")})
 
 
+def wb_table(r, sizes, notes):
+    n = "{:,}".format(sizes["wb"])
+    ns, k = sizes["wb_sync"], sizes["wb"] / sizes["wb_sync"]
+    sync = "the same without `-o writeback` (synchronous), on %d messages × %g" % (ns, k)
+    delay = notes.get("delay")
+    budget = "2 × RTT + 1 s + writeback_delay (%s s)" % delay
+    rows = [
+        ("WB1", "`mv -- f1 … f%s DEST/` (one command, both folders listed), `-o writeback`: "
+         "until mv returns" % n, "WB1i", sync, "WB1s"),
+        ("WB1f", "from mv's return until imaplib (`STATUS DEST (MESSAGES)` every 10 ms, less "
+         "one RTT) sees all %s in the destination" % n, "WB1f", budget, "WBbud"),
+        ("WB2", "`rm -- f1 … f%s` (to the trash, `-o trash=%s`), `-o writeback`" % (n, WB_TRASH),
+         "WB2i", sync, "WB2s"),
+        ("WB2f", "from rm's return until imaplib (`STATUS`, as WB1f) sees all %s in the "
+         "trash" % n, "WB2f", budget, "WBbud"),
+        ("WB3", "`setfattr -n user.imap.flags -v '\\Flagged' f1 … f%s`, `-o writeback`" % n,
+         "WB3i", sync, "WB3s"),
+        ("WB3f", "from setfattr's return until imaplib (NOOP + `UID SEARCH FLAGGED`, less two "
+         "RTTs) counts %s" % n, "WB3f", budget, "WBbud"),
+    ]
+    med, out = ratio_rows(r, rows)
+    out = HEAD + out
+    if r.get("WB4max"):
+        worst = max(r["WB4max"])
+        out.append("| WB4 | %d changes with the relay stopped (the mount offline, "
+                   "`-o timeout=5`), `os.rename` to another folder, `os.unlink`, "
+                   "`os.setxattr` in turn, each timed: the slowest of all runs (p99) | %s "
+                   "(p99 %s) | — | — | — | < %d ms | %s |" % (
+                       sizes["wb_off"], fmt_s(worst), fmt_s(med["WB4p99"]), WB4_TARGET_MS,
+                       "ok" if worst * 1000 < WB4_TARGET_MS else "**miss**"))
+    if "WB4r" in med:
+        out.append("| WB4r | the relay started again on its port: until imaplib (straight to "
+                   "the server) sees all %d changes there | %s | — | — | — | ≤ %g s | %s |" % (
+                       sizes["wb_off"], fmt_s(med["WB4r"]), WB4R_TARGET_S,
+                       "ok" if med["WB4r"] <= WB4R_TARGET_S else "**miss**"))
+    note = ("Round trip through the relay (imaplib NOOP): %s; the budget of the f items "
+            "(2 × RTT + 1 s + writeback_delay): %s.  The issue asks for everything on the "
+            "server within 2 round trips + 1 s of the flush starting; the flush starts at "
+            "most writeback_delay after the last change (0.2 s after a burst ends), so from "
+            "the command's return the budget adds writeback_delay." % (
+                fmt_s(med.get("RTT", 0)), fmt_s(med.get("WBbud", 0))))
+    batches = notes.get("batch", {})
+    if batches:
+        note += ("  `.status` after each item (`writeback last batch`): %s." % "; ".join(
+            "%s: %s" % (key, " / ".join(b or "(none)" for b in batches[key]))
+            for key in sorted(batches)))
+    for went, went_s, after in notes.get("offline", []):
+        note += ("  WB4: the mount %s %.1f s after the relay stopped; after the changes "
+                 "`.status` said `%s`." % ("showed offline" if went else
+                                          "did **not** show offline", went_s, after))
+    if notes.get("fs"):
+        note += "  The journal (cache_dir) is on %s." % notes["fs"]
+    return "\n".join(out) + "\n\n" + note, runs_line(r)
+
+
 def scale_table(r, counts, sizes):
     med = {k: statistics.median(v) for k, v in r.items() if v}
     out = list(HEAD)
@@ -1741,7 +2150,9 @@ def report(results, sizes, args, started, b):
     data = []
     for f, what in ((MIXED, "mixed sizes"), (HUGE, "large"), (MANY, "small"),
                     (REAL, "realistic (heavy-tailed sizes)"), (SMALL, "realistic, WAN"),
-                    (MOVESRC, "small, for mv"), (BIG, "small, scale")):
+                    (MOVESRC, "small, for mv"), (WB_MV, "small, for write-back mv"),
+                    (WB_RM, "small, for write-back rm"), (WB_FLAG, "small, for write-back flags"),
+                    (WB_OFF, "small, for write-back offline"), (BIG, "small, scale")):
         if f in counts:
             data.append("%s: %s message%s, %s, %.1f MB" % (
                 f, "{:,}".format(counts[f]), "" if counts[f] == 1 else "s", what,
@@ -1764,6 +2175,7 @@ def report(results, sizes, args, started, b):
             "- medians of %s; %s" % (", ".join(
                 ["%d run(s) on loopback" % sizes["runs"]] * (not args.no_loopback) +
                 ["%d over the WAN relay" % sizes["wan_runs"]] * args.wan +
+                ["%d with write-back" % sizes["wb_runs"]] * args.writeback +
                 ["%d for scale" % sizes["scale_runs"]] * args.scale),
                 time.strftime("%Y-%m-%d", time.localtime(started))),
             "- command: `%s`" % " ".join(["bench/run.py"] + sys.argv[1:]), ""]
@@ -1780,6 +2192,10 @@ def report(results, sizes, args, started, b):
             title = "WAN %s, %s through bench/relay.py%s" % (
                 label, "IMAPS" if tls else "plain IMAP",
                 " (imapfs -o %s)" % ",".join(b.wan_extra) if b.wan_extra else "")
+        elif kind == "wb":
+            tab, line = wb_table(r, sizes, b.wb_notes)
+            title = "Write-back (`-o writeback`), WAN %s, plain IMAP through bench/relay.py%s" % (
+                label, " (imapfs -o %s)" % ",".join(b.wan_extra) if b.wan_extra else "")
         else:
             tab, line = scale_table(r, counts, sizes)
             title = "Scale (plain IMAP on loopback)"
@@ -1819,6 +2235,26 @@ def report(results, sizes, args, started, b):
             "imapfs gets `compress=yes` here (what auto picks on a real link of 10 ms or "
             "more), when the server offers COMPRESS and the binary has the option.  "
             "imaplib does not compress.\n" % MV_BATCH)
+    if any(k == "wb" for k, _, _, _ in results):
+        parts.append(
+            "Write-back: through the relay at the first WAN profile.  Each run moves every "
+            "message back first (imaplib `UID MOVE 1:*`, flags set to \\Seen), then: a fresh "
+            "mount with `-o writeback,trash=%s` lists the folders (untimed) and times WB1, "
+            "WB2 and WB3 one after the other, each followed (untimed) by an fsync of a "
+            "folder, which waits until everything is on the server; a fresh mount without "
+            "`-o writeback` times the same commands on what is left, %d messages each "
+            "(multiplied by %g for the peer column); a fresh mount with "
+            "`-o writeback,timeout=5,trash=%s` lists its folders, the relay is stopped "
+            "(connection refused), and once `.status` says offline (or after 15 s) WB4 "
+            "times each change in-process; then the relay starts again on the same port "
+            "(WB4r, polled every 50 ms on a connection straight to Dovecot: the moved ones "
+            "in the destination, the removed ones in the trash, the flagged ones flagged).  "
+            "The f items are polled on one imaplib connection through the relay, logged in "
+            "before: Dovecot's `SEARCH` sees a folder as the end of the previous command "
+            "left it, hence the NOOP before it in WB3f.  Setting user.imap.flags to "
+            "\\Flagged replaces \\Seen: the change is `-FLAGS (\\Seen)` and "
+            "`+FLAGS (\\Flagged)`.\n" % (WB_TRASH, sizes["wb_sync"],
+                                          sizes["wb"] / sizes["wb_sync"], WB_OFFTRASH))
     return "\n".join(parts)
 
 
@@ -1840,7 +2276,8 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="small folders, 1 run, one WAN profile (CI: keeps the harness working)")
     ap.add_argument("--runs", type=int,
-                    help="measured runs per item (default 5 on loopback, 3 over the WAN; smoke 1)")
+                    help="measured runs per item (default 5 on loopback, 3 over the WAN and "
+                    "with --writeback; smoke 1)")
     ap.add_argument("--tls", action="store_true", help="also measure over IMAPS (more tables)")
     ap.add_argument("--wan", action="store_true",
                     help="also measure through the WAN relay (40 ms / 50 Mbit/s and "
@@ -1852,8 +2289,11 @@ def main():
                     help="messages of the scale folder (default 1,000,000; smoke 20,000)")
     ap.add_argument("--scale-folders", type=int,
                     help="folders of the scale account (default 100,000; smoke 2,000)")
+    ap.add_argument("--writeback", action="store_true",
+                    help="also the write-back items WB1-WB4 (-o writeback; through the relay "
+                    "at 40 ms / 50 Mbit/s)")
     ap.add_argument("--no-loopback", action="store_true",
-                    help="leave out the loopback table (with --wan or --scale)")
+                    help="leave out the loopback table (with --wan, --scale or --writeback)")
     ap.add_argument("--imapfs-opts", default="",
                     help="extra imapfs -o options, e.g. memory_cache=64M,prefetch=8")
     ap.add_argument("--imapfs-bin", default=os.environ.get("IMAPFS_BIN",
@@ -1865,28 +2305,31 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--max-minutes", type=float,
                     help="give up (cleanly) after this long (default 30, +30 with --wan, "
-                    "+120 with --scale; smoke 5, +3, +15)")
+                    "+120 with --scale, +20 with --writeback; smoke 5, +3, +15, +4)")
     args = ap.parse_args()
-    if args.no_loopback and not (args.wan or args.scale):
-        ap.error("--no-loopback leaves nothing to measure without --wan or --scale")
+    if args.no_loopback and not (args.wan or args.scale or args.writeback):
+        ap.error("--no-loopback leaves nothing to measure without --wan, --scale or "
+                 "--writeback")
     sizes = dict(SMOKE if args.smoke else FULL)
     if args.runs:
-        sizes["runs"] = sizes["wan_runs"] = max(1, args.runs)
+        sizes["runs"] = sizes["wan_runs"] = sizes["wb_runs"] = max(1, args.runs)
     if args.scale_runs:
         sizes["scale_runs"] = max(1, args.scale_runs)
     if args.scale_messages:
         sizes["big"] = max(1, args.scale_messages)
     if args.scale_folders:
         sizes["folders"] = max(1, args.scale_folders)
-    minutes = args.max_minutes or ((5 + 3 * args.wan + 15 * args.scale) if args.smoke else
-                                   (30 + 30 * args.wan + 120 * args.scale))
+    minutes = args.max_minutes or (
+        (5 + 3 * args.wan + 15 * args.scale + 4 * args.writeback) if args.smoke else
+        (30 + 30 * args.wan + 120 * args.scale + 20 * args.writeback))
     _deadline = time.monotonic() + 60 * minutes
     args.imapfs_bin = os.path.abspath(args.imapfs_bin)
     args.floorfs_bin = os.path.abspath(args.floorfs_bin)
-    for tool in ("mbsync", "curl", "fusermount3", "dovecot", "head", "mv"):
+    for tool in ("mbsync", "curl", "fusermount3", "dovecot", "head", "mv") + (
+            ("setfattr",) if args.writeback else ()):
         if not shutil.which(tool) and not (tool == "dovecot" and os.path.exists(
                 "/usr/sbin/dovecot")):
-            print("bench: %s is missing (apt-get install isync curl fuse3 dovecot-imapd)"
+            print("bench: %s is missing (apt-get install isync curl fuse3 dovecot-imapd attr)"
                   % tool, file=sys.stderr)
             return 2
     if not os.access(args.imapfs_bin, os.X_OK):
@@ -1934,6 +2377,12 @@ def main():
                                         b.measure_wan(tw, sizes["wan_runs"], i == 0, rl)))
                 finally:
                     b.stop_relay(rl)
+        if args.writeback:
+            label, rtt, mbit = PROFILES[0]
+            check_deadline("write-back")
+            log("write-back, WAN %s" % label)
+            results.append(("wb", "plain", label, b.measure_writeback(sizes["wb_runs"], rtt,
+                                                                      mbit)))
         if args.scale:
             check_deadline("scale")
             results.append(("scale", "plain", "", b.measure_scale(sizes["scale_runs"])))
