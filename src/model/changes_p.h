@@ -7,7 +7,10 @@
 #define BUSY_MAX 64     /* entries being worked on at once (a FUSE thread each) */
 #define WB_CONFLICTS 32 /* the latest write-back conflicts, kept for .status */
 #define WB_LINE 240
-#define WB_ASKED 256 /* changes asked about after a cut, remembered */
+struct wb_asked {
+	uint64_t id;
+	struct timespec at;
+};
 
 struct changes {
 	/* Protects what follows.  Taken after every other model lock;
@@ -34,12 +37,9 @@ struct changes {
 	char conflict[WB_CONFLICTS][WB_LINE]; /* a ring, by conflicts */
 	uint64_t conflict_id[WB_CONFLICTS];
 	/* The flusher thread's alone (no lock): changes found not done
-	 * after a cut, and when first asked (a ring). */
-	struct {
-		uint64_t id;
-		struct timespec at;
-	} asked[WB_ASKED];
-	size_t nasked;
+	 * after a cut, and when first asked. */
+	struct wb_asked *asked;
+	size_t nasked, asked_cap;
 	int conflict_err[WB_CONFLICTS];
 };
 

@@ -275,14 +275,31 @@ static void note_conflict(struct mailbox *mb, const struct journal_entry *e, con
 
 /* Was e (rolled back after a cut) asked about WB_ASK_AGAIN_S or more
  * ago?  The first asking is noted.  Flusher thread only. */
-static bool asked_long_ago(struct changes *c, uint64_t id)
+static bool asked_long_ago(struct mailbox *mb, uint64_t id)
 {
-	for (size_t i = 0; i < WB_ASKED; i++)
+	struct changes *c = mb->changes;
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->nasked; i++)
 		if (c->asked[i].id == id)
 			return since(&c->asked[i].at) >= WB_ASK_AGAIN_S;
-	c->asked[c->nasked % WB_ASKED].id = id;
-	clock_gettime(CLOCK_MONOTONIC, &c->asked[c->nasked % WB_ASKED].at);
-	c->nasked++;
+	if (c->nasked == c->asked_cap) { /* the settled ones go first */
+		for (size_t i = 0; i < c->nasked; i++)
+			if (journal_is_pending(mb->journal, c->asked[i].id))
+				c->asked[k++] = c->asked[i];
+		c->nasked = k;
+	}
+	if (c->nasked == c->asked_cap) {
+		size_t cap = c->asked_cap ? c->asked_cap * 2 : 64;
+		struct wb_asked *v = realloc(c->asked, cap * sizeof(*v));
+
+		if (!v)
+			return false; /* cannot remember: asked again, never resent early */
+		c->asked = v;
+		c->asked_cap = cap;
+	}
+	c->asked[c->nasked].id = id;
+	clock_gettime(CLOCK_MONOTONIC, &c->asked[c->nasked++].at);
 	return false;
 }
 
@@ -303,7 +320,7 @@ static bool settle(struct mailbox *mb, const struct journal_entry *e, enum outco
 		 * running on the server; sent again, under a new bound, only
 		 * when a second asking, a while later, finds it not done */
 		if (!refused) {
-			if (asked_long_ago(mb->changes, e->id))
+			if (asked_long_ago(mb, e->id))
 				journal_unsent(mb->journal, e->id);
 			return false;
 		}
@@ -999,6 +1016,7 @@ void wb_init(struct changes *c)
 
 void wb_destroy(struct changes *c)
 {
+	free(c->asked);
 	pthread_cond_destroy(&c->flush_wake);
 	pthread_cond_destroy(&c->flushed);
 }
