@@ -89,6 +89,8 @@ int changes_queue_flags(struct mailbox *mb, const struct change_msg *m, const ch
 int changes_queue_append(struct mailbox *mb, const struct change_dest *dest, const char *name,
 			 const char *data, size_t len, uint64_t stored, const struct flag_set *flags,
 			 int64_t date, uint64_t *id, char **staged);
+/* Records CREATE of folder server likewise. */
+int changes_queue_create(struct mailbox *mb, const char *server, uint64_t *id);
 /* The mount shows entry id's change: the flusher may send it. */
 void changes_queued(struct mailbox *mb, uint64_t id);
 /* Waits (up to the mount's timeout) until entry id is on the server: 0, or

@@ -190,7 +190,10 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 		return NULL;
 	}
 	pthread_mutex_lock(&f->lock);
-	l = serve_or_claim_locked(mb, f, max_age, &r, &timed_out);
+	/* made by mkdir under -o writeback: empty until the server has it */
+	l = f->pending_create ? mb_listing_get(f->listing) : NULL;
+	if (!l)
+		l = serve_or_claim_locked(mb, f, max_age, &r, &timed_out);
 	pthread_mutex_unlock(&f->lock);
 	if (l || timed_out) {
 		*err = l ? 0 : -ETIMEDOUT;

@@ -506,7 +506,11 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	r = mb_refresh_tree(mb, id == 0 ? 0 : 1);
 	if (r == 0 && lookup_subfolder(mb, id, name, st) == 0)
 		return 0;
-	/* the server could not be asked: the name may well exist */
+	/* the server could not be asked: the name may well exist -- but under
+	 * -o writeback, offline, the last tree known is the answer, as the
+	 * last listings are (mkdir works offline) */
+	if (r < 0 && mb->opt.writeback && pool_is_down(mb->pool))
+		return -ENOENT;
 	return r < 0 ? -EIO : -ENOENT;
 }
 

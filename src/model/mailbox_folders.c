@@ -86,6 +86,51 @@ static char *child_path(struct mailbox *mb, uint32_t parent, const char *name)
 	return path;
 }
 
+/* -o writeback: CREATE is journaled and the folder shown at once, empty
+ * and selectable, until the flusher has created it. */
+static int queue_mkdir(struct mailbox *mb, uint32_t parent, const char *path, struct stat *st)
+{
+	struct listing_builder b;
+	struct folder *f = NULL;
+	char *server = NULL;
+	uint64_t id;
+	int r = names_path_to_folder(path, mb->delim ? mb->delim : '/', &server);
+
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	if ((r = listing_builder_init(&b, mb->opt.names, 0)) == 0 &&
+	    (r = changes_queue_create(mb, server, &id)) < 0)
+		listing_builder_abandon(&b);
+	if (r < 0) {
+		free(server);
+		return r;
+	}
+	listing_builder_finish(&b);
+	pthread_rwlock_wrlock(&mb->tree_lock);
+	f = mb_folder_by_path_locked(mb, path);
+	if (!f)
+		f = mb_folder_add_locked(mb, path);
+	if (f) {
+		f->parent = parent;
+		f->present = true;
+		f->noselect = false;
+		f->pending_create = true;
+		mb_rename_locked(mb, f, NULL, server);
+		pthread_mutex_lock(&f->lock);
+		mb_listing_put(f->listing);
+		f->listing = b.l;
+		pthread_mutex_unlock(&f->lock);
+		mb_reindex_locked(mb);
+		mb_dir_stat_locked(mb, f, st);
+	} else {
+		mb_listing_put(b.l);
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+	free(server);
+	changes_queued(mb, id);
+	return f ? 0 : -ENOMEM;
+}
+
 int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct stat *st)
 {
 	struct folder *f;
@@ -99,6 +144,11 @@ int mailbox_mkdir(struct mailbox *mb, uint64_t parent, const char *name, struct 
 	path = child_path(mb, inode_folder(parent), name);
 	if (!path)
 		return -ENOENT;
+	if (mb->opt.writeback && mb->journal) {
+		r = queue_mkdir(mb, inode_folder(parent), path, st);
+		free(path);
+		return r;
+	}
 	r = mb_create_folder(mb, path, NULL);
 	f = r == 0 ? mb_find_folder(mb, path, 0) : NULL;
 	free(path);

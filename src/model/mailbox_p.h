@@ -63,9 +63,10 @@ struct folder {
 	const char *leaf;       /* last component, inside path; tree_lock */
 	_Atomic(char *) server; /* modified UTF-7 name; NULL for virtual directories */
 	atomic_bool noselect;
-	bool present;     /* in the last LIST (or an ancestor of one); tree_lock */
-	unsigned special; /* IMAP_LIST_TRASH etc. from LIST; tree_lock */
-	uint32_t nsub;    /* present subfolders (counted by mb_reindex_locked); tree_lock */
+	atomic_bool pending_create; /* -o writeback: mkdir'd, CREATE not sent yet */
+	bool present;               /* in the last LIST (or an ancestor of one); tree_lock */
+	unsigned special;           /* IMAP_LIST_TRASH etc. from LIST; tree_lock */
+	uint32_t nsub;              /* present subfolders (counted by mb_reindex_locked); tree_lock */
 
 	/* Protects the fields below.  Second in the model's order: taken
 	 * under tree_lock or alone; nothing of the model's is taken inside

@@ -218,7 +218,9 @@ static int list_and_apply(struct mailbox *mb, bool first)
 	for (size_t i = 1; i < mb->nfolders; i++) {
 		if (was)
 			was[i] = mb->folders[i]->present;
-		mb->folders[i]->present = false;
+		/* a folder mkdir made under -o writeback is there before the
+		 * server has it */
+		mb->folders[i]->present = mb->folders[i]->pending_create;
 	}
 	for (size_t i = 0; i < lr.n; i++)
 		apply_listed_locked(mb, &lr.v[i]);

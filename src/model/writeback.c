@@ -129,6 +129,17 @@ int changes_queue_append(struct mailbox *mb, const struct change_dest *dest, con
 	return r;
 }
 
+int changes_queue_create(struct mailbox *mb, const char *server, uint64_t *id)
+{
+	struct journal_entry e = { .op = JOURNAL_CREATE };
+	int r = -ENOMEM;
+
+	if ((e.dest = strdup(server)))
+		r = queue(mb, &e, id);
+	journal_entry_free(&e);
+	return r;
+}
+
 void changes_queued(struct mailbox *mb, uint64_t id)
 {
 	struct changes *c = mb->changes;
@@ -209,11 +220,32 @@ void changes_flush_now(struct mailbox *mb)
 
 /* e is on the server: its arrival gives way to the names and inodes of a
  * message moved by the mount. */
+/* A folder mkdir made: the server has it now (done), or refused it. */
+static void show_created(struct mailbox *mb, const struct journal_entry *e, bool done)
+{
+	struct folder *f = folder_by_server(mb, e->dest);
+
+	if (!f)
+		return;
+	pthread_rwlock_wrlock(&mb->tree_lock);
+	f->pending_create = false;
+	if (!done) {
+		f->present = false;
+		mb_reindex_locked(mb);
+	}
+	pthread_rwlock_unlock(&mb->tree_lock);
+	mb_mark_stale(f);
+}
+
 static void show_done(struct mailbox *mb, const struct journal_entry *e, uint32_t new_uid)
 {
 	struct mb_arrival a;
 	struct folder *to;
 
+	if (e->op == JOURNAL_CREATE) {
+		show_created(mb, e, true);
+		return;
+	}
 	if (!mb_pending_get(mb, e->id, &a))
 		return;
 	/* the names and inode it has now first: no lookup finds neither */
@@ -236,6 +268,10 @@ static void show_undone(struct mailbox *mb, const struct journal_entry *e)
 	struct mb_arrival a;
 	struct folder *f;
 
+	if (e->op == JOURNAL_CREATE) {
+		show_created(mb, e, false);
+		return;
+	}
 	if (!mb_pending_remove(mb, e->id, &a))
 		return;
 	if ((f = mb_folder(mb, a.src_folder)))
@@ -256,6 +292,8 @@ static void note_conflict(struct mailbox *mb, const struct journal_entry *e, con
 
 	if (e->op == JOURNAL_APPEND)
 		snprintf(what, sizeof(what), "cp into %.100s (%.60s)", e->dest, e->aux ? e->aux : "-");
+	else if (e->op == JOURNAL_CREATE)
+		snprintf(what, sizeof(what), "mkdir %.100s", e->dest);
 	else
 		snprintf(what, sizeof(what), "%s of %.80s UID %u%s%.80s", journal_op_name(e->op), e->src,
 			 e->src_uid, e->dest ? " to " : "", e->dest ? e->dest : "");
@@ -367,7 +405,7 @@ static bool can_batch(const struct journal_entry *e)
 {
 	return acked(e) && !sent(e) &&
 	       (e->op == JOURNAL_MOVE || e->op == JOURNAL_EXPUNGE || e->op == JOURNAL_FLAGS ||
-		(e->op == JOURNAL_APPEND && e->staged && e->dest));
+		(e->op == JOURNAL_CREATE && e->dest) || (e->op == JOURNAL_APPEND && e->staged && e->dest));
 }
 
 static bool same_text(const char *a, const char *b)
@@ -387,12 +425,21 @@ static bool same_batch(const struct journal_entry *a, const struct journal_entry
 /* Is a batch of k members (of bytes so far) full before e? */
 static bool batch_full(const struct journal_entry *e, size_t k, uint64_t bytes)
 {
+	if (e->op == JOURNAL_CREATE)
+		return k > 0;
 	if (e->op != JOURNAL_APPEND)
 		return k >= WB_BATCH_MAX;
 	return k > 0 && (k >= WB_APPEND_MAX || bytes + e->size > WB_APPEND_BYTES);
 }
 
 static bool skipped(const struct batch *b, uint64_t id);
+
+/* Is c the CREATE of a folder e changes?  That goes first. */
+static bool creates(const struct journal_entry *c, const struct journal_entry *e)
+{
+	return c->op == JOURNAL_CREATE && c->dest &&
+	       ((e->dest && strcmp(c->dest, e->dest) == 0) || (e->src && strcmp(c->dest, e->src) == 0));
+}
 
 static bool stopping(struct mailbox *mb)
 {
@@ -430,7 +477,7 @@ static size_t pick_batch(struct mailbox *mb, const struct batch *b, struct journ
 		for (size_t j = 0; ok && j < k; j++)
 			ok = !changes_confusable(&v[members[j]], e);
 		for (size_t j = 0; ok && j < nleft; j++)
-			ok = !changes_confusable(left[j], e);
+			ok = !changes_confusable(left[j], e) && !creates(left[j], e);
 		if (ok && changes_busy(mb, e->id))
 			ok = false;
 		if (ok) {
@@ -492,6 +539,18 @@ static int append_all(struct imap_session *s, struct batch *b)
 	return first_err;
 }
 
+static int create_folder(struct imap_session *s, struct batch *b)
+{
+	int r = imap_create_folder(s, b->e[0]->dest);
+
+	if (r == -EEXIST)
+		r = 0;
+	if (r == 0 && imap_subscribe(s, b->e[0]->dest, true) < 0)
+		log_info("could not subscribe to %.100s", b->e[0]->dest);
+	b->died = r < 0 && imap_dead(s);
+	return r;
+}
+
 static void mark_present(const struct imap_meta *m, void *ctx)
 {
 	struct batch *b = ctx;
@@ -526,12 +585,14 @@ static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, 
 
 	(void)st;
 	b->ran = true;
-	if (first->op != JOURNAL_APPEND && imap_expect_validity(s, first->src_validity) < 0) {
+	if (first->src && imap_expect_validity(s, first->src_validity) < 0) {
 		b->stale = true;
 		return -ESTALE;
 	}
 	if (first->op == JOURNAL_FLAGS) /* idempotent: no bound, no sent mark */
 		return set_flags(s, b);
+	if (first->op == JOURNAL_CREATE) /* likewise: ALREADYEXISTS is done */
+		return create_folder(s, b);
 	if (first->dest && (r = imap_folder_status(s, first->dest, &dst)) < 0) {
 		b->died = imap_dead(s);
 		b->dest_err = r;
@@ -668,8 +729,12 @@ static bool send_batch(struct mailbox *mb, struct batch *b)
 			return true;
 		}
 		if (!b->ran || b->died)
-			return false; /* cut: tried again in the next round */
-		skip_all(b);          /* refused: the others go on; this one next round */
+			return false;                /* cut: tried again in the next round */
+		if (b->e[0]->op == JOURNAL_CREATE) { /* refused: the folder goes */
+			settle(mb, b->e[0], OUTCOME_ROLLED_BACK, 0, r);
+			return true;
+		}
+		skip_all(b); /* refused: the others go on; this one next round */
 		return true;
 	}
 	/* sent, and the end unclear (or refused): each member asked apart --

@@ -250,8 +250,15 @@ def test_offline_changes_are_replayed(scratch_server, scratch_mounter):
         t0 = time.monotonic()
         os.setxattr(os.path.join(a, n), "user.imap.flags", b"\\Seen \\Flagged")
         slowest = max(slowest, time.monotonic() - t0)
+    c = helpers.folder_path(mnt.path, token + "-C")
+    t0 = time.monotonic()
+    os.mkdir(c)
+    for n in names[25:28]:
+        os.rename(os.path.join(a, n), os.path.join(c, n))
+    slowest = max(slowest, (time.monotonic() - t0) / 4)
     assert slowest < 0.5, "a change took %.3f s offline" % slowest
     assert sorted(os.listdir(b)) == names[:20]
+    assert sorted(os.listdir(c)) == names[25:28]
     server.restart()
     moved = [x for x in msgs if any(helpers.uid_of(n) == x["uid"] for n in names[:20])]
     assert wh.wait_once(server, moved, [token + "-A", token + "-B"], allowed=[token + "-B"],
@@ -259,7 +266,10 @@ def test_offline_changes_are_replayed(scratch_server, scratch_mounter):
     assert helpers.wait_for(
         lambda: len([f for f in flags_on_server(server, token + "-A").values() if "\\Flagged" in f]) == 5,
         30, 0.5)
-    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B"]) == []
+    to_c = [x for x in msgs if any(helpers.uid_of(n) == x["uid"] for n in names[25:28])]
+    assert wh.wait_once(server, to_c, [token + "-A", token + "-C"], allowed=[token + "-C"],
+                        timeout=30) == []
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-B", token + "-C"]) == []
 
 
 def test_cut_during_the_batch(scratch_server, fault_proxy, scratch_mounter, tmp_path):
@@ -497,3 +507,37 @@ def test_cp_over_quota_is_kept_and_reported(scratch_server, scratch_mounter, tmp
     assert [helpers.sha256_file(p) for p in kept] == [big["sha"]], kept
     assert "unresolved.txt" in mnt.stderr() or "journal directory" in mnt.stderr()
     assert sorted(os.listdir(b)) == ["small.eml"] or len(os.listdir(b)) == 1
+
+
+def test_mkdir_then_mv_into_it(scratch_dovecot, scratch_mounter):
+    server = scratch_dovecot
+    token = wh.unique("wb15")
+    msgs = seeded(server, token, 5, dest=False)
+    mnt = scratch_mounter(server, extra_opts=["writeback", HOLD])
+    a = helpers.folder_path(mnt.path, token + "-A")
+    n = helpers.folder_path(mnt.path, token + "-New")
+    names = sorted(os.listdir(a))
+    t0 = time.monotonic()
+    os.mkdir(n)
+    assert time.monotonic() - t0 < 1
+    assert os.listdir(n) == []
+    assert token + "-New" in os.listdir(mnt.path)
+    m = server.connect()
+    try:
+        assert token + "-New" not in wh.all_folders(m)
+    finally:
+        m.logout()
+    for x in names:
+        os.rename(os.path.join(a, x), os.path.join(n, x))
+    assert sorted(os.listdir(n)) == names
+    fsync_dir(n)
+    assert wh.check_once(server.connect(), msgs, [token + "-A", token + "-New"],
+                         allowed=[token + "-New"]) == []
+    assert len(os.listdir(n)) == 5
+    os.mkdir(helpers.folder_path(mnt.path, token + "-Empty"))
+    fsync_dir(mnt.path)
+    m = server.connect()
+    try:
+        assert token + "-Empty" in wh.all_folders(m)
+    finally:
+        m.logout()
