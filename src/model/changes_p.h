@@ -71,6 +71,25 @@ bool changes_confusable(const struct journal_entry *p, const struct journal_entr
 /* Forgets or parks e by its outcome; the errno its caller would see. */
 int changes_conclude(struct mailbox *mb, const struct journal_entry *e, enum outcome o, int refused);
 
+/* shared by writeback.c, writeback_queue.c, writeback_batch.c */
+static inline bool wb_acked(const struct journal_entry *e)
+{
+	return (e->flags & JOURNAL_ACKED) != 0;
+}
+static inline bool wb_sent(const struct journal_entry *e)
+{
+	return (e->flags & JOURNAL_SENT) != 0;
+}
+double wb_since(const struct timespec *t); /* seconds, CLOCK_MONOTONIC */
+/* The view once the flusher settled e: made (new_uid: where it arrived,
+ * 0 unknown) or not made. */
+void wb_show_done(struct mailbox *mb, const struct journal_entry *e, uint32_t new_uid);
+void wb_show_undone(struct mailbox *mb, const struct journal_entry *e);
+/* One round of the flusher: the number of acknowledged changes left; *cut:
+ * the server could not be reached (or the connection died). */
+size_t wb_flush_round(struct mailbox *mb, bool *cut);
+size_t wb_count_acked(struct mailbox *mb);
+
 /* writeback.c's, for changes.c */
 void wb_init(struct changes *c);
 void wb_destroy(struct changes *c);

@@ -30,8 +30,8 @@ struct pending_arrival {
 };
 
 struct pending {
-	/* Protects what follows.  A leaf: taken alone or inside folder.lock
-	 * (fourth in the model's order); nothing is taken inside it. */
+	/* Protects what follows.  A leaf (src/README's list, 10), taken
+	 * alone; nothing is taken inside it. */
 	pthread_mutex_t lock;
 	struct pending_arrival *v; /* in entry order */
 	size_t n, cap;
