@@ -226,6 +226,22 @@ struct flag_set;
  * -EXDEV when neither MOVE nor UIDPLUS is there (a bare EXPUNGE would purge
  * other clients' deleted mail).  *new_uid is 0 when the server did not say. */
 int imap_move(struct imap_session *s, uint32_t uid, const char *dest, uint32_t *new_uid);
+/* One message of imap_append_many. */
+struct imap_append_item {
+	const struct flag_set *flags; /* NULL: none */
+	int64_t date;                 /* INTERNALDATE; 0: the server's clock */
+	const char *data;
+	size_t len;
+};
+/* APPENDs n messages to mbox in one command (MULTIAPPEND, RFC 3502, with
+ * LITERAL+: no round trip per message), atomically: all are stored, or
+ * none.  uids[i] (the caller's n) is where item i went by the server's
+ * APPENDUID, 0 where it said nothing.  -ENOTSUP (nothing sent) when the
+ * server lacks MULTIAPPEND or LITERAL+; -EFBIG when an item is over 4 GiB;
+ * a refusal as imap_append's. */
+int imap_append_many(struct imap_session *s, const char *mbox, const struct imap_append_item *items, size_t n,
+		     uint32_t *uids);
+
 /* The same for the messages uids[n] (any order, none 0: -EINVAL), in one
  * command (or UID COPY, UID STORE and UID EXPUNGE of them all).
  * dest_uids[i] (the caller's n) is the UID uids[i] got in dest by the

@@ -1,7 +1,8 @@
 /* imap_batch.c - owns the commands that change messages of the selected
  * folder, a UID set at once: UID MOVE (and its UID COPY + UID STORE + UID
  * EXPUNGE fallback), UID STORE of flags, UID EXPUNGE; where moved messages
- * went, by the server's COPYUID; the keywords the folder's FLAGS named.  One
+ * went, by the server's COPYUID; the keywords the folder's FLAGS named; and
+ * MULTIAPPEND, many messages stored in one command.  One
  * message is a set of one: imap_move, imap_store_flags and
  * imap_delete_message are these commands with n = 1.  The sets are built
  * and COPYUID paired in imap_uidset.c; a refusal becomes errno as in
@@ -12,8 +13,10 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* UID STORE of fs on set (kept by the caller). */
 static int store(struct imap_session *s, struct mailimap_set *set, const struct flag_set *fs,
@@ -228,5 +231,120 @@ int imap_selected_keywords(struct imap_session *s, char ***kw, size_t *n)
 	}
 	*kw = fs.keywords;
 	*n = fs.nkeywords;
+	return 0;
+}
+
+/* ---- MULTIAPPEND ---- */
+
+/* mbox as an IMAP quoted string (a modified UTF-7 name is 7-bit). */
+static char *quoted(const char *mbox)
+{
+	char *out = malloc(2 * strlen(mbox) + 3), *p = out;
+
+	if (!out)
+		return NULL;
+	*p++ = '"';
+	for (const char *c = mbox; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			*p++ = '\\';
+		*p++ = *c;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return out;
+}
+
+/* " (FLAGS) "DATE" {N+}" CRLF: one message's part of the command. */
+static int send_item_head(mailimap *imap, const struct imap_append_item *it, size_t size)
+{
+	static const char months[][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char *fl = flags_format(it->flags ? it->flags : &(struct flag_set){ 0 }), when[40] = "", *line;
+	time_t t = (time_t)it->date;
+	struct tm tm;
+	int r = MAILIMAP_ERROR_MEMORY;
+
+	if (it->date && gmtime_r(&t, &tm))
+		snprintf(when, sizeof(when), " \"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
+			 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	line = fl ? malloc(strlen(fl) + 80) : NULL;
+	if (line) {
+		int len = sprintf(line, " (%s)%s {%zu+}\r\n", fl, when, size);
+
+		r = mailstream_write(imap->imap_stream, line, (size_t)len) < 0 ? MAILIMAP_ERROR_STREAM
+									       : MAILIMAP_NO_ERROR;
+	}
+	free(line);
+	free(fl);
+	return r;
+}
+
+/* The UIDs of the APPENDUID the last response carried, in order. */
+static void appended_uids(struct imap_session *s, uint32_t *uids, size_t n)
+{
+	const struct mailimap_response_info *info = s->imap->imap_response_info;
+	uint32_t *got = NULL;
+	size_t count = 0;
+
+	for (clistiter *it = info ? clist_begin(info->rsp_extension_list) : NULL; it; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+		const struct mailimap_uidplus_resp_code_apnd *apnd = ext->ext_data;
+
+		if (ext->ext_extension != &mailimap_extension_uidplus ||
+		    ext->ext_type != MAILIMAP_UIDPLUS_RESP_CODE_APND || !apnd->uid_set)
+			continue;
+		if (imap_uidset_expand(apnd->uid_set, UINT32_MAX, &got, &count) == 0 && count == n)
+			memcpy(uids, got, n * sizeof(*uids));
+		free(got);
+		break;
+	}
+}
+
+int imap_append_many(struct imap_session *s, const char *mbox, const struct imap_append_item *items, size_t n,
+		     uint32_t *uids)
+{
+	mailimap *imap = s->imap;
+	struct mailimap_response *resp = NULL;
+	uint64_t total = 0;
+	char *name;
+	int r, cond;
+
+	memset(uids, 0, n * sizeof(*uids));
+	if (n == 0)
+		return 0;
+	if (!imap_has_capability(s, "MULTIAPPEND") || !imap_has_capability(s, "LITERAL+"))
+		return -ENOTSUP;
+	for (size_t i = 0; i < n; i++) {
+		size_t size = mailstream_get_data_crlf_size(items[i].data, items[i].len);
+
+		/* announced as a 32-bit number: more would be read as commands */
+		if (size > UINT32_MAX)
+			return -EFBIG;
+		total += size;
+	}
+	if (!(name = quoted(mbox)))
+		return -ENOMEM;
+	imap_allow(s, total); /* time to send it all */
+	r = mailimap_send_current_tag(imap);
+	if (r == MAILIMAP_NO_ERROR && (mailstream_write(imap->imap_stream, "APPEND ", 7) < 0 ||
+				       mailstream_write(imap->imap_stream, name, strlen(name)) < 0))
+		r = MAILIMAP_ERROR_STREAM;
+	free(name);
+	for (size_t i = 0; i < n && r == MAILIMAP_NO_ERROR; i++) {
+		r = send_item_head(imap, &items[i],
+				   mailstream_get_data_crlf_size(items[i].data, items[i].len));
+		if (r == MAILIMAP_NO_ERROR &&
+		    mailstream_send_data_crlf(imap->imap_stream, items[i].data, items[i].len, 0, NULL) < 0)
+			r = MAILIMAP_ERROR_STREAM;
+	}
+	if (r == MAILIMAP_NO_ERROR)
+		r = imap_finish_command(imap, false, &resp);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_refusal(s, r, "APPEND");
+	cond = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(resp);
+	if (cond != MAILIMAP_RESP_COND_STATE_OK)
+		return imap_refusal(s, MAILIMAP_ERROR_APPEND, "APPEND");
+	appended_uids(s, uids, n);
 	return 0;
 }

@@ -141,7 +141,8 @@ struct batch {
 	int *err;          /* APPEND: each member's outcome */
 	struct skip *skip; /* refused before anything was sent: not again this round */
 	bool ran;          /* batch_fn ran (a session had the source selected) */
-	size_t died_at;    /* APPEND: the member whose connection died */
+	size_t died_at;    /* APPEND: the member whose connection died, */
+	bool died_all;     /* or all of them (one MULTIAPPEND) */
 	bool sent, died, stale;
 	int dest_err; /* the destination's STATUS failed */
 };
@@ -235,41 +236,100 @@ static size_t pick_batch(struct mailbox *mb, const struct batch *b, struct journ
 	return k;
 }
 
+/* A staged copy, mapped, with its flags. */
+struct staged {
+	struct flag_set fs;
+	void *data;
+	size_t len;
+	int fd;
+};
+
+static int staged_load(struct batch *b, size_t i, struct staged *m)
+{
+	const struct journal_entry *e = b->e[i];
+	struct stat st;
+	int r = 0;
+
+	*m = (struct staged){ .data = MAP_FAILED, .fd = -1 };
+	if (e->text && (r = flags_parse(e->text, strlen(e->text), &m->fs)) < 0)
+		return r;
+	m->fd = journal_open_staged(b->mb->journal, e->staged);
+	if (m->fd < 0 || fstat(m->fd, &st) < 0 || st.st_size == 0 ||
+	    (m->data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, m->fd, 0)) == MAP_FAILED)
+		return m->fd < 0 ? m->fd : -EIO;
+	m->len = (size_t)st.st_size;
+	return 0;
+}
+
+static void staged_unload(struct staged *m)
+{
+	if (m->data != MAP_FAILED)
+		munmap(m->data, m->len);
+	if (m->fd >= 0)
+		close(m->fd);
+	flags_free(&m->fs);
+}
+
 /* Stores member i of an APPEND batch from its staged copy. */
 static int append_one(struct imap_session *s, struct batch *b, size_t i)
 {
 	const struct journal_entry *e = b->e[i];
-	struct flag_set fs = { 0 };
-	struct stat st;
-	void *data = MAP_FAILED;
-	int fd, r = 0;
+	struct staged m;
+	int r;
 
 	if (e->size > imap_append_limit(s))
 		return -EFBIG;
-	if (e->text && (r = flags_parse(e->text, strlen(e->text), &fs)) < 0)
-		return r;
-	fd = journal_open_staged(b->mb->journal, e->staged);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0 ||
-	    (data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
-		r = fd < 0 ? fd : -EIO;
+	r = staged_load(b, i, &m);
 	if (r == 0)
-		r = imap_append(s, e->dest, e->text ? &fs : NULL, e->internaldate, data, (size_t)st.st_size,
+		r = imap_append(s, e->dest, e->text ? &m.fs : NULL, e->internaldate, m.data, m.len,
 				&b->dest_uids[i]);
-	if (data != MAP_FAILED)
-		munmap(data, (size_t)st.st_size);
-	if (fd >= 0)
-		close(fd);
-	flags_free(&fs);
+	staged_unload(&m);
 	return r;
 }
 
-/* The members of an APPEND batch one after another, each settled on its
+/* The whole batch in one MULTIAPPEND: 0 (all stored), 1 when it cannot be
+ * tried or the server refused it (nothing stored: atomic), or -errno when
+ * the connection died (each member then asked about). */
+static int append_at_once(struct imap_session *s, struct batch *b)
+{
+	struct imap_append_item *items = calloc(b->n, sizeof(*items));
+	struct staged *m = calloc(b->n, sizeof(*m));
+	size_t loaded = 0;
+	int r = items && m ? 0 : 1;
+
+	for (size_t i = 0; r == 0 && i < b->n; i++) {
+		m[i] = (struct staged){ .data = MAP_FAILED, .fd = -1 };
+		loaded++;
+		if (b->e[i]->size > imap_append_limit(s) || staged_load(b, i, &m[i]) < 0)
+			r = 1;
+		items[i] = (struct imap_append_item){ b->e[i]->text ? &m[i].fs : NULL, b->e[i]->internaldate,
+						      m[i].data, m[i].len };
+	}
+	if (r == 0 && (r = imap_append_many(s, b->e[0]->dest, items, b->n, b->dest_uids)) < 0 &&
+	    !imap_dead(s))
+		r = 1; /* -ENOTSUP, or refused: one by one finds which */
+	for (size_t i = 0; i < loaded; i++)
+		staged_unload(&m[i]);
+	free(items);
+	free(m);
+	return r;
+}
+
+/* The members of an APPEND batch: in one MULTIAPPEND where the server has
+ * it, else (or when that is refused) one after another, each settled on its
  * own: b->err[i] is its outcome (1: not tried, the connection died
  * before). */
 static int append_all(struct imap_session *s, struct batch *b)
 {
-	int first_err = 0;
+	int first_err = 0, r = b->n > 1 ? append_at_once(s, b) : 1;
 
+	if (r <= 0) {
+		for (size_t i = 0; i < b->n; i++)
+			b->err[i] = r;
+		b->died = r < 0;
+		b->died_all = r < 0;
+		return r;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->died) {
 			b->err[i] = 1;
@@ -393,7 +453,7 @@ static bool settle_appends(struct mailbox *mb, struct batch *b)
 			b->ids[ndone++] = e->id;
 		} else if (b->err[i] == 1) {
 			journal_unsent(mb->journal, e->id); /* never went out */
-		} else if (b->died && i == b->died_at) {
+		} else if (b->died && (i == b->died_at || b->died_all)) {
 			settle(mb, e, changes_ask(mb, e, false, &new_uid), new_uid, 0);
 		} else {
 			settle(mb, e, OUTCOME_ROLLED_BACK, 0, b->err[i]);
