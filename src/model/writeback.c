@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define WB_BURST_MS 200  /* nothing queued for this long: a burst is over */
+#define WB_BURST_PART 5  /* nothing queued for delay / this: a burst is over */
 #define WB_RETRY_S 5     /* a round that left changes unsent: next try */
 #define WB_CUT_RETRY_S 1 /* a round cut short: the next one */
 
@@ -48,15 +48,14 @@ static bool zero(const struct timespec *t)
 static bool due_locked(struct mailbox *mb, double *wait, const struct timespec *retry_at)
 {
 	struct changes *c = mb->changes;
-	double delay = mb->opt.writeback_delay, burst = WB_BURST_MS / 1000.0;
+	double delay = mb->opt.writeback_delay, burst = delay / WB_BURST_PART;
 
 	*wait = 1;
 	if (c->urgent || (!zero(retry_at) && wb_since(retry_at) >= 0))
 		return true;
 	if (zero(&c->first_queued))
 		return false;
-	if (wb_since(&c->first_queued) >= delay ||
-	    wb_since(&c->last_queued) >= (burst < delay ? burst : delay))
+	if (wb_since(&c->first_queued) >= delay || wb_since(&c->last_queued) >= burst)
 		return true;
 	*wait = burst - wb_since(&c->last_queued);
 	if (delay - wb_since(&c->first_queued) < *wait)

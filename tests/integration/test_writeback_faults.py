@@ -59,9 +59,10 @@ def seed_matrix(server, token):
     return (src, dst, cpf, flf), (moving, removing, flagged, copies)
 
 
-def do_changes(mnt, folders, msgs):
-    """The changes, through the mount: every call must return 0 (write-back
-    acknowledges from the journal, whatever the server does)."""
+def do_changes(mnt, folders, msgs, waves=1, between=None):
+    """The changes, through the mount, in `waves` (between() after each):
+    every call must return 0 (write-back acknowledges from the journal,
+    whatever the server does)."""
     src, dst, cpf, flf = folders
     moving, removing, flagged, copies = msgs
     sdir, ddir, cdir, fdir = (helpers.folder_path(mnt.path, f) for f in folders)
@@ -70,16 +71,20 @@ def do_changes(mnt, folders, msgs):
     os.listdir(ddir)
     os.listdir(cdir)
     os.listdir(helpers.folder_path(mnt.path, "Trash"))
-    for msg in moving:
-        n = by_uid[msg["uid"]]
-        os.rename(os.path.join(sdir, n), os.path.join(ddir, n))
-    for msg in removing:
-        os.unlink(os.path.join(sdir, by_uid[msg["uid"]]))
-    for i, msg in enumerate(copies):
-        with open(os.path.join(cdir, "new-%d.eml" % i), "wb") as f:
-            f.write(msg["raw"])
-    for msg in flagged:
-        os.setxattr(os.path.join(fdir, fl_names[msg["uid"]]), "user.imap.flags", b"\\Flagged $Checked")
+    for w in range(waves):
+        for msg in moving[w::waves]:
+            n = by_uid[msg["uid"]]
+            os.rename(os.path.join(sdir, n), os.path.join(ddir, n))
+        for msg in removing[w::waves]:
+            os.unlink(os.path.join(sdir, by_uid[msg["uid"]]))
+        for i in range(w, len(copies), waves):
+            with open(os.path.join(cdir, "new-%d.eml" % i), "wb") as f:
+                f.write(copies[i]["raw"])
+        for msg in flagged[w::waves]:
+            os.setxattr(os.path.join(fdir, fl_names[msg["uid"]]), "user.imap.flags",
+                        b"\\Flagged $Checked")
+        if between:
+            between([sdir, ddir, cdir, fdir])
     return [sdir, ddir, cdir, fdir]
 
 
@@ -106,12 +111,17 @@ def test_fault_matrix_writeback(scratch_server, scratch_mounter):
     server = scratch_server()
     folders, msgs = seed_matrix(server, wh.unique("wf1"))
     mnt = scratch_mounter(server, extra_opts=["writeback", "writeback_delay=60", "timeout=5"])
-    dirs = do_changes(mnt, folders, msgs)
+    flushed = []
+
+    def flush(dirs):                 # each wave's flush starts with a kill
+        killer.nudge.set()
+        time.sleep(0.05)
+        flushed.append(flush_until_done(dirs, 120))
+
     with SessionKiller(server) as killer:
-        for _ in range(50):          # the flush runs while sessions die
-            killer.tick()
-        flushed = flush_until_done(dirs, 240)
+        dirs = do_changes(mnt, folders, msgs, waves=6, between=flush)
         faults = killer.kills
+    flushed = all(flushed)
     server_back(server)
     assert flushed or flush_until_done(dirs, 60), helpers.read_text(mnt.stderr_path)[-4000:]
     wait_settled(mnt, 60)
