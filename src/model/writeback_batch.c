@@ -510,9 +510,17 @@ static bool send_batch(struct mailbox *mb, struct batch *b)
 		return settle_appends(mb, b);
 	if (r == 0) {
 		size_t ndone = 0;
+		bool copyuid = false;
 
+		for (size_t i = 0; i < b->n; i++)
+			copyuid |= b->dest_uids[i] != 0;
 		for (size_t i = 0; i < b->n; i++) {
-			if (b->e[0]->op == JOURNAL_FLAGS && b->err[i] == -ENOENT) {
+			/* a UID the server's COPYUID left out was not there to
+			 * move: another client took it away (UID MOVE passes
+			 * over it and says OK) */
+			bool gone = b->e[0]->op == JOURNAL_MOVE && copyuid && !b->dest_uids[i];
+
+			if (gone || (b->e[0]->op == JOURNAL_FLAGS && b->err[i] == -ENOENT)) {
 				settle(mb, b->e[i], OUTCOME_GONE, 0, 0);
 				continue;
 			}
