@@ -301,17 +301,22 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 {
 	struct journal_entry *e = job->e;
 	const char *folder = e->op == JOURNAL_APPEND ? NULL : e->src;
+	/* a session that had the folder selected before another client
+	 * re-created it may act on the new folder's UIDs while believing the
+	 * old UIDVALIDITY: before an EXPUNGE, which would destroy the wrong
+	 * message, it is selected afresh */
+	unsigned how = POOL_NO_RETRY | (e->op == JOURNAL_EXPUNGE ? POOL_FRESH_SELECT : 0);
 	enum outcome o = OUTCOME_UNKNOWN;
 	uint32_t new_uid = 0;
 	int r = settle_first(mb, e);
 
 	if (r < 0)
 		return r;
-	r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+	r = pool_run(mb->pool, folder, how, send_fn, job);
 
 	if (r < 0 && !job->recorded && job->died) {
 		job->died = false; /* lost before anything was sent */
-		r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+		r = pool_run(mb->pool, folder, how, send_fn, job);
 	}
 	for (int attempt = 0; job->recorded && r < 0; attempt++) {
 		if (job->died)
@@ -321,7 +326,7 @@ static int send_and_resolve(struct mailbox *mb, struct send_job *job)
 		if (o != OUTCOME_ROLLED_BACK || !job->died || attempt > 0)
 			break;
 		job->died = false; /* not done, and the caller still waits */
-		r = pool_run(mb->pool, folder, POOL_NO_RETRY, send_fn, job);
+		r = pool_run(mb->pool, folder, how, send_fn, job);
 	}
 	if (job->recorded) {
 		if (r == 0)

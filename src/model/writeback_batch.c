@@ -141,6 +141,7 @@ struct batch {
 	int *err;          /* APPEND: each member's outcome */
 	struct skip *skip; /* refused before anything was sent: not again this round */
 	bool ran;          /* batch_fn ran (a session had the source selected) */
+	bool uidplus;      /* the server says where moved messages went */
 	size_t died_at;    /* APPEND: the member whose connection died, */
 	bool died_all;     /* or all of them (one MULTIAPPEND) */
 	bool sent, died, stale;
@@ -390,6 +391,7 @@ static int batch_fn(struct imap_session *s, const struct imap_folder_state *st, 
 
 	(void)st;
 	b->ran = true;
+	b->uidplus = imap_has_capability(s, "UIDPLUS");
 	if (first->src && imap_expect_validity(s, first->src_validity) < 0) {
 		b->stale = true;
 		return -ESTALE;
@@ -504,13 +506,18 @@ static bool send_batch(struct mailbox *mb, struct batch *b)
 		b->ids[i] = b->e[i]->id;
 		b->dest_uids[i] = 0;
 	}
-	r = pool_run(mb->pool, b->e[0]->src, POOL_NO_RETRY, batch_fn, b);
+	/* a session that had the source selected before another client
+	 * deleted and re-created it may act on the new folder's UIDs while
+	 * still believing the old UIDVALIDITY: selected afresh, the check in
+	 * batch_fn sees the new one (one round trip a batch) */
+	r = pool_run(mb->pool, b->e[0]->src, POOL_NO_RETRY | (b->e[0]->src ? POOL_FRESH_SELECT : 0), batch_fn,
+		     b);
 	note_batch(mb, b, wb_since(&t0), r);
 	if (b->e[0]->op == JOURNAL_APPEND && b->sent)
 		return settle_appends(mb, b);
 	if (r == 0) {
 		size_t ndone = 0;
-		bool copyuid = false;
+		bool copyuid = b->uidplus; /* with UIDPLUS, no COPYUID: none moved */
 
 		for (size_t i = 0; i < b->n; i++)
 			copyuid |= b->dest_uids[i] != 0;
