@@ -20,11 +20,6 @@ static struct changes *state_of(struct mailbox *mb)
 	return mb->changes;
 }
 
-static bool acked(const struct journal_entry *e)
-{
-	return (e->flags & JOURNAL_ACKED) != 0;
-}
-
 static bool claim_locked(struct changes *c, uint64_t id)
 {
 	int free_slot = -1;
@@ -280,7 +275,7 @@ static int settle_first(struct mailbox *mb, const struct journal_entry *e)
 
 	if (!mb->journal || journal_count(mb->journal) == 0 || !find_confusable(mb, e, &p))
 		return 0;
-	if (acked(&p)) /* the flusher's (-o writeback): it is sent, then e */
+	if (wb_acked(&p)) /* the flusher's (-o writeback): it is sent, then e */
 		changes_wait_entry(mb, p.id);
 	else
 		changes_settle(mb, p.src ? p.src : p.dest);
@@ -484,7 +479,7 @@ size_t changes_settle(struct mailbox *mb, const char *folder)
 
 		for (size_t k = 0; k < nheld && !after_held; k++)
 			after_held = share_folder(&v[i], held[k]);
-		if (acked(&v[i])) {
+		if (wb_acked(&v[i])) {
 			continue; /* the flusher's: sent and resolved there */
 		} else if (after_held) {
 			held[nheld++] = &v[i];
