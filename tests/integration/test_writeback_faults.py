@@ -16,16 +16,9 @@ import helpers
 import write_helpers as wh
 from test_exactly_once import (SessionKiller, count_problems, inventory, server_back,
                                wait_settled)
+from test_writeback import fsync_dir
 
 N_MV, N_RM, N_CP, N_FLAGS = 300, 100, 60, 100
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def flush_until_done(dirs, limit_s):
