@@ -64,19 +64,26 @@ static bool has_uidplus(struct imap_session *s)
 	return false;
 }
 
+/* The UID set of uids[n] for one command: 0, 1 when n is 0 (nothing to
+ * send), -E2BIG past IMAP_BATCH_MAX (no megabyte command lines), -EINVAL
+ * for a UID 0, -ENOMEM. */
+static int batch_set(const uint32_t *uids, size_t n, struct mailimap_set **set)
+{
+	if (n > IMAP_BATCH_MAX)
+		return -E2BIG;
+	if (n == 0)
+		return 1;
+	return imap_uidset_build(uids, n, set);
+}
+
 int imap_store_set(struct imap_session *s, const uint32_t *uids, size_t n, const struct flag_set *fs,
 		   enum imap_store_mode mode)
 {
 	struct mailimap_set *set;
 	int r;
 
-	if (n > IMAP_BATCH_MAX)
-		return -E2BIG;
-	if (n == 0)
-		return 0;
-	r = imap_uidset_build(uids, n, &set);
-	if (r < 0)
-		return r;
+	if ((r = batch_set(uids, n, &set)) != 0)
+		return r < 0 ? r : 0;
 	r = store(s, set, fs, mode);
 	mailimap_set_free(set);
 	return r;
@@ -93,13 +100,8 @@ int imap_expunge_set(struct imap_session *s, const uint32_t *uids, size_t n)
 	struct mailimap_set *set;
 	int r;
 
-	if (n > IMAP_BATCH_MAX)
-		return -E2BIG;
-	if (n == 0)
-		return 0;
-	r = imap_uidset_build(uids, n, &set);
-	if (r < 0)
-		return r;
+	if ((r = batch_set(uids, n, &set)) != 0)
+		return r < 0 ? r : 0;
 	r = has_uidplus(s) ? expunge(s, set) : -EXDEV;
 	mailimap_set_free(set);
 	return r;
@@ -176,13 +178,8 @@ int imap_move_set(struct imap_session *s, const uint32_t *uids, size_t n, const 
 
 	for (size_t i = 0; i < n; i++)
 		dest_uids[i] = 0;
-	if (n > IMAP_BATCH_MAX)
-		return -E2BIG;
-	if (n == 0)
-		return 0;
-	r = imap_uidset_build(uids, n, &set);
-	if (r < 0)
-		return r;
+	if ((r = batch_set(uids, n, &set)) != 0)
+		return r < 0 ? r : 0;
 	if (imap_has_capability(s, "MOVE")) {
 		r = transfer(s, mailimap_uidplus_uid_move, "UID MOVE", set, uids, n, dest, dest_uids);
 	} else if (!imap_has_capability(s, "UIDPLUS")) {

@@ -371,18 +371,23 @@ void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat 
 	st->st_mtime = st->st_ctime = st->st_atime = mb->mount_time;
 }
 
-void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st)
+void mb_file_stat(struct mailbox *mb, uint64_t ino, uint64_t size, int64_t date, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = inode_of_message(folder, m->uid);
+	st->st_ino = ino;
 	st->st_mode = S_IFREG | 0600;
 	st->st_nlink = 1;
 	st->st_uid = mb->uid;
 	st->st_gid = mb->gid;
-	st->st_size = mb_msg_size(m);
+	st->st_size = (off_t)size;
 	st->st_blocks = (st->st_size + 511) / 512; /* 64-bit: no wrap near 4 GiB */
 	st->st_blksize = CACHE_BLOCK_SIZE;
-	st->st_mtime = st->st_ctime = st->st_atime = (time_t)m->date;
+	st->st_mtime = st->st_ctime = st->st_atime = (time_t)date;
+}
+
+void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st)
+{
+	mb_file_stat(mb, inode_of_message(folder, m->uid), mb_msg_size(m), m->date, st);
 }
 
 static int folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)

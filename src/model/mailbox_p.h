@@ -278,6 +278,8 @@ struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path);
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
+/* The attributes of a message file: inode, size, INTERNALDATE. */
+void mb_file_stat(struct mailbox *mb, uint64_t ino, uint64_t size, int64_t date, struct stat *st);
 
 /* the tree from LIST (tree_refresh.c) */
 /* LISTs the folders unless the last LIST ended less than max_age seconds

@@ -147,15 +147,7 @@ static int copy_stat(struct mailbox *mb, uint32_t upload, struct stat *st)
 
 		if (a->src_folder != INODE_UPLOAD_FOLDER || a->src_uid != upload)
 			continue;
-		memset(st, 0, sizeof(*st));
-		st->st_ino = inode_of_message(INODE_UPLOAD_FOLDER, upload);
-		st->st_mode = S_IFREG | 0600;
-		st->st_nlink = 1;
-		st->st_uid = mb->uid;
-		st->st_gid = mb->gid;
-		st->st_size = (off_t)a->size;
-		st->st_blocks = (st->st_size + 511) / 512;
-		st->st_mtime = st->st_ctime = st->st_atime = (time_t)a->date;
+		mb_file_stat(mb, inode_of_message(INODE_UPLOAD_FOLDER, upload), a->size, a->date, st);
 		r = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -308,12 +300,9 @@ int mb_pending_snapshot(struct mailbox *mb, uint32_t folder, struct mailbox_dir 
 
 			a->name = mine[i].name;
 			mine[i].name = NULL;
-			if (mb_pending_stat(mb, mine[i].src_folder, mine[i].src_uid, &a->st) < 0) {
-				memset(&a->st, 0, sizeof(a->st));
-				a->st.st_mode = S_IFREG | 0600;
-				a->st.st_nlink = 1;
-				a->st.st_ino = inode_of_message(mine[i].src_folder, mine[i].src_uid);
-			}
+			if (mb_pending_stat(mb, mine[i].src_folder, mine[i].src_uid, &a->st) < 0)
+				mb_file_stat(mb, inode_of_message(mine[i].src_folder, mine[i].src_uid), 0, 0,
+					     &a->st);
 		}
 		free(mine[i].name);
 	}
