@@ -32,7 +32,7 @@ struct job {
 	size_t n;
 	uint32_t uid; /* or blocks first..last of uid */
 	uint32_t first, last;
-	bool claimed; /* block first (= last) was claimed when queued */
+	bool claimed; /* blocks first..last were claimed when queued */
 };
 
 struct prefetch {
@@ -59,6 +59,13 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+static void release_blocks(struct cache *c, uint64_t key, uint32_t uidvalidity, uint32_t uid, uint32_t first,
+			   uint32_t last)
+{
+	for (uint32_t b = first; b <= last; b++)
+		cache_release_claim(c, &(struct cache_key){ key, uidvalidity, uid, b, 0 }, NULL, 0);
+}
+
 static void release_claims(struct prefetch *p, struct job *j)
 {
 	for (size_t i = 0; j && i < j->n; i++) {
@@ -66,11 +73,8 @@ static void release_claims(struct prefetch *p, struct job *j)
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
-	if (j && j->claimed) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uid, j->first, 0 };
-
-		cache_release_claim(p->cache, &k, NULL, 0);
-	}
+	if (j && j->claimed)
+		release_blocks(p->cache, j->key, j->uidvalidity, j->uid, j->first, j->last);
 }
 
 struct prefetch *prefetch_new(struct pool *pool, struct cache *cache, unsigned depth)
@@ -180,8 +184,7 @@ static void queue_blocks(struct prefetch *p, const char *folder, uint64_t key, u
 
 	if (!j) {
 		if (claimed)
-			cache_release_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first, 0 },
-					    NULL, 0);
+			release_blocks(p->cache, key, uidvalidity, uid, first, last);
 		return;
 	}
 	j->uid = uid;
@@ -198,14 +201,25 @@ void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint3
 		queue_blocks(p, folder, key, uidvalidity, uid, first, last, false);
 }
 
-void prefetch_last_block(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-			 uint32_t uid, uint32_t block)
-{
-	struct cache_key k = { key, uidvalidity, uid, block, 0 };
+#define RUN_MAX 256 /* blocks fetched with one command */
 
-	/* claimed now, as for messages: opening the message waits for it */
-	if (p && p->depth && cache_claim(p->cache, &k))
-		queue_blocks(p, folder, key, uidvalidity, uid, block, block, true);
+void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+		      uint32_t uid, uint32_t first, uint32_t last)
+{
+	uint32_t n = 0;
+
+	if (!p || !p->depth || last < first)
+		return;
+	/* claimed now, as for messages: opening the message waits for them */
+	while (first + n <= last && n < RUN_MAX &&
+	       cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first + n, 0 }))
+		n++;
+	if (n)
+		queue_blocks(p, folder, key, uidvalidity, uid, first, first + n - 1, true);
+	/* a block in between is cached or on its way: the last one, which
+	 * the opening checks, still goes out now, alone */
+	if (first + n <= last && cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, last, 0 }))
+		queue_blocks(p, folder, key, uidvalidity, uid, last, last, true);
 }
 
 struct run {
@@ -328,8 +342,6 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 }
 
 /* Claims a run of missing blocks from `from` on; returns its length. */
-#define RUN_MAX 256
-
 static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
 {
 	uint32_t n = 0;
@@ -357,12 +369,12 @@ static void run_blocks(struct prefetch *p, struct job *j)
 
 		br.first = b;
 		br.released = 0;
-		br.count = j->claimed ? 1 : claim_run(p, j, b);
+		br.count = j->claimed ? j->last - j->first + 1 : claim_run(p, j, b);
 		if (br.count == 0) {
 			b++;
 			continue;
 		}
-		/* a message's last block (its size check) runs beside the batch
+		/* claimed blocks (a message's size check) run beside the batch
 		 * the reader waits for, not on the session the batch needs */
 		r = pool_run(p->pool, j->folder, j->claimed ? POOL_BESIDE : 0, block_fn, &br);
 		/* the message's short last block; then the blocks past its end

@@ -28,9 +28,12 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 /* Blocks first..last of one message. */
 void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
 		     uint32_t first, uint32_t last);
-/* The block of one message its opening will check (the one holding its
- * claimed end), claimed at once. */
-void prefetch_last_block(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-			 uint32_t uid, uint32_t block);
+/* Blocks first..last of one message, claimed at once and fetched with one
+ * command: those its opening will check (the one holding its claimed end,
+ * and the rest of the body before it when the reader reads bodies whole).
+ * As many as can be claimed from first on (at most 256); the last one
+ * always, alone if a block before it is cached or on its way. */
+void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+		      uint32_t uid, uint32_t first, uint32_t last);
 
 #endif

@@ -98,6 +98,8 @@ struct folder {
 	uint32_t last_opened; /* read-ahead: the UID opened last */
 	int ahead_order;      /* 1: UID order, 2: name order */
 	size_t ahead_to;      /* position up to which read-ahead was asked for */
+	bool ahead_whole;     /* the pass reads bodies past their first block */
+	uint32_t read_far;    /* the UID read past its first block last; atomic */
 };
 
 struct mailbox {
@@ -180,6 +182,7 @@ struct mailbox_file {
 	uint64_t key;         /* the folder's cache key */
 	uint32_t last_block;  /* read-ahead: the block read last, and how far */
 	uint32_t ahead_block; /* ahead it was asked for */
+	bool read_far;        /* read past its first block (told the folder) */
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;

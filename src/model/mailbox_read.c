@@ -163,27 +163,43 @@ static uint32_t uid_at(const struct listing *l, int order, size_t pos)
 	return msg_at(l, order, pos)->uid;
 }
 
-#define TAILS_MAX 8 /* last blocks asked for with one batch */
+#define TAILS_MAX 8 /* messages larger than a block asked for with one batch */
 
 /* The messages of a batch larger than a block: opening each will check its
  * size by its last block (verified_size), which is asked for now, beside the
- * batch, rather than one round trip per message when the reader gets there. */
+ * batch, rather than one round trip per message when the reader gets there.
+ * A reader of whole bodies (cat, grep) gets the rest of each body in the same
+ * command: a second one would have the server read the body twice (Dovecot
+ * reads a Maildir message from its start to answer at an offset). */
 static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct listing *l, int order,
-			     size_t from, size_t to)
+			     size_t from, size_t to, bool whole)
 {
 	unsigned n = 0;
 
 	for (size_t i = from; i <= to && n < TAILS_MAX; i++) {
 		const struct msg *m = msg_at(l, order, i);
 		uint64_t size = mb_msg_size(m);
+		uint32_t last = last_block(size);
 
 		if (size <= CACHE_BLOCK_SIZE ||
 		    (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED))
 			continue;
-		prefetch_last_block(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, m->uid,
-				    last_block(size));
+		prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, m->uid,
+				 whole ? 1 : last, last);
 		n++;
 	}
+}
+
+/* Whether the pass reads bodies whole, as the last message larger than a
+ * block that it opened tells (a smaller one is read whole by the kernel's
+ * read-ahead alone); with f->lock. */
+static bool pass_reads_whole(struct folder *f, const struct listing *l)
+{
+	const struct msg *prev = f->last_opened ? mb_listing_find(l, f->last_opened) : NULL;
+
+	if (prev && mb_msg_size(prev) > CACHE_BLOCK_SIZE)
+		f->ahead_whole = __atomic_load_n(&f->read_far, __ATOMIC_RELAXED) == prev->uid;
+	return f->ahead_whole;
 }
 
 /* A reader opening messages one after another, in UID order (tar, cp -r,
@@ -197,6 +213,7 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	size_t pos = 0, from = 0, to = 0;
 	uint32_t uids[64];
 	int order = 0;
+	bool whole;
 
 	if (!depth)
 		return;
@@ -214,6 +231,7 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 		order = npos == 0 ? 2 : 1;
 		pos = 0;
 	}
+	whole = pass_reads_whole(f, l);
 	f->last_opened = m->uid;
 	if (order && (f->ahead_order != order || f->ahead_to < pos || pos == 0)) {
 		f->ahead_order = order;
@@ -238,7 +256,7 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	 * so takes the session that has the folder selected (a tail queued
 	 * first took it, and the batch paid a SELECT) */
 	if (order && from <= to)
-		read_ahead_tails(mb, f, l, order, from, to);
+		read_ahead_tails(mb, f, l, order, from, to, whole);
 }
 
 /* A large message read from start to end gets its next blocks fetched.
@@ -280,6 +298,17 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 		return;
 	__atomic_store_n(&f->ahead_block, to, __ATOMIC_RELAXED);
 	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
+}
+
+/* Tells the folder this message is read past its first block: the pass
+ * over the folder reads bodies whole (pass_reads_whole).  Once a file. */
+static void note_read_far(struct mailbox *mb, struct mailbox_file *file)
+{
+	struct folder *f = mb_folder(mb, file->folder);
+
+	file->read_far = true;
+	if (f)
+		__atomic_store_n(&f->read_far, file->uid, __ATOMIC_RELAXED);
 }
 
 /* A cp the server does not have yet (-o writeback): read from the
@@ -411,6 +440,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	}
 	if (mb_offline_refused(mb))
 		return -EIO;
+	if ((uint64_t)off >= CACHE_BLOCK_SIZE && (uint64_t)off < f->size && !f->read_far)
+		note_read_far(mb, f);
 	if ((uint64_t)off < f->size)
 		read_ahead_blocks(mb, f, (uint64_t)off, size);
 	while (done < size && (uint64_t)off + done < f->size) {

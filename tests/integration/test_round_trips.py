@@ -187,3 +187,55 @@ def test_folder_batch_needs_no_select_beside_a_large_message(scratch_server, fau
     selects = re.findall(r"#(\d+) C: \S+ SELECT ", text[:batch.start()])
     assert batch.group(1) not in selects, "the batch's session selected first:\n" + text[-3000:]
     assert len(names) == 7
+
+
+def test_pass_reading_whole_bodies_fetches_each_large_one_once(scratch_server, fault_proxy,
+                                                                scratch_mounter, tmp_path):
+    """A size check reads a message's last block, and Dovecot reads a
+    Maildir message from its start to answer at an offset: a pass of cat
+    that got the size check and then the rest of the body had the server
+    read each large message twice.  Once the pass is seen to read bodies
+    past their first block, the size check of the next large messages
+    asks for the whole rest in one command; a pass of head still asks for
+    the last block alone (the rest would be fetched for nothing)."""
+    server = scratch_server()
+    token = wh.unique("rt7")
+    large = (1, 6, 8)
+    m = server.connect()
+    try:
+        sets = {}
+        for part in ("-cat", "-head"):
+            sets[part] = [wh.make_msg(token + part, i, size=400 * 1024 if i in large else 3000)
+                          for i in range(10)]
+            wh.seed(m, token + part, sets[part])
+    finally:
+        m.logout()
+    # a shallow read-ahead, so that the pass asks for several batches
+    mnt, log = proxied(server, fault_proxy, scratch_mounter, tmp_path, extra=["prefetch=4"])
+    dirs = {p: helpers.folder_path(mnt.path, token + p) for p in sets}
+    names = {p: sorted(os.listdir(d)) for p, d in dirs.items()}
+    settle(mnt, log)
+    for part in ("-head", "-cat"):
+        mark = log_size(log)
+        if part == "-cat":
+            for n, msg in zip(names[part], sets[part]):
+                with open(os.path.join(dirs[part], n), "rb") as f:
+                    assert helpers.sha256(f.read()) == msg["sha"], n
+        else:
+            r = subprocess.run(["sh", "-c", 'cd "$1" && exec head -q -c 4096 -- * > /dev/null', "sh",
+                                dirs[part]], capture_output=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+        settle(mnt, log)
+        text = helpers.read_text(log)[mark:]
+        for i in large:
+            uid = sets[part][i]["uid"]
+            asked = re.findall(r"C: \S+ UID FETCH %d \(UID BODY\.PEEK\[\]<(\d+)\.(\d+)>\)" % uid, text)
+            if part == "-head":
+                # its size check only (the block holding byte 400 KiB)
+                assert asked == [("393216", "131072")], (i, asked, text[-3000:])
+            elif i == large[0]:
+                # the pass has not shown yet that it reads bodies whole:
+                # the size check, then the rest as it is read
+                assert asked[0] == ("393216", "131072") and len(asked) > 1, (i, asked)
+            else:
+                assert asked == [("131072", "393216")], (i, asked, text[-3000:])
