@@ -170,10 +170,13 @@ static uint32_t uid_at(const struct listing *l, int order, size_t pos)
  * batch, rather than one round trip per message when the reader gets there.
  * A reader of whole bodies (cat, grep) gets the rest of each body in the same
  * command: a second one would have the server read the body twice (Dovecot
- * reads a Maildir message from its start to answer at an offset). */
+ * reads a Maildir message from its start to answer at an offset) -- as many
+ * as fit in the read-ahead window, which bounds the memory it takes. */
 static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct listing *l, int order,
 			     size_t from, size_t to, bool whole)
 {
+	/* as far ahead as a reader of one large message gets (read_ahead_blocks) */
+	uint32_t budget = whole ? prefetch_depth(mb->prefetch) : 0;
 	unsigned n = 0;
 
 	for (size_t i = from; i <= to && n < TAILS_MAX; i++) {
@@ -184,8 +187,14 @@ static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct 
 		if (size <= CACHE_BLOCK_SIZE ||
 		    (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED))
 			continue;
-		prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, m->uid,
-				 whole ? 1 : last, last);
+		if (last <= budget) {
+			prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity,
+					 m->uid, 1, last);
+			budget -= last;
+		} else {
+			prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity,
+					 m->uid, last, last);
+		}
 		n++;
 	}
 }
