@@ -20,9 +20,13 @@ struct resolve_job {
 	bool refused; /* ... because the server said no (the session lives) */
 };
 
+#define LOOSE_MAX 4 /* arrivals of the right size and another INTERNALDATE kept */
+
 struct arrival_scan {
 	const struct journal_entry *e;
-	uint32_t uid; /* first match, 0 if none */
+	uint32_t uid;              /* first match, 0 if none */
+	uint32_t loose[LOOSE_MAX]; /* the right size, another INTERNALDATE */
+	size_t nloose;
 };
 
 static void match_arrival(const struct imap_meta *m, void *ctx)
@@ -32,19 +36,21 @@ static void match_arrival(const struct imap_meta *m, void *ctx)
 	/* "UID n:*" also returns the highest UID below n: filter */
 	if (a->uid || m->uid < a->e->dest_uidnext || !m->has_size || !m->has_date)
 		return;
-	if ((a->e->size && m->size != a->e->size) || m->internaldate != a->e->internaldate)
+	if (a->e->size && m->size != a->e->size)
 		return;
+	if (m->internaldate != a->e->internaldate) {
+		if (a->e->size && a->nloose < LOOSE_MAX)
+			a->loose[a->nloose++] = m->uid;
+		return;
+	}
 	a->uid = m->uid;
 }
 
 /* The message of e among the arrivals in dest (selected): 0 or -errno. */
-static int find_arrival(struct imap_session *s, const struct journal_entry *e, uint32_t *uid)
+static int find_arrival(struct imap_session *s, const struct journal_entry *e, struct arrival_scan *a)
 {
-	struct arrival_scan a = { .e = e };
-	int r = imap_fetch_meta(s, true, e->dest_uidnext ? e->dest_uidnext : 1, 0, match_arrival, &a);
-
-	*uid = a.uid;
-	return r;
+	*a = (struct arrival_scan){ .e = e };
+	return imap_fetch_meta(s, true, e->dest_uidnext ? e->dest_uidnext : 1, 0, match_arrival, a);
 }
 
 /* Is uid in the selected folder?  1 yes (flags in *info), 0 no, or -errno. */
@@ -88,6 +94,40 @@ static int select_same(struct imap_session *s, const char *folder, uint32_t vali
 	return r == 1 ? -ESTALE : r;
 }
 
+#define COMPARED_BYTES 65536 /* of a loose arrival and its source */
+
+/* A server killed in the middle of a MOVE can leave the copy with another
+ * INTERNALDATE than its source (Dovecot has, the source still there): an
+ * arrival of the right size that begins with the source's bytes (headers,
+ * Message-ID and all) is the copy, in *uid (0: none).  Called with dest
+ * selected; returns with src selected, or -errno. */
+static int find_loose_copy(struct imap_session *s, const struct arrival_scan *a, uint32_t *uid)
+{
+	const struct journal_entry *e = a->e;
+	char *bytes = malloc((a->nloose + 1) * COMPARED_BYTES);
+	size_t got[LOOSE_MAX + 1] = { 0 };
+	int r = bytes ? 0 : -ENOMEM;
+
+	*uid = 0;
+	for (size_t i = 0; r == 0 && i < a->nloose; i++)
+		r = imap_fetch_body(s, a->loose[i], 0, COMPARED_BYTES, bytes + (i + 1) * COMPARED_BYTES,
+				    &got[i + 1]);
+	if (r == 0)
+		r = select_same(s, e->src, e->src_validity);
+	if (r == 0)
+		r = imap_fetch_body(s, e->src_uid, 0, COMPARED_BYTES, bytes, &got[0]);
+	for (size_t i = 0; r == 0 && !*uid && i < a->nloose; i++) {
+		if (got[0] > 0 && got[i + 1] == got[0] &&
+		    memcmp(bytes, bytes + (i + 1) * COMPARED_BYTES, got[0]) == 0)
+			*uid = a->loose[i];
+	}
+	if (*uid)
+		log_info("the move of %s UID %u left its copy in %s as UID %u with another date", e->src,
+			 e->src_uid, e->dest, *uid);
+	free(bytes);
+	return r;
+}
+
 /* The half-done move, undone: the source first loses its \Deleted, then
  * the copy in dest goes -- in this order, a step that fails leaves the
  * move half done (both copies, none marked), to be undone again later;
@@ -123,6 +163,7 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 	struct resolve_job *job = ctx;
 	const struct journal_entry *e = job->e;
 	struct imap_message_info info = { 0 };
+	struct arrival_scan arrivals;
 	int in_src, r;
 
 	(void)st;
@@ -150,11 +191,13 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 		imap_message_info_free(&info);
 		return 0;
 	}
-	if (!select_for(s, job, e->dest, e->dest_validity, &r) ||
-	    (r = find_arrival(s, e, &job->new_uid)) < 0) {
+	if (!select_for(s, job, e->dest, e->dest_validity, &r) || (r = find_arrival(s, e, &arrivals)) < 0 ||
+	    (in_src && !arrivals.uid && arrivals.nloose &&
+	     (r = find_loose_copy(s, &arrivals, &arrivals.uid)) < 0)) {
 		imap_message_info_free(&info);
 		return r;
 	}
+	job->new_uid = arrivals.uid;
 	if (!in_src)
 		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_GONE;
 	else if (!job->new_uid)
@@ -181,13 +224,15 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 static int resolve_append_fn(struct imap_session *s, const struct imap_folder_state *st, void *ctx)
 {
 	struct resolve_job *job = ctx;
+	struct arrival_scan arrivals;
 	int r;
 
 	(void)st;
 	job->outcome = OUTCOME_UNKNOWN;
 	if (!select_for(s, job, job->e->dest, job->e->dest_validity, &r))
 		return r;
-	r = find_arrival(s, job->e, &job->new_uid);
+	r = find_arrival(s, job->e, &arrivals);
+	job->new_uid = arrivals.uid;
 	if (r == 0)
 		job->outcome = job->new_uid ? OUTCOME_COMPLETED : OUTCOME_ROLLED_BACK;
 	return r;

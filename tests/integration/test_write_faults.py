@@ -251,3 +251,36 @@ def test_server_killed_during_mv(scratch_server, scratch_mounter, tmp_path):
     # listings served from cache): it converges once it is back
     assert helpers.wait_for(lambda: len(os.listdir(ddir)) == 200 and os.listdir(sdir) == [],
                             70, 0.5), (len(os.listdir(ddir)), os.listdir(sdir))
+
+
+def test_move_half_done_with_another_date(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    """A server killed in the middle of a MOVE can leave the copy in the
+    destination with another INTERNALDATE than the source, the source still
+    there (Dovecot did so in the fault matrix).  Found by its date alone,
+    that copy was missed: the move counted as not done, and the source was
+    moved once more beside it (two copies).  Here the connection is cut
+    instead of forwarding the MOVE, and the same bytes wait in the
+    destination with another date, as that server left them."""
+    server = scratch_server()
+    src, dst, msgs = seed_pair(server)
+    mnt, log = proxied_mount(server, fault_proxy, scratch_mounter, tmp_path, "MOVE", "request")
+    sdir, ddir = (helpers.folder_path(mnt.path, f) for f in (src, dst))
+    os.listdir(sdir)
+    os.listdir(ddir)
+    m = server.connect()
+    try:
+        typ, data = m.append(wh.mailgen.qmbox(dst), None, (2030, 1, 2, 3, 4, 5, 0, 0, -1),
+                             msgs[0]["raw"])
+        assert typ == "OK", data
+    finally:
+        m.logout()
+    r = mv([os.path.join(sdir, wh.canonical(msgs[0], msgs[0]["uid"]))], ddir)
+    print("mv exit %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))
+    assert_cut(log)
+    check_mv_outcome(server, mnt, src, dst, msgs, msgs[:1])
+    assert r.returncode == 0, r.stderr
+    m = server.connect()
+    try:
+        assert wh.check_once(m, msgs[:1], allowed=[dst]) == []
+    finally:
+        m.logout()
