@@ -81,22 +81,55 @@ static void unpack_msg(const unsigned char *p, struct msg *m)
 	m->flags = p[M_FLAGS];
 }
 
-int listing_encode(const struct listing *l, unsigned char **out, size_t *len)
+#define PACK_CHUNK 2048 /* messages packed at a time: 42 KB */
+
+int listing_encode_stream(const struct listing *l, unsigned char header[LISTING_HEADER_SIZE],
+			  listing_put_fn *put, void *ctx)
 {
 	struct header h = { LISTING_MAGIC, l->uidvalidity, 0, l->count, l->names_len, l->modseq };
+	unsigned char chunk[PACK_CHUNK * LISTING_PACKED_MSG];
+	int r = 0;
+
+	for (size_t from = 0; r == 0 && from < l->count; from += PACK_CHUNK) {
+		size_t n = l->count - from < PACK_CHUNK ? l->count - from : PACK_CHUNK;
+
+		for (size_t i = 0; i < n; i++)
+			pack_msg(chunk + i * LISTING_PACKED_MSG, &l->msgs[from + i]);
+		h.crc = cache_crc32(h.crc, chunk, n * LISTING_PACKED_MSG);
+		r = put(ctx, chunk, n * LISTING_PACKED_MSG);
+	}
+	if (r == 0 && l->names_len) { /* an empty folder has no names buffer at all */
+		h.crc = cache_crc32(h.crc, l->names, l->names_len);
+		r = put(ctx, l->names, l->names_len);
+	}
+	put_header(header, &h);
+	return r;
+}
+
+struct cursor {
+	unsigned char *at;
+};
+
+static int put_at_cursor(void *ctx, const void *bytes, size_t n)
+{
+	struct cursor *c = ctx;
+
+	memcpy(c->at, bytes, n);
+	c->at += n;
+	return 0;
+}
+
+int listing_encode(const struct listing *l, unsigned char **out, size_t *len)
+{
 	size_t body = l->count * LISTING_PACKED_MSG + l->names_len;
 	unsigned char *buf = malloc(LISTING_HEADER_SIZE + body);
+	struct cursor c = { buf + LISTING_HEADER_SIZE };
 
 	*out = NULL;
 	*len = 0;
 	if (!buf)
 		return -ENOMEM;
-	for (size_t i = 0; i < l->count; i++)
-		pack_msg(buf + LISTING_HEADER_SIZE + i * LISTING_PACKED_MSG, &l->msgs[i]);
-	if (l->names_len) /* an empty folder has no names buffer at all */
-		memcpy(buf + LISTING_HEADER_SIZE + l->count * LISTING_PACKED_MSG, l->names, l->names_len);
-	h.crc = cache_crc32(0, buf + LISTING_HEADER_SIZE, body);
-	put_header(buf, &h);
+	listing_encode_stream(l, buf, put_at_cursor, &c);
 	*out = buf;
 	*len = LISTING_HEADER_SIZE + body;
 	return 0;

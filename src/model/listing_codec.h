@@ -28,6 +28,14 @@
 /* l encoded into a malloc'd buffer (*out, *len); 0 or -ENOMEM. */
 int listing_encode(const struct listing *l, unsigned char **out, size_t *len);
 
+/* The same, streamed (a listing of a million messages needs no second copy
+ * of itself): put gets what follows the header, in pieces, in order; the
+ * header, which holds their CRC, comes last, in header.  0, or the first
+ * nonzero return of put (which then is not called again). */
+typedef int listing_put_fn(void *ctx, const void *bytes, size_t n);
+int listing_encode_stream(const struct listing *l, unsigned char header[LISTING_HEADER_SIZE],
+			  listing_put_fn *put, void *ctx);
+
 /* The listing data[len] holds: *out a new listing (one reference, names
  * indexed), 0.  -ENOTSUP when data is no saved listing of this format (too
  * short for a header, another magic or version, counts past the limits);

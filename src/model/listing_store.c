@@ -31,23 +31,47 @@ static void listing_file_name(const struct mailbox *mb, const struct folder *f,
 	snprintf(name, LISTING_FILE_NAME_SIZE, "%016" PRIx64, mb_folder_key(mb, f));
 }
 
+struct listing_file {
+	const struct listing *l;
+	int fd;
+};
+
+static int put_to_file(void *ctx, const void *bytes, size_t n)
+{
+	const struct listing_file *lf = ctx;
+
+	return files_write_all(lf->fd, bytes, n);
+}
+
+/* The header goes last, over the room left for it: it holds the CRC of
+ * what follows. */
+static int write_listing(int fd, void *ctx)
+{
+	struct listing_file *lf = ctx;
+	unsigned char header[LISTING_HEADER_SIZE] = { 0 };
+	int r = files_write_all(fd, header, sizeof(header));
+
+	lf->fd = fd;
+	if (r == 0)
+		r = listing_encode_stream(lf->l, header, put_to_file, lf);
+	if (r == 0 && pwrite(fd, header, sizeof(header), 0) != (ssize_t)sizeof(header))
+		r = -EIO;
+	return r;
+}
+
 void mb_save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l)
 {
 	char name[LISTING_FILE_NAME_SIZE];
-	unsigned char *buf = NULL;
-	int dfd = -1;
-	size_t len;
+	struct listing_file lf = { l, -1 };
+	int dfd = listings_dir(mb, true);
 
-	if (listing_encode(l, &buf, &len) < 0 || (dfd = listings_dir(mb, true)) < 0)
-		goto out;
+	if (dfd < 0)
+		return;
 	listing_file_name(mb, f, name);
 	/* not synced: the CRC catches a file a crash left half written */
-	if (files_replace_at(dfd, name, buf, len, false) < 0)
+	if (files_replace_with(dfd, name, write_listing, &lf, false) < 0)
 		log_debug("cannot save the listing of %s", f->path);
-out:
-	if (dfd >= 0)
-		close(dfd);
-	free(buf);
+	close(dfd);
 }
 
 /* Up to size bytes of fd; fewer when it ends first or fails. */

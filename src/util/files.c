@@ -278,7 +278,26 @@ int files_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+struct whole {
+	const void *data;
+	size_t len;
+};
+
+static int write_whole(int fd, void *ctx)
+{
+	const struct whole *w = ctx;
+
+	return files_write_all(fd, w->data, w->len);
+}
+
 int files_replace_at(int dirfd, const char *name, const void *data, size_t len, bool durable)
+{
+	struct whole w = { data, len };
+
+	return files_replace_with(dirfd, name, write_whole, &w, durable);
+}
+
+int files_replace_with(int dirfd, const char *name, files_writer *write_fn, void *ctx, bool durable)
 {
 	char *tmp = malloc(strlen(name) + 8);
 	int fd, r;
@@ -296,7 +315,7 @@ int files_replace_at(int dirfd, const char *name, const void *data, size_t len, 
 		r = fd;
 		goto out;
 	}
-	r = files_write_all(fd, data, len);
+	r = write_fn(fd, ctx);
 	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

@@ -58,6 +58,10 @@ int files_write_all(int fd, const void *buf, size_t n);
  * old file or the new one, never half of either.  Not for concurrent
  * writers of one name. */
 int files_replace_at(int dirfd, const char *name, const void *data, size_t len, bool durable);
+/* The same, with what write_fn writes to the new file's descriptor (opened
+ * O_WRONLY at offset 0): 0, or -errno, which leaves the old file. */
+typedef int files_writer(int fd, void *ctx);
+int files_replace_with(int dirfd, const char *name, files_writer *write_fn, void *ctx, bool durable);
 
 /* A private temporary file in dirfd, already unlinked, open O_RDWR. */
 int files_temp_at(int dirfd);
