@@ -50,12 +50,13 @@ static int write_listing(int fd, void *ctx)
 	struct listing_file *lf = ctx;
 	unsigned char header[LISTING_HEADER_SIZE] = { 0 };
 	int r = files_write_all(fd, header, sizeof(header));
+	ssize_t n;
 
 	lf->fd = fd;
 	if (r == 0)
 		r = listing_encode_stream(lf->l, header, put_to_file, lf);
-	if (r == 0 && pwrite(fd, header, sizeof(header), 0) != (ssize_t)sizeof(header))
-		r = -EIO;
+	if (r == 0 && (n = pwrite(fd, header, sizeof(header), 0)) != (ssize_t)sizeof(header))
+		r = n < 0 ? -errno : -EIO;
 	return r;
 }
 
