@@ -183,18 +183,15 @@ static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct 
 		const struct msg *m = msg_at(l, order, i);
 		uint64_t size = mb_msg_size(m);
 		uint32_t last = last_block(size);
+		bool rest = last <= budget;
 
 		if (size <= CACHE_BLOCK_SIZE ||
 		    (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED))
 			continue;
-		if (last <= budget) {
-			prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity,
-					 m->uid, 1, last);
+		if (rest)
 			budget -= last;
-		} else {
-			prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity,
-					 m->uid, last, last);
-		}
+		prefetch_claimed(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, m->uid,
+				 rest ? 1 : last, last);
 		n++;
 	}
 }
