@@ -99,8 +99,12 @@ static int select_same(struct imap_session *s, const char *folder, uint32_t vali
 /* A server killed in the middle of a MOVE can leave the copy with another
  * INTERNALDATE than its source (Dovecot has, the source still there): an
  * arrival of the right size that begins with the source's bytes (headers,
- * Message-ID and all) is the copy, in *uid (0: none).  Called with dest
- * selected; returns with src selected, or -errno. */
+ * Message-ID and all) is the copy, in *uid (0: none).  Finishing the move
+ * then expunges the source: were it another client's copy of the same
+ * mail, one copy still remains.  Not when undoing (the server refused a
+ * step, it was not killed: such an arrival is someone else's, and undoing
+ * would delete it).  Called with dest selected; returns with src
+ * selected, or -errno. */
 static int find_loose_copy(struct imap_session *s, const struct arrival_scan *a, uint32_t *uid)
 {
 	const struct journal_entry *e = a->e;
@@ -109,9 +113,14 @@ static int find_loose_copy(struct imap_session *s, const struct arrival_scan *a,
 	int r = bytes ? 0 : -ENOMEM;
 
 	*uid = 0;
-	for (size_t i = 0; r == 0 && i < a->nloose; i++)
+	for (size_t i = 0; r == 0 && i < a->nloose; i++) {
 		r = imap_fetch_body(s, a->loose[i], 0, COMPARED_BYTES, bytes + (i + 1) * COMPARED_BYTES,
 				    &got[i + 1]);
+		if (r == -ENOENT) { /* expunged since the scan: not this one */
+			got[i + 1] = 0;
+			r = 0;
+		}
+	}
 	if (r == 0)
 		r = select_same(s, e->src, e->src_validity);
 	if (r == 0)
@@ -192,7 +201,7 @@ static int resolve_move_fn(struct imap_session *s, const struct imap_folder_stat
 		return 0;
 	}
 	if (!select_for(s, job, e->dest, e->dest_validity, &r) || (r = find_arrival(s, e, &arrivals)) < 0 ||
-	    (in_src && !arrivals.uid && arrivals.nloose &&
+	    (in_src && !job->undo && !arrivals.uid && arrivals.nloose &&
 	     (r = find_loose_copy(s, &arrivals, &arrivals.uid)) < 0)) {
 		imap_message_info_free(&info);
 		return r;

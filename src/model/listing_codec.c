@@ -123,12 +123,13 @@ int listing_encode(const struct listing *l, unsigned char **out, size_t *len)
 {
 	size_t body = l->count * LISTING_PACKED_MSG + l->names_len;
 	unsigned char *buf = malloc(LISTING_HEADER_SIZE + body);
-	struct cursor c = { buf + LISTING_HEADER_SIZE };
+	struct cursor c;
 
 	*out = NULL;
 	*len = 0;
 	if (!buf)
 		return -ENOMEM;
+	c.at = buf + LISTING_HEADER_SIZE;
 	listing_encode_stream(l, buf, put_at_cursor, &c);
 	*out = buf;
 	*len = LISTING_HEADER_SIZE + body;

@@ -182,7 +182,7 @@ struct mailbox_file {
 	uint64_t key;         /* the folder's cache key */
 	uint32_t last_block;  /* read-ahead: the block read last, and how far */
 	uint32_t ahead_block; /* ahead it was asked for */
-	bool read_far;        /* read past its first block (told the folder) */
+	bool read_far;        /* read past its first block (told the folder); atomic */
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;

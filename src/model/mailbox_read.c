@@ -308,11 +308,10 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 
 /* Tells the folder this message is read past its first block: the pass
  * over the folder reads bodies whole (pass_reads_whole).  Once a file. */
-static void note_read_far(struct mailbox *mb, struct mailbox_file *file)
+static void note_read_far(struct mailbox *mb, const struct mailbox_file *file)
 {
 	struct folder *f = mb_folder(mb, file->folder);
 
-	file->read_far = true;
 	if (f)
 		__atomic_store_n(&f->read_far, file->uid, __ATOMIC_RELAXED);
 }
@@ -446,7 +445,8 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	}
 	if (mb_offline_refused(mb))
 		return -EIO;
-	if ((uint64_t)off >= CACHE_BLOCK_SIZE && (uint64_t)off < f->size && !f->read_far)
+	if ((uint64_t)off >= CACHE_BLOCK_SIZE && (uint64_t)off < f->size &&
+	    !__atomic_exchange_n(&f->read_far, true, __ATOMIC_RELAXED))
 		note_read_far(mb, f);
 	if ((uint64_t)off < f->size)
 		read_ahead_blocks(mb, f, (uint64_t)off, size);
