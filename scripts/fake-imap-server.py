@@ -191,6 +191,7 @@ ACCOUNT = {
         (3, "Spans blocks", 300000, 140000, "", True),
         (4, "Undeliverable", 500, 500, "", False),
         (5, "Normal", 700, None, r"\Seen \Flagged", True),
+        (6, "Blocks too large", 150000, 400000, "", True),
     ],
     "Broken": None,          # listed, but SELECT answers NO
     "Fine": [

@@ -351,19 +351,30 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 	return n;
 }
 
-static void memory_insert(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+static bool memory_insert(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
 	struct block *b;
 	char *copy;
 
 	if (len > CACHE_BLOCK_SIZE || !(copy = malloc(len ? len : 1)))
-		return;
+		return false;
 	memcpy(copy, data, len);
 	pthread_mutex_lock(&c->lock);
-	if (find_locked(c, key) || !(b = insert_loading_locked(c, key))) {
+	b = find_locked(c, key);
+	if (b && !b->loading && !b->pins) { /* fetched again: the new bytes */
+		c->bytes -= b->len;
+		free(b->data);
+		b->data = copy;
+		b->len = len;
+		c->bytes += len;
+		evict_locked(c);
+		pthread_mutex_unlock(&c->lock);
+		return true;
+	}
+	if (b || !(b = insert_loading_locked(c, key))) {
 		pthread_mutex_unlock(&c->lock);
 		free(copy);
-		return;
+		return false;
 	}
 	b->loading = false;
 	b->pins = 0;
@@ -372,6 +383,7 @@ static void memory_insert(struct cache *c, const struct cache_key *key, const ch
 	c->bytes += len;
 	evict_locked(c);
 	pthread_mutex_unlock(&c->lock);
+	return true;
 }
 
 bool cache_claim(struct cache *c, const struct cache_key *key)
@@ -418,11 +430,11 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 	free(copy);
 }
 
-void cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+bool cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
 	if (c->disk)
 		disk_cache_put(c->disk, key, data, len);
-	memory_insert(c, key, data, len);
+	return memory_insert(c, key, data, len);
 }
 
 bool cache_contains(struct cache *c, const struct cache_key *key)

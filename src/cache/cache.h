@@ -73,8 +73,10 @@ bool cache_claim(struct cache *c, const struct cache_key *key);
  * failed (a waiting reader then fetches it itself). */
 void cache_release_claim(struct cache *c, const struct cache_key *key, const char *data, size_t len);
 
-/* Stores a block fetched otherwise (prefetch). */
-void cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len);
+/* Stores a block fetched otherwise (a part's bytes), over the one held if
+ * any (a block fetched again).  false: memory does not hold these bytes
+ * (no memory, or a reader is copying out the old ones). */
+bool cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len);
 /* Whether the block is held (in memory or on disk) without fetching it. */
 bool cache_contains(struct cache *c, const struct cache_key *key);
 

@@ -186,7 +186,13 @@ struct mailbox_file {
 	uint32_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
-	uint64_t size; /* verified at open: at most UINT32_MAX */
+	uint64_t size; /* RFC822.SIZE, or the size found at open: at most UINT32_MAX */
+	/* opened before its size was checked (mailbox_open): the check waits
+	 * until a read reaches the claimed end; then `found` holds the real
+	 * size + 1 (0: not yet); atomic, as reads of one handle run in
+	 * parallel */
+	bool unchecked;
+	uint64_t found;
 	char *server;
 	int staged_fd; /* > 0: a cp not stored yet (-o writeback), read from its copy */
 };

@@ -1,5 +1,6 @@
-/* mailbox_read.c - owns the read path: opening a message (checking its
- * RFC822.SIZE against the body), and reads through the block cache. */
+/* mailbox_read.c - owns the read path: opening a message, checking its
+ * RFC822.SIZE against the body (at open, or when a read reaches its end),
+ * and reads through the block cache. */
 #include "mailbox_p.h"
 #include "inode.h"
 #include "util/log.h"
@@ -71,6 +72,10 @@ static uint32_t last_block(uint64_t pos)
 }
 
 #define MAX_BLOCK (UINT32_MAX / CACHE_BLOCK_SIZE) /* the last one IMAP can address */
+/* A larger claim is checked at open: no server takes mail that large, so
+ * it is likely a lie, which verified_size finds in a few FETCHes where a
+ * reader would fetch all the bytes up to the claimed end first. */
+#define UNCHECKED_MAX (256u << 20)
 
 /* Size of a body whose last bytes are in block lo and whose block hi is
  * empty (lo < hi): found by halves. */
@@ -128,6 +133,99 @@ static int64_t verified_size(struct mailbox *mb, const struct mailbox_file *f)
 	return ((int64_t)MAX_BLOCK + 1) * CACHE_BLOCK_SIZE; /* 4 GiB or more */
 }
 
+/* verified_size, with what no message can be: past what IMAP addresses,
+ * or empty (its body is gone: expunged by another client while this
+ * session still lists it -- never an EOF). */
+static int64_t checked_size(struct mailbox *mb, const struct mailbox_file *file, const char *path)
+{
+	int64_t real = verified_size(mb, file);
+
+	if (real > UINT32_MAX) {
+		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address", file->uid,
+			 path);
+		return -EFBIG;
+	}
+	if (real == 0 && file->size > 0) {
+		log_warn("UID %u of %s: the server returns no bytes for it (expunged?)", file->uid, path);
+		return -EIO;
+	}
+	return real;
+}
+
+/* The size the body showed, kept in the listing: stat and later opens use
+ * it, and it is never checked again (a message never changes). */
+static void keep_size(struct msg *m, const struct mailbox_file *file, const char *path, uint64_t real)
+{
+	if (real != file->size) {
+		log_warn("UID %u of %s: RFC822.SIZE says %llu bytes but the message has %llu", file->uid,
+			 path, (unsigned long long)file->size, (unsigned long long)real);
+		__atomic_store_n(&m->size, (uint32_t)real, __ATOMIC_RELAXED);
+		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
+	}
+	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
+}
+
+/* Block `block` of the message fetched again, alone, over what the cache
+ * holds. */
+static int refetch_block(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
+{
+	struct cache_key key = { f->key, f->uidvalidity, f->uid, block, 0 };
+	struct fill_ctx fc = { mb, f };
+	char *buf = malloc(CACHE_BLOCK_SIZE);
+	size_t len = 0;
+	int r = buf ? fill_block(&key, buf, &len, &fc) : -ENOMEM;
+
+	if (r == 0 && !cache_put(mb->cache, &key, buf, len)) {
+		log_warn("UID %u of %s: block %u fetched again could not replace the one held", f->uid,
+			 f->server, block);
+		r = -EIO;
+	}
+	free(buf);
+	return r;
+}
+
+/* The real size of a file opened unchecked, checked when a read reaches
+ * the end RFC822.SIZE claims or finds the body ending before it.  Reads of
+ * the handle running in parallel may both check: the blocks are fetched
+ * once (the cache's claims), and both find the same. */
+static int64_t settle_size(struct mailbox *mb, struct mailbox_file *file)
+{
+	uint64_t found = __atomic_load_n(&file->found, __ATOMIC_RELAXED);
+	struct folder *f = found ? NULL : mb_folder(mb, file->folder);
+	struct listing *l;
+	struct msg *m;
+	int64_t real;
+	int err;
+
+	if (found)
+		return (int64_t)(found - 1);
+	real = checked_size(mb, file, f ? f->path : file->server);
+	if (real >= 0 && (uint64_t)real != file->size) {
+		/* the body disagrees with RFC822.SIZE: its end is fetched again,
+		 * alone, before the claim is called wrong -- read ahead in one
+		 * run with the blocks before it, it would show a longer body if
+		 * the server spilled bytes past the range it was asked for */
+		int64_t ran = real;
+		int r = refetch_block(mb, file, last_block((uint64_t)real));
+
+		real = r < 0 ? r : checked_size(mb, file, f ? f->path : file->server);
+		if (real >= 0 && real != ran)
+			log_warn("UID %u of %s: a FETCH of a range sent more than the body (%lld bytes; "
+				 "its end fetched alone: %lld)",
+				 file->uid, file->server, (long long)ran, (long long)real);
+	}
+	if (real < 0)
+		return real;
+	l = f ? mb_listing(mb, f, MB_ANY_AGE, &err) : NULL;
+	m = l && l->uidvalidity == file->uidvalidity ? mb_listing_find(l, file->uid) : NULL;
+	if (m)
+		keep_size(m, file, f->path, (uint64_t)real);
+	if (l)
+		mb_listing_put(l);
+	__atomic_store_n(&file->found, (uint64_t)real + 1, __ATOMIC_RELAXED);
+	return real;
+}
+
 void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p)
 {
 	mb->prefetch = p;
@@ -165,13 +263,13 @@ static uint32_t uid_at(const struct listing *l, int order, size_t pos)
 
 #define TAILS_MAX 8 /* messages larger than a block asked for with one batch */
 
-/* The messages of a batch larger than a block: opening each will check its
- * size by its last block (verified_size), which is asked for now, beside the
- * batch, rather than one round trip per message when the reader gets there.
- * A reader of whole bodies (cat, grep) gets the rest of each body in the same
- * command: a second one would have the server read the body twice (Dovecot
- * reads a Maildir message from its start to answer at an offset) -- as many
- * as fit in the read-ahead window, which bounds the memory it takes. */
+/* The messages of a batch larger than a block.  A reader of whole bodies
+ * (cat, grep) gets the rest of each body asked for now, beside the batch,
+ * in one command per message (a FETCH at an offset has Dovecot read a
+ * Maildir message from its start: one read of each body, not one per
+ * range) -- as many as fit in the read-ahead window, which bounds the
+ * memory it takes.  One whose size opening checks (larger than
+ * UNCHECKED_MAX) gets at least its last block, which the check reads. */
 static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct listing *l, int order,
 			     size_t from, size_t to, bool whole)
 {
@@ -186,7 +284,8 @@ static void read_ahead_tails(struct mailbox *mb, struct folder *f, const struct 
 		bool rest = last <= budget;
 
 		if (size <= CACHE_BLOCK_SIZE ||
-		    (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED))
+		    (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED) ||
+		    (!rest && size <= UNCHECKED_MAX))
 			continue;
 		if (rest)
 			budget -= last;
@@ -289,7 +388,7 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 		sequential = size >= CACHE_BLOCK_SIZE / 2;
 	else
 		sequential = prev != UINT32_MAX && block <= prev + 1 && prev < block + depth;
-	if (!depth || !sequential || end >= last)
+	if (!depth || !sequential || (end >= last && block == end))
 		return;
 	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
 	if (ahead > end + depth / 2)
@@ -299,11 +398,15 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 	 * Maildir) each FETCH at an offset rereads the message up to it */
 	if (last - to < depth / 2)
 		to = last;
-	from = ahead > end ? ahead + 1 : end + 1;
+	/* from the read's own second block on: an uncached file's read comes
+	 * as large as the reader asked (python's read() of a whole file) */
+	from = ahead > block ? ahead + 1 : block + 1;
 	if (from > to)
 		return;
 	__atomic_store_n(&f->ahead_block, to, __ATOMIC_RELAXED);
-	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
+	/* claimed now: this read, and the next, wait for the run rather than
+	 * fetch their blocks alone */
+	prefetch_claimed(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
 }
 
 /* Tells the folder this message is read past its first block: the pass
@@ -377,41 +480,32 @@ int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bo
 		return m ? -ENOMEM : -ENOENT;
 	}
 	/* a message's size is checked once: it never changes */
-	if (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED) {
-		*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
-			    __atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
-		mb_listing_put(l);
-		*out = file;
-		return 0;
-	}
-	/* a first reading pass: ask for the next messages (and, at the start of
-	 * a pass, this one) before the size check below reads this one's end */
-	read_ahead_messages(mb, f, l, m);
-	real = verified_size(mb, file);
-	if (real > UINT32_MAX) {
-		log_warn("UID %u of %s: the body goes on past 4 GiB, more than IMAP can address", file->uid,
-			 f->path);
-		real = -EFBIG;
-	}
-	if (real == 0 && file->size > 0) {
-		/* no message is empty: its body is gone (expunged by another
-		 * client while this session still lists it) -- never an EOF */
-		log_warn("UID %u of %s: the server returns no bytes for it (expunged?)", file->uid, f->path);
-		real = -EIO;
-	}
-	if (real < 0) {
-		mb_listing_put(l);
-		mailbox_release(file);
-		return (int)real;
-	}
-	if ((uint64_t)real != file->size) {
-		log_warn("UID %u of %s: RFC822.SIZE says %llu bytes but the message has %lld", file->uid,
-			 f->path, (unsigned long long)file->size, (long long)real);
+	if (!(__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_VERIFIED)) {
+		/* a first reading pass: ask for the next messages (and, at the
+		 * start of a pass, this one) before checking this one's size */
+		read_ahead_messages(mb, f, l, m);
+		if (file->size > CACHE_BLOCK_SIZE && file->size <= UNCHECKED_MAX) {
+			/* checked when a read gets to its end: a reader of its
+			 * first bytes (head, file, a mail client's preview) never
+			 * waits for the last block, which costs a round trip and
+			 * the server a read of the whole body (Dovecot); until
+			 * then the kernel caches nothing of it, as the size the
+			 * kernel was told may be wrong */
+			file->unchecked = true;
+			*uncached = true;
+			mb_listing_put(l);
+			*out = file;
+			return 0;
+		}
+		real = checked_size(mb, file, f->path);
+		if (real < 0) {
+			mb_listing_put(l);
+			mailbox_release(file);
+			return (int)real;
+		}
+		keep_size(m, file, f->path, (uint64_t)real);
 		file->size = (uint64_t)real;
-		__atomic_store_n(&m->size, (uint32_t)real, __ATOMIC_RELAXED);
-		__atomic_or_fetch(&m->flags, MSG_SIZE_CORRECTED, __ATOMIC_RELAXED);
 	}
-	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
 	/* the kernel may still hold the size the server claimed, or pages of
 	 * a message that had this inode before the folder was re-created */
 	*uncached = (__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) != 0 ||
@@ -435,6 +529,12 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 {
 	struct fill_ctx fc = { mb, f };
 	size_t done = 0;
+	/* a file opened unchecked: the claimed end holds until the read gets
+	 * to the block holding it (or finds the body ending before) */
+	uint64_t found = f->unchecked ? __atomic_load_n(&f->found, __ATOMIC_RELAXED) : 0;
+	bool settled = !f->unchecked || found;
+	uint64_t end = found ? found - 1 : f->size; /* of the body */
+	uint64_t settle_from = (uint64_t)last_block(f->size) * CACHE_BLOCK_SIZE;
 
 	if (off < 0)
 		return -EINVAL;
@@ -445,29 +545,47 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	}
 	if (mb_offline_refused(mb))
 		return -EIO;
-	if ((uint64_t)off >= CACHE_BLOCK_SIZE && (uint64_t)off < f->size &&
-	    !__atomic_exchange_n(&f->read_far, true, __ATOMIC_RELAXED))
+	/* the reader goes on past the first block: a read there -- or, for a
+	 * file opened unchecked, whose reads come as the reader asked them
+	 * (no page cache reading ahead of a small one), a read into it */
+	if (((uint64_t)off >= CACHE_BLOCK_SIZE ||
+	     (f->unchecked && (uint64_t)off + size > CACHE_BLOCK_SIZE)) &&
+	    (uint64_t)off < end && !__atomic_exchange_n(&f->read_far, true, __ATOMIC_RELAXED))
 		note_read_far(mb, f);
-	if ((uint64_t)off < f->size)
+	if ((uint64_t)off < end)
 		read_ahead_blocks(mb, f, (uint64_t)off, size);
-	while (done < size && (uint64_t)off + done < f->size) {
+	while (done < size) {
 		uint64_t pos = (uint64_t)off + done;
 		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE),
 					 0 };
 		size_t at = pos % CACHE_BLOCK_SIZE, blen = 0;
 		size_t want = size - done;
-		long n;
+		int64_t real;
+		long n = 0;
 
-		if (want > f->size - pos)
-			want = f->size - pos;
+		if (!settled && pos >= settle_from) {
+			real = settle_size(mb, f);
+			if (real < 0)
+				return done ? (long)done : (long)real;
+			end = (uint64_t)real;
+			settled = true;
+		}
+		if (pos >= end)
+			break;
+		if (want > end - pos)
+			want = end - pos;
 		n = cache_read(mb->cache, &key, fill_block, &fc, at, buf + done, want, &blen);
 		if (n < 0)
 			return done ? (long)done : n;
+		if (n == 0 && !settled) {
+			settle_from = pos; /* the body ends before the claimed end */
+			continue;
+		}
 		if (n == 0) {
 			/* short of the size the body was found to have: expunged
 			 * meanwhile, or a confused server; never an early EOF */
 			log_warn("UID %u of %s: no bytes at %llu of %llu (expunged?)", f->uid, f->server,
-				 (unsigned long long)pos, (unsigned long long)f->size);
+				 (unsigned long long)pos, (unsigned long long)end);
 			return done ? (long)done : -EIO;
 		}
 		done += (size_t)n;

@@ -241,9 +241,12 @@ def test_sizes_near_4gib_stay_64_bit(imapfs_bin, fake_server, tmp_path):
 
 def test_read_ahead_run_longer_than_asked(imapfs_bin, fake_server, tmp_path):
     """A server that answers a read-ahead run (a partial FETCH of many
-    blocks) with more bytes than asked for: the session is given up, the
-    blocks are fetched one by one instead, and cat reads the exact bytes
-    (an independent imaplib BODY[]); the daemon goes on."""
+    blocks) with 100 bytes more than the body has there: either more than
+    asked for (the session is given up, the blocks fetched one by one
+    instead), or, the run reaching the end, a body longer than RFC822.SIZE
+    says (its end is fetched again alone, which agrees with the claim).
+    cat reads the exact bytes (an independent imaplib BODY[]); the daemon
+    goes on."""
     port, log, mnt = _big_sizes(imapfs_bin, fake_server, tmp_path, "spill")
     want = _whole_body(port, "Spill")
     assert len(want) == 1000000

@@ -104,7 +104,8 @@ def assert_eio(fn, what):
 
 # -- 1. lying RFC822.SIZE ------------------------------------------------------------
 
-@pytest.mark.parametrize("uid", [1, 2, 3], ids=["too-small", "too-large", "spans-blocks"])
+@pytest.mark.parametrize("uid", [1, 2, 3, 6],
+                         ids=["too-small", "too-large", "spans-blocks", "blocks-too-large"])
 def test_lying_size_reads_real_bytes(account, uid):
     m, _ = account
     want = TRUTH["INBOX"][uid]["body"]
