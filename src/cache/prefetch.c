@@ -30,9 +30,8 @@ struct job {
 	uint32_t uidvalidity;
 	uint32_t *uids; /* messages: block 0 of each */
 	size_t n;
-	uint32_t uid; /* or blocks first..last of uid */
+	uint32_t uid; /* or blocks first..last of uid, claimed when queued */
 	uint32_t first, last;
-	bool claimed; /* blocks first..last were claimed when queued */
 };
 
 struct prefetch {
@@ -73,7 +72,7 @@ static void release_claims(struct prefetch *p, struct job *j)
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
-	if (j && j->claimed)
+	if (j && !j->uids)
 		release_blocks(p->cache, j->key, j->uidvalidity, j->uid, j->first, j->last);
 }
 
@@ -178,27 +177,18 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 }
 
 static void queue_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-			 uint32_t uid, uint32_t first, uint32_t last, bool claimed)
+			 uint32_t uid, uint32_t first, uint32_t last)
 {
 	struct job *j = new_job(folder, key, uidvalidity);
 
 	if (!j) {
-		if (claimed)
-			release_blocks(p->cache, key, uidvalidity, uid, first, last);
+		release_blocks(p->cache, key, uidvalidity, uid, first, last);
 		return;
 	}
 	j->uid = uid;
 	j->first = first;
 	j->last = last;
-	j->claimed = claimed;
 	enqueue(p, j);
-}
-
-void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
-		     uint32_t first, uint32_t last)
-{
-	if (p && p->depth && last >= first)
-		queue_blocks(p, folder, key, uidvalidity, uid, first, last, false);
 }
 
 #define RUN_MAX 256 /* blocks fetched with one command */
@@ -215,11 +205,11 @@ void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint
 	       cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first + n, 0 }))
 		n++;
 	if (n)
-		queue_blocks(p, folder, key, uidvalidity, uid, first, first + n - 1, true);
+		queue_blocks(p, folder, key, uidvalidity, uid, first, first + n - 1);
 	/* a block in between is cached or on its way: the last one, which
 	 * the opening checks, still goes out now, alone */
 	if (first + n <= last && cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, last, 0 }))
-		queue_blocks(p, folder, key, uidvalidity, uid, last, last, true);
+		queue_blocks(p, folder, key, uidvalidity, uid, last, last);
 }
 
 struct run {
@@ -341,52 +331,25 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 				      (br->count - br->released) * CACHE_BLOCK_SIZE, take_bytes, br, &got);
 }
 
-/* Claims a run of missing blocks from `from` on; returns its length. */
-static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
-{
-	uint32_t n = 0;
-
-	while (from + n <= j->last && n < RUN_MAX) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n, 0 };
-
-		if (!cache_claim(p->cache, &k))
-			break;
-		n++;
-	}
-	return n;
-}
-
 static void run_blocks(struct prefetch *p, struct job *j)
 {
-	struct block_run br = { .p = p, .job = j };
-	uint32_t b = j->first;
+	struct block_run br = { .p = p, .job = j, .first = j->first, .count = j->last - j->first + 1 };
+	int r;
 
 	br.block = malloc(CACHE_BLOCK_SIZE);
-	if (!br.block)
+	if (!br.block) {
 		release_claims(p, j);
-	while (br.block && b <= j->last) {
-		int r;
-
-		br.first = b;
-		br.released = 0;
-		br.count = j->claimed ? j->last - j->first + 1 : claim_run(p, j, b);
-		if (br.count == 0) {
-			b++;
-			continue;
-		}
-		/* claimed blocks (a message's size check) run beside the batch
-		 * the reader waits for, not on the session the batch needs */
-		r = pool_run(p->pool, j->folder, j->claimed ? POOL_BESIDE : 0, block_fn, &br);
-		/* the message's short last block; then the blocks past its end
-		 * are known empty -- or, on error, released for readers to fetch */
-		if (r == 0 && br.fill > 0)
-			release_next(&br, br.block, br.fill);
-		while (br.released < br.count)
-			release_next(&br, r == 0 ? br.block : NULL, 0);
-		if (r < 0)
-			break;
-		b += br.count;
+		return;
 	}
+	/* beside the batch the reader waits for, not on the session the batch
+	 * needs */
+	r = pool_run(p->pool, j->folder, POOL_BESIDE, block_fn, &br);
+	/* the message's short last block; then the blocks past its end are
+	 * known empty -- or, on error, released for readers to fetch */
+	if (r == 0 && br.fill > 0)
+		release_next(&br, br.block, br.fill);
+	while (br.released < br.count)
+		release_next(&br, r == 0 ? br.block : NULL, 0);
 	free(br.block);
 }
 
