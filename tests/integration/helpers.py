@@ -82,6 +82,20 @@ def is_mounted(path):
     return False
 
 
+def unmount(path, within=5.0):
+    """fusermount3 -u, tried again for `within` seconds while the mount is
+    busy: the kernel releases a file closed a moment ago (a straggling
+    reader, or touch's file at the mount root) after close() returns.
+    Returns the last try (stdout and stderr together in .stdout)."""
+    deadline = time.monotonic() + within
+    while True:
+        r = subprocess.run(["fusermount3", "-u", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=10)
+        if r.returncode == 0 or not is_mounted(path) or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
 def lazy_unmount(mnt):
     if mnt and is_mounted(mnt):
         subprocess.run(["fusermount3", "-uz", mnt], stdout=subprocess.DEVNULL,
@@ -208,18 +222,10 @@ class Mount:
             return
         problems = []
         if is_mounted(self.path):
-            deadline = time.monotonic() + 5
-            while True:
-                r = subprocess.run(["fusermount3", "-u", self.path],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   timeout=10)
-                if r.returncode == 0 or not is_mounted(self.path):
-                    break
-                if time.monotonic() > deadline:
-                    problems.append("fusermount3 -u failed: %s" % r.stdout.decode(
-                        errors="replace").strip())
-                    break
-                time.sleep(0.2)   # EBUSY: a straggling reader; retry
+            r = unmount(self.path)
+            if r.returncode != 0 and is_mounted(self.path):
+                problems.append("fusermount3 -u failed: %s" % r.stdout.decode(
+                    errors="replace").strip())
         try:
             rc = self.proc.wait(EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -92,8 +92,11 @@ def test_daemon_logs_to_syslog(imapfs_bin, scratch_server, tmp_path):
         assert "imapfs[%d]" % pids[0] in text and "Doomed" in text, text
         assert server.env["PASSWORD"] not in text
         assert "Doomed" not in r.stderr
-        u = subprocess.run(["fusermount3", "-u", mnt], timeout=10, capture_output=True, text=True)
-        assert u.returncode == 0, u.stderr
+        # the mount can be busy a moment after touch exits (the kernel
+        # releases what touch opened after its close() returns): a
+        # failure in 2 of 6 runs against Cyrus, before and after 0a4fd35
+        u = helpers.unmount(mnt)
+        assert u.returncode == 0, u.stdout
         assert not helpers.wait_no_process(mnt, 10)
     finally:
         sock.close()
