@@ -30,8 +30,9 @@ struct job {
 	uint32_t uidvalidity;
 	uint32_t *uids; /* messages: block 0 of each */
 	size_t n;
-	uint32_t uid; /* or blocks first..last of uid, claimed when queued */
+	uint32_t uid; /* or blocks first..last of uid */
 	uint32_t first, last;
+	bool claimed; /* blocks first..last were claimed when queued */
 };
 
 struct prefetch {
@@ -72,7 +73,7 @@ static void release_claims(struct prefetch *p, struct job *j)
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
-	if (j && !j->uids)
+	if (j && j->claimed)
 		release_blocks(p->cache, j->key, j->uidvalidity, j->uid, j->first, j->last);
 }
 
@@ -177,18 +178,27 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 }
 
 static void queue_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-			 uint32_t uid, uint32_t first, uint32_t last)
+			 uint32_t uid, uint32_t first, uint32_t last, bool claimed)
 {
 	struct job *j = new_job(folder, key, uidvalidity);
 
 	if (!j) {
-		release_blocks(p->cache, key, uidvalidity, uid, first, last);
+		if (claimed)
+			release_blocks(p->cache, key, uidvalidity, uid, first, last);
 		return;
 	}
 	j->uid = uid;
 	j->first = first;
 	j->last = last;
+	j->claimed = claimed;
 	enqueue(p, j);
+}
+
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
+		     uint32_t first, uint32_t last)
+{
+	if (p && p->depth && last >= first)
+		queue_blocks(p, folder, key, uidvalidity, uid, first, last, false);
 }
 
 #define RUN_MAX 256 /* blocks fetched with one command */
@@ -205,11 +215,11 @@ void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint
 	       cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first + n, 0 }))
 		n++;
 	if (n)
-		queue_blocks(p, folder, key, uidvalidity, uid, first, first + n - 1);
+		queue_blocks(p, folder, key, uidvalidity, uid, first, first + n - 1, true);
 	/* a block in between is cached or on its way: the last one, which
 	 * the opening checks, still goes out now, alone */
 	if (first + n <= last && cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, last, 0 }))
-		queue_blocks(p, folder, key, uidvalidity, uid, last, last);
+		queue_blocks(p, folder, key, uidvalidity, uid, last, last, true);
 }
 
 struct run {
@@ -331,26 +341,79 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 				      (br->count - br->released) * CACHE_BLOCK_SIZE, take_bytes, br, &got);
 }
 
-static void run_blocks(struct prefetch *p, struct job *j)
+/* Claims a run of missing blocks from `from` on; returns its length. */
+static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
 {
-	struct block_run br = { .p = p, .job = j, .first = j->first, .count = j->last - j->first + 1 };
-	int r;
+	uint32_t n = 0;
+
+	while (from + n <= j->last && n < RUN_MAX) {
+		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n, 0 };
+
+		if (!cache_claim(p->cache, &k))
+			break;
+		n++;
+	}
+	return n;
+}
+
+static void run_blocks(struct prefetch *p, struct job *j, int pool_flags)
+{
+	struct block_run br = { .p = p, .job = j };
+	uint32_t b = j->first;
 
 	br.block = malloc(CACHE_BLOCK_SIZE);
-	if (!br.block) {
+	if (!br.block)
 		release_claims(p, j);
-		return;
+	while (br.block && b <= j->last) {
+		int r;
+
+		br.first = b;
+		br.released = 0;
+		br.count = j->claimed ? j->last - j->first + 1 : claim_run(p, j, b);
+		if (br.count == 0) {
+			b++;
+			continue;
+		}
+		r = pool_run(p->pool, j->folder, pool_flags, block_fn, &br);
+		/* the message's short last block; then the blocks past its end
+		 * are known empty -- or, on error, released for readers to fetch */
+		if (r == 0 && br.fill > 0)
+			release_next(&br, br.block, br.fill);
+		while (br.released < br.count)
+			release_next(&br, r == 0 ? br.block : NULL, 0);
+		if (r < 0)
+			break;
+		b += br.count;
 	}
-	/* beside the batch the reader waits for, not on the session the batch
-	 * needs */
-	r = pool_run(p->pool, j->folder, POOL_BESIDE, block_fn, &br);
-	/* the message's short last block; then the blocks past its end are
-	 * known empty -- or, on error, released for readers to fetch */
-	if (r == 0 && br.fill > 0)
-		release_next(&br, br.block, br.fill);
-	while (br.released < br.count)
-		release_next(&br, r == 0 ? br.block : NULL, 0);
 	free(br.block);
+}
+
+int prefetch_fetch_here(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+			uint32_t uid, uint32_t first, uint32_t last)
+{
+	struct job *j;
+	uint32_t n = 0;
+
+	if (!p)
+		return 0;
+	/* from first on, as far as no other thread has them */
+	while (first + n <= last && n < RUN_MAX &&
+	       cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first + n, 0 }))
+		n++;
+	if (!n)
+		return 0;
+	j = new_job(folder, key, uidvalidity);
+	if (!j) {
+		release_blocks(p->cache, key, uidvalidity, uid, first, first + n - 1);
+		return -ENOMEM;
+	}
+	j->uid = uid;
+	j->first = first;
+	j->last = first + n - 1;
+	j->claimed = true;
+	run_blocks(p, j, 0);
+	job_free(j);
+	return 0;
 }
 
 static void *worker(void *arg)
@@ -372,7 +435,9 @@ static void *worker(void *arg)
 		if (j->uids)
 			run_messages(p, j);
 		else
-			run_blocks(p, j);
+			/* claimed blocks (a pass's tails) run beside the batch
+			 * the reader waits for, not on the session it needs */
+			run_blocks(p, j, j->claimed ? POOL_BESIDE : 0);
 		job_free(j);
 		pthread_mutex_lock(&p->lock);
 	}

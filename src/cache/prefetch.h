@@ -25,13 +25,22 @@ void prefetch_stop(struct prefetch *p);
 /* Block 0 of messages uids of folder (server name; key = its cache key). */
 void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 		       const uint32_t *uids, size_t n);
-/* Blocks first..last of one message, claimed at once (a reader of one of
- * them waits for this fetch instead of sending its own) and fetched with
- * one command: a reader's read-ahead, or the rest of a body a pass of
- * whole reads will want.  As many as can be claimed from first on (at
- * most 256); the last one always, alone if a block before it is cached or
- * on its way. */
+/* Blocks first..last of one message. */
+void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
+		     uint32_t first, uint32_t last);
+/* Blocks first..last of one message, claimed at once and fetched with one
+ * command: those its opening will check (the one holding its claimed end,
+ * and the rest of the body before it when the reader reads bodies whole).
+ * As many as can be claimed from first on (at most 256); the last one
+ * always, alone if a block before it is cached or on its way. */
 void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 		      uint32_t uid, uint32_t first, uint32_t last);
+
+/* Blocks first..last of one message, fetched now on the caller's thread
+ * with one command: those no other thread has claimed or holds, from first
+ * on (at most 256).  A reader's own span; the blocks are in the cache (or,
+ * on failure, left for the reader to fetch) when it returns. */
+int prefetch_fetch_here(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
+			uint32_t uid, uint32_t first, uint32_t last);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- reading ---- */
@@ -165,6 +166,8 @@ static void keep_size(struct msg *m, const struct mailbox_file *file, const char
 	__atomic_or_fetch(&m->flags, MSG_SIZE_VERIFIED, __ATOMIC_RELAXED);
 }
 
+#define REPLACE_TRIES 100 /* of 10 ms */
+
 /* Block `block` of the message fetched again, alone, over what the cache
  * holds. */
 static int refetch_block(struct mailbox *mb, const struct mailbox_file *f, uint32_t block)
@@ -174,8 +177,15 @@ static int refetch_block(struct mailbox *mb, const struct mailbox_file *f, uint3
 	char *buf = malloc(CACHE_BLOCK_SIZE);
 	size_t len = 0;
 	int r = buf ? fill_block(&key, buf, &len, &fc) : -ENOMEM;
+	bool kept = r == 0 && cache_put(mb->cache, &key, buf, len);
 
-	if (r == 0 && !cache_put(mb->cache, &key, buf, len)) {
+	/* a reader copying the old bytes out holds them a moment (longer
+	 * while the disk cache's queue is full): waited for, a little */
+	for (int i = 0; r == 0 && !kept && i < REPLACE_TRIES; i++) {
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+		kept = cache_put(mb->cache, &key, buf, len);
+	}
+	if (r == 0 && !kept) {
 		log_warn("UID %u of %s: block %u fetched again could not replace the one held", f->uid,
 			 f->server, block);
 		r = -EIO;
@@ -388,7 +398,7 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 		sequential = size >= CACHE_BLOCK_SIZE / 2;
 	else
 		sequential = prev != UINT32_MAX && block <= prev + 1 && prev < block + depth;
-	if (!depth || !sequential || (end >= last && block == end))
+	if (!depth || !sequential || end >= last)
 		return;
 	ahead = __atomic_load_n(&f->ahead_block, __ATOMIC_RELAXED);
 	if (ahead > end + depth / 2)
@@ -398,15 +408,25 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 	 * Maildir) each FETCH at an offset rereads the message up to it */
 	if (last - to < depth / 2)
 		to = last;
-	/* from the read's own second block on: an uncached file's read comes
-	 * as large as the reader asked (python's read() of a whole file) */
-	from = ahead > block ? ahead + 1 : block + 1;
+	from = ahead > end ? ahead + 1 : end + 1;
 	if (from > to)
 		return;
 	__atomic_store_n(&f->ahead_block, to, __ATOMIC_RELAXED);
-	/* claimed now: this read, and the next, wait for the run rather than
-	 * fetch their blocks alone */
-	prefetch_claimed(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
+	/* claimed by the worker when it starts: a reader who gets to a block
+	 * first fetches it itself rather than wait behind other jobs */
+	prefetch_blocks(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, from, to);
+}
+
+/* A read spanning several blocks -- an uncached file's reads come as large
+ * as the reader asked (python's read() of a whole file) -- gets the missing
+ * ones after its first in one FETCH, here, rather than one per block. */
+static void fetch_span(struct mailbox *mb, struct mailbox_file *f, uint64_t off, size_t size, uint64_t end)
+{
+	uint32_t first = (uint32_t)(off / CACHE_BLOCK_SIZE) + 1;
+	uint32_t last = last_block(off + size < end ? off + size : end);
+
+	if (last >= first)
+		prefetch_fetch_here(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, first, last);
 }
 
 /* Tells the folder this message is read past its first block: the pass
@@ -552,8 +572,10 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	     (f->unchecked && (uint64_t)off + size > CACHE_BLOCK_SIZE)) &&
 	    (uint64_t)off < end && !__atomic_exchange_n(&f->read_far, true, __ATOMIC_RELAXED))
 		note_read_far(mb, f);
-	if ((uint64_t)off < end)
+	if ((uint64_t)off < end) {
 		read_ahead_blocks(mb, f, (uint64_t)off, size);
+		fetch_span(mb, f, (uint64_t)off, size, end);
+	}
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done;
 		struct cache_key key = { f->key, f->uidvalidity, f->uid, (uint32_t)(pos / CACHE_BLOCK_SIZE),

@@ -235,3 +235,32 @@ def test_pass_reading_whole_bodies_fetches_each_large_one_once(scratch_server, f
                 assert asked == [], (i, asked, text[-3000:])
             else:
                 assert asked == [("131072", "393216")], (i, asked, text[-3000:])
+
+
+def test_cat_of_a_partly_cached_large_message_reads_ahead_in_runs(scratch_server, fault_proxy,
+                                                                   scratch_mounter, tmp_path):
+    """A large message of which a few blocks are cached already (a reader
+    looked inside it first): cat must still get the rest in long runs.
+    Read-ahead once stopped its run at the first cached block and moved
+    its window past the gap, so every block of the gap cost a FETCH (and a
+    round trip) of its own."""
+    server = scratch_server()
+    token = wh.unique("rt8")
+    msg = wh.make_msg(token, 0, size=10 * 1024 * 1024)
+    mnt, log, d, names, _ = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                          token + "-P", [msg])
+    p = os.path.join(d, names[0])
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        for mib in (1, 3, 5, 7):
+            assert len(os.pread(fd, 4096, mib * 1024 * 1024)) == 4096
+    finally:
+        os.close(fd)
+    settle(mnt, log)
+    mark = log_size(log)
+    r = subprocess.run(["cat", p], capture_output=True, timeout=60)
+    assert r.returncode == 0 and helpers.sha256(r.stdout) == msg["sha"], r.stderr
+    fetches = [c for c in commands_after(log, mark) if c == "UID FETCH"]
+    # the gaps between the cached blocks, a run or two each: never one
+    # FETCH per block (76 blocks are missing)
+    assert 2 <= len(fetches) <= 16, "cat sent %d UID FETCHes" % len(fetches)
