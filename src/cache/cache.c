@@ -364,20 +364,14 @@ static bool memory_insert(struct cache *c, const struct cache_key *key, const ch
 	if (b && !b->loading && !b->pins) { /* fetched again: the new bytes */
 		c->bytes -= b->len;
 		free(b->data);
-		b->data = copy;
-		b->len = len;
-		c->bytes += len;
-		evict_locked(c);
-		pthread_mutex_unlock(&c->lock);
-		return true;
-	}
-	if (b || !(b = insert_loading_locked(c, key))) {
+	} else if (b || !(b = insert_loading_locked(c, key))) {
 		pthread_mutex_unlock(&c->lock);
 		free(copy);
 		return false;
+	} else {
+		b->loading = false;
+		b->pins = 0;
 	}
-	b->loading = false;
-	b->pins = 0;
 	b->data = copy;
 	b->len = len;
 	c->bytes += len;
