@@ -101,7 +101,7 @@ PROFILES = [("40 ms RTT, 50 Mbit/s", 40, 50), ("150 ms RTT, 5 Mbit/s", 150, 5)]
 MV_BATCH = 50          # `mv` of this many messages in one command (first profile)
 
 TARGETS = {"P1": 1.0, "P1f": 1.2, "P1r": 1.0, "P2": 3.0, "P2f": 1.2, "P3": 1.0,
-           "P3r": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2,
+           "P3r": 1.0, "P3t": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2,
            "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2, "S2c": 1.2,
            # --writeback (issue 16): the change under -o writeback against the
            # same change without it; the "f" items against their budget
@@ -900,6 +900,7 @@ class Bench:
         self.dovecot_dirs = []
         self.relays = []
         self.seq = 0
+        self.shm = None  # a work dir on tmpfs (P3t), made at setup
         self.compress = False
         self.wan_extra = []
         self.totals = {}
@@ -916,6 +917,8 @@ class Bench:
     def setup(self):
         self.work = tempfile.mkdtemp(prefix="imapfs-bench-", dir="/tmp")
         os.chmod(self.work, 0o755)  # Dovecot's mail user must traverse it
+        if os.path.isdir("/dev/shm"):
+            self.shm = tempfile.mkdtemp(prefix="imapfs-bench-", dir="/dev/shm")
         log("work dir %s; starting Dovecot" % self.work)
         # the server offers COMPRESS=DEFLATE (RFC 4978), as most do, when
         # Dovecot has its imap_zlib plugin (Debian's dovecot-core does)
@@ -1050,9 +1053,9 @@ class Bench:
         log("Dovecot indexed the folders (%.1fs)" % (time.monotonic() - t0))
 
     # -- helpers -------------------------------------------------------------
-    def fresh_dir(self, prefix):
+    def fresh_dir(self, prefix, tmpfs=False):
         self.seq += 1
-        d = os.path.join(self.work, "%s-%d" % (prefix, self.seq))
+        d = os.path.join(self.shm if tmpfs else self.work, "%s-%d" % (prefix, self.seq))
         os.makedirs(d)
         return d
 
@@ -1066,8 +1069,8 @@ class Bench:
         mnt = self.fresh_dir("floor")
         return Mount([self.floorfs, "-s", spec, mnt], mnt, self.work, name).start(timeout)
 
-    def mbsync_pull(self, t, folder=MIXED):
-        local = self.fresh_dir("maildir")
+    def mbsync_pull(self, t, folder=MIXED, tmpfs=False):
+        local = self.fresh_dir("maildir", tmpfs)
         rc = t.mbsyncrc(local, folder)
         sec, _ = run_timed(["mbsync", "-q", "-c", rc, "bench"], timeout=900)
         return sec, local
@@ -1154,8 +1157,8 @@ class Bench:
     # -- measured rounds (loopback) ---------------------------------------------
     def measure(self, t, runs):
         r = {k: [] for k in ("P1i", "P1p", "P1q", "P1ri", "P1rp", "P2i", "P2p", "F", "RT",
-                             "P3i", "P3p", "P3ri", "P3rp", "P4i", "P4p", "P5i", "P5p", "P6i",
-                             "P7rss", "P7ls", "Q1i", "Q1p")}
+                             "P3i", "P3p", "P3ri", "P3rp", "P3ti", "P3tp", "P4i", "P4p", "P5i",
+                             "P5p", "P6i", "P7rss", "P7ls", "Q1i", "Q1p")}
         folder = lambda mt, f=MIXED: os.path.join(mt.path, f)  # noqa: E731
         fl = self.mount_floor(self.floor_spec, "floor-" + t.name)
         try:
@@ -1237,21 +1240,27 @@ class Bench:
         r["P5p"].append(run_timed(cat_cmd(self.local_cur))[0])
         log("  P3 cat cold %.2fs / mbsync %.2fs; P5 cat warm %.3fs / local %.3fs" % (
             r["P3i"][-1], r["P3p"][-1], r["P5i"][-1], r["P5p"][-1]))
-        # P3 on the realistic folder
-        settle()
-        sec, local = self.mbsync_pull(t, REAL)
-        self.mbsync_count(local, REAL)
-        shutil.rmtree(local)
-        settle()
-        r["P3rp"].append(sec)
-        cache = self.fresh_dir("cache")
-        mt = self.mount(t, cache, "p3r-" + t.name)
-        try:
-            r["P3ri"].append(run_timed(cat_cmd(folder(mt, REAL)), timeout=900)[0])
-        finally:
-            mt.stop()
-        shutil.rmtree(cache)
-        log("  P3 %s cat cold %.2fs / mbsync %.2fs" % (REAL, r["P3ri"][-1], r["P3rp"][-1]))
+        # P3 on the realistic folder; P3t the same with imapfs's cache and
+        # mbsync's Maildir on tmpfs: both write every byte, and the disk's
+        # writeback swings either by 2x between runs
+        for key, tmpfs in (("P3r", False), ("P3t", True)):
+            if tmpfs and not self.shm:
+                continue
+            settle()
+            sec, local = self.mbsync_pull(t, REAL, tmpfs)
+            self.mbsync_count(local, REAL)
+            shutil.rmtree(local)
+            settle()
+            r[key + "p"].append(sec)
+            cache = self.fresh_dir("cache", tmpfs)
+            mt = self.mount(t, cache, key.lower() + "-" + t.name)
+            try:
+                r[key + "i"].append(run_timed(cat_cmd(folder(mt, REAL)), timeout=900)[0])
+            finally:
+                mt.stop()
+            shutil.rmtree(cache)
+            log("  %s %s cat cold %.2fs / mbsync %.2fs" % (key, REAL, r[key + "i"][-1],
+                                                          r[key + "p"][-1]))
         # P4
         settle()
         r["P4p"].append(run_timed(t.curl_argv(HUGE, self.huge_uid, "/dev/null"),
@@ -1905,6 +1914,8 @@ class Bench:
                 log("kept %s" % self.work)
             else:
                 shutil.rmtree(self.work, ignore_errors=True)
+        if self.shm:
+            shutil.rmtree(self.shm, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -2015,6 +2026,8 @@ def table(r, sizes, transport, counts, totals):
          "mbsync (`FSync no`) full pull into an empty Maildir", "P3p"),
         ("P3r", "cold `cat` of every message of the realistic folder (%.0f MB)" % (
             totals.get(REAL, 0) / 1e6), "P3ri", "mbsync (as P3)", "P3rp"),
+        ("P3t", "the same, imapfs's cache_dir on tmpfs", "P3ti",
+         "mbsync (as P3) into a Maildir on tmpfs", "P3tp"),
         ("P4", "cold `cat` of the %s message" % huge, "P4i",
          "curl `%s://…/%s;UID=n`" % ("imap" if transport == "plain" else "imaps", HUGE),
          "P4p"),
