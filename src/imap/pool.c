@@ -201,7 +201,9 @@ static int open_session(struct pool *p, struct imap_session **s)
 		if (r != -EACCES)
 			mark_down(p, err);
 	}
-	return r;
+	/* An unreachable server is EIO like every other request made while
+	 * it is down, whether this request or the watcher noticed first. */
+	return r == -EHOSTUNREACH || r == -EPROTO ? -EIO : r;
 }
 
 /* How long one request may take in all, however the server trickles: a
