@@ -431,6 +431,11 @@ bool cache_put(struct cache *c, const struct cache_key *key, const char *data, s
 	return memory_insert(c, key, data, len);
 }
 
+bool cache_put_memory(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+{
+	return memory_insert(c, key, data, len);
+}
+
 bool cache_contains(struct cache *c, const struct cache_key *key)
 {
 	bool found;

@@ -77,6 +77,9 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
  * any (a block fetched again).  false: memory does not hold these bytes
  * (no memory, or a reader is copying out the old ones). */
 bool cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len);
+/* cache_put's memory half alone: trying again after it reported false
+ * (the disk tier has the bytes already). */
+bool cache_put_memory(struct cache *c, const struct cache_key *key, const char *data, size_t len);
 /* Whether the block is held (in memory or on disk) without fetching it. */
 bool cache_contains(struct cache *c, const struct cache_key *key);
 

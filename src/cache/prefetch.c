@@ -392,25 +392,16 @@ int prefetch_fetch_here(struct prefetch *p, const char *folder, uint64_t key, ui
 			uint32_t uid, uint32_t first, uint32_t last)
 {
 	struct job *j;
-	uint32_t n = 0;
 
-	if (!p)
-		return 0;
-	/* from first on, as far as no other thread has them */
-	while (first + n <= last && n < RUN_MAX &&
-	       cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first + n, 0 }))
-		n++;
-	if (!n)
+	if (!p || last < first)
 		return 0;
 	j = new_job(folder, key, uidvalidity);
-	if (!j) {
-		release_blocks(p->cache, key, uidvalidity, uid, first, first + n - 1);
+	if (!j)
 		return -ENOMEM;
-	}
 	j->uid = uid;
 	j->first = first;
-	j->last = first + n - 1;
-	j->claimed = true;
+	j->last = last;
+	/* claimed run by run: blocks cached or on their way split the span */
 	run_blocks(p, j, 0);
 	job_free(j);
 	return 0;

@@ -36,10 +36,10 @@ void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint3
 void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 		      uint32_t uid, uint32_t first, uint32_t last);
 
-/* Blocks first..last of one message, fetched now on the caller's thread
- * with one command: those no other thread has claimed or holds, from first
- * on (at most 256).  A reader's own span; the blocks are in the cache (or,
- * on failure, left for the reader to fetch) when it returns. */
+/* Blocks first..last of one message that no other thread has claimed or
+ * holds, fetched now on the caller's thread, one command per run of them
+ * (at most 256 blocks each).  A reader's own span; the blocks are in the
+ * cache (or, on failure, left for the reader to fetch) when it returns. */
 int prefetch_fetch_here(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 			uint32_t uid, uint32_t first, uint32_t last);
 

@@ -180,10 +180,11 @@ static int refetch_block(struct mailbox *mb, const struct mailbox_file *f, uint3
 	bool kept = r == 0 && cache_put(mb->cache, &key, buf, len);
 
 	/* a reader copying the old bytes out holds them a moment (longer
-	 * while the disk cache's queue is full): waited for, a little */
+	 * while the disk cache's queue is full): waited for, a little; the
+	 * disk has the new bytes already */
 	for (int i = 0; r == 0 && !kept && i < REPLACE_TRIES; i++) {
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-		kept = cache_put(mb->cache, &key, buf, len);
+		kept = cache_put_memory(mb->cache, &key, buf, len);
 	}
 	if (r == 0 && !kept) {
 		log_warn("UID %u of %s: block %u fetched again could not replace the one held", f->uid,
@@ -419,13 +420,13 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 
 /* A read spanning several blocks -- an uncached file's reads come as large
  * as the reader asked (python's read() of a whole file) -- gets the missing
- * ones after its first in one FETCH, here, rather than one per block. */
+ * ones, its first included, in one FETCH, here, rather than one per block. */
 static void fetch_span(struct mailbox *mb, struct mailbox_file *f, uint64_t off, size_t size, uint64_t end)
 {
-	uint32_t first = (uint32_t)(off / CACHE_BLOCK_SIZE) + 1;
+	uint32_t first = (uint32_t)(off / CACHE_BLOCK_SIZE);
 	uint32_t last = last_block(off + size < end ? off + size : end);
 
-	if (last >= first)
+	if (last > first)
 		prefetch_fetch_here(mb->prefetch, f->server, f->key, f->uidvalidity, f->uid, first, last);
 }
 
