@@ -203,17 +203,27 @@ void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint3
 
 #define RUN_MAX 256 /* blocks fetched with one command */
 
+/* Claims the run of missing blocks from `from`'s block on, up to block
+ * `last` and RUN_MAX blocks; returns its length. */
+static uint32_t claim_run(struct cache *c, const struct cache_key *from, uint32_t last)
+{
+	struct cache_key k = *from;
+	uint32_t n = 0;
+
+	for (; k.block <= last && n < RUN_MAX && cache_claim(c, &k); k.block++)
+		n++;
+	return n;
+}
+
 void prefetch_claimed(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
 		      uint32_t uid, uint32_t first, uint32_t last)
 {
-	uint32_t n = 0;
+	uint32_t n;
 
 	if (!p || !p->depth || last < first)
 		return;
 	/* claimed now, as for messages: opening the message waits for them */
-	while (first + n <= last && n < RUN_MAX &&
-	       cache_claim(p->cache, &(struct cache_key){ key, uidvalidity, uid, first + n, 0 }))
-		n++;
+	n = claim_run(p->cache, &(struct cache_key){ key, uidvalidity, uid, first, 0 }, last);
 	if (n)
 		queue_blocks(p, folder, key, uidvalidity, uid, first, first + n - 1, true);
 	/* a block in between is cached or on its way: the last one, which
@@ -341,21 +351,6 @@ static int block_fn(struct imap_session *s, const struct imap_folder_state *st, 
 				      (br->count - br->released) * CACHE_BLOCK_SIZE, take_bytes, br, &got);
 }
 
-/* Claims a run of missing blocks from `from` on; returns its length. */
-static uint32_t claim_run(struct prefetch *p, const struct job *j, uint32_t from)
-{
-	uint32_t n = 0;
-
-	while (from + n <= j->last && n < RUN_MAX) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uid, from + n, 0 };
-
-		if (!cache_claim(p->cache, &k))
-			break;
-		n++;
-	}
-	return n;
-}
-
 static void run_blocks(struct prefetch *p, struct job *j, int pool_flags)
 {
 	struct block_run br = { .p = p, .job = j };
@@ -369,7 +364,10 @@ static void run_blocks(struct prefetch *p, struct job *j, int pool_flags)
 
 		br.first = b;
 		br.released = 0;
-		br.count = j->claimed ? j->last - j->first + 1 : claim_run(p, j, b);
+		br.count = j->claimed ? j->last - j->first + 1
+				      : claim_run(p->cache,
+						  &(struct cache_key){ j->key, j->uidvalidity, j->uid, b, 0 },
+						  j->last);
 		if (br.count == 0) {
 			b++;
 			continue;

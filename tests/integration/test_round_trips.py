@@ -264,3 +264,35 @@ def test_cat_of_a_partly_cached_large_message_reads_ahead_in_runs(scratch_server
     # the gaps between the cached blocks, a run or two each: never one
     # FETCH per block (76 blocks are missing)
     assert 2 <= len(fetches) <= 16, "cat sent %d UID FETCHes" % len(fetches)
+
+
+def test_a_read_across_uncached_blocks_is_one_fetch(scratch_server, fault_proxy, scratch_mounter,
+                                                    tmp_path):
+    """One read() of 256 KiB from the middle of a large message none of
+    whose blocks are cached (blocks 4 to 6) goes to the server as one
+    FETCH of all three: the reader's first block once went out alone, a
+    round trip before the rest of its span."""
+    server = scratch_server()
+    token = wh.unique("rt9")
+    msg = wh.make_msg(token, 0, size=10 * 1024 * 1024)
+    mnt, log, d, names, _ = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                          token + "-S", [msg])
+    p = os.path.join(d, names[0])
+    block = 128 * 1024
+    start, size = 4 * block + block // 2, 2 * block
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        settle(mnt, log)  # what opening fetches (the first and last blocks)
+        mark = log_size(log)
+        got = os.pread(fd, size, start)
+    finally:
+        os.close(fd)
+    assert got == msg["raw"][start:start + size]
+    text = helpers.read_text(log)[mark:]
+    ranges = [(int(a), int(b)) for a, b in
+              re.findall(r"#\d+ C: \S+ UID FETCH \d+ \((?:UID )?BODY\.PEEK\[\]<(\d+)\.(\d+)>", text)]
+    covering = [(a, n) for a, n in ranges if a <= start < a + n]
+    assert covering, "no FETCH of offset %d: %r" % (start, ranges)
+    a, n = covering[0]
+    assert a + n >= start + size, (
+        "the read's first block went out alone: FETCHes %r" % ranges)
