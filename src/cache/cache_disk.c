@@ -1,5 +1,5 @@
 /* cache_disk.c - owns the block files under cache_dir/blocks: their format
- * (a header with the key, the length and a CRC-32, then the bytes), atomic
+ * (a header with the key, the length and a block_sum, then the bytes), atomic
  * writes, the in-memory index of what is on disk, and LRU eviction.  Every
  * file is reached through the descriptor of blocks/ (files.h): a link put in
  * a block's or a folder directory's place is removed, never followed.
@@ -7,6 +7,7 @@
  * (src/README, "Locks": both come after cache.lock, which is never held
  * when they are taken); no file I/O happens under either. */
 #include "cache_disk.h"
+#include "block_sum.h"
 #include "cache.h"
 #include "util/files.h"
 #include "util/log.h"
@@ -24,7 +25,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define BLOCK_MAGIC 0x4b4c4246534d4931ull /* "1IMSFBLK" */
+#define BLOCK_MAGIC 0x4b4c4246534d4932ull       /* "2IMSFBLK": block_sum */
+#define BLOCK_MAGIC_CRC32 0x4b4c4246534d4931ull /* "1IMSFBLK": CRC-32, before 2026-12 */
 
 struct header {
 	uint64_t magic;
@@ -33,8 +35,7 @@ struct header {
 	uint32_t uid;
 	uint32_t block;
 	uint32_t len;
-	uint32_t crc;
-	uint32_t pad;
+	uint64_t sum; /* block_sum of the bytes */
 };
 
 struct entry {
@@ -406,7 +407,7 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	struct header h;
 	char name[BLOCK_NAME_MAX];
 	struct entry *e;
-	ssize_t n;
+	bool ok, older;
 	int fd;
 
 	if (get_pending(d, k, buf, len))
@@ -425,18 +426,22 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 		forget(d, k);
 		return -ENOENT;
 	}
-	n = pread(fd, &h, sizeof(h), 0);
-	if (n == (ssize_t)sizeof(h) && h.magic == BLOCK_MAGIC && h.folder == k->folder &&
-	    h.uidvalidity == k->uidvalidity && h.uid == k->uid && h.block == k->block &&
-	    h.len <= CACHE_BLOCK_SIZE)
-		n = pread(fd, buf, h.len, sizeof(h));
-	else
-		n = -1;
+	ok = pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h);
+	older = ok && h.magic == BLOCK_MAGIC_CRC32;
+	ok = ok && h.magic == BLOCK_MAGIC && h.folder == k->folder && h.uidvalidity == k->uidvalidity &&
+	     h.uid == k->uid && h.block == k->block && h.len <= CACHE_BLOCK_SIZE &&
+	     pread(fd, buf, h.len, sizeof(h)) == (ssize_t)h.len && block_sum(buf, h.len) == h.sum;
 	close(fd);
-	if (n != (ssize_t)h.len || cache_crc32(0, buf, h.len) != h.crc) {
+	if (!ok) {
 		block_name(k, name);
-		log_warn("damaged cache file %s/%016" PRIx64 "/%s: fetching the block again",
-			 files_dir_path(d->top), k->folder, name);
+		/* an older imapfs's file is no damage: it is replaced as it is met */
+		if (older)
+			log_debug("cache file %s/%016" PRIx64
+				  "/%s has the older checksum: fetching the block again",
+				  files_dir_path(d->top), k->folder, name);
+		else
+			log_warn("damaged cache file %s/%016" PRIx64 "/%s: fetching the block again",
+				 files_dir_path(d->top), k->folder, name);
 		forget(d, k);
 		return -ENOENT;
 	}
@@ -461,8 +466,8 @@ static bool write_all(int fd, const void *p, size_t n)
 
 static void write_block(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
 {
-	struct header h = { BLOCK_MAGIC, k->folder,     k->uidvalidity,           k->uid,
-			    k->block,    (uint32_t)len, cache_crc32(0, buf, len), 0 };
+	struct header h = { BLOCK_MAGIC, k->folder,     k->uidvalidity,     k->uid,
+			    k->block,    (uint32_t)len, block_sum(buf, len) };
 	char name[BLOCK_NAME_MAX], tmp[TMP_NAME_MAX];
 	unsigned long serial;
 	struct stat st;

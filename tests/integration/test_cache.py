@@ -18,9 +18,11 @@ import random
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -340,6 +342,56 @@ def test_damaged_block_files_refetched(scratch_dovecot, fault_proxy, scratch_mou
     fetched = {int(mm.group(1)) for f, c in body_fetches(log)
                for mm in [re.search(r"UID FETCH (\d+)", c, re.I)] if mm}
     assert set(damaged) <= fetched, "damaged UIDs %s, refetched %s" % (damaged, fetched)
+    assert "damaged cache file" in mnt.stderr(), "the damage was not reported"
+
+
+def test_block_files_of_the_older_format_refetched_quietly(scratch_dovecot, fault_proxy,
+                                                            scratch_mounter, tmp_path):
+    """Block files an older imapfs wrote (magic 1IMSFBLK, a CRC-32 where the
+    64-bit block_sum is now) are never served -- not even one whose CRC
+    matches bytes that are not the message's -- and are fetched again
+    without a "damaged" warning: an upgrade is no damage."""
+    server = scratch_dovecot
+    folder = wh.unique_folder("CacheOlder")
+    bodies = seed_folder(server, folder, [3 * BLOCK + 100, 2000])
+    cache = str(tmp_path / "cache")
+    proxy = Proxied(server, fault_proxy, scratch_mounter)
+    mnt, _ = proxy.mount(cache)
+    read_all_and_compare(mnt, folder, bodies)
+    mnt.stop()
+
+    files = block_files(cache)
+    assert len(files) >= 5, sorted(files)
+    for (uidvalidity, uid, block), p in files.items():
+        with open(p, "rb") as f:
+            head = f.read(40)
+            data = bytearray(f.read())
+        magic, fkey, v, u, b, n, _ = struct.unpack("<QQIIIIQ", head)
+        assert magic == 0x4b4c4246534d4932 and (v, u, b, n) == (uidvalidity, uid, block, len(data))
+        data[len(data) // 2] ^= 0xFF  # the old sum vouches for wrong bytes
+        with open(p, "wb") as f:
+            f.write(struct.pack("<QQIIIIII", 0x4b4c4246534d4931, fkey, v, u, b, n,
+                                zlib.crc32(bytes(data)), 0) + bytes(data))
+
+    mnt, log = proxy.mount(cache)
+    read_all_and_compare(mnt, folder, bodies)
+    for uid, p in files_by_uid(mnt, folder).items():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            for off in range(0, len(bodies[uid]), BLOCK // 2):
+                assert os.pread(fd, 4096, off) == bodies[uid][off:off + 4096], (uid, off)
+        finally:
+            os.close(fd)
+    mnt.stop()
+    fetched = {int(u) for f, c in body_fetches(log)
+               for mm in [re.search(r"UID FETCH ([\d,]+)", c, re.I)] if mm
+               for u in mm.group(1).split(",")}
+    assert set(bodies) <= fetched, "UIDs %s, refetched %s" % (sorted(bodies), fetched)
+    assert "damaged cache file" not in mnt.stderr(), mnt.stderr()
+    # and they are rewritten in the current format
+    for p in block_files(cache).values():
+        with open(p, "rb") as f:
+            assert struct.unpack("<Q", f.read(8))[0] == 0x4b4c4246534d4932, p
 
 
 # -- 4. concurrent random-range reads ------------------------------------------------
