@@ -394,6 +394,61 @@ def test_block_files_of_the_older_format_refetched_quietly(scratch_dovecot, faul
             assert struct.unpack("<Q", f.read(8))[0] == 0x4b4c4246534d4932, p
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def wait_blocks(cache, uid, blocks, timeout=10):
+    """Waits until block files of uid for every block in `blocks` exist."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        have = {k[2] for k in block_files(cache) if k[1] == uid}
+        if set(blocks) <= have:
+            return
+        time.sleep(0.05)
+    raise AssertionError("UID %d: blocks %s never reached the disk (have %s)" % (
+        uid, sorted(blocks), sorted(have)))
+
+
+def test_block_directory_removed_while_mounted(scratch_dovecot, fault_proxy, scratch_mounter,
+                                               tmp_path):
+    """The disk cache's writer keeps the directory of the folder it writes
+    to open from block to block.  Removed under a running mount (an rm -rf
+    of the cache), it is made again: what is read afterwards reaches the
+    disk as before, and a second mount reads it from there."""
+    server = scratch_dovecot
+    folder = wh.unique_folder("CacheRmdir")
+    bodies = seed_folder(server, folder, [3 * BLOCK + 100, 4 * BLOCK + 7])
+    first, second = sorted(bodies)
+    cache = str(tmp_path / "cache")
+    proxy = Proxied(server, fault_proxy, scratch_mounter)
+    mnt, _ = proxy.mount(cache)
+    paths = files_by_uid(mnt, folder)
+    assert read_bytes(paths[first]) == bodies[first]
+    wait_blocks(cache, first, range(4))
+    dirs = {os.path.dirname(p) for p in block_files(cache).values()}
+    assert len(dirs) == 1, dirs
+    for d in dirs:
+        shutil.rmtree(d)
+    assert read_bytes(paths[second]) == bodies[second]
+    # its first block may have come with the listing, before the removal
+    wait_blocks(cache, second, range(1, 5))
+    mnt.stop()
+
+    mnt, log = proxy.mount(cache)
+    fd = os.open(files_by_uid(mnt, folder)[second], os.O_RDONLY)
+    try:
+        assert os.pread(fd, 3 * BLOCK, BLOCK) == bodies[second][BLOCK:4 * BLOCK]
+    finally:
+        os.close(fd)
+    mnt.stop()
+    ranges = [c for f, c in body_fetches(log)
+              for mm in [re.search(r"UID FETCH ([\d,:]+) .*BODY\.PEEK\[\]<(\d+)\.", c, re.I)]
+              if mm and str(second) in mm.group(1).split(",") and mm.group(2) != "0"]
+    assert not ranges, "blocks written after the removal were fetched again: %s" % ranges
+
+
 # -- 4. concurrent random-range reads ------------------------------------------------
 
 @pytest.mark.slow
