@@ -7,6 +7,7 @@
  * with it released. */
 #include "cache.h"
 #include "cache_disk.h"
+#include "shared_bytes.h"
 #include "util/deadline.h"
 #include "util/log.h"
 
@@ -21,7 +22,7 @@
  * once loading is over. */
 struct block {
 	struct cache_key key;
-	char *data; /* owned; NULL while loading */
+	char *data; /* shared_bytes, one reference ours; NULL while loading */
 	size_t len;
 	unsigned pins; /* readers copying out, or the loader */
 	bool loading;
@@ -112,7 +113,7 @@ void cache_free(struct cache *c)
 		return;
 	for (struct block *b = c->lru_head, *next; b; b = next) {
 		next = b->lru_next;
-		free(b->data);
+		shared_bytes_unref(b->data);
 		free(b);
 	}
 	free(c->buckets);
@@ -163,7 +164,7 @@ static void remove_locked(struct cache *c, struct block *b)
 	*pp = b->hash_next;
 	lru_unlink_locked(c, b);
 	c->bytes -= b->data ? b->len : 0;
-	free(b->data);
+	shared_bytes_unref(b->data);
 	free(b);
 }
 
@@ -218,24 +219,20 @@ static int fetch(struct cache *c, const struct cache_key *key, cache_fill_fn *fi
 /* Fills a pinned placeholder; returns with the lock held. */
 static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, void *ctx)
 {
-	char *buf = malloc(CACHE_BLOCK_SIZE);
+	char *buf = shared_bytes_new(CACHE_BLOCK_SIZE);
 	bool fetched;
 	size_t len = 0;
 	int r;
 
 	pthread_mutex_unlock(&c->lock);
 	r = fetch(c, &b->key, fill, ctx, buf, &len, &fetched);
-	if (r == 0 && len < CACHE_BLOCK_SIZE) {
-		char *shrunk = realloc(buf, len ? len : 1);
-
-		if (shrunk)
-			buf = shrunk;
-	}
+	if (r == 0 && len < CACHE_BLOCK_SIZE)
+		buf = shared_bytes_shrink(buf, len);
 	pthread_mutex_lock(&c->lock);
 	b->loading = false;
 	pthread_cond_broadcast(&c->loaded);
 	if (r < 0) {
-		free(buf);
+		shared_bytes_unref(buf);
 		return r;
 	}
 	b->data = buf;
@@ -245,7 +242,7 @@ static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, vo
 	if (fetched && c->disk) {
 		/* waiting readers go on meanwhile; our pin keeps the block */
 		pthread_mutex_unlock(&c->lock);
-		disk_cache_put(c->disk, &b->key, buf, len);
+		disk_cache_put_shared(c->disk, &b->key, shared_bytes_ref(buf), len);
 		pthread_mutex_lock(&c->lock);
 	}
 	return 0;
@@ -351,23 +348,25 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 	return n;
 }
 
-static bool memory_insert(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+/* Puts a copy of data in memory; returns the copy with a reference of the
+ * caller's (for the disk tier), or NULL when memory does not hold it. */
+static char *memory_insert(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
 	struct block *b;
 	char *copy;
 
-	if (len > CACHE_BLOCK_SIZE || !(copy = malloc(len ? len : 1)))
-		return false;
+	if (len > CACHE_BLOCK_SIZE || !(copy = shared_bytes_new(len)))
+		return NULL;
 	memcpy(copy, data, len);
 	pthread_mutex_lock(&c->lock);
 	b = find_locked(c, key);
 	if (b && !b->loading && !b->pins) { /* fetched again: the new bytes */
 		c->bytes -= b->len;
-		free(b->data);
+		shared_bytes_unref(b->data);
 	} else if (b || !(b = insert_loading_locked(c, key))) {
 		pthread_mutex_unlock(&c->lock);
-		free(copy);
-		return false;
+		shared_bytes_unref(copy);
+		return NULL;
 	} else {
 		b->loading = false;
 		b->pins = 0;
@@ -375,9 +374,11 @@ static bool memory_insert(struct cache *c, const struct cache_key *key, const ch
 	b->data = copy;
 	b->len = len;
 	c->bytes += len;
+	/* taken before eviction may drop the block's own */
+	shared_bytes_ref(copy);
 	evict_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	return true;
+	return copy;
 }
 
 bool cache_claim(struct cache *c, const struct cache_key *key)
@@ -396,7 +397,8 @@ bool cache_claim(struct cache *c, const struct cache_key *key)
 
 void cache_release_claim(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
-	char *copy = data && len <= CACHE_BLOCK_SIZE ? malloc(len ? len : 1) : NULL;
+	char *copy = data && len <= CACHE_BLOCK_SIZE ? shared_bytes_new(len) : NULL;
+	char *to_disk = NULL;
 	struct block *b;
 
 	if (copy)
@@ -410,6 +412,7 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 			b->data = copy;
 			b->len = len;
 			c->bytes += len;
+			to_disk = shared_bytes_ref(copy);
 			copy = NULL;
 		} else {
 			remove_locked(c, b);
@@ -418,22 +421,34 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 		evict_locked(c);
 	}
 	pthread_mutex_unlock(&c->lock);
-	/* the disk copy after the readers have theirs (from the caller's bytes) */
-	if (data && len <= CACHE_BLOCK_SIZE && c->disk && !copy)
-		disk_cache_put(c->disk, key, data, len);
-	free(copy);
+	/* the disk's copy is the memory's, handed over after the readers
+	 * have theirs */
+	if (to_disk && c->disk)
+		disk_cache_put_shared(c->disk, key, to_disk, len);
+	else
+		shared_bytes_unref(to_disk);
+	shared_bytes_unref(copy);
 }
 
 bool cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
-	if (c->disk)
+	char *kept = memory_insert(c, key, data, len);
+
+	if (c->disk && kept)
+		disk_cache_put_shared(c->disk, key, kept, len);
+	else if (c->disk)
 		disk_cache_put(c->disk, key, data, len);
-	return memory_insert(c, key, data, len);
+	else
+		shared_bytes_unref(kept);
+	return kept != NULL;
 }
 
 bool cache_put_memory(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
-	return memory_insert(c, key, data, len);
+	char *kept = memory_insert(c, key, data, len);
+
+	shared_bytes_unref(kept);
+	return kept != NULL;
 }
 
 bool cache_contains(struct cache *c, const struct cache_key *key)
@@ -451,7 +466,7 @@ bool cache_contains(struct cache *c, const struct cache_key *key)
 	buf = malloc(CACHE_BLOCK_SIZE);
 	found = buf && disk_cache_get(c->disk, key, buf, &len) == 0;
 	if (found)
-		memory_insert(c, key, buf, len);
+		shared_bytes_unref(memory_insert(c, key, buf, len));
 	free(buf);
 	return found;
 }

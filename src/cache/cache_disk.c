@@ -9,6 +9,7 @@
 #include "cache_disk.h"
 #include "block_sum.h"
 #include "cache.h"
+#include "shared_bytes.h"
 #include "util/files.h"
 #include "util/log.h"
 
@@ -48,7 +49,7 @@ struct entry {
 /* A block waiting for the writer thread. */
 struct pending {
 	struct cache_key key;
-	char *data;
+	char *data; /* shared_bytes: often the memory cache's copy */
 	size_t len;
 	struct pending *next;
 };
@@ -577,7 +578,7 @@ static void *writer(void *arg)
 			d->last = NULL;
 		d->queued_bytes -= p->len;
 		pthread_cond_broadcast(&d->queue_cond);
-		free(p->data);
+		shared_bytes_unref(p->data);
 		free(p);
 	}
 	pthread_mutex_unlock(&d->queue_lock);
@@ -585,23 +586,22 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
+void disk_cache_put_shared(struct disk_cache *d, const struct cache_key *k, char *bytes, size_t len)
 {
 	struct pending *p;
 
-	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
+	if (d->limit == 0 || len > CACHE_BLOCK_SIZE) {
+		shared_bytes_unref(bytes);
 		return;
+	}
 	p = malloc(sizeof(*p));
-	if (p && !(p->data = malloc(len ? len : 1))) {
-		free(p);
-		p = NULL;
-	}
 	if (!p) {
-		write_block_here(d, k, buf, len);
+		write_block_here(d, k, bytes, len);
+		shared_bytes_unref(bytes);
 		return;
 	}
-	memcpy(p->data, buf, len);
 	p->key = *k;
+	p->data = bytes;
 	p->len = len;
 	p->next = NULL;
 	pthread_mutex_lock(&d->queue_lock);
@@ -611,8 +611,8 @@ void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char 
 		pthread_cond_wait(&d->queue_cond, &d->queue_lock);
 	if (!d->writer_running) { /* no thread: write it here */
 		pthread_mutex_unlock(&d->queue_lock);
-		write_block_here(d, k, buf, len);
-		free(p->data);
+		write_block_here(d, k, bytes, len);
+		shared_bytes_unref(bytes);
 		free(p);
 		return;
 	}
@@ -624,6 +624,21 @@ void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char 
 	d->queued_bytes += len;
 	pthread_cond_broadcast(&d->queue_cond);
 	pthread_mutex_unlock(&d->queue_lock);
+}
+
+void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
+{
+	char *copy;
+
+	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
+		return;
+	copy = shared_bytes_new(len);
+	if (!copy) {
+		write_block_here(d, k, buf, len);
+		return;
+	}
+	memcpy(copy, buf, len);
+	disk_cache_put_shared(d, k, copy, len);
 }
 
 void disk_cache_flush(struct disk_cache *d)

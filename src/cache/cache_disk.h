@@ -23,6 +23,9 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 /* Queues the block for the writer thread (written within moments; served
  * from the queue meanwhile).  Waits only when much is queued already. */
 void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len);
+/* disk_cache_put of shared_bytes, without a copy: takes over the caller's
+ * reference to them (which must not change them afterwards). */
+void disk_cache_put_shared(struct disk_cache *d, const struct cache_key *k, char *bytes, size_t len);
 /* Waits until every queued block is on disk. */
 void disk_cache_flush(struct disk_cache *d);
 void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder);
