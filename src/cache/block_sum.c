@@ -3,8 +3,9 @@
  * (about 6 GB/s here) was a tenth of imapfs's CPU time on such a read.
  * This sum keeps eight independent multiply chains (no chain waits for
  * another), which runs at about 15 GB/s in portable C, then folds them and
- * the length together.  Words are read little-endian, so a file means the
- * same on any host. */
+ * the length together.  Words are read little-endian, so the same bytes
+ * have the same sum on any host (the header around it is in the host's
+ * order: a cache is not moved between machines). */
 #include "block_sum.h"
 
 #include <string.h>

@@ -348,37 +348,44 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 	return n;
 }
 
-/* Puts a copy of data in memory; returns the copy with a reference of the
- * caller's (for the disk tier), or NULL when memory does not hold it. */
-static char *memory_insert(struct cache *c, const struct cache_key *key, const char *data, size_t len)
+/* A shared copy of data; NULL without memory, or for more than a block. */
+static char *shared_copy(const char *data, size_t len)
+{
+	char *copy = len <= CACHE_BLOCK_SIZE ? shared_bytes_new(len) : NULL;
+
+	if (copy)
+		memcpy(copy, data, len);
+	return copy;
+}
+
+/* Makes bytes (shared; the caller's reference is taken over) key's block
+ * in memory, replacing bytes no reader holds.  false: memory does not
+ * hold them (a block loading, or pinned), and the reference is dropped. */
+static bool memory_adopt(struct cache *c, const struct cache_key *key, char *bytes, size_t len)
 {
 	struct block *b;
-	char *copy;
 
-	if (len > CACHE_BLOCK_SIZE || !(copy = shared_bytes_new(len)))
-		return NULL;
-	memcpy(copy, data, len);
 	pthread_mutex_lock(&c->lock);
 	b = find_locked(c, key);
-	if (b && !b->loading && !b->pins) { /* fetched again: the new bytes */
+	if (b && !b->loading && !b->pins) { /* fetched again: the new bytes, kept as new */
 		c->bytes -= b->len;
 		shared_bytes_unref(b->data);
+		lru_unlink_locked(c, b);
+		lru_push_locked(c, b);
 	} else if (b || !(b = insert_loading_locked(c, key))) {
 		pthread_mutex_unlock(&c->lock);
-		shared_bytes_unref(copy);
-		return NULL;
+		shared_bytes_unref(bytes);
+		return false;
 	} else {
 		b->loading = false;
 		b->pins = 0;
 	}
-	b->data = copy;
+	b->data = bytes;
 	b->len = len;
 	c->bytes += len;
-	/* taken before eviction may drop the block's own */
-	shared_bytes_ref(copy);
 	evict_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	return copy;
+	return true;
 }
 
 bool cache_claim(struct cache *c, const struct cache_key *key)
@@ -397,12 +404,10 @@ bool cache_claim(struct cache *c, const struct cache_key *key)
 
 void cache_release_claim(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
-	char *copy = data && len <= CACHE_BLOCK_SIZE ? shared_bytes_new(len) : NULL;
+	char *copy = data ? shared_copy(data, len) : NULL;
 	char *to_disk = NULL;
 	struct block *b;
 
-	if (copy)
-		memcpy(copy, data, len);
 	pthread_mutex_lock(&c->lock);
 	b = find_locked(c, key);
 	if (b && b->loading) {
@@ -422,9 +427,11 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 	}
 	pthread_mutex_unlock(&c->lock);
 	/* the disk's copy is the memory's, handed over after the readers
-	 * have theirs */
+	 * have theirs; without memory for a copy, the disk tier's own try */
 	if (to_disk && c->disk)
 		disk_cache_put_shared(c->disk, key, to_disk, len);
+	else if (data && !copy && !to_disk && c->disk && len <= CACHE_BLOCK_SIZE)
+		disk_cache_put(c->disk, key, data, len);
 	else
 		shared_bytes_unref(to_disk);
 	shared_bytes_unref(copy);
@@ -432,23 +439,25 @@ void cache_release_claim(struct cache *c, const struct cache_key *key, const cha
 
 bool cache_put(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
-	char *kept = memory_insert(c, key, data, len);
+	char *copy = shared_copy(data, len);
 
-	if (c->disk && kept)
-		disk_cache_put_shared(c->disk, key, kept, len);
-	else if (c->disk)
-		disk_cache_put(c->disk, key, data, len);
-	else
-		shared_bytes_unref(kept);
-	return kept != NULL;
+	if (!copy) {
+		if (c->disk)
+			disk_cache_put(c->disk, key, data, len);
+		return false;
+	}
+	/* the disk's first: memory may evict the block at once, and a reader
+	 * must not then load the disk's older bytes back */
+	if (c->disk)
+		disk_cache_put_shared(c->disk, key, shared_bytes_ref(copy), len);
+	return memory_adopt(c, key, copy, len);
 }
 
 bool cache_put_memory(struct cache *c, const struct cache_key *key, const char *data, size_t len)
 {
-	char *kept = memory_insert(c, key, data, len);
+	char *copy = shared_copy(data, len);
 
-	shared_bytes_unref(kept);
-	return kept != NULL;
+	return copy && memory_adopt(c, key, copy, len);
 }
 
 bool cache_contains(struct cache *c, const struct cache_key *key)
@@ -466,7 +475,7 @@ bool cache_contains(struct cache *c, const struct cache_key *key)
 	buf = malloc(CACHE_BLOCK_SIZE);
 	found = buf && disk_cache_get(c->disk, key, buf, &len) == 0;
 	if (found)
-		shared_bytes_unref(memory_insert(c, key, buf, len));
+		cache_put_memory(c, key, buf, len);
 	free(buf);
 	return found;
 }

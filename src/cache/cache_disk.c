@@ -78,7 +78,8 @@ struct disk_cache {
 };
 
 /* zlib's CRC-32 is the standard one (reflected, polynomial 0xEDB88320, ~0 in
- * and out), the sum every block file and listing file already carries. */
+ * and out), the sum every listing file carries (block files carried it
+ * until they had block_sum). */
 uint32_t cache_crc32(uint32_t crc, const void *data, size_t len)
 {
 	return (uint32_t)crc32_z(crc, data, len);
@@ -375,18 +376,19 @@ void disk_cache_close(struct disk_cache *d)
 /* A block still waiting to be written is served from the queue. */
 static bool get_pending(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
 {
-	bool found = false;
+	struct pending *newest = NULL;
 
 	pthread_mutex_lock(&d->queue_lock);
-	for (struct pending *p = d->first; p && !found; p = p->next) {
-		if (same_key(&p->key, k)) {
-			memcpy(buf, p->data, p->len);
-			*len = p->len;
-			found = true;
-		}
+	/* a block fetched again may be queued twice: the later bytes count */
+	for (struct pending *p = d->first; p; p = p->next)
+		if (same_key(&p->key, k))
+			newest = p;
+	if (newest) {
+		memcpy(buf, newest->data, newest->len);
+		*len = newest->len;
 	}
 	pthread_mutex_unlock(&d->queue_lock);
-	return found;
+	return newest != NULL;
 }
 
 /* The block's file, or -errno. */
@@ -466,9 +468,10 @@ static bool write_all(int fd, const void *p, size_t n)
 }
 
 /* What the writer keeps from one block to the next: the directory of the
- * folder it wrote to last (a folder's directory is never removed, only
- * its blocks) and the process id that names its temporary files.  A block
- * took twelve system calls when both were looked up each time, six now. */
+ * folder it wrote to last (imapfs removes a folder's blocks, never its
+ * directory; removed by someone else, it is made again) and the process
+ * id that names its temporary files.  A block took twelve system calls
+ * when both were looked up each time, six now. */
 struct write_place {
 	uint64_t folder;
 	int dfd; /* -1: none yet */

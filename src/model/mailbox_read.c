@@ -178,14 +178,19 @@ static int refetch_block(struct mailbox *mb, const struct mailbox_file *f, uint3
 	size_t len = 0;
 	int r = buf ? fill_block(&key, buf, &len, &fc) : -ENOMEM;
 	bool kept = r == 0 && cache_put(mb->cache, &key, buf, len);
+	int tries = 0;
 
 	/* a reader copying the old bytes out holds them a moment (longer
 	 * while the disk cache's queue is full): waited for, a little; the
 	 * disk has the new bytes already */
-	for (int i = 0; r == 0 && !kept && i < REPLACE_TRIES; i++) {
+	for (; r == 0 && !kept && tries < REPLACE_TRIES; tries++) {
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 		kept = cache_put_memory(mb->cache, &key, buf, len);
 	}
+	/* what held the block meanwhile may have been a fetch of the old
+	 * bytes, queued for the disk after ours: ours go last */
+	if (kept && tries > 0)
+		cache_put(mb->cache, &key, buf, len);
 	if (r == 0 && !kept) {
 		log_warn("UID %u of %s: block %u fetched again could not replace the one held", f->uid,
 			 f->server, block);
@@ -420,7 +425,8 @@ static void read_ahead_blocks(struct mailbox *mb, struct mailbox_file *f, uint64
 
 /* A read spanning several blocks -- an uncached file's reads come as large
  * as the reader asked (python's read() of a whole file) -- gets the missing
- * ones, its first included, in one FETCH, here, rather than one per block. */
+ * ones, its first included, here: one FETCH per run of them (one in all
+ * unless some in between are cached), rather than one per block. */
 static void fetch_span(struct mailbox *mb, struct mailbox_file *f, uint64_t off, size_t size, uint64_t end)
 {
 	uint32_t first = (uint32_t)(off / CACHE_BLOCK_SIZE);

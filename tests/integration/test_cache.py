@@ -402,6 +402,7 @@ def read_bytes(path):
 def wait_blocks(cache, uid, blocks, timeout=10):
     """Waits until block files of uid for every block in `blocks` exist."""
     deadline = time.monotonic() + timeout
+    have = set()
     while time.monotonic() < deadline:
         have = {k[2] for k in block_files(cache) if k[1] == uid}
         if set(blocks) <= have:
