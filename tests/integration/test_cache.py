@@ -103,6 +103,18 @@ def read_all_and_compare(mount, folder, bodies):
             "UID %d: bytes differ from the server's BODY[]" % uid
 
 
+def pread_and_compare(mount, folder, bodies):
+    """4 KiB preads every half block of every message (past the page
+    cache's read-ahead of a whole-file read); each must be BODY[]'s."""
+    for uid, p in files_by_uid(mount, folder).items():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            for off in range(0, len(bodies[uid]), BLOCK // 2):
+                assert os.pread(fd, 4096, off) == bodies[uid][off:off + 4096], (uid, off)
+        finally:
+            os.close(fd)
+
+
 class Proxied:
     """Mounts over imap:// + -o plaintext through ONE (never cutting) fault
     proxy, so that every mount has the same account (user@host:port: the
@@ -331,13 +343,7 @@ def test_damaged_block_files_refetched(scratch_dovecot, fault_proxy, scratch_mou
     mnt, log = proxy.mount(cache)
     read_all_and_compare(mnt, folder, bodies)
     # read the damaged ones again with a cold page cache path: pread
-    for uid, p in files_by_uid(mnt, folder).items():
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            for off in range(0, len(bodies[uid]), BLOCK // 2):
-                assert os.pread(fd, 4096, off) == bodies[uid][off:off + 4096], (uid, off)
-        finally:
-            os.close(fd)
+    pread_and_compare(mnt, folder, bodies)
     mnt.stop()
     fetched = {int(mm.group(1)) for f, c in body_fetches(log)
                for mm in [re.search(r"UID FETCH (\d+)", c, re.I)] if mm}
@@ -375,13 +381,7 @@ def test_block_files_of_the_older_format_refetched_quietly(scratch_dovecot, faul
 
     mnt, log = proxy.mount(cache)
     read_all_and_compare(mnt, folder, bodies)
-    for uid, p in files_by_uid(mnt, folder).items():
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            for off in range(0, len(bodies[uid]), BLOCK // 2):
-                assert os.pread(fd, 4096, off) == bodies[uid][off:off + 4096], (uid, off)
-        finally:
-            os.close(fd)
+    pread_and_compare(mnt, folder, bodies)
     mnt.stop()
     fetched = {int(u) for f, c in body_fetches(log)
                for mm in [re.search(r"UID FETCH ([\d,]+)", c, re.I)] if mm
