@@ -351,11 +351,7 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 /* A shared copy of data; NULL without memory, or for more than a block. */
 static char *shared_copy(const char *data, size_t len)
 {
-	char *copy = len <= CACHE_BLOCK_SIZE ? shared_bytes_new(len) : NULL;
-
-	if (copy)
-		memcpy(copy, data, len);
-	return copy;
+	return len <= CACHE_BLOCK_SIZE ? shared_bytes_copy(data, len) : NULL;
 }
 
 /* Makes bytes (shared; the caller's reference is taken over) key's block

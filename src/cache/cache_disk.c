@@ -635,13 +635,11 @@ void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char 
 
 	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
 		return;
-	copy = shared_bytes_new(len);
-	if (!copy) {
+	copy = shared_bytes_copy(buf, len);
+	if (copy)
+		disk_cache_put_shared(d, k, copy, len);
+	else
 		write_block_here(d, k, buf, len);
-		return;
-	}
-	memcpy(copy, buf, len);
-	disk_cache_put_shared(d, k, copy, len);
 }
 
 void disk_cache_flush(struct disk_cache *d)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct shared_bytes {
 	unsigned refs; /* atomic */
@@ -26,6 +27,15 @@ char *shared_bytes_new(size_t len)
 		return NULL;
 	s->refs = 1;
 	return (char *)s->align_bytes;
+}
+
+char *shared_bytes_copy(const char *data, size_t len)
+{
+	char *bytes = shared_bytes_new(len);
+
+	if (bytes)
+		memcpy(bytes, data, len);
+	return bytes;
 }
 
 char *shared_bytes_shrink(char *bytes, size_t len)

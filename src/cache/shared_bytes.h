@@ -8,6 +8,8 @@
 
 /* len bytes (uninitialised) with one reference; NULL without memory. */
 char *shared_bytes_new(size_t len);
+/* shared_bytes_new of len bytes, copied from data. */
+char *shared_bytes_copy(const char *data, size_t len);
 /* Shortens bytes nobody else holds yet (the one reference); returns the
  * bytes, moved perhaps, or the old ones if they could not shrink. */
 char *shared_bytes_shrink(char *bytes, size_t len);

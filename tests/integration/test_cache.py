@@ -292,17 +292,25 @@ def test_cache_dir_private_under_umask_000(scratch_dovecot, imapfs_bin, tmp_path
 
 # -- 3. damaged block files ---------------------------------------------------------
 
-def test_damaged_block_files_refetched(scratch_dovecot, fault_proxy, scratch_mounter,
-                                       tmp_path):
-    server = scratch_dovecot
-    folder = wh.unique_folder("CacheDamage")
-    bodies = seed_folder(server, folder, [5 * BLOCK + 1000, 3 * BLOCK + 17, 2 * BLOCK,
-                                         700 * 1024])
+def read_once(server, fault_proxy, scratch_mounter, tmp_path, name, sizes):
+    """A new folder of messages of `sizes`, each read whole (and checked)
+    through a mount with a cache_dir of its own, unmounted again, so every
+    block is on disk: (proxy, folder, bodies, cache_dir)."""
+    folder = wh.unique_folder(name)
+    bodies = seed_folder(server, folder, sizes)
     cache = str(tmp_path / "cache")
     proxy = Proxied(server, fault_proxy, scratch_mounter)
     mnt, _ = proxy.mount(cache)
     read_all_and_compare(mnt, folder, bodies)
     mnt.stop()
+    return proxy, folder, bodies, cache
+
+
+def test_damaged_block_files_refetched(scratch_dovecot, fault_proxy, scratch_mounter,
+                                       tmp_path):
+    proxy, folder, bodies, cache = read_once(
+        scratch_dovecot, fault_proxy, scratch_mounter, tmp_path, "CacheDamage",
+        [5 * BLOCK + 1000, 3 * BLOCK + 17, 2 * BLOCK, 700 * 1024])
 
     files = block_files(cache)
     uids = sorted(bodies)
@@ -357,14 +365,8 @@ def test_block_files_of_the_older_format_refetched_quietly(scratch_dovecot, faul
     64-bit block_sum is now) are never served -- not even one whose CRC
     matches bytes that are not the message's -- and are fetched again
     without a "damaged" warning: an upgrade is no damage."""
-    server = scratch_dovecot
-    folder = wh.unique_folder("CacheOlder")
-    bodies = seed_folder(server, folder, [3 * BLOCK + 100, 2000])
-    cache = str(tmp_path / "cache")
-    proxy = Proxied(server, fault_proxy, scratch_mounter)
-    mnt, _ = proxy.mount(cache)
-    read_all_and_compare(mnt, folder, bodies)
-    mnt.stop()
+    proxy, folder, bodies, cache = read_once(scratch_dovecot, fault_proxy, scratch_mounter,
+                                             tmp_path, "CacheOlder", [3 * BLOCK + 100, 2000])
 
     files = block_files(cache)
     assert len(files) >= 5, sorted(files)
