@@ -452,21 +452,6 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	return 0;
 }
 
-static bool write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-
-		if (w <= 0)
-			return false;
-		c += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* What the writer keeps from one block to the next: the directory of the
  * folder it wrote to last (imapfs removes a folder's blocks, never its
  * directory; removed by someone else, it is made again) and the process
@@ -531,7 +516,7 @@ static void write_block(struct disk_cache *d, struct write_place *w, const struc
 	if (fd < 0)
 		return;
 	/* a full disk leaves a short file, which must not get a real name */
-	ok = write_all(fd, &h, sizeof(h)) && write_all(fd, buf, len);
+	ok = files_write_all(fd, &h, sizeof(h)) == 0 && files_write_all(fd, buf, len) == 0;
 	ok = close(fd) == 0 && ok;
 	block_name(k, name);
 	/* renameat replaces whatever has the name, a link too, without following it */
