@@ -1168,6 +1168,8 @@ class Bench:
             # the floor serves the same names, sizes and dates
             self.floor_spec = os.path.join(self.work, "floor-%s.spec" % MIXED)
             floor_spec(os.path.join(mt.path, MIXED), self.floor_spec)
+            self.floor_spec_real = os.path.join(self.work, "floor-%s.spec" % REAL)
+            floor_spec(os.path.join(mt.path, REAL), self.floor_spec_real)
             for f in (MIXED, HUGE, REAL):
                 t0 = time.perf_counter()
                 got = cat_bytes(os.path.join(mt.path, f))
@@ -1185,7 +1187,7 @@ class Bench:
     # -- measured rounds (loopback) ---------------------------------------------
     def measure(self, t, runs):
         r = {k: [] for k in ("P1i", "P1p", "P1q", "P1ri", "P1rp", "P2i", "P2p", "F", "RT",
-                             "P3i", "P3p", "P3ri", "P3rp", "P3ti", "P3tp", "P4i", "P4p", "P5i",
+                             "P3i", "P3p", "P3ri", "P3rp", "P3ti", "P3tp", "P3fp", "P4i", "P4p", "P5i",
                              "P5p", "P6i", "P7rss", "P7ls", "Q1i", "Q1p")}
         folder = lambda mt, f=MIXED: os.path.join(mt.path, f)  # noqa: E731
         fl = self.mount_floor(self.floor_spec, "floor-" + t.name)
@@ -1305,6 +1307,15 @@ class Bench:
             shutil.rmtree(cache)
             log("  %s %s cat cold %.2fs / mbsync %.2fs" % (key, REAL, r[key + "i"][-1],
                                                           r[key + "p"][-1]))
+        # what FUSE alone costs for P3r/P3t: the floor's first `cat` (and
+        # listing) of the same names and sizes after its own mount
+        settle()
+        fl = self.mount_floor(self.floor_spec_real, "floor-real-" + t.name)
+        try:
+            r["P3fp"].append(run_timed(cat_cmd(fl.path), timeout=900)[0])
+        finally:
+            fl.stop()
+        log("  P3f floor cat of %s's sizes %.2fs" % (REAL, r["P3fp"][-1]))
         # P7
         settle()
         cache = self.fresh_dir("cache")
@@ -2068,6 +2079,10 @@ def table(r, sizes, transport, counts, totals):
     ]
     med, out = ratio_rows(r, rows)
     out = HEAD + out
+    if "P3fp" in med and "P3ti" in med:
+        out.append("| P3f | P3t against the floor (what FUSE alone costs) | %s | floorfs first "
+                   "`cat` of the same names and sizes after its mount | %s | %.2f | (reported) | |"
+                   % (fmt_s(med["P3ti"]), fmt_s(med["P3fp"]), med["P3ti"] / med["P3fp"]))
     if "P7rss" in med:
         out.append("| P7 | peak RSS (VmHWM) of imapfs after `ls -l` of the %s-message "
                    "folder (`ls -l` took %s) | %.1f MiB | — | — | — | ≤ %d MiB | %s |" % (
