@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every field but key (set once) is protected by cache.lock; data and len
- * are read without it by a reader holding a pin, as nothing changes them
- * once loading is over. */
+/* Every field but key (set once) is protected by cache.lock.  A reader
+ * takes a reference to data under it and reads the bytes without it: they
+ * never change, and outlive the block if it is evicted or replaced. */
 struct block {
 	struct cache_key key;
 	char *data; /* shared_bytes, one reference ours; NULL while loading */
 	size_t len;
-	unsigned pins; /* readers copying out, or the loader */
+	unsigned pins; /* the loader, until it has handed the bytes on */
 	bool loading;
 	struct block *hash_next;
 	struct block *lru_prev, *lru_next; /* most recent at head */
@@ -282,31 +282,29 @@ static struct block *wait_fill_locked(struct cache *c, const struct cache_key *k
 
 /* A reader that gave up waiting for another thread's fill: it fetches the
  * block for itself alone, and the block stays the other thread's to fill. */
-static long read_unshared(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
-			  size_t at, char *out, size_t len, size_t *block_len)
+static int get_unshared(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx,
+			char **bytes, size_t *block_len)
 {
-	char *buf = malloc(CACHE_BLOCK_SIZE);
-	size_t blen = 0;
+	char *buf = shared_bytes_new(CACHE_BLOCK_SIZE);
 	bool fetched;
-	long n;
+	int r;
 
 	log_debug("block %u of UID %u: the fetch under way takes over %u ms; fetching it here", key->block,
 		  key->uid, c->fill_wait_ms);
-	n = fetch(c, key, fill, ctx, buf, &blen, &fetched);
-	if (n == 0) {
-		*block_len = blen;
-		n = copy_out(buf, blen, at, out, len);
+	r = fetch(c, key, fill, ctx, buf, block_len, &fetched);
+	if (r < 0) {
+		shared_bytes_unref(buf);
+		return r;
 	}
-	free(buf);
-	return n;
+	*bytes = buf;
+	return 0;
 }
 
-long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, size_t at,
-		char *out, size_t len, size_t *block_len)
+int cache_get(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, char **bytes,
+	      size_t *block_len)
 {
 	struct block *b;
 	bool stalled;
-	long n;
 	int r;
 
 	pthread_mutex_lock(&c->lock);
@@ -314,11 +312,10 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 	if (stalled) {
 		c->misses++;
 		pthread_mutex_unlock(&c->lock);
-		return read_unshared(c, key, fill, ctx, at, out, len, block_len);
+		return get_unshared(c, key, fill, ctx, bytes, block_len);
 	}
 	if (b) {
 		c->hits++;
-		b->pins++;
 		lru_unlink_locked(c, b);
 		lru_push_locked(c, b);
 	} else {
@@ -334,17 +331,27 @@ long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fil
 			pthread_mutex_unlock(&c->lock);
 			return r;
 		}
+		b->pins--; /* the loader's */
 	}
-	pthread_mutex_unlock(&c->lock);
-
-	/* pinned: the block cannot be evicted while we copy without the lock */
+	/* the reference keeps the bytes when the block is evicted or replaced */
+	*bytes = shared_bytes_ref(b->data);
 	*block_len = b->len;
-	n = copy_out(b->data, b->len, at, out, len);
-
-	pthread_mutex_lock(&c->lock);
-	b->pins--;
 	evict_locked(c);
 	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+long cache_read(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, size_t at,
+		char *out, size_t len, size_t *block_len)
+{
+	char *bytes;
+	long n;
+	int r = cache_get(c, key, fill, ctx, &bytes, block_len);
+
+	if (r < 0)
+		return r;
+	n = copy_out(bytes, *block_len, at, out, len);
+	shared_bytes_unref(bytes);
 	return n;
 }
 
@@ -355,8 +362,9 @@ static char *shared_copy(const char *data, size_t len)
 }
 
 /* Makes bytes (shared; the caller's reference is taken over) key's block
- * in memory, replacing bytes no reader holds.  false: memory does not
- * hold them (a block loading, or pinned), and the reference is dropped. */
+ * in memory, replacing the bytes held (readers keep theirs).  false: memory
+ * does not hold them (the block is loading, or pinned by its loader), and
+ * the reference is dropped. */
 static bool memory_adopt(struct cache *c, const struct cache_key *key, char *bytes, size_t len)
 {
 	struct block *b;

@@ -3,7 +3,8 @@
  * messages never change, so a block is valid until its folder's UIDVALIDITY
  * changes.  Concurrent readers of a missing block fetch it once: the others
  * wait for the first, for a bounded time (fill_wait_ms), and then fetch it
- * themselves.  A block being read is never evicted. */
+ * themselves.  A reader holds a reference to the bytes it reads: evicting or
+ * replacing the block does not take them from under it. */
 #ifndef IMAPFS_CACHE_H
 #define IMAPFS_CACHE_H
 
@@ -57,6 +58,12 @@ struct cache_options {
 struct cache *cache_new(const struct cache_options *o);
 void cache_free(struct cache *c);
 
+/* The block's bytes (shared_bytes.h: the caller drops the reference it gets
+ * with shared_bytes_unref) and *block_len their length, filling the block
+ * first when it is missing (or, after fill_wait_ms of waiting for another
+ * thread's fill, fetching it with fill without keeping it).  0 or -errno. */
+int cache_get(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, char **bytes,
+	      size_t *block_len);
 /* Copies up to len bytes from offset `at` inside the block into out, filling
  * the block first when it is missing (or, after fill_wait_ms of waiting
  * for another thread's fill, fetching it with fill without keeping it).

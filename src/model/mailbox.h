@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "cache/cache.h"
 #include "util/names.h"
@@ -91,8 +92,19 @@ struct mailbox_file;
  * (new UIDVALIDITY) while mounted, so old pages may sit under this inode. */
 int mailbox_open(struct mailbox *mb, uint64_t ino, struct mailbox_file **out, bool *uncached);
 void mailbox_release(struct mailbox_file *f);
-/* Reads up to size bytes at off; returns the count (0 at the end) or -errno. */
-long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off);
+/* What a read gives: pieces of the cache's blocks themselves, in order, held
+ * until mailbox_read_done (a reply to the kernel is written from them, with
+ * no copy in between). */
+struct mailbox_pieces {
+	size_t count;
+	struct iovec *iov;
+	char **held; /* the references that keep each piece's bytes */
+};
+/* Reads up to size bytes at off into out (released with mailbox_read_done
+ * whatever the result); returns the count (0 at the end) or -errno. */
+long mailbox_read_pieces(struct mailbox *mb, struct mailbox_file *f, size_t size, off_t off,
+			 struct mailbox_pieces *out);
+void mailbox_read_done(struct mailbox_pieces *p);
 
 /* ---- changes (mailbox_write.c); all return 0 or -errno ---- */
 

@@ -5,6 +5,7 @@
 #include "inode.h"
 #include "util/log.h"
 #include "cache/prefetch.h"
+#include "cache/shared_bytes.h"
 
 #include <stdint.h>
 
@@ -552,7 +553,54 @@ void mailbox_release(struct mailbox_file *f)
 	free(f);
 }
 
-long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t size, off_t off)
+/* Adds bytes[at, at + n) to the pieces, which take over the reference. */
+static void add_piece(struct mailbox_pieces *p, char *bytes, size_t at, size_t n)
+{
+	p->iov[p->count].iov_base = bytes + at;
+	p->iov[p->count].iov_len = n;
+	p->held[p->count++] = bytes;
+}
+
+/* The bytes of a copy being uploaded (its staged file), as one piece. */
+static long read_staged(struct mailbox_file *f, size_t size, off_t off, struct mailbox_pieces *out)
+{
+	char *bytes = shared_bytes_new(size);
+	ssize_t n = bytes ? pread(f->staged_fd, bytes, size, off) : -1;
+
+	if (n <= 0) {
+		long r = n < 0 ? (bytes ? -errno : -ENOMEM) : 0;
+
+		shared_bytes_unref(bytes);
+		return r;
+	}
+	add_piece(out, bytes, 0, (size_t)n);
+	return (long)n;
+}
+
+/* One block's part of a read, from `at` on, at most want bytes, as a piece;
+ * the count of bytes or -errno. */
+static long read_block(struct mailbox *mb, struct fill_ctx *fc, const struct cache_key *key, size_t at,
+		       size_t want, struct mailbox_pieces *out, size_t *block_len)
+{
+	char *bytes;
+	size_t n;
+	int r = cache_get(mb->cache, key, fill_block, fc, &bytes, block_len);
+
+	if (r < 0)
+		return r;
+	n = at < *block_len ? *block_len - at : 0;
+	if (n > want)
+		n = want;
+	if (n == 0) {
+		shared_bytes_unref(bytes);
+		return 0;
+	}
+	add_piece(out, bytes, at, n);
+	return (long)n;
+}
+
+long mailbox_read_pieces(struct mailbox *mb, struct mailbox_file *f, size_t size, off_t off,
+			 struct mailbox_pieces *out)
 {
 	struct fill_ctx fc = { mb, f };
 	size_t done = 0;
@@ -562,14 +610,18 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 	bool settled = !f->unchecked || found;
 	uint64_t end = found ? found - 1 : f->size; /* of the body */
 	uint64_t settle_from = (uint64_t)last_block(f->size) * CACHE_BLOCK_SIZE;
+	/* a block per piece: one more when the read starts inside a block */
+	size_t room = size / CACHE_BLOCK_SIZE + 2;
 
+	out->count = 0;
+	out->iov = malloc(room * sizeof(*out->iov));
+	out->held = malloc(room * sizeof(*out->held));
+	if (!out->iov || !out->held)
+		return -ENOMEM;
 	if (off < 0)
 		return -EINVAL;
-	if (f->staged_fd > 0) {
-		ssize_t n = pread(f->staged_fd, buf, size, off);
-
-		return n < 0 ? -errno : (long)n;
-	}
+	if (f->staged_fd > 0)
+		return read_staged(f, size, off, out);
 	if (mb_offline_refused(mb))
 		return -EIO;
 	/* the reader goes on past the first block: a read there -- or, for a
@@ -603,7 +655,7 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 			break;
 		if (want > end - pos)
 			want = end - pos;
-		n = cache_read(mb->cache, &key, fill_block, &fc, at, buf + done, want, &blen);
+		n = read_block(mb, &fc, &key, at, want, out, &blen);
 		if (n < 0)
 			return done ? (long)done : n;
 		if (n == 0 && !settled) {
@@ -620,4 +672,15 @@ long mailbox_read(struct mailbox *mb, struct mailbox_file *f, char *buf, size_t 
 		done += (size_t)n;
 	}
 	return (long)done;
+}
+
+void mailbox_read_done(struct mailbox_pieces *p)
+{
+	for (size_t i = 0; i < p->count; i++)
+		shared_bytes_unref(p->held[i]);
+	free(p->iov);
+	free(p->held);
+	p->count = 0;
+	p->iov = NULL;
+	p->held = NULL;
 }

@@ -1,6 +1,6 @@
 /* Unit tests for cache.c and cache_disk.c: hits, misses, LRU eviction within
- * the limit, failed fills not cached, folder drops, one fetch for concurrent
- * readers; the disk tier: blocks survive a new cache object, LRU eviction
+ * the limit, failed fills not cached, folder drops, a reader's bytes
+ * outliving eviction, one fetch for concurrent readers; the disk tier: blocks survive a new cache object, LRU eviction
  * within disk_limit, damaged files refetched and never served, private
  * modes whatever the umask. */
 #include <setjmp.h>
@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "cache/cache.h"
+#include "cache/shared_bytes.h"
 #include "util/files.h"
 #include "fill_source.h"
 
@@ -110,6 +111,44 @@ static void test_drop_folder(void **state)
 	assert_int_equal(bytes, 0);
 	read_block(c, &src, 1, 0, 0, out, 10);
 	assert_int_equal(src.fills, 2);
+	cache_free(c);
+}
+
+/* A reader's bytes stay its own while the block is evicted, replaced and
+ * dropped with its folder (under ASan, a use after free otherwise). */
+static void test_get_outlives_eviction(void **state)
+{
+	struct cache *c = mem_cache(2 * CACHE_BLOCK_SIZE);
+	struct source src = { 0 };
+	struct cache_key k = { 1, 7, 5, 0, 0 }, other = { 1, 7, 6, 0, 0 };
+	char *held, *again, *replacement = malloc(CACHE_BLOCK_SIZE);
+	size_t blen, blen2;
+	size_t bytes;
+	uint64_t hits, misses;
+	char out[1];
+
+	(void)state;
+	assert_non_null(replacement);
+	assert_int_equal(cache_get(c, &k, fill, &src, &held, &blen), 0);
+	assert_int_equal(blen, CACHE_BLOCK_SIZE);
+	/* replaced: the cache holds new bytes, the reader its old ones */
+	memset(replacement, 'x', CACHE_BLOCK_SIZE);
+	assert_true(cache_put(c, &k, replacement, CACHE_BLOCK_SIZE));
+	assert_int_equal(cache_get(c, &k, fill, &src, &again, &blen2), 0);
+	assert_int_equal(again[0], 'x');
+	shared_bytes_unref(again);
+	/* evicted by three others, then the folder dropped */
+	for (uint32_t uid = 10; uid < 13; uid++)
+		read_block(c, &src, uid, 0, 0, out, 1);
+	read_block(c, &src, other.uid, 0, 0, out, 1);
+	cache_drop_folder(c, 1);
+	cache_stats(c, &bytes, &hits, &misses);
+	assert_int_equal(bytes, 0);
+	for (size_t i = 0; i < blen; i++)
+		if (held[i] != expected_byte(&k, i))
+			fail_msg("byte %zu of the held block changed", i);
+	shared_bytes_unref(held);
+	free(replacement);
 	cache_free(c);
 }
 
@@ -719,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_failure_not_cached),
 		cmocka_unit_test(test_drop_folder),
+		cmocka_unit_test(test_get_outlives_eviction),
 		cmocka_unit_test(test_concurrent_single_fetch),
 		cmocka_unit_test(test_disk_survives_new_cache),
 		cmocka_unit_test(test_section_blocks),
