@@ -1262,6 +1262,7 @@ class Bench:
             names = os.listdir(d)   # the listing is not part of P4
             if len(names) != 1:
                 raise BenchError("imapfs lists %r in %s" % (names, HUGE))
+            settle()                # what the mount wrote, as before curl's run
             r["P4i"].append(run_timed(["cat", os.path.join(d, names[0])], timeout=300)[0])
         finally:
             mt.stop()
