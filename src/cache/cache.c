@@ -251,10 +251,8 @@ static int load_locked(struct cache *c, struct block *b, cache_fill_fn *fill, vo
 /* Copies what the block has from `at` on, at most len bytes. */
 static long copy_out(const char *data, size_t block_len, size_t at, char *out, size_t len)
 {
-	size_t n = at < block_len ? block_len - at : 0;
+	size_t n = cache_span(block_len, at, len);
 
-	if (n > len)
-		n = len;
 	if (n > 0)
 		memcpy(out, data + at, n);
 	return (long)n;

@@ -64,6 +64,13 @@ void cache_free(struct cache *c);
  * thread's fill, fetching it with fill without keeping it).  0 or -errno. */
 int cache_get(struct cache *c, const struct cache_key *key, cache_fill_fn *fill, void *ctx, char **bytes,
 	      size_t *block_len);
+/* How many of a block's block_len bytes lie from `at` on, at most len. */
+static inline size_t cache_span(size_t block_len, size_t at, size_t len)
+{
+	size_t n = at < block_len ? block_len - at : 0;
+
+	return n < len ? n : len;
+}
 /* Copies up to len bytes from offset `at` inside the block into out, filling
  * the block first when it is missing (or, after fill_wait_ms of waiting
  * for another thread's fill, fetching it with fill without keeping it).

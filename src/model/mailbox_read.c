@@ -588,9 +588,7 @@ static long read_block(struct mailbox *mb, struct fill_ctx *fc, const struct cac
 
 	if (r < 0)
 		return r;
-	n = at < *block_len ? *block_len - at : 0;
-	if (n > want)
-		n = want;
+	n = cache_span(*block_len, at, want);
 	if (n == 0) {
 		shared_bytes_unref(bytes);
 		return 0;

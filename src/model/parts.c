@@ -690,7 +690,7 @@ ssize_t parts_read(struct parts *p, const struct vnode_key *k, char *buf, size_t
 
 			got = block ? fill_part_block(&key, block, &blen, &rd) : -ENOMEM;
 			if (got == 0) {
-				got = blen > at ? (long)(blen - at < want ? blen - at : want) : 0;
+				got = (long)cache_span(blen, at, want);
 				memcpy(buf + done, block + at, (size_t)got);
 			}
 			free(block);

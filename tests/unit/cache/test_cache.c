@@ -1,8 +1,9 @@
 /* Unit tests for cache.c and cache_disk.c: hits, misses, LRU eviction within
  * the limit, failed fills not cached, folder drops, a reader's bytes
- * outliving eviction, one fetch for concurrent readers; the disk tier: blocks survive a new cache object, LRU eviction
- * within disk_limit, damaged files refetched and never served, private
- * modes whatever the umask. */
+ * outliving eviction, one fetch for concurrent readers; the disk tier:
+ * blocks survive a new cache object, LRU eviction within disk_limit,
+ * damaged files refetched and never served, private modes whatever the
+ * umask. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
