@@ -1,11 +1,17 @@
-/* cache_disk.c - owns the block files under cache_dir/blocks: their format
- * (a header with the key, the length and a block_sum, then the bytes), atomic
- * writes, the in-memory index of what is on disk, and LRU eviction.  Every
- * file is reached through the descriptor of blocks/ (files.h): a link put in
- * a block's or a folder directory's place is removed, never followed.
- * Locks: disk_cache.lock and disk_cache.queue_lock are never held together
- * (src/README, "Locks": both come after cache.lock, which is never held
- * when they are taken); no file I/O happens under either. */
+/* cache_disk.c - owns the disk tier of the block cache under cache_dir/blocks:
+ * the segment files a folder's blocks are appended to (each block a record:
+ * a header with its key, its length and a block_sum, then its bytes), the
+ * in-memory index of where each block lies, the recovery of what earlier
+ * mounts left (a record cut short by a crash ends its segment's use), and
+ * eviction, a whole segment at a time, the one appended to least recently
+ * first.  A file per block cost a create, a rename and a directory entry
+ * per block; appends cost one writev per run of blocks.  Every file is
+ * reached through the descriptor of blocks/ (files.h): a link put in a
+ * segment's place is removed, never followed.
+ * Locks (src/README, "Locks"): append_lock serialises appends and the making
+ * and removal of segments, and file I/O happens under it; lock nests inside
+ * it; queue_lock is taken alone.  No file I/O happens under lock or
+ * queue_lock. */
 #include "cache_disk.h"
 #include "block_sum.h"
 #include "cache.h"
@@ -23,27 +29,52 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#define BLOCK_MAGIC 0x4b4c4246534d4932ull       /* "2IMSFBLK": block_sum */
-#define BLOCK_MAGIC_CRC32 0x4b4c4246534d4931ull /* "1IMSFBLK": CRC-32, before 2026-12 */
+#define RECORD_MAGIC 0x4b4c4246534d4933ull /* "3IMSFBLK" */
 
-struct header {
+/* A block on disk: this header, then len bytes. */
+struct record {
 	uint64_t magic;
 	uint64_t folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
 	uint32_t block;
+	uint32_t section;
 	uint32_t len;
+	uint32_t zero;
 	uint64_t sum; /* block_sum of the bytes */
+};
+
+#define RECORD_MAX (sizeof(struct record) + CACHE_BLOCK_SIZE)
+#define SEGMENT_MAX (64u << 20) /* and at most a sixteenth of the limit */
+#define SEGMENT_NAME_MAX 34     /* FOLDER-SERIAL, 16 hex digits each */
+#define RUN_MAX 64              /* records written by one writev */
+#define DISK_BUCKETS 65536
+
+struct entry;
+
+/* One file of records, all of one folder. */
+struct segment {
+	uint64_t folder, serial; /* its name */
+	uint64_t size;           /* of the file: whole records */
+	/* disk_cache.appended after its last append (an earlier mount's:
+	 * as if appended in the order of their serials) */
+	uint64_t stamp;
+	bool appendable;       /* made by this mount, nothing failed in it */
+	struct entry *entries; /* the index's blocks in it */
+	struct segment *next;
 };
 
 struct entry {
 	struct cache_key key;
-	size_t bytes; /* on disk, header included */
+	struct segment *seg;
+	uint64_t offset; /* of its record */
+	uint32_t len;    /* of its bytes */
 	struct entry *hash_next;
-	struct entry *prev, *next; /* LRU, most recent first */
+	struct entry *seg_prev, *seg_next;
 };
 
 /* A block waiting for the writer thread. */
@@ -58,14 +89,23 @@ struct pending {
 
 struct disk_cache {
 	struct files_dir *top; /* cache_dir/blocks */
-	size_t limit, bytes;
-	/* protects bytes and the index below; a leaf: nothing is taken
-	 * while it is held, queue_lock neither */
+	size_t limit, segment_max;
+
+	/* serialises appends and the making and removal of segments, and
+	 * protects the two fields below; file I/O happens under it; only
+	 * lock is taken while it is held */
+	pthread_mutex_t append_lock;
+	struct segment *append_seg; /* the segment append_fd is open on */
+	int append_fd;              /* -1: none */
+
+	/* protects everything below up to the queue; a leaf */
 	pthread_mutex_t lock;
+	size_t bytes;      /* the segments' sizes */
+	uint64_t appended; /* bytes appended since the oldest segment: stamps */
+	uint64_t next_serial;
+	struct segment *segments;
 	size_t nbuckets;
 	struct entry **buckets;
-	struct entry *head, *tail;
-	unsigned long tmp_serial;
 
 	/* Blocks are written by a thread of their own, off the paths that wait
 	 * for them. */
@@ -100,86 +140,25 @@ static bool same_key(const struct cache_key *a, const struct cache_key *b)
 	       a->uidvalidity == b->uidvalidity && a->section == b->section;
 }
 
-#define FOLDER_NAME_MAX 17 /* 16 hex digits */
-#define BLOCK_NAME_MAX 48  /* four 32-bit numbers, three '-' */
-#define TMP_PREFIX "tmp."  /* a block being written */
-#define TMP_NAME_MAX 64
-#define DISK_BUCKETS 16384 /* a 2 GiB cache's blocks, one per bucket */
-
-static void folder_name(uint64_t folder, char out[FOLDER_NAME_MAX])
+static void segment_name(uint64_t folder, uint64_t serial, char out[SEGMENT_NAME_MAX])
 {
-	snprintf(out, FOLDER_NAME_MAX, "%016" PRIx64, folder);
+	snprintf(out, SEGMENT_NAME_MAX, "%016" PRIx64 "-%016" PRIx64, folder, serial);
 }
 
-/* UIDVALIDITY-UID-BLOCK for a message's bytes, -SECTION added for a part's */
-static void block_name(const struct cache_key *k, char out[BLOCK_NAME_MAX])
+/* The folder and serial a segment's name gives, or false when it is no
+ * segment's. */
+static bool parse_segment_name(const char *name, uint64_t *folder, uint64_t *serial)
 {
-	if (k->section)
-		snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity,
-			 k->uid, k->block, k->section);
-	else
-		snprintf(out, BLOCK_NAME_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu32, k->uidvalidity, k->uid,
-			 k->block);
-}
+	char check[SEGMENT_NAME_MAX];
 
-/* The key a block file's name gives, or false when it is no block's. */
-static bool parse_block_name(const char *name, struct cache_key *k)
-{
-	char check[BLOCK_NAME_MAX];
-	int n = sscanf(name, "%" SCNu32 "-%" SCNu32 "-%" SCNu32 "-%" SCNu32, &k->uidvalidity, &k->uid,
-		       &k->block, &k->section);
-
-	if (n == 3)
-		k->section = 0;
-	else if (n != 4 || k->section == 0)
+	if (strlen(name) != SEGMENT_NAME_MAX - 1 ||
+	    sscanf(name, "%16" SCNx64 "-%16" SCNx64, folder, serial) != 2)
 		return false;
-	block_name(k, check);
-	return strcmp(check, name) == 0; /* nothing around or between the numbers */
+	segment_name(*folder, *serial, check);
+	return strcmp(check, name) == 0;
 }
 
-/* The directory of a folder's blocks, or -errno. */
-static int folder_dir(const struct disk_cache *d, uint64_t folder, bool create)
-{
-	char name[FOLDER_NAME_MAX];
-
-	folder_name(folder, name);
-	return files_subdir_at(files_dir_fd(d->top), name, create);
-}
-
-static void delete_block(const struct disk_cache *d, const struct cache_key *k)
-{
-	char name[BLOCK_NAME_MAX];
-	int dfd = folder_dir(d, k->folder, false);
-
-	if (dfd < 0)
-		return;
-	block_name(k, name);
-	unlinkat(dfd, name, 0);
-	close(dfd);
-}
-
-static void unlink_lru_locked(struct disk_cache *d, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		d->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		d->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void push_lru_locked(struct disk_cache *d, struct entry *e)
-{
-	e->next = d->head;
-	if (d->head)
-		d->head->prev = e;
-	d->head = e;
-	if (!d->tail)
-		d->tail = e;
-}
+/* --- the index (under lock) --- */
 
 static struct entry *find_locked(struct disk_cache *d, const struct cache_key *k)
 {
@@ -189,121 +168,370 @@ static struct entry *find_locked(struct disk_cache *d, const struct cache_key *k
 	return NULL;
 }
 
-/* Takes e out of the index; the caller deletes its file. */
-static void remove_locked(struct disk_cache *d, struct entry *e)
+/* Takes e out of the index and frees it; its bytes stay in its segment
+ * until the segment goes. */
+static void unindex_locked(struct disk_cache *d, struct entry *e)
 {
 	struct entry **pp = &d->buckets[bucket(d, &e->key)];
 
 	while (*pp != e)
 		pp = &(*pp)->hash_next;
 	*pp = e->hash_next;
-	unlink_lru_locked(d, e);
-	d->bytes -= e->bytes;
+	if (e->seg_prev)
+		e->seg_prev->seg_next = e->seg_next;
+	else
+		e->seg->entries = e->seg_next;
+	if (e->seg_next)
+		e->seg_next->seg_prev = e->seg_prev;
+	free(e);
 }
 
-static void add_locked(struct disk_cache *d, const struct cache_key *k, size_t bytes, bool recent)
+/* The block k is at offset of seg now (replacing where it was before). */
+static void index_locked(struct disk_cache *d, const struct cache_key *k, struct segment *seg,
+			 uint64_t offset, uint32_t len)
 {
 	struct entry *e = find_locked(d, k);
 	size_t b;
 
-	if (e) {
-		d->bytes -= e->bytes;
-		unlink_lru_locked(d, e);
-	} else {
-		e = calloc(1, sizeof(*e));
-		if (!e)
-			return;
-		e->key = *k;
-		b = bucket(d, k);
-		e->hash_next = d->buckets[b];
-		d->buckets[b] = e;
-	}
-	e->bytes = bytes;
-	d->bytes += bytes;
-	if (recent) {
-		push_lru_locked(d, e);
-	} else { /* found at start-up: older than anything used since */
-		e->prev = d->tail;
-		if (d->tail)
-			d->tail->next = e;
-		d->tail = e;
-		if (!d->head)
-			d->head = e;
-	}
+	if (e)
+		unindex_locked(d, e);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->key = *k;
+	e->seg = seg;
+	e->offset = offset;
+	e->len = len;
+	b = bucket(d, k);
+	e->hash_next = d->buckets[b];
+	d->buckets[b] = e;
+	e->seg_next = seg->entries;
+	if (seg->entries)
+		seg->entries->seg_prev = e;
+	seg->entries = e;
 }
 
-static void forget(struct disk_cache *d, const struct cache_key *k)
+/* Forgets k if the index still has it where a reader found it damaged. */
+static void forget(struct disk_cache *d, const struct cache_key *k, uint64_t serial, uint64_t offset)
 {
 	struct entry *e;
 
 	pthread_mutex_lock(&d->lock);
 	e = find_locked(d, k);
-	if (e)
-		remove_locked(d, e);
+	if (e && e->seg->serial == serial && e->offset == offset)
+		unindex_locked(d, e);
 	pthread_mutex_unlock(&d->lock);
-	free(e);
-	delete_block(d, k);
 }
 
-/* Evicts least recently used blocks until under the limit. */
-static void evict(struct disk_cache *d)
+/* Takes seg out of the list and the index; the caller removes its file
+ * and frees it. */
+static void detach_locked(struct disk_cache *d, struct segment *seg)
 {
+	struct segment **pp = &d->segments;
+
+	while (*pp != seg)
+		pp = &(*pp)->next;
+	*pp = seg->next;
+	while (seg->entries)
+		unindex_locked(d, seg->entries);
+	d->bytes -= seg->size;
+}
+
+/* --- segments (under append_lock) --- */
+
+static void close_append(struct disk_cache *d)
+{
+	if (d->append_fd >= 0)
+		close(d->append_fd);
+	d->append_fd = -1;
+	d->append_seg = NULL;
+}
+
+/* Removes a detached segment's file; a reader with it open keeps reading. */
+static void remove_segment(struct disk_cache *d, struct segment *seg)
+{
+	char name[SEGMENT_NAME_MAX];
+
+	if (seg == d->append_seg)
+		close_append(d);
+	segment_name(seg->folder, seg->serial, name);
+	unlinkat(files_dir_fd(d->top), name, 0);
+	free(seg);
+}
+
+/* The segment evicted first: the one appended to least recently. */
+static struct segment *oldest_locked(struct disk_cache *d)
+{
+	struct segment *old = NULL;
+
+	for (struct segment *s = d->segments; s; s = s->next)
+		if (!old || s->stamp < old->stamp || (s->stamp == old->stamp && s->serial < old->serial))
+			old = s;
+	return old;
+}
+
+/* Evicts whole segments until need more bytes fit within the limit;
+ * false when they cannot. */
+static bool make_room(struct disk_cache *d, size_t need)
+{
+	if (need > d->limit)
+		return false;
 	for (;;) {
-		struct entry *e;
+		struct segment *victim = NULL;
 
 		pthread_mutex_lock(&d->lock);
-		e = d->bytes > d->limit ? d->tail : NULL;
-		if (e)
-			remove_locked(d, e);
+		if (d->bytes + need > d->limit && (victim = oldest_locked(d)))
+			detach_locked(d, victim);
 		pthread_mutex_unlock(&d->lock);
-		if (!e)
-			return;
-		/* a reader with the file open keeps its bytes: unlink is safe */
-		delete_block(d, &e->key);
-		free(e);
+		if (!victim)
+			return true;
+		remove_segment(d, victim);
 	}
 }
 
-/* Indexes the blocks of one folder directory; anything else in it (an
- * interrupted write, a link, a device) is removed. */
-static void index_folder(struct disk_cache *d, int top, const char *name)
+/* A new, empty segment of folder, open for appending in append_fd. */
+static bool new_segment(struct disk_cache *d, uint64_t folder)
 {
-	struct dirent *de;
-	struct cache_key k;
-	struct stat st;
-	DIR *dir;
-	int dfd;
+	char name[SEGMENT_NAME_MAX];
+	struct segment *seg = calloc(1, sizeof(*seg));
+	int fd;
 
-	if (sscanf(name, "%16" SCNx64, &k.folder) != 1 || strlen(name) != FOLDER_NAME_MAX - 1)
-		return;
-	dfd = files_subdir_at(top, name, false);
-	if (dfd < 0 || !(dir = fdopendir(dfd))) {
-		if (dfd >= 0)
-			close(dfd);
-		return;
+	if (!seg)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	seg->serial = d->next_serial++;
+	pthread_mutex_unlock(&d->lock);
+	seg->folder = folder;
+	segment_name(folder, seg->serial, name);
+	fd = files_create_at(files_dir_fd(d->top), name, O_WRONLY | O_APPEND);
+	if (fd < 0) {
+		log_debug("cache: cannot make %s/%s: %s", files_dir_path(d->top), name, strerror(-fd));
+		free(seg);
+		return false;
 	}
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 || !S_ISREG(st.st_mode) ||
-		    st.st_uid != geteuid() || !parse_block_name(de->d_name, &k)) {
-			unlinkat(dfd, de->d_name, 0);
-			continue;
-		}
-		add_locked(d, &k, (size_t)st.st_size, false);
-	}
-	closedir(dir);
+	seg->appendable = true;
+	pthread_mutex_lock(&d->lock);
+	seg->next = d->segments;
+	d->segments = seg;
+	seg->stamp = d->appended;
+	pthread_mutex_unlock(&d->lock);
+	d->append_seg = seg;
+	d->append_fd = fd;
+	return true;
 }
 
-/* Indexes what earlier mounts left under blocks/. */
+/* Reopens a segment this mount made for folder and left for another's;
+ * false when there is none, or its file is not as it was left. */
+static bool reopen_segment(struct disk_cache *d, uint64_t folder, size_t need)
+{
+	char name[SEGMENT_NAME_MAX];
+	struct segment *seg = NULL;
+	struct stat st;
+	int fd;
+
+	pthread_mutex_lock(&d->lock);
+	for (struct segment *s = d->segments; s; s = s->next)
+		if (s->folder == folder && s->appendable && s->size + need <= d->segment_max)
+			seg = s;
+	pthread_mutex_unlock(&d->lock);
+	if (!seg)
+		return false;
+	segment_name(folder, seg->serial, name);
+	fd = files_append_at(files_dir_fd(d->top), name);
+	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == seg->size) {
+		d->append_seg = seg;
+		d->append_fd = fd;
+		return true;
+	}
+	if (fd >= 0) /* changed (or made again) by someone else: no appends */
+		close(fd);
+	seg->appendable = false;
+	return false;
+}
+
+/* Points append_fd at a segment of folder with room for need bytes. */
+static bool place(struct disk_cache *d, uint64_t folder, size_t need)
+{
+	struct segment *seg = d->append_seg;
+	struct stat st;
+
+	/* removed under us (an rm -rf of the cache): appends would be lost */
+	if (seg && (fstat(d->append_fd, &st) < 0 || st.st_nlink == 0)) {
+		seg->appendable = false;
+		close_append(d);
+		seg = NULL;
+	}
+	if (seg && seg->folder == folder && seg->size + need <= d->segment_max)
+		return true;
+	if (seg && seg->folder == folder)
+		seg->appendable = false; /* full */
+	close_append(d);
+	return reopen_segment(d, folder, need) || new_segment(d, folder);
+}
+
+/* Writes run[0..n) (all of one folder, fitting one segment) with one
+ * writev, and indexes them once they are whole on disk. */
+static void write_run(struct disk_cache *d, struct pending **run, size_t n, size_t total)
+{
+	struct record heads[RUN_MAX];
+	struct iovec iov[2 * RUN_MAX];
+	struct segment *seg;
+	uint64_t at;
+	ssize_t w;
+
+	if (!make_room(d, total) || !place(d, run[0]->key.folder, total))
+		return;
+	seg = d->append_seg;
+	for (size_t i = 0; i < n; i++) {
+		const struct cache_key *k = &run[i]->key;
+
+		heads[i] = (struct record){ RECORD_MAGIC,
+					    k->folder,
+					    k->uidvalidity,
+					    k->uid,
+					    k->block,
+					    k->section,
+					    (uint32_t)run[i]->len,
+					    0,
+					    block_sum(run[i]->data, run[i]->len) };
+		iov[2 * i] = (struct iovec){ &heads[i], sizeof(heads[i]) };
+		iov[2 * i + 1] = (struct iovec){ run[i]->data, run[i]->len };
+	}
+	do
+		w = writev(d->append_fd, iov, (int)(2 * n));
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)total) {
+		/* a full disk: take back what part of the run got there, and
+		 * write no more to this segment */
+		log_debug("cache: cannot append to %s: %s", files_dir_path(d->top),
+			  w < 0 ? strerror(errno) : "short write");
+		if (ftruncate(d->append_fd, (off_t)seg->size) < 0)
+			log_debug("cache: cannot truncate a segment: %s", strerror(errno));
+		seg->appendable = false;
+		close_append(d);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	at = seg->size;
+	for (size_t i = 0; i < n; i++) {
+		index_locked(d, &run[i]->key, seg, at, (uint32_t)run[i]->len);
+		at += sizeof(struct record) + run[i]->len;
+	}
+	seg->size = at;
+	d->bytes += total;
+	d->appended += total;
+	seg->stamp = d->appended;
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Appends blocks[0..n), in runs of one folder that fit a segment. */
+static void append_blocks(struct disk_cache *d, struct pending **blocks, size_t n)
+{
+	pthread_mutex_lock(&d->append_lock);
+	for (size_t i = 0, j; i < n; i = j) {
+		size_t total = sizeof(struct record) + blocks[i]->len;
+
+		for (j = i + 1; j < n && j - i < RUN_MAX && blocks[j]->key.folder == blocks[i]->key.folder &&
+				total + sizeof(struct record) + blocks[j]->len <= d->segment_max;
+		     j++)
+			total += sizeof(struct record) + blocks[j]->len;
+		write_run(d, blocks + i, j - i, total);
+	}
+	pthread_mutex_unlock(&d->append_lock);
+}
+
+/* --- what earlier mounts left --- */
+
+/* Indexes the records of one segment up to the first that is not whole
+ * and sound: a crash in an append leaves a torn tail, and nothing is
+ * appended to an earlier mount's segment.  The segment goes if it holds
+ * nothing. */
+static void load_segment(struct disk_cache *d, const char *name, uint64_t folder, uint64_t serial)
+{
+	int top = files_dir_fd(d->top), fd = files_open_at(top, name);
+	struct segment *seg;
+	struct record h;
+	struct stat st;
+	uint64_t at = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !(seg = calloc(1, sizeof(*seg)))) {
+		if (fd >= 0)
+			close(fd);
+		unlinkat(top, name, 0);
+		return;
+	}
+	seg->folder = folder;
+	seg->serial = serial;
+	seg->size = (uint64_t)st.st_size;
+	while (at + sizeof(h) <= seg->size && pread(fd, &h, sizeof(h), (off_t)at) == (ssize_t)sizeof(h) &&
+	       h.magic == RECORD_MAGIC && h.folder == folder && h.len <= CACHE_BLOCK_SIZE && h.zero == 0 &&
+	       at + sizeof(h) + h.len <= seg->size) {
+		struct cache_key k = { folder, h.uidvalidity, h.uid, h.block, h.section };
+
+		index_locked(d, &k, seg, at, h.len);
+		at += sizeof(h) + h.len;
+	}
+	close(fd);
+	if (at != seg->size)
+		log_debug("cache: %s/%s: %" PRIu64 " bytes after its last whole record ignored",
+			  files_dir_path(d->top), name, seg->size - at);
+	if (!seg->entries) {
+		unlinkat(top, name, 0);
+		free(seg);
+		return;
+	}
+	d->bytes += seg->size;
+	d->appended += seg->size;
+	seg->stamp = d->appended;
+	seg->next = d->segments;
+	d->segments = seg;
+	if (serial >= d->next_serial)
+		d->next_serial = serial + 1;
+}
+
+/* A directory in blocks/ is an older imapfs's folder of block files (one
+ * file per block): removed, files and all. */
+static void remove_old_folder(int top, const char *name)
+{
+	int dfd = files_subdir_at(top, name, false);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+
+	if (dir) {
+		while ((de = readdir(dir)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dfd, de->d_name, 0);
+		closedir(dir);
+	} else if (dfd >= 0) {
+		close(dfd);
+	}
+	if (unlinkat(top, name, AT_REMOVEDIR) < 0)
+		unlinkat(top, name, 0); /* a link in a directory's place */
+}
+
+struct found {
+	char name[SEGMENT_NAME_MAX];
+	uint64_t folder, serial;
+};
+
+static int by_serial(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return x->serial < y->serial ? -1 : x->serial > y->serial;
+}
+
+/* Indexes the segments under blocks/, oldest first (a block in two is the
+ * later one's); anything else there is removed. */
 static void index_all(struct disk_cache *d)
 {
 	int top = openat(files_dir_fd(d->top), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = top >= 0 ? fdopendir(top) : NULL;
+	struct found *found = NULL, *grown;
+	size_t n = 0, cap = 0;
+	bool older = false;
 	struct dirent *de;
 	struct stat st;
-	DIR *dir = top >= 0 ? fdopendir(top) : NULL;
 
 	if (!dir) {
 		if (top >= 0)
@@ -311,14 +539,39 @@ static void index_all(struct disk_cache *d)
 		return;
 	}
 	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.' || fstatat(top, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		struct found f;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(top, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (S_ISDIR(st.st_mode))
-			index_folder(d, top, de->d_name);
-		else /* only folder directories belong here */
+		if (S_ISDIR(st.st_mode)) {
+			remove_old_folder(top, de->d_name);
+			older = true;
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    !parse_segment_name(de->d_name, &f.folder, &f.serial)) {
 			unlinkat(top, de->d_name, 0);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(found, cap * sizeof(*found));
+			if (!grown)
+				break;
+			found = grown;
+		}
+		memcpy(f.name, de->d_name, SEGMENT_NAME_MAX);
+		found[n++] = f;
 	}
 	closedir(dir);
+	if (older)
+		log_info("cache: the block files of an older imapfs removed from %s", files_dir_path(d->top));
+	if (found)
+		qsort(found, n, sizeof(*found), by_serial);
+	for (size_t i = 0; i < n; i++)
+		load_segment(d, found[i].name, found[i].folder, found[i].serial);
+	free(found);
 }
 
 struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
@@ -336,8 +589,13 @@ struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
 		return NULL;
 	}
 	d->limit = limit;
+	d->segment_max = limit / 16 < SEGMENT_MAX ? limit / 16 : SEGMENT_MAX;
+	if (d->segment_max < RECORD_MAX)
+		d->segment_max = RECORD_MAX;
+	d->append_fd = -1;
 	d->nbuckets = DISK_BUCKETS;
 	d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
+	pthread_mutex_init(&d->append_lock, NULL);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->queue_lock, NULL);
 	pthread_cond_init(&d->queue_cond, NULL);
@@ -346,7 +604,9 @@ struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
 		return NULL;
 	}
 	index_all(d);
-	evict(d);
+	pthread_mutex_lock(&d->append_lock);
+	make_room(d, 0);
+	pthread_mutex_unlock(&d->append_lock);
 	return d;
 }
 
@@ -363,15 +623,21 @@ void disk_cache_close(struct disk_cache *d)
 		pthread_join(d->writer, NULL);
 	pthread_mutex_destroy(&d->queue_lock);
 	pthread_cond_destroy(&d->queue_cond);
-	for (struct entry *e = d->head, *next; e; e = next) {
-		next = e->next;
-		free(e);
+	close_append(d);
+	while (d->segments) {
+		struct segment *seg = d->segments;
+
+		detach_locked(d, seg);
+		free(seg);
 	}
 	free(d->buckets);
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->append_lock);
 	files_dir_close(d->top);
 	free(d);
 }
+
+/* --- reads --- */
 
 /* A block still waiting to be written is served from the queue. */
 static bool get_pending(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
@@ -391,26 +657,14 @@ static bool get_pending(struct disk_cache *d, const struct cache_key *k, char *b
 	return newest != NULL;
 }
 
-/* The block's file, or -errno. */
-static int open_block(const struct disk_cache *d, const struct cache_key *k)
-{
-	char name[BLOCK_NAME_MAX];
-	int dfd = folder_dir(d, k->folder, false), fd;
-
-	if (dfd < 0)
-		return dfd;
-	block_name(k, name);
-	fd = files_open_at(dfd, name);
-	close(dfd);
-	return fd;
-}
-
 int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
 {
-	struct header h;
-	char name[BLOCK_NAME_MAX];
+	char name[SEGMENT_NAME_MAX];
+	struct record h;
 	struct entry *e;
-	bool ok, older;
+	uint64_t serial = 0, offset = 0;
+	uint32_t want = 0;
+	bool ok, old = false;
 	int fd;
 
 	if (get_pending(d, k, buf, len))
@@ -418,160 +672,87 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	pthread_mutex_lock(&d->lock);
 	e = find_locked(d, k);
 	if (e) {
-		unlink_lru_locked(d, e);
-		push_lru_locked(d, e);
+		serial = e->seg->serial;
+		offset = e->offset;
+		want = e->len;
+		/* half a cache's worth written since: the block would be among
+		 * the next evicted, so a read moves it forward (an LRU's order,
+		 * a segment at a time) */
+		old = d->appended - e->seg->stamp > d->limit / 2;
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!e)
 		return -ENOENT;
-	fd = open_block(d, k);
-	if (fd < 0) {
-		forget(d, k);
+	segment_name(k->folder, serial, name);
+	fd = files_open_at(files_dir_fd(d->top), name);
+	ok = fd >= 0;
+	if (ok) {
+		struct iovec iov[2] = { { &h, sizeof(h) }, { buf, want } };
+
+		ok = preadv(fd, iov, 2, (off_t)offset) == (ssize_t)(sizeof(h) + want) &&
+		     h.magic == RECORD_MAGIC && h.folder == k->folder && h.uidvalidity == k->uidvalidity &&
+		     h.uid == k->uid && h.block == k->block && h.section == k->section && h.len == want &&
+		     block_sum(buf, want) == h.sum;
+		close(fd);
+		if (!ok)
+			log_warn("damaged cache file %s/%s (UID %" PRIu32 ", block %" PRIu32 ", at %" PRIu64
+				 "): fetching the block again",
+				 files_dir_path(d->top), name, k->uid, k->block, offset);
+	}
+	if (!ok) { /* removed (then quietly), or damaged */
+		forget(d, k, serial, offset);
 		return -ENOENT;
 	}
-	ok = pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h);
-	older = ok && h.magic == BLOCK_MAGIC_CRC32;
-	ok = ok && h.magic == BLOCK_MAGIC && h.folder == k->folder && h.uidvalidity == k->uidvalidity &&
-	     h.uid == k->uid && h.block == k->block && h.len <= CACHE_BLOCK_SIZE &&
-	     pread(fd, buf, h.len, sizeof(h)) == (ssize_t)h.len && block_sum(buf, h.len) == h.sum;
-	close(fd);
-	if (!ok) {
-		block_name(k, name);
-		/* an older imapfs's file is no damage: it is replaced as it is met */
-		if (older)
-			log_debug("cache file %s/%016" PRIx64
-				  "/%s has the older checksum: fetching the block again",
-				  files_dir_path(d->top), k->folder, name);
-		else
-			log_warn("damaged cache file %s/%016" PRIx64 "/%s: fetching the block again",
-				 files_dir_path(d->top), k->folder, name);
-		forget(d, k);
-		return -ENOENT;
-	}
-	*len = h.len;
+	*len = want;
+	if (old)
+		disk_cache_put(d, k, buf, want);
 	return 0;
 }
 
-/* What the writer keeps from one block to the next: the directory of the
- * folder it wrote to last (imapfs removes a folder's blocks, never its
- * directory; removed by someone else, it is made again) and the process
- * id that names its temporary files.  A block took twelve system calls
- * when both were looked up each time, six now. */
-struct write_place {
-	uint64_t folder;
-	int dfd; /* -1: none yet */
-	long pid;
-};
-
-static void write_place_init(struct write_place *w)
-{
-	w->folder = 0;
-	w->dfd = -1;
-	w->pid = (long)getpid();
-}
-
-static void write_place_end(struct write_place *w)
-{
-	if (w->dfd >= 0)
-		close(w->dfd);
-	w->dfd = -1;
-}
-
-/* The folder's directory, opened (and created) if it is not w's. */
-static int place_dir(struct disk_cache *d, struct write_place *w, uint64_t folder)
-{
-	if (w->dfd >= 0 && w->folder == folder)
-		return w->dfd;
-	write_place_end(w);
-	w->dfd = folder_dir(d, folder, true);
-	w->folder = folder;
-	return w->dfd;
-}
-
-static void write_block(struct disk_cache *d, struct write_place *w, const struct cache_key *k,
-			const char *buf, size_t len)
-{
-	struct header h = { BLOCK_MAGIC, k->folder,     k->uidvalidity,     k->uid,
-			    k->block,    (uint32_t)len, block_sum(buf, len) };
-	char name[BLOCK_NAME_MAX], tmp[TMP_NAME_MAX];
-	unsigned long serial;
-	int dfd, fd;
-	bool ok;
-
-	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
-		return;
-	dfd = place_dir(d, w, k->folder);
-	if (dfd < 0)
-		return;
-	pthread_mutex_lock(&d->lock);
-	serial = ++d->tmp_serial;
-	pthread_mutex_unlock(&d->lock);
-	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld.%lu", w->pid, serial);
-	fd = files_create_at(dfd, tmp, O_WRONLY);
-	if (fd == -ENOENT) { /* the directory was removed under us: made again */
-		write_place_end(w);
-		dfd = place_dir(d, w, k->folder);
-		fd = dfd < 0 ? dfd : files_create_at(dfd, tmp, O_WRONLY);
-	}
-	if (fd < 0)
-		return;
-	/* a full disk leaves a short file, which must not get a real name */
-	ok = files_write_all(fd, &h, sizeof(h)) == 0 && files_write_all(fd, buf, len) == 0;
-	ok = close(fd) == 0 && ok;
-	block_name(k, name);
-	/* renameat replaces whatever has the name, a link too, without following it */
-	if (!ok || renameat(dfd, tmp, dfd, name) < 0) {
-		unlinkat(dfd, tmp, 0);
-		return;
-	}
-	pthread_mutex_lock(&d->lock);
-	add_locked(d, k, sizeof(h) + len, true);
-	pthread_mutex_unlock(&d->lock);
-	evict(d);
-}
-
-/* A block written on the caller's thread (no writer thread, or no memory
- * to queue it). */
-static void write_block_here(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
-{
-	struct write_place w;
-
-	write_place_init(&w);
-	write_block(d, &w, k, buf, len);
-	write_place_end(&w);
-}
+/* --- writes --- */
 
 static void *writer(void *arg)
 {
 	struct disk_cache *d = arg;
-	struct write_place w;
+	struct pending *run[RUN_MAX];
 
-	write_place_init(&w);
 	pthread_mutex_lock(&d->queue_lock);
 	for (;;) {
-		struct pending *p = d->first;
+		size_t n = 0;
 
-		if (!p) {
+		for (struct pending *p = d->first; p && n < RUN_MAX; p = p->next)
+			run[n++] = p;
+		if (!n) {
 			if (d->stopping)
 				break;
 			pthread_cond_wait(&d->queue_cond, &d->queue_lock);
 			continue;
 		}
 		pthread_mutex_unlock(&d->queue_lock);
-		write_block(d, &w, &p->key, p->data, p->len);
+		append_blocks(d, run, n);
 		pthread_mutex_lock(&d->queue_lock);
-		/* dequeued only once written: a get meanwhile still finds it */
-		d->first = p->next;
+		/* dequeued only once written: a get meanwhile still finds them */
+		for (size_t i = 0; i < n; i++) {
+			d->first = run[i]->next;
+			d->queued_bytes -= run[i]->len;
+			shared_bytes_unref(run[i]->data);
+			free(run[i]);
+		}
 		if (!d->first)
 			d->last = NULL;
-		d->queued_bytes -= p->len;
 		pthread_cond_broadcast(&d->queue_cond);
-		shared_bytes_unref(p->data);
-		free(p);
 	}
 	pthread_mutex_unlock(&d->queue_lock);
-	write_place_end(&w);
 	return NULL;
+}
+
+/* A block written on the caller's thread (no writer thread, or no memory
+ * to queue it). */
+static void write_block_here(struct disk_cache *d, const struct cache_key *k, char *buf, size_t len)
+{
+	struct pending p = { *k, buf, len, NULL }, *one = &p;
+
+	append_blocks(d, &one, 1);
 }
 
 void disk_cache_put_shared(struct disk_cache *d, const struct cache_key *k, char *bytes, size_t len)
@@ -621,10 +802,8 @@ void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char 
 	if (d->limit == 0 || len > CACHE_BLOCK_SIZE)
 		return;
 	copy = shared_bytes_copy(buf, len);
-	if (copy)
+	if (copy) /* else not kept: fetched again when next read */
 		disk_cache_put_shared(d, k, copy, len);
-	else
-		write_block_here(d, k, buf, len);
 }
 
 void disk_cache_flush(struct disk_cache *d)
@@ -635,28 +814,30 @@ void disk_cache_flush(struct disk_cache *d)
 	pthread_mutex_unlock(&d->queue_lock);
 }
 
+/* A folder's segments hold nothing else: they go whole. */
 void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
 {
-	struct entry *doomed = NULL;
+	struct segment *doomed = NULL;
 
 	disk_cache_flush(d); /* nothing of the folder may land after this */
+	pthread_mutex_lock(&d->append_lock);
 	pthread_mutex_lock(&d->lock);
-	for (struct entry *e = d->head, *next; e; e = next) {
-		next = e->next;
-		if (e->key.folder != folder)
+	for (struct segment *s = d->segments, *next; s; s = next) {
+		next = s->next;
+		if (s->folder != folder)
 			continue;
-		remove_locked(d, e);
-		e->next = doomed;
-		doomed = e;
+		detach_locked(d, s);
+		s->next = doomed;
+		doomed = s;
 	}
 	pthread_mutex_unlock(&d->lock);
 	while (doomed) {
-		struct entry *next = doomed->next;
+		struct segment *next = doomed->next;
 
-		delete_block(d, &doomed->key);
-		free(doomed);
+		remove_segment(d, doomed);
 		doomed = next;
 	}
+	pthread_mutex_unlock(&d->append_lock);
 }
 
 size_t disk_cache_bytes(struct disk_cache *d)

@@ -1,8 +1,9 @@
 /* cache_disk.h - the on-disk tier of the block cache, under
- * cache_dir/blocks/: one private file per block, checksummed, written (by
- * a writer thread) to a temporary name and renamed, evicted least recently
- * used first beyond a size limit.  A damaged or truncated file is deleted and reported missing,
- * never served.  Thread-safe. */
+ * cache_dir/blocks/: segment files, one folder's blocks appended to each
+ * (by a writer thread), every block checksummed and indexed in memory,
+ * evicted a whole segment at a time, the one appended to least recently
+ * first, beyond a size limit.  A damaged or missing block is reported
+ * missing, never served.  Thread-safe. */
 #ifndef IMAPFS_CACHE_DISK_H
 #define IMAPFS_CACHE_DISK_H
 

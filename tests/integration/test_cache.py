@@ -5,7 +5,8 @@
   IMAP conversation (scripts/fault-proxy.py --log) has no body FETCH and no
   full re-sync of the folder's metadata;
 - cache_dir is private (0700 directories, 0600 files) even under umask 000;
-- damaged block files are refetched, never served;
+- damaged or torn blocks in the segment files are refetched, never served;
+  an older imapfs's file per block is removed quietly;
 - concurrent random-range reads return exactly the server's bytes;
 - memory (VmRSS) and disk (blocks/) stay within -o memory_cache/cache_size
   while 1 GB of mail is read;
@@ -22,7 +23,6 @@ import struct
 import subprocess
 import threading
 import time
-import zlib
 
 import pytest
 
@@ -197,16 +197,43 @@ def apparent_bytes(top):
     return total
 
 
-def block_files(cache_dir):
-    """{(uidvalidity, uid, block): path} of the block files in cache_dir."""
+RECORD = struct.Struct("<QQIIIIIIQ")  # magic folder uidvalidity uid block section len 0 sum
+RECORD_MAGIC = 0x4b4c4246534d4933    # "3IMSFBLK"
+
+
+def block_records(cache_dir):
+    """{(uidvalidity, uid, block): (segment path, offset of the record,
+    length of its bytes)} of the messages' blocks on disk, read from the
+    segment files (blocks/FOLDER-SERIAL, 16 hex digits each) as the format
+    says, independently of imapfs: records one after the other, a header
+    and the bytes; a later serial's record of a block wins."""
     out = {}
     top = os.path.join(cache_dir, "blocks")
-    for root, dirs, files in os.walk(top):
-        for n in files:
-            mm = re.match(r"^(\d+)-(\d+)-(\d+)$", n)
-            if mm:
-                out[tuple(int(x) for x in mm.groups())] = os.path.join(root, n)
+    segs = []
+    for n in os.listdir(top) if os.path.isdir(top) else ():
+        mm = re.match(r"^([0-9a-f]{16})-([0-9a-f]{16})$", n)
+        if mm and os.path.isfile(os.path.join(top, n)):
+            segs.append((int(mm.group(2), 16), int(mm.group(1), 16), os.path.join(top, n)))
+    for serial, folder, path in sorted(segs):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:       # evicted meanwhile
+            continue
+        at = 0
+        while at + RECORD.size <= len(data):
+            magic, fkey, v, u, b, sec, n, zero, _ = RECORD.unpack_from(data, at)
+            if magic != RECORD_MAGIC or fkey != folder or at + RECORD.size + n > len(data):
+                break
+            if sec == 0:
+                out[(v, u, b)] = (path, at, n)
+            at += RECORD.size + n
     return out
+
+
+def block_files(cache_dir):
+    """{(uidvalidity, uid, block): path of the segment file holding it}."""
+    return {k: v[0] for k, v in block_records(cache_dir).items()}
 
 
 def proc_status_kb(pid, field):
@@ -283,8 +310,8 @@ def test_cache_dir_private_under_umask_000(scratch_dovecot, imapfs_bin, tmp_path
         m.stop()
     entries = walk_modes(cache)
     assert any(p.endswith("/blocks") for p, d, mode in entries), entries
-    assert any(not d and re.search(r"/\d+-\d+-\d+$", p) for p, d, mode in entries), \
-        "no block file was written: %s" % entries
+    assert any(not d and re.search(r"/blocks/[0-9a-f]{16}-[0-9a-f]{16}$", p)
+               for p, d, mode in entries), "no segment file was written: %s" % entries
     bad = ["%s %s %03o" % ("dir " if d else "file", os.path.relpath(p, tmp_path), mode)
            for p, d, mode in entries if mode != (0o700 if d else 0o600)]
     assert not bad, "not private (want dirs 0700, files 0600):\n" + "\n".join(bad)
@@ -312,41 +339,49 @@ def test_damaged_block_files_refetched(scratch_dovecot, fault_proxy, scratch_mou
         scratch_dovecot, fault_proxy, scratch_mounter, tmp_path, "CacheDamage",
         [5 * BLOCK + 1000, 3 * BLOCK + 17, 2 * BLOCK, 700 * 1024])
 
-    files = block_files(cache)
+    records = block_records(cache)
     uids = sorted(bodies)
     for uid in uids:
         n = (len(bodies[uid]) + BLOCK - 1) // BLOCK
-        assert all(any(k[1] == uid and k[2] == b for k in files) for b in range(n)), \
-            "UID %d: not every block is on disk: %s" % (uid, sorted(files))
+        assert all(any(k[1] == uid and k[2] == b for k in records) for b in range(n)), \
+            "UID %d: not every block is on disk: %s" % (uid, sorted(records))
 
-    def path(uid, block):
-        return next(p for k, p in files.items() if k[1] == uid and k[2] == block)
+    def record(uid, block):
+        return next(r for k, r in records.items() if k[1] == uid and k[2] == block)
+
+    def data_at(uid, block):
+        """(segment path, offset of the block's bytes, their length)"""
+        path, at, n = record(uid, block)
+        return path, at + RECORD.size, n
 
     damaged = []
-    # flip bytes in the middle of the data
-    p = path(uids[0], 2)
+    # flip bytes in the middle of a block's bytes
+    p, at, n = data_at(uids[0], 2)
     with open(p, "r+b") as f:
-        size = os.fstat(f.fileno()).st_size
-        for off in (size // 2, size // 2 + 1, size - 5000):
+        for off in (at + n // 2, at + n // 2 + 1, at + n - 5000):
             f.seek(off)
             b = f.read(1)
             f.seek(off)
             f.write(bytes([b[0] ^ 0xFF]))
     damaged.append(uids[0])
-    # truncate another
-    p = path(uids[1], 1)
-    os.truncate(p, os.path.getsize(p) // 2)
-    damaged.append(uids[1])
-    # the last (short) block of another, cut by one byte
-    p = path(uids[3], (len(bodies[uids[3]]) - 1) // BLOCK)
-    os.truncate(p, os.path.getsize(p) - 1)
-    damaged.append(uids[3])
-    # a valid block file under another block's name
-    with open(path(uids[2], 0), "rb") as f:
-        data = f.read()
-    with open(path(uids[2], 1), "wb") as f:
+    # a valid record of another block in a block's place
+    src, dst = record(uids[2], 0), record(uids[2], 1)
+    assert src[2] == dst[2] == BLOCK
+    with open(src[0], "rb") as f:
+        f.seek(src[1])
+        data = f.read(RECORD.size + BLOCK)
+    with open(dst[0], "r+b") as f:
+        f.seek(dst[1])
         f.write(data)
     damaged.append(uids[2])
+    # torn: the last (short) block of another cut by one byte, and another
+    # cut in its middle (with whatever follows it in its segment)
+    for uid, block, keep in ((uids[3], (len(bodies[uids[3]]) - 1) // BLOCK, -1),
+                             (uids[1], 1, -BLOCK // 2)):
+        p, at, n = data_at(uid, block)
+        if os.path.getsize(p) > at + n + keep:
+            os.truncate(p, at + n + keep)
+        damaged.append(uid)
 
     mnt, log = proxy.mount(cache)
     read_all_and_compare(mnt, folder, bodies)
@@ -359,27 +394,35 @@ def test_damaged_block_files_refetched(scratch_dovecot, fault_proxy, scratch_mou
     assert "damaged cache file" in mnt.stderr(), "the damage was not reported"
 
 
-def test_block_files_of_the_older_format_refetched_quietly(scratch_dovecot, fault_proxy,
-                                                            scratch_mounter, tmp_path):
-    """Block files an older imapfs wrote (magic 1IMSFBLK, a CRC-32 where the
-    64-bit block_sum is now) are never served -- not even one whose CRC
-    matches bytes that are not the message's -- and are fetched again
-    without a "damaged" warning: an upgrade is no damage."""
+def test_block_files_of_an_older_imapfs_removed_quietly(scratch_dovecot, fault_proxy,
+                                                        scratch_mounter, tmp_path):
+    """An older imapfs kept a file per block, in a directory per folder
+    (blocks/FOLDER/UIDVALIDITY-UID-BLOCK, magic 2IMSFBLK).  They are
+    removed when a mount opens the cache, never served -- not even a file
+    whose sum vouches for bytes that are not the message's -- and the
+    blocks are fetched again without a "damaged" warning: an upgrade is no
+    damage."""
     proxy, folder, bodies, cache = read_once(scratch_dovecot, fault_proxy, scratch_mounter,
                                              tmp_path, "CacheOlder", [3 * BLOCK + 100, 2000])
-
-    files = block_files(cache)
-    assert len(files) >= 5, sorted(files)
-    for (uidvalidity, uid, block), p in files.items():
-        with open(p, "rb") as f:
-            head = f.read(40)
-            data = bytearray(f.read())
-        magic, fkey, v, u, b, n, _ = struct.unpack("<QQIIIIQ", head)
-        assert magic == 0x4b4c4246534d4932 and (v, u, b, n) == (uidvalidity, uid, block, len(data))
+    records = block_records(cache)
+    assert len(records) >= 5, sorted(records)
+    top = os.path.join(cache, "blocks")
+    olddirs = set()
+    for (uidvalidity, uid, block), (path, at, n) in records.items():
+        with open(path, "rb") as f:
+            f.seek(at)
+            magic, fkey, v, u, b, sec, _, _, _ = RECORD.unpack(f.read(RECORD.size))
+            data = bytearray(f.read(n))
         data[len(data) // 2] ^= 0xFF  # the old sum vouches for wrong bytes
-        with open(p, "wb") as f:
-            f.write(struct.pack("<QQIIIIII", 0x4b4c4246534d4931, fkey, v, u, b, n,
-                                zlib.crc32(bytes(data)), 0) + bytes(data))
+        olddir = os.path.join(top, "%016x" % fkey)
+        os.makedirs(olddir, mode=0o700, exist_ok=True)
+        olddirs.add(olddir)
+        with open(os.path.join(olddir, "%d-%d-%d" % (v, u, b)), "wb") as f:
+            f.write(struct.pack("<QQIIIIQ", 0x4b4c4246534d4932, fkey, v, u, b, n,
+                                0) + bytes(data))
+    for n in os.listdir(top):
+        if os.path.isfile(os.path.join(top, n)):
+            os.unlink(os.path.join(top, n))
 
     mnt, log = proxy.mount(cache)
     read_all_and_compare(mnt, folder, bodies)
@@ -390,10 +433,9 @@ def test_block_files_of_the_older_format_refetched_quietly(scratch_dovecot, faul
                for u in mm.group(1).split(",")}
     assert set(bodies) <= fetched, "UIDs %s, refetched %s" % (sorted(bodies), fetched)
     assert "damaged cache file" not in mnt.stderr(), mnt.stderr()
-    # and they are rewritten in the current format
-    for p in block_files(cache).values():
-        with open(p, "rb") as f:
-            assert struct.unpack("<Q", f.read(8))[0] == 0x4b4c4246534d4932, p
+    assert not any(os.path.lexists(d) for d in olddirs), os.listdir(top)
+    # and they are stored again, in segments
+    assert len(block_records(cache)) >= 5, os.listdir(top)
 
 
 def read_bytes(path):
@@ -414,12 +456,12 @@ def wait_blocks(cache, uid, blocks, timeout=10):
         uid, sorted(blocks), sorted(have)))
 
 
-def test_block_directory_removed_while_mounted(scratch_dovecot, fault_proxy, scratch_mounter,
-                                               tmp_path):
-    """The disk cache's writer keeps the directory of the folder it writes
-    to open from block to block.  Removed under a running mount (an rm -rf
-    of the cache), it is made again: what is read afterwards reaches the
-    disk as before, and a second mount reads it from there."""
+def test_segment_files_removed_while_mounted(scratch_dovecot, fault_proxy, scratch_mounter,
+                                             tmp_path):
+    """The disk cache's writer keeps the segment file it appends to open.
+    Removed under a running mount (an rm of the cache's files), it is not
+    appended to any more: what is read afterwards reaches the disk in a new
+    segment, and a second mount reads it from there."""
     server = scratch_dovecot
     folder = wh.unique_folder("CacheRmdir")
     bodies = seed_folder(server, folder, [3 * BLOCK + 100, 4 * BLOCK + 7])
@@ -430,10 +472,10 @@ def test_block_directory_removed_while_mounted(scratch_dovecot, fault_proxy, scr
     paths = files_by_uid(mnt, folder)
     assert read_bytes(paths[first]) == bodies[first]
     wait_blocks(cache, first, range(4))
-    dirs = {os.path.dirname(p) for p in block_files(cache).values()}
-    assert len(dirs) == 1, dirs
-    for d in dirs:
-        shutil.rmtree(d)
+    segments = set(block_files(cache).values())
+    assert len(segments) == 1, segments
+    for p in segments:
+        os.unlink(p)
     assert read_bytes(paths[second]) == bodies[second]
     # its first block may have come with the listing, before the removal
     wait_blocks(cache, second, range(1, 5))

@@ -137,9 +137,9 @@ def test_default_cache_dir_under_home_checked(scratch_dovecot, imapfs_bin, tmp_p
 # -- links and FIFOs planted inside the cache --------------------------------------------
 
 def plant_files(cache, outside):
-    """Links in place of a block file, of every saved listing, of the
-    temporary name a listing is written to, and of a folder's block
-    directory."""
+    """Links in place of a segment file of blocks, of every saved listing,
+    of the temporary name a listing is written to, and of an older
+    imapfs's folder directory of blocks."""
     blocks = block_files(cache)
     assert blocks, "the first mount wrote no block file"
     victim = sorted(blocks.values())[0]
@@ -202,8 +202,8 @@ def test_planted_links_not_followed(scratch_dovecot, imapfs_bin, tmp_path, plant
 
 
 def test_fifo_in_cache_does_not_hang(scratch_dovecot, imapfs_bin, tmp_path):
-    """A FIFO in a block file's place is removed, never opened for reading
-    (which would wait for a writer forever)."""
+    """A FIFO in a segment file's place is removed, never opened for
+    reading (which would wait for a writer forever)."""
     server = scratch_dovecot
     folder = wh.unique_folder("Fifo")
     bodies = seed_folder(server, folder, [3000, 200 * 1024])
@@ -213,7 +213,7 @@ def test_fifo_in_cache_does_not_hang(scratch_dovecot, imapfs_bin, tmp_path):
         read_all_and_compare(m, folder, bodies)
     finally:
         m.stop()
-    for p in block_files(cache).values():
+    for p in set(block_files(cache).values()):
         os.unlink(p)
         os.mkfifo(p, 0o600)
     m = cache_mount(server, imapfs_bin, tmp_path, cache, "second")
@@ -297,7 +297,8 @@ def test_private_modes_whatever_the_umask(scratch_dovecot, imapfs_bin, tmp_path,
     finally:
         m.stop()
     entries = walk_modes(str(cache)) + walk_modes(str(state / "imapfs"))
-    assert any(re.search(r"/\d+-\d+-\d+$", p) for p, d, mode in entries), entries
+    assert any(re.search(r"/blocks/[0-9a-f]{16}-[0-9a-f]{16}$", p) for p, d, mode in entries), \
+        entries
     assert any(os.path.basename(p).startswith("receive-folders.") for p, d, mode in entries), \
         entries
     bad = ["%s %s %03o" % ("dir " if d else "file", os.path.relpath(p, str(tmp_path)), mode)

@@ -1,9 +1,9 @@
 /* Unit tests for cache.c and cache_disk.c: hits, misses, LRU eviction within
  * the limit, failed fills not cached, folder drops, a reader's bytes
  * outliving eviction, one fetch for concurrent readers; the disk tier:
- * blocks survive a new cache object, LRU eviction within disk_limit,
- * damaged files refetched and never served, private modes whatever the
- * umask. */
+ * blocks survive a new cache object, eviction within disk_limit in an
+ * LRU's order, damaged and torn records refetched and never served, an
+ * older layout's leftovers removed, private modes whatever the umask. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,7 +192,7 @@ static void test_concurrent_single_fetch(void **state)
 
 /* struct header of cache_disk.c: magic, folder, uidvalidity, uid, block,
  * len, crc32, pad */
-#define DISK_HEADER 40u
+#define DISK_HEADER 48u /* a record's header in a segment file */
 #define DISK_BLOCK (DISK_HEADER + CACHE_BLOCK_SIZE)
 
 static char *make_tmpdir(void)
@@ -242,18 +242,94 @@ static struct cache *disk_cache(const char *dir, size_t memory_limit, size_t dis
 	return c;
 }
 
-static void block_path(const char *dir, const struct cache_key *k, char *out, size_t n)
+/* The on-disk format, read independently of cache_disk.c: blocks/ holds
+ * segment files named FOLDER-SERIAL (16 hex digits each), records of a
+ * header (magic, folder, uidvalidity, uid, block, section, len, 0, sum)
+ * and len bytes, one after the other. */
+struct disk_record {
+	uint64_t magic, folder;
+	uint32_t uidvalidity, uid, block, section, len, zero;
+	uint64_t sum;
+};
+
+struct record_place {
+	char path[PATH_MAX + 260];
+	off_t at; /* of the header */
+	uint32_t len;
+	uint64_t serial;
+};
+
+/* Where the newest record of k is (the highest serial, the last in its
+ * segment); false when there is none. */
+static bool find_record(const char *dir, const struct cache_key *k, struct record_place *out)
 {
-	snprintf(out, n, "%s/blocks/%016" PRIx64 "/%" PRIu32 "-%" PRIu32 "-%" PRIu32, dir, k->folder,
-		 k->uidvalidity, k->uid, k->block);
+	char top[PATH_MAX];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(top, sizeof(top), "%s/blocks", dir);
+	d = opendir(top);
+	if (!d)
+		return false;
+	while ((de = readdir(d))) {
+		uint64_t folder, serial;
+		struct disk_record h;
+		char path[PATH_MAX + 260];
+		off_t at = 0;
+		int fd;
+
+		if (sscanf(de->d_name, "%16" SCNx64 "-%16" SCNx64, &folder, &serial) != 2 ||
+		    folder != k->folder)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", top, de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		while (pread(fd, &h, sizeof(h), at) == (ssize_t)sizeof(h) &&
+		       h.magic == 0x4b4c4246534d4933ull) {
+			if (h.uidvalidity == k->uidvalidity && h.uid == k->uid && h.block == k->block &&
+			    h.section == k->section && (!found || serial >= out->serial)) {
+				snprintf(out->path, sizeof(out->path), "%s", path);
+				out->at = at;
+				out->len = h.len;
+				out->serial = serial;
+				found = true;
+			}
+			at += (off_t)(sizeof(h) + h.len);
+		}
+		close(fd);
+	}
+	closedir(d);
+	return found;
 }
 
 static bool block_file_exists(const char *dir, const struct cache_key *k)
 {
-	char path[PATH_MAX];
+	struct record_place r;
 
-	block_path(dir, k, path, sizeof(path));
-	return access(path, F_OK) == 0;
+	return find_record(dir, k, &r);
+}
+
+/* How many segment files of folder are under dir/blocks. */
+static int segments_of(const char *dir, uint64_t folder)
+{
+	char top[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(top, sizeof(top), "%s/blocks", dir);
+	d = opendir(top);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		uint64_t f, serial;
+
+		if (sscanf(de->d_name, "%16" SCNx64 "-%16" SCNx64, &f, &serial) == 2 && f == folder)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 /* Reads the whole block through the cache and checks every byte. */
@@ -317,7 +393,7 @@ static void test_disk_survives_new_cache(void **state)
 	struct cache_key k1 = { 0x1234567890abcdefull, 7, 5, 0, 0 };
 	struct cache_key k2 = { 0x1234567890abcdefull, 7, 99, 3, 0 }; /* short block */
 	struct cache *c;
-	char path[PATH_MAX];
+	struct record_place r1, r2;
 	struct stat st;
 
 	(void)state;
@@ -327,13 +403,16 @@ static void test_disk_survives_new_cache(void **state)
 	assert_int_equal(src.fills, 2);
 	cache_free(c);
 
-	/* the files are where the format says, header + bytes */
-	block_path(dir, &k1, path, sizeof(path));
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, DISK_HEADER + CACHE_BLOCK_SIZE);
-	block_path(dir, &k2, path, sizeof(path));
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, DISK_HEADER + 1000);
+	/* the records are where the format says: one segment of the folder,
+	 * header + bytes each */
+	assert_true(find_record(dir, &k1, &r1));
+	assert_true(find_record(dir, &k2, &r2));
+	assert_int_equal(r1.len, CACHE_BLOCK_SIZE);
+	assert_int_equal(r2.len, 1000);
+	assert_string_equal(r1.path, r2.path);
+	assert_int_equal(stat(r1.path, &st), 0);
+	assert_int_equal(st.st_size, 2 * DISK_HEADER + CACHE_BLOCK_SIZE + 1000);
+	assert_int_equal(segments_of(dir, k1.folder), 1);
 
 	/* "remount": a new cache object over the same directory */
 	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
@@ -360,7 +439,6 @@ static void test_section_blocks(void **state)
 	struct source src = { 0 };
 	struct cache_key whole = { 0x42ull, 7, 5, 0, 0 };
 	struct cache_key part = { 0x42ull, 7, 5, 0, 0 };
-	char path[PATH_MAX];
 	struct cache *c;
 
 	(void)state;
@@ -380,8 +458,7 @@ static void test_section_blocks(void **state)
 	read_whole(c, &src, &part);
 	assert_int_equal(src.fills, 2); /* not the same block */
 	cache_free(c);
-	snprintf(path, sizeof(path), "%s/blocks/%016" PRIx64 "/7-5-0-513", dir, part.folder);
-	assert_int_equal(access(path, F_OK), 0);
+	assert_true(block_file_exists(dir, &part));
 	assert_true(block_file_exists(dir, &whole));
 
 	c = disk_cache(dir, 8 * CACHE_BLOCK_SIZE, 64 * DISK_BLOCK);
@@ -492,28 +569,31 @@ static void test_disk_damaged_files(void **state)
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
 	struct cache_key k[N];
-	char path[N][PATH_MAX];
+	struct record_place r[N];
 	struct cache *c;
 
 	(void)state;
-	for (uint32_t i = 0; i < N; i++) {
-		k[i] = (struct cache_key){ 4, 7, 100 + i, i, 0 };
-		block_path(dir, &k[i], path[i], sizeof(path[i]));
-	}
+	/* a folder each: every block has a segment of its own to damage */
+	for (uint32_t i = 0; i < N; i++)
+		k[i] = (struct cache_key){ 0x40 + i, 7, 100 + i, i, 0 };
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
 	for (int i = 0; i < N; i++)
 		read_whole(c, &src, &k[i]);
 	assert_int_equal(src.fills, N);
 	cache_free(c);
+	for (int i = 0; i < N; i++) {
+		assert_true(find_record(dir, &k[i], &r[i]));
+		assert_int_equal(r[i].at, 0);
+	}
 
-	assert_int_equal(truncate(path[0], DISK_HEADER + 1000), 0); /* truncated data */
-	assert_int_equal(truncate(path[1], 10), 0);                 /* truncated header */
-	flip_byte(path[2], DISK_HEADER + CACHE_BLOCK_SIZE / 2);     /* data corrupted */
-	flip_byte(path[3], DISK_HEADER + CACHE_BLOCK_SIZE - 1);     /* its last byte */
-	put_u32(path[4], 16, 8);                                    /* header: another uidvalidity */
-	put_u32(path[5], 20, 999);                                  /* header: another uid */
-	copy_file(path[7], path[6]);                                /* another block's (valid) file */
-	flip_byte(path[7], 0);                                      /* bad magic */
+	assert_int_equal(truncate(r[0].path, DISK_HEADER + 1000), 0); /* a torn record */
+	assert_int_equal(truncate(r[1].path, 10), 0);                 /* a torn header */
+	flip_byte(r[2].path, DISK_HEADER + CACHE_BLOCK_SIZE / 2);     /* data corrupted */
+	flip_byte(r[3].path, DISK_HEADER + CACHE_BLOCK_SIZE - 1);     /* its last byte */
+	put_u32(r[4].path, 16, 8);                                    /* header: another uidvalidity */
+	put_u32(r[5].path, 20, 999);                                  /* header: another uid */
+	copy_file(r[7].path, r[6].path);                              /* another folder's (valid) segment */
+	flip_byte(r[7].path, 0);                                      /* bad magic */
 
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
 	for (int i = 0; i < N; i++) {
@@ -521,7 +601,7 @@ static void test_disk_damaged_files(void **state)
 
 		read_whole(c, &src, &k[i]); /* checks every byte */
 		if (src.fills != before + 1)
-			fail_msg("damaged file %d was served (fill not called)", i);
+			fail_msg("damaged record %d was served (fill not called)", i);
 	}
 	/* refetched blocks were stored again, intact: no more fills */
 	for (int i = 0; i < N; i++)
@@ -534,9 +614,11 @@ static void test_disk_damaged_files(void **state)
 	assert_int_equal(src.fills, 2 * N);
 
 	/* damaged while the cache object is open (after indexing) */
-	flip_byte(path[2], DISK_HEADER + 7);
-	assert_int_equal(truncate(path[3], DISK_HEADER + 5), 0);
-	assert_int_equal(unlink(path[4]), 0);
+	for (int i = 2; i <= 4; i++)
+		assert_true(find_record(dir, &k[i], &r[i]));
+	flip_byte(r[2].path, r[2].at + DISK_HEADER + 7);
+	assert_int_equal(truncate(r[3].path, r[3].at + DISK_HEADER + 5), 0);
+	assert_int_equal(unlink(r[4].path), 0);
 	read_whole(c, &src, &k[2]);
 	read_whole(c, &src, &k[3]);
 	read_whole(c, &src, &k[4]);
@@ -545,12 +627,18 @@ static void test_disk_damaged_files(void **state)
 	rm_tmpdir(dir);
 }
 
-static void test_disk_leftover_tmp_removed(void **state)
+/* What an older imapfs, a crash or someone else left under blocks/: an
+ * older imapfs's folder directory of block files and its temporary files
+ * are removed; a segment with a torn tail still serves its whole
+ * records, and nothing is appended after the tear. */
+static void test_disk_leftovers(void **state)
 {
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
-	struct cache_key k = { 5, 7, 1, 0, 0 };
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
+	struct cache_key k = { 5, 7, 1, 0, 0 }, k2 = { 5, 7, 2, 0, 0 };
+	char old[PATH_MAX + 32], oldblock[PATH_MAX + 64], tmp[PATH_MAX + 32];
+	struct record_place r, r2;
+	struct stat st;
 	struct cache *c;
 	int fd;
 
@@ -558,17 +646,38 @@ static void test_disk_leftover_tmp_removed(void **state)
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
 	read_whole(c, &src, &k);
 	cache_free(c);
-	/* an interrupted write left a temporary file */
-	snprintf(path, sizeof(path), "%s/blocks/%016" PRIx64, dir, k.folder);
-	snprintf(tmp, sizeof(tmp), "%s/tmp.1.1", path);
-	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	assert_true(find_record(dir, &k, &r));
+	fd = open(r.path, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "partial", 7), 7);
+	assert_int_equal(write(fd, "3IMSFBLK torn", 13), 13);
 	close(fd);
+	snprintf(old, sizeof(old), "%s/blocks/%016" PRIx64, dir, k.folder);
+	assert_int_equal(mkdir(old, 0700), 0);
+	snprintf(oldblock, sizeof(oldblock), "%s/7-1-0", old);
+	snprintf(tmp, sizeof(tmp), "%s/blocks/tmp.1.1", dir);
+	for (int i = 0; i < 2; i++) {
+		fd = open(i ? tmp : oldblock, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "partial", 7), 7);
+		close(fd);
+	}
+
 	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	assert_int_not_equal(access(old, F_OK), 0);
 	assert_int_not_equal(access(tmp, F_OK), 0);
 	read_whole(c, &src, &k);
-	assert_int_equal(src.fills, 1);
+	read_whole(c, &src, &k2);
+	assert_int_equal(src.fills, 2);
+	cache_free(c);
+	/* k2 went to a segment of its own, the torn one is as it was */
+	assert_true(find_record(dir, &k2, &r2));
+	assert_string_not_equal(r.path, r2.path);
+	assert_int_equal(stat(r.path, &st), 0);
+	assert_int_equal(st.st_size, DISK_BLOCK + 13);
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	read_whole(c, &src, &k);
+	read_whole(c, &src, &k2);
+	assert_int_equal(src.fills, 2);
 	cache_free(c);
 	rm_tmpdir(dir);
 }
@@ -578,7 +687,6 @@ static void test_disk_drop_folder(void **state)
 	char *dir = make_tmpdir();
 	struct source src = { 0 };
 	struct cache_key a[3], b[3];
-	char fdir[PATH_MAX];
 	struct cache *c;
 	size_t bytes;
 	uint64_t hits, misses;
@@ -605,8 +713,8 @@ static void test_disk_drop_folder(void **state)
 		assert_true(block_file_exists(dir, &b[i]));
 	}
 	/* no file of folder aa is left at all */
-	snprintf(fdir, sizeof(fdir), "%s/blocks/%016" PRIx64, dir, (uint64_t)0xaa);
-	assert_int_equal(du_bytes(fdir), 0);
+	assert_int_equal(segments_of(dir, 0xaa), 0);
+	assert_int_equal(segments_of(dir, 0xbb), 1);
 	for (int i = 0; i < 3; i++)
 		read_whole(c, &src, &b[i]);
 	assert_int_equal(src.fills, 6);
@@ -679,8 +787,8 @@ static void test_disk_private_modes(void **state)
 	umask(old);
 	snprintf(blocks, sizeof(blocks), "%s/blocks", dir);
 	check_modes(blocks, &dirs, &files);
-	assert_int_equal(dirs, 1 + 4);
-	assert_int_equal(files, 4);
+	assert_int_equal(dirs, 1);
+	assert_int_equal(files, 4); /* a segment for each folder */
 	rm_tmpdir(dir);
 }
 
@@ -765,7 +873,7 @@ int main(void)
 		cmocka_unit_test(test_section_blocks),
 		cmocka_unit_test(test_disk_lru_eviction),
 		cmocka_unit_test(test_disk_damaged_files),
-		cmocka_unit_test(test_disk_leftover_tmp_removed),
+		cmocka_unit_test(test_disk_leftovers),
 		cmocka_unit_test(test_disk_drop_folder),
 		cmocka_unit_test(test_disk_private_modes),
 		cmocka_unit_test(test_disk_concurrent_single_fetch),
