@@ -1,10 +1,9 @@
 /* cache_disk.c - owns the disk tier of the block cache under cache_dir/blocks:
  * the segment files a folder's blocks are appended to (each block a record:
  * a header with its key, its length and a block_sum, then its bytes), the
- * in-memory index of where each block lies, the recovery of what earlier
- * mounts left (a record cut short by a crash ends its segment's use), and
- * eviction, a whole segment at a time, the one appended to least recently
- * first.  A file per block cost a create, a rename and a directory entry
+ * in-memory index of where each block lies, and eviction, a whole segment
+ * at a time, the one appended to least recently first (what earlier mounts
+ * left is indexed by cache_disk_load.c).  A file per block cost a create, a rename and a directory entry
  * per block; appends cost one writev per run of blocks.  Every file is
  * reached through the descriptor of blocks/ (files.h): a link put in a
  * segment's place is removed, never followed.
@@ -15,11 +14,11 @@
 #include "cache_disk.h"
 #include "block_sum.h"
 #include "cache.h"
+#include "cache_disk_p.h"
 #include "shared_bytes.h"
 #include "util/files.h"
 #include "util/log.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,90 +31,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
-
-#define RECORD_MAGIC 0x4b4c4246534d4933ull /* "3IMSFBLK" */
-
-/* A block on disk: this header, then len bytes. */
-struct record {
-	uint64_t magic;
-	uint64_t folder;
-	uint32_t uidvalidity;
-	uint32_t uid;
-	uint32_t block;
-	uint32_t section;
-	uint32_t len;
-	uint32_t zero;
-	uint64_t sum; /* block_sum of the bytes */
-};
-
-#define RECORD_MAX (sizeof(struct record) + CACHE_BLOCK_SIZE)
-#define SEGMENT_MAX (64u << 20) /* and at most a sixteenth of the limit */
-#define SEGMENT_NAME_MAX 34     /* FOLDER-SERIAL, 16 hex digits each */
-#define RUN_MAX 64              /* records written by one writev */
-#define DISK_BUCKETS 65536
-
-struct entry;
-
-/* One file of records, all of one folder. */
-struct segment {
-	uint64_t folder, serial; /* its name */
-	uint64_t size;           /* of the file: whole records */
-	/* disk_cache.appended after its last append (an earlier mount's:
-	 * as if appended in the order of their serials) */
-	uint64_t stamp;
-	bool appendable;       /* made by this mount, nothing failed in it */
-	struct entry *entries; /* the index's blocks in it */
-	struct segment *next;
-};
-
-struct entry {
-	struct cache_key key;
-	struct segment *seg;
-	uint64_t offset; /* of its record */
-	uint32_t len;    /* of its bytes */
-	struct entry *hash_next;
-	struct entry *seg_prev, *seg_next;
-};
-
-/* A block waiting for the writer thread. */
-struct pending {
-	struct cache_key key;
-	char *data; /* shared_bytes: often the memory cache's copy */
-	size_t len;
-	struct pending *next;
-};
-
-#define PENDING_MAX_BYTES (32u << 20) /* beyond this, writes wait (back-pressure) */
-
-struct disk_cache {
-	struct files_dir *top; /* cache_dir/blocks */
-	size_t limit, segment_max;
-
-	/* serialises appends and the making and removal of segments, and
-	 * protects the two fields below; file I/O happens under it; only
-	 * lock is taken while it is held */
-	pthread_mutex_t append_lock;
-	struct segment *append_seg; /* the segment append_fd is open on */
-	int append_fd;              /* -1: none */
-
-	/* protects everything below up to the queue; a leaf */
-	pthread_mutex_t lock;
-	size_t bytes;      /* the segments' sizes */
-	uint64_t appended; /* bytes appended since the oldest segment: stamps */
-	uint64_t next_serial;
-	struct segment *segments;
-	size_t nbuckets;
-	struct entry **buckets;
-
-	/* Blocks are written by a thread of their own, off the paths that wait
-	 * for them. */
-	pthread_mutex_t queue_lock; /* protects the fields below; a leaf, like lock */
-	pthread_cond_t queue_cond;  /* with queue_lock: work arrived, room freed, or stop */
-	struct pending *first, *last;
-	size_t queued_bytes;
-	bool writer_running, stopping;
-	pthread_t writer;
-};
 
 /* zlib's CRC-32 is the standard one (reflected, polynomial 0xEDB88320, ~0 in
  * and out), the sum every listing file carries (block files carried it
@@ -140,21 +55,21 @@ static bool same_key(const struct cache_key *a, const struct cache_key *b)
 	       a->uidvalidity == b->uidvalidity && a->section == b->section;
 }
 
-static void segment_name(uint64_t folder, uint64_t serial, char out[SEGMENT_NAME_MAX])
+void disk_segment_name(uint64_t folder, uint64_t serial, char out[SEGMENT_NAME_MAX])
 {
 	snprintf(out, SEGMENT_NAME_MAX, "%016" PRIx64 "-%016" PRIx64, folder, serial);
 }
 
 /* The folder and serial a segment's name gives, or false when it is no
  * segment's. */
-static bool parse_segment_name(const char *name, uint64_t *folder, uint64_t *serial)
+bool disk_parse_segment_name(const char *name, uint64_t *folder, uint64_t *serial)
 {
 	char check[SEGMENT_NAME_MAX];
 
 	if (strlen(name) != SEGMENT_NAME_MAX - 1 ||
 	    sscanf(name, "%16" SCNx64 "-%16" SCNx64, folder, serial) != 2)
 		return false;
-	segment_name(*folder, *serial, check);
+	disk_segment_name(*folder, *serial, check);
 	return strcmp(check, name) == 0;
 }
 
@@ -187,8 +102,8 @@ static void unindex_locked(struct disk_cache *d, struct entry *e)
 }
 
 /* The block k is at offset of seg now (replacing where it was before). */
-static void index_locked(struct disk_cache *d, const struct cache_key *k, struct segment *seg,
-			 uint64_t offset, uint32_t len)
+void disk_index_locked(struct disk_cache *d, const struct cache_key *k, struct segment *seg, uint64_t offset,
+		       uint32_t len)
 {
 	struct entry *e = find_locked(d, k);
 	size_t b;
@@ -254,7 +169,7 @@ static void remove_segment(struct disk_cache *d, struct segment *seg)
 
 	if (seg == d->append_seg)
 		close_append(d);
-	segment_name(seg->folder, seg->serial, name);
+	disk_segment_name(seg->folder, seg->serial, name);
 	unlinkat(files_dir_fd(d->top), name, 0);
 	free(seg);
 }
@@ -302,7 +217,7 @@ static bool new_segment(struct disk_cache *d, uint64_t folder)
 	seg->serial = d->next_serial++;
 	pthread_mutex_unlock(&d->lock);
 	seg->folder = folder;
-	segment_name(folder, seg->serial, name);
+	disk_segment_name(folder, seg->serial, name);
 	fd = files_create_at(files_dir_fd(d->top), name, O_WRONLY | O_APPEND);
 	if (fd < 0) {
 		log_debug("cache: cannot make %s/%s: %s", files_dir_path(d->top), name, strerror(-fd));
@@ -336,7 +251,7 @@ static bool reopen_segment(struct disk_cache *d, uint64_t folder, size_t need)
 	pthread_mutex_unlock(&d->lock);
 	if (!seg)
 		return false;
-	segment_name(folder, seg->serial, name);
+	disk_segment_name(folder, seg->serial, name);
 	fd = files_append_at(files_dir_fd(d->top), name);
 	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == seg->size) {
 		d->append_seg = seg;
@@ -414,7 +329,7 @@ static void write_run(struct disk_cache *d, struct pending **run, size_t n, size
 	pthread_mutex_lock(&d->lock);
 	at = seg->size;
 	for (size_t i = 0; i < n; i++) {
-		index_locked(d, &run[i]->key, seg, at, (uint32_t)run[i]->len);
+		disk_index_locked(d, &run[i]->key, seg, at, (uint32_t)run[i]->len);
 		at += sizeof(struct record) + run[i]->len;
 	}
 	seg->size = at;
@@ -438,140 +353,6 @@ static void append_blocks(struct disk_cache *d, struct pending **blocks, size_t 
 		write_run(d, blocks + i, j - i, total);
 	}
 	pthread_mutex_unlock(&d->append_lock);
-}
-
-/* --- what earlier mounts left --- */
-
-/* Indexes the records of one segment up to the first that is not whole
- * and sound: a crash in an append leaves a torn tail, and nothing is
- * appended to an earlier mount's segment.  The segment goes if it holds
- * nothing. */
-static void load_segment(struct disk_cache *d, const char *name, uint64_t folder, uint64_t serial)
-{
-	int top = files_dir_fd(d->top), fd = files_open_at(top, name);
-	struct segment *seg;
-	struct record h;
-	struct stat st;
-	uint64_t at = 0;
-
-	if (fd < 0 || fstat(fd, &st) < 0 || !(seg = calloc(1, sizeof(*seg)))) {
-		if (fd >= 0)
-			close(fd);
-		unlinkat(top, name, 0);
-		return;
-	}
-	seg->folder = folder;
-	seg->serial = serial;
-	seg->size = (uint64_t)st.st_size;
-	while (at + sizeof(h) <= seg->size && pread(fd, &h, sizeof(h), (off_t)at) == (ssize_t)sizeof(h) &&
-	       h.magic == RECORD_MAGIC && h.folder == folder && h.len <= CACHE_BLOCK_SIZE && h.zero == 0 &&
-	       at + sizeof(h) + h.len <= seg->size) {
-		struct cache_key k = { folder, h.uidvalidity, h.uid, h.block, h.section };
-
-		index_locked(d, &k, seg, at, h.len);
-		at += sizeof(h) + h.len;
-	}
-	close(fd);
-	if (at != seg->size)
-		log_debug("cache: %s/%s: %" PRIu64 " bytes after its last whole record ignored",
-			  files_dir_path(d->top), name, seg->size - at);
-	if (!seg->entries) {
-		unlinkat(top, name, 0);
-		free(seg);
-		return;
-	}
-	d->bytes += seg->size;
-	d->appended += seg->size;
-	seg->stamp = d->appended;
-	seg->next = d->segments;
-	d->segments = seg;
-	if (serial >= d->next_serial)
-		d->next_serial = serial + 1;
-}
-
-/* A directory in blocks/ is an older imapfs's folder of block files (one
- * file per block): removed, files and all. */
-static void remove_old_folder(int top, const char *name)
-{
-	int dfd = files_subdir_at(top, name, false);
-	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-	struct dirent *de;
-
-	if (dir) {
-		while ((de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dfd, de->d_name, 0);
-		closedir(dir);
-	} else if (dfd >= 0) {
-		close(dfd);
-	}
-	if (unlinkat(top, name, AT_REMOVEDIR) < 0)
-		unlinkat(top, name, 0); /* a link in a directory's place */
-}
-
-struct found {
-	char name[SEGMENT_NAME_MAX];
-	uint64_t folder, serial;
-};
-
-static int by_serial(const void *a, const void *b)
-{
-	const struct found *x = a, *y = b;
-
-	return x->serial < y->serial ? -1 : x->serial > y->serial;
-}
-
-/* Indexes the segments under blocks/, oldest first (a block in two is the
- * later one's); anything else there is removed. */
-static void index_all(struct disk_cache *d)
-{
-	int top = openat(files_dir_fd(d->top), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = top >= 0 ? fdopendir(top) : NULL;
-	struct found *found = NULL, *grown;
-	size_t n = 0, cap = 0;
-	bool older = false;
-	struct dirent *de;
-	struct stat st;
-
-	if (!dir) {
-		if (top >= 0)
-			close(top);
-		return;
-	}
-	while ((de = readdir(dir))) {
-		struct found f;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    fstatat(top, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			remove_old_folder(top, de->d_name);
-			older = true;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-		    !parse_segment_name(de->d_name, &f.folder, &f.serial)) {
-			unlinkat(top, de->d_name, 0);
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			grown = realloc(found, cap * sizeof(*found));
-			if (!grown)
-				break;
-			found = grown;
-		}
-		memcpy(f.name, de->d_name, SEGMENT_NAME_MAX);
-		found[n++] = f;
-	}
-	closedir(dir);
-	if (older)
-		log_info("cache: the block files of an older imapfs removed from %s", files_dir_path(d->top));
-	if (found)
-		qsort(found, n, sizeof(*found), by_serial);
-	for (size_t i = 0; i < n; i++)
-		load_segment(d, found[i].name, found[i].folder, found[i].serial);
-	free(found);
 }
 
 struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
@@ -603,7 +384,7 @@ struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
 		disk_cache_close(d);
 		return NULL;
 	}
-	index_all(d);
+	disk_cache_index_all(d);
 	pthread_mutex_lock(&d->append_lock);
 	make_room(d, 0);
 	pthread_mutex_unlock(&d->append_lock);
@@ -683,7 +464,7 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	pthread_mutex_unlock(&d->lock);
 	if (!e)
 		return -ENOENT;
-	segment_name(k->folder, serial, name);
+	disk_segment_name(k->folder, serial, name);
 	fd = files_open_at(files_dir_fd(d->top), name);
 	ok = fd >= 0;
 	if (ok) {
