@@ -18,6 +18,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import stat
 import struct
 import subprocess
@@ -492,6 +493,58 @@ def test_segment_files_removed_while_mounted(scratch_dovecot, fault_proxy, scrat
               for mm in [re.search(r"UID FETCH ([\d,:]+) .*BODY\.PEEK\[\]<(\d+)\.", c, re.I)]
               if mm and str(second) in mm.group(1).split(",") and mm.group(2) != "0"]
     assert not ranges, "blocks written after the removal were fetched again: %s" % ranges
+
+
+def test_imapfs_killed_while_appending(scratch_dovecot, fault_proxy, scratch_mounter, tmp_path):
+    """imapfs SIGKILLed while a reader's blocks are being appended to the
+    folder's segment (the tail may be torn, blocks written but not yet
+    indexed): the next mount over the same cache reads every message
+    exactly, warns of no damage (a torn tail is none), and does not fetch
+    again a message whose blocks were all whole on disk."""
+    server = scratch_dovecot
+    folder = wh.unique_folder("CacheKilled")
+    rnd = random.Random(7)
+    bodies = seed_folder(server, folder, msg_sizes(rnd, 40, 1024, 600 * 1024))
+    cache = str(tmp_path / "cache")
+    proxy = Proxied(server, fault_proxy, scratch_mounter)
+    mnt, _ = proxy.mount(cache)
+    paths = files_by_uid(mnt, folder)
+    stop = threading.Event()
+
+    def reader():
+        for uid in sorted(paths):
+            if stop.is_set():
+                return
+            try:
+                read_bytes(paths[uid])
+            except OSError:
+                return
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    top = os.path.join(cache, "blocks")
+    assert helpers.wait_for(lambda: apparent_bytes(top) >= 2 * 2**20, 60, 0.005), \
+        "nothing reached the disk"
+    os.kill(mnt.proc.pid, signal.SIGKILL)
+    stop.set()
+    t.join(30)
+    mnt.proc.wait(10)
+    mnt.stopped = True
+    helpers.cleanup_mountpoint(mnt.path)
+    records = block_records(cache)
+    whole = [uid for uid in bodies
+             if all((k[1], k[2]) in {(u, b) for (_, u, b) in records}
+                    for k in [(0, uid, b) for b in range((len(bodies[uid]) + BLOCK - 1) // BLOCK)])]
+    assert whole, "no message reached the disk whole before the kill"
+
+    mnt, log = proxy.mount(cache)
+    read_all_and_compare(mnt, folder, bodies)
+    mnt.stop()
+    assert "damaged cache file" not in mnt.stderr(), mnt.stderr()
+    fetched = {int(u) for f, c in body_fetches(log)
+               for mm in [re.search(r"UID FETCH ([\d,]+)", c, re.I)] if mm
+               for u in mm.group(1).split(",")}
+    assert not set(whole) & fetched, "whole on disk, fetched again: %s" % sorted(set(whole) & fetched)
 
 
 # -- 4. concurrent random-range reads ------------------------------------------------
