@@ -371,8 +371,8 @@ struct disk_cache *disk_cache_open(const struct files_dir *dir, size_t limit)
 	}
 	d->limit = limit;
 	d->segment_max = limit / 16 < SEGMENT_MAX ? limit / 16 : SEGMENT_MAX;
-	if (d->segment_max < RECORD_MAX)
-		d->segment_max = RECORD_MAX;
+	if (d->segment_max < RECORD_MAX) /* a block fits one; a tiny limit caps it */
+		d->segment_max = RECORD_MAX < limit ? RECORD_MAX : limit;
 	d->append_fd = -1;
 	d->nbuckets = DISK_BUCKETS;
 	d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));

@@ -524,6 +524,32 @@ static void test_disk_lru_eviction(void **state)
 	rm_tmpdir(dir);
 }
 
+/* A limit below one block's record: short blocks are kept, within it;
+ * whole blocks are not kept at all. */
+static void test_disk_tiny_limit(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key small = { 8, 7, 99, 0, 0 }; /* 1000 bytes */
+	struct cache_key full = { 8, 7, 5, 0, 0 };
+	size_t limit = 3 * (DISK_HEADER + 1000);
+	struct cache *c;
+
+	(void)state;
+	c = disk_cache(dir, 0, limit);
+	read_whole(c, &src, &small);
+	read_whole(c, &src, &full);
+	read_whole(c, &src, &small);
+	assert_int_equal(src.fills, 2); /* the short one from disk */
+	read_whole(c, &src, &full);
+	assert_int_equal(src.fills, 3); /* the whole one fetched again */
+	assert_true(blocks_du(dir) <= (off_t)limit);
+	assert_true(block_file_exists(dir, &small));
+	assert_false(block_file_exists(dir, &full));
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
 static void flip_byte(const char *path, off_t at)
 {
 	int fd = open(path, O_RDWR);
@@ -872,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_disk_survives_new_cache),
 		cmocka_unit_test(test_section_blocks),
 		cmocka_unit_test(test_disk_lru_eviction),
+		cmocka_unit_test(test_disk_tiny_limit),
 		cmocka_unit_test(test_disk_damaged_files),
 		cmocka_unit_test(test_disk_leftovers),
 		cmocka_unit_test(test_disk_drop_folder),
