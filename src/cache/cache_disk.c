@@ -222,6 +222,7 @@ static bool new_segment(struct disk_cache *d, uint64_t folder)
 	if (fd < 0) {
 		log_debug("cache: cannot make %s/%s: %s", files_dir_path(d->top), name, strerror(-fd));
 		free(seg);
+		clock_gettime(CLOCK_MONOTONIC, &d->append_failed);
 		return false;
 	}
 	seg->appendable = true;
@@ -252,6 +253,12 @@ static bool reopen_segment(struct disk_cache *d, uint64_t folder, size_t need)
 	if (!seg)
 		return false;
 	disk_segment_name(folder, seg->serial, name);
+	/* files_append_at would make a removed one again, empty */
+	if (fstatat(files_dir_fd(d->top), name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != seg->size) {
+		seg->appendable = false;
+		return false;
+	}
 	fd = files_append_at(files_dir_fd(d->top), name);
 	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == seg->size) {
 		d->append_seg = seg;
@@ -284,6 +291,49 @@ static bool place(struct disk_cache *d, uint64_t folder, size_t need)
 	return reopen_segment(d, folder, need) || new_segment(d, folder);
 }
 
+/* Whether a block read back to be appended again (pending.moved) is
+ * stale now: the index has other bytes for it, or a folder was dropped
+ * since it was read.  Its record is then written but left out of the
+ * index (dead bytes until its segment goes). */
+static bool moved_elsewhere_locked(struct disk_cache *d, const struct pending *p)
+{
+	struct entry *e;
+
+	if (!p->moved)
+		return false;
+	if (p->drops != d->drops)
+		return true;
+	e = find_locked(d, &p->key);
+	return e && (e->seg->serial != p->from_serial || e->offset != p->from_offset);
+}
+
+#define APPEND_BACKOFF_NS 1000000000ll /* after a failed append (a full disk) */
+
+/* After a failed append or create: an empty segment goes, and no segment
+ * is made for a while (a full disk would otherwise get a file per run). */
+static void append_failed(struct disk_cache *d, struct segment *seg)
+{
+	clock_gettime(CLOCK_MONOTONIC, &d->append_failed);
+	if (!seg || seg->size)
+		return;
+	pthread_mutex_lock(&d->lock);
+	detach_locked(d, seg);
+	pthread_mutex_unlock(&d->lock);
+	remove_segment(d, seg);
+}
+
+static bool append_backing_off(const struct disk_cache *d)
+{
+	struct timespec now;
+
+	if (!d->append_failed.tv_sec && !d->append_failed.tv_nsec)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - d->append_failed.tv_sec) * 1000000000ll +
+		       (now.tv_nsec - d->append_failed.tv_nsec) <
+	       APPEND_BACKOFF_NS;
+}
+
 /* Writes run[0..n) (all of one folder, fitting one segment) with one
  * writev, and indexes them once they are whole on disk. */
 static void write_run(struct disk_cache *d, struct pending **run, size_t n, size_t total)
@@ -294,7 +344,7 @@ static void write_run(struct disk_cache *d, struct pending **run, size_t n, size
 	uint64_t at;
 	ssize_t w;
 
-	if (!make_room(d, total) || !place(d, run[0]->key.folder, total))
+	if (append_backing_off(d) || !make_room(d, total) || !place(d, run[0]->key.folder, total))
 		return;
 	seg = d->append_seg;
 	for (size_t i = 0; i < n; i++) {
@@ -324,12 +374,14 @@ static void write_run(struct disk_cache *d, struct pending **run, size_t n, size
 			log_debug("cache: cannot truncate a segment: %s", strerror(errno));
 		seg->appendable = false;
 		close_append(d);
+		append_failed(d, seg);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
 	at = seg->size;
 	for (size_t i = 0; i < n; i++) {
-		disk_index_locked(d, &run[i]->key, seg, at, (uint32_t)run[i]->len);
+		if (!moved_elsewhere_locked(d, run[i]))
+			disk_index_locked(d, &run[i]->key, seg, at, (uint32_t)run[i]->len);
 		at += sizeof(struct record) + run[i]->len;
 	}
 	seg->size = at;
@@ -438,12 +490,15 @@ static bool get_pending(struct disk_cache *d, const struct cache_key *k, char *b
 	return newest != NULL;
 }
 
+static void put_moved(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len,
+		      uint64_t serial, uint64_t offset, uint64_t drops);
+
 int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, size_t *len)
 {
 	char name[SEGMENT_NAME_MAX];
 	struct record h;
 	struct entry *e;
-	uint64_t serial = 0, offset = 0;
+	uint64_t serial = 0, offset = 0, drops = 0;
 	uint32_t want = 0;
 	bool ok, old = false;
 	int fd;
@@ -460,12 +515,15 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 		 * the next evicted, so a read moves it forward (an LRU's order,
 		 * a segment at a time) */
 		old = d->appended - e->seg->stamp > d->limit / 2;
+		drops = d->drops;
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!e)
 		return -ENOENT;
 	disk_segment_name(k->folder, serial, name);
 	fd = files_open_at(files_dir_fd(d->top), name);
+	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -EINTR)
+		return -ENOENT; /* no verdict on the block: it stays indexed */
 	ok = fd >= 0;
 	if (ok) {
 		struct iovec iov[2] = { { &h, sizeof(h) }, { buf, want } };
@@ -486,7 +544,7 @@ int disk_cache_get(struct disk_cache *d, const struct cache_key *k, char *buf, s
 	}
 	*len = want;
 	if (old)
-		disk_cache_put(d, k, buf, want);
+		put_moved(d, k, buf, want, serial, offset, drops);
 	return 0;
 }
 
@@ -531,9 +589,36 @@ static void *writer(void *arg)
  * to queue it). */
 static void write_block_here(struct disk_cache *d, const struct cache_key *k, char *buf, size_t len)
 {
-	struct pending p = { *k, buf, len, NULL }, *one = &p;
+	struct pending p = { .key = *k, .data = buf, .len = len }, *one = &p;
 
 	append_blocks(d, &one, 1);
+}
+
+/* Queues p (its bytes a shared_bytes reference, handed over) for the
+ * writer thread, which is started on first use; written here when there
+ * is none. */
+static void enqueue(struct disk_cache *d, struct pending *p)
+{
+	pthread_mutex_lock(&d->queue_lock);
+	if (!d->writer_running && !d->stopping && pthread_create(&d->writer, NULL, writer, d) == 0)
+		d->writer_running = true;
+	while (d->writer_running && d->queued_bytes > PENDING_MAX_BYTES)
+		pthread_cond_wait(&d->queue_cond, &d->queue_lock);
+	if (!d->writer_running) { /* no thread: write it here */
+		pthread_mutex_unlock(&d->queue_lock);
+		append_blocks(d, &p, 1);
+		shared_bytes_unref(p->data);
+		free(p);
+		return;
+	}
+	if (d->last)
+		d->last->next = p;
+	else
+		d->first = p;
+	d->last = p;
+	d->queued_bytes += p->len;
+	pthread_cond_broadcast(&d->queue_cond);
+	pthread_mutex_unlock(&d->queue_lock);
 }
 
 void disk_cache_put_shared(struct disk_cache *d, const struct cache_key *k, char *bytes, size_t len)
@@ -544,7 +629,7 @@ void disk_cache_put_shared(struct disk_cache *d, const struct cache_key *k, char
 		shared_bytes_unref(bytes);
 		return;
 	}
-	p = malloc(sizeof(*p));
+	p = calloc(1, sizeof(*p));
 	if (!p) {
 		write_block_here(d, k, bytes, len);
 		shared_bytes_unref(bytes);
@@ -553,27 +638,27 @@ void disk_cache_put_shared(struct disk_cache *d, const struct cache_key *k, char
 	p->key = *k;
 	p->data = bytes;
 	p->len = len;
-	p->next = NULL;
-	pthread_mutex_lock(&d->queue_lock);
-	if (!d->writer_running && !d->stopping && pthread_create(&d->writer, NULL, writer, d) == 0)
-		d->writer_running = true;
-	while (d->writer_running && d->queued_bytes > PENDING_MAX_BYTES)
-		pthread_cond_wait(&d->queue_cond, &d->queue_lock);
-	if (!d->writer_running) { /* no thread: write it here */
-		pthread_mutex_unlock(&d->queue_lock);
-		write_block_here(d, k, bytes, len);
-		shared_bytes_unref(bytes);
-		free(p);
+	enqueue(d, p);
+}
+
+/* A block read from the older half, to be appended again (see
+ * pending.moved); not kept when there is no memory for it. */
+static void put_moved(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len,
+		      uint64_t serial, uint64_t offset, uint64_t drops)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p && (p->data = shared_bytes_copy(buf, len))) {
+		p->key = *k;
+		p->len = len;
+		p->moved = true;
+		p->from_serial = serial;
+		p->from_offset = offset;
+		p->drops = drops;
+		enqueue(d, p);
 		return;
 	}
-	if (d->last)
-		d->last->next = p;
-	else
-		d->first = p;
-	d->last = p;
-	d->queued_bytes += len;
-	pthread_cond_broadcast(&d->queue_cond);
-	pthread_mutex_unlock(&d->queue_lock);
+	free(p);
 }
 
 void disk_cache_put(struct disk_cache *d, const struct cache_key *k, const char *buf, size_t len)
@@ -603,6 +688,7 @@ void disk_cache_drop_folder(struct disk_cache *d, uint64_t folder)
 	disk_cache_flush(d); /* nothing of the folder may land after this */
 	pthread_mutex_lock(&d->append_lock);
 	pthread_mutex_lock(&d->lock);
+	d->drops++;
 	for (struct segment *s = d->segments, *next; s; s = next) {
 		next = s->next;
 		if (s->folder != folder)

@@ -9,6 +9,7 @@
 #include "util/log.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -73,8 +74,9 @@ static void remove_old_folder(int top, const char *name)
 
 	if (dir) {
 		while ((de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dfd, de->d_name, 0);
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+			    unlinkat(dfd, de->d_name, 0) < 0 && errno == EISDIR)
+				unlinkat(dfd, de->d_name, AT_REMOVEDIR); /* empty, or left */
 		closedir(dir);
 	} else if (dfd >= 0) {
 		close(dfd);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct files_dir;
 
@@ -63,6 +64,11 @@ struct pending {
 	struct cache_key key;
 	char *data; /* shared_bytes: often the memory cache's copy */
 	size_t len;
+	/* read back from the older half to be appended again (an LRU's
+	 * order): indexed only if the index still has the block where it
+	 * was read (a newer put wins) and no folder was dropped meanwhile */
+	bool moved;
+	uint64_t from_serial, from_offset, drops;
 	struct pending *next;
 };
 
@@ -76,14 +82,16 @@ struct disk_cache {
 	 * protects the two fields below; file I/O happens under it; only
 	 * lock is taken while it is held */
 	pthread_mutex_t append_lock;
-	struct segment *append_seg; /* the segment append_fd is open on */
-	int append_fd;              /* -1: none */
+	struct segment *append_seg;    /* the segment append_fd is open on */
+	int append_fd;                 /* -1: none */
+	struct timespec append_failed; /* when an append last failed */
 
 	/* protects everything below up to the queue; a leaf */
 	pthread_mutex_t lock;
 	size_t bytes;      /* the segments' sizes */
 	uint64_t appended; /* bytes appended since the oldest segment: stamps */
 	uint64_t next_serial;
+	uint64_t drops; /* folders dropped: moved blocks read before are stale */
 	struct segment *segments;
 	size_t nbuckets;
 	struct entry **buckets;

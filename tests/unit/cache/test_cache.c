@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -550,6 +552,44 @@ static void test_disk_tiny_limit(void **state)
 	rm_tmpdir(dir);
 }
 
+/* A disk that takes no more (here RLIMIT_FSIZE, as a full disk would):
+ * every block is still read right, no empty segment is left per failed
+ * append, and once there is room again blocks are kept. */
+static void test_disk_full(void **state)
+{
+	char *dir = make_tmpdir();
+	struct source src = { 0 };
+	struct cache_key k = { 9, 7, 1, 0, 0 };
+	struct rlimit old, small;
+	struct cache *c;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 1000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	for (uint32_t uid = 1; uid <= 20; uid++) {
+		k.uid = uid;
+		read_whole(c, &src, &k);
+	}
+	k.uid = 1;
+	read_whole(c, &src, &k);
+	assert_int_equal(src.fills, 21);
+	assert_int_equal(segments_of(dir, 9), 0);
+	cache_free(c);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+
+	c = disk_cache(dir, 0, 64 * DISK_BLOCK);
+	read_whole(c, &src, &k);
+	read_whole(c, &src, &k);
+	assert_int_equal(src.fills, 22);
+	assert_int_equal(segments_of(dir, 9), 1);
+	cache_free(c);
+	rm_tmpdir(dir);
+}
+
 static void flip_byte(const char *path, off_t at)
 {
 	int fd = open(path, O_RDWR);
@@ -899,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_section_blocks),
 		cmocka_unit_test(test_disk_lru_eviction),
 		cmocka_unit_test(test_disk_tiny_limit),
+		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_damaged_files),
 		cmocka_unit_test(test_disk_leftovers),
 		cmocka_unit_test(test_disk_drop_folder),
