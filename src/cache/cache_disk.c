@@ -204,6 +204,33 @@ static bool make_room(struct disk_cache *d, size_t need)
 	}
 }
 
+#define APPEND_BACKOFF_NS 1000000000ll /* after a failed append (a full disk) */
+
+/* After a failed append or create: an empty segment goes, and no segment
+ * is made for a while (a full disk would otherwise get a file per run). */
+static void after_append_failure(struct disk_cache *d, struct segment *seg)
+{
+	clock_gettime(CLOCK_MONOTONIC, &d->append_failed);
+	if (!seg || seg->size)
+		return;
+	pthread_mutex_lock(&d->lock);
+	detach_locked(d, seg);
+	pthread_mutex_unlock(&d->lock);
+	remove_segment(d, seg);
+}
+
+static bool append_backing_off(const struct disk_cache *d)
+{
+	struct timespec now;
+
+	if (!d->append_failed.tv_sec && !d->append_failed.tv_nsec)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - d->append_failed.tv_sec) * 1000000000ll +
+		       (now.tv_nsec - d->append_failed.tv_nsec) <
+	       APPEND_BACKOFF_NS;
+}
+
 /* A new, empty segment of folder, open for appending in append_fd. */
 static bool new_segment(struct disk_cache *d, uint64_t folder)
 {
@@ -222,7 +249,7 @@ static bool new_segment(struct disk_cache *d, uint64_t folder)
 	if (fd < 0) {
 		log_debug("cache: cannot make %s/%s: %s", files_dir_path(d->top), name, strerror(-fd));
 		free(seg);
-		clock_gettime(CLOCK_MONOTONIC, &d->append_failed);
+		after_append_failure(d, NULL);
 		return false;
 	}
 	seg->appendable = true;
@@ -307,33 +334,6 @@ static bool moved_elsewhere_locked(struct disk_cache *d, const struct pending *p
 	return e && (e->seg->serial != p->from_serial || e->offset != p->from_offset);
 }
 
-#define APPEND_BACKOFF_NS 1000000000ll /* after a failed append (a full disk) */
-
-/* After a failed append or create: an empty segment goes, and no segment
- * is made for a while (a full disk would otherwise get a file per run). */
-static void append_failed(struct disk_cache *d, struct segment *seg)
-{
-	clock_gettime(CLOCK_MONOTONIC, &d->append_failed);
-	if (!seg || seg->size)
-		return;
-	pthread_mutex_lock(&d->lock);
-	detach_locked(d, seg);
-	pthread_mutex_unlock(&d->lock);
-	remove_segment(d, seg);
-}
-
-static bool append_backing_off(const struct disk_cache *d)
-{
-	struct timespec now;
-
-	if (!d->append_failed.tv_sec && !d->append_failed.tv_nsec)
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - d->append_failed.tv_sec) * 1000000000ll +
-		       (now.tv_nsec - d->append_failed.tv_nsec) <
-	       APPEND_BACKOFF_NS;
-}
-
 /* Writes run[0..n) (all of one folder, fitting one segment) with one
  * writev, and indexes them once they are whole on disk. */
 static void write_run(struct disk_cache *d, struct pending **run, size_t n, size_t total)
@@ -374,7 +374,7 @@ static void write_run(struct disk_cache *d, struct pending **run, size_t n, size
 			log_debug("cache: cannot truncate a segment: %s", strerror(errno));
 		seg->appendable = false;
 		close_append(d);
-		append_failed(d, seg);
+		after_append_failure(d, seg);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
