@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "cache_disk_p.h"
 #include "shared_bytes.h"
+#include "util/deadline.h"
 #include "util/files.h"
 #include "util/log.h"
 
@@ -204,13 +205,13 @@ static bool make_room(struct disk_cache *d, size_t need)
 	}
 }
 
-#define APPEND_BACKOFF_NS 1000000000ll /* after a failed append (a full disk) */
+#define APPEND_BACKOFF_MS 1000u /* after a failed append (a full disk) */
 
 /* After a failed append or create: an empty segment goes, and no segment
  * is made for a while (a full disk would otherwise get a file per run). */
 static void after_append_failure(struct disk_cache *d, struct segment *seg)
 {
-	clock_gettime(CLOCK_MONOTONIC, &d->append_failed);
+	deadline_in(&d->append_retry_at, APPEND_BACKOFF_MS);
 	if (!seg || seg->size)
 		return;
 	pthread_mutex_lock(&d->lock);
@@ -223,12 +224,9 @@ static bool append_backing_off(const struct disk_cache *d)
 {
 	struct timespec now;
 
-	if (!d->append_failed.tv_sec && !d->append_failed.tv_nsec)
-		return false;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - d->append_failed.tv_sec) * 1000000000ll +
-		       (now.tv_nsec - d->append_failed.tv_nsec) <
-	       APPEND_BACKOFF_NS;
+	return now.tv_sec < d->append_retry_at.tv_sec ||
+	       (now.tv_sec == d->append_retry_at.tv_sec && now.tv_nsec < d->append_retry_at.tv_nsec);
 }
 
 /* A new, empty segment of folder, open for appending in append_fd. */

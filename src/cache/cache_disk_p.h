@@ -82,9 +82,9 @@ struct disk_cache {
 	 * protects the two fields below; file I/O happens under it; only
 	 * lock is taken while it is held */
 	pthread_mutex_t append_lock;
-	struct segment *append_seg;    /* the segment append_fd is open on */
-	int append_fd;                 /* -1: none */
-	struct timespec append_failed; /* when an append last failed */
+	struct segment *append_seg;      /* the segment append_fd is open on */
+	int append_fd;                   /* -1: none */
+	struct timespec append_retry_at; /* no new segment before (deadline_in) */
 
 	/* protects everything below up to the queue; a leaf */
 	pthread_mutex_t lock;
