@@ -7,8 +7,10 @@
  * the end of the line), served from memory.  It does only what any
  * filesystem that shows mail as files has to do for `ls -l`, as cheaply as
  * it can be done: readdirplus (always, not "auto"), entry and attribute
- * timeouts of an hour, getxattr answering ENODATA at once (imapfs has
- * user.imap.* attributes, so it cannot turn getxattr off), open with
+ * timeouts of an hour, getxattr answering at once: ENODATA in user.*,
+ * ENOTSUP in any other namespace, as imapfs does (it has user.imap.*
+ * attributes, so it cannot turn getxattr off; ENOTSUP makes `ls -l` stop
+ * asking for security.selinux and system.posix_acl_access), open with
  * keep_cache; mounted with default_permissions and modes 0600/0700, as imapfs
  * is.  File contents are a fixed pattern.  So "imapfs / floor" is
  * what imapfs costs above the kernel's own round trips.
@@ -242,9 +244,8 @@ static void fl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void fl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	(void)ino;
-	(void)name;
 	(void)size;
-	fuse_reply_err(req, ENODATA);
+	fuse_reply_err(req, strncmp(name, "user.", 5) == 0 ? ENODATA : ENOTSUP);
 }
 
 static void fl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

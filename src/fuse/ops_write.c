@@ -18,13 +18,26 @@
 #define RENAME_NOREPLACE (1u << 0)
 #endif
 
-#define USER_PREFIX "user." /* the only xattr namespace a message has */
+#define USER_PREFIX "user." /* the only xattr namespace imapfs has */
 #define IMAP_PREFIX "user.imap."
 #define ATTR_NAMES_MAX 256 /* room for every name mailbox_xattr_names gives */
 
 static bool has_prefix(const char *name, const char *prefix)
 {
 	return strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+/* A name outside user.* gets ENOTSUP, as a disk filesystem without that
+ * namespace answers: `ls -l` then asks once (security.selinux,
+ * system.posix_acl_access) and remembers it for the whole device, instead
+ * of two round trips into imapfs per file (ENODATA is remembered for
+ * nothing). */
+static bool foreign_namespace(fuse_req_t req, const char *name)
+{
+	if (has_prefix(name, USER_PREFIX))
+		return false;
+	fuse_reply_err(req, ENOTSUP);
+	return true;
 }
 
 static void reply_entry_or_err(fuse_req_t req, int r, const struct stat *st, bool upload)
@@ -373,6 +386,8 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	size_t len = 0;
 	int r;
 
+	if (foreign_namespace(req, name))
+		return;
 	if (ino == INODE_CTL_RFOLDERS) {
 		ops_ctl_getxattr(req, name, size);
 		return;
@@ -445,6 +460,8 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	struct ops_context *c = ctx_of(req);
 	int r;
 
+	if (foreign_namespace(req, name))
+		return;
 	if (read_only_view(ino)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -452,7 +469,7 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	(void)flags;
 	if (pending_upload(req, ino))
 		r = uploads_setxattr(c->uploads, ino, name, value, size);
-	else if (!inode_is_message(ino) || !has_prefix(name, USER_PREFIX))
+	else if (!inode_is_message(ino))
 		r = -ENOTSUP;
 	else if (strcmp(name, "user.imap.flags") == 0)
 		r = mailbox_set_flags(c->mailbox, ino, value, size);
@@ -469,6 +486,8 @@ void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	int r;
 
+	if (foreign_namespace(req, name))
+		return;
 	if (read_only_view(ino)) {
 		fuse_reply_err(req, EROFS);
 		return;

@@ -198,3 +198,34 @@ def test_set_flags_keeps_a_change_made_meanwhile(scratch_dovecot, command_relay,
     assert relay.fired, "no STORE went through the relay"
     assert server_flags(scratch_dovecot, folder, msg["uid"]) == {
         "\\Seen", "\\Flagged", "\\Answered"}
+
+
+def test_other_namespaces_not_supported(one):
+    """Only user.* exists: any other namespace is ENOTSUP on every kind of
+    file, as on a disk filesystem without it, so that `ls -l` (which asks
+    for security.selinux and system.posix_acl_access) gives up after the
+    first file instead of asking twice per file; user.* names that do not
+    exist stay ENODATA."""
+    server, mnt, folder, msg, path = one
+    paths = (path, os.path.dirname(path), mnt.path, os.path.join(mnt.path, ".receive-folders"))
+    for p in paths:
+        for name in ("security.selinux", "system.posix_acl_access", "system.posix_acl_default",
+                     "trusted.imap.flags", "security.capability"):
+            with pytest.raises(OSError) as ei:
+                os.getxattr(p, name)
+            assert ei.value.errno == errno.ENOTSUP, (p, name, ei.value)
+        with pytest.raises(OSError) as ei:
+            os.setxattr(p, "trusted.imap.flags", b"\\Seen")
+        assert ei.value.errno == errno.ENOTSUP, (p, ei.value)
+        with pytest.raises(OSError) as ei:
+            os.removexattr(p, "security.selinux")
+        assert ei.value.errno == errno.ENOTSUP, (p, ei.value)
+        with pytest.raises(OSError) as ei:
+            os.getxattr(p, "user.no.such.attribute")
+        assert ei.value.errno == errno.ENODATA, (p, ei.value)
+    assert xflags(path) == {"\\Seen", "\\Flagged", "$Forwarded"}   # flags untouched
+    assert server_flags(server, folder, msg["uid"]) == {"\\Seen", "\\Flagged", "$Forwarded"}
+    # what ls does with that answer: one attempt for the whole listing
+    r = wh.run(["ls", "-l", os.path.dirname(path)], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert wh.canonical(msg, msg["uid"]) in r.stdout.decode()
