@@ -82,9 +82,7 @@ struct folder {
 	time_t last_sync;           /* wall clock of the last good sync, for .status */
 	bool syncing;               /* a thread syncs it, with no lock held */
 	bool disk_tried;            /* the listing saved by an earlier mount was looked for */
-	/* listing is the saved one, not yet checked with the server: served
-	 * to readers of names (mb_listing_names) while a thread checks it */
-	bool checking_saved;
+	bool checking_saved;        /* listing is the saved one: a thread checks it (mb_listing_names) */
 	bool reloaded;              /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
 	uint32_t *removed;          /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
