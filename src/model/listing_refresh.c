@@ -305,7 +305,11 @@ static struct listing *listing_for(struct mailbox *mb, struct folder *f, double 
 		*err = l ? 0 : -ETIMEDOUT;
 		return l;
 	}
-	if (names_only && r.try_disk && (l = serve_saved(mb, f, &r)))
+	/* not while changes are pending (the sync settles them first, and
+	 * shows them over what the server has), nor once this mount changed
+	 * the folder (marked stale: the saved listing predates that) */
+	if (names_only && r.try_disk && r.stale_marks == 0 &&
+	    (!mb->journal || journal_count(mb->journal) == 0) && (l = serve_saved(mb, f, &r)))
 		return l;
 	return finish_sync(mb, f, &r, sync_unlocked(mb, f, &r), err);
 }

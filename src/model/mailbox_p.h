@@ -250,7 +250,9 @@ struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age,
 /* The same for a reader of names only (opendir, lookup): the listing an
  * earlier mount saved is served at once, the first time, while a thread of
  * its own checks it with the server (CONDSTORE/QRESYNC: one round trip when
- * nothing changed) and reports what changed through the change hook.
+ * nothing changed) and reports what changed through the change hook --
+ * unless changes are pending in the journal (they are settled first) or
+ * this mount changed the folder already.
  * Readers that act on UIDs (mb_listing) wait for that check. */
 struct listing *mb_listing_names(struct mailbox *mb, struct folder *f, double max_age, int *err);
 /* mailbox_stop: waits for the checks mb_listing_names started. */
