@@ -11,7 +11,6 @@
 #include "util/log.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,13 +90,13 @@ struct refresh {
  * another thread that runs past mb_wait_ms: the listing there is, however
  * old (as when a sync fails), or NULL with *timed_out. */
 static struct listing *serve_or_claim_locked(struct mailbox *mb, struct folder *f, double max_age,
-					     bool names_only, struct refresh *r, bool *timed_out)
+					     struct refresh *r, bool *timed_out)
 {
 	struct timespec until;
 
 	deadline_in(&until, mb_wait_ms(mb));
 	for (;;) {
-		if (f->listing && (mb_age(&f->synced_at) < max_age || (names_only && f->checking_saved)))
+		if (f->listing && mb_age(&f->synced_at) < max_age)
 			return mb_listing_get(f->listing);
 		if (!f->syncing)
 			break;
@@ -174,117 +173,12 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 	return err;
 }
 
-/* After a sync (this thread's, or a check's): its result published, the
- * changes reported; f's listing now, referenced, or NULL with *err. */
-static struct listing *finish_sync(struct mailbox *mb, struct folder *f, struct refresh *r, int sync_err,
-				   int *err)
-{
-	struct listing *l;
-
-	pthread_mutex_lock(&f->lock);
-	l = publish_locked(f, r, sync_err);
-	f->checking_saved = false;
-	pthread_mutex_unlock(&f->lock);
-	if (r->reported)
-		report_changes(mb, f, r->reported, l, r->known, r->nknown);
-	mb_listing_put(r->reported);
-	free(r->known);
-	free(r->leaving);
-	mb_listing_put(r->old);
-	if (sync_err == -ENOENT) {
-		/* the server would not open it: deleted by someone else (and
-		 * maybe re-created: the next use must ask again) */
-		mb_mark_stale(f);
-		mb_listing_put(l);
-		mb_refresh_tree(mb, 0);
-		*err = sync_err;
-		return NULL;
-	}
-	/* a failed sync: serve the last good listing rather than fail */
-	if (sync_err < 0 && !l)
-		*err = sync_err;
-	return l;
-}
-
-/* A saved listing's check with the server, on a thread of its own. */
-struct check {
-	struct mailbox *mb;
-	struct folder *f;
-	struct refresh r;
-};
-
-static void *check_saved(void *arg)
-{
-	struct check *c = arg;
-	struct mailbox *mb = c->mb;
-	int err = 0;
-
-	mb_listing_put(finish_sync(mb, c->f, &c->r, sync_unlocked(mb, c->f, &c->r), &err));
-	free(c);
-	pthread_mutex_lock(&mb->checks_lock);
-	mb->checks_running--;
-	pthread_cond_broadcast(&mb->checks_done);
-	pthread_mutex_unlock(&mb->checks_lock);
-	return NULL;
-}
-
-/* The claimed sync of f (r) as a check of the listing an earlier mount
- * saved, on a thread of its own, that listing published meanwhile as
- * unchecked; returned referenced.  NULL: no saved listing, or no thread
- * (r->try_disk cleared: the caller syncs from nothing, or from it). */
-static struct listing *serve_saved(struct mailbox *mb, struct folder *f, struct refresh *r)
-{
-	struct check *c = malloc(sizeof(*c));
-	struct listing *saved = c ? mb_load_listing(mb, f) : NULL;
-	pthread_attr_t attr;
-	pthread_t thread;
-	bool started = false;
-
-	r->try_disk = false;
-	r->old = saved;
-	if (!saved) {
-		free(c);
-		return NULL;
-	}
-	pthread_mutex_lock(&f->lock);
-	f->listing = mb_listing_get(saved);
-	f->checking_saved = true;
-	pthread_mutex_unlock(&f->lock);
-	r->had_listing = true; /* readers will have seen it: changes are reported */
-	*c = (struct check){ .mb = mb, .f = f, .r = *r };
-	c->r.old = mb_listing_get(saved);
-	pthread_mutex_lock(&mb->checks_lock);
-	if (!mb->checks_stopped && pthread_attr_init(&attr) == 0) {
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started = pthread_create(&thread, &attr, check_saved, c) == 0;
-		pthread_attr_destroy(&attr);
-	}
-	if (started)
-		mb->checks_running++;
-	pthread_mutex_unlock(&mb->checks_lock);
-	if (started)
-		return saved; /* r->old's reference, now the caller's */
-	/* the caller's own sync checks it; meanwhile it is served as before */
-	mb_listing_put(c->r.old);
-	free(c);
-	return NULL;
-}
-
-void mb_stop_checks(struct mailbox *mb)
-{
-	pthread_mutex_lock(&mb->checks_lock);
-	mb->checks_stopped = true;
-	while (mb->checks_running)
-		pthread_cond_wait(&mb->checks_done, &mb->checks_lock);
-	pthread_mutex_unlock(&mb->checks_lock);
-}
-
-static struct listing *listing_for(struct mailbox *mb, struct folder *f, double max_age, bool names_only,
-				   int *err)
+struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
 {
 	struct refresh r = { 0 };
 	bool timed_out = false;
 	struct listing *l;
+	int sync_err;
 
 	*err = 0;
 	if (f->noselect || !f->server) {
@@ -299,27 +193,34 @@ static struct listing *listing_for(struct mailbox *mb, struct folder *f, double 
 	/* made by mkdir under -o writeback: empty until the server has it */
 	l = f->pending_create ? mb_listing_get(f->listing) : NULL;
 	if (!l)
-		l = serve_or_claim_locked(mb, f, max_age, names_only, &r, &timed_out);
+		l = serve_or_claim_locked(mb, f, max_age, &r, &timed_out);
 	pthread_mutex_unlock(&f->lock);
 	if (l || timed_out) {
 		*err = l ? 0 : -ETIMEDOUT;
 		return l;
 	}
-	/* not while changes are pending (the sync settles them first, and
-	 * shows them over what the server has), nor once this mount changed
-	 * the folder (marked stale: the saved listing predates that) */
-	if (names_only && r.try_disk && r.stale_marks == 0 &&
-	    (!mb->journal || journal_count(mb->journal) == 0) && (l = serve_saved(mb, f, &r)))
-		return l;
-	return finish_sync(mb, f, &r, sync_unlocked(mb, f, &r), err);
-}
 
-struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
-{
-	return listing_for(mb, f, max_age, false, err);
-}
-
-struct listing *mb_listing_names(struct mailbox *mb, struct folder *f, double max_age, int *err)
-{
-	return listing_for(mb, f, max_age, true, err);
+	sync_err = sync_unlocked(mb, f, &r);
+	pthread_mutex_lock(&f->lock);
+	l = publish_locked(f, &r, sync_err);
+	pthread_mutex_unlock(&f->lock);
+	if (r.reported)
+		report_changes(mb, f, r.reported, l, r.known, r.nknown);
+	mb_listing_put(r.reported);
+	free(r.known);
+	free(r.leaving);
+	mb_listing_put(r.old);
+	if (sync_err == -ENOENT) {
+		/* the server would not open it: deleted by someone else (and
+		 * maybe re-created: the next use must ask again) */
+		mb_mark_stale(f);
+		mb_listing_put(l);
+		mb_refresh_tree(mb, 0);
+		*err = sync_err;
+		return NULL;
+	}
+	/* a failed sync: serve the last good listing rather than fail */
+	if (sync_err < 0 && !l)
+		*err = sync_err;
+	return l;
 }

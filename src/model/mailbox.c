@@ -299,8 +299,6 @@ struct mailbox *mailbox_new(struct pool *pool, struct cache *cache, const struct
 	pthread_rwlock_init(&mb->tree_lock, NULL);
 	mb_tree_refresh_init(mb);
 	pthread_mutex_init(&mb->forward_lock, NULL);
-	pthread_mutex_init(&mb->checks_lock, NULL);
-	pthread_cond_init(&mb->checks_done, NULL);
 	pthread_mutex_init(&mb->rmdir_lock, NULL);
 	mb->journal = o->journal;
 	if (changes_init(mb) < 0 || mb_pending_init(mb) < 0 || !mb_folder_add_locked(mb, "")) {
@@ -329,7 +327,6 @@ int mailbox_start(struct mailbox *mb)
 
 void mailbox_stop(struct mailbox *mb)
 {
-	mb_stop_checks(mb);
 	changes_stop(mb);
 }
 
@@ -337,7 +334,6 @@ void mailbox_free(struct mailbox *mb)
 {
 	if (!mb)
 		return;
-	mb_stop_checks(mb); /* mailbox_stop's, unless a failed start skipped it */
 	for (size_t i = 0; i < mb->nfolders; i++)
 		folder_free(mb->folders[i]);
 	free(mb->folders);
@@ -348,8 +344,6 @@ void mailbox_free(struct mailbox *mb)
 	pthread_rwlock_destroy(&mb->tree_lock);
 	mb_tree_refresh_destroy(mb);
 	pthread_mutex_destroy(&mb->forward_lock);
-	pthread_mutex_destroy(&mb->checks_lock);
-	pthread_cond_destroy(&mb->checks_done);
 	pthread_mutex_destroy(&mb->rmdir_lock);
 	free(mb->rmdir_busy);
 	changes_free(mb);
@@ -595,7 +589,7 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
 	r = snapshot_subdirs(mb, d);
 	f = r == 0 ? mb_folder(mb, d->folder) : NULL;
 	if (f && !f->noselect && f->server) {
-		d->listing = mb_listing_names(mb, f, mb->opt.dir_cache, &r);
+		d->listing = mb_listing(mb, f, mb->opt.dir_cache, &r);
 		if (!d->listing && r == 0)
 			r = -EIO;
 		if (d->listing && r == 0)

@@ -82,7 +82,6 @@ struct folder {
 	time_t last_sync;           /* wall clock of the last good sync, for .status */
 	bool syncing;               /* a thread syncs it, with no lock held */
 	bool disk_tried;            /* the listing saved by an earlier mount was looked for */
-	bool checking_saved;        /* listing is the saved one: a thread checks it (mb_listing_names) */
 	bool reloaded;              /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
 	uint32_t *removed;          /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
@@ -159,13 +158,6 @@ struct mailbox {
 	pthread_mutex_t forward_lock;
 	struct forward forwards[MB_MAX_FORWARDS]; /* a ring */
 	size_t next_forward;
-
-	/* Protects the fields below: the threads checking a saved listing
-	 * with the server (listing_refresh.c).  A leaf, taken alone. */
-	pthread_mutex_t checks_lock;
-	pthread_cond_t checks_done; /* with checks_lock: checks_running fell */
-	unsigned checks_running;
-	bool checks_stopped; /* mailbox_stop: no new checks */
 };
 
 /* A message shown in a folder before the server has it there. */
@@ -247,16 +239,6 @@ void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
  * when there is none).  max_age 0: a sync that begins after the call;
  * MB_ANY_AGE: any listing. */
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
-/* The same for a reader of names only (opendir, lookup): the listing an
- * earlier mount saved is served at once, the first time, while a thread of
- * its own checks it with the server (CONDSTORE/QRESYNC: one round trip when
- * nothing changed) and reports what changed through the change hook --
- * unless changes are pending in the journal (they are settled first) or
- * this mount changed the folder already.
- * Readers that act on UIDs (mb_listing) wait for that check. */
-struct listing *mb_listing_names(struct mailbox *mb, struct folder *f, double max_age, int *err);
-/* mailbox_stop: waits for the checks mb_listing_names started. */
-void mb_stop_checks(struct mailbox *mb);
 /* -o offline=fail while the server is unreachable: fail at once. */
 bool mb_offline_refused(struct mailbox *mb);
 
