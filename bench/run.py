@@ -18,7 +18,9 @@ in every round:
   P4 cold `cat` of the large message    vs curl imap://.../Huge;UID=n
   P5 warm `cat` of every message        vs `cat` of the local Maildir files
   P6 remount (same cache_dir), `ls -l`  vs P1's cold imapfs `ls -l`
-                                           (and vs the floor + one round trip)
+                                           (and vs the floor + one round trip;
+                                           P6c: vs the floor's first `ls -l`
+                                           after its own mount + one)
   P7 peak RSS (VmHWM) of imapfs after `ls -l` of the many-small folder
   Q1 cold `ls -l` of the many-small     vs imaplib, logged in: EXAMINE,
      folder's .search/SUBJECT "00 " (1%,   UID SEARCH, one UID FETCH of
@@ -104,7 +106,7 @@ PROFILES = [("40 ms RTT, 50 Mbit/s", 40, 50), ("150 ms RTT, 5 Mbit/s", 150, 5)]
 MV_BATCH = 50          # `mv` of this many messages in one command (first profile)
 
 TARGETS = {"P1": 1.0, "P1f": 1.2, "P1r": 1.0, "P2": 3.0, "P2f": 1.2, "P3": 1.0,
-           "P3r": 1.0, "P3t": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2,
+           "P3r": 1.0, "P3t": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2, "P6c": 1.2,
            "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W2t": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2, "S2c": 1.2,
            # --writeback (issue 16): the change under -o writeback against the
            # same change without it; the "f" items against their budget
@@ -1216,7 +1218,7 @@ class Bench:
 
     # -- measured rounds (loopback) ---------------------------------------------
     def measure(self, t, runs):
-        r = {k: [] for k in ("P1i", "P1p", "P1q", "P1ri", "P1rp", "P2i", "P2p", "F", "RT",
+        r = {k: [] for k in ("P1i", "P1p", "P1q", "P1ri", "P1rp", "P2i", "P2p", "F", "F1", "RT",
                              "P3i", "P3p", "P3ri", "P3rp", "P3ti", "P3tp", "P3fp", "P4i", "P4p", "P5i",
                              "P5p", "P6i", "P7rss", "P7ls", "Q1i", "Q1p")}
         folder = lambda mt, f=MIXED: os.path.join(mt.path, f)  # noqa: E731
@@ -1234,6 +1236,7 @@ class Bench:
         # the floor's peers: what the kernel and one IMAP exchange cost at least
         r["P1fp"] = [a + b for a, b in zip(r["F"], r["P1q"])]
         r["P6fp"] = [a + b for a, b in zip(r["F"], r["RT"])]
+        r["P6cp"] = [a + b for a, b in zip(r["F1"], r["RT"])]
         return r
 
     def measure_round(self, t, r, folder, fl):
@@ -1266,6 +1269,13 @@ class Bench:
         r["P2p"].append(run_timed(ls_cmd(self.local_cur))[0])
         run_timed(ls_cmd(fl.path))            # warm (it is, unless evicted)
         r["F"].append(run_timed(ls_cmd(fl.path))[0])
+        # the floor's first listing after its own mount: the kernel makes
+        # every inode and dentry, as it does for any remount
+        fl1 = self.mount_floor(self.floor_spec, "floor-first-" + t.name)
+        try:
+            r["F1"].append(run_timed(ls_cmd(fl1.path))[0])
+        finally:
+            fl1.stop()
         log("  P1 ls cold %.3fs / imaplib %.3fs (EXAMINE+FETCH %.3fs); P2 ls warm %.4fs / "
             "local %.4fs / floor %.4fs; P6 ls after remount %.3fs; round trip %.2fms" % (
                 r["P1i"][-1], r["P1p"][-1], r["P1q"][-1], r["P2i"][-1], r["P2p"][-1],
@@ -2118,6 +2128,8 @@ def table(r, sizes, transport, counts, totals):
          "P1's cold imapfs `ls -l`", "P1i"),
         ("P6f", "the same, against the floor", "P6i",
          "floorfs warm `ls -l` + one round trip (NOOP)", "P6fp"),
+        ("P6c", "the same, against the floor's first `ls -l` after its own mount", "P6i",
+         "floorfs first `ls -l` after mounting + one round trip (NOOP)", "P6cp"),
     ]
     med, out = ratio_rows(r, rows)
     out = HEAD + out

@@ -131,11 +131,15 @@ void disk_cache_index_all(struct disk_cache *d)
 			continue;
 		}
 		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			grown = realloc(found, cap * sizeof(*found));
-			if (!grown)
-				break;
+			grown = realloc(found, (cap ? 2 * cap : 64) * sizeof(*found));
+			if (!grown) {
+				/* no memory to index it: gone, rather than kept on
+				 * disk uncounted against the limit */
+				unlinkat(top, de->d_name, 0);
+				continue;
+			}
 			found = grown;
+			cap = cap ? 2 * cap : 64;
 		}
 		memcpy(f.name, de->d_name, SEGMENT_NAME_MAX);
 		found[n++] = f;
