@@ -222,11 +222,7 @@ static void after_append_failure(struct disk_cache *d, struct segment *seg)
 
 static bool append_backing_off(const struct disk_cache *d)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec < d->append_retry_at.tv_sec ||
-	       (now.tv_sec == d->append_retry_at.tv_sec && now.tv_nsec < d->append_retry_at.tv_nsec);
+	return !deadline_passed(&d->append_retry_at);
 }
 
 /* A new, empty segment of folder, open for appending in append_fd. */

@@ -53,14 +53,6 @@ static void now_plus(struct timespec *t, int seconds)
 	t->tv_sec += seconds;
 }
 
-static bool passed(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
 struct pool *pool_new(const struct imap_account *acct, int max_sessions, struct imap_session *first)
 {
 	struct pool *p;
@@ -390,7 +382,7 @@ static void *reconnect_loop(void *arg)
 			pthread_cond_wait(&p->health, &p->lock);
 			continue;
 		}
-		if (!passed(&p->next_attempt)) {
+		if (!deadline_passed(&p->next_attempt)) {
 			pthread_cond_timedwait(&p->health, &p->lock, &p->next_attempt);
 			continue;
 		}

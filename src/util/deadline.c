@@ -35,3 +35,11 @@ bool deadline_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, const struct ti
 {
 	return pthread_cond_timedwait(cond, mutex, at) != ETIMEDOUT;
 }
+
+bool deadline_passed(const struct timespec *at)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > at->tv_sec || (now.tv_sec == at->tv_sec && now.tv_nsec >= at->tv_nsec);
+}

@@ -17,6 +17,9 @@ int deadline_cond_init(pthread_cond_t *cond);
 /* *at becomes the moment ms milliseconds from now. */
 void deadline_in(struct timespec *at, unsigned ms);
 
+/* Whether at (a monotonic time, as deadline_in gives) has come. */
+bool deadline_passed(const struct timespec *at);
+
 /* Waits on cond (mutex held, as for pthread_cond_wait) until it is signalled
  * or at has passed; false once at has passed.  Like any condition wait it
  * may return early: the caller checks its condition again. */
