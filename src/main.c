@@ -234,8 +234,10 @@ int main(int argc, char **argv)
 	if (prefetch)
 		mailbox_set_prefetch(mb, prefetch);
 	notify = prefetch ? notify_new(mb, cfg.mountpoint) : NULL;
-	if (notify)
+	if (notify) {
 		mailbox_set_change_hook(mb, notify_changes, notify);
+		prefetch_set_whole_hook(prefetch, notify_body, notify);
+	}
 	watch = notify ? watch_new(mb, pool, &acct, cfg.watch, (int)cfg.dir_cache) : NULL;
 	quota = watch ? quota_new(pool) : NULL;
 	vnodes = quota ? vnodes_new() : NULL;

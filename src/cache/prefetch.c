@@ -28,7 +28,8 @@ struct job {
 	char *folder;
 	uint64_t key;
 	uint32_t uidvalidity;
-	uint32_t *uids; /* messages: block 0 of each */
+	uint32_t *uids;              /* messages: block 0 of each */
+	struct prefetch_head *heads; /* and what the whole-body hook needs */
 	size_t n;
 	uint32_t uid; /* or blocks first..last of uid */
 	uint32_t first, last;
@@ -39,6 +40,8 @@ struct prefetch {
 	struct pool *pool; /* this field and the three below: set once */
 	struct cache *cache;
 	unsigned depth;
+	prefetch_whole_fn *whole_hook; /* these two: set before start */
+	void *whole_ctx;
 	pthread_t threads[WORKERS]; /* set by prefetch_start, before running */
 	int nthreads;
 
@@ -56,6 +59,7 @@ static void job_free(struct job *j)
 		return;
 	free(j->folder);
 	free(j->uids);
+	free(j->heads);
 	free(j);
 }
 
@@ -107,6 +111,14 @@ void prefetch_free(struct prefetch *p)
 	free(p);
 }
 
+void prefetch_set_whole_hook(struct prefetch *p, prefetch_whole_fn *fn, void *ctx)
+{
+	if (!p)
+		return;
+	p->whole_hook = fn;
+	p->whole_ctx = ctx;
+}
+
 unsigned prefetch_depth(const struct prefetch *p)
 {
 	return p ? p->depth : 0;
@@ -152,24 +164,26 @@ static struct job *new_job(const char *folder, uint64_t key, uint32_t uidvalidit
 }
 
 void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-		       const uint32_t *uids, size_t n)
+		       const struct prefetch_head *heads, size_t n)
 {
 	struct job *j;
 
 	if (!p || !p->depth || !n)
 		return;
 	j = new_job(folder, key, uidvalidity);
-	if (!j || !(j->uids = malloc(n * sizeof(*uids)))) {
+	if (!j || !(j->uids = malloc(n * sizeof(*j->uids))) || !(j->heads = malloc(n * sizeof(*heads)))) {
 		job_free(j);
 		return;
 	}
 	/* claimed now, not when the worker gets to it: a reader who arrives
 	 * first waits for this fetch instead of sending its own */
 	for (size_t i = 0; i < n && j->n < BATCH_MAX; i++) {
-		struct cache_key k = { key, uidvalidity, uids[i], 0, 0 };
+		struct cache_key k = { key, uidvalidity, heads[i].uid, 0, 0 };
 
-		if (cache_claim(p->cache, &k))
-			j->uids[j->n++] = uids[i];
+		if (cache_claim(p->cache, &k)) {
+			j->heads[j->n] = heads[i];
+			j->uids[j->n++] = heads[i].uid;
+		}
 	}
 	if (j->n)
 		enqueue(p, j);
@@ -237,7 +251,37 @@ struct run {
 	struct job *job;
 	uint32_t claimed[BATCH_MAX];
 	size_t nclaimed;
+	char *whole[BATCH_MAX]; /* by job position: bodies for the hook */
 };
+
+/* A copy of a head that is its message's whole body, for the hook: handed
+ * over after the batch, when this worker holds no session (the kernel may
+ * make the hook wait for a reader's read of the same page, and that reader
+ * may be waiting for a session). */
+static void keep_whole(struct run *run, uint32_t uid, const char *data, size_t len)
+{
+	const struct job *j = run->job;
+
+	for (size_t i = 0; run->p->whole_hook && i < j->n; i++) {
+		if (j->heads[i].uid != uid || j->heads[i].size != len || run->whole[i])
+			continue;
+		run->whole[i] = malloc(len);
+		if (run->whole[i])
+			memcpy(run->whole[i], data, len);
+	}
+}
+
+static void hand_over_whole(struct run *run)
+{
+	const struct job *j = run->job;
+
+	for (size_t i = 0; i < j->n; i++) {
+		if (run->whole[i])
+			run->p->whole_hook(j->heads[i].tag, run->whole[i], j->heads[i].size,
+					   run->p->whole_ctx);
+		free(run->whole[i]);
+	}
+}
 
 static void got_head(uint32_t uid, const char *data, size_t len, void *ctx)
 {
@@ -249,6 +293,8 @@ static void got_head(uint32_t uid, const char *data, size_t len, void *ctx)
 	 * heads); kept, it would read as a message of 0 bytes */
 	if (len == 0)
 		data = NULL;
+	else
+		keep_whole(run, uid, data, len);
 	for (size_t i = 0; i < run->nclaimed; i++) {
 		if (run->claimed[i] == uid) {
 			cache_release_claim(run->p->cache, &k, data, len);
@@ -287,6 +333,7 @@ static void run_messages(struct prefetch *p, struct job *j)
 		if (run.claimed[i])
 			cache_release_claim(p->cache, &k, NULL, 0);
 	}
+	hand_over_whole(&run);
 }
 
 struct block_run {

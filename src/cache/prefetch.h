@@ -22,9 +22,27 @@ unsigned prefetch_depth(const struct prefetch *p);
 int prefetch_start(struct prefetch *p);
 void prefetch_stop(struct prefetch *p);
 
-/* Block 0 of messages uids of folder (server name; key = its cache key). */
+/* A message whose first block is to be read ahead: its UID, the size the
+ * kernel was told (0: none it can be trusted with), and the caller's name for
+ * it, handed back to the whole-body hook (the FUSE side's: its inode). */
+struct prefetch_head {
+	uint32_t uid;
+	uint32_t size;
+	uint64_t tag;
+};
+
+/* Told, once a batch is in the cache, of each of its messages whose first
+ * block was the whole body, of the size given: the FUSE side puts it in the
+ * kernel's page cache, and a reader's read never comes to the daemon.  On a
+ * worker thread holding no lock and no session; body (len bytes) is the
+ * hook's to read until it returns. */
+typedef void prefetch_whole_fn(uint64_t tag, char *body, size_t len, void *ctx);
+/* Set once, before prefetch_start. */
+void prefetch_set_whole_hook(struct prefetch *p, prefetch_whole_fn *fn, void *ctx);
+
+/* Block 0 of messages of folder (server name; key = its cache key). */
 void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity,
-		       const uint32_t *uids, size_t n);
+		       const struct prefetch_head *heads, size_t n);
 /* Blocks first..last of one message. */
 void prefetch_blocks(struct prefetch *p, const char *folder, uint64_t key, uint32_t uidvalidity, uint32_t uid,
 		     uint32_t first, uint32_t last);

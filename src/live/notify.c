@@ -64,6 +64,7 @@ struct notify {
 	pthread_mutex_t announce_lock; /* protects current */
 	struct notify_announcement current;
 	uint64_t announced; /* announcements made, for .status; atomic */
+	uint64_t stored;    /* bodies put in the page cache, for .status; atomic */
 };
 
 struct notify *notify_new(struct mailbox *mb, const char *mountpoint)
@@ -343,6 +344,29 @@ enum notify_role notify_announced(struct notify *n, fuse_req_t req, fuse_ino_t p
 	return role;
 }
 
+void notify_body(uint64_t ino, char *body, size_t len, void *ctx)
+{
+	struct notify *n = ctx;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	bool stopping;
+	int r;
+
+	pthread_mutex_lock(&n->lock);
+	stopping = n->stopping;
+	pthread_mutex_unlock(&n->lock);
+	if (stopping || !n->se)
+		return;
+	bv.buf[0].mem = body;
+	r = fuse_lowlevel_notify_store(n->se, ino, 0, &bv, 0);
+	/* ENOENT: the kernel holds no such inode (never listed, or forgotten);
+	 * the reader's read will come to the daemon, as without this */
+	if (r == 0)
+		__atomic_add_fetch(&n->stored, 1, __ATOMIC_RELAXED);
+	else if (r != -ENOENT)
+		log_debug("cannot store %zu bytes of inode %llu in the page cache: %s", len,
+			  (unsigned long long)ino, strerror(-r));
+}
+
 void notify_status(struct notify *n, FILE *out)
 {
 	unsigned long long dropped;
@@ -352,6 +376,7 @@ void notify_status(struct notify *n, FILE *out)
 	queued = n->count;
 	dropped = n->dropped;
 	pthread_mutex_unlock(&n->lock);
-	fprintf(out, "notify announced=%llu queued=%zu dropped=%llu\n",
-		(unsigned long long)__atomic_load_n(&n->announced, __ATOMIC_RELAXED), queued, dropped);
+	fprintf(out, "notify announced=%llu queued=%zu dropped=%llu stored=%llu\n",
+		(unsigned long long)__atomic_load_n(&n->announced, __ATOMIC_RELAXED), queued, dropped,
+		(unsigned long long)__atomic_load_n(&n->stored, __ATOMIC_RELAXED));
 }

@@ -27,6 +27,12 @@ void notify_stop(struct notify *n);
 /* A mailbox_change_hook (ctx is the notify): queues, never blocks. */
 void notify_changes(const struct mailbox_change *changes, size_t count, void *ctx);
 
+/* A prefetch_whole_fn (ctx is the notify): the whole body of message ino,
+ * read ahead, stored in the kernel's page cache, so the reader's read is
+ * answered there (its open keeps the cache: see ops_open).  Called by a
+ * prefetch worker, which holds no lock; nothing after notify_quiesce. */
+void notify_body(uint64_t ino, char *body, size_t len, void *ctx);
+
 /* What the notify thread is announcing right now. */
 enum notify_role {
 	NOTIFY_NONE, /* not the notify thread: a real request */

@@ -324,6 +324,19 @@ static bool pass_reads_whole(struct folder *f, const struct listing *l)
 	return f->ahead_whole;
 }
 
+/* What the prefetch needs of m.  Its body may go straight into the
+ * kernel's page cache only at the size the kernel was told, and not in a
+ * folder whose inodes named other messages before (mailbox_open keeps the
+ * kernel's cache out of both). */
+static struct prefetch_head head_of(struct folder *f, const struct msg *m)
+{
+	bool trusted = !(__atomic_load_n(&m->flags, __ATOMIC_RELAXED) & MSG_SIZE_CORRECTED) &&
+		       !__atomic_load_n(&f->reloaded, __ATOMIC_RELAXED);
+
+	return (struct prefetch_head){ m->uid, trusted ? mb_msg_size(m) : 0,
+				       inode_of_message(f->id, m->uid) };
+}
+
 /* A reader opening messages one after another, in UID order (tar, cp -r,
  * grep -r walk readdir order) or name order (cat *), gets the next ones
  * fetched ahead, several per UID FETCH. */
@@ -333,7 +346,7 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	unsigned depth = prefetch_depth(mb->prefetch);
 	size_t upos = (size_t)(m - l->msgs), npos = l->by_name ? name_position(l, m) : SIZE_MAX;
 	size_t pos = 0, from = 0, to = 0;
-	uint32_t uids[64];
+	struct prefetch_head heads[64];
 	int order = 0;
 	bool whole;
 
@@ -367,10 +380,10 @@ static void read_ahead_messages(struct mailbox *mb, struct folder *f, const stru
 	}
 	pthread_mutex_unlock(&f->lock);
 	for (size_t i = from, n = 0; order && i <= to && from <= to; i++) {
-		uids[n++] = uid_at(l, order, i);
-		if (n == sizeof(uids) / sizeof(uids[0]) || i == to) {
-			prefetch_messages(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity, uids,
-					  n);
+		heads[n++] = head_of(f, msg_at(l, order, i));
+		if (n == sizeof(heads) / sizeof(heads[0]) || i == to) {
+			prefetch_messages(mb->prefetch, f->server, mb_folder_key(mb, f), l->uidvalidity,
+					  heads, n);
 			n = 0;
 		}
 	}

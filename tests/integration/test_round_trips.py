@@ -9,7 +9,9 @@ ideal is known:
     first messages in one UID FETCH, the first one included;
   - a fresh mount opens its spare sessions by itself (a first parallel read
     does not pay for TCP, TLS and LOGIN);
-  - cat of a large message: a few FETCHes of long runs, not one per block."""
+  - cat of a large message: a few FETCHes of long runs, not one per block;
+  - the small bodies a pass fetched ahead are in the kernel's page cache
+    before the reader opens them (its reads never reach the daemon)."""
 
 import os
 import re
@@ -110,6 +112,50 @@ def test_cat_of_a_folder_starts_with_one_fetch(scratch_server, fault_proxy, scra
     assert fetches == ["UID FETCH"], "cat of 6 small messages sent %s" % fetches
     text = helpers.read_text(log)[mark:]
     assert re.search(r"UID FETCH 1,2,3,4,5,6 ", text), text[-2000:]
+
+
+def stored_count(mnt):
+    st = lh.read_status(mnt.path)
+    m = re.search(r"^notify .*\bstored=(\d+)", st["text"], re.M)
+    assert m, st["text"]
+    return int(m.group(1))
+
+
+def resident_bytes(path):
+    """Bytes of path in the page cache (util-linux fincore: mmap and
+    mincore, no read)."""
+    r = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", path],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[0])
+
+
+def test_pass_puts_small_bodies_in_the_page_cache(scratch_server, fault_proxy, scratch_mounter,
+                                                  tmp_path):
+    """Each read of a small message once cost a round trip into the
+    daemon, after its open: the bodies a pass fetches ahead go into the
+    kernel's page cache as they arrive, at the size the kernel was told, so
+    `cat *` pays the open alone.  A message the reader has not opened yet is
+    resident, byte-exact, and stays so."""
+    server = scratch_server()
+    token = wh.unique("rt9")
+    msgs = [wh.make_msg(token, i, size=2000 + 3000 * i) for i in range(6)]
+    mnt, log, d, names, mark = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                             token + "-P", msgs)
+    assert stored_count(mnt) == 0
+    with open(os.path.join(d, names[0]), "rb") as f:
+        f.read()
+    assert helpers.wait_for(lambda: stored_count(mnt) >= len(names) - 1, 15), lh.read_status(mnt.path)["text"]
+    want = {m["sha"] for m in msgs}
+    for n in names[1:]:
+        p = os.path.join(d, n)
+        size = os.stat(p).st_size
+        assert resident_bytes(p) == (size + 4095) // 4096 * 4096, "%s not in the page cache" % n
+        with open(p, "rb") as f:
+            body = f.read()
+        assert len(body) == size and helpers.sha256(body) in want, n
+    fetches = [c for c in commands_after(log, mark) if c == "UID FETCH"]
+    assert fetches == ["UID FETCH"], fetches
 
 
 def test_spare_sessions_opened_after_mount(scratch_server, fault_proxy, scratch_mounter, tmp_path):
