@@ -795,7 +795,44 @@ class Codes(Tagged):
         self.send(("%s %s" % (tag, answer)).encode("utf-8"))
 
 
+IDLE_BURST = {folder: list(msgs) for folder, msgs in HONEST.items()}
+BURST = {"sent": False, "lock": threading.Lock()}
+
+
+class IdleBurst(Tagged):
+    """The honest account; the first IDLE on INBOX is answered by "+ idling"
+    and, in the same TCP segment (TCP_CORK), "* 3 EXISTS" for a message
+    delivered that moment -- under --tls imaps two TLS records arriving
+    together, of which a client reading ahead holds the second: one that then
+    waits on the socket for news never sees it, and never sends DONE."""
+    account = IDLE_BURST
+
+    def cmd_IDLE(self, tag, args):
+        with BURST["lock"]:
+            burst = self.selected == "INBOX" and not BURST["sent"]
+            if burst:
+                BURST["sent"] = True
+                IDLE_BURST["INBOX"].append((3, "Inbox three", 900, None, "", True))
+                _messages_cache.pop(id(IDLE_BURST), None)
+        if not burst:
+            super().cmd_IDLE(tag, args)
+            return
+        self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        self.send("+ idling")
+        self.send("* 3 EXISTS")
+        self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        self.log(b"S: <burst sent>")
+        self.conn.settimeout(None)          # the lifetime ends it
+        try:
+            line = self.readline()
+        finally:
+            self.conn.settimeout(IDLE_TIMEOUT)
+        self.send(tag + (" OK IDLE terminated" if line.strip().upper() == b"DONE"
+                         else " BAD expected DONE"))
+
+
 SESSION_MODES = {
+    "idle-burst": IdleBurst,
     "preauth": Preauth,
     "starttls-inject": StarttlsInject,
     "escapes": Escapes,
@@ -805,7 +842,8 @@ SESSION_MODES = {
 
 def add_session_options(ap):
     ap.add_argument("--tls", default="none", choices=("none", "imaps", "starttls"),
-                    help="preauth, starttls-inject, escapes, codes: TLS (--cert, --key)")
+                    help="preauth, starttls-inject, escapes, codes, idle-burst: TLS "
+                    "(--cert, --key)")
     ap.add_argument("--cert", help="--tls: the server's certificate chain (PEM)")
     ap.add_argument("--key", help="--tls: the server's private key (PEM)")
     ap.add_argument("--preauth-from", type=int, default=1,

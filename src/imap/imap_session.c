@@ -53,7 +53,8 @@ static mailstream_low *transport_of(const struct imap_session *s)
 
 bool imap_input_buffered(const struct imap_session *s)
 {
-	return s->imap->imap_stream->read_buffer_len != 0 || compress_stream_pending(low_of(s));
+	return s->imap->imap_stream->read_buffer_len != 0 || compress_stream_pending(low_of(s)) ||
+	       tls_stream_holds_input(transport_of(s));
 }
 
 void imap_limit_operation(struct imap_session *s, int seconds)

@@ -22,6 +22,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+/* What OpenSSL may read from the socket ahead of the records asked for. */
+#define TLS_READ_AHEAD (64 * 1024)
+
 struct stream {
 	int fd;
 	SSL *ssl;           /* NULL for plain TCP */
@@ -131,6 +134,26 @@ static ssize_t plain_io(struct stream *st, void *rbuf, const void *wbuf, size_t 
 	}
 }
 
+/* After a read: more of what OpenSSL already holds (read-ahead takes in
+ * every record the socket has, and a read returns one record, which
+ * Dovecot makes about 2 KB), without waiting.  A partial record held is
+ * left for the next read. */
+static ssize_t ssl_read_held(struct stream *st, char *rbuf, size_t got, size_t len)
+{
+	while (got < len && SSL_has_pending(st->ssl)) {
+		size_t room = len - got;
+		int n = SSL_read(st->ssl, rbuf + got, room > INT32_MAX ? INT32_MAX : (int)room);
+
+		if (n <= 0) {
+			/* seen again by the next read, which reports it */
+			ERR_clear_error();
+			break;
+		}
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 static ssize_t ssl_io(struct stream *st, void *rbuf, const void *wbuf, size_t len, int ms)
 {
 	int chunk = len > INT32_MAX ? INT32_MAX : (int)len;
@@ -139,7 +162,7 @@ static ssize_t ssl_io(struct stream *st, void *rbuf, const void *wbuf, size_t le
 		int n = wbuf ? SSL_write(st->ssl, wbuf, chunk) : SSL_read(st->ssl, rbuf, chunk);
 
 		if (n > 0)
-			return n;
+			return wbuf ? n : ssl_read_held(st, rbuf, (size_t)n, len);
 		switch (SSL_get_error(st->ssl, n)) {
 		case SSL_ERROR_WANT_READ:
 			if (wait_fd(st, POLLIN, ms) < 0)
@@ -248,6 +271,11 @@ SSL_CTX *tls_ctx_new(const char *ca_file, bool verify, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* records come about 2 KB each (Dovecot): read whatever the socket
+	 * holds at once, not a 5-byte header and then the record, two system
+	 * calls per 2 KB (a cold listing of 10,000 messages made 1,500) */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_AHEAD);
 	if (ca_file) {
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
 			snprintf(err, errlen, "cannot load CA certificates from %s", ca_file);
@@ -485,6 +513,12 @@ fail:
 bool tls_stream_timed_out(mailstream_low *low)
 {
 	return low && low->driver == &stream_driver && ((struct stream *)low->data)->timed_out;
+}
+
+bool tls_stream_holds_input(mailstream_low *low)
+{
+	return low && low->driver == &stream_driver && ((struct stream *)low->data)->ssl &&
+	       SSL_has_pending(((struct stream *)low->data)->ssl);
 }
 
 bool tls_stream_over_budget(mailstream_low *low)

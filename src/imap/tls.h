@@ -37,6 +37,10 @@ mailstream_low *tls_stream_new(int fd, SSL_CTX *ctx, const char *host, int timeo
  * answering, as opposed to closing the connection). */
 bool tls_stream_timed_out(mailstream_low *low);
 
+/* Whether bytes the server sent are held by OpenSSL, read from the socket
+ * ahead: a poll of the socket would not see them. */
+bool tls_stream_holds_input(mailstream_low *low);
+
 /* Limits for what follows (one operation): at most max_bytes read and
  * max_seconds in all (0: no time limit) -- a server that trickles bytes or
  * never ends a response makes reads fail.  tls_stream_allow raises them by

@@ -1,6 +1,6 @@
 """A hostile network or server at the session level, from scripts/fake-imap-server.py
-(modes preauth, starttls-inject, escapes, codes; TLS with certificates made
-here by openssl):
+(modes preauth, starttls-inject, escapes, codes, idle-burst; TLS with
+certificates made here by openssl):
 
   * a plaintext "* PREAUTH" greeting on imap:// would skip STARTTLS: refused,
     at mount time and on every later connection, and nothing is sent after
@@ -10,7 +10,10 @@ here by openssl):
   * a certificate whose only name is its subject CN is refused (SAN only);
   * server text full of terminal escapes never reaches the terminal raw;
   * RFC 5530 response codes decide the errno, whatever language the text is in;
-  * -d logs command lines, never the literals they carry.
+  * -d logs command lines, never the literals they carry;
+  * news that arrives over TLS together with IDLE's continuation (two
+    records in one segment, the second held by OpenSSL's read-ahead) ends
+    the IDLE at once.
 
 No Dovecot is needed except for the METADATA case of -d."""
 
@@ -407,3 +410,33 @@ def test_debug_log_keeps_metadata_out(scratch_metadata_server, rf_mounter, tmp_p
     assert re.search(r">> \S+ GETMETADATA ", err), err[-4000:]
     assert cls not in err, "the table's value is in the -d log"
     assert MARKER.decode() not in err, "the message body is in the -d log"
+
+
+# -- 6. TLS records read ahead ---------------------------------------------------------
+
+def test_news_held_by_tls_read_ahead_ends_idle(imapfs_bin, fake_server, tmp_path):
+    """imapfs reads whatever the socket holds into OpenSSL at once (records
+    come about 2 KB each).  "+ idling" and "* 3 EXISTS" arriving in one
+    segment as two records: the second is already off the socket, so a poll
+    of the socket would sleep through it until the IDLE timed out.  It must
+    end the IDLE (DONE) at once, and the new message be listed."""
+    ca, crt, key = make_certs(str(tmp_path / "certs"))
+    port, log = fake_server("idle-burst", "--tls", "imaps", "--cert", crt, "--key", key,
+                            lifetime=LIFETIME)
+    m = mount(imapfs_bin, tmp_path, "imaps://alice@localhost:%d" % port,
+              ["ca_file=" + ca, "password_file=" + password_file(tmp_path),
+               "cache_dir=%s" % (tmp_path / "cache"), "dir_cache=600"])
+    try:
+        assert helpers.wait_for(lambda: "S: <burst sent>" in helpers.read_text(log), 15), \
+            "no IDLE on INBOX:\n%s" % "\n".join(conversation(log)[-30:])
+
+        def done_after_burst():
+            lines = conversation(log)
+            at = next(i for i, ln in enumerate(lines) if ln.endswith("S: <burst sent>"))
+            return any(re.search(r"C: DONE$", ln) for ln in lines[at:])
+        assert helpers.wait_for(done_after_burst, 3), \
+            "IDLE not ended after the news:\n%s" % "\n".join(conversation(log)[-30:])
+        inbox = os.path.join(m.path, "INBOX")
+        assert helpers.wait_for(lambda: len(os.listdir(inbox)) == 3, 10), os.listdir(inbox)
+    finally:
+        m.stop()
