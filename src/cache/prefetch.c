@@ -28,8 +28,7 @@ struct job {
 	char *folder;
 	uint64_t key;
 	uint32_t uidvalidity;
-	uint32_t *uids;              /* messages: block 0 of each */
-	struct prefetch_head *heads; /* and what the whole-body hook needs */
+	struct prefetch_head *heads; /* messages: block 0 of each */
 	size_t n;
 	uint32_t uid; /* or blocks first..last of uid */
 	uint32_t first, last;
@@ -58,7 +57,6 @@ static void job_free(struct job *j)
 	if (!j)
 		return;
 	free(j->folder);
-	free(j->uids);
 	free(j->heads);
 	free(j);
 }
@@ -73,7 +71,7 @@ static void release_blocks(struct cache *c, uint64_t key, uint32_t uidvalidity, 
 static void release_claims(struct prefetch *p, struct job *j)
 {
 	for (size_t i = 0; j && i < j->n; i++) {
-		struct cache_key k = { j->key, j->uidvalidity, j->uids[i], 0, 0 };
+		struct cache_key k = { j->key, j->uidvalidity, j->heads[i].uid, 0, 0 };
 
 		cache_release_claim(p->cache, &k, NULL, 0);
 	}
@@ -171,7 +169,7 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 	if (!p || !p->depth || !n)
 		return;
 	j = new_job(folder, key, uidvalidity);
-	if (!j || !(j->uids = malloc(n * sizeof(*j->uids))) || !(j->heads = malloc(n * sizeof(*heads)))) {
+	if (!j || !(j->heads = malloc(n * sizeof(*heads)))) {
 		job_free(j);
 		return;
 	}
@@ -180,10 +178,8 @@ void prefetch_messages(struct prefetch *p, const char *folder, uint64_t key, uin
 	for (size_t i = 0; i < n && j->n < BATCH_MAX; i++) {
 		struct cache_key k = { key, uidvalidity, heads[i].uid, 0, 0 };
 
-		if (cache_claim(p->cache, &k)) {
-			j->heads[j->n] = heads[i];
-			j->uids[j->n++] = heads[i].uid;
-		}
+		if (cache_claim(p->cache, &k))
+			j->heads[j->n++] = heads[i];
 	}
 	if (j->n)
 		enqueue(p, j);
@@ -322,7 +318,8 @@ static void run_messages(struct prefetch *p, struct job *j)
 {
 	struct run run = { .p = p, .job = j };
 
-	memcpy(run.claimed, j->uids, j->n * sizeof(*j->uids));
+	for (size_t i = 0; i < j->n; i++)
+		run.claimed[i] = j->heads[i].uid;
 	run.nclaimed = j->n;
 	if (pool_run(p->pool, j->folder, 0, messages_fn, &run) < 0)
 		log_debug("prefetch of %zu messages in %s failed", run.nclaimed, j->folder);
@@ -468,7 +465,7 @@ static void *worker(void *arg)
 		p->head = (p->head + 1) % QUEUE_MAX;
 		p->count--;
 		pthread_mutex_unlock(&p->lock);
-		if (j->uids)
+		if (j->heads)
 			run_messages(p, j);
 		else
 			/* claimed blocks (a pass's tails) run beside the batch
