@@ -460,7 +460,7 @@ class Honest(Account):
         if self.selected is None:
             self.send(tag + " BAD no mailbox selected")
             return
-        self.send("+ idling")
+        self.idle_started()
         self.conn.settimeout(None)          # the lifetime ends it
         try:
             line = self.readline()
@@ -470,6 +470,10 @@ class Honest(Account):
             self.send(tag + " BAD expected DONE")
             return
         self.send(tag + " OK IDLE terminated")
+
+    def idle_started(self):
+        """IDLE's continuation (and whatever a mode sends with it)."""
+        self.send("+ idling")
 
     def cmd_UNSELECT(self, tag, args):
         self.selected = None
@@ -807,7 +811,7 @@ class IdleBurst(Tagged):
     waits on the socket for news never sees it, and never sends DONE."""
     account = IDLE_BURST
 
-    def cmd_IDLE(self, tag, args):
+    def idle_started(self):
         with BURST["lock"]:
             burst = self.selected == "INBOX" and not BURST["sent"]
             if burst:
@@ -815,20 +819,13 @@ class IdleBurst(Tagged):
                 IDLE_BURST["INBOX"].append((3, "Inbox three", 900, None, "", True))
                 _messages_cache.pop(id(IDLE_BURST), None)
         if not burst:
-            super().cmd_IDLE(tag, args)
+            super().idle_started()
             return
         self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        self.send("+ idling")
+        super().idle_started()
         self.send("* 3 EXISTS")
         self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
         self.log(b"S: <burst sent>")
-        self.conn.settimeout(None)          # the lifetime ends it
-        try:
-            line = self.readline()
-        finally:
-            self.conn.settimeout(IDLE_TIMEOUT)
-        self.send(tag + (" OK IDLE terminated" if line.strip().upper() == b"DONE"
-                         else " BAD expected DONE"))
 
 
 SESSION_MODES = {
