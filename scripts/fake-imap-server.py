@@ -44,6 +44,10 @@ Modes:
 Every mode's account is deterministic: a test can import this file and call
 account_messages(ACCOUNT) or account_messages(HONEST) for the bytes.
 
+  slow-listing  the honest account plus a folder Many (300 messages) whose
+                listing FETCH pauses, or loses its connection, half-way
+                (--listing-fault, --pause; see class SlowListing).
+
   hostile       the honest account with an --attack: hostile folder names
                 in LIST, or, in the listing FETCH of --folder, a literal
                 announcing 4 GB, an endless line, a response that never ends
@@ -547,6 +551,43 @@ class BadFetch(Honest):
                           rb' INTERNALDATE "[^"]*"', b"", head)
         self.log(b"S: <unparsable FETCH response for UID %d>" % uid)
         return prefix + junk + head[len(prefix):], lit, tail
+
+
+# -- mode "slow-listing" -----------------------------------------------------------
+
+SLOW_LISTING = dict(HONEST)
+SLOW_LISTING["Many"] = [(uid, "Many %d" % uid, 400 + uid % 7 * 10, None, "", True)
+                        for uid in range(1, 301)]
+SLOW_LISTING_FOLDERS = HONEST_FOLDERS + ["Many"]
+
+
+class SlowListing(Honest):
+    """The honest account plus a folder Many of 300 small messages, whose
+    listing (metadata) FETCH is sent in two halves with --listing-fault
+    between them: pause (--pause seconds, then the rest), drop (the first
+    such FETCH only: the connection is closed after the first half) or
+    always-drop (every one)."""
+    account = SLOW_LISTING
+    folders = SLOW_LISTING_FOLDERS
+
+    def fetch_hook(self, tag, kind, parts):
+        if self.selected != "Many" or kind != "meta" or len(parts) < 2:
+            return False
+        fault = OPTS.listing_fault
+        if fault == "drop" and not Budget.take("listing", 1):
+            return False
+        half = len(parts) // 2
+        for head, lit, tail in parts[:half]:
+            self.sendraw(head + (lit or b"") + tail)
+        if fault != "pause":
+            self.log(b"S: <dropped the listing after %d messages>" % half)
+            raise ConnectionError("listing cut: connection closed")
+        self.log(b"S: <paused the listing after %d messages>" % half)
+        time.sleep(OPTS.pause)
+        for head, lit, tail in parts[half:]:
+            self.sendraw(head + (lit or b"") + tail)
+        self.send(tag + " OK UID FETCH completed")
+        return True
 
 
 # -- mode "hostile" ----------------------------------------------------------------
@@ -1106,6 +1147,7 @@ MODES = {
     "big-sizes": BigSizes,
     "inbox-case": InboxCase,
     "compress": Compress,
+    "slow-listing": SlowListing,
 }
 MODES.update(SESSION_MODES)
 
@@ -1142,6 +1184,10 @@ def main():
                     help="compress: what the server does to its deflate stream")
     ap.add_argument("--attack-from", type=int, default=1,
                     help="compress: the first connection attacked")
+    ap.add_argument("--listing-fault", default="pause", choices=("pause", "drop", "always-drop"),
+                    help="slow-listing: what comes between the halves of Many's listing")
+    ap.add_argument("--pause", type=float, default=3.0,
+                    help="slow-listing: seconds between the halves (--listing-fault pause)")
     ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     add_session_options(ap)
     a = ap.parse_args()

@@ -253,35 +253,46 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 						      : c->entry_timeout);
 }
 
+struct dir_reply {
+	fuse_req_t req;
+	struct fuse_file_info *fi;
+};
+
+/* mailbox_opendir's hand-over (maybe while the listing still streams in):
+ * the handle, and the kernel's answer. */
+static void reply_dir(struct mailbox_dir *d, void *ctx)
+{
+	struct dir_reply *rep = ctx;
+
+	if (ops_handle_set(rep->fi, OPS_HANDLE_DIR, d, free_dir) < 0) {
+		mailbox_closedir(d);
+		fuse_reply_err(rep->req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(rep->req, rep->fi) != 0)
+		ops_handle_drop(rep->fi);
+}
+
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mailbox_dir *d;
+	struct dir_reply rep = { req, fi };
 	int r;
 
 	if (ops_virtual_opendir(req, ino, fi))
 		return;
-	r = mailbox_opendir(ctx_of(req)->mailbox, ino, &d);
-	if (r < 0) {
+	r = mailbox_opendir(ctx_of(req)->mailbox, ino, reply_dir, &rep);
+	if (r < 0)
 		fuse_reply_err(req, -r);
-		return;
-	}
-	if (ops_handle_set(fi, OPS_HANDLE_DIR, d, free_dir) < 0) {
-		mailbox_closedir(d);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (fuse_reply_open(req, fi) != 0)
-		ops_handle_drop(fi);
 }
 
 /* The root lists the control files after the folders. */
-static int dir_entry(struct ops_context *c, const struct mailbox_dir *d, fuse_ino_t ino, size_t i,
-		     const char **name, struct stat *st)
+static int dir_entry(struct ops_context *c, const struct mailbox_dir *d, fuse_ino_t ino, size_t i, bool wait,
+		     char *namebuf, const char **name, struct stat *st)
 {
-	size_t count = mailbox_dir_count(d);
+	size_t count = ino == INODE_ROOT ? mailbox_dir_count(d) : SIZE_MAX;
 
-	if (ino != INODE_ROOT || i < count)
-		return mailbox_dir_entry(c->mailbox, d, i, name, st);
+	if (i < count)
+		return mailbox_dir_entry(c->mailbox, d, i, wait, namebuf, name, st);
 	if (i == count) {
 		*name = RECEIVE_CTL_NAME;
 		ops_ctl_stat(c, st);
@@ -301,7 +312,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	struct ops_context *c = ctx_of(req);
 	struct ops_handle *h = ops_handle_get(fi, OPS_HANDLE_VDIR);
 	const struct mailbox_dir *d;
+	char namebuf[MAILBOX_DIR_NAME_SIZE];
 	char *buf;
+	int err = 0;
 
 	if (h) {
 		ops_virtual_readdir(req, ino, h, size, off, plus);
@@ -321,10 +334,14 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		return;
 	}
 	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
-		int kind = dir_entry(c, d, ino, i, &name, &st);
+		/* a listing streaming in: what has arrived goes to the kernel
+		 * now (it asks again from here); only a first entry is waited for */
+		int kind = dir_entry(c, d, ino, i, used == 0, namebuf, &name, &st);
 		size_t need;
 
-		if (kind == MAILBOX_DIR_END)
+		if (kind < 0 && used == 0)
+			err = -kind;
+		if (kind < 0 || kind == MAILBOX_DIR_END || kind == MAILBOX_DIR_LATER)
 			break;
 		if (kind == MAILBOX_DIR_SKIP)
 			continue;
@@ -340,7 +357,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			break; /* did not fit: the kernel asks again from here */
 		used += need;
 	}
-	fuse_reply_buf(req, buf, used);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, used);
 	free(buf);
 	ops_handle_put(h);
 }

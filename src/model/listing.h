@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct listing_stream;
+
 struct msg {
 	uint32_t uid;
 	uint32_t size; /* RFC822.SIZE until a read proves otherwise; atomic */
@@ -72,7 +74,8 @@ struct listing_builder {
 	struct listing *l; /* owned until finish */
 	size_t cap, names_cap;
 	enum names_mode mode;
-	int err; /* the first error: later messages are ignored */
+	int err;                       /* the first error: later messages are ignored */
+	struct listing_stream *stream; /* shown to readers as it grows (listing_stream.h), or NULL */
 };
 
 int listing_builder_init(struct listing_builder *b, enum names_mode mode, uint32_t uidvalidity);

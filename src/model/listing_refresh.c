@@ -7,6 +7,7 @@
 #include "mailbox_p.h"
 #include "changes.h"
 #include "listing_diff.h"
+#include "listing_stream.h"
 #include "util/deadline.h"
 #include "util/log.h"
 
@@ -83,6 +84,7 @@ struct refresh {
 	struct imap_folder_state seen; /* the SELECT of the sync */
 	uint32_t *leaving;             /* UIDs pending changes (journal) take away */
 	size_t nleaving;
+	struct listing_stream *stream; /* for a sync from nothing, or NULL */
 };
 
 /* Waits until f's listing can be served (returned referenced) or it is
@@ -156,9 +158,13 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 
 	if (r->try_disk)
 		r->old = mb_load_listing(mb, f);
-	/* changes left pending here are found out before the folder is read */
-	changes_settle(mb, f->server);
-	err = mb_sync_listing(mb, f, r->old, &r->result, &r->seen);
+	/* changes left pending here are found out before the folder is read;
+	 * one still pending hides messages only the finished listing can tell */
+	if (changes_settle(mb, f->server) > 0)
+		r->stream = NULL;
+	err = mb_sync_listing(mb, f, r->old, r->old ? NULL : r->stream, &r->result, &r->seen);
+	if (r->stream)
+		listing_stream_done(r->stream, err == 0 ? r->result : NULL, err);
 	if (err == 0)
 		changes_leaving(mb, f->server, r->result->uidvalidity, &r->leaving, &r->nleaving);
 	if (err == 0 && r->old && r->old->uidvalidity != r->result->uidvalidity) {
@@ -175,7 +181,13 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err)
 {
-	struct refresh r = { 0 };
+	return mb_listing_streamed(mb, f, max_age, NULL, err);
+}
+
+struct listing *mb_listing_streamed(struct mailbox *mb, struct folder *f, double max_age,
+				    struct listing_stream *stream, int *err)
+{
+	struct refresh r = { .stream = stream };
 	bool timed_out = false;
 	struct listing *l;
 	int sync_err;

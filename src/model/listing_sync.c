@@ -4,6 +4,7 @@
  * UID set when something went).  It holds no lock: it runs on pool sessions
  * and hands its result to listing_refresh.c, which publishes it. */
 #include "mailbox_p.h"
+#include "listing_stream.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -45,8 +46,12 @@ void mb_listing_add_meta(const struct imap_meta *m, void *ctx)
 		b->err = len;
 		return;
 	}
-	b->err = listing_builder_push(b, m->uid, m->size, m->internaldate, (uint8_t)m->flags, name,
-				      (size_t)len);
+	if (b->stream)
+		b->err = listing_stream_push(b->stream, b, m->uid, m->size, m->internaldate,
+					     (uint8_t)m->flags, name, (size_t)len);
+	else
+		b->err = listing_builder_push(b, m->uid, m->size, m->internaldate, (uint8_t)m->flags, name,
+					      (size_t)len);
 }
 
 /* One sync of a folder.  It may take several sessions: a response libetpan
@@ -56,7 +61,8 @@ void mb_listing_add_meta(const struct imap_meta *m, void *ctx)
 struct sync_job {
 	struct mailbox *mb;
 	struct folder *f;
-	struct listing *old; /* may be NULL */
+	struct listing *old;           /* may be NULL */
+	struct listing_stream *stream; /* a full sync from nothing streams here, or NULL */
 	struct listing *result;
 	struct listing_builder b; /* a full sync in progress */
 	bool started;
@@ -287,8 +293,10 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 	if (job->old && !job->incremental_failed && job->old->uidvalidity == st->uidvalidity)
 		return sync_from_old(s, st, job);
 	if (!job->started || job->b.l->uidvalidity != st->uidvalidity) {
-		if (job->started)
+		if (job->started) {
+			listing_stream_detach(job->stream, &job->b);
 			listing_builder_abandon(&job->b);
+		}
 		job->started = false;
 		if ((r = listing_builder_init(&job->b, job->mb->opt.names, st->uidvalidity)) < 0)
 			return r;
@@ -298,28 +306,34 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 		job->bad = 0;
 		/* the folder's modseq from before the FETCH: later changes show next time */
 		job->b.l->modseq = st->highestmodseq;
+		/* a first listing: readdir may show its messages as they come */
+		if (job->stream && !job->old)
+			listing_stream_attach(job->stream, &job->b);
 	}
 	r = sync_full(s, st, job);
 	if (r < 0)
 		return r;
+	listing_stream_detach(job->stream, &job->b);
 	listing_builder_finish(&job->b);
 	job->result = job->b.l;
 	job->started = false;
 	return 0;
 }
 
-int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result,
-		    struct imap_folder_state *seen)
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing_stream *stream,
+		    struct listing **result, struct imap_folder_state *seen)
 {
-	struct sync_job job = { .mb = mb, .f = f, .old = old };
+	struct sync_job job = { .mb = mb, .f = f, .old = old, .stream = stream };
 	int r, rounds = 0;
 
 	/* session after session while the job asks for more */
 	do
 		r = pool_run(mb->pool, f->server, POOL_FRESH_SELECT, sync_fn, &job);
 	while (r == SYNC_AGAIN && ++rounds < SYNC_MAX_ROUNDS);
-	if (job.started)
+	if (job.started) {
+		listing_stream_detach(stream, &job.b);
 		listing_builder_abandon(&job.b);
+	}
 	if (r == -EFBIG)
 		log_warn("folder %s: the server lists more messages than the %u a listing may hold "
 			 "(EXISTS %u); not listed",

@@ -1,6 +1,7 @@
 /* mailbox.c - owns the folder tree (filled by tree_refresh.c from LIST),
- * the mapping of names and inodes to folders, attributes, and directory
- * listings; mailbox_resolve.c does the same for messages. */
+ * the mapping of names and inodes to folders, and attributes;
+ * mailbox_resolve.c does the same for messages, mailbox_dir.c lists
+ * directories. */
 #include "mailbox_p.h"
 #include "changes.h"
 #include "inode.h"
@@ -390,7 +391,7 @@ void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struc
 	mb_file_stat(mb, inode_of_message(folder, m->uid), mb_msg_size(m), m->date, st);
 }
 
-static int folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)
+int mb_folder_stat(struct mailbox *mb, uint32_t id, struct stat *st)
 {
 	struct folder *f;
 
@@ -451,7 +452,7 @@ int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st)
 	if (inode_is_message(ino))
 		return message_stat(mb, ino, st);
 	if (inode_is_folder(ino))
-		return folder_stat(mb, inode_folder(ino), st);
+		return mb_folder_stat(mb, inode_folder(ino), st);
 	return -ENOENT;
 }
 
@@ -517,162 +518,6 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 	if (r < 0 && mb->opt.writeback && pool_is_down(mb->pool))
 		return -ENOENT;
 	return r < 0 ? -EIO : -ENOENT;
-}
-
-/* ---- directories ---- */
-
-static int snapshot_subdirs(struct mailbox *mb, struct mailbox_dir *d)
-{
-	int r = 0;
-
-	pthread_rwlock_rdlock(&mb->tree_lock);
-	if (!mb_folder_locked(mb, d->folder)) {
-		r = -ENOENT;
-		goto out;
-	}
-	d->nsub = mb_count_subdirs_locked(mb, d->folder);
-	d->sub_ids = calloc(d->nsub + 1, sizeof(*d->sub_ids));
-	d->sub_names = calloc(d->nsub + 1, sizeof(*d->sub_names));
-	if (!d->sub_ids || !d->sub_names) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 1, n = 0; i < mb->nfolders && n < d->nsub; i++) {
-		const struct folder *f = mb->folders[i];
-
-		if (!f->present || f->parent != d->folder)
-			continue;
-		d->sub_ids[n] = f->id;
-		d->sub_names[n] = strdup(f->leaf);
-		if (!d->sub_names[n++]) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-out:
-	pthread_rwlock_unlock(&mb->tree_lock);
-	return r;
-}
-
-static int snapshot_removed(struct folder *f, struct mailbox_dir *d)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&f->lock);
-	if (f->nremoved) {
-		d->removed = malloc(f->nremoved * sizeof(*d->removed));
-		if (d->removed) {
-			memcpy(d->removed, f->removed, f->nremoved * sizeof(*d->removed));
-			d->nremoved = f->nremoved;
-		} else {
-			r = -ENOMEM;
-		}
-	}
-	pthread_mutex_unlock(&f->lock);
-	return r;
-}
-
-int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out)
-{
-	struct mailbox_dir *d;
-	struct folder *f;
-	int r;
-
-	*out = NULL;
-	if (!inode_is_folder(ino))
-		return -ENOTDIR;
-	mb_refresh_tree(mb, mb->opt.dir_cache);
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->folder = inode_folder(ino);
-	r = snapshot_subdirs(mb, d);
-	f = r == 0 ? mb_folder(mb, d->folder) : NULL;
-	if (f && !f->noselect && f->server) {
-		d->listing = mb_listing(mb, f, mb->opt.dir_cache, &r);
-		if (!d->listing && r == 0)
-			r = -EIO;
-		if (d->listing && r == 0)
-			r = snapshot_removed(f, d);
-		if (d->listing && r == 0)
-			r = mb_pending_snapshot(mb, f->id, d);
-	}
-	if (r < 0) {
-		/* still listed, the server just will not open it: EIO; gone
-		 * (deleted by another client, LIST says): ENOENT */
-		if (r == -ENOENT && d->folder != 0 && mb_folder(mb, d->folder))
-			r = -EIO;
-		mailbox_closedir(d);
-		return r;
-	}
-	*out = d;
-	return 0;
-}
-
-void mailbox_closedir(struct mailbox_dir *d)
-{
-	if (!d)
-		return;
-	for (size_t i = 0; d->sub_names && i < d->nsub; i++)
-		free(d->sub_names[i]);
-	free(d->sub_names);
-	free(d->sub_ids);
-	mb_listing_put(d->listing);
-	free(d->removed);
-	for (size_t i = 0; i < d->narrivals; i++)
-		free(d->arrivals[i].name);
-	free(d->arrivals);
-	free(d);
-}
-
-size_t mailbox_dir_count(const struct mailbox_dir *d)
-{
-	return 2 + d->nsub + (d->listing ? d->listing->count : 0) + d->narrivals;
-}
-
-int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, const char **name,
-		      struct stat *st)
-{
-	if (i < 2) {
-		uint32_t id = d->folder;
-
-		if (i == 1) {
-			pthread_rwlock_rdlock(&mb->tree_lock);
-			id = d->folder < mb->nfolders ? mb->folders[d->folder]->parent : 0;
-			pthread_rwlock_unlock(&mb->tree_lock);
-		}
-		*name = i == 0 ? "." : "..";
-		if (folder_stat(mb, id, st) < 0) {
-			memset(st, 0, sizeof(*st));
-			st->st_ino = inode_of_folder(id);
-			st->st_mode = S_IFDIR | 0700;
-		}
-		return MAILBOX_DIR_ENTRY;
-	}
-	i -= 2;
-	if (i < d->nsub) {
-		*name = d->sub_names[i];
-		if (folder_stat(mb, d->sub_ids[i], st) < 0) {
-			memset(st, 0, sizeof(*st));
-			st->st_ino = inode_of_folder(d->sub_ids[i]);
-			st->st_mode = S_IFDIR | 0700;
-		}
-		return MAILBOX_DIR_ENTRY;
-	}
-	i -= d->nsub;
-	if (d->listing && i >= d->listing->count && i - d->listing->count < d->narrivals) {
-		*name = d->arrivals[i - d->listing->count].name;
-		*st = d->arrivals[i - d->listing->count].st;
-		return MAILBOX_DIR_ENTRY;
-	}
-	if (!d->listing || i >= d->listing->count)
-		return MAILBOX_DIR_END;
-	for (size_t k = 0; k < d->nremoved; k++)
-		if (d->removed[k] == d->listing->msgs[i].uid)
-			return MAILBOX_DIR_SKIP;
-	*name = mb_msg_name(d->listing, &d->listing->msgs[i]);
-	mb_msg_stat(mb, d->folder, &d->listing->msgs[i], st);
-	return MAILBOX_DIR_ENTRY;
 }
 
 /* ---- live updates ---- */

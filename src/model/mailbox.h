@@ -71,19 +71,31 @@ int mailbox_lookup(struct mailbox *mb, uint64_t parent, const char *name, struct
 
 /* A directory listing frozen at opendir, so offsets stay stable. */
 struct mailbox_dir;
-int mailbox_opendir(struct mailbox *mb, uint64_t ino, struct mailbox_dir **out);
+/* Takes the opened directory (to be closed with mailbox_closedir). */
+typedef void mailbox_dir_ready(struct mailbox_dir *d, void *ctx);
+/* Opens directory ino: 0 once ready has had it, or -errno (ready not
+ * called).  ready runs on this thread, maybe before this call returns: a
+ * folder's first listing is handed over as soon as its FETCH has begun, and
+ * the call returns when the FETCH has ended. */
+int mailbox_opendir(struct mailbox *mb, uint64_t ino, mailbox_dir_ready *ready, void *ctx);
 void mailbox_closedir(struct mailbox_dir *d);
+/* Entries known at opendir (the root's; a streamed listing's are not). */
 size_t mailbox_dir_count(const struct mailbox_dir *d);
 enum {
 	MAILBOX_DIR_END,
 	MAILBOX_DIR_ENTRY,
-	MAILBOX_DIR_SKIP
+	MAILBOX_DIR_SKIP,
+	MAILBOX_DIR_LATER
 };
+#define MAILBOX_DIR_NAME_SIZE 256 /* a message name and its NUL */
 /* Entry i (0-based, "." and ".." included): MAILBOX_DIR_ENTRY with name and
- * st filled, MAILBOX_DIR_SKIP for a message moved away since, or
- * MAILBOX_DIR_END. */
-int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, const char **name,
-		      struct stat *st);
+ * st filled (name may point into namebuf, MAILBOX_DIR_NAME_SIZE bytes),
+ * MAILBOX_DIR_SKIP for a message moved away since, MAILBOX_DIR_END, or, in
+ * a listing still streaming in, MAILBOX_DIR_LATER when entry i has not
+ * arrived and wait is false (with wait it is waited for, bounded), or a
+ * negative errno when its sync failed or stalled. */
+int mailbox_dir_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, bool wait, char *namebuf,
+		      const char **name, struct stat *st);
 
 /* An open message: what a read needs, fixed at open. */
 struct mailbox_file;

@@ -75,15 +75,16 @@ struct folder {
 	/* With lock: broadcast when a sync of this folder ends (syncing
 	 * cleared, listing swapped); readers that cannot be served wait on it. */
 	pthread_cond_t synced;
-	struct listing *listing;    /* NULL until first synced */
-	struct timespec synced_at;  /* zero: stale, sync before use */
-	struct timespec fetched_at; /* the last good sync; stale marks leave it */
-	unsigned stale_marks;       /* times marked stale: a sync that saw one begin keeps it stale */
-	time_t last_sync;           /* wall clock of the last good sync, for .status */
-	bool syncing;               /* a thread syncs it, with no lock held */
-	bool disk_tried;            /* the listing saved by an earlier mount was looked for */
-	bool reloaded;              /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
-	uint32_t *removed;          /* UIDs moved or deleted here since the last sync */
+	struct listing *listing;       /* NULL until first synced */
+	struct timespec synced_at;     /* zero: stale, sync before use */
+	struct timespec fetched_at;    /* the last good sync; stale marks leave it */
+	unsigned stale_marks;          /* times marked stale: a sync that saw one begin keeps it stale */
+	time_t last_sync;              /* wall clock of the last good sync, for .status */
+	bool syncing;                  /* a thread syncs it, with no lock held */
+	struct listing_stream *stream; /* that sync's first listing streaming in (referenced), or NULL */
+	bool disk_tried;               /* the listing saved by an earlier mount was looked for */
+	bool reloaded;                 /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
+	uint32_t *removed;             /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
 	struct alias *aliases; /* names used by mv/cp for messages that came in */
 	size_t naliases;
@@ -170,8 +171,9 @@ struct mailbox_dir {
 	uint32_t folder;
 	struct mailbox_dir_arrival *arrivals; /* listed after the listing */
 	size_t narrivals;
-	struct listing *listing; /* referenced; NULL for a noselect folder */
-	uint32_t *removed;       /* copy of the folder's removed UIDs */
+	struct listing *listing;       /* referenced; NULL for a noselect folder or a stream */
+	struct listing_stream *stream; /* referenced: a first listing still streaming in, or NULL */
+	uint32_t *removed;             /* copy of the folder's removed UIDs */
 	size_t nremoved;
 	size_t nsub;
 	uint32_t *sub_ids;
@@ -239,6 +241,11 @@ void mb_add_alias(struct folder *f, const char *name, uint32_t uid);
  * when there is none).  max_age 0: a sync that begins after the call;
  * MB_ANY_AGE: any listing. */
 struct listing *mb_listing(struct mailbox *mb, struct folder *f, double max_age, int *err);
+/* mb_listing, and if this thread syncs the folder from nothing (no listing
+ * in memory or on disk, no change of the journal pending there), the sync
+ * streams its messages into stream as they come (listing_stream.h). */
+struct listing *mb_listing_streamed(struct mailbox *mb, struct folder *f, double max_age,
+				    struct listing_stream *stream, int *err);
 /* -o offline=fail while the server is unreachable: fail at once. */
 bool mb_offline_refused(struct mailbox *mb);
 
@@ -246,8 +253,8 @@ bool mb_offline_refused(struct mailbox *mb);
 /* f's listing as the server has it now, from old (NULL: from nothing):
  * *result is referenced (old itself when nothing changed).  0 or -errno;
  * network I/O: call with no lock held. */
-int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing **result,
-		    struct imap_folder_state *seen);
+int mb_sync_listing(struct mailbox *mb, struct folder *f, struct listing *old, struct listing_stream *stream,
+		    struct listing **result, struct imap_folder_state *seen);
 /* f's listing, referenced, if a sync fetched it less than max_age seconds
  * ago, stale marks or not (this mount's own changes are in its overlays);
  * else NULL.  Never asks the server. */
@@ -287,6 +294,8 @@ struct folder *mb_folder_add_locked(struct mailbox *mb, const char *path);
 int mb_rename_locked(struct mailbox *mb, struct folder *f, const char *path, const char *server);
 void mb_dir_stat_locked(struct mailbox *mb, const struct folder *f, struct stat *st);
 void mb_msg_stat(struct mailbox *mb, uint32_t folder, const struct msg *m, struct stat *st);
+/* Attributes of folder id; -ENOENT when it is not in the tree. */
+int mb_folder_stat(struct mailbox *mb, uint32_t id, struct stat *st);
 /* The attributes of a message file: inode, size, INTERNALDATE. */
 void mb_file_stat(struct mailbox *mb, uint64_t ino, uint64_t size, int64_t date, struct stat *st);
 
@@ -345,6 +354,8 @@ size_t mb_pending_count(struct mailbox *mb);
 int mb_pending_stat(struct mailbox *mb, uint32_t src_folder, uint32_t src_uid, struct stat *st);
 /* The arrivals of folder, copied into d. */
 int mb_pending_snapshot(struct mailbox *mb, uint32_t folder, struct mailbox_dir *d);
+/* Whether -o writeback shows messages in folder the server does not have yet. */
+bool mb_pending_any(struct mailbox *mb, uint32_t folder);
 
 /* changes (mailbox_write.c, mailbox_folders.c) */
 /* The selectable folder behind directory inode ino, or NULL. */

@@ -267,6 +267,18 @@ int mb_pending_stat(struct mailbox *mb, uint32_t src_folder, uint32_t src_uid, s
 	return m ? 0 : l ? -ENOENT : err;
 }
 
+bool mb_pending_any(struct mailbox *mb, uint32_t folder)
+{
+	struct pending *p = mb->pending;
+	bool any = false;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n && !any; i++)
+		any = p->v[i].folder == folder;
+	pthread_mutex_unlock(&p->lock);
+	return any;
+}
+
 int mb_pending_snapshot(struct mailbox *mb, uint32_t folder, struct mailbox_dir *d)
 {
 	struct pending *p = mb->pending;

@@ -287,6 +287,14 @@ for line in sys.stdin:
             r["names"] = os.listdir(c["path"])
         elif op == "listfd":
             r["names"] = os.listdir(fds[c["id"]])
+        elif op == "scan":
+            names = []
+            with os.scandir(c["path"]) as it:
+                for e in it:
+                    if not names:
+                        r["first"] = time.monotonic() - t0
+                    names.append(e.name)
+            r["names"] = names
         elif op == "chdir":
             os.chdir(c["path"])
         elif op == "stat":

@@ -465,6 +465,66 @@ def test_bye_in_the_middle_of_fetch(fake_server, live, tmp_path, op, style):
     assert r.get("ok") and len(r["names"]) == len(HONEST["INBOX"]), lh.errname(r)
 
 
+SLOW = FAKE.account_messages(FAKE.SLOW_LISTING)["Many"]
+
+
+def many_names():
+    return [helpers.expected_name(SLOW[u]["subject"], FAKE_DATE, u) for u in sorted(SLOW)]
+
+
+def test_first_listing_streams_to_readdir(fake_server, live, tmp_path):
+    """A folder's first listing is handed to readdir while its FETCH still
+    streams in: the fake server sends half of Many's 300 messages, pauses
+    3 s, then the rest.  opendir is answered and the first entries are read
+    long before the pause ends; the listing read to its end has every
+    message once, in UID order, as a later listing does."""
+    mnt, log = fake_mount(live, fake_server, tmp_path, "slow-listing", "--pause", "3")
+    d = helpers.folder_path(mnt.path, "Many")
+    r = live.op({"op": "open", "id": "many", "path": d, "dir": True})
+    assert r.get("ok"), lh.errname(r)
+    assert r["elapsed"] < 1.5, "opendir waited %.1f s for the whole FETCH" % r["elapsed"]
+    live.op({"op": "close", "id": "many"})
+    r = live.op({"op": "scan", "path": d})
+    assert r.get("ok"), lh.errname(r)
+    assert r["first"] < 1.5, "the first entry came after %.1f s" % r["first"]
+    assert r["names"] == many_names(), "a streamed listing differs from the messages"
+    assert "<paused the listing after 150 messages>" in helpers.read_text(log)
+    again = live.op({"op": "listdir", "path": d})
+    assert again.get("ok") and sorted(again["names"]) == sorted(many_names()), lh.errname(again)
+
+
+def test_first_listing_survives_a_dropped_connection(fake_server, live, tmp_path):
+    """The connection dies half-way through Many's first listing FETCH
+    (after 150 of 300 messages were streamed to readdir); the sync goes on
+    on a new connection, which sends the first half again: readdir shows
+    every message exactly once."""
+    mnt, log = fake_mount(live, fake_server, tmp_path, "slow-listing", "--listing-fault", "drop")
+    d = helpers.folder_path(mnt.path, "Many")
+    r = live.op({"op": "scan", "path": d})
+    assert r.get("ok"), lh.errname(r)
+    assert r["names"] == many_names(), "a message missing or shown twice after a reconnect"
+    assert "<dropped the listing after 150 messages>" in helpers.read_text(log)
+    assert mnt.proc.poll() is None, "imapfs exited"
+
+
+def test_first_listing_that_never_completes_is_an_error(fake_server, live, tmp_path):
+    """Every listing FETCH of Many loses its connection half-way: readdir
+    may have shown the first messages, but it then fails with EIO -- a
+    listing cut short is never passed off as the whole folder -- and the
+    mount stays usable."""
+    mnt, log = fake_mount(live, fake_server, tmp_path, "slow-listing", "--listing-fault",
+                          "always-drop")
+    d = helpers.folder_path(mnt.path, "Many")
+    r = live.op({"op": "scan", "path": d}, timeout=60)
+    assert not r.get("hung"), "readdir hangs on a listing that never completes"
+    assert not r.get("ok"), "a listing of %d of 300 messages passed for complete" % len(r["names"])
+    assert r.get("error") == "EIO", lh.errname(r)
+    assert "<dropped the listing after 150 messages>" in helpers.read_text(log)
+    assert mnt.proc.poll() is None, "imapfs exited"
+    other = live.op({"op": "listdir", "path": helpers.folder_path(mnt.path, "Other")})
+    assert other.get("ok") and len(other["names"]) == len(HONEST["Other"]), lh.errname(other)
+
+
 @pytest.mark.parametrize("bad", ["size", "date"])
 def test_unparsable_fetch_response(fake_server, live, tmp_path, bad):
     """In folder Other, UID 3's FETCH response is unparsable whenever UID 3 is
