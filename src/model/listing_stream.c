@@ -25,7 +25,7 @@ struct listing_stream {
 	bool done;
 	int err;               /* the sync's, when done without a listing */
 	struct listing *final; /* the sync's listing, referenced, when done with one */
-	size_t final_from;     /* index in final of its first UID above last_uid */
+	size_t final_from;     /* index in final of position shown (its first UID above last_uid) */
 };
 
 struct listing_stream *listing_stream_new(unsigned wait_ms, listing_stream_start_fn *on_start, void *ctx)
@@ -142,7 +142,11 @@ void listing_stream_done(struct listing_stream *s, struct listing *l, int err)
 	s->b = NULL;
 	s->final = mb_listing_get(l);
 	s->err = l ? 0 : err < 0 ? err : -EIO;
+	/* never before position shown: a sync that started over (new
+	 * UIDVALIDITY) must not show a reader one message twice */
 	s->final_from = l && s->shown ? first_above(l, s->last_uid) : 0;
+	if (s->final_from < s->shown)
+		s->final_from = s->shown;
 	pthread_cond_broadcast(&s->moved);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -78,6 +78,12 @@ static bool streamable(struct mailbox *mb, struct folder *f, struct listing_stre
 	return cold && !mb_pending_any(mb, f->id);
 }
 
+/* How long a reader of a stream waits for its next entry, in mb_wait_ms:
+ * longer than the sync itself may go without one (a command's budget, and
+ * the retry on a new connection), so that a reader sees the sync's own end
+ * and error, as it would have at opendir. */
+#define STREAM_WAIT_WAITS 3
+
 struct dir_start {
 	struct folder *f;
 	struct listing_stream *stream;
@@ -124,7 +130,7 @@ static int list_folder(struct mailbox *mb, struct folder *f, struct mailbox_dir 
 	int r;
 
 	if (streamable(mb, f, &joined))
-		start.stream = listing_stream_new(mb_wait_ms(mb), hand_over, &start);
+		start.stream = listing_stream_new(STREAM_WAIT_WAITS * mb_wait_ms(mb), hand_over, &start);
 	if (joined) {
 		listing_stream_put(start.stream);
 		d->stream = joined;

@@ -1,0 +1,224 @@
+/* Unit tests for listing_stream.c: a first listing handed to readers while
+ * its FETCH streams in -- messages shown as they come in ascending UIDs;
+ * a repeat (a reconnect's FETCH starting over) or a message out of order
+ * ends the streamed part, and the rest follows from the finished listing;
+ * a failed sync is an error for every reader; only the first attach
+ * streams and starts; a reader's wait is bounded. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "model/listing_stream.h"
+
+static int starts;
+
+static void count_start(void *ctx)
+{
+	(void)ctx;
+	starts++;
+}
+
+static void push(struct listing_stream *s, struct listing_builder *b, uint32_t uid)
+{
+	char name[32];
+	int len = snprintf(name, sizeof(name), "%u.eml", uid);
+
+	assert_int_equal(listing_stream_push(s, b, uid, 100 + uid, 1000 + uid, 0, name, (size_t)len), 0);
+}
+
+/* The UID at position p (0 when there is none), and the kind of answer. */
+static int entry(struct listing_stream *s, size_t p, bool wait, uint32_t *uid)
+{
+	char name[NAMES_MAX + 1];
+	struct msg m = { 0 };
+	int r = listing_stream_entry(s, p, wait, &m, name);
+
+	*uid = 0;
+	if (r == LISTING_STREAM_ENTRY) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "%u.eml", m.uid);
+		assert_string_equal(name, want);
+		assert_int_equal(m.size, 100 + m.uid);
+		*uid = m.uid;
+	}
+	return r;
+}
+
+/* A stream attached to a fresh builder. */
+static struct listing_stream *start(struct listing_builder *b)
+{
+	struct listing_stream *s = listing_stream_new(50, count_start, NULL);
+
+	assert_non_null(s);
+	assert_int_equal(listing_builder_init(b, NAMES_UID, 7), 0);
+	starts = 0;
+	listing_stream_attach(s, b);
+	assert_int_equal(starts, 1);
+	assert_true(listing_stream_started(s));
+	assert_ptr_equal(b->stream, s);
+	return s;
+}
+
+/* The sync's end: detach, finish, hand the listing over. */
+static void finish(struct listing_stream *s, struct listing_builder *b)
+{
+	listing_stream_detach(s, b);
+	assert_null(b->stream);
+	listing_builder_finish(b);
+	listing_stream_done(s, b->l, 0);
+	mb_listing_put(b->l);
+}
+
+static void test_in_order(void **state)
+{
+	struct listing_builder b;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	assert_int_equal(entry(s, 0, false, &uid), LISTING_STREAM_LATER);
+	push(s, &b, 3);
+	push(s, &b, 5);
+	push(s, &b, 9);
+	assert_int_equal(entry(s, 0, false, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 3);
+	assert_int_equal(entry(s, 2, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 9);
+	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_LATER);
+	finish(s, &b);
+	assert_int_equal(entry(s, 1, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 5);
+	assert_int_equal(entry(s, 3, true, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+}
+
+static void test_repeat_after_reconnect(void **state)
+{
+	struct listing_builder b;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	push(s, &b, 1);
+	push(s, &b, 2);
+	push(s, &b, 3);
+	/* a new session fetches the chunk again */
+	for (uint32_t u = 1; u <= 5; u++)
+		push(s, &b, u);
+	assert_int_equal(entry(s, 2, false, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 3);
+	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_LATER);
+	finish(s, &b);
+	assert_int_equal(entry(s, 3, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 4);
+	assert_int_equal(entry(s, 4, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 5);
+	assert_int_equal(entry(s, 5, true, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+}
+
+static void test_out_of_order(void **state)
+{
+	struct listing_builder b;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	push(s, &b, 1);
+	push(s, &b, 5);
+	push(s, &b, 3); /* ends the streamed part: 1, 5 */
+	push(s, &b, 7);
+	assert_int_equal(entry(s, 2, false, &uid), LISTING_STREAM_LATER);
+	finish(s, &b);
+	/* positions keep their messages; after them come the UIDs above 5 (3
+	 * arrived too late for this reader, as a new message would) */
+	assert_int_equal(entry(s, 1, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 3);
+	assert_int_equal(entry(s, 2, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 7);
+	assert_int_equal(entry(s, 3, true, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+}
+
+static void test_failed_sync(void **state)
+{
+	struct listing_builder b;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	push(s, &b, 1);
+	push(s, &b, 2);
+	listing_stream_detach(s, &b);
+	listing_builder_abandon(&b);
+	listing_stream_done(s, NULL, -ECONNRESET);
+	assert_int_equal(entry(s, 2, true, &uid), -ECONNRESET);
+	assert_int_equal(entry(s, 0, true, &uid), -ECONNRESET);
+	listing_stream_done(s, NULL, -EIO); /* a second end changes nothing */
+	assert_int_equal(entry(s, 1, false, &uid), -ECONNRESET);
+	listing_stream_put(s);
+}
+
+static void test_only_the_first_attach_streams(void **state)
+{
+	struct listing_builder b, again;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	push(s, &b, 1);
+	/* a new UIDVALIDITY: the sync starts over with a new builder */
+	listing_stream_detach(s, &b);
+	listing_builder_abandon(&b);
+	assert_int_equal(listing_builder_init(&again, NAMES_UID, 8), 0);
+	listing_stream_attach(s, &again);
+	assert_int_equal(starts, 1);
+	assert_null(again.stream);
+	assert_int_equal(listing_builder_push(&again, 4, 104, 1004, 0, "4.eml", 5), 0);
+	assert_int_equal(listing_builder_push(&again, 6, 106, 1006, 0, "6.eml", 5), 0);
+	listing_builder_finish(&again);
+	listing_stream_done(s, again.l, 0);
+	mb_listing_put(again.l);
+	/* position 0 was UID 1 of the old folder: now what the listing has
+	 * there, and no message comes twice */
+	assert_int_equal(entry(s, 0, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 4);
+	assert_int_equal(entry(s, 1, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 6);
+	assert_int_equal(entry(s, 2, true, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+}
+
+static void test_wait_is_bounded(void **state)
+{
+	struct listing_builder b;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	assert_int_equal(entry(s, 0, true, &uid), -ETIMEDOUT);
+	finish(s, &b);
+	assert_int_equal(entry(s, 0, true, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_order),
+		cmocka_unit_test(test_repeat_after_reconnect),
+		cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_failed_sync),
+		cmocka_unit_test(test_only_the_first_attach_streams),
+		cmocka_unit_test(test_wait_is_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
