@@ -159,10 +159,11 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 	if (r->try_disk)
 		r->old = mb_load_listing(mb, f);
 	/* changes left pending here are found out before the folder is read;
-	 * one still pending hides messages only the finished listing can tell */
-	if (changes_settle(mb, f->server) > 0)
+	 * one still pending hides messages only the finished listing can tell,
+	 * and a saved listing is synced in a round trip or two: no stream */
+	if (changes_settle(mb, f->server) > 0 || r->old)
 		r->stream = NULL;
-	err = mb_sync_listing(mb, f, r->old, r->old ? NULL : r->stream, &r->result, &r->seen);
+	err = mb_sync_listing(mb, f, r->old, r->stream, &r->result, &r->seen);
 	if (r->stream)
 		listing_stream_done(r->stream, err == 0 ? r->result : NULL, err);
 	if (err == 0)

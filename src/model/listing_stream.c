@@ -17,6 +17,7 @@ struct listing_stream {
 	unsigned wait_ms;
 	listing_stream_start_fn *on_start;
 	void *start_ctx;
+	uint32_t uidvalidity;      /* the streamed builder's: set before on_start, then fixed */
 	bool started;              /* attached once: on_start called */
 	struct listing_builder *b; /* the builder streamed from; NULL once detached */
 	bool closed;               /* a message out of UID order: shown grows no more */
@@ -76,6 +77,7 @@ void listing_stream_attach(struct listing_stream *s, struct listing_builder *b)
 	if (first) {
 		s->started = true;
 		s->b = b;
+		s->uidvalidity = b->l->uidvalidity;
 		b->stream = s;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -159,6 +161,11 @@ bool listing_stream_started(struct listing_stream *s)
 	started = s->started;
 	pthread_mutex_unlock(&s->lock);
 	return started;
+}
+
+uint32_t listing_stream_uidvalidity(const struct listing_stream *s)
+{
+	return s->uidvalidity;
 }
 
 static void copy_msg(const struct listing *l, size_t i, struct msg *m, char *name)

@@ -45,6 +45,9 @@ void listing_stream_detach(struct listing_stream *s, struct listing_builder *b);
 void listing_stream_done(struct listing_stream *s, struct listing *l, int err);
 /* Whether on_start was called (the readers were promised this stream). */
 bool listing_stream_started(struct listing_stream *s);
+/* The UIDVALIDITY of the messages streamed: fixed once on_start has run
+ * (read without a lock by anyone on_start told of the stream). */
+uint32_t listing_stream_uidvalidity(const struct listing_stream *s);
 
 /* Reader side: message p, copied into *m and name (NAMES_MAX + 1 bytes):
  * LISTING_STREAM_ENTRY, LISTING_STREAM_END after the last one,

@@ -5,6 +5,7 @@
 #include "mailbox_p.h"
 #include "changes.h"
 #include "inode.h"
+#include "listing_stream.h"
 #include "util/deadline.h"
 #include "util/timefmt.h"
 
@@ -441,8 +442,13 @@ uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino)
 	if (!f)
 		return 0;
 	pthread_mutex_lock(&f->lock);
+	/* a first listing streaming in tells the kernel its inodes already:
+	 * the same generation as the listing it becomes, or the kernel would
+	 * drop them (and their pages) at the next listing */
 	if (f->listing)
 		gen = f->listing->uidvalidity;
+	else if (f->stream)
+		gen = listing_stream_uidvalidity(f->stream);
 	pthread_mutex_unlock(&f->lock);
 	return gen;
 }

@@ -11,7 +11,9 @@ ideal is known:
     does not pay for TCP, TLS and LOGIN);
   - cat of a large message: a few FETCHes of long runs, not one per block;
   - the small bodies a pass fetched ahead are in the kernel's page cache
-    before the reader opens them (its reads never reach the daemon)."""
+    before the reader opens them (its reads never reach the daemon);
+  - the inodes a first listing gives the kernel while it streams in are
+    kept by the next listing (their pages too)."""
 
 import os
 import re
@@ -156,6 +158,27 @@ def test_pass_puts_small_bodies_in_the_page_cache(scratch_server, fault_proxy, s
         assert len(body) == size and helpers.sha256(body) in want, n
     fetches = [c for c in commands_after(log, mark) if c == "UID FETCH"]
     assert fetches == ["UID FETCH"], fetches
+
+
+def test_first_listing_keeps_its_inodes(scratch_server, fault_proxy, scratch_mounter, tmp_path):
+    """A folder's first listing reaches the kernel while it still streams
+    in; the inodes it makes must be the ones later listings name (the same
+    generation), or the kernel drops them, and their pages, at the next
+    `ls`: a message read after the first listing stays in the page cache
+    across a second `ls -l`."""
+    server = scratch_server()
+    token = wh.unique("rt10")
+    msgs = [wh.make_msg(token, i, size=3000 + 1000 * i) for i in range(4)]
+    mnt, log, d, names, mark = listed_folder(server, fault_proxy, scratch_mounter, tmp_path,
+                                             token + "-G", msgs)
+    p = os.path.join(d, names[1])
+    with open(p, "rb") as f:
+        body = f.read()
+    want = (len(body) + 4095) // 4096 * 4096
+    assert resident_bytes(p) == want, "a read message is not in the page cache"
+    r = subprocess.run(["ls", "-l", d], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and names[1] in r.stdout, r.stderr
+    assert resident_bytes(p) == want, "the second listing dropped the first listing's inode"
 
 
 def test_spare_sessions_opened_after_mount(scratch_server, fault_proxy, scratch_mounter, tmp_path):
