@@ -164,8 +164,10 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 	if (changes_settle(mb, f->server) > 0 || r->old)
 		r->stream = NULL;
 	err = mb_sync_listing(mb, f, r->old, r->stream, &r->result, &r->seen);
+	/* a folder gone from the server meanwhile: readdir's EIO, as an
+	 * opendir of a folder still in the tree gets */
 	if (r->stream)
-		listing_stream_done(r->stream, err == 0 ? r->result : NULL, err);
+		listing_stream_done(r->stream, err == 0 ? r->result : NULL, err == -ENOENT ? -EIO : err);
 	if (err == 0)
 		changes_leaving(mb, f->server, r->result->uidvalidity, &r->leaving, &r->nleaving);
 	if (err == 0 && r->old && r->old->uidvalidity != r->result->uidvalidity) {

@@ -21,7 +21,9 @@ struct listing_stream {
 	bool started;              /* attached once: on_start called */
 	struct listing_builder *b; /* the builder streamed from; NULL once detached */
 	bool closed;               /* a message out of UID order: shown grows no more */
+	bool restarted;            /* the sync started over after messages were shown */
 	size_t shown;              /* b's first `shown` messages, ascending UIDs */
+	size_t pushed;             /* messages pushed, shown or not: renew a reader's wait */
 	uint32_t last_uid;         /* UID of position shown - 1 */
 	bool done;
 	int err;               /* the sync's, when done without a listing */
@@ -92,6 +94,7 @@ int listing_stream_push(struct listing_stream *s, struct listing_builder *b, uin
 
 	pthread_mutex_lock(&s->lock);
 	r = listing_builder_push(b, uid, size, date, flags, name, name_len);
+	s->pushed++;
 	if (r == 0 && s->b == b && !s->closed) {
 		if (b->l->count == s->shown + 1 && uid > s->last_uid) {
 			s->shown++;
@@ -113,6 +116,19 @@ void listing_stream_detach(struct listing_stream *s, struct listing_builder *b)
 	if (s->b == b) {
 		s->b = NULL;
 		b->stream = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void listing_stream_abandon(struct listing_stream *s, struct listing_builder *b)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->b == b) {
+		s->b = NULL;
+		b->stream = NULL;
+		s->restarted = s->shown > 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -190,6 +206,10 @@ static int entry_when_done_locked(struct listing_stream *s, size_t p, struct msg
 
 	if (!s->final)
 		return s->err;
+	/* what the reader was shown came from a sync abandoned (a new
+	 * UIDVALIDITY): no position of the new listing follows from it */
+	if (s->restarted)
+		return -EIO;
 	i = p < s->shown ? p : s->final_from + (p - s->shown);
 	if (i >= s->final->count)
 		return LISTING_STREAM_END;
@@ -200,10 +220,12 @@ static int entry_when_done_locked(struct listing_stream *s, size_t p, struct msg
 int listing_stream_entry(struct listing_stream *s, size_t p, bool wait, struct msg *m, char *name)
 {
 	struct timespec until;
+	size_t pushed;
 	int r;
 
 	deadline_in(&until, s->wait_ms);
 	pthread_mutex_lock(&s->lock);
+	pushed = s->pushed;
 	for (;;) {
 		if (s->b && p < s->shown) {
 			copy_msg(s->b->l, p, m, name);
@@ -219,8 +241,14 @@ int listing_stream_entry(struct listing_stream *s, size_t p, bool wait, struct m
 			break;
 		}
 		if (!deadline_wait(&s->moved, &s->lock, &until) && !s->done && !(s->b && p < s->shown)) {
-			r = -ETIMEDOUT;
-			break;
+			if (s->pushed == pushed) {
+				r = -ETIMEDOUT;
+				break;
+			}
+			/* the sync goes on past what this reader may see yet
+			 * (a repeat ended the streamed part): wait on */
+			pushed = s->pushed;
+			deadline_in(&until, s->wait_ms);
 		}
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -42,6 +42,10 @@ void listing_stream_attach(struct listing_stream *s, struct listing_builder *b);
 int listing_stream_push(struct listing_stream *s, struct listing_builder *b, uint32_t uid, uint32_t size,
 			int64_t date, uint8_t flags, const char *name, size_t name_len);
 void listing_stream_detach(struct listing_stream *s, struct listing_builder *b);
+/* detach for a builder the sync drops to start over (new UIDVALIDITY):
+ * readers shown some of its messages get EIO at the end (their positions
+ * mean nothing in the new listing). */
+void listing_stream_abandon(struct listing_stream *s, struct listing_builder *b);
 void listing_stream_done(struct listing_stream *s, struct listing *l, int err);
 /* Whether on_start was called (the readers were promised this stream). */
 bool listing_stream_started(struct listing_stream *s);
@@ -53,7 +57,8 @@ uint32_t listing_stream_uidvalidity(const struct listing_stream *s);
  * LISTING_STREAM_ENTRY, LISTING_STREAM_END after the last one,
  * LISTING_STREAM_LATER when it has not arrived yet and wait is false (with
  * wait, it is waited for, at most wait_ms), or a negative errno: the sync
- * failed (its error), or nothing came within wait_ms (-ETIMEDOUT). */
+ * failed (its error), or nothing came within wait_ms (-ETIMEDOUT; the
+ * messages a sync still takes in past a repeat renew the wait). */
 enum {
 	LISTING_STREAM_END,
 	LISTING_STREAM_ENTRY,

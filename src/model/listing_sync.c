@@ -294,7 +294,7 @@ static int sync_fn(struct imap_session *s, const struct imap_folder_state *st, v
 		return sync_from_old(s, st, job);
 	if (!job->started || job->b.l->uidvalidity != st->uidvalidity) {
 		if (job->started) {
-			listing_stream_detach(job->stream, &job->b);
+			listing_stream_abandon(job->stream, &job->b);
 			listing_builder_abandon(&job->b);
 		}
 		job->started = false;

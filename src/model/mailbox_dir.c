@@ -97,11 +97,14 @@ struct dir_start {
 static void hand_over(void *ctx)
 {
 	struct dir_start *start = ctx;
-	struct listing_stream *ref = listing_stream_get(start->stream);
+	struct listing_stream *ref = listing_stream_get(start->stream), *old;
 
+	/* the stream of an earlier sync that failed may not be retired yet */
 	pthread_mutex_lock(&start->f->lock);
+	old = start->f->stream;
 	start->f->stream = ref;
 	pthread_mutex_unlock(&start->f->lock);
+	listing_stream_put(old);
 	start->ready(start->d, start->ctx);
 }
 
@@ -141,7 +144,9 @@ static int list_folder(struct mailbox *mb, struct folder *f, struct mailbox_dir 
 	l = mb_listing_streamed(mb, f, mb->opt.dir_cache, start.stream, &r);
 	if (start.stream && listing_stream_started(start.stream)) {
 		/* d is the reader's: touch only the stream */
-		listing_stream_done(start.stream, r == 0 ? l : NULL, r < 0 ? r : -EIO);
+		/* the sync ended it already (listing_refresh.c); a second
+		 * end changes nothing */
+		listing_stream_done(start.stream, r == 0 ? l : NULL, -EIO);
 		retire(f, start.stream);
 		mb_listing_put(l);
 		listing_stream_put(start.stream);

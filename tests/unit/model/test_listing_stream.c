@@ -2,9 +2,11 @@
  * its FETCH streams in -- messages shown as they come in ascending UIDs;
  * a repeat (a reconnect's FETCH starting over) or a message out of order
  * ends the streamed part, and the rest follows from the finished listing;
- * a failed sync is an error for every reader; only the first attach
- * streams and starts; a reader's wait is bounded. */
+ * a failed sync, or one that started over after showing messages, is an
+ * error for every reader; only the first attach streams and starts; a
+ * reader's wait is bounded, and renewed while the sync takes messages in. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "model/listing_stream.h"
@@ -175,7 +178,7 @@ static void test_only_the_first_attach_streams(void **state)
 	(void)state;
 	push(s, &b, 1);
 	/* a new UIDVALIDITY: the sync starts over with a new builder */
-	listing_stream_detach(s, &b);
+	listing_stream_abandon(s, &b);
 	listing_builder_abandon(&b);
 	assert_int_equal(listing_builder_init(&again, NAMES_UID, 8), 0);
 	listing_stream_attach(s, &again);
@@ -186,13 +189,72 @@ static void test_only_the_first_attach_streams(void **state)
 	listing_builder_finish(&again);
 	listing_stream_done(s, again.l, 0);
 	mb_listing_put(again.l);
-	/* position 0 was UID 1 of the old folder: now what the listing has
-	 * there, and no message comes twice */
+	/* UID 1 of the old folder may have been shown: no position of the
+	 * new listing follows from that, so the reader must list again */
+	assert_int_equal(entry(s, 0, true, &uid), -EIO);
+	assert_int_equal(entry(s, 1, true, &uid), -EIO);
+	listing_stream_put(s);
+}
+
+static void test_restart_before_anything_shown(void **state)
+{
+	struct listing_builder b, again;
+	struct listing_stream *s = start(&b);
+	uint32_t uid;
+
+	(void)state;
+	listing_stream_abandon(s, &b);
+	listing_builder_abandon(&b);
+	assert_int_equal(listing_builder_init(&again, NAMES_UID, 8), 0);
+	assert_int_equal(listing_builder_push(&again, 4, 104, 1004, 0, "4.eml", 5), 0);
+	listing_builder_finish(&again);
+	listing_stream_done(s, again.l, 0);
+	mb_listing_put(again.l);
 	assert_int_equal(entry(s, 0, true, &uid), LISTING_STREAM_ENTRY);
 	assert_int_equal(uid, 4);
-	assert_int_equal(entry(s, 1, true, &uid), LISTING_STREAM_ENTRY);
-	assert_int_equal(uid, 6);
-	assert_int_equal(entry(s, 2, true, &uid), LISTING_STREAM_END);
+	assert_int_equal(entry(s, 1, true, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+}
+
+struct late_sync {
+	struct listing_stream *s;
+	struct listing_builder *b;
+};
+
+/* A sync past a repeat: 300 ms of messages a reader may not see yet (each
+ * 20 ms, under the reader's 50 ms wait), then its end. */
+static void *slow_rest(void *arg)
+{
+	struct late_sync *ls = arg;
+	const struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	for (uint32_t uid = 3; uid < 18; uid++) {
+		nanosleep(&pause, NULL);
+		push(ls->s, ls->b, uid);
+	}
+	finish(ls->s, ls->b);
+	return NULL;
+}
+
+static void test_wait_renewed_while_the_sync_goes_on(void **state)
+{
+	struct listing_builder b;
+	struct listing_stream *s = start(&b);
+	struct late_sync ls = { s, &b };
+	pthread_t t;
+	uint32_t uid;
+
+	(void)state;
+	push(s, &b, 1);
+	push(s, &b, 2);
+	push(s, &b, 1); /* a reconnect's repeat: the streamed part ends at 2 */
+	assert_int_equal(pthread_create(&t, NULL, slow_rest, &ls), 0);
+	assert_int_equal(entry(s, 2, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 3);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(entry(s, 16, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 17);
+	assert_int_equal(entry(s, 17, true, &uid), LISTING_STREAM_END);
 	listing_stream_put(s);
 }
 
@@ -217,6 +279,8 @@ int main(void)
 		cmocka_unit_test(test_out_of_order),
 		cmocka_unit_test(test_failed_sync),
 		cmocka_unit_test(test_only_the_first_attach_streams),
+		cmocka_unit_test(test_restart_before_anything_shown),
+		cmocka_unit_test(test_wait_renewed_while_the_sync_goes_on),
 		cmocka_unit_test(test_wait_is_bounded),
 	};
 
