@@ -108,7 +108,8 @@ int listing_stream_push(struct listing_stream *s, struct listing_builder *b, uin
 	return r;
 }
 
-void listing_stream_detach(struct listing_stream *s, struct listing_builder *b)
+/* b stops being streamed; restart: the sync drops it to start over. */
+static void let_go(struct listing_stream *s, struct listing_builder *b, bool restart)
 {
 	if (!s)
 		return;
@@ -116,21 +117,19 @@ void listing_stream_detach(struct listing_stream *s, struct listing_builder *b)
 	if (s->b == b) {
 		s->b = NULL;
 		b->stream = NULL;
+		s->restarted = restart && s->shown > 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
 
+void listing_stream_detach(struct listing_stream *s, struct listing_builder *b)
+{
+	let_go(s, b, false);
+}
+
 void listing_stream_abandon(struct listing_stream *s, struct listing_builder *b)
 {
-	if (!s)
-		return;
-	pthread_mutex_lock(&s->lock);
-	if (s->b == b) {
-		s->b = NULL;
-		b->stream = NULL;
-		s->restarted = s->shown > 0;
-	}
-	pthread_mutex_unlock(&s->lock);
+	let_go(s, b, true);
 }
 
 /* The first index of l whose UID is above uid. */
