@@ -85,6 +85,7 @@ struct refresh {
 	uint32_t *leaving;             /* UIDs pending changes (journal) take away */
 	size_t nleaving;
 	struct listing_stream *stream; /* for a sync from nothing, or NULL */
+	bool offered;                  /* old (the saved listing) went to readers already */
 };
 
 /* Waits until f's listing can be served (returned referenced) or it is
@@ -124,7 +125,11 @@ static struct listing *publish_locked(struct folder *f, struct refresh *r, int e
 	f->syncing = false;
 	if (err == 0) {
 		f->last_sync = time(NULL);
-		if (r->had_listing && f->listing != r->result) {
+		if (r->offered && r->result != r->old) {
+			/* readers got the saved listing: the kernel holds its entries */
+			r->reported = mb_listing_get(r->old);
+			r->known = known_changes_locked(f, &r->nknown);
+		} else if (r->had_listing && f->listing != r->result) {
 			r->reported = mb_listing_get(f->listing);
 			r->known = known_changes_locked(f, &r->nknown);
 		}
@@ -159,10 +164,17 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 	if (r->try_disk)
 		r->old = mb_load_listing(mb, f);
 	/* changes left pending here are found out before the folder is read;
-	 * one still pending hides messages only the finished listing can tell,
-	 * and a saved listing is synced in a round trip or two: no stream */
-	if (changes_settle(mb, f->server) > 0 || r->old)
+	 * one still pending hides messages only the finished listing can tell:
+	 * no stream */
+	if (changes_settle(mb, f->server) > 0) {
 		r->stream = NULL;
+	} else if (r->old && r->stream) {
+		/* a remount: the saved listing now, what changed since once
+		 * the SELECT has said (the change hook tells the kernel) */
+		listing_stream_offer(r->stream, r->old);
+		r->offered = true;
+		r->stream = NULL;
+	}
 	err = mb_sync_listing(mb, f, r->old, r->stream, &r->result, &r->seen);
 	/* a folder gone from the server meanwhile: readdir's EIO, as an
 	 * opendir of a folder still in the tree gets */

@@ -70,17 +70,43 @@ void listing_stream_put(struct listing_stream *s)
 	free(s);
 }
 
+/* The first attach or offer of s (true, and s is started) or not. */
+static bool start_locked(struct listing_stream *s, uint32_t uidvalidity)
+{
+	if (s->started || s->done)
+		return false;
+	s->started = true;
+	s->uidvalidity = uidvalidity;
+	return true;
+}
+
 void listing_stream_attach(struct listing_stream *s, struct listing_builder *b)
 {
 	bool first;
 
 	pthread_mutex_lock(&s->lock);
-	first = !s->started && !s->done;
+	first = start_locked(s, b->l->uidvalidity);
 	if (first) {
-		s->started = true;
 		s->b = b;
-		s->uidvalidity = b->l->uidvalidity;
 		b->stream = s;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (first && s->on_start)
+		s->on_start(s->start_ctx);
+}
+
+void listing_stream_offer(struct listing_stream *s, struct listing *l)
+{
+	bool first;
+
+	pthread_mutex_lock(&s->lock);
+	first = start_locked(s, l->uidvalidity);
+	if (first) {
+		/* ended already: whatever the sync finds is told to the
+		 * kernel by the change hook, not to these readers */
+		s->done = true;
+		s->final = mb_listing_get(l);
+		pthread_cond_broadcast(&s->moved);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (first && s->on_start)

@@ -12,7 +12,11 @@
  * streamed part, and the rest comes from the finished listing (its
  * messages after the last streamed UID).  A sync that fails after streaming
  * began makes the rest of the entries an error: the listing a reader got
- * was never complete. */
+ * was never complete.
+ *
+ * A remount's first listing is the one saved at the last unmount: it is
+ * offered to the readers whole, before the sync's SELECT (a round trip or
+ * two on a slow link) has said what changed since. */
 #ifndef IMAPFS_LISTING_STREAM_H
 #define IMAPFS_LISTING_STREAM_H
 
@@ -47,6 +51,10 @@ void listing_stream_detach(struct listing_stream *s, struct listing_builder *b);
  * mean nothing in the new listing). */
 void listing_stream_abandon(struct listing_stream *s, struct listing_builder *b);
 void listing_stream_done(struct listing_stream *s, struct listing *l, int err);
+/* Instead of attach, for a sync that starts from the listing saved at the
+ * last unmount: readers get l whole at once (referenced by the stream) and
+ * the stream ends there, while the sync checks it with the server. */
+void listing_stream_offer(struct listing_stream *s, struct listing *l);
 /* Whether on_start was called (the readers were promised this stream). */
 bool listing_stream_started(struct listing_stream *s);
 /* The UIDVALIDITY of the messages streamed: fixed once on_start has run

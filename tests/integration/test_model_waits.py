@@ -6,7 +6,9 @@
 - a name made afterwards through the mount (mkdir, cp, mv; the trash folder
   rm creates) is there at once all the same;
 - an ls of a folder is answered from its cached listing while another sync
-  of the folder is held up at the server, and while a LIST is.
+  of the folder is held up at the server, and while a LIST is;
+- a remount lists a folder from its saved listing before the folder's
+  SELECT has come back, and what changed meanwhile follows.
 
 The mounts go through a relay (relay_helpers.py) that counts imapfs's
 commands and holds one back until the test lets it go."""
@@ -145,6 +147,66 @@ def test_ls_served_while_a_sync_is_held(scratch_dovecot, command_relay, scratch_
     finally:
         hold.release()
     assert helpers.wait_for(lambda: len(os.listdir(d)) == 4, 10)
+
+
+def test_remount_lists_the_saved_listing_before_its_select(scratch_dovecot, command_relay,
+                                                          scratch_mounter, tmp_path):
+    """A remount (the same cache_dir) lists a folder from the listing saved
+    at the last unmount while the folder's SELECT is still held at the
+    relay: on a slow link that SELECT (and the changes after it) is a round
+    trip or two.  What changed on the server in between reaches the kernel
+    once the SELECT is let go: the message expunged leaves the listing, the
+    one appended joins it, and every name reads as its message."""
+    folder, msgs = seed_folder(scratch_dovecot, "Saved", 3)
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
+    mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, folder)
+    saved = sorted(os.listdir(d))
+    assert len(saved) == 3
+    name_of = {int(os.getxattr(os.path.join(d, n), "user.imap.uid")): n for n in saved}
+    mnt.stop()
+
+    gone, kept = msgs[0], msgs[1:]
+    added = wh.make_msg(wh.unique("saved"), 7)
+    m = scratch_dovecot.connect()
+    try:
+        m.select('"%s"' % folder)
+        m.uid("STORE", str(gone["uid"]), "+FLAGS.SILENT", "(\\Deleted)")
+        m.expunge()
+        wh.seed(m, folder, [added], create=False)
+    finally:
+        m.logout()
+
+    mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, folder)
+    hold = Hold()
+    r.arm("SELECT", hold, text=folder)
+    try:
+        t0 = time.monotonic()
+        listed = sorted(os.listdir(d))
+        took = time.monotonic() - t0
+        assert hold.held.is_set(), "the remount's listing sent no SELECT"
+        assert not hold.go.is_set()
+        assert took < 2, "ls waited %.1f s for the held SELECT" % took
+        assert listed == saved
+    finally:
+        hold.release()
+
+    want = {name_of[x["uid"]] for x in kept}
+
+    def current():
+        names = set(os.listdir(d))
+        return names if len(names) == 3 and want < names and name_of[gone["uid"]] not in names \
+            else None
+
+    names = helpers.wait_for(current, 10)
+    assert names, "the listing after the SELECT: %s" % sorted(os.listdir(d))
+    assert name_of[gone["uid"]] not in names
+    by_uid = {x["uid"]: x["raw"] for x in kept + [added]}
+    for n in names:
+        p = os.path.join(d, n)
+        with open(p, "rb") as fh:
+            assert fh.read() == by_uid[int(os.getxattr(p, "user.imap.uid"))], n
 
 
 def test_ls_of_a_folder_while_a_list_is_held(scratch_dovecot, command_relay, scratch_mounter,

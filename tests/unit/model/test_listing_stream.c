@@ -4,7 +4,8 @@
  * ends the streamed part, and the rest follows from the finished listing;
  * a failed sync, or one that started over after showing messages, is an
  * error for every reader; only the first attach streams and starts; a
- * reader's wait is bounded, and renewed while the sync takes messages in. */
+ * reader's wait is bounded, and renewed while the sync takes messages in;
+ * a saved listing offered is read whole at once, whatever the sync finds. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -33,6 +34,15 @@ static void push(struct listing_stream *s, struct listing_builder *b, uint32_t u
 	int len = snprintf(name, sizeof(name), "%u.eml", uid);
 
 	assert_int_equal(listing_stream_push(s, b, uid, 100 + uid, 1000 + uid, 0, name, (size_t)len), 0);
+}
+
+/* A message pushed straight into b, as a listing loaded from disk has. */
+static void push_plain(struct listing_builder *b, uint32_t uid)
+{
+	char name[32];
+	int len = snprintf(name, sizeof(name), "%u.eml", uid);
+
+	assert_int_equal(listing_builder_push(b, uid, 100 + uid, 1000 + uid, 0, name, (size_t)len), 0);
 }
 
 /* The UID at position p (0 when there is none), and the kind of answer. */
@@ -271,6 +281,46 @@ static void test_wait_is_bounded(void **state)
 	listing_stream_put(s);
 }
 
+/* A saved listing offered: whole at once, ended, and neither a later
+ * attach nor the sync's own end changes what readers get. */
+static void test_offered_listing(void **state)
+{
+	struct listing_stream *s = listing_stream_new(50, count_start, NULL);
+	struct listing_builder saved, later;
+	uint32_t uid;
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(listing_builder_init(&saved, NAMES_UID, 7), 0);
+	for (uint32_t u = 3; u <= 5; u++)
+		push_plain(&saved, u);
+	listing_builder_finish(&saved);
+	starts = 0;
+	listing_stream_offer(s, saved.l);
+	assert_int_equal(starts, 1);
+	assert_true(listing_stream_started(s));
+	assert_int_equal(listing_stream_uidvalidity(s), 7);
+	for (size_t p = 0; p < 3; p++) {
+		assert_int_equal(entry(s, p, false, &uid), LISTING_STREAM_ENTRY);
+		assert_int_equal(uid, 3 + p);
+	}
+	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_END);
+	/* the sync goes on: a full FETCH (a new UIDVALIDITY) attaches */
+	assert_int_equal(listing_builder_init(&later, NAMES_UID, 8), 0);
+	listing_stream_attach(s, &later);
+	assert_null(later.stream);
+	assert_int_equal(starts, 1);
+	push_plain(&later, 1);
+	listing_builder_finish(&later);
+	listing_stream_done(s, later.l, 0);
+	assert_int_equal(entry(s, 0, true, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 3);
+	assert_int_equal(entry(s, 3, true, &uid), LISTING_STREAM_END);
+	mb_listing_put(later.l);
+	mb_listing_put(saved.l);
+	listing_stream_put(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_restart_before_anything_shown),
 		cmocka_unit_test(test_wait_renewed_while_the_sync_goes_on),
 		cmocka_unit_test(test_wait_is_bounded),
+		cmocka_unit_test(test_offered_listing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
