@@ -151,6 +151,10 @@ static struct listing *publish_locked(struct folder *f, struct refresh *r, int e
 				mb_forget_message_locked(f, r->leaving[i]);
 	} else {
 		log_warn("cannot list folder %s: %s", f->path, strerror(-err));
+		/* readers got the saved listing: the last one known, served
+		 * as one would be after a failed refresh, never marked synced */
+		if (r->offered && !f->listing && err != -ENOENT)
+			f->listing = mb_listing_get(r->old);
 	}
 	pthread_cond_broadcast(&f->synced);
 	return mb_listing_get(f->listing);

@@ -209,6 +209,47 @@ def test_remount_lists_the_saved_listing_before_its_select(scratch_dovecot, comm
             assert fh.read() == by_uid[int(os.getxattr(p, "user.imap.uid"))], n
 
 
+def test_remount_whose_select_fails_serves_the_saved_listing(scratch_dovecot, command_relay,
+                                                            scratch_mounter, tmp_path):
+    """The remount's SELECT of the folder is held past -o timeout: the sync
+    fails, and the listing saved at the last unmount stays what the folder
+    shows (as a listing in memory does after a failed refresh; -o
+    offline=cached), its cached messages readable."""
+    folder, msgs = seed_folder(scratch_dovecot, "SavedDown", 2)
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
+    mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path, ["timeout=2"])
+    d = helpers.folder_path(mnt.path, folder)
+    saved = sorted(os.listdir(d))
+    body = {}
+    for n in saved:
+        with open(os.path.join(d, n), "rb") as fh:
+            body[n] = fh.read()
+    assert sorted(body.values()) == sorted(x["raw"] for x in msgs)
+    mnt.stop()
+
+    mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path, ["timeout=2"])
+    d = helpers.folder_path(mnt.path, folder)
+    log = os.path.join(str(tmp_path), "imapfs-w1.stderr")
+    hold = Hold()
+    r.arm("SELECT", hold, text=folder)
+    try:
+        assert sorted(os.listdir(d)) == saved
+        assert hold.held.wait(10), "the remount's listing sent no SELECT"
+
+        def failed():
+            with open(log, errors="replace") as fh:
+                return "cannot list folder" in fh.read()
+
+        assert helpers.wait_for(failed, 10), "the held SELECT did not fail the sync"
+        for _ in range(2):
+            assert sorted(os.listdir(d)) == saved
+        for n in saved:
+            with open(os.path.join(d, n), "rb") as fh:
+                assert fh.read() == body[n], n
+    finally:
+        hold.release()
+
+
 def test_ls_of_a_folder_while_a_list_is_held(scratch_dovecot, command_relay, scratch_mounter,
                                              tmp_path):
     """A missing name at the root sends a LIST, held at the relay; an ls of
