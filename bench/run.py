@@ -107,7 +107,7 @@ MV_BATCH = 50          # `mv` of this many messages in one command (first profil
 
 TARGETS = {"P1": 1.0, "P1f": 1.2, "P1r": 1.0, "P2": 3.0, "P2f": 1.2, "P3": 1.0,
            "P3r": 1.0, "P3t": 1.0, "P4": 1.2, "P5": 5.0, "P6": 0.3, "P6f": 1.2, "P6c": 1.2,
-           "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W2t": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "S2": 1.2, "S2c": 1.2,
+           "Q1": 1.2, "W1": 1.2, "W2": 1.2, "W2t": 1.2, "W3": 1.2, "W4": 1.2, "W5": 1.2, "W6": 1.2, "S2": 1.2, "S2c": 1.2,
            # --writeback (issue 16): the change under -o writeback against the
            # same change without it; the "f" items against their budget
            # (2 round trips + 1 s + writeback_delay, see wb_table)
@@ -1434,6 +1434,42 @@ class Bench:
             log("  (%s: the mount was still busy on the network after 30 s)" % name)
         return mt
 
+    def wan_remount(self, t, r, rl, mt, check, mark, count):
+        """W6: `ls -l` of the big folder after unmounting mt and mounting
+        again with its cache_dir; its peer, the floor's first `ls -l` after
+        its own mount plus one round trip.  Returns the new mount."""
+        mt.stop(timeout=120)
+        again = self.mount(t, mt.cache, "w6-" + t.name, extra=self.wan_extra, timeout=120)
+        again.cache = mt.cache
+        try:
+            self.wan_time_remount(t, r, rl, again, check, mark, count)
+        except BaseException:
+            again.stop(timeout=120)
+            raise
+        return again
+
+    def wan_time_remount(self, t, r, rl, mt, check, mark, count):
+        os.listdir(mt.path)
+        if not rl.wait_quiet(max(0.3, 3 * self.profile_rtt), 30):
+            log("  (w6-%s: the mount was still busy on the network after 30 s)" % t.name)
+        d = os.path.join(mt.path, MIXED)
+        mark()
+        r["W6i"].append(run_timed(ls_cmd(d))[0])
+        count("W6i")
+        if check and count_files(d) != self.counts[MIXED]:
+            raise BenchError("imapfs lists the wrong number of files in %s after a remount" % MIXED)
+        spec = getattr(self, "floor_spec", None)
+        if not spec:
+            spec = self.floor_spec = os.path.join(self.work, "floor-%s.spec" % MIXED)
+            floor_spec(d, spec)
+        settle()
+        fl = self.mount_floor(spec, "floor-w6-" + t.name)
+        try:
+            r["W6f"].append(run_timed(ls_cmd(fl.path))[0])
+        finally:
+            fl.stop()
+        r["W6p"].append(r["W6f"][-1] + r["RTT"][-1])
+
     def wan_unmount(self, mt):
         mt.stop(timeout=120)
         shutil.rmtree(mt.cache)
@@ -1470,7 +1506,7 @@ class Bench:
 
     def measure_wan(self, t, runs, batch, rl):
         r = {k: [] for k in ("RTT", "W1i", "W1p", "W2i", "W2p", "W2ti", "W2tp", "W3i", "W3p",
-                             "W4i", "W4p",
+                             "W4i", "W4p", "W6i", "W6f", "W6p",
                              "W5i", "W5p", "MVi", "MVp")}
         for i in range(runs):
             check_deadline("WAN round %d" % (i + 1))
@@ -1509,10 +1545,13 @@ class Bench:
                 count("W1i")
                 if check and count_files(os.path.join(mt.path, MIXED)) != self.counts[MIXED]:
                     raise BenchError("imapfs lists the wrong number of files in " + MIXED)
+                mt = self.wan_remount(t, r, rl, mt, check, mark, count)
             finally:
                 self.wan_unmount(mt)
-            log("  W1 ls -l cold %.3fs / imaplib SELECT+FETCH %.3fs (round trip %.1fms)" % (
-                r["W1i"][-1], r["W1p"][-1], r["RTT"][-1] * 1000))
+            log("  W1 ls -l cold %.3fs / imaplib SELECT+FETCH %.3fs (round trip %.1fms); W6 "
+                "after a remount %.3fs / floor's first %.3fs + round trip" % (
+                    r["W1i"][-1], r["W1p"][-1], r["RTT"][-1] * 1000, r["W6i"][-1],
+                    r["W6f"][-1]))
             # W2 and W2t: cold cat of a large message (binary, text)
             for key, folder, uid, size in (("W2", HUGE, self.huge_uid, self.huge_size),
                                            ("W2t", HUGETEXT, self.huge_text_uid,
@@ -2175,6 +2214,8 @@ def wan_table(r, sizes, counts, totals, batch, compressed_slow):
         ("W4", "`head -c 4096` of every message of that folder (cold)", "W4i",
          "imaplib `UID FETCH 1:* BODY.PEEK[]<0.4096>`", "W4p"),
         ("W5", "`mv` of one message to another folder", "W5i", "imaplib `UID MOVE`", "W5p"),
+        ("W6", "`ls -l` of the %s-message folder after a remount (same cache_dir)" % mix, "W6i",
+         "floorfs first `ls -l` after its own mount + one round trip (NOOP)", "W6p"),
     ]
     targets = dict(TARGETS)
     if compressed_slow:
@@ -2188,7 +2229,7 @@ def wan_table(r, sizes, counts, totals, batch, compressed_slow):
                        med["MVi"] / med["MVp"] if med["MVp"] > 0 else float("inf")))
     note = "Round trip through the relay (imaplib NOOP): %s." % fmt_s(med.get("RTT", 0))
     got = ["%s %s / %s" % (w, fmt_bytes(med[w + "ib"]), fmt_bytes(med[w + "pb"]))
-           for w in ("W1", "W2", "W2t", "W3", "W4", "W5") if w + "ib" in med and w + "pb" in med]
+           for w in ("W1", "W2", "W2t", "W3", "W4", "W5", "W6") if w + "ib" in med and w + "pb" in med]
     if got:
         note += ("  Bytes from the server during each timed step (imapfs / imaplib, all "
                  "connections): %s." % "; ".join(got))
