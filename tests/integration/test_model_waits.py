@@ -209,6 +209,52 @@ def test_remount_lists_the_saved_listing_before_its_select(scratch_dovecot, comm
             assert fh.read() == by_uid[int(os.getxattr(p, "user.imap.uid"))], n
 
 
+def test_remount_of_a_folder_made_again_shows_the_new_one(scratch_dovecot, command_relay,
+                                                          scratch_mounter, tmp_path):
+    """Between two mounts another client deletes the folder and makes one of
+    the same name (a new UIDVALIDITY, the same UIDs for other messages):
+    the remount shows the saved listing at once, then the new folder's
+    names only, and no name reads as another message."""
+    folder, old = seed_folder(scratch_dovecot, "Again", 3)
+    r = command_relay(scratch_dovecot.env["IMAP_PORT"])
+    mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
+    saved = sorted(os.listdir(helpers.folder_path(mnt.path, folder)))
+    assert len(saved) == 3
+    mnt.stop()
+
+    m = scratch_dovecot.connect()
+    try:
+        m.select('"%s"' % folder)
+        validity = m.response("UIDVALIDITY")[1][0]
+        m.close()
+        assert m.delete('"%s"' % folder)[0] == "OK"
+        time.sleep(1.1)     # Dovecot's UIDVALIDITY is a time in seconds
+        new = wh.seed(m, folder, [wh.make_msg(wh.unique("again"), i) for i in range(2)])
+        m.select('"%s"' % folder, readonly=True)
+        assert m.response("UIDVALIDITY")[1][0] != validity
+    finally:
+        m.logout()
+    assert {x["uid"] for x in new} <= {x["uid"] for x in old}
+
+    mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
+    d = helpers.folder_path(mnt.path, folder)
+    assert sorted(os.listdir(d)) == saved
+
+    def current():
+        names = set(os.listdir(d))
+        return names if len(names) == 2 and not names & set(saved) else None
+
+    names = helpers.wait_for(current, 10)
+    assert names, "after the SELECT: %s" % sorted(os.listdir(d))
+    by_uid = {x["uid"]: x["raw"] for x in new}
+    for n in names:
+        p = os.path.join(d, n)
+        with open(p, "rb") as fh:
+            assert fh.read() == by_uid[int(os.getxattr(p, "user.imap.uid"))], n
+    for n in saved:
+        assert absent(os.path.join(d, n)), n
+
+
 def test_remount_whose_select_fails_serves_the_saved_listing(scratch_dovecot, command_relay,
                                                             scratch_mounter, tmp_path):
     """The remount's SELECT of the folder is held past -o timeout: the sync
