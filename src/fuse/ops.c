@@ -349,6 +349,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			struct fuse_entry_param e;
 
 			ops_fill_entry(c, &st, &e);
+			e.generation = mailbox_dir_generation(c->mailbox, d, st.st_ino);
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		} else {
 			need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)i + 1);

@@ -172,18 +172,19 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 	 * no stream */
 	if (changes_settle(mb, f->server) > 0) {
 		r->stream = NULL;
-	} else if (r->old && r->stream) {
+	} else if (r->try_disk && r->old && r->stream) {
 		/* a remount: the saved listing now, what changed since once
 		 * the SELECT has said (the change hook tells the kernel) */
 		listing_stream_offer(r->stream, r->old);
 		r->offered = true;
-		r->stream = NULL;
 	}
-	err = mb_sync_listing(mb, f, r->old, r->stream, &r->result, &r->seen);
+	err = mb_sync_listing(mb, f, r->old, r->offered ? NULL : r->stream, &r->result, &r->seen);
 	/* a folder gone from the server meanwhile: readdir's EIO, as an
-	 * opendir of a folder still in the tree gets */
+	 * opendir of a folder still in the tree gets (an offered stream
+	 * tells a folder gone from a failed sync itself) */
 	if (r->stream)
-		listing_stream_done(r->stream, err == 0 ? r->result : NULL, err == -ENOENT ? -EIO : err);
+		listing_stream_done(r->stream, err == 0 ? r->result : NULL,
+				    err == -ENOENT && !r->offered ? -EIO : err);
 	if (err == 0)
 		changes_leaving(mb, f->server, r->result->uidvalidity, &r->leaving, &r->nleaving);
 	if (err == 0 && r->old && r->old->uidvalidity != r->result->uidvalidity) {

@@ -29,6 +29,13 @@ struct listing_stream {
 	int err;               /* the sync's, when done without a listing */
 	struct listing *final; /* the sync's listing, referenced, when done with one */
 	size_t final_from;     /* index in final of position shown (its first UID above last_uid) */
+	/* offered: final is a saved listing, given whole; once checked,
+	 * readers get only its messages still in check (none when check's
+	 * UIDVALIDITY differs), or EIO after a folder gone (gone) */
+	bool offered;
+	bool checked;
+	bool gone;
+	struct listing *check; /* the sync's listing, referenced */
 };
 
 struct listing_stream *listing_stream_new(unsigned wait_ms, listing_stream_start_fn *on_start, void *ctx)
@@ -65,6 +72,7 @@ void listing_stream_put(struct listing_stream *s)
 	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	mb_listing_put(s->final);
+	mb_listing_put(s->check);
 	pthread_cond_destroy(&s->moved);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -105,6 +113,7 @@ void listing_stream_offer(struct listing_stream *s, struct listing *l)
 		/* ended already: whatever the sync finds is told to the
 		 * kernel by the change hook, not to these readers */
 		s->done = true;
+		s->offered = true;
 		s->final = mb_listing_get(l);
 		pthread_cond_broadcast(&s->moved);
 	}
@@ -177,6 +186,11 @@ static size_t first_above(const struct listing *l, uint32_t uid)
 void listing_stream_done(struct listing_stream *s, struct listing *l, int err)
 {
 	pthread_mutex_lock(&s->lock);
+	if (s->offered && !s->checked) {
+		s->checked = true;
+		s->check = mb_listing_get(l);
+		s->gone = !l && err == -ENOENT;
+	}
 	if (s->done) {
 		pthread_mutex_unlock(&s->lock);
 		return;
@@ -204,9 +218,16 @@ bool listing_stream_started(struct listing_stream *s)
 	return started;
 }
 
-uint32_t listing_stream_uidvalidity(const struct listing_stream *s)
+uint32_t listing_stream_uidvalidity(struct listing_stream *s)
 {
-	return s->uidvalidity;
+	uint32_t v;
+
+	pthread_mutex_lock(&s->lock);
+	/* a sync that started over before showing anything gives out its
+	 * finished listing's messages alone */
+	v = s->final && !s->offered ? s->final->uidvalidity : s->uidvalidity;
+	pthread_mutex_unlock(&s->lock);
+	return v;
 }
 
 static void copy_msg(const struct listing *l, size_t i, struct msg *m, char *name)
@@ -225,10 +246,28 @@ static void copy_msg(const struct listing *l, size_t i, struct msg *m, char *nam
  * (the finished listing begins with the same messages unless one came out
  * of order, and then the stream was closed there), the rest follows the
  * last streamed UID. */
+/* Message p of an offered listing: what the sync found, once it has, may
+ * not go to the kernel with the saved listing's attributes and generation
+ * after the change hook has told it otherwise. */
+static int offered_entry_locked(struct listing_stream *s, size_t p, struct msg *m, char *name)
+{
+	if (p >= s->final->count)
+		return LISTING_STREAM_END;
+	if (s->gone)
+		return -EIO;
+	if (s->check && (s->check->uidvalidity != s->final->uidvalidity ||
+			 !mb_listing_find(s->check, s->final->msgs[p].uid)))
+		return LISTING_STREAM_SKIP;
+	copy_msg(s->final, p, m, name);
+	return LISTING_STREAM_ENTRY;
+}
+
 static int entry_when_done_locked(struct listing_stream *s, size_t p, struct msg *m, char *name)
 {
 	size_t i;
 
+	if (s->offered)
+		return offered_entry_locked(s, p, m, name);
 	if (!s->final)
 		return s->err;
 	/* what the reader was shown came from a sync abandoned (a new

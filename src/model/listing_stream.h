@@ -53,13 +53,17 @@ void listing_stream_abandon(struct listing_stream *s, struct listing_builder *b)
 void listing_stream_done(struct listing_stream *s, struct listing *l, int err);
 /* Instead of attach, for a sync that starts from the listing saved at the
  * last unmount: readers get l whole at once (referenced by the stream) and
- * the stream ends there, while the sync checks it with the server. */
+ * the stream ends there, while the sync checks it with the server.  The
+ * sync's done, due before its listing is published, narrows what is left
+ * to give out: the messages still in its listing (LISTING_STREAM_SKIP for
+ * the others; all of them after a new UIDVALIDITY), EIO after -ENOENT (a
+ * folder gone); with another error, the saved listing as it is. */
 void listing_stream_offer(struct listing_stream *s, struct listing *l);
 /* Whether on_start was called (the readers were promised this stream). */
 bool listing_stream_started(struct listing_stream *s);
-/* The UIDVALIDITY of the messages streamed: fixed once on_start has run
- * (read without a lock by anyone on_start told of the stream). */
-uint32_t listing_stream_uidvalidity(const struct listing_stream *s);
+/* The UIDVALIDITY of the messages readers get: the generation the kernel
+ * is told for them. */
+uint32_t listing_stream_uidvalidity(struct listing_stream *s);
 
 /* Reader side: message p, copied into *m and name (NAMES_MAX + 1 bytes):
  * LISTING_STREAM_ENTRY, LISTING_STREAM_END after the last one,
@@ -70,7 +74,8 @@ uint32_t listing_stream_uidvalidity(const struct listing_stream *s);
 enum {
 	LISTING_STREAM_END,
 	LISTING_STREAM_ENTRY,
-	LISTING_STREAM_LATER
+	LISTING_STREAM_LATER,
+	LISTING_STREAM_SKIP /* an offered message the server no longer has */
 };
 int listing_stream_entry(struct listing_stream *s, size_t p, bool wait, struct msg *m, char *name);
 

@@ -81,6 +81,8 @@ int mailbox_opendir(struct mailbox *mb, uint64_t ino, mailbox_dir_ready *ready, 
 void mailbox_closedir(struct mailbox_dir *d);
 /* Entries known at opendir (the root's; a streamed listing's are not). */
 size_t mailbox_dir_count(const struct mailbox_dir *d);
+/* mailbox_generation for an entry of d: its listing's, not the folder's. */
+uint64_t mailbox_dir_generation(struct mailbox *mb, const struct mailbox_dir *d, uint64_t ino);
 enum {
 	MAILBOX_DIR_END,
 	MAILBOX_DIR_ENTRY,

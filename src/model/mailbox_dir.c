@@ -72,7 +72,8 @@ static bool streamable(struct mailbox *mb, struct folder *f, struct listing_stre
 	bool cold;
 
 	pthread_mutex_lock(&f->lock);
-	*joined = listing_stream_get(f->stream);
+	/* a stream whose sync is published: its listing is f's now */
+	*joined = f->listing ? NULL : listing_stream_get(f->stream);
 	cold = !f->listing && !f->syncing && f->nremoved == 0;
 	pthread_mutex_unlock(&f->lock);
 	return cold && !mb_pending_any(mb, f->id);
@@ -219,6 +220,19 @@ size_t mailbox_dir_count(const struct mailbox_dir *d)
 	return 2 + d->nsub + (d->listing ? d->listing->count : 0) + d->narrivals;
 }
 
+uint64_t mailbox_dir_generation(struct mailbox *mb, const struct mailbox_dir *d, uint64_t ino)
+{
+	/* the listing the entry came from: the folder's may be of another
+	 * UIDVALIDITY by now (a sync published meanwhile) */
+	if (inode_is_message(ino) && !inode_is_upload(ino) && inode_folder(ino) == d->folder) {
+		if (d->stream)
+			return listing_stream_uidvalidity(d->stream);
+		if (d->listing)
+			return d->listing->uidvalidity;
+	}
+	return mailbox_generation(mb, ino);
+}
+
 /* Message i of a streamed listing. */
 static int stream_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t i, bool wait, char *namebuf,
 			const char **name, struct stat *st)
@@ -233,6 +247,8 @@ static int stream_entry(struct mailbox *mb, const struct mailbox_dir *d, size_t 
 	}
 	if (r == LISTING_STREAM_LATER)
 		return MAILBOX_DIR_LATER;
+	if (r == LISTING_STREAM_SKIP)
+		return MAILBOX_DIR_SKIP;
 	return r == LISTING_STREAM_END ? MAILBOX_DIR_END : r;
 }
 

@@ -181,16 +181,36 @@ def test_remount_lists_the_saved_listing_before_its_select(scratch_dovecot, comm
     d = helpers.folder_path(mnt.path, folder)
     hold = Hold()
     r.arm("SELECT", hold, text=folder)
+    opened = {}
+
+    def read(name):
+        try:
+            with open(os.path.join(d, name), "rb") as fh:
+                opened[name] = fh.read()
+        except OSError as e:
+            opened[name] = e.errno
+
     try:
         t0 = time.monotonic()
         listed = sorted(os.listdir(d))
         took = time.monotonic() - t0
-        assert hold.held.is_set(), "the remount's listing sent no SELECT"
-        assert not hold.go.is_set()
         assert took < 2, "ls waited %.1f s for the held SELECT" % took
         assert listed == saved
+        assert hold.held.wait(10), "the remount's listing sent no SELECT"
+        # a message is opened only once the server has said it is there
+        readers = [threading.Thread(target=read, args=(name_of[x["uid"]],), daemon=True)
+                   for x in (gone, kept[0])]
+        for t in readers:
+            t.start()
+        time.sleep(0.5)
+        assert not opened, "opened before the SELECT came back: %r" % sorted(opened)
     finally:
         hold.release()
+    for t in readers:
+        t.join(15)
+    assert opened.get(name_of[kept[0]["uid"]]) == kept[0]["raw"]
+    assert opened.get(name_of[gone["uid"]]) in (errno.ENOENT, errno.ESTALE), \
+        "the expunged message read as %r" % (opened.get(name_of[gone["uid"]]),)
 
     want = {name_of[x["uid"]] for x in kept}
 
@@ -238,7 +258,13 @@ def test_remount_of_a_folder_made_again_shows_the_new_one(scratch_dovecot, comma
 
     mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path)
     d = helpers.folder_path(mnt.path, folder)
-    assert sorted(os.listdir(d)) == saved
+    hold = Hold()
+    r.arm("SELECT", hold, text=folder)
+    try:
+        assert sorted(os.listdir(d)) == saved
+        assert hold.held.wait(10), "the remount's listing sent no SELECT"
+    finally:
+        hold.release()
 
     def current():
         names = set(os.listdir(d))
@@ -251,8 +277,9 @@ def test_remount_of_a_folder_made_again_shows_the_new_one(scratch_dovecot, comma
         p = os.path.join(d, n)
         with open(p, "rb") as fh:
             assert fh.read() == by_uid[int(os.getxattr(p, "user.imap.uid"))], n
-    for n in saved:
-        assert absent(os.path.join(d, n)), n
+    # the notifier tells the kernel the old names went, a moment later
+    assert helpers.wait_for(lambda: all(absent(os.path.join(d, n)) for n in saved), 10), \
+        [n for n in saved if not absent(os.path.join(d, n))]
 
 
 def test_remount_whose_select_fails_serves_the_saved_listing(scratch_dovecot, command_relay,
@@ -276,7 +303,7 @@ def test_remount_whose_select_fails_serves_the_saved_listing(scratch_dovecot, co
     mnt = relayed_mount(scratch_dovecot, r, scratch_mounter, tmp_path, ["timeout=2"])
     d = helpers.folder_path(mnt.path, folder)
     log = os.path.join(str(tmp_path), "imapfs-w1.stderr")
-    hold = Hold()
+    hold, again = Hold(), Hold()
     r.arm("SELECT", hold, text=folder)
     try:
         assert sorted(os.listdir(d)) == saved
@@ -287,6 +314,9 @@ def test_remount_whose_select_fails_serves_the_saved_listing(scratch_dovecot, co
                 return "cannot list folder" in fh.read()
 
         assert helpers.wait_for(failed, 10), "the held SELECT did not fail the sync"
+        # the next sync's SELECT fails as well (if the folder is not
+        # resting from the first, which sends none)
+        r.arm("SELECT", again, text=folder)
         for _ in range(2):
             assert sorted(os.listdir(d)) == saved
         for n in saved:
@@ -294,6 +324,7 @@ def test_remount_whose_select_fails_serves_the_saved_listing(scratch_dovecot, co
                 assert fh.read() == body[n], n
     finally:
         hold.release()
+        again.release()
 
 
 def test_ls_of_a_folder_while_a_list_is_held(scratch_dovecot, command_relay, scratch_mounter,

@@ -281,44 +281,116 @@ static void test_wait_is_bounded(void **state)
 	listing_stream_put(s);
 }
 
-/* A saved listing offered: whole at once, ended, and neither a later
- * attach nor the sync's own end changes what readers get. */
-static void test_offered_listing(void **state)
+/* A finished listing of UIDs from..to (but skip), names as entry() wants. */
+static struct listing *listing_of(uint32_t validity, uint32_t from, uint32_t to, uint32_t skip)
+{
+	struct listing_builder b;
+
+	assert_int_equal(listing_builder_init(&b, NAMES_UID, validity), 0);
+	for (uint32_t u = from; u <= to; u++)
+		if (u != skip)
+			push_plain(&b, u);
+	listing_builder_finish(&b);
+	return b.l;
+}
+
+/* A stream offered the saved listing 3..5 (UIDVALIDITY 7). */
+static struct listing_stream *offered(struct listing **saved)
 {
 	struct listing_stream *s = listing_stream_new(50, count_start, NULL);
-	struct listing_builder saved, later;
-	uint32_t uid;
 
-	(void)state;
 	assert_non_null(s);
-	assert_int_equal(listing_builder_init(&saved, NAMES_UID, 7), 0);
-	for (uint32_t u = 3; u <= 5; u++)
-		push_plain(&saved, u);
-	listing_builder_finish(&saved);
+	*saved = listing_of(7, 3, 5, 0);
 	starts = 0;
-	listing_stream_offer(s, saved.l);
+	listing_stream_offer(s, *saved);
 	assert_int_equal(starts, 1);
 	assert_true(listing_stream_started(s));
 	assert_int_equal(listing_stream_uidvalidity(s), 7);
+	return s;
+}
+
+/* A saved listing offered: whole at once and ended; a later attach (a full
+ * FETCH after all) neither streams nor starts again. */
+static void test_offered_listing(void **state)
+{
+	struct listing *saved;
+	struct listing_stream *s = offered(&saved);
+	struct listing_builder later;
+	uint32_t uid;
+
+	(void)state;
 	for (size_t p = 0; p < 3; p++) {
 		assert_int_equal(entry(s, p, false, &uid), LISTING_STREAM_ENTRY);
 		assert_int_equal(uid, 3 + p);
 	}
 	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_END);
-	/* the sync goes on: a full FETCH (a new UIDVALIDITY) attaches */
-	assert_int_equal(listing_builder_init(&later, NAMES_UID, 8), 0);
+	assert_int_equal(listing_builder_init(&later, NAMES_UID, 7), 0);
 	listing_stream_attach(s, &later);
 	assert_null(later.stream);
 	assert_int_equal(starts, 1);
-	push_plain(&later, 1);
-	listing_builder_finish(&later);
-	listing_stream_done(s, later.l, 0);
-	assert_int_equal(entry(s, 0, true, &uid), LISTING_STREAM_ENTRY);
-	assert_int_equal(uid, 3);
-	assert_int_equal(entry(s, 3, true, &uid), LISTING_STREAM_END);
-	mb_listing_put(later.l);
-	mb_listing_put(saved.l);
+	listing_builder_abandon(&later);
+	mb_listing_put(saved);
 	listing_stream_put(s);
+}
+
+/* The sync's listing narrows what is left to give out: an expunged message
+ * is skipped, a new one is not added (the change hook tells of it); a new
+ * UIDVALIDITY skips them all; the generation stays the saved one's. */
+static void test_offered_listing_checked(void **state)
+{
+	struct listing *saved, *now;
+	struct listing_stream *s = offered(&saved);
+	uint32_t uid;
+
+	(void)state;
+	now = listing_of(7, 3, 6, 4);
+	listing_stream_done(s, now, 0);
+	assert_int_equal(entry(s, 0, false, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 3);
+	assert_int_equal(entry(s, 1, false, &uid), LISTING_STREAM_SKIP);
+	assert_int_equal(entry(s, 2, false, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 5);
+	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_END);
+	/* a second end (the opendir's own) changes nothing */
+	listing_stream_done(s, NULL, -EIO);
+	assert_int_equal(entry(s, 1, false, &uid), LISTING_STREAM_SKIP);
+	mb_listing_put(now);
+	listing_stream_put(s);
+	mb_listing_put(saved);
+
+	s = offered(&saved);
+	now = listing_of(8, 3, 5, 0);
+	listing_stream_done(s, now, 0);
+	for (size_t p = 0; p < 3; p++)
+		assert_int_equal(entry(s, p, false, &uid), LISTING_STREAM_SKIP);
+	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_END);
+	assert_int_equal(listing_stream_uidvalidity(s), 7);
+	mb_listing_put(now);
+	listing_stream_put(s);
+	mb_listing_put(saved);
+}
+
+/* A sync that fails leaves the saved listing as it is; a folder gone from
+ * the server is an error for what is left. */
+static void test_offered_listing_failed(void **state)
+{
+	struct listing *saved;
+	struct listing_stream *s = offered(&saved);
+	uint32_t uid;
+
+	(void)state;
+	listing_stream_done(s, NULL, -ETIMEDOUT);
+	assert_int_equal(entry(s, 2, false, &uid), LISTING_STREAM_ENTRY);
+	assert_int_equal(uid, 5);
+	listing_stream_put(s);
+	mb_listing_put(saved);
+
+	s = offered(&saved);
+	listing_stream_done(s, NULL, -ENOENT);
+	assert_int_equal(entry(s, 0, false, &uid), -EIO);
+	assert_int_equal(entry(s, 3, false, &uid), LISTING_STREAM_END);
+	listing_stream_put(s);
+	mb_listing_put(saved);
 }
 
 int main(void)
@@ -333,6 +405,8 @@ int main(void)
 		cmocka_unit_test(test_wait_renewed_while_the_sync_goes_on),
 		cmocka_unit_test(test_wait_is_bounded),
 		cmocka_unit_test(test_offered_listing),
+		cmocka_unit_test(test_offered_listing_checked),
+		cmocka_unit_test(test_offered_listing_failed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
