@@ -85,6 +85,7 @@ struct refresh {
 	uint32_t *leaving;             /* UIDs pending changes (journal) take away */
 	size_t nleaving;
 	struct listing_stream *stream; /* for a sync from nothing, or NULL */
+	bool untouched;                /* this mount has changed nothing in f (at the claim) */
 	bool offered;                  /* old (the saved listing) went to readers already */
 };
 
@@ -116,6 +117,7 @@ static struct listing *serve_or_claim_locked(struct mailbox *mb, struct folder *
 	if (r->try_disk)
 		f->disk_tried = true;
 	r->stale_marks = f->stale_marks;
+	r->untouched = f->stale_marks == 0 && f->naliases == 0 && f->nremoved == 0;
 	return NULL;
 }
 
@@ -172,9 +174,11 @@ static int sync_unlocked(struct mailbox *mb, struct folder *f, struct refresh *r
 	 * no stream */
 	if (changes_settle(mb, f->server) > 0) {
 		r->stream = NULL;
-	} else if (r->try_disk && r->old && r->stream) {
+	} else if (r->try_disk && r->old && r->stream && r->untouched && !mb_pending_any(mb, f->id)) {
 		/* a remount: the saved listing now, what changed since once
-		 * the SELECT has said (the change hook tells the kernel) */
+		 * the SELECT has said (the change hook tells the kernel) --
+		 * unless this mount has changed f already (a journal left by
+		 * the last one, replayed): the saved listing cannot show that */
 		listing_stream_offer(r->stream, r->old);
 		r->offered = true;
 	}

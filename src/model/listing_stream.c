@@ -242,10 +242,6 @@ static void copy_msg(const struct listing *l, size_t i, struct msg *m, char *nam
 	name[len] = '\0';
 }
 
-/* Message p once the sync is done: the streamed part keeps its positions
- * (the finished listing begins with the same messages unless one came out
- * of order, and then the stream was closed there), the rest follows the
- * last streamed UID. */
 /* Message p of an offered listing: what the sync found, once it has, may
  * not go to the kernel with the saved listing's attributes and generation
  * after the change hook has told it otherwise. */
@@ -262,6 +258,10 @@ static int offered_entry_locked(struct listing_stream *s, size_t p, struct msg *
 	return LISTING_STREAM_ENTRY;
 }
 
+/* Message p once the sync is done: the streamed part keeps its positions
+ * (the finished listing begins with the same messages unless one came out
+ * of order, and then the stream was closed there), the rest follows the
+ * last streamed UID. */
 static int entry_when_done_locked(struct listing_stream *s, size_t p, struct msg *m, char *name)
 {
 	size_t i;
