@@ -105,7 +105,7 @@ void ops_fill_entry(const struct ops_context *c, const struct stat *st, struct f
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->st_ino;
-	e->generation = mailbox_generation(c->mailbox, st->st_ino);
+	e->generation = mailbox_entry_generation(c->mailbox, st->st_ino);
 	e->attr = *st;
 	e->entry_timeout = c->entry_timeout;
 	/* a message's attributes never change; a directory's nlink may */

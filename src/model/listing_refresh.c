@@ -135,6 +135,10 @@ static struct listing *publish_locked(struct folder *f, struct refresh *r, int e
 			r->reported = mb_listing_get(f->listing);
 			r->known = known_changes_locked(f, &r->nknown);
 		}
+		if (r->offered && r->result->uidvalidity != r->old->uidvalidity) {
+			f->told_validity = r->result->uidvalidity;
+			f->told_as = r->old->uidvalidity;
+		}
 		mb_listing_put(f->listing);
 		f->listing = r->result;
 		mb_stamp(&f->fetched_at);

@@ -431,10 +431,10 @@ static int message_stat(struct mailbox *mb, uint64_t ino, struct stat *st)
 	return mb_locate(mb, ino, &id, &uid, st);
 }
 
-uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino)
+static uint32_t validity_of(struct mailbox *mb, uint64_t ino, bool told)
 {
 	struct folder *f;
-	uint64_t gen = 0;
+	uint32_t v = 0;
 
 	if (!inode_is_message(ino) || inode_is_upload(ino))
 		return 0;
@@ -446,11 +446,28 @@ uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino)
 	 * the same generation as the listing it becomes, or the kernel would
 	 * drop them (and their pages) at the next listing */
 	if (f->listing)
-		gen = f->listing->uidvalidity;
+		v = f->listing->uidvalidity;
 	else if (f->stream)
-		gen = listing_stream_uidvalidity(f->stream);
+		v = listing_stream_uidvalidity(f->stream);
+	if (told)
+		v = mb_told_generation_locked(f, v);
 	pthread_mutex_unlock(&f->lock);
-	return gen;
+	return v;
+}
+
+uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino)
+{
+	return validity_of(mb, ino, false);
+}
+
+uint64_t mailbox_entry_generation(struct mailbox *mb, uint64_t ino)
+{
+	return validity_of(mb, ino, true);
+}
+
+uint32_t mb_told_generation_locked(const struct folder *f, uint32_t validity)
+{
+	return validity != 0 && validity == f->told_validity ? f->told_as : validity;
 }
 
 int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st)

@@ -55,10 +55,14 @@ void mailbox_set_prefetch(struct mailbox *mb, struct prefetch *p);
 /* LIST the folders now (done once before mounting, so errors show early). */
 int mailbox_load_folders(struct mailbox *mb);
 
-/* The inode's generation: its folder's UIDVALIDITY for a message, so the
- * kernel drops what it cached of a message when the folder is re-created
- * with other mail under the same UIDs. */
+/* The UIDVALIDITY of a message inode's folder as listed (0: none yet). */
 uint64_t mailbox_generation(struct mailbox *mb, uint64_t ino);
+/* The inode's generation as the kernel is told it: that UIDVALIDITY, so
+ * the kernel drops what it cached of a message when the folder is
+ * re-created with other mail under the same UIDs -- but for the inodes a
+ * remount gave out from a saved listing before its sync (see told_as in
+ * mailbox_p.h). */
+uint64_t mailbox_entry_generation(struct mailbox *mb, uint64_t ino);
 
 /* Attributes of an inode; -ENOENT when it no longer exists. */
 int mailbox_getattr(struct mailbox *mb, uint64_t ino, struct stat *st);

@@ -222,15 +222,23 @@ size_t mailbox_dir_count(const struct mailbox_dir *d)
 
 uint64_t mailbox_dir_generation(struct mailbox *mb, const struct mailbox_dir *d, uint64_t ino)
 {
+	struct folder *f = mb_folder(mb, d->folder);
+	uint32_t v = 0;
+
 	/* the listing the entry came from: the folder's may be of another
 	 * UIDVALIDITY by now (a sync published meanwhile) */
-	if (inode_is_message(ino) && !inode_is_upload(ino) && inode_folder(ino) == d->folder) {
-		if (d->stream)
-			return listing_stream_uidvalidity(d->stream);
-		if (d->listing)
-			return d->listing->uidvalidity;
-	}
-	return mailbox_generation(mb, ino);
+	if (!f || !inode_is_message(ino) || inode_is_upload(ino) || inode_folder(ino) != d->folder)
+		return mailbox_entry_generation(mb, ino);
+	if (d->stream)
+		v = listing_stream_uidvalidity(d->stream);
+	else if (d->listing)
+		v = d->listing->uidvalidity;
+	else
+		return mailbox_entry_generation(mb, ino);
+	pthread_mutex_lock(&f->lock);
+	v = mb_told_generation_locked(f, v);
+	pthread_mutex_unlock(&f->lock);
+	return v;
 }
 
 /* Message i of a streamed listing. */

@@ -84,6 +84,12 @@ struct folder {
 	struct listing_stream *stream; /* that sync's first listing streaming in (referenced), or NULL */
 	bool disk_tried;               /* the listing saved by an earlier mount was looked for */
 	bool reloaded;                 /* UIDVALIDITY changed while mounted: no kernel page cache; atomic */
+	/* A remount gave the kernel a saved listing of UIDVALIDITY told_as
+	 * before its sync found told_validity: those inodes stand for the new
+	 * messages of the same UIDs (nothing was read through them), so a
+	 * listing of told_validity keeps telling the kernel told_as. */
+	uint32_t told_validity;
+	uint32_t told_as;
 	uint32_t *removed;             /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
 	struct alias *aliases; /* names used by mv/cp for messages that came in */
@@ -273,6 +279,9 @@ uint32_t mb_known_next_uid(struct mailbox *mb, struct folder *f, uint32_t *valid
 void mb_save_listing(const struct mailbox *mb, const struct folder *f, const struct listing *l);
 /* The listing an earlier mount saved for f, or NULL. */
 struct listing *mb_load_listing(const struct mailbox *mb, const struct folder *f);
+/* The generation the kernel is told for messages of f listed under
+ * UIDVALIDITY validity (f->lock held). */
+uint32_t mb_told_generation_locked(const struct folder *f, uint32_t validity);
 
 /* the tree (mailbox.c) */
 struct folder *mb_folder(struct mailbox *mb, uint32_t id);
