@@ -90,7 +90,7 @@ struct folder {
 	 * listing of told_validity keeps telling the kernel told_as. */
 	uint32_t told_validity;
 	uint32_t told_as;
-	uint32_t *removed;             /* UIDs moved or deleted here since the last sync */
+	uint32_t *removed; /* UIDs moved or deleted here since the last sync */
 	size_t nremoved;
 	struct alias *aliases; /* names used by mv/cp for messages that came in */
 	size_t naliases;
